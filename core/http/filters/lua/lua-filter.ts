@@ -291,6 +291,7 @@ class StreamHandle implements AsyncRequestCallbacks {
       return this.pushBody(L, alwaysWrap);
     }
     if (this.sawBody) return lauxlib.luaL_error(L, "cannot call body() after body streaming has started");
+    if (L !== this.thread) return nestedYield(L, "body()");
     this.state = State.WaitForBody;
     this.bufferedBody = true;
     return lua.lua_yield(L, 0);
@@ -300,6 +301,7 @@ class StreamHandle implements AsyncRequestCallbacks {
     if (this.sawBody) return lauxlib.luaL_error(L, "cannot call bodyChunks after body processing has begun");
     lua.lua_pushjsfunction(L, (L) => {
       if (this.endStream) return 0;
+      if (L !== this.thread) return nestedYield(L, "bodyChunks()");
       this.state = State.WaitForBodyChunk;
       return lua.lua_yield(L, 0);
     });
@@ -309,12 +311,14 @@ class StreamHandle implements AsyncRequestCallbacks {
   luaTrailers(L: LuaState): number {
     if (this.trailers !== undefined) return this.pushTrailers(L);
     if (this.endStream) return 0;
+    if (L !== this.thread) return nestedYield(L, "trailers()");
     this.state = State.WaitForTrailers;
     return lua.lua_yield(L, 0);
   }
 
   luaRespond(L: LuaState): number {
     if (!this.decoding) return lauxlib.luaL_error(L, "respond not currently supported in the response path");
+    if (L !== this.thread) return nestedYield(L, "respond()");
     if (this.headersContinued) return lauxlib.luaL_error(L, "respond() cannot be called if headers have been continued");
     lauxlib.luaL_checktype(L, 2, lua.LUA_TTABLE);
     const rawBody = lauxlib.luaL_optlstring(L, 3, null);
@@ -350,6 +354,7 @@ class StreamHandle implements AsyncRequestCallbacks {
       config.asyncClient.send(cluster, headers, bytes, NOOP_CALLBACKS, sendOptions);
       return 0;
     }
+    if (L !== this.thread) return nestedYield(L, "httpCall()");
     this.immediateResponse = undefined;
     const request = config.asyncClient.send(cluster, headers, bytes, this, sendOptions);
     if (request === undefined) {
@@ -375,6 +380,8 @@ class StreamHandle implements AsyncRequestCallbacks {
 
   private onHttpCallResponse(response: AsyncResponse): void {
     this.httpRequest = undefined;
+    // The stream ended (reset, local reply) while the call was out: nothing to resume.
+    if (this.dead) return;
     if (this.state !== State.HttpCall) {
       this.immediateResponse = response;
       return;
@@ -1185,3 +1192,14 @@ export class LuaFilter implements StreamFilter {
 }
 
 export { LuaScriptError };
+
+/**
+ * A call that waits on the stream yields the coroutine that made it; from a script's own
+ * coroutine (coroutine.wrap) that would suspend the wrong one — the filter's would run on
+ * believing it waited, and the inner one resume later on a stream that may be gone.
+ * lua_filter.cc only ever resumes its own coroutine (Filters::Common::Lua::Coroutine);
+ * refused here with a Lua error the script can pcall.
+ */
+function nestedYield(L: LuaState, what: string): number {
+  return lauxlib.luaL_error(L, `${what} cannot be called from a nested coroutine`);
+}

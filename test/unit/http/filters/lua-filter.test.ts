@@ -10,7 +10,7 @@ import { Logger } from "../../../../core/log.ts";
 import { Server } from "../../../../core/server.ts";
 import { MemoryRuntime } from "../../../../runtimes/memory/memory-runtime.ts";
 import { httpProxyConfig, type HttpRoute } from "../../../support/configs.ts";
-import { MemoryHttpClient, MemoryHttpServer, type UpstreamHandler } from "../../../memory/support/http-peers.ts";
+import { MemoryHttpClient, MemoryHttpServer, UpstreamConnection, type UpstreamHandler } from "../../../memory/support/http-peers.ts";
 import type { HttpMessage } from "../../../memory/support/http-wire.ts";
 
 const PROXY = 10000;
@@ -479,6 +479,72 @@ describe("the Lua filter's httpCall()", () => {
     const allowed = exchange("POST", "/ok", { body: "data" });
     expect(allowed.status).toBe(200);
     expect([header(seen[0]!, "x-allowed"), new TextDecoder().decode(seen[0]!.body)]).toEqual([["yes"], "data"]);
+  });
+
+  test("the async client frames the call alone: the script's host, transfer-encoding, content-length and connection-named fields are dropped, te only as trailers", async () => {
+    const raw: string[] = [];
+    const onData = UpstreamConnection.prototype.onData;
+    UpstreamConnection.prototype.onData = function (this: UpstreamConnection, data: Uint8Array) {
+      if (this.server === auth) raw.push(String.fromCharCode(...data));
+      return onData.call(this, data);
+    };
+    try {
+      await setup({
+        lua: {
+          inline_code: `function envoy_on_request(h)
+            local smuggled = "0\\r\\n\\r\\nGET /smuggled HTTP/1.1\\r\\nhost: x\\r\\n\\r\\n"
+            local hd = h:httpCall("auth", {[":method"] = "POST", [":path"] = "/c", [":authority"] = "auth.local", ["host"] = "evil.local",
+              ["transfer-encoding"] = "chunked", ["content-length"] = "3", ["connection"] = "close, x-secret", ["x-secret"] = "s",
+              ["keep-alive"] = "timeout=5", ["upgrade"] = "websocket", ["te"] = "gzip, trailers", ["x-kept"] = "yes"}, smuggled, 1000)
+            h:headers():add("x-st", hd[":status"])
+          end`,
+        },
+        authHandler: (_req, res) => res.respond(200, "ok"),
+      });
+      expect(exchange("GET", "/").status).toBe(200);
+    } finally {
+      UpstreamConnection.prototype.onData = onData;
+    }
+    expect(header(seen[0]!, "x-st")).toEqual(["200"]);
+    expect(auth!.requests.map((r) => r.path)).toEqual(["/c"]);
+    const [head, body] = raw.join("").split("\r\n\r\n", 2) as [string, string];
+    const names = head.split("\r\n").slice(1).map((line) => line.slice(0, line.indexOf(":")).toLowerCase());
+    expect(names.filter((n) => n === "host")).toHaveLength(1);
+    expect(head).toMatch(/\r\nhost: auth\.local(\r\n|$)/i);
+    for (const gone of ["transfer-encoding", "connection", "x-secret", "keep-alive", "upgrade"]) expect(names).not.toContain(gone);
+    expect(head).toMatch(/\r\nte: trailers(\r\n|$)/i);
+    expect(head).toMatch(/\r\nx-kept: yes(\r\n|$)/i);
+    const smuggled = "0\r\n\r\nGET /smuggled HTTP/1.1\r\nhost: x\r\n\r\n";
+    expect(names.filter((n) => n === "content-length")).toHaveLength(1);
+    expect(head).toMatch(new RegExp(`\r\ncontent-length: ${smuggled.length}(\r\n|$)`, "i"));
+    expect(body.startsWith("0")).toBe(true);
+  });
+
+  test("a call that waits, made from the script's own coroutine, is a Lua error; the script goes on", async () => {
+    await setup({
+      lua: {
+        inline_code: `function envoy_on_request(h)
+          local errors = {}
+          for _, call in ipairs({
+            function() h:httpCall("auth", {[":method"] = "GET", [":path"] = "/a", [":authority"] = "a"}, nil, 0) end,
+            function() h:body() end,
+            function() h:trailers() end,
+            function() h:respond({[":status"] = "403"}) end,
+          }) do
+            local co = coroutine.wrap(function() local ok, e = pcall(call) errors[#errors + 1] = tostring(e) end)
+            co()
+          end
+          h:headers():add("x-errors", table.concat(errors, "|"))
+        end`,
+      },
+    });
+    const response = exchange("POST", "/", { body: "abc" });
+    expect(response.status).toBe(200);
+    expect(auth!.requests).toHaveLength(0);
+    const errors = header(seen[0]!, "x-errors")[0]!.split("|");
+    expect(errors).toHaveLength(4);
+    for (const [i, what] of ["httpCall()", "body()", "trailers()", "respond()"].entries()) expect(errors[i]).toMatch(`${what} cannot be called from a nested coroutine`);
+    expect(stat("http.ingress_http.lua.errors")).toBe(0);
   });
 
   test("on the response path too; a call still in flight when the client goes away is cancelled", async () => {
