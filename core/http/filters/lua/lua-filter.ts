@@ -609,9 +609,11 @@ const HANDLE_METHODS: Methods<StreamHandle> = {
     else return lauxlib.luaL_error(L, "timestamp format must be MILLISECOND or MICROSECOND.");
     return 1;
   },
-  // Envoy's luaClearRouteCache: the route is matched again when next asked for.
+  // Envoy's luaClearRouteCache: the route is matched again when next asked for. On the
+  // response it is a no-op (lua_filter.cc's EncoderCallbacks::clearRouteCache): the route
+  // that chose the upstream stays the stream's.
   clearRouteCache(_L, h) {
-    h.filter.decoderCallbacks.clearRouteCache();
+    if (h.decoding) h.filter.decoderCallbacks.clearRouteCache();
     return 0;
   },
   // Envoy's timestamp(): milliseconds since the epoch, from the port's clock; its one format

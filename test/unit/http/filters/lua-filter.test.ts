@@ -653,5 +653,25 @@ describe("the Lua filter's stream info, connection and utilities", () => {
     expect(exchange("GET", "/move").text()).toBe("hello from upstream");
     expect(exchange("GET", "/move", { headers: { "x-clear": "1" } }).text()).toBe("from auth");
   });
+
+  test("clearRouteCache() on the response is a no-op, as Envoy's encoder callbacks'", async () => {
+    await setup({
+      lua: {
+        clear_route_cache: false,
+        inline_code: `function envoy_on_request(h) h:headers():replace(":path", "/moved") end
+        function envoy_on_response(h)
+          local before = h:streamInfo():routeName()
+          h:clearRouteCache()
+          h:headers():add("x-route", before .. " -> " .. h:streamInfo():routeName())
+        end`,
+      },
+      routes: [
+        { match: { prefix: "/moved" }, cluster: "auth", name: "auth-route" },
+        { match: { prefix: "/" }, cluster: "web", name: "web-route" },
+      ],
+    });
+    const response = exchange("GET", "/");
+    expect([response.text(), header(response, "x-route")]).toEqual(["hello from upstream", ["web-route -> web-route"]]);
+  });
 });
 
