@@ -878,16 +878,21 @@ const DYNAMIC_METADATA_METHODS: Methods<StreamInfo> = {
     const namespace = byteString(lauxlib.luaL_checkstring(L, 2));
     const key = lua.lua_tojsstring(L, (lauxlib.luaL_checkstring(L, 3), 3));
     lua.lua_settop(L, 4);
+    if (ITERATING.has(info)) return lauxlib.luaL_error(L, "dynamic metadata map cannot be modified while iterating");
     // Envoy's setDynamicMetadata merges: the key replaces its old value, the others stay.
-    info.setDynamicMetadata(namespace, { [key]: loadValue(L, 0) });
+    info.setDynamicMetadata(namespace, { [key]: loadValue(L, 0, { values: 0 }) });
     return 0;
   },
   __pairs(L, info) {
     const entries = Object.entries(info.dynamicMetadata ?? {});
     let i = 0;
+    ITERATING.add(info);
     lua.lua_pushjsfunction(L, (L) => {
       const entry = entries[i++];
-      if (entry === undefined) return 0;
+      if (entry === undefined) {
+        ITERATING.delete(info);
+        return 0;
+      }
       lua.lua_pushliteral(L, entry[0]);
       pushJson(L, entry[1]);
       return 2;
@@ -896,11 +901,28 @@ const DYNAMIC_METADATA_METHODS: Methods<StreamInfo> = {
   },
 };
 
+/**
+ * Stream infos whose dynamic metadata a pairs() loop walks: set() is refused until it ends,
+ * as Envoy's DynamicMetadataMapWrapper::luaSet ("cannot be modified while iterating").
+ */
+const ITERATING = new WeakSet<StreamInfo>();
+
 /** Tables nested deeper than this in a dynamic metadata value are refused (a table holding itself would not end). */
 const MAX_METADATA_DEPTH = 64;
 
+/**
+ * The values one set() may create: a table shared by many keys is copied at each, so a
+ * few lines of Lua (t = {a = t, b = t}, twenty times) would otherwise build millions.
+ */
+const MAX_METADATA_VALUES = 10_000;
+
+interface LoadBudget {
+  values: number;
+}
+
 /** Envoy's MetadataMapHelper::loadValue: the Lua value on top of the stack as a protobuf Value (JSON). */
-function loadValue(L: LuaState, depth: number): unknown {
+function loadValue(L: LuaState, depth: number, budget: LoadBudget): unknown {
+  if (++budget.values > MAX_METADATA_VALUES) return lauxlib.luaL_error(L, "dynamicMetadata: a value of more than %d values", MAX_METADATA_VALUES);
   const type = lua.lua_type(L, -1);
   switch (type) {
     case lua.LUA_TNIL:
@@ -913,16 +935,21 @@ function loadValue(L: LuaState, depth: number): unknown {
       return lua.lua_tojsstring(L, -1);
     case lua.LUA_TTABLE:
       if (depth >= MAX_METADATA_DEPTH) return lauxlib.luaL_error(L, "dynamicMetadata: tables nested deeper than %d", MAX_METADATA_DEPTH);
-      return loadTable(L, depth + 1);
+      return loadTable(L, depth + 1, budget);
   }
   return lauxlib.luaL_error(L, "unexpected type '%s' in dynamicMetadata", lua.lua_typename(L, type));
 }
 
-/** A table whose keys are all whole numbers from 1 is a list (up to its largest key), else a struct of string keys. */
-function loadTable(L: LuaState, depth: number): unknown {
+/**
+ * A table whose keys are all whole numbers from 1, dense enough (the largest at most twice
+ * their count: the holes become nulls), is a list; else a struct of string keys, where a
+ * number key is Envoy's "only string keys" error.
+ */
+function loadTable(L: LuaState, depth: number, budget: LoadBudget): unknown {
   // Each level holds a key and a value on the stack: a JavaScript function must make room itself.
   lauxlib.luaL_checkstack(L, 4, null);
   let max = 0;
+  let count = 0;
   let list = true;
   lua.lua_pushnil(L);
   while (lua.lua_next(L, -2) !== 0) {
@@ -934,12 +961,13 @@ function loadTable(L: LuaState, depth: number): unknown {
       break;
     }
     max = Math.max(max, k);
+    count++;
   }
-  if (list && max > 0) {
+  if (list && max > 0 && max <= 2 * count) {
     const values: unknown[] = [];
     for (let i = 1; i <= max; i++) {
       lua.lua_rawgeti(L, -1, i);
-      values.push(loadValue(L, depth));
+      values.push(loadValue(L, depth, budget));
       lua.lua_pop(L, 1);
     }
     return values;
@@ -949,7 +977,7 @@ function loadTable(L: LuaState, depth: number): unknown {
   while (lua.lua_next(L, -2) !== 0) {
     const keyType = lua.lua_type(L, -2);
     if (keyType !== lua.LUA_TSTRING) lauxlib.luaL_error(L, "unexpected type %s in table key (only string keys are supported)", lua.lua_typename(L, keyType));
-    fields[lua.lua_tojsstring(L, -2)] = loadValue(L, depth);
+    fields[lua.lua_tojsstring(L, -2)] = loadValue(L, depth, budget);
     lua.lua_pop(L, 1);
   }
   return fields;

@@ -617,6 +617,38 @@ describe("the Lua filter's stream info, connection and utilities", () => {
     expect(runtime.logText).toMatch(/dynamicMetadata: tables nested deeper than 64/);
   });
 
+  test("dynamicMetadata():set is bounded: a sparse list is Envoy's key error, a shared sub-table copied too often is refused; set() inside pairs() is refused", async () => {
+    await setup({
+      lua: {
+        inline_code: `function envoy_on_request(h)
+          local md = h:streamInfo():dynamicMetadata()
+          local out = {}
+          local ok, e = pcall(function() md:set("ns", "sparse", {[3000000] = true}) end)
+          out[#out + 1] = tostring(e)
+          local t = 1
+          for i = 1, 20 do t = {a = t, b = t} end
+          ok, e = pcall(function() md:set("ns", "dag", t) end)
+          out[#out + 1] = tostring(e)
+          md:set("ns", "holes", {1, nil, 3})
+          for name in pairs(md) do
+            ok, e = pcall(function() md:set("ns", "during", 1) end)
+            out[#out + 1] = tostring(e)
+          end
+          md:set("ns", "after", 1)
+          out[#out + 1] = tostring(#md:get("ns").holes) .. " " .. tostring(md:get("ns").after)
+          h:headers():add("x-out", table.concat(out, "|"))
+        end`,
+      },
+    });
+    expect(exchange("GET", "/").status).toBe(200);
+    expect(runtime.logText).toBe("");
+    const out = header(seen[0]!, "x-out")[0]!.split("|");
+    expect(out[0]).toMatch(/unexpected type number in table key \(only string keys are supported\)/);
+    expect(out[1]).toMatch(/dynamicMetadata: a value of more than 10000 values/);
+    expect(out[2]).toMatch(/dynamic metadata map cannot be modified while iterating/);
+    expect(out[3]).toBe("3 1");
+  });
+
   test("timestampString (milliseconds, microseconds), clearRouteCache(), setHttp1ReasonPhrase on the response", async () => {
     await setup({
       lua: {
