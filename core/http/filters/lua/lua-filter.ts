@@ -531,6 +531,8 @@ function setPseudo(map: HeaderMap, name: string, value: string): boolean {
 // RFC 9110 §5.1 token characters, and a field value without CR, LF or NUL (RFC 9110 §5.5).
 const HEADER_NAME = /^:?[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 const HEADER_VALUE = /^[^\r\n\0]*$/;
+/** RFC 9112 §4: reason-phrase = *( HTAB / SP / VCHAR / obs-text ), over the phrase's bytes. */
+const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 function checkHeaderName(L: LuaState, arg: number): string {
   const name = byteString(lauxlib.luaL_checkstring(L, arg)).toLowerCase();
@@ -674,8 +676,9 @@ const HEADERS_METHODS: Methods<HeadersView> = {
   setHttp1ReasonPhrase(L, h) {
     h.checkModifiable(L);
     const phrase = byteString(lauxlib.luaL_checklstring(L, 2));
-    // Written into the status line as it is: no CR, LF or NUL (RFC 9112 §4 reason-phrase).
-    if (!HEADER_VALUE.test(phrase)) return lauxlib.luaL_error(L, "invalid reason phrase");
+    // Written into the status line as it is: only RFC 9112 §4's reason-phrase characters
+    // (HTAB, SP, VCHAR, obs-text), so no CR/LF and no control bytes reach the client.
+    if (!REASON_PHRASE.test(phrase)) return lauxlib.luaL_error(L, "invalid reason phrase");
     if (h.map instanceof ResponseHeaders) h.map.reasonPhrase = phrase;
     return 0;
   },

@@ -649,6 +649,37 @@ describe("the Lua filter's stream info, connection and utilities", () => {
     expect(out[3]).toBe("3 1");
   });
 
+  test("setHttp1ReasonPhrase refuses what RFC 9112's reason-phrase lacks: CR/LF, control bytes, DEL", async () => {
+    await setup({
+      lua: {
+        inline_code: `function envoy_on_response(h)
+          local out = {}
+          for _, phrase in ipairs({"OK\\r\\nset-cookie: a=b", "A\\1B", "C\\27[31m", "D\\127"}) do
+            local ok, e = pcall(function() h:headers():setHttp1ReasonPhrase(phrase) end)
+            out[#out + 1] = tostring(e)
+          end
+          h:headers():setHttp1ReasonPhrase("Fine\\tand \\200dandy")
+          h:headers():add("x-out", table.concat(out, "|"))
+        end`,
+      },
+    });
+    const response = exchange("GET", "/");
+    expect(response.startLine).toBe("HTTP/1.1 200 Fine\tand \xc8dandy");
+    expect(header(response, "set-cookie")).toEqual([]);
+    const out = header(response, "x-out")[0]!.split("|");
+    expect(out).toHaveLength(4);
+    for (const e of out) expect(e).toMatch(/invalid reason phrase/);
+  });
+
+  test("httpCall(): an unknown pseudo-header is dropped, as Envoy's HTTP/1 codec does", async () => {
+    await setup({
+      lua: { inline_code: `function envoy_on_request(h) local hd = h:httpCall("auth", {[":method"] = "GET", [":path"] = "/p", [":authority"] = "a", [":protocol"] = "x", ["x-k"] = "v"}, nil, 1000) h:headers():add("x-st", hd[":status"]) end` },
+    });
+    expect(exchange("GET", "/").status).toBe(200);
+    expect(header(seen[0]!, "x-st")).toEqual(["200"]);
+    expect(auth!.requests.map((r) => [r.path, header(r, "x-k")])).toEqual([["/p", ["v"]]]);
+  });
+
   test("timestampString (milliseconds, microseconds), clearRouteCache(), setHttp1ReasonPhrase on the response", async () => {
     await setup({
       lua: {
