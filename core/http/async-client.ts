@@ -31,6 +31,7 @@ import type { HostPriorityMapping, LoadBalancerContext, PriorityLoad } from "../
 import type { PoolHandle, UpstreamCallbacks, UpstreamStream } from "../upstream/http1-conn-pool.ts";
 import { PoolFailureReason } from "../upstream/pool-failure.ts";
 import type { HeaderMap } from "./header-map.ts";
+import { sanitizeTe, stripHopByHop } from "./headers-util.ts";
 import { ResponseHeaders, type RequestHeaders } from "./message.ts";
 import { StreamResetReason, resetReasonToString } from "./stream-reset-reason.ts";
 import { latin1Encode } from "../util/latin1.ts";
@@ -151,6 +152,7 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget, LoadBalance
       this.localReply(503, "no healthy upstream", "no_healthy_upstream");
       return;
     }
+    sanitizeCallerHeaders(this.headers);
     this.headers.set("content-length", String(this.body?.byteLength ?? 0));
     if (this.options.timeoutMs > 0) {
       this.timer = this.server.timers.create(this);
@@ -406,4 +408,19 @@ function concat(chunks: readonly Uint8Array[], length: number): Uint8Array {
     offset += chunk.byteLength;
   }
   return out;
+}
+
+/**
+ * The caller's headers (a Lua script's table, ext_authz's copies) framed by this client
+ * alone: hop-by-hop fields and those `connection` names go (RFC 9110 §7.6.1, as the HCM
+ * strips a downstream request's), `te` only as "trailers" (ConnectionManagerUtility::
+ * sanitizeTEHeader), and a caller's `host` (the codec writes :authority as Host),
+ * `content-length` or `transfer-encoding` would otherwise sit beside the framing set here —
+ * two Hosts or a chunked body under a content-length smuggle a request (RFC 9112 §6.3).
+ */
+function sanitizeCallerHeaders(headers: RequestHeaders): void {
+  stripHopByHop(headers, false);
+  sanitizeTe(headers);
+  headers.remove("host");
+  headers.remove("content-length");
 }

@@ -291,6 +291,7 @@ class StreamHandle implements AsyncRequestCallbacks {
       return this.pushBody(L, alwaysWrap);
     }
     if (this.sawBody) return lauxlib.luaL_error(L, "cannot call body() after body streaming has started");
+    if (L !== this.thread) return nestedYield(L, "body()");
     this.state = State.WaitForBody;
     this.bufferedBody = true;
     return lua.lua_yield(L, 0);
@@ -300,6 +301,7 @@ class StreamHandle implements AsyncRequestCallbacks {
     if (this.sawBody) return lauxlib.luaL_error(L, "cannot call bodyChunks after body processing has begun");
     lua.lua_pushjsfunction(L, (L) => {
       if (this.endStream) return 0;
+      if (L !== this.thread) return nestedYield(L, "bodyChunks()");
       this.state = State.WaitForBodyChunk;
       return lua.lua_yield(L, 0);
     });
@@ -309,12 +311,14 @@ class StreamHandle implements AsyncRequestCallbacks {
   luaTrailers(L: LuaState): number {
     if (this.trailers !== undefined) return this.pushTrailers(L);
     if (this.endStream) return 0;
+    if (L !== this.thread) return nestedYield(L, "trailers()");
     this.state = State.WaitForTrailers;
     return lua.lua_yield(L, 0);
   }
 
   luaRespond(L: LuaState): number {
     if (!this.decoding) return lauxlib.luaL_error(L, "respond not currently supported in the response path");
+    if (L !== this.thread) return nestedYield(L, "respond()");
     if (this.headersContinued) return lauxlib.luaL_error(L, "respond() cannot be called if headers have been continued");
     lauxlib.luaL_checktype(L, 2, lua.LUA_TTABLE);
     const rawBody = lauxlib.luaL_optlstring(L, 3, null);
@@ -350,6 +354,7 @@ class StreamHandle implements AsyncRequestCallbacks {
       config.asyncClient.send(cluster, headers, bytes, NOOP_CALLBACKS, sendOptions);
       return 0;
     }
+    if (L !== this.thread) return nestedYield(L, "httpCall()");
     this.immediateResponse = undefined;
     const request = config.asyncClient.send(cluster, headers, bytes, this, sendOptions);
     if (request === undefined) {
@@ -375,6 +380,8 @@ class StreamHandle implements AsyncRequestCallbacks {
 
   private onHttpCallResponse(response: AsyncResponse): void {
     this.httpRequest = undefined;
+    // The stream ended (reset, local reply) while the call was out: nothing to resume.
+    if (this.dead) return;
     if (this.state !== State.HttpCall) {
       this.immediateResponse = response;
       return;
@@ -524,6 +531,8 @@ function setPseudo(map: HeaderMap, name: string, value: string): boolean {
 // RFC 9110 §5.1 token characters, and a field value without CR, LF or NUL (RFC 9110 §5.5).
 const HEADER_NAME = /^:?[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 const HEADER_VALUE = /^[^\r\n\0]*$/;
+/** RFC 9112 §4: reason-phrase = *( HTAB / SP / VCHAR / obs-text ), over the phrase's bytes. */
+const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 function checkHeaderName(L: LuaState, arg: number): string {
   const name = byteString(lauxlib.luaL_checkstring(L, arg)).toLowerCase();
@@ -602,9 +611,11 @@ const HANDLE_METHODS: Methods<StreamHandle> = {
     else return lauxlib.luaL_error(L, "timestamp format must be MILLISECOND or MICROSECOND.");
     return 1;
   },
-  // Envoy's luaClearRouteCache: the route is matched again when next asked for.
+  // Envoy's luaClearRouteCache: the route is matched again when next asked for. On the
+  // response it is a no-op (lua_filter.cc's EncoderCallbacks::clearRouteCache): the route
+  // that chose the upstream stays the stream's.
   clearRouteCache(_L, h) {
-    h.filter.decoderCallbacks.clearRouteCache();
+    if (h.decoding) h.filter.decoderCallbacks.clearRouteCache();
     return 0;
   },
   // Envoy's timestamp(): milliseconds since the epoch, from the port's clock; its one format
@@ -665,8 +676,9 @@ const HEADERS_METHODS: Methods<HeadersView> = {
   setHttp1ReasonPhrase(L, h) {
     h.checkModifiable(L);
     const phrase = byteString(lauxlib.luaL_checklstring(L, 2));
-    // Written into the status line as it is: no CR, LF or NUL (RFC 9112 §4 reason-phrase).
-    if (!HEADER_VALUE.test(phrase)) return lauxlib.luaL_error(L, "invalid reason phrase");
+    // Written into the status line as it is: only RFC 9112 §4's reason-phrase characters
+    // (HTAB, SP, VCHAR, obs-text), so no CR/LF and no control bytes reach the client.
+    if (!REASON_PHRASE.test(phrase)) return lauxlib.luaL_error(L, "invalid reason phrase");
     if (h.map instanceof ResponseHeaders) h.map.reasonPhrase = phrase;
     return 0;
   },
@@ -869,16 +881,21 @@ const DYNAMIC_METADATA_METHODS: Methods<StreamInfo> = {
     const namespace = byteString(lauxlib.luaL_checkstring(L, 2));
     const key = lua.lua_tojsstring(L, (lauxlib.luaL_checkstring(L, 3), 3));
     lua.lua_settop(L, 4);
+    if (ITERATING.has(info)) return lauxlib.luaL_error(L, "dynamic metadata map cannot be modified while iterating");
     // Envoy's setDynamicMetadata merges: the key replaces its old value, the others stay.
-    info.setDynamicMetadata(namespace, { [key]: loadValue(L, 0) });
+    info.setDynamicMetadata(namespace, { [key]: loadValue(L, 0, { values: 0 }) });
     return 0;
   },
   __pairs(L, info) {
     const entries = Object.entries(info.dynamicMetadata ?? {});
     let i = 0;
+    ITERATING.add(info);
     lua.lua_pushjsfunction(L, (L) => {
       const entry = entries[i++];
-      if (entry === undefined) return 0;
+      if (entry === undefined) {
+        ITERATING.delete(info);
+        return 0;
+      }
       lua.lua_pushliteral(L, entry[0]);
       pushJson(L, entry[1]);
       return 2;
@@ -887,11 +904,28 @@ const DYNAMIC_METADATA_METHODS: Methods<StreamInfo> = {
   },
 };
 
+/**
+ * Stream infos whose dynamic metadata a pairs() loop walks: set() is refused until it ends,
+ * as Envoy's DynamicMetadataMapWrapper::luaSet ("cannot be modified while iterating").
+ */
+const ITERATING = new WeakSet<StreamInfo>();
+
 /** Tables nested deeper than this in a dynamic metadata value are refused (a table holding itself would not end). */
 const MAX_METADATA_DEPTH = 64;
 
+/**
+ * The values one set() may create: a table shared by many keys is copied at each, so a
+ * few lines of Lua (t = {a = t, b = t}, twenty times) would otherwise build millions.
+ */
+const MAX_METADATA_VALUES = 10_000;
+
+interface LoadBudget {
+  values: number;
+}
+
 /** Envoy's MetadataMapHelper::loadValue: the Lua value on top of the stack as a protobuf Value (JSON). */
-function loadValue(L: LuaState, depth: number): unknown {
+function loadValue(L: LuaState, depth: number, budget: LoadBudget): unknown {
+  if (++budget.values > MAX_METADATA_VALUES) return lauxlib.luaL_error(L, "dynamicMetadata: a value of more than %d values", MAX_METADATA_VALUES);
   const type = lua.lua_type(L, -1);
   switch (type) {
     case lua.LUA_TNIL:
@@ -904,16 +938,21 @@ function loadValue(L: LuaState, depth: number): unknown {
       return lua.lua_tojsstring(L, -1);
     case lua.LUA_TTABLE:
       if (depth >= MAX_METADATA_DEPTH) return lauxlib.luaL_error(L, "dynamicMetadata: tables nested deeper than %d", MAX_METADATA_DEPTH);
-      return loadTable(L, depth + 1);
+      return loadTable(L, depth + 1, budget);
   }
   return lauxlib.luaL_error(L, "unexpected type '%s' in dynamicMetadata", lua.lua_typename(L, type));
 }
 
-/** A table whose keys are all whole numbers from 1 is a list (up to its largest key), else a struct of string keys. */
-function loadTable(L: LuaState, depth: number): unknown {
+/**
+ * A table whose keys are all whole numbers from 1, dense enough (the largest at most twice
+ * their count: the holes become nulls), is a list; else a struct of string keys, where a
+ * number key is Envoy's "only string keys" error.
+ */
+function loadTable(L: LuaState, depth: number, budget: LoadBudget): unknown {
   // Each level holds a key and a value on the stack: a JavaScript function must make room itself.
   lauxlib.luaL_checkstack(L, 4, null);
   let max = 0;
+  let count = 0;
   let list = true;
   lua.lua_pushnil(L);
   while (lua.lua_next(L, -2) !== 0) {
@@ -925,12 +964,13 @@ function loadTable(L: LuaState, depth: number): unknown {
       break;
     }
     max = Math.max(max, k);
+    count++;
   }
-  if (list && max > 0) {
+  if (list && max > 0 && max <= 2 * count) {
     const values: unknown[] = [];
     for (let i = 1; i <= max; i++) {
       lua.lua_rawgeti(L, -1, i);
-      values.push(loadValue(L, depth));
+      values.push(loadValue(L, depth, budget));
       lua.lua_pop(L, 1);
     }
     return values;
@@ -940,7 +980,7 @@ function loadTable(L: LuaState, depth: number): unknown {
   while (lua.lua_next(L, -2) !== 0) {
     const keyType = lua.lua_type(L, -2);
     if (keyType !== lua.LUA_TSTRING) lauxlib.luaL_error(L, "unexpected type %s in table key (only string keys are supported)", lua.lua_typename(L, keyType));
-    fields[lua.lua_tojsstring(L, -2)] = loadValue(L, depth);
+    fields[lua.lua_tojsstring(L, -2)] = loadValue(L, depth, budget);
     lua.lua_pop(L, 1);
   }
   return fields;
@@ -1185,3 +1225,14 @@ export class LuaFilter implements StreamFilter {
 }
 
 export { LuaScriptError };
+
+/**
+ * A call that waits on the stream yields the coroutine that made it; from a script's own
+ * coroutine (coroutine.wrap) that would suspend the wrong one — the filter's would run on
+ * believing it waited, and the inner one resume later on a stream that may be gone.
+ * lua_filter.cc only ever resumes its own coroutine (Filters::Common::Lua::Coroutine);
+ * refused here with a Lua error the script can pcall.
+ */
+function nestedYield(L: LuaState, what: string): number {
+  return lauxlib.luaL_error(L, `${what} cannot be called from a nested coroutine`);
+}

@@ -105,8 +105,8 @@ export function httpCallRequestHeaders(L: LuaState, fields: readonly (readonly [
         headers.scheme = value;
         break;
       default:
-        if (name.startsWith(":")) lauxlib.luaL_error(L, "invalid header name '%s'", latin1Encode(name));
-        headers.add(name, value);
+        // Envoy's HTTP/1 codec writes no pseudo-header but :authority (as Host): an unknown one is dropped.
+        if (!name.startsWith(":")) headers.add(name, value);
     }
   }
   if (!method || !path || !authority) lauxlib.luaL_error(L, "http call headers must include ':path', ':method', and ':authority'");

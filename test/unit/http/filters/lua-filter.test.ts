@@ -10,7 +10,7 @@ import { Logger } from "../../../../core/log.ts";
 import { Server } from "../../../../core/server.ts";
 import { MemoryRuntime } from "../../../../runtimes/memory/memory-runtime.ts";
 import { httpProxyConfig, type HttpRoute } from "../../../support/configs.ts";
-import { MemoryHttpClient, MemoryHttpServer, type UpstreamHandler } from "../../../memory/support/http-peers.ts";
+import { MemoryHttpClient, MemoryHttpServer, UpstreamConnection, type UpstreamHandler } from "../../../memory/support/http-peers.ts";
 import type { HttpMessage } from "../../../memory/support/http-wire.ts";
 
 const PROXY = 10000;
@@ -481,6 +481,72 @@ describe("the Lua filter's httpCall()", () => {
     expect([header(seen[0]!, "x-allowed"), new TextDecoder().decode(seen[0]!.body)]).toEqual([["yes"], "data"]);
   });
 
+  test("the async client frames the call alone: the script's host, transfer-encoding, content-length and connection-named fields are dropped, te only as trailers", async () => {
+    const raw: string[] = [];
+    const onData = UpstreamConnection.prototype.onData;
+    UpstreamConnection.prototype.onData = function (this: UpstreamConnection, data: Uint8Array) {
+      if (this.server === auth) raw.push(String.fromCharCode(...data));
+      return onData.call(this, data);
+    };
+    try {
+      await setup({
+        lua: {
+          inline_code: `function envoy_on_request(h)
+            local smuggled = "0\\r\\n\\r\\nGET /smuggled HTTP/1.1\\r\\nhost: x\\r\\n\\r\\n"
+            local hd = h:httpCall("auth", {[":method"] = "POST", [":path"] = "/c", [":authority"] = "auth.local", ["host"] = "evil.local",
+              ["transfer-encoding"] = "chunked", ["content-length"] = "3", ["connection"] = "close, x-secret", ["x-secret"] = "s",
+              ["keep-alive"] = "timeout=5", ["upgrade"] = "websocket", ["te"] = "gzip, trailers", ["x-kept"] = "yes"}, smuggled, 1000)
+            h:headers():add("x-st", hd[":status"])
+          end`,
+        },
+        authHandler: (_req, res) => res.respond(200, "ok"),
+      });
+      expect(exchange("GET", "/").status).toBe(200);
+    } finally {
+      UpstreamConnection.prototype.onData = onData;
+    }
+    expect(header(seen[0]!, "x-st")).toEqual(["200"]);
+    expect(auth!.requests.map((r) => r.path)).toEqual(["/c"]);
+    const [head, body] = raw.join("").split("\r\n\r\n", 2) as [string, string];
+    const names = head.split("\r\n").slice(1).map((line) => line.slice(0, line.indexOf(":")).toLowerCase());
+    expect(names.filter((n) => n === "host")).toHaveLength(1);
+    expect(head).toMatch(/\r\nhost: auth\.local(\r\n|$)/i);
+    for (const gone of ["transfer-encoding", "connection", "x-secret", "keep-alive", "upgrade"]) expect(names).not.toContain(gone);
+    expect(head).toMatch(/\r\nte: trailers(\r\n|$)/i);
+    expect(head).toMatch(/\r\nx-kept: yes(\r\n|$)/i);
+    const smuggled = "0\r\n\r\nGET /smuggled HTTP/1.1\r\nhost: x\r\n\r\n";
+    expect(names.filter((n) => n === "content-length")).toHaveLength(1);
+    expect(head).toMatch(new RegExp(`\r\ncontent-length: ${smuggled.length}(\r\n|$)`, "i"));
+    expect(body.startsWith("0")).toBe(true);
+  });
+
+  test("a call that waits, made from the script's own coroutine, is a Lua error; the script goes on", async () => {
+    await setup({
+      lua: {
+        inline_code: `function envoy_on_request(h)
+          local errors = {}
+          for _, call in ipairs({
+            function() h:httpCall("auth", {[":method"] = "GET", [":path"] = "/a", [":authority"] = "a"}, nil, 0) end,
+            function() h:body() end,
+            function() h:trailers() end,
+            function() h:respond({[":status"] = "403"}) end,
+          }) do
+            local co = coroutine.wrap(function() local ok, e = pcall(call) errors[#errors + 1] = tostring(e) end)
+            co()
+          end
+          h:headers():add("x-errors", table.concat(errors, "|"))
+        end`,
+      },
+    });
+    const response = exchange("POST", "/", { body: "abc" });
+    expect(response.status).toBe(200);
+    expect(auth!.requests).toHaveLength(0);
+    const errors = header(seen[0]!, "x-errors")[0]!.split("|");
+    expect(errors).toHaveLength(4);
+    for (const [i, what] of ["httpCall()", "body()", "trailers()", "respond()"].entries()) expect(errors[i]).toMatch(`${what} cannot be called from a nested coroutine`);
+    expect(stat("http.ingress_http.lua.errors")).toBe(0);
+  });
+
   test("on the response path too; a call still in flight when the client goes away is cancelled", async () => {
     await setup({
       lua: { inline_code: `function envoy_on_response(h) local headers = h:httpCall("auth", {[":method"] = "GET", [":path"] = "/r", [":authority"] = "a"}, nil, 1000) h:headers():add("x-r", headers[":status"]) end` },
@@ -551,6 +617,69 @@ describe("the Lua filter's stream info, connection and utilities", () => {
     expect(runtime.logText).toMatch(/dynamicMetadata: tables nested deeper than 64/);
   });
 
+  test("dynamicMetadata():set is bounded: a sparse list is Envoy's key error, a shared sub-table copied too often is refused; set() inside pairs() is refused", async () => {
+    await setup({
+      lua: {
+        inline_code: `function envoy_on_request(h)
+          local md = h:streamInfo():dynamicMetadata()
+          local out = {}
+          local ok, e = pcall(function() md:set("ns", "sparse", {[3000000] = true}) end)
+          out[#out + 1] = tostring(e)
+          local t = 1
+          for i = 1, 20 do t = {a = t, b = t} end
+          ok, e = pcall(function() md:set("ns", "dag", t) end)
+          out[#out + 1] = tostring(e)
+          md:set("ns", "holes", {1, nil, 3})
+          for name in pairs(md) do
+            ok, e = pcall(function() md:set("ns", "during", 1) end)
+            out[#out + 1] = tostring(e)
+          end
+          md:set("ns", "after", 1)
+          out[#out + 1] = tostring(#md:get("ns").holes) .. " " .. tostring(md:get("ns").after)
+          h:headers():add("x-out", table.concat(out, "|"))
+        end`,
+      },
+    });
+    expect(exchange("GET", "/").status).toBe(200);
+    expect(runtime.logText).toBe("");
+    const out = header(seen[0]!, "x-out")[0]!.split("|");
+    expect(out[0]).toMatch(/unexpected type number in table key \(only string keys are supported\)/);
+    expect(out[1]).toMatch(/dynamicMetadata: a value of more than 10000 values/);
+    expect(out[2]).toMatch(/dynamic metadata map cannot be modified while iterating/);
+    expect(out[3]).toBe("3 1");
+  });
+
+  test("setHttp1ReasonPhrase refuses what RFC 9112's reason-phrase lacks: CR/LF, control bytes, DEL", async () => {
+    await setup({
+      lua: {
+        inline_code: `function envoy_on_response(h)
+          local out = {}
+          for _, phrase in ipairs({"OK\\r\\nset-cookie: a=b", "A\\1B", "C\\27[31m", "D\\127"}) do
+            local ok, e = pcall(function() h:headers():setHttp1ReasonPhrase(phrase) end)
+            out[#out + 1] = tostring(e)
+          end
+          h:headers():setHttp1ReasonPhrase("Fine\\tand \\200dandy")
+          h:headers():add("x-out", table.concat(out, "|"))
+        end`,
+      },
+    });
+    const response = exchange("GET", "/");
+    expect(response.startLine).toBe("HTTP/1.1 200 Fine\tand \xc8dandy");
+    expect(header(response, "set-cookie")).toEqual([]);
+    const out = header(response, "x-out")[0]!.split("|");
+    expect(out).toHaveLength(4);
+    for (const e of out) expect(e).toMatch(/invalid reason phrase/);
+  });
+
+  test("httpCall(): an unknown pseudo-header is dropped, as Envoy's HTTP/1 codec does", async () => {
+    await setup({
+      lua: { inline_code: `function envoy_on_request(h) local hd = h:httpCall("auth", {[":method"] = "GET", [":path"] = "/p", [":authority"] = "a", [":protocol"] = "x", ["x-k"] = "v"}, nil, 1000) h:headers():add("x-st", hd[":status"]) end` },
+    });
+    expect(exchange("GET", "/").status).toBe(200);
+    expect(header(seen[0]!, "x-st")).toEqual(["200"]);
+    expect(auth!.requests.map((r) => [r.path, header(r, "x-k")])).toEqual([["/p", ["v"]]]);
+  });
+
   test("timestampString (milliseconds, microseconds), clearRouteCache(), setHttp1ReasonPhrase on the response", async () => {
     await setup({
       lua: {
@@ -586,6 +715,26 @@ describe("the Lua filter's stream info, connection and utilities", () => {
     // clear_route_cache false: the changed :path keeps the route, unless the script clears it.
     expect(exchange("GET", "/move").text()).toBe("hello from upstream");
     expect(exchange("GET", "/move", { headers: { "x-clear": "1" } }).text()).toBe("from auth");
+  });
+
+  test("clearRouteCache() on the response is a no-op, as Envoy's encoder callbacks'", async () => {
+    await setup({
+      lua: {
+        clear_route_cache: false,
+        inline_code: `function envoy_on_request(h) h:headers():replace(":path", "/moved") end
+        function envoy_on_response(h)
+          local before = h:streamInfo():routeName()
+          h:clearRouteCache()
+          h:headers():add("x-route", before .. " -> " .. h:streamInfo():routeName())
+        end`,
+      },
+      routes: [
+        { match: { prefix: "/moved" }, cluster: "auth", name: "auth-route" },
+        { match: { prefix: "/" }, cluster: "web", name: "web-route" },
+      ],
+    });
+    const response = exchange("GET", "/");
+    expect([response.text(), header(response, "x-route")]).toEqual(["hello from upstream", ["web-route -> web-route"]]);
   });
 });
 
