@@ -15,6 +15,7 @@ import { lazySchema } from "./lazy-schema.ts";
 import type { CustomResponseConfig, CustomResponseInput, CustomResponseMatcherConfig, CustomResponsePolicyConfig, CustomResponsePredicate, LocalResponsePolicyConfig, RedirectPolicyConfig, HeaderValueOption, LocalReplyBodyFormat, RedirectAction, StringMatcherConfig } from "./bootstrap.ts";
 import { stringMatcher } from "./matcher-schema.ts";
 import { headerValue, oneOf } from "./proto-schema.ts";
+import { predicateTree } from "./matcher-predicate-schema.ts";
 import { unsupportedField } from "./unsupported-field.ts";
 import { unsupportedNameMessage } from "./refusal.ts";
 import { dataSource } from "./data-source-schema.ts";
@@ -76,29 +77,7 @@ const singlePredicate = lazySchema(() =>
     return { type: "single", input: p.input, value: p.value_match as StringMatcherConfig };
   }));
 
-const PREDICATES = ["single_predicate", "or_matcher", "and_matcher", "not_matcher"] as const;
-
-const predicate: z.ZodType<CustomResponsePredicate> = lazySchema(() =>
-  strictObject({
-    single_predicate: singlePredicate.optional(),
-    or_matcher: strictObject({ predicate: z.array(predicate).min(2) }).optional(),
-    and_matcher: strictObject({ predicate: z.array(predicate).min(2) }).optional(),
-    not_matcher: predicate.optional(),
-  })
-  .transform((p, ctx): CustomResponsePredicate => {
-    switch (oneOf(p, PREDICATES, ctx, true)) {
-      case "single_predicate":
-        return p.single_predicate!;
-      case "or_matcher":
-        return { type: "or", predicates: p.or_matcher!.predicate };
-      case "and_matcher":
-        return { type: "and", predicates: p.and_matcher!.predicate };
-      case "not_matcher":
-        return { type: "not", predicate: p.not_matcher! };
-      default:
-        return z.NEVER;
-    }
-  }));
+const predicate: z.ZodType<CustomResponsePredicate> = predicateTree(singlePredicate) as z.ZodType<CustomResponsePredicate>;
 
 const headersToAdd = lazySchema(() => z.array(headerValueOption).max(1000).default([]), "defaulted");
 

@@ -12,7 +12,7 @@ import { nonEmptyString, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { RbacMatchInput, RbacMatcherAction, RbacMatcherConfig, RbacMatcherPredicate, StringMatcherConfig } from "./bootstrap.ts";
 import { stringMatcher } from "./matcher-schema.ts";
-import { oneOf } from "./proto-schema.ts";
+import { predicateTree } from "./matcher-predicate-schema.ts";
 import { unsupportedField } from "./unsupported-field.ts";
 import { unsupportedNameMessage } from "./refusal.ts";
 
@@ -55,30 +55,7 @@ const singlePredicate = lazySchema(() =>
       return { type: "single", input: p.input, value: p.value_match as StringMatcherConfig };
     }));
 
-const PREDICATES = ["single_predicate", "or_matcher", "and_matcher", "not_matcher"] as const;
-
-export const rbacMatcherPredicate: z.ZodType<RbacMatcherPredicate> = lazySchema(() =>
-  strictObject({
-      single_predicate: singlePredicate.optional(),
-      or_matcher: strictObject({ predicate: z.array(rbacMatcherPredicate).min(2) }).optional(),
-      and_matcher: strictObject({ predicate: z.array(rbacMatcherPredicate).min(2) }).optional(),
-      not_matcher: rbacMatcherPredicate.optional(),
-    })
-    .transform((p, ctx): RbacMatcherPredicate => {
-      switch (oneOf(p, PREDICATES, ctx, true)) {
-        case "single_predicate":
-          return p.single_predicate!;
-        case "or_matcher":
-          return { type: "or", predicates: p.or_matcher!.predicate };
-        case "and_matcher":
-          return { type: "and", predicates: p.and_matcher!.predicate };
-        case "not_matcher":
-          return { type: "not", predicate: p.not_matcher! };
-        default:
-          return z.NEVER;
-      }
-    }),
-);
+export const rbacMatcherPredicate: z.ZodType<RbacMatcherPredicate> = predicateTree(singlePredicate) as z.ZodType<RbacMatcherPredicate>;
 
 const action = lazySchema(() =>
   strictObject({ name: nonEmptyString, typed_config: z.looseObject({ "@type": z.string() }) })
