@@ -659,11 +659,11 @@ export interface HttpConnectionManagerConfig {
   /** set_current_client_cert_details: what APPEND_FORWARD and SANITIZE_SET add, in Envoy's order; absent when none. */
   clientCertDetails?: readonly ("Subject" | "Cert" | "Chain" | "URI" | "DNS")[];
   /**
-   * add_user_agent: the bootstrap's node.cluster goes in x-envoy-downstream-service-cluster
+   * add_user_agent: the server's node.cluster goes in x-envoy-downstream-service-cluster
    * and in user-agent when absent, node.id in x-envoy-downstream-service-node (Envoy's
-   * LocalInfo). Resolved from the bootstrap's node (schema.ts); absent when not enabled.
+   * LocalInfo, read per request: a listener from LDS has it too); absent when not enabled.
    */
-  userAgent?: { cluster: string; nodeId: string };
+  addUserAgent?: true;
   /** preserve_external_request_id: an edge request keeps its x-request-id; absent when false (the default). */
   preserveExternalRequestId?: true;
   /** always_set_request_id_in_response: the response carries the request's x-request-id; absent when false (the default). */

@@ -640,7 +640,7 @@ export const httpConnectionManager = lazySchema(() =>
       ...optional("forwardClientCert", c.forward_client_cert_details === "SANITIZE" ? undefined : c.forward_client_cert_details),
       ...optional("clientCertDetails", c.set_current_client_cert_details?.length ? c.set_current_client_cert_details : undefined),
       // Envoy's user agent is the local node's cluster: schema.ts fills it in from the bootstrap's node.
-      ...optional("userAgent", c.add_user_agent ? { cluster: "", nodeId: "" } : undefined),
+      ...optional("addUserAgent", c.add_user_agent ? (true as const) : undefined),
       ...optional("preserveExternalRequestId", c.preserve_external_request_id || undefined),
       ...optional("alwaysSetRequestIdInResponse", c.always_set_request_id_in_response || undefined),
       ...optional("stripPortMode", c.strip_any_host_port ? ("any" as const) : c.strip_matching_host_port ? ("matching" as const) : undefined),

@@ -1393,7 +1393,6 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
       if (b.admin.profile_path !== undefined) bootstrap.admin.profilePath = b.admin.profile_path;
     }
     if (b.stats_flush_interval !== undefined) bootstrap.statsFlushIntervalMs = b.stats_flush_interval;
-    resolveUserAgents(bootstrap);
     if (b.overload_manager !== undefined) bootstrap.overloadManager = b.overload_manager;
     if (b.layered_runtime !== undefined) bootstrap.layeredRuntime = b.layered_runtime;
     if (b.stats_config !== undefined) bootstrap.statsConfig = b.stats_config;
@@ -1422,23 +1421,6 @@ function checkAggregateReferences(clusters: readonly ClusterConfig[], hasCds: bo
       if (target === undefined && !hasCds) ctx.addIssue({ code: "custom", path, message: `no cluster named '${name}': it is not in static_resources.clusters and there is no cds_config to add it` });
       else if (target?.aggregateClusters !== undefined && name !== cluster.name) ctx.addIssue({ code: "custom", path, message: `cluster '${name}' is an aggregate cluster: an aggregate's clusters give it their hosts, and an aggregate has none (Envoy skips it)` });
     });
-  }
-}
-
-/**
- * add_user_agent: Envoy's user agent is the local node's cluster (LocalInfo::clusterName,
- * http_connection_manager config.cc), and x-envoy-downstream-service-node its node id;
- * (Tracers read the server's LocalInfo when they make spans: ServerContext.localNodeId.)
- */
-function resolveUserAgents(bootstrap: Bootstrap): void {
-  const cluster = bootstrap.node?.cluster ?? "";
-  const nodeId = bootstrap.node?.id ?? "";
-  for (const listener of bootstrap.listeners) {
-    for (const chain of [...listener.filterChains, ...(listener.defaultFilterChain ? [listener.defaultFilterChain] : [])]) {
-      for (const filter of chain.filters) {
-        if (filter.type === "envoy.filters.network.http_connection_manager" && filter.config.userAgent) filter.config.userAgent = { cluster, nodeId };
-      }
-    }
   }
 }
 

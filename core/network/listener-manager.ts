@@ -264,7 +264,7 @@ export class ListenerManager {
     if (!entry || (viaApi && !entry.addedViaApi)) return;
     this.active.delete(name);
     entry.listener.stopListening();
-    this.stats.listenerRemoved.inc();
+    if (!entry.listener.servedElsewhere) this.stats.listenerRemoved.inc();
     this.context.log.info(`listener '${name}' removed: draining its connections`);
     this.drainListener(entry);
     this.updateGauges();
@@ -425,15 +425,20 @@ export class ListenerManager {
     }
     if (warming !== undefined) this.warming.delete(config.name);
     const existing = this.active.get(config.name);
-    this.stats.listenerCreateSuccess.inc();
+    // Left to worker 0 (a pipe, an unshareable UDP socket): this worker added it to no socket,
+    // so it counts nothing of it — worker 0's counts (a success or its bind failure) are the
+    // truth, where Envoy counts listener_create_success once per worker it is added to
+    // (listener_manager_impl.cc addListenerToWorker).
+    const counted = !listener.servedElsewhere;
+    if (counted) this.stats.listenerCreateSuccess.inc();
     this.active.set(config.name, { listener, hash, versionInfo: options.versionInfo, drain, context, addedViaApi: options.addedViaApi === true });
     if (existing) {
       // Replaced: the old one no longer accepts (its socket is the new one's, or closed) and drains.
       existing.listener.stopListening();
-      this.stats.listenerModified.inc();
+      if (counted) this.stats.listenerModified.inc();
       this.context.log.info(`listener '${config.name}' updated: new connections use the new config, the old one's drain`);
       this.drainListener(existing);
-    } else {
+    } else if (counted) {
       this.stats.listenerAdded.inc();
     }
     this.updateGauges();
@@ -464,7 +469,9 @@ export class ListenerManager {
   }
 
   private updateGauges(): void {
-    this.stats.totalListenersActive.set(this.active.size);
+    let active = 0;
+    for (const entry of this.active.values()) if (!entry.listener.servedElsewhere) active++;
+    this.stats.totalListenersActive.set(active);
     this.stats.totalListenersDraining.set(this.drainingListeners.size);
     this.stats.totalListenersWarming.set(this.warming.size);
   }

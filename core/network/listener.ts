@@ -110,6 +110,16 @@ export class ActiveListener implements ActiveTcpSocketOwner {
   }
 
   /** The address it listens on, while it does. */
+  /**
+   * Another worker process serves it: a pipe listener, or a UDP one that workers cannot
+   * share, on a worker other than 0 (start below, udp-proxy.ts). This worker holds its
+   * config (updates, duplicate paths) but adds it to no socket.
+   */
+  get servedElsewhere(): boolean {
+    return this.leftToWorkerZero;
+  }
+  private leftToWorkerZero = false;
+
   get boundAddress(): SocketAddress | undefined {
     return this.udp !== undefined ? this.udp.boundAddress : this.listener?.address;
   }
@@ -162,6 +172,7 @@ export class ActiveListener implements ActiveTcpSocketOwner {
       await this.udp.start(this.config.address, this.shared);
       const bound = this.udp.boundAddress;
       if (bound !== undefined) this.context.log.info(`listener '${this.name}' listening on ${formatAddress(bound)} (UDP)`);
+      else this.leftToWorkerZero = true;
       return;
     }
     const acceptor = this.acceptor;
@@ -176,6 +187,7 @@ export class ActiveListener implements ActiveTcpSocketOwner {
       const worker = this.context.runtime.workers?.worker;
       if (worker !== undefined && worker.index !== 0) {
         this.context.log.info(`listener '${this.name}': a pipe listener is served by worker 0 alone (worker processes cannot share one Unix socket)`);
+        this.leftToWorkerZero = true;
         return;
       }
     }

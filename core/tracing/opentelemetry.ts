@@ -13,7 +13,7 @@
  *   trace keeps its trace id and tracestate, the caller's span becoming the parent. Tags are
  *   string attributes; http.status_code sets the status to ERROR for a 5xx (and a 4xx on a
  *   CLIENT span), the OpenTelemetry HTTP semantic conventions' rule (Span::setTag).
- * - Tracer::sendSpan / flushSpans: sampled spans are buffered until runtime
+ * - Tracer::sendSpan / flushSpans: sampled spans are buffered (span-batcher.ts) until runtime
  *   tracing.opentelemetry.min_flush_spans (5) are in, or every
  *   tracing.opentelemetry.flush_interval_ms (5000), then sent as one
  *   ExportTraceServiceRequest (otlp.ts) with the resource's service.name; stats
@@ -27,13 +27,13 @@
  *   spans are made and dropped (Envoy: "no exporter configured").
  */
 import type { GrpcServiceTarget, OpenTelemetryConfig, OtlpHttpServiceConfig } from "../config/bootstrap.ts";
-import type { Timer } from "../event/timers.ts";
 import type { AsyncRequest, AsyncRequestCallbacks } from "../http/async-client.ts";
 import type { GrpcUnaryCallbacks, GrpcUnaryRequest } from "../http/grpc-async-client.ts";
 import { RequestHeaders } from "../http/message.ts";
 import { VERSION } from "../version.ts";
 import { randomHexId64 } from "../http/headers-util.ts";
 import type { HeaderMap } from "../http/header-map.ts";
+import { SpanBatcher } from "./span-batcher.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { Counter } from "../stats/counter.ts";
 import { encodeExportRequest, OTLP_EXPORT_METHOD, SpanKind, StatusCode, type OtlpSpan } from "./otlp.ts";
@@ -166,8 +166,7 @@ export class OpenTelemetrySpan implements TracingSpan {
 export class OpenTelemetryTracer {
   private readonly stats: OpenTelemetryStats;
   private readonly resource: ReadonlyMap<string, string>;
-  private buffer: OtlpSpan[] = [];
-  private readonly timer: Timer;
+  private readonly batcher: SpanBatcher<OtlpSpan>;
   /** Sends one encoded request: the gRPC or HTTP exporter, once its client is loaded. */
   private exporter: ((message: ExportMessage) => void) | undefined;
   private readonly exporterLoaded: Promise<void> | undefined;
@@ -198,16 +197,15 @@ export class OpenTelemetryTracer {
         server.log.warn(`envoy.tracers.opentelemetry: the exporter's client could not be loaded, spans are dropped: ${err instanceof Error ? err.message : String(err)}`);
       },
     );
-    this.timer = server.timers.create(() => {
-      this.stats.timerFlushed.inc();
-      this.flushSpans();
-      this.enableTimer();
+    // Tracer::sendSpan: flushed once min_flush_spans or more are in; bounded by MAX_BUFFERED_SPANS.
+    this.batcher = new SpanBatcher<OtlpSpan>(server, {
+      runtimePrefix: "tracing.opentelemetry",
+      timerFlushed: this.stats.timerFlushed,
+      capacity: MAX_BUFFERED_SPANS,
+      onDropped: () => this.stats.spansDropped.inc(),
+      flushAtExactCount: false,
+      flush: (spans) => this.export(spans),
     });
-    this.enableTimer();
-  }
-
-  private enableTimer(): void {
-    this.timer.enable(this.server.layeredRuntime.getInteger("tracing.opentelemetry.flush_interval_ms", 5000));
   }
 
   /** Wall-clock µs since the epoch, now. */
@@ -268,24 +266,21 @@ export class OpenTelemetryTracer {
   /** Tracer::sendSpan: buffered, flushed when min_flush_spans are in. */
   sendSpan(span: OtlpSpan): void {
     if (this.stopped) return;
-    if (this.buffer.length >= MAX_BUFFERED_SPANS) {
-      this.stats.spansDropped.inc();
-      return;
-    }
-    this.buffer.push(span);
-    if (this.buffer.length >= this.server.layeredRuntime.getInteger("tracing.opentelemetry.min_flush_spans", 5)) this.flushSpans();
+    this.batcher.add(span);
   }
 
   /** Spans waiting for a flush (tests). */
   get pendingSpans(): number {
-    return this.buffer.length;
+    return this.batcher.pending;
   }
 
   /** Tracer::flushSpans: one ExportTraceServiceRequest for what is buffered. */
   flushSpans(): void {
-    const spans = this.buffer;
-    if (spans.length === 0) return;
-    this.buffer = [];
+    this.batcher.flush();
+  }
+
+  /** A batch out of the buffer, as one ExportTraceServiceRequest. */
+  private export(spans: OtlpSpan[]): void {
     if (this.exporterLoaded === undefined) {
       const log = this.server.log.component("tracing");
       if (log.debugOn) log.debug("opentelemetry: skipping log request: no exporter configured");
@@ -397,8 +392,7 @@ export class OpenTelemetryTracer {
 
   /** The listener is gone: what its spans left goes now, and no timer fires again. */
   stop(): void {
-    this.timer.disable();
-    this.flushSpans();
+    this.batcher.stop();
     this.stopped = true;
   }
 }

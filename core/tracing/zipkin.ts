@@ -11,18 +11,18 @@
  *   downstream request and CLIENT spans for upstream ones; otherwise the direction
  *   decides (egress: CLIENT, ingress: SERVER). A SERVER span joining a context shares its
  *   span id (shared_span_context, the default), else it is a child of it.
- * - ReporterImpl: spans buffered up to runtime tracing.zipkin.min_flush_spans (5) and
+ * - ReporterImpl: spans buffered (span-batcher.ts) up to runtime tracing.zipkin.min_flush_spans (5) and
  *   flushed when that many are in, or every tracing.zipkin.flush_interval_ms (5000), in
  *   one POST bounded by tracing.zipkin.request_timeout (5000); a 202 is a report sent.
  * - JsonV2Serializer (span_buffer.cc): the JSON.
  */
 import type { ZipkinConfig } from "../config/bootstrap.ts";
-import type { Timer } from "../event/timers.ts";
 import type { AsyncClient, AsyncFailureReason, AsyncRequest, AsyncRequestCallbacks, AsyncResponse } from "../http/async-client.ts";
 import { RequestHeaders } from "../http/message.ts";
 import { randomHexId64 } from "../http/headers-util.ts";
 import type { HeaderMap } from "../http/header-map.ts";
 import type { SocketAddress } from "../port.ts";
+import { SpanBatcher } from "./span-batcher.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { Counter } from "../stats/counter.ts";
 import { utf8Encode } from "../util/utf8.ts";
@@ -261,12 +261,9 @@ export class ZipkinReporter implements AsyncRequestCallbacks {
   private client: AsyncClient | undefined;
   private readonly clientLoaded: Promise<void>;
   private clientFailed = false;
-  private spans: ZipkinSpanJson[] = [];
   /** Flushed before the async client was loaded: sent as soon as it is. */
   private waiting: ZipkinSpanJson[] = [];
-  /** SpanBuffer::allocateBuffer: min_flush_spans when the reporter was made. */
-  private readonly capacity: number;
-  private readonly timer: Timer;
+  private readonly batcher: SpanBatcher<ZipkinSpanJson>;
   private readonly active = new Set<AsyncRequest>();
 
   constructor(
@@ -285,45 +282,38 @@ export class ZipkinReporter implements AsyncRequestCallbacks {
         server.log.warn(`envoy.tracers.zipkin: the HTTP client could not be loaded, spans are dropped: ${err instanceof Error ? err.message : String(err)}`);
       },
     );
-    this.capacity = this.minFlushSpans();
-    this.timer = server.timers.create(() => {
-      this.stats.timerFlushed.inc();
-      this.flushSpans();
-      this.enableTimer();
+    // SpanBuffer::allocateBuffer: min_flush_spans when the reporter was made is the buffer's
+    // size, a span past it dropped (ReporterImpl::reportSpan); flushed at exactly min_flush_spans.
+    this.batcher = new SpanBatcher<ZipkinSpanJson>(server, {
+      runtimePrefix: "tracing.zipkin",
+      timerFlushed: this.stats.timerFlushed,
+      capacity: server.layeredRuntime.getInteger("tracing.zipkin.min_flush_spans", 5),
+      flushAtExactCount: true,
+      flush: (spans) => this.report(spans),
     });
-    this.enableTimer();
-  }
-
-  private minFlushSpans(): number {
-    return this.server.layeredRuntime.getInteger("tracing.zipkin.min_flush_spans", 5);
-  }
-
-  private enableTimer(): void {
-    this.timer.enable(this.server.layeredRuntime.getInteger("tracing.zipkin.flush_interval_ms", 5000));
   }
 
   /** ReporterImpl::reportSpan: a full buffer drops the span. */
   reportSpan(span: ZipkinSpanJson): void {
-    if (this.spans.length >= this.capacity) return;
-    this.spans.push(span);
-    if (this.spans.length === this.minFlushSpans()) this.flushSpans();
+    this.batcher.add(span);
   }
 
   /** The listener is gone: the spans it left go now, and no timer fires again. */
   stop(): void {
-    this.timer.disable();
-    this.flushSpans();
+    this.batcher.stop();
   }
 
   /** Spans waiting for a flush (tests). */
   get pendingSpans(): number {
-    return this.spans.length;
+    return this.batcher.pending;
   }
 
   flushSpans(): void {
-    const spans = this.spans;
-    if (spans.length === 0) return;
-    this.spans = [];
+    this.batcher.flush();
+  }
+
+  /** A batch out of the buffer: sent, or held until the client is loaded. */
+  private report(spans: ZipkinSpanJson[]): void {
     if (this.clientFailed) {
       this.stats.reportsDropped.inc();
       return;

@@ -23,17 +23,22 @@ export interface HostSetOptions {
 }
 
 const NO_HOSTS_PER_LOCALITY: readonly (readonly Host[])[] = [];
+const NO_HOSTS: readonly Host[] = [];
 
 /**
  * The hosts of one priority level of a cluster, with the subsets load balancing reads
- * (Envoy's `HostSetImpl`, upstream_impl.h). Rebuilt, not edited in place: a balancer
- * holding the old arrays during a pick sees a consistent set.
+ * (Envoy's `HostSetImpl`, upstream_impl.h). Rebuilt by setHosts, not edited in place: a
+ * balancer holding the old arrays during a pick sees a consistent set. Only `addHosts`
+ * appends in place (an ORIGINAL_DST cluster's one host per new destination, amortized
+ * O(1) instead of a rebuild per add); no pick is running on the one thread while it does.
  */
 export class HostSet {
   private all: readonly Host[] = [];
-  private healthy: readonly Host[] = [];
-  private degraded: readonly Host[] = [];
-  private excluded: readonly Host[] = [];
+  private healthy: Host[] = [];
+  private degraded: Host[] = [];
+  private excluded: Host[] = [];
+  /** `all` is this set's own array (not a caller's), so addHosts may append to it. */
+  private ownsAll = false;
   private localityKeys: readonly string[] = [];
   private perLocality: readonly (readonly Host[])[] = NO_HOSTS_PER_LOCALITY;
   private healthyPerLocality: readonly (readonly Host[])[] = NO_HOSTS_PER_LOCALITY;
@@ -99,6 +104,7 @@ export class HostSet {
   /** Replace the hosts and recompute the health subsets from each host's flags. */
   setHosts(hosts: readonly Host[], options: HostSetOptions = {}): void {
     this.all = hosts;
+    this.ownsAll = false;
     this.weightsByKey = options.localityWeights;
     this.overprovisioningFactor = options.overprovisioningFactor ?? DEFAULT_OVERPROVISIONING_FACTOR;
     const keys = [...new Set(hosts.map((host) => localityKey(host.locality)))].sort();
@@ -111,6 +117,33 @@ export class HostSet {
     this.lastOptions = options;
     this.perLocality = this.groupByLocality(hosts);
     this.recomputeHealth();
+  }
+
+  /**
+   * Append hosts with the same options (no host removed): in place, each host's health read
+   * once, when they are all of the one locality the set already has; else a rebuild.
+   */
+  addHosts(added: readonly Host[]): void {
+    const keys = this.localityKeys;
+    if (keys.length !== 1 || added.some((host) => localityKey(host.locality) !== keys[0])) {
+      this.setHosts([...this.all, ...added], this.lastOptions);
+      return;
+    }
+    if (!this.ownsAll) {
+      this.all = [...this.all];
+      this.ownsAll = true;
+      // One locality: the per-locality list is the host list itself (groupByLocality).
+      this.perLocality = [this.all];
+    }
+    const all = this.all as Host[];
+    for (const host of added) {
+      all.push(host);
+      const health = host.health();
+      // healthyPerLocality and degradedPerLocality are [healthy] and [degraded]: they follow.
+      if (health === HostHealth.Healthy) this.healthy.push(host);
+      else if (health === HostHealth.Degraded) this.degraded.push(host);
+      if (host.excluded()) this.excluded.push(host);
+    }
   }
 
   /** Recompute the health subsets after flags changed (health checks, outlier ejections). */
@@ -184,6 +217,12 @@ export class PrioritySet {
     this.getOrCreateHostSet(priority).setHosts(hosts, options);
     // A copy: a callback may remove itself (a UDP session closing on its host's removal).
     for (const callback of [...this.callbacks]) callback(added, removed);
+  }
+
+  /** Add hosts to one priority, its options unchanged (ORIGINAL_DST's new destinations): no rebuild of its lists. */
+  addHosts(priority: number, added: readonly Host[]): void {
+    this.getOrCreateHostSet(priority).addHosts(added);
+    for (const callback of [...this.callbacks]) callback(added, NO_HOSTS);
   }
 
   /** Host flags changed: recompute every level's health subsets and tell subscribers. */

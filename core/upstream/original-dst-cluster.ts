@@ -147,8 +147,7 @@ export class OriginalDstLoadBalancer implements LoadBalancer {
     const host = new Host(destination.address, port, { hostname: this.clusterName + key });
     this.hosts.set(key, { host, used: true });
     // Envoy posts addHost to the main thread; here the one thread adds it now.
-    const current = this.prioritySet.getOrCreateHostSet(0).hosts;
-    this.prioritySet.updateHosts(0, [...current, host], [host], []);
+    this.prioritySet.addHosts(0, [host]);
     return host;
   }
 

@@ -10,6 +10,7 @@ import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
+import { parseResponses, rawExchange } from "../support/raw-http.ts";
 
 const TYPE = "type.googleapis.com/envoy.extensions.filters.http.custom_response.v3.CustomResponse";
 const LOCAL = "type.googleapis.com/envoy.extensions.http.custom_response.local_response_policy.v3.LocalResponsePolicy";
@@ -25,6 +26,7 @@ describe.each(RUNTIMES)("custom_response on %s", (runtime) => {
   let upstream: HttpUpstream;
   let proxy: ProxyProcess;
   let base: string;
+  let port: number;
 
   beforeAll(async () => {
     upstream = await httpUpstream((req, res) => {
@@ -33,7 +35,7 @@ describe.each(RUNTIMES)("custom_response on %s", (runtime) => {
       res.setHeader("x-upstream", "yes");
       res.end(`upstream ${req.method} ${req.url}`);
     });
-    const port = await freePort();
+    port = await freePort();
     base = `http://127.0.0.1:${port}`;
     const config = httpProxyConfig({
       listenPort: port,
@@ -60,6 +62,8 @@ describe.each(RUNTIMES)("custom_response on %s", (runtime) => {
                 matcher_list: {
                   matchers: [
                     onCode("503", LOCAL, { body: { inline_string: "down for maintenance" }, response_headers_to_add: [{ header: { key: "x-custom", value: "local" } }] }),
+                    onCode("418", LOCAL, { status_code: 204, body: { inline_string: "no content has no body" } }),
+                    onCode("409", LOCAL, { status_code: 304, body: { inline_string: "not modified has no body" } }),
                     onCode("401", REDIRECT, { uri: `http://127.0.0.1:${port}/login`, status_code: 302, response_headers_to_add: [{ header: { key: "x-custom", value: "redirected" } }] }),
                   ],
                 },
@@ -95,6 +99,17 @@ describe.each(RUNTIMES)("custom_response on %s", (runtime) => {
     const redirected = await send("POST", "/401", "credentials");
     expect([redirected.status, redirected.body, redirected.headers["x-custom"]]).toEqual([302, "upstream GET /login", "redirected"]);
     expect(upstream.requests.slice(before).map((r) => `${r.method} ${r.url} ${r.body.length}`)).toEqual(["POST /401 11", "GET /login 0"]);
+  });
+
+  test("a 204 or 304 local response has no body, content-length or content-type (RFC 9110 §15.3.5, §15.4.5)", async () => {
+    // One connection: a body or a content-length left on the 204/304 would break the next response's framing.
+    const get = (path: string) => `GET ${path} HTTP/1.1\r\nhost: x\r\n\r\n`;
+    const { text } = await rawExchange(port, get("/418") + get("/409") + `GET /404 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n`);
+    const [noContent, notModified, next] = parseResponses(text);
+    for (const [reply, status] of [[noContent, 204], [notModified, 304]] as const) {
+      expect([reply?.status, reply?.headers["content-length"], reply?.headers["content-type"], reply?.body]).toEqual([status, undefined, undefined, ""]);
+    }
+    expect(next?.status, text).toBe(404);
   });
 
   test("a route's CustomResponse wins where it matches", async () => {

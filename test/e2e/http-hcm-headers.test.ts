@@ -6,7 +6,7 @@
  * (accept_http_10, default_host_for_http_10, header_key_format.proper_case_words).
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { mkdtempSync, readFileSync, existsSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, existsSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
@@ -50,7 +50,7 @@ describe.each(RUNTIMES)("HCM header options on %s", (runtime) => {
   let a: ProxyProcess;
   let b: ProxyProcess;
   let dir: string;
-  const ports = { a: 0, b: 0 };
+  const ports = { a: 0, b: 0, lds: 0 };
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "polyvoy-hcm-headers-"));
@@ -63,6 +63,11 @@ describe.each(RUNTIMES)("HCM header options on %s", (runtime) => {
     });
     ports.a = await freePort();
     ports.b = await freePort();
+    ports.lds = await freePort();
+    // b also takes a listener from LDS (a file) with add_user_agent: it reads the same node as a static one.
+    const ldsListener = httpProxyConfig({ listenPort: ports.lds, clusters: { echo: [echo.port] }, routes: [], virtualHosts: VIRTUAL_HOSTS, hcm: { add_user_agent: true } }) as { static_resources: { listeners: object[] } };
+    const lds = join(dir, "lds.json");
+    writeFileSync(lds, JSON.stringify({ version_info: "1", resources: [{ "@type": "type.googleapis.com/envoy.config.listener.v3.Listener", ...ldsListener.static_resources.listeners[0], name: "lds" }] }));
     a = await ProxyProcess.start(runtime, {
       node: { id: "node-1", cluster: "front" },
       ...httpProxyConfig({
@@ -83,9 +88,10 @@ describe.each(RUNTIMES)("HCM header options on %s", (runtime) => {
         },
       }),
     });
-    b = await ProxyProcess.start(
-      runtime,
-      httpProxyConfig({
+    b = await ProxyProcess.start(runtime, {
+      node: { id: "node-b", cluster: "back" },
+      dynamic_resources: { lds_config: { path_config_source: { path: lds }, resource_api_version: "V3" } },
+      ...httpProxyConfig({
         listenPort: ports.b,
         clusters: { echo: [echo.port] },
         routes: [],
@@ -107,7 +113,7 @@ describe.each(RUNTIMES)("HCM header options on %s", (runtime) => {
           ],
         },
       }),
-    );
+    });
   });
 
   afterAll(async () => {
@@ -155,6 +161,12 @@ describe.each(RUNTIMES)("HCM header options on %s", (runtime) => {
     expect(headers["user-agent"]).toBe("front");
     expect(seen(await get(ports.a, "example.com", "User-Agent: curl/8\r\n"))["user-agent"]).toBe("curl/8");
     expect(seen(await get(ports.b, "example.com"))["x-envoy-downstream-service-cluster"]).toBeUndefined();
+  });
+
+  test("add_user_agent on a listener from LDS: the node's cluster and id as on a static one", async () => {
+    await b.waitForLog(/listener 'lds' listening on /);
+    const headers = seen(await get(ports.lds, "example.com"));
+    expect([headers["x-envoy-downstream-service-cluster"], headers["x-envoy-downstream-service-node"], headers["user-agent"]]).toEqual(["back", "node-b", "back"]);
   });
 
   test("scheme_header_transformation: scheme_to_overwrite sets x-forwarded-proto; match_upstream sets :scheme to the upstream's (plaintext)", async () => {

@@ -13,6 +13,8 @@ import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ProxyProcess, RUNTIMES, runToExit, writeConfig } from "../support/proxy-process.ts";
+import { adminStats } from "../support/admin-stats.ts";
+import { freePort } from "../support/net-helpers.ts";
 
 const router = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
 
@@ -276,6 +278,36 @@ describe.each(RUNTIMES)("LDS pipe listeners with worker processes on %s", (runti
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(proxy.stderr.match(/listening on \S+moved\.sock/g)).toHaveLength(1);
       expect(proxy.stderr).not.toContain("exited with");
+    } finally {
+      await proxy.stop("SIGKILL");
+    }
+  });
+});
+
+describe.each(RUNTIMES)("an LDS pipe listener worker 0 cannot bind, with worker processes, on %s", (runtime) => {
+  test("--concurrency 2: the listener_manager stats tell one failure and nothing added, created or active (the other worker does not count it as its own)", { timeout: 120_000 }, async () => {
+    const dir = mkdtempSync(join(inject("tempRoot"), "pipe-"));
+    const lds = join(dir, "lds.json");
+    // No such directory: worker 0's bind fails.
+    writeFileSync(lds, JSON.stringify({ version_info: "1", resources: [pipeListener("a", join(dir, "missing", "a.sock"), "a", true)] }));
+    const adminPort = await freePort();
+    const config = {
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
+      dynamic_resources: { lds_config: { path_config_source: { path: lds }, resource_api_version: "V3" } },
+    };
+    const proxy = ProxyProcess.launch(runtime, ["-c", writeConfig(config), "--concurrency", "2"]);
+    try {
+      await proxy.waitForLog(/all 2 workers started/, 1, 60_000);
+      await proxy.waitForLog(/listener 'a' cannot bind to /);
+      const names = ["listener_create_failure", "listener_create_success", "listener_added", "total_listeners_active"].map((name) => `listener_manager.${name}`);
+      let values: (number | undefined)[] = [];
+      for (let i = 0; i < 50; i++) {
+        const stats = await adminStats(adminPort);
+        values = names.map((name) => stats.get(name));
+        if (values[0] === 1) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(values).toEqual([1, 0, 0, 0]);
     } finally {
       await proxy.stop("SIGKILL");
     }

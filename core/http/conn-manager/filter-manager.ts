@@ -1063,7 +1063,10 @@ function makeLocalReply(
   }
   const request = callbacks.requestHeaders;
   if (grpcRequest) return [grpcLocalReply(headers, body, contentType, request.method === "HEAD", grpcStatus), EMPTY_BYTES];
-  const bytes = latin1Encode(body);
+  // A 204 or 304 has no content (RFC 9110 §15.3.5, §15.4.5): its reply ends at the head,
+  // without the body's length or type (Envoy's HTTP/1 codec sends no framing headers on a
+  // 204 and asserts it ends there; a local_response policy or mapper may still pick 204 with a body).
+  const bytes = headers.status === 204 || headers.status === 304 ? EMPTY_BYTES : latin1Encode(body);
   if (bytes.byteLength > 0) {
     headers.set("content-length", String(bytes.byteLength));
     if (!headers.has("content-type") || (rewritten && !customContentType)) headers.set("content-type", contentType);

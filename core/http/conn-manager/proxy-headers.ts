@@ -108,11 +108,13 @@ export function mutateRequestHeaders(headers: RequestHeaders, cm: ConnectionMana
     const proto = clientProto ? headers.get("x-forwarded-proto") : undefined;
     headers.scheme = proto !== undefined && isHttpScheme(proto) ? proto : connectionScheme;
   }
-  const userAgent = config.userAgent;
-  if (userAgent !== undefined) {
-    headers.set("x-envoy-downstream-service-cluster", userAgent.cluster);
-    if (!headers.get("user-agent")) headers.set("user-agent", userAgent.cluster);
-    if (userAgent.nodeId) headers.set("x-envoy-downstream-service-node", userAgent.nodeId);
+  if (config.addUserAgent) {
+    // The server's LocalInfo (conn_manager_utility.cc: local_info.clusterName(), nodeName()).
+    const cluster = cm.server.localClusterName;
+    const nodeId = cm.server.localNodeId;
+    headers.set("x-envoy-downstream-service-cluster", cluster);
+    if (!headers.get("user-agent")) headers.set("user-agent", cluster);
+    if (nodeId) headers.set("x-envoy-downstream-service-node", nodeId);
   }
   if (config.via) appendVia(headers, config.via);
   // Envoy generates an id for every edge request (unless preserve_external_request_id), and for any without one.

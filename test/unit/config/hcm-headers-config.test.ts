@@ -34,7 +34,7 @@ describe("HCM header options", () => {
       http_protocol_options: { accept_http_10: false },
       scheme_header_transformation: {},
     });
-    for (const key of ["via", "userAgent", "preserveExternalRequestId", "alwaysSetRequestIdInResponse", "stripPortMode", "http1", "schemeToOverwrite", "schemeMatchUpstream"]) {
+    for (const key of ["via", "addUserAgent", "preserveExternalRequestId", "alwaysSetRequestIdInResponse", "stripPortMode", "http1", "schemeToOverwrite", "schemeMatchUpstream"]) {
       expect(config).not.toHaveProperty(key);
     }
   });
@@ -60,9 +60,8 @@ describe("HCM header options", () => {
     expect(hcmConfig({ strip_matching_host_port: true }).stripPortMode).toBe("matching");
   });
 
-  test("add_user_agent takes the bootstrap's node.cluster and node.id", () => {
-    expect(hcmConfig({ add_user_agent: true }, { id: "n1", cluster: "c1" }).userAgent).toEqual({ cluster: "c1", nodeId: "n1" });
-    expect(hcmConfig({ add_user_agent: true }).userAgent).toEqual({ cluster: "", nodeId: "" });
+  test("add_user_agent: on (the node's cluster and id are read per request)", () => {
+    expect(hcmConfig({ add_user_agent: true }, { id: "n1", cluster: "c1" }).addUserAgent).toBe(true);
   });
 
   test("bad values name the field", () => {

@@ -275,4 +275,8 @@ describe("header_to_metadata", () => {
     const perRoute = { typed_per_filter_config: { "envoy.filters.http.header_to_metadata": { "@type": TYPE } } };
     expect(problems(filter({}), perRoute)).toEqual([`${ROUTE_PER_FILTER}.envoy.filters.http.header_to_metadata: header_to_metadata_filter: Per filter configs must at least specify either request or response rules`]);
   });
+
+  test("stat_prefix (recent Envoy's, not in the pinned v3 Config) is refused by name, not accepted without its stats", () => {
+    expect(problems(filter({ stat_prefix: "h2m", request_rules: [{ header: "a", on_header_present: { key: "k" } }] }))).toEqual([`${HCM_FILTERS}: \`stat_prefix\` is not a field of envoy.extensions.filters.http.header_to_metadata.v3.Config`]);
+  });
 });

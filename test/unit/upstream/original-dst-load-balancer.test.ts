@@ -4,6 +4,7 @@
  */
 import { describe, expect, test } from "vitest";
 import { PrioritySet } from "../../../core/upstream/host-set.ts";
+import { Host } from "../../../core/upstream/host.ts";
 import { OriginalDstLoadBalancer, parseIpAndPort } from "../../../core/upstream/original-dst-cluster.ts";
 import { StatsStore } from "../../../core/stats/stats-store.ts";
 import { originalDstConfig } from "../../../core/config/original-dst-cluster-schema.ts";
@@ -74,5 +75,40 @@ describe("cleanup_interval", () => {
     expect(originalDstConfig(undefined, 2.7).cleanupIntervalMs).toBe(2);
     expect(originalDstConfig(undefined, 0.001).cleanupIntervalMs).toBe(1);
     expect(originalDstConfig(undefined, undefined).cleanupIntervalMs).toBe(5000);
+  });
+});
+
+describe("adding a destination", () => {
+  test("appends to the host set, each new host's health read once: no rebuild of the whole set per add", () => {
+    const set = new PrioritySet();
+    const lb = new OriginalDstLoadBalancer({ cleanupIntervalMs: 5000, httpHeaderName: "x-envoy-original-dst-host" }, set, new StatsStore().scope("cluster.c."), 4096);
+    const updates: number[] = [];
+    set.addMemberUpdateCallback((added, removed) => updates.push(added.length, removed.length));
+    // The rebuild read every host's health on each add: n(n+1)/2 reads for n adds.
+    const health = Host.prototype.health;
+    let reads = 0;
+    Host.prototype.health = function (this: Host) {
+      reads++;
+      return health.call(this);
+    };
+    try {
+      for (let i = 0; i < 4096; i++) lb.chooseHost(header(`10.${i >> 8}.${i & 255}.1:80`));
+    } finally {
+      Host.prototype.health = health;
+    }
+    expect(reads).toBe(4096);
+    // The balancers' view: every host, healthy, in the one locality's lists, each add told once.
+    const level = set.hostSetsPerPriority[0]!;
+    expect([level.hosts.length, level.healthyHosts.length, level.hostsPerLocality[0]!.length, level.healthyHostsPerLocality[0]!.length, level.excludedHosts.length]).toEqual([4096, 4096, 4096, 4096, 0]);
+    expect(level.hosts[4095]!.toString()).toBe("10.15.255.1:80");
+    expect(updates.length).toBe(2 * 4096);
+    expect(updates.every((n, i) => n === (i % 2 === 0 ? 1 : 0))).toBe(true);
+    // A removal (cleanup) rebuilds, and adds after it append again to a list of the set's own.
+    lb.cleanup();
+    lb.cleanup();
+    expect(level.hosts.length).toBe(0);
+    lb.chooseHost(header("10.0.0.1:80"));
+    lb.chooseHost(header("10.0.0.2:80"));
+    expect([level.hosts.map(String), level.healthyHostsPerLocality[0]!.map(String)]).toEqual([["10.0.0.1:80", "10.0.0.2:80"], ["10.0.0.1:80", "10.0.0.2:80"]]);
   });
 });
