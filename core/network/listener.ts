@@ -109,7 +109,6 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     this.udp = config.udp !== undefined ? new UdpProxyListener(config.name, config.udp, context, this.stats.prefix) : undefined;
   }
 
-  /** The address it listens on, while it does. */
   /**
    * Another worker process serves it: a pipe listener, or a UDP one that workers cannot
    * share, on a worker other than 0 (start below, udp-proxy.ts). This worker holds its
@@ -120,6 +119,7 @@ export class ActiveListener implements ActiveTcpSocketOwner {
   }
   private leftToWorkerZero = false;
 
+  /** The address it listens on, while it does. */
   get boundAddress(): SocketAddress | undefined {
     return this.udp !== undefined ? this.udp.boundAddress : this.listener?.address;
   }
@@ -169,10 +169,12 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     const refusal = this.shared && this.config.reusePort === false ? sharedSocketRefusal(this.context.runtime) : undefined;
     if (refusal !== undefined) throw new Error(refusal);
     if (this.udp !== undefined) {
-      await this.udp.start(this.config.address, this.shared);
+      if (!(await this.udp.start(this.config.address, this.shared))) {
+        this.leftToWorkerZero = true;
+        return;
+      }
       const bound = this.udp.boundAddress;
       if (bound !== undefined) this.context.log.info(`listener '${this.name}' listening on ${formatAddress(bound)} (UDP)`);
-      else this.leftToWorkerZero = true;
       return;
     }
     const acceptor = this.acceptor;

@@ -254,6 +254,17 @@ export class ZipkinDriver {
   }
 }
 
+/**
+ * Reports in flight at once (ours: Envoy's ReporterImpl is bounded only by the collector
+ * cluster's circuit breakers, 1,024 connections by default): a collector slower than the
+ * spans come drops the excess, as the OpenTelemetry exporter does.
+ */
+const MAX_REPORTS_IN_FLIGHT = 16;
+/** The collector's answer is read only for its status. */
+const MAX_RESPONSE_BYTES = 64 * 1024;
+/** Spans flushed while the HTTP client loads (one dynamic import): past this they are dropped. */
+const MAX_WAITING_SPANS = 10_000;
+
 /** ReporterImpl and its SpanBuffer. */
 export class ZipkinReporter implements AsyncRequestCallbacks {
   private readonly stats: ZipkinStats;
@@ -321,6 +332,10 @@ export class ZipkinReporter implements AsyncRequestCallbacks {
     if (this.client === undefined) {
       // Out of the buffer now (it stays free for what comes), sent once the client is loaded.
       const first = this.waiting.length === 0;
+      if (this.waiting.length + spans.length > MAX_WAITING_SPANS) {
+        this.stats.reportsDropped.inc();
+        return;
+      }
       this.waiting.push(...spans);
       if (first) {
         void this.clientLoaded.then(() => {
@@ -336,6 +351,12 @@ export class ZipkinReporter implements AsyncRequestCallbacks {
 
   /** One report: the spans POSTed as a JSON list. */
   private send(spans: ZipkinSpanJson[]): void {
+    if (this.active.size >= MAX_REPORTS_IN_FLIGHT) {
+      const log = this.server.log.component("tracing");
+      if (log.debugOn) log.debug(`zipkin: ${MAX_REPORTS_IN_FLIGHT} reports in flight, this one dropped`);
+      this.stats.reportsDropped.inc();
+      return;
+    }
     this.stats.spansSent.inc(spans.length);
     if (this.server.clusterManager.get(this.config.collectorCluster) === undefined) {
       const log = this.server.log.component("tracing");
@@ -350,7 +371,7 @@ export class ZipkinReporter implements AsyncRequestCallbacks {
     headers.set("content-type", "application/json");
     const body = utf8Encode(JSON.stringify(spans));
     const timeoutMs = this.server.layeredRuntime.getInteger("tracing.zipkin.request_timeout", 5000);
-    const request = this.client!.send(this.config.collectorCluster, headers, body, this, { timeoutMs });
+    const request = this.client!.send(this.config.collectorCluster, headers, body, this, { timeoutMs, maxResponseBytes: MAX_RESPONSE_BYTES });
     if (request !== undefined) this.active.add(request);
   }
 

@@ -128,7 +128,8 @@ export class UdpProxyListener {
   }
 
   /** Bind the listener's socket. Rejects with the runtime's error, or why this runtime cannot. */
-  async start(address: { address: string; port: number }, shared: boolean): Promise<void> {
+  /** Binds the socket; false when another worker serves the listener (this one binds none). */
+  async start(address: { address: string; port: number }, shared: boolean): Promise<boolean> {
     const udp = this.context.runtime.udp;
     if (udp === undefined) throw new Error(`this runtime (${this.context.runtime.name}) has no UDP sockets`);
     const holder = this.holder;
@@ -138,7 +139,7 @@ export class UdpProxyListener {
       const worker = this.context.runtime.workers?.worker;
       if (worker !== undefined && worker.index !== 0) {
         this.context.log.info(`listener '${this.name}': a UDP listener is served by worker 0 alone (${udp.sharedUnsupported})`);
-        return;
+        return false;
       }
       shared = false;
     }
@@ -152,6 +153,7 @@ export class UdpProxyListener {
       },
     );
     if (this.stopped) this.stopListening();
+    return true;
   }
 
   /** Take over `previous`'s socket: datagrams go to this listener's sessions from now on. */

@@ -62,7 +62,7 @@ describe.each(RUNTIMES)("custom_response on %s", (runtime) => {
                 matcher_list: {
                   matchers: [
                     onCode("503", LOCAL, { body: { inline_string: "down for maintenance" }, response_headers_to_add: [{ header: { key: "x-custom", value: "local" } }] }),
-                    onCode("418", LOCAL, { status_code: 204, body: { inline_string: "no content has no body" } }),
+                    onCode("418", LOCAL, { status_code: 204, body: { inline_string: "no content has no body" }, response_headers_to_add: [{ header: { key: "content-type", value: "text/html" } }] }),
                     onCode("409", LOCAL, { status_code: 304, body: { inline_string: "not modified has no body" } }),
                     onCode("401", REDIRECT, { uri: `http://127.0.0.1:${port}/login`, status_code: 302, response_headers_to_add: [{ header: { key: "x-custom", value: "redirected" } }] }),
                   ],

@@ -1066,7 +1066,13 @@ function makeLocalReply(
   // A 204 or 304 has no content (RFC 9110 §15.3.5, §15.4.5): its reply ends at the head,
   // without the body's length or type (Envoy's HTTP/1 codec sends no framing headers on a
   // 204 and asserts it ends there; a local_response policy or mapper may still pick 204 with a body).
-  const bytes = headers.status === 204 || headers.status === 304 ? EMPTY_BYTES : latin1Encode(body);
+  const noContent = headers.status === 204 || headers.status === 304;
+  if (noContent) {
+    // Also what response_headers_to_add or a mapper put there: no length for a body it has not.
+    headers.remove("content-length");
+    headers.remove("content-type");
+  }
+  const bytes = noContent ? EMPTY_BYTES : latin1Encode(body);
   if (bytes.byteLength > 0) {
     headers.set("content-length", String(bytes.byteLength));
     if (!headers.has("content-type") || (rewritten && !customContentType)) headers.set("content-type", contentType);

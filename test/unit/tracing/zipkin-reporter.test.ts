@@ -27,12 +27,17 @@ afterEach(() => {
   collector = undefined;
 });
 
-async function setup(options: { collectorStatus?: number; runtime?: Record<string, number>; zipkin?: Record<string, unknown> } = {}): Promise<void> {
+async function setup(options: { collectorStatus?: number; collectorSilent?: boolean; runtime?: Record<string, number>; zipkin?: Record<string, unknown> } = {}): Promise<void> {
   runtime = new MemoryRuntime({ seed: 7 });
   peers.push(await MemoryHttpServer.listen(runtime, UPSTREAM, (req, res) => res.respond(200, `ok ${req.path}`)));
   if (options.collectorStatus !== undefined) {
     const status = options.collectorStatus;
     collector = await MemoryHttpServer.listen(runtime, COLLECTOR, (_, res) => res.respond(status));
+    peers.push(collector);
+  }
+  if (options.collectorSilent) {
+    // Takes each report and never answers.
+    collector = await MemoryHttpServer.listen(runtime, COLLECTOR, () => {});
     peers.push(collector);
   }
   const config = {
@@ -132,6 +137,25 @@ describe("zipkin reporter", () => {
     await settle();
     expect(stat("tracing.zipkin.timer_flushed")).toBe(2);
     expect(collector!.requests).toHaveLength(1);
+  });
+
+  test("a collector that never answers: 16 reports in flight, the rest dropped and counted; request_timeout (a 504, dropped) frees them and reports resume", async () => {
+    await setup({ collectorSilent: true, runtime: { "tracing.zipkin.min_flush_spans": 1 } });
+    // The first report also waits for the HTTP client's load (what is flushed meanwhile goes with it).
+    request("/first");
+    await settle();
+    for (let i = 0; i < 17; i++) request(`/slow${i}`);
+    await settle();
+    expect(collector!.requests).toHaveLength(16);
+    expect([stat("tracing.zipkin.spans_sent"), stat("tracing.zipkin.reports_dropped")]).toEqual([16, 2]);
+    runtime.advance(5000);
+    await settle();
+    // The async client's timeout is a 504 answer (Envoy's AsyncStreamImpl): reports_dropped.
+    expect([stat("cluster.zipkin.upstream_rq_timeout"), stat("tracing.zipkin.reports_dropped")]).toEqual([16, 18]);
+    request("/recovered");
+    await settle();
+    expect(collector!.requests).toHaveLength(17);
+    expect(stat("tracing.zipkin.spans_sent")).toBe(17);
   });
 
   test("not sampled (x-b3-sampled: 0): propagated, never reported", async () => {
