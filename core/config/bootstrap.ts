@@ -223,7 +223,7 @@ export interface ProxyProtocolConfig {
 }
 
 /** A network filter: `type` is the canonical extension name, e.g. "envoy.filters.network.tcp_proxy". */
-export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter | ConnectionLimitFilterConfig | NetworkRbacFilterConfig | NetworkScriptFilterConfig | PostgresProxyFilterConfig | MySQLProxyFilterConfig);
+export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter | ConnectionLimitFilterConfig | NetworkRbacFilterConfig | NetworkScriptFilterConfig | PostgresProxyFilterConfig | MySQLProxyFilterConfig | RedisProxyFilterConfig);
 
 /** polyvoy.filters.network.script.v1.Script: a network filter written in TypeScript (core/network/user-filter/). */
 export interface NetworkScriptFilterConfig {
@@ -260,6 +260,35 @@ export interface MySQLProxyFilterConfig {
 /** envoy.extensions.filters.network.mysql_proxy.v3.MySQLProxy (access_log only empty, downstream_ssl only DISABLE). */
 export interface MySQLProxyConfig {
   statPrefix: string;
+}
+
+export interface RedisProxyFilterConfig {
+  type: "envoy.filters.network.redis_proxy";
+  config: RedisProxyConfig;
+}
+
+/** A prefix_routes route (envoy.extensions.filters.network.redis_proxy.v3.RedisProxy.PrefixRoutes.Route); prefix as a byte string. */
+export interface RedisRouteConfig {
+  prefix: string;
+  removePrefix: boolean;
+  cluster: string;
+}
+
+/** envoy.extensions.filters.network.redis_proxy.v3.RedisProxy (what core/config/redis-proxy-schema.ts accepts). */
+export interface RedisProxyConfig {
+  statPrefix: string;
+  opTimeoutMs: number;
+  enableHashtagging: boolean;
+  /** 0: each request is written upstream at once. */
+  maxBufferSizeBeforeFlush: number;
+  bufferFlushTimeoutMs: number;
+  latencyInMicros: boolean;
+  routes: RedisRouteConfig[];
+  catchAllRoute?: RedisRouteConfig;
+  caseInsensitive: boolean;
+  /** downstream_auth_password and downstream_auth_passwords, the empty ones left out. */
+  downstreamAuthPasswords: string[];
+  downstreamAuthUsername: string;
 }
 
 export interface NetworkRbacFilterConfig {
