@@ -27,7 +27,32 @@ function cluster(name: string, ports: number[], lbPolicy = "MAGLEV"): object {
   };
 }
 
-function redisConfig(listenPort: number, adminPort: number, a: number, b: number, silent: number, dead: number): object {
+/** A second listener: AUTH required (a password, and a username for the ACL form), hashtagging, case-insensitive prefixes. */
+function authListener(listenPort: number): object {
+  return {
+    name: "redis_auth",
+    address: { socket_address: { address: "127.0.0.1", port_value: listenPort } },
+    filter_chains: [
+      {
+        filters: [
+          {
+            name: "envoy.filters.network.redis_proxy",
+            typed_config: {
+              "@type": "type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProxy",
+              stat_prefix: "auth_redis",
+              settings: { op_timeout: "5s", enable_hashtagging: true },
+              downstream_auth_passwords: [{ inline_string: "s3cret" }],
+              downstream_auth_username: { inline_string: "alice" },
+              prefix_routes: { case_insensitive: true, routes: [{ prefix: "only_a:", cluster: "only_a" }], catch_all_route: { cluster: "redis_cluster" } },
+            },
+          },
+        ],
+      },
+    ],
+  };
+}
+
+function redisConfig(listenPort: number, adminPort: number, a: number, b: number, silent: number, dead: number, authPort: number): object {
   return {
     admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
     static_resources: {
@@ -58,6 +83,7 @@ function redisConfig(listenPort: number, adminPort: number, a: number, b: number
             },
           ],
         },
+        authListener(authPort),
       ],
       clusters: [cluster("redis_cluster", [a, b]), cluster("only_a", [a], "ROUND_ROBIN"), cluster("silent", [silent], "ROUND_ROBIN"), cluster("dead", [dead], "ROUND_ROBIN")],
     },
@@ -71,6 +97,7 @@ describe.each(RUNTIMES)("redis_proxy on %s", (runtime) => {
   let proxy: ProxyProcess;
   let port: number;
   let adminPort: number;
+  let authPort: number;
 
   beforeAll(async () => {
     [a, b] = await Promise.all([startRedisServer(), startRedisServer()]);
@@ -79,7 +106,8 @@ describe.each(RUNTIMES)("redis_proxy on %s", (runtime) => {
     const dead = await freePort();
     port = await freePort();
     adminPort = await freePort();
-    proxy = await ProxyProcess.start(runtime, redisConfig(port, adminPort, a.port, b.port, silent.port, dead));
+    authPort = await freePort();
+    proxy = await ProxyProcess.start(runtime, redisConfig(port, adminPort, a.port, b.port, silent.port, dead, authPort));
   }, 60_000);
 
   afterAll(async () => {
@@ -137,6 +165,37 @@ describe.each(RUNTIMES)("redis_proxy on %s", (runtime) => {
   test("remove_prefix: the key goes upstream without the route's prefix", async () => {
     expect(await respExchange(port, command("SET", "strip:plain", "x"), 1)).toBe("+OK\r\n");
     expect(await respExchange(a.port, command("GET", "plain"), 1)).toBe("$1\r\nx\r\n");
+  });
+
+  test("QUIT: +OK after every earlier reply, then the proxy closes the connection", async () => {
+    expect(await respExchange(port, command("SET", "q", "1") + command("QUIT") + command("GET", "q"), 3)).toBe("+OK\r\n+OK\r\n");
+  });
+
+  test("downstream auth: NOAUTH until AUTH with the password, Envoy's refusals, the username form", async () => {
+    expect(await respExchange(authPort, command("GET", "k"), 1)).toBe("-NOAUTH Authentication required.\r\n");
+    expect(await respExchange(authPort, command("AUTH", "wrong") + command("PING"), 2)).toBe("-ERR invalid password\r\n-NOAUTH Authentication required.\r\n");
+    expect(await respExchange(authPort, command("AUTH", "s3cret") + command("PING"), 2)).toBe("+OK\r\n+PONG\r\n");
+    expect(await respExchange(authPort, command("AUTH", "bob", "s3cret") + command("PING"), 2)).toBe("-WRONGPASS invalid username-password pair\r\n-NOAUTH Authentication required.\r\n");
+    expect(await respExchange(authPort, command("AUTH", "alice", "s3cret") + command("PING"), 2)).toBe("+OK\r\n+PONG\r\n");
+    // On the listener without passwords, AUTH is Envoy's error.
+    expect(await respExchange(port, command("AUTH", "x"), 1)).toBe("-ERR Client sent AUTH, but no password is set\r\n");
+  });
+
+  test("enable_hashtagging: keys sharing a {tag} land on one server; case_insensitive prefixes", async () => {
+    const keys = Array.from({ length: 12 }, (_, i) => `{tagged}.${i}`);
+    const auth = command("AUTH", "s3cret");
+    expect(await respExchange(authPort, auth + command("MSET", ...keys.flatMap((k) => [k, "v"])), 2)).toBe("+OK\r\n+OK\r\n");
+    const holders = new Set<number>();
+    for (const key of keys) {
+      const onA = (await respExchange(a.port, command("EXISTS", key), 1)) === ":1\r\n";
+      const onB = (await respExchange(b.port, command("EXISTS", key), 1)) === ":1\r\n";
+      expect(onA !== onB).toBe(true);
+      holders.add(onA ? a.port : b.port);
+    }
+    expect(holders.size).toBe(1);
+    // ONLY_A: matches the route "only_a:" whatever the case, so it is on server a.
+    expect(await respExchange(authPort, auth + command("SET", "ONLY_A:x", "1"), 2)).toBe("+OK\r\n+OK\r\n");
+    expect(await respExchange(a.port, command("GET", "ONLY_A:x"), 1)).toBe("$1\r\n1\r\n");
   });
 
   test("Envoy's stat names under redis.<stat_prefix>.", async () => {

@@ -92,6 +92,6 @@ describe("redis_proxy config", () => {
     const { redisProxyFilterFactory } = await import("../../../../core/network/redis/redis-proxy-factory.ts");
     const filter = filterOf({ ...BASE, prefix_routes: { catch_all_route: { cluster: "nope" } } });
     const context = { clusterManager: { get: () => undefined } } as never;
-    expect(() => redisProxyFilterFactory((filter as { config: never }).config, context)).toThrow("redis_proxy r: unknown cluster 'nope'");
+    expect(() => redisProxyFilterFactory((filter as unknown as { config: never }).config, context)).toThrow("redis_proxy r: unknown cluster 'nope'");
   });
 });
