@@ -488,8 +488,17 @@ export interface OriginalDstConfig {
   cleanupIntervalMs: number;
 }
 
+/** RedisProtocolOptions: what redis_proxy sends first on each connection to the cluster's hosts. */
+export interface RedisUpstreamAuth {
+  password: string;
+  /** Empty: `AUTH <password>`; else `AUTH <username> <password>`. */
+  username: string;
+}
+
 export interface ClusterConfig {
   name: string;
+  /** typed_extension_protocol_options' RedisProtocolOptions, with a password. */
+  redisAuth?: RedisUpstreamAuth;
   /** envoy.transport_sockets.tls: upstream connections speak TLS. */
   transportSocket?: UpstreamTlsConfig;
   /** upstream_http_protocol_options.auto_sni: the SNI is the request's host. */

@@ -52,7 +52,7 @@ function authListener(listenPort: number): object {
   };
 }
 
-function redisConfig(listenPort: number, adminPort: number, a: number, b: number, silent: number, dead: number, authPort: number): object {
+function redisConfig(listenPort: number, adminPort: number, a: number, b: number, silent: number, dead: number, authPort: number, locked: number): object {
   return {
     admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
     static_resources: {
@@ -74,6 +74,8 @@ function redisConfig(listenPort: number, adminPort: number, a: number, b: number
                         { prefix: "slow:", cluster: "silent" },
                         { prefix: "dead:", cluster: "dead" },
                         { prefix: "strip:", remove_prefix: true, cluster: "only_a" },
+                        { prefix: "locked:", cluster: "locked" },
+                        { prefix: "badpass:", cluster: "badpass" },
                       ],
                       catch_all_route: { cluster: "redis_cluster" },
                     },
@@ -85,7 +87,11 @@ function redisConfig(listenPort: number, adminPort: number, a: number, b: number
         },
         authListener(authPort),
       ],
-      clusters: [cluster("redis_cluster", [a, b]), cluster("only_a", [a], "ROUND_ROBIN"), cluster("silent", [silent], "ROUND_ROBIN"), cluster("dead", [dead], "ROUND_ROBIN")],
+      clusters: [cluster("redis_cluster", [a, b]), cluster("only_a", [a], "ROUND_ROBIN"), cluster("silent", [silent], "ROUND_ROBIN"), cluster("dead", [dead], "ROUND_ROBIN"),
+        // RedisProtocolOptions: the proxy authenticates to a redis-server with --requirepass (by the extension's name, and by the type's).
+        { ...cluster("locked", [locked], "ROUND_ROBIN"), typed_extension_protocol_options: { "envoy.filters.network.redis_proxy": { "@type": "type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProtocolOptions", auth_password: { inline_string: "upstream-pw" } } } },
+        { ...cluster("badpass", [locked], "ROUND_ROBIN"), typed_extension_protocol_options: { "envoy.extensions.filters.network.redis_proxy.v3.RedisProtocolOptions": { auth_password: { inline_string: "wrong" } } } },
+      ],
     },
   };
 }
@@ -93,6 +99,7 @@ function redisConfig(listenPort: number, adminPort: number, a: number, b: number
 describe.each(RUNTIMES)("redis_proxy on %s", (runtime) => {
   let a: RedisServer;
   let b: RedisServer;
+  let locked: RedisServer;
   let silent: TcpServer;
   let proxy: ProxyProcess;
   let port: number;
@@ -100,19 +107,19 @@ describe.each(RUNTIMES)("redis_proxy on %s", (runtime) => {
   let authPort: number;
 
   beforeAll(async () => {
-    [a, b] = await Promise.all([startRedisServer(), startRedisServer()]);
+    [a, b, locked] = await Promise.all([startRedisServer(), startRedisServer(), startRedisServer(["--requirepass", "upstream-pw"])]);
     // Accepts and reads, never answers: op_timeout's upstream.
     silent = await tcpServer((socket) => socket.on("data", () => {}));
     const dead = await freePort();
     port = await freePort();
     adminPort = await freePort();
     authPort = await freePort();
-    proxy = await ProxyProcess.start(runtime, redisConfig(port, adminPort, a.port, b.port, silent.port, dead, authPort));
+    proxy = await ProxyProcess.start(runtime, redisConfig(port, adminPort, a.port, b.port, silent.port, dead, authPort, locked.port));
   }, 60_000);
 
   afterAll(async () => {
     await proxy?.stop();
-    await Promise.all([a?.stop(), b?.stop(), silent?.close()]);
+    await Promise.all([a?.stop(), b?.stop(), locked?.stop(), silent?.close()]);
   });
 
   test("redis-cli: SET then GET through the proxy", async () => {
@@ -165,6 +172,11 @@ describe.each(RUNTIMES)("redis_proxy on %s", (runtime) => {
   test("remove_prefix: the key goes upstream without the route's prefix", async () => {
     expect(await respExchange(port, command("SET", "strip:plain", "x"), 1)).toBe("+OK\r\n");
     expect(await respExchange(a.port, command("GET", "plain"), 1)).toBe("$1\r\nx\r\n");
+  });
+
+  test("RedisProtocolOptions: AUTH with auth_password goes first on the upstream connection; a wrong one shows as NOAUTH", async () => {
+    expect(await respExchange(port, command("SET", "locked:k", "v") + command("GET", "locked:k"), 2)).toBe("+OK\r\n$1\r\nv\r\n");
+    expect(await respExchange(port, command("GET", "badpass:k"), 1)).toBe("-NOAUTH Authentication required.\r\n");
   });
 
   test("QUIT: +OK after every earlier reply, then the proxy closes the connection", async () => {

@@ -12,13 +12,15 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-export async function startRedisServer(): Promise<RedisServer> {
+/** `extraArgs`: more redis-server options (`--requirepass`). */
+export async function startRedisServer(extraArgs: string[] = []): Promise<RedisServer> {
   const port = await freePort();
-  const child: ChildProcess = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+  const child: ChildProcess = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", ...extraArgs], { stdio: "ignore" });
   const deadline = Date.now() + 10_000;
   for (;;) {
     try {
-      if ((await respExchange(port, "*1\r\n$4\r\nPING\r\n", 1)) === "+PONG\r\n") break;
+      // +PONG, or -NOAUTH with --requirepass: either way it listens.
+      if (/^[+-]/.test(await respExchange(port, "*1\r\n$4\r\nPING\r\n", 1))) break;
     } catch {
       // Not listening yet.
     }

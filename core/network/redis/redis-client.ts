@@ -7,7 +7,7 @@ import type { PoolFailureReason } from "../../upstream/pool-failure.ts";
 import type { TcpConnPool, TcpConnectionData, TcpPoolCallbacks, TcpUpstreamCallbacks } from "../../upstream/tcp-conn-pool.ts";
 import { RespDecoder, RespProtocolError } from "./resp-decoder.ts";
 import { RespEncoder } from "./resp-encoder.ts";
-import type { RespValue } from "./resp-value.ts";
+import { byteStringToBytes, respArray, respBulk, type RespValue } from "./resp-value.ts";
 
 /** Where one request's reply goes (Envoy's ClientCallbacks / PoolCallbacks). */
 export interface RedisRequestCallbacks {
@@ -27,6 +27,8 @@ export interface RedisClientSettings {
   readonly maxBufferSizeBeforeFlush: number;
   readonly bufferFlushTimeoutMs: number;
 }
+
+const IGNORE_REPLY: RedisRequestCallbacks = { onResponse() {}, onFailure() {} };
 
 class PendingRequest implements RedisPoolRequest {
   canceled = false;
@@ -64,6 +66,15 @@ export class RedisClient implements TcpPoolCallbacks, TcpUpstreamCallbacks, Time
     /** Told once the client is closed (the conn pool forgets it). */
     private readonly onClose: (client: RedisClient) => void,
   ) {
+    // RedisProtocolOptions: AUTH goes first on the connection, its reply dropped, as Envoy's
+    // ClientImpl::create sends it with null callbacks (a wrong password shows in the replies
+    // of the commands after it: -NOAUTH).
+    const auth = cluster.config.redisAuth;
+    if (auth !== undefined) {
+      this.pending.push(new PendingRequest(IGNORE_REPLY));
+      const args = auth.username === "" ? ["AUTH", auth.password] : ["AUTH", auth.username, auth.password];
+      this.encoder.encode(respArray(args.map((arg) => respBulk(byteStringToBytes(arg)))));
+    }
     this.poolHandle = pool.newStream(this);
   }
 

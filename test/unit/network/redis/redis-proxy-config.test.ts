@@ -1,7 +1,7 @@
 /**
  * redis_proxy's config (core/config/redis-proxy-schema.ts): Envoy's defaults, settings and
  * op_timeout required, both JSON spellings, prefix routes as byte strings and one route per
- * prefix, the auth DataSources, the terminal-filter check, and every field polyvoy has not
+ * prefix, the auth DataSources, the terminal-filter check, a cluster's RedisProtocolOptions, and every field polyvoy has not
  * built refused by name — never accepted and ignored.
  */
 import { describe, expect, test } from "vitest";
@@ -83,9 +83,14 @@ describe("redis_proxy config", () => {
     expect(() => filterOf(redis)).toThrow(message);
   });
 
-  test("a cluster's RedisProtocolOptions (upstream auth) is refused, not ignored", () => {
-    const options = { typed_extension_protocol_options: { "envoy.filters.network.redis_proxy": { "@type": "type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProtocolOptions", auth_password: { inline_string: "p" } } } };
-    expect(() => loadBootstrap(config(BASE, undefined, options), "json")).toThrow("static_resources.clusters[0].typed_extension_protocol_options");
+  test("a cluster's RedisProtocolOptions (upstream auth), keyed by the extension's name or the type's; unknown fields refused", () => {
+    const cluster = (options: object) => loadBootstrap(config(BASE, undefined, { typed_extension_protocol_options: options }), "json").clusters[0]!;
+    const TYPE_NAME = "envoy.extensions.filters.network.redis_proxy.v3.RedisProtocolOptions";
+    expect(cluster({ "envoy.filters.network.redis_proxy": { "@type": `type.googleapis.com/${TYPE_NAME}`, auth_password: { inline_string: "p" } } }).redisAuth).toEqual({ password: "p", username: "" });
+    expect(cluster({ [TYPE_NAME]: { auth_password: { inline_string: "p" }, auth_username: { inline_string: "u" } } }).redisAuth).toEqual({ password: "p", username: "u" });
+    // No password: Envoy sends no AUTH.
+    expect(cluster({ [TYPE_NAME]: { auth_username: { inline_string: "u" } } }).redisAuth).toBeUndefined();
+    expect(() => cluster({ [TYPE_NAME]: { auth_password: { inline_string: "p" }, bogus: 1 } })).toThrow("`bogus` is not a field");
   });
 
   test("a route's cluster that does not exist is refused when the listener is made", async () => {
