@@ -183,6 +183,11 @@ describe.each(RUNTIMES)("redis_proxy on %s", (runtime) => {
     expect(await respExchange(port, command("SET", "q", "1") + command("QUIT") + command("GET", "q"), 3)).toBe("+OK\r\n+OK\r\n");
   });
 
+  test("a client that half-closes after its commands gets every reply, then the proxy closes", async () => {
+    // Waits for the close (more replies than come): the replies are all there when it does.
+    expect(await respExchange(port, command("SET", "hc", "1") + command("GET", "hc"), 3, 10_000, true)).toBe("+OK\r\n$1\r\n1\r\n");
+  });
+
   test("downstream auth: NOAUTH until AUTH with the password, Envoy's refusals, the username form", async () => {
     expect(await respExchange(authPort, command("GET", "k"), 1)).toBe("-NOAUTH Authentication required.\r\n");
     expect(await respExchange(authPort, command("AUTH", "wrong") + command("PING"), 2)).toBe("-ERR invalid password\r\n-NOAUTH Authentication required.\r\n");

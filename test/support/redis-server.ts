@@ -73,9 +73,10 @@ export function countRespValues(text: string): number {
 
 /**
  * Write `request` (RESP bytes, as latin1 text) and resolve with what came back once
- * `replies` values are in, or when the peer closes; rejects after `timeoutMs`.
+ * `replies` values are in, or when the peer closes; rejects after `timeoutMs`. With
+ * `halfClose` the request is followed by a FIN.
  */
-export function respExchange(port: number, request: string, replies: number, timeoutMs = 10_000): Promise<string> {
+export function respExchange(port: number, request: string, replies: number, timeoutMs = 10_000, halfClose = false): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, "127.0.0.1");
     let received = "";
@@ -88,7 +89,7 @@ export function respExchange(port: number, request: string, replies: number, tim
       socket.destroy();
       resolve(received);
     };
-    socket.on("connect", () => socket.write(Buffer.from(request, "latin1")));
+    socket.on("connect", () => (halfClose ? socket.end(Buffer.from(request, "latin1")) : socket.write(Buffer.from(request, "latin1"))));
     socket.on("data", (data) => {
       received += data.toString("latin1");
       if (countRespValues(received) >= replies) done();

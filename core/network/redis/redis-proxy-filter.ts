@@ -60,6 +60,8 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
   private readonly pending: PendingRequest[] = [];
   connectionAllowed: boolean;
   private quit = false;
+  /** The client half-closed: the connection closes once its last reply is written. */
+  private downstreamEnded = false;
   private closed = false;
   /** Reads paused for the queue's bound, and for the client's unread replies (watermarks). */
   private pausedForQueue = false;
@@ -82,7 +84,7 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
     return FilterStatus.StopIteration;
   }
 
-  onData(buffer: ReadBuffer, _endStream: boolean): FilterStatus {
+  onData(buffer: ReadBuffer, endStream: boolean): FilterStatus {
     const stats = this.config.stats;
     stats.downstreamCxRxBytesTotal.inc(buffer.length);
     try {
@@ -96,6 +98,10 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
       this.connection.close("FlushWrite");
     }
     buffer.drainAll();
+    if (endStream && !this.closed) {
+      this.downstreamEnded = true;
+      if (this.pending.length === 0) this.connection.close("FlushWrite");
+    }
     return FilterStatus.StopIteration;
   }
 
@@ -151,7 +157,7 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
       this.pausedForQueue = false;
       this.connection.readDisable(false);
     }
-    if (this.pending.length === 0 && this.quit) this.connection.close("FlushWrite");
+    if (this.pending.length === 0 && (this.quit || this.downstreamEnded)) this.connection.close("FlushWrite");
   }
 
   /** AUTH (Envoy's ProxyFilter::onAuth), the username form with `username`. */
