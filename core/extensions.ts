@@ -109,6 +109,11 @@ registerLazyNetworkFilterFactory("envoy.filters.network.mysql_proxy", async () =
   };
 });
 
+registerLazyNetworkFilterFactory("envoy.filters.network.redis_proxy", async () => {
+  const { redisProxyFilterFactory } = await import("./network/redis/redis-proxy-factory.ts");
+  return redisProxyFilterFactory;
+});
+
 // A network filter written in TypeScript (network/user-filter/), loaded at start-up.
 registerLazyNetworkFilterFactory("polyvoy.filters.network.script", async () => {
   const [{ NetworkUserFilter, NetworkUserFilterConfig }, { UserFilterStats }] = await Promise.all([import("./network-script/network-user-filter.ts"), import("./http/user-filter/user-filter-stats.ts")]);

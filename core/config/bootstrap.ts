@@ -223,7 +223,7 @@ export interface ProxyProtocolConfig {
 }
 
 /** A network filter: `type` is the canonical extension name, e.g. "envoy.filters.network.tcp_proxy". */
-export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter | ConnectionLimitFilterConfig | NetworkRbacFilterConfig | NetworkScriptFilterConfig | PostgresProxyFilterConfig | MySQLProxyFilterConfig);
+export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter | ConnectionLimitFilterConfig | NetworkRbacFilterConfig | NetworkScriptFilterConfig | PostgresProxyFilterConfig | MySQLProxyFilterConfig | RedisProxyFilterConfig);
 
 /** polyvoy.filters.network.script.v1.Script: a network filter written in TypeScript (core/network/user-filter/). */
 export interface NetworkScriptFilterConfig {
@@ -260,6 +260,35 @@ export interface MySQLProxyFilterConfig {
 /** envoy.extensions.filters.network.mysql_proxy.v3.MySQLProxy (access_log only empty, downstream_ssl only DISABLE). */
 export interface MySQLProxyConfig {
   statPrefix: string;
+}
+
+export interface RedisProxyFilterConfig {
+  type: "envoy.filters.network.redis_proxy";
+  config: RedisProxyConfig;
+}
+
+/** A prefix_routes route (envoy.extensions.filters.network.redis_proxy.v3.RedisProxy.PrefixRoutes.Route); prefix as a byte string. */
+export interface RedisRouteConfig {
+  prefix: string;
+  removePrefix: boolean;
+  cluster: string;
+}
+
+/** envoy.extensions.filters.network.redis_proxy.v3.RedisProxy (what core/config/redis-proxy-schema.ts accepts). */
+export interface RedisProxyConfig {
+  statPrefix: string;
+  opTimeoutMs: number;
+  enableHashtagging: boolean;
+  /** 0: each request is written upstream at once. */
+  maxBufferSizeBeforeFlush: number;
+  bufferFlushTimeoutMs: number;
+  latencyInMicros: boolean;
+  routes: RedisRouteConfig[];
+  catchAllRoute?: RedisRouteConfig;
+  caseInsensitive: boolean;
+  /** downstream_auth_password and downstream_auth_passwords, the empty ones left out. */
+  downstreamAuthPasswords: string[];
+  downstreamAuthUsername: string;
 }
 
 export interface NetworkRbacFilterConfig {
@@ -459,8 +488,17 @@ export interface OriginalDstConfig {
   cleanupIntervalMs: number;
 }
 
+/** RedisProtocolOptions: what redis_proxy sends first on each connection to the cluster's hosts. */
+export interface RedisUpstreamAuth {
+  password: string;
+  /** Empty: `AUTH <password>`; else `AUTH <username> <password>`. */
+  username: string;
+}
+
 export interface ClusterConfig {
   name: string;
+  /** typed_extension_protocol_options' RedisProtocolOptions, with a password. */
+  redisAuth?: RedisUpstreamAuth;
   /** envoy.transport_sockets.tls: upstream connections speak TLS. */
   transportSocket?: UpstreamTlsConfig;
   /** upstream_http_protocol_options.auto_sni: the SNI is the request's host. */

@@ -16,8 +16,10 @@ import { clusterMatchCriteria, metadataMatch, metadataSchema } from "./metadata-
 import { lbSubsetConfig } from "./lb-subset-schema.ts";
 import { networkRbacConfig } from "./rbac-schema.ts";
 import { mysqlProxyConfig } from "./mysql-proxy-schema.ts";
+import { redisProxyConfig } from "./redis-proxy-schema.ts";
 import { postgresProxyConfig } from "./postgres-proxy-schema.ts";
-import type { Bootstrap, CidrRangeConfig, ClusterConfig, EdsClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, RetryBudgetConfig, SocketAddressConfig, TcpProxyConfig, TcpTunnelingConfig, TlsInspectorConfig, XdsConfigSource } from "./bootstrap.ts";
+import type { Bootstrap, CidrRangeConfig, ClusterConfig, EdsClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, RedisUpstreamAuth, RetryBudgetConfig, SocketAddressConfig, TcpProxyConfig, TcpTunnelingConfig, TlsInspectorConfig, XdsConfigSource } from "./bootstrap.ts";
+import { dataSource } from "./data-source-schema.ts";
 import { NETWORK_SCRIPT_TYPE_URL, networkScriptConfig } from "./user-filter-schema.ts";
 import { parseIp } from "../network/cidr-range.ts";
 import { FilterChainConfigError, FilterChainManager } from "../network/filter-chain-manager.ts";
@@ -314,6 +316,10 @@ export const NETWORK_FILTERS: { [T in NetworkFilterType]: { typeUrl: string; typ
   "envoy.filters.network.mysql_proxy": {
     typeUrl: "type.googleapis.com/envoy.extensions.filters.network.mysql_proxy.v3.MySQLProxy",
     typedConfig: mysqlProxyConfig,
+  },
+  "envoy.filters.network.redis_proxy": {
+    typeUrl: "type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProxy",
+    typedConfig: redisProxyConfig,
   },
   "polyvoy.filters.network.script": {
     typeUrl: NETWORK_SCRIPT_TYPE_URL,
@@ -872,6 +878,7 @@ function defaultThresholds(breakers: z.infer<typeof circuitBreakers> | undefined
 }
 
 const HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+const REDIS_PROTOCOL_OPTIONS = "envoy.extensions.filters.network.redis_proxy.v3.RedisProtocolOptions";
 
 /** envoy.config.core.v3.UpstreamHttpProtocolOptions: the SNI of a TLS cluster's connections from the request's host. */
 const upstreamHttpProtocolOptionsSni = lazySchema(() =>
@@ -956,8 +963,25 @@ const upstreamHttpProtocolOptions = lazySchema(() =>
     }
   }));
 
+/**
+ * envoy.extensions.filters.network.redis_proxy.v3.RedisProtocolOptions: the password (and
+ * the Redis 6 ACL username) redis_proxy sends first on each connection to the cluster's hosts.
+ */
+const redisProtocolOptions = lazySchema(() =>
+  strictObject({
+    "@type": z.literal(`type.googleapis.com/${REDIS_PROTOCOL_OPTIONS}`).optional(),
+    auth_password: dataSource.optional(),
+    auth_username: dataSource.optional(),
+  })
+  .transform((o): RedisUpstreamAuth => ({ password: o.auth_password ?? "", username: o.auth_username ?? "" })));
+
+/** Keyed by the extension's name or by the options' type name, as Envoy looks them up (ProtocolOptionsFactory). */
 const typedExtensionProtocolOptions = lazySchema(() =>
-  strictObject({ [HTTP_PROTOCOL_OPTIONS]: upstreamHttpProtocolOptions.optional() }));
+  strictObject({
+    [HTTP_PROTOCOL_OPTIONS]: upstreamHttpProtocolOptions.optional(),
+    "envoy.filters.network.redis_proxy": redisProtocolOptions.optional(),
+    [REDIS_PROTOCOL_OPTIONS]: redisProtocolOptions.optional(),
+  }));
 
 type UpstreamHttpProtocolOptions = z.infer<typeof upstreamHttpProtocolOptions>;
 
@@ -1126,6 +1150,7 @@ const clusterMessage = lazySchema(() =>
         c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.max_connection_duration ??
           c.common_http_protocol_options?.max_connection_duration,
       ),
+      ...redisAuth(c.typed_extension_protocol_options?.["envoy.filters.network.redis_proxy"] ?? c.typed_extension_protocol_options?.[REDIS_PROTOCOL_OPTIONS]),
       ...(c.health_checks?.length ? { healthChecks: c.health_checks } : {}),
       ...(c.outlier_detection ? { outlierDetection: c.outlier_detection } : {}),
       ...(c.ignore_health_on_host_removal ? { ignoreHealthOnHostRemoval: true as const } : {}),
@@ -1262,6 +1287,11 @@ function upstreamTransport(
 /** common_http_protocol_options.idle_timeout of upstream connections (ms; 0: none); absent: Envoy's 1 hour. */
 function upstreamIdleTimeout(ms: number | undefined): { idleTimeoutMs?: number } {
   return ms !== undefined ? { idleTimeoutMs: ms } : {};
+}
+
+/** Present only with a password: Envoy's redis client sends AUTH only then (client_impl.cc). */
+function redisAuth(auth: RedisUpstreamAuth | undefined): { redisAuth?: RedisUpstreamAuth } {
+  return auth !== undefined && auth.password !== "" ? { redisAuth: auth } : {};
 }
 
 function maxRequestsPerConnection(max: number | undefined): { maxRequestsPerConnection?: number } {

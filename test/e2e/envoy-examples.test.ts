@@ -9,6 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as https from "node:https";
@@ -25,6 +26,7 @@ import { freePort } from "../support/net-helpers.ts";
 import { mintTestCa } from "../support/test-ca.ts";
 import { adminStats } from "../support/tls-probe.ts";
 import { mysqlServer, mysqlSession } from "../support/mysql-server.ts";
+import { startRedisServer } from "../support/redis-server.ts";
 import { postgresServer, postgresSession } from "../support/postgres-server.ts";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import type { TestCerts } from "../support/test-certs.ts";
@@ -35,6 +37,8 @@ let certs: TestCerts;
 beforeAll(() => {
   certs = exampleCerts();
 });
+
+const execFileAsync = promisify(execFile);
 
 describe.each(RUNTIMES)("Envoy's examples on %s", (runtime) => {
   let service1: HttpUpstream;
@@ -582,6 +586,28 @@ describe.each(RUNTIMES)("Envoy's examples on %s", (runtime) => {
       }
     } finally {
       await mysql.close();
+    }
+  });
+
+  test("redis: redis-cli SET and GET through redis_proxy to a real redis-server; the admin's command stats count them, as verify.sh checks", async () => {
+    const redis = await startRedisServer();
+    try {
+      const { config, port } = await localize("redis/envoy.yaml", { redis_server: redis.port }, slowMachine);
+      const proxy = await ProxyProcess.start(runtime, config);
+      try {
+        const cli = async (...args: string[]) => (await execFileAsync("redis-cli", ["-h", "127.0.0.1", "-p", String(port(1999)), ...args])).stdout;
+        expect(await cli("set", "foo", "FOO")).toBe("OK\n");
+        expect(await cli("get", "foo")).toBe("FOO\n");
+        expect(await cli("set", "bar", "BAR")).toBe("OK\n");
+        expect(await cli("get", "bar")).toBe("BAR\n");
+        const stats = await (await fetch(`http://127.0.0.1:${port(8001)}/stats?usedonly&filter=redis.egress_redis.command`)).text();
+        expect(stats).toContain("redis.egress_redis.command.get.total: 2");
+        expect(stats).toContain("redis.egress_redis.command.set.total: 2");
+      } finally {
+        await proxy.stop();
+      }
+    } finally {
+      await redis.stop();
     }
   });
 

@@ -423,9 +423,9 @@ describe("bad configs give one-line problems", () => {
   });
 
   test("unsupported network filter, by @type or by name", () => {
-    const byType = problems(typical([["tcp_proxy.v3.TcpProxy", "redis_proxy.v3.RedisProxy"]]));
+    const byType = problems(typical([["tcp_proxy.v3.TcpProxy", "mongo_proxy.v3.MongoProxy"]]));
     expect(byType).toHaveLength(1);
-    expect(byType[0]).toBe(`${FILTER}: envoy.filters.network.redis_proxy (the Redis proxy) is an Envoy network filter that polyvoy does not have (polyvoy's: docs/configuration.md)`);
+    expect(byType[0]).toBe(`${FILTER}: envoy.filters.network.mongo_proxy (the MongoDB proxy) is an Envoy network filter that polyvoy does not have (polyvoy's: docs/configuration.md)`);
     const byName = typical([
       ["      - name: envoy.filters.network.tcp_proxy", "      - name: envoy.filters.network.echo"],
       ['          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy\n', ""],

@@ -1,0 +1,73 @@
+import type { ServerContext } from "../../server-context.ts";
+import type { Host } from "../../upstream/host.ts";
+import type { LoadBalancerContext } from "../../upstream/load-balancer.ts";
+import { murmurHash2 } from "../../util/hash.ts";
+import { RedisClient, type RedisClientSettings, type RedisPoolRequest, type RedisRequestCallbacks } from "./redis-client.ts";
+import { byteStringToBytes, type RespValue } from "./resp-value.ts";
+
+/**
+ * Envoy's RedisLoadBalancerContextImpl::hashtag: with enable_hashtagging, the part of the
+ * key between the first `{` and the next `}` when it is not empty, so that related keys
+ * ({user1000}.following, {user1000}.followers) land on one host.
+ */
+export function hashtag(key: string, enabled: boolean): string {
+  if (!enabled) return key;
+  const start = key.indexOf("{");
+  if (start < 0) return key;
+  const end = key.indexOf("}", start);
+  if (end < 0 || end === start + 1) return key;
+  return key.slice(start + 1, end);
+}
+
+/** The key's hash for a ring_hash or maglev cluster (Envoy: MurmurHash::murmurHash2 of the hashtag). */
+class KeyLbContext implements LoadBalancerContext {
+  constructor(private readonly hash: bigint) {}
+  computeHashKey(): bigint {
+    return this.hash;
+  }
+}
+
+/**
+ * One cluster's Redis connections for one worker (Envoy's redis_proxy conn_pool_impl.cc
+ * ThreadLocalPool): the key's hash picks the host through the cluster's load balancer, and
+ * each host has one client (one connection, pipelined) made on first use.
+ */
+export class RedisConnPool {
+  private readonly clients = new Map<Host, RedisClient>();
+
+  constructor(
+    private readonly clusterName: string,
+    private readonly context: ServerContext,
+    private readonly settings: RedisClientSettings & { readonly enableHashtagging: boolean },
+  ) {}
+
+  /** Undefined when no host can take it (the caller answers "no upstream host"). */
+  makeRequest(key: string, request: RespValue, callbacks: RedisRequestCallbacks): RedisPoolRequest | undefined {
+    // By name for each request: a cluster replaced at run time serves the next one.
+    const cluster = this.context.clusterManager.get(this.clusterName);
+    if (cluster === undefined) return undefined;
+    const hash = murmurHash2(byteStringToBytes(hashtag(key, this.settings.enableHashtagging)));
+    const host = cluster.loadBalancer.chooseHost(new KeyLbContext(hash));
+    if (host === undefined) {
+      cluster.stats.upstreamCxNoneHealthy.inc();
+      return undefined;
+    }
+    let client = this.clients.get(host);
+    if (client === undefined || !client.active) {
+      const made = new RedisClient(cluster, host, this.context.clusterManager.tcpConnPool(cluster, host), this.context.timers, this.settings, (closed) => {
+        if (this.clients.get(host) === closed) this.clients.delete(host);
+      });
+      // A pool failure reported from inside its constructor: no client to keep.
+      if (!made.active) return undefined;
+      this.clients.set(host, made);
+      client = made;
+    }
+    return client.makeRequest(request, callbacks);
+  }
+
+  /** Close every connection (the listener's filter config is gone). */
+  close(): void {
+    for (const client of [...this.clients.values()]) client.close();
+    this.clients.clear();
+  }
+}

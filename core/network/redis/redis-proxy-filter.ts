@@ -1,0 +1,193 @@
+import type { Connection, ConnectionCallbacks, ConnectionEvent } from "../connection.ts";
+import { FilterStatus, type ReadFilter, type ReadFilterCallbacks } from "../filter.ts";
+import type { ReadBuffer } from "../read-buffer.ts";
+import type { CommandSplitter, SplitCallbacks, SplitRequest } from "./command-splitter.ts";
+import type { RedisProxyStats } from "./redis-proxy-stats.ts";
+import { RespDecoder, RespProtocolError } from "./resp-decoder.ts";
+import { RespEncoder } from "./resp-encoder.ts";
+import { respError, respSimple, type RespValue } from "./resp-value.ts";
+
+/** What the filter needs of its config, shared by its connections. */
+export interface RedisProxyFilterConfig {
+  readonly stats: RedisProxyStats;
+  readonly splitter: CommandSplitter;
+  /** downstream_auth_password(s): any of them is accepted. */
+  readonly downstreamAuthPasswords: readonly string[];
+  readonly downstreamAuthUsername: string;
+}
+
+/**
+ * Requests decoded but not answered that a connection may have before its reads are paused
+ * (Envoy bounds them by buffer watermarks only): a pipelining client cannot make the proxy
+ * hold an unbounded queue.
+ */
+const MAX_PENDING_REQUESTS = 1024;
+
+/** One request of a connection, in arrival order (Envoy's ProxyFilter::PendingRequest). */
+class PendingRequest implements SplitCallbacks {
+  response: RespValue | undefined;
+  handle: SplitRequest | undefined;
+
+  constructor(private readonly filter: RedisProxyFilter) {}
+
+  onResponse(value: RespValue): void {
+    this.filter.onResponse(this, value);
+  }
+
+  connectionAllowed(): boolean {
+    return this.filter.connectionAllowed;
+  }
+
+  onAuth(password: string, username?: string): void {
+    this.filter.onAuth(this, password, username);
+  }
+
+  onQuit(): void {
+    this.filter.onQuit(this);
+  }
+}
+
+/**
+ * Envoy's `envoy.filters.network.redis_proxy` (redis_proxy/proxy_filter.cc): a terminal read
+ * filter that decodes the client's RESP requests, has the command splitter send them to
+ * upstream Redis hosts, and writes the replies back in the order the requests came —
+ * however the hosts' replies interleave. Bytes that are not RESP get Envoy's
+ * "downstream protocol error" and the connection is closed.
+ */
+export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
+  private readonly decoder = new RespDecoder((value) => this.onRequest(value));
+  private readonly encoder = new RespEncoder();
+  private readonly pending: PendingRequest[] = [];
+  connectionAllowed: boolean;
+  private quit = false;
+  /** The client half-closed: the connection closes once its last reply is written. */
+  private downstreamEnded = false;
+  private closed = false;
+  /** Reads paused for the queue's bound, and for the client's unread replies (watermarks). */
+  private pausedForQueue = false;
+  private pausedForWrite = false;
+
+  constructor(
+    private readonly config: RedisProxyFilterConfig,
+    private readonly connection: Connection,
+  ) {
+    this.connectionAllowed = config.downstreamAuthUsername === "" && config.downstreamAuthPasswords.length === 0;
+  }
+
+  initializeReadFilterCallbacks(callbacks: ReadFilterCallbacks): void {
+    callbacks.connection.addConnectionCallbacks(this);
+  }
+
+  onNewConnection(): FilterStatus {
+    this.config.stats.downstreamCxTotal.inc();
+    this.config.stats.downstreamCxActive.inc();
+    return FilterStatus.StopIteration;
+  }
+
+  onData(buffer: ReadBuffer, endStream: boolean): FilterStatus {
+    const stats = this.config.stats;
+    stats.downstreamCxRxBytesTotal.inc(buffer.length);
+    try {
+      for (let i = 0; i < buffer.chunkCount && !this.closed; i++) this.decoder.decode(buffer.chunkAt(i));
+    } catch (error) {
+      if (!(error instanceof RespProtocolError)) throw error;
+      stats.downstreamCxProtocolError.inc();
+      // Envoy writes the error and closes without flushing; polyvoy flushes it so the client sees why.
+      this.encoder.encode(respError("downstream protocol error"));
+      this.write();
+      this.connection.close("FlushWrite");
+    }
+    buffer.drainAll();
+    if (endStream && !this.closed) {
+      this.downstreamEnded = true;
+      if (this.pending.length === 0) this.connection.close("FlushWrite");
+    }
+    return FilterStatus.StopIteration;
+  }
+
+  onEvent(event: ConnectionEvent): void {
+    if (event !== "RemoteClose" && event !== "LocalClose") return;
+    if (this.closed) return;
+    this.closed = true;
+    this.config.stats.downstreamCxActive.dec();
+    for (const request of this.pending) request.handle?.cancel();
+    this.config.stats.downstreamRqActive.dec(this.pending.length);
+    this.pending.length = 0;
+  }
+
+  onAboveWriteBufferHighWatermark(): void {
+    if (this.pausedForWrite) return;
+    this.pausedForWrite = true;
+    this.connection.readDisable(true);
+  }
+
+  onBelowWriteBufferLowWatermark(): void {
+    if (!this.pausedForWrite) return;
+    this.pausedForWrite = false;
+    this.connection.readDisable(false);
+  }
+
+  private onRequest(value: RespValue): void {
+    if (this.closed || this.quit) return;
+    const request = new PendingRequest(this);
+    this.pending.push(request);
+    this.config.stats.downstreamRqTotal.inc();
+    this.config.stats.downstreamRqActive.inc();
+    if (this.pending.length >= MAX_PENDING_REQUESTS && !this.pausedForQueue) {
+      this.pausedForQueue = true;
+      this.connection.readDisable(true);
+    }
+    const handle = this.config.splitter.makeRequest(value, request);
+    // Answered at once (a local reply, an error): nothing to cancel.
+    if (request.response === undefined) request.handle = handle;
+  }
+
+  /** A request's reply: written with every earlier one's (Envoy's ProxyFilter::onResponse). */
+  onResponse(request: PendingRequest, value: RespValue): void {
+    if (this.closed) return;
+    request.response = value;
+    request.handle = undefined;
+    let done = 0;
+    while (done < this.pending.length && this.pending[done]!.response !== undefined) this.encoder.encode(this.pending[done++]!.response!);
+    if (done === 0) return;
+    this.pending.splice(0, done);
+    this.config.stats.downstreamRqActive.dec(done);
+    this.write();
+    if (this.pausedForQueue && this.pending.length < MAX_PENDING_REQUESTS / 2) {
+      this.pausedForQueue = false;
+      this.connection.readDisable(false);
+    }
+    if (this.pending.length === 0 && (this.quit || this.downstreamEnded)) this.connection.close("FlushWrite");
+  }
+
+  /** AUTH (Envoy's ProxyFilter::onAuth), the username form with `username`. */
+  onAuth(request: PendingRequest, password: string, username?: string): void {
+    const { downstreamAuthPasswords: passwords, downstreamAuthUsername: configured } = this.config;
+    const passwordOk = passwords.includes(password);
+    let reply: RespValue;
+    if (username === undefined) {
+      if (passwords.length === 0) reply = respError("ERR Client sent AUTH, but no password is set");
+      else reply = this.allow(passwordOk, "ERR invalid password");
+    } else if (configured === "" && passwords.length === 0) reply = respError("ERR Client sent AUTH, but no username-password pair is set");
+    // An empty username and "default" are one in Redis 6 ACLs.
+    else reply = this.allow(passwordOk && (username === configured || (configured === "" && username === "default")), "WRONGPASS invalid username-password pair");
+    request.onResponse(reply);
+  }
+
+  onQuit(request: PendingRequest): void {
+    this.quit = true;
+    request.onResponse(respSimple("OK"));
+  }
+
+  private allow(ok: boolean, refusal: string): RespValue {
+    this.connectionAllowed = ok;
+    return ok ? respSimple("OK") : respError(refusal);
+  }
+
+  private write(): void {
+    for (const chunk of this.encoder.take()) {
+      this.config.stats.downstreamCxTxBytesTotal.inc(chunk.byteLength);
+      this.connection.write(chunk, false);
+    }
+  }
+}
