@@ -82,6 +82,7 @@ async function measureTarget(ctx, settings, target, pid) {
     hostHeader: target.host,
     method: settings.method,
     bodyFile: settings.body ?? undefined,
+    headers: settings.headers,
     tls: target.listener.tls,
     connections: settings.connections,
     // an HTTP/2-only listener: h2load, the connections' streams spread as the bench's h2 scenario does

@@ -26,8 +26,21 @@
 //   buffer, 1 s flush) to a local @grpc/grpc-js AccessLogService in this process, unpinned,
 //   which discards the entries: one HTTPAccessLogEntry encoded per request, sent in batches
 //   on one HTTP/2 stream (the service's cluster is kept by `--keep-cluster`).
+// - `oauth2`: the OAuth2 filter (envoy.filters.http.oauth2) first, every request carrying
+//   the cookies the filter signs (OauthHMAC over the Host, OauthExpires a day ahead and
+//   BearerToken, minted here as the filter would): the HMAC checked, Authorization: Bearer
+//   forwarded. Both configs get the same request (`--host`, the cookie `--header`).
+// - `oauth2_redirect`: the same filter, requests without cookies: every one answered with the
+//   302 to the authorization endpoint, without the upstream.
+// - `custom_response`: the custom_response filter (envoy.filters.http.custom_response) first,
+//   a local reply for 5xx the origin never answers: its cost when it does not fire.
+// - `custom_response_fires`: the same filter, requests to the origin's /503 (64 bytes, as /64),
+//   each answer replaced by the local reply (status 200, so that the load tool counts it).
+// - `otel`: the OpenTelemetry tracer (envoy.tracers.opentelemetry) with every request sampled,
+//   the spans exported as OTLP/HTTP protobuf POSTs of 5 spans to a node:http collector in
+//   this process, unpinned, answering 200 (its cluster kept by `--keep-cluster`).
 //
-//   node bench/filter-chain-throughput.mjs [--with chain|zipkin|ext_proc|cache|lua|als] [--rounds 3] [--duration 5s] [--runtimes node,bun,deno]
+//   node bench/filter-chain-throughput.mjs [--with chain|zipkin|ext_proc|cache|lua|als|oauth2|oauth2_redirect|custom_response|custom_response_fires|otel] [--rounds 3] [--duration 5s] [--runtimes node,bun,deno]
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -35,6 +48,8 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { targetChain, withFilters } from "./lib/target-chain.mjs";
 import { createRequire } from "node:module";
+import { createHmac } from "node:crypto";
+import { createServer } from "node:http";
 import { polyvoyConfig } from "./lib/targets.mjs";
 
 const { values } = parseArgs({
@@ -180,8 +195,123 @@ function withLua(config) {
   hcm.http_filters = [lua, ...hcm.http_filters];
   return copy;
 }
-const processor = values.with === "ext_proc" ? await startProcessor() : values.with === "als" ? await startAccessLogService() : undefined;
-const keptCluster = values.with === "als" ? "als" : "processor";
+/** A cluster named `name` on 127.0.0.1:`port`, which `--keep-cluster` leaves as written. */
+function localCluster(name, port, extra = {}) {
+  return {
+    name,
+    type: "STATIC",
+    connect_timeout: "1s",
+    ...extra,
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: port } } } }] }] },
+  };
+}
+/** The Host every oauth2 request carries: the filter's HMAC signs it. */
+const OAUTH2_HOST = "bench.example";
+const OAUTH2_HMAC_SECRET = "bench-hmac-secret";
+/**
+ * The Cookie header of a signed-in browser: what the filter sets after the code exchange
+ * (Envoy's oauth2 filter.cc: OauthHMAC = base64(HMAC-SHA256(hmac_secret, host \n expires
+ * \n token \n id_token \n refresh_token)), here with no id or refresh token), valid for a day.
+ */
+function oauth2Cookie() {
+  const expires = Math.floor(Date.now() / 1000) + 86_400;
+  const token = "bench-access-token";
+  const hmac = createHmac("sha256", OAUTH2_HMAC_SECRET).update(`${OAUTH2_HOST}\n${expires}\n${token}\n\n`).digest("base64");
+  return `cookie: OauthHMAC=${hmac}; OauthExpires=${expires}; BearerToken=${token}`;
+}
+/** The bench config with the oauth2 filter first (as Envoy's single-page-app example), its token endpoint's cluster beside the origin. */
+function withOAuth2(config) {
+  const copy = structuredClone(config);
+  const hcm = copy.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+  const oauth2 = {
+    name: "envoy.filters.http.oauth2",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.filters.http.oauth2.v3.OAuth2",
+      config: {
+        token_endpoint: { cluster: "hub", uri: "http://hub.example/authenticate", timeout: "3s" },
+        authorization_endpoint: "https://hub.example/authorize",
+        redirect_uri: "%REQ(x-forwarded-proto)%://%REQ(:authority)%/authorize",
+        redirect_path_matcher: { path: { exact: "/authorize" } },
+        signout_path: { path: { exact: "/logout" } },
+        forward_bearer_token: true,
+        credentials: { client_id: "bench", token_secret: { name: "token" }, hmac_secret: { name: "hmac" } },
+      },
+    },
+  };
+  hcm.http_filters = [oauth2, ...hcm.http_filters];
+  copy.static_resources.secrets = [
+    { name: "token", generic_secret: { secret: { inline_string: "bench-client-secret" } } },
+    { name: "hmac", generic_secret: { secret: { inline_string: OAUTH2_HMAC_SECRET } } },
+  ];
+  const origin = copy.static_resources.clusters.find((c) => c.name === "origin");
+  copy.static_resources.clusters.push({ ...structuredClone(origin), name: "hub", load_assignment: { ...structuredClone(origin.load_assignment), cluster_name: "hub" } });
+  return copy;
+}
+/** The bench config with custom_response first: a 5xx replaced by a local reply of status 200. */
+function withCustomResponse(config) {
+  const copy = structuredClone(config);
+  const hcm = copy.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+  const policy = {
+    "@type": "type.googleapis.com/envoy.extensions.http.custom_response.local_response_policy.v3.LocalResponsePolicy",
+    status_code: 200,
+    body: { inline_string: "the service is down for maintenance" },
+  };
+  const customResponse = {
+    name: "envoy.filters.http.custom_response",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.filters.http.custom_response.v3.CustomResponse",
+      custom_response_matcher: {
+        matcher_list: {
+          matchers: [
+            {
+              predicate: { single_predicate: { input: { name: "class", typed_config: { "@type": "type.googleapis.com/envoy.type.matcher.v3.HttpResponseStatusCodeClassMatchInput" } }, value_match: { exact: "5xx" } } },
+              on_match: { action: { name: "maintenance", typed_config: policy } },
+            },
+          ],
+        },
+      },
+    },
+  };
+  hcm.http_filters = [customResponse, ...hcm.http_filters];
+  return copy;
+}
+/** The bench config with the OpenTelemetry tracer on its HCM (every request sampled: the HCM's default), exporting OTLP/HTTP to `port`. */
+function withOpenTelemetry(config, port) {
+  const copy = structuredClone(config);
+  const hcm = copy.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+  hcm.tracing = {
+    provider: {
+      name: "envoy.tracers.opentelemetry",
+      typed_config: {
+        "@type": "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig",
+        http_service: { http_uri: { uri: "http://collector.example:4318/v1/traces", cluster: "otel_collector", timeout: "1s" } },
+        service_name: "bench",
+      },
+    },
+  };
+  copy.static_resources.clusters.push(localCluster("otel_collector", port));
+  return copy;
+}
+/** A local OTLP/HTTP collector: reads each POST and answers 200 with an empty ExportTraceServiceResponse; its port. */
+async function startCollector() {
+  let exports = 0;
+  const server = createServer((req, res) => {
+    exports++;
+    req.resume();
+    req.on("end", () => res.writeHead(200, { "content-type": "application/x-protobuf", "content-length": "0" }).end());
+  });
+  await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+  const close = () => {
+    // A tracer that exported nothing would make the run measure spans built and dropped.
+    console.log(`  the collector received ${exports} OTLP/HTTP exports`);
+    server.close();
+    server.closeAllConnections();
+  };
+  return { port: server.address().port, close };
+}
+const processor =
+  values.with === "ext_proc" ? await startProcessor() : values.with === "als" ? await startAccessLogService() : values.with === "otel" ? await startCollector() : undefined;
+const keptCluster = { als: "als", otel: "otel_collector" }[values.with] ?? "processor";
 const variants = {
   chain: ["the chain + router", () => withFilters(base, targetChain(join(root, "examples/filters/add-header.ts"))), " (target ≤ 15 %)"],
   zipkin: ["zipkin tracer, all sampled", () => withZipkin(base), ""],
@@ -189,18 +319,25 @@ const variants = {
   cache: ["cache, every request a hit", () => withCache(base), ""],
   lua: ["lua, the lua example's script", () => withLua(base), ""],
   als: ["http_grpc access log", () => withAls(base, processor.port), ""],
+  oauth2: ["oauth2, signed-in requests", () => withOAuth2(base), "", { args: ["--host", OAUTH2_HOST, "--header", oauth2Cookie()] }],
+  oauth2_redirect: ["oauth2, every request redirected", () => withOAuth2(base), "", { args: ["--host", OAUTH2_HOST] }],
+  custom_response: ["custom_response, not firing", () => withCustomResponse(base), ""],
+  custom_response_fires: ["custom_response on the origin's 503s", () => withCustomResponse(base), "", { target: "/503" }],
+  otel: ["opentelemetry tracer, all sampled", () => withOpenTelemetry(base, processor.port), ""],
 };
 const variant = variants[values.with];
-if (!variant) throw new Error(`--with: chain, zipkin, ext_proc, cache, lua or als, not ${values.with}`);
-const configs = { "router alone": base, [variant[0]]: variant[1]() };
+if (!variant) throw new Error(`--with: ${Object.keys(variants).join(", ")}, not ${values.with}`);
+// The baseline gets the variant's request (its Host and headers) but always the origin's /64.
+const request = variant[3] ?? {};
+const configs = { "router alone": [base, "/64", request.args ?? []], [variant[0]]: [variant[1](), request.target ?? "/64", request.args ?? []] };
 
 const results = {};
-for (const [label, config] of Object.entries(configs)) {
+for (const [label, [config, targetPath, requestArgs]] of Object.entries(configs)) {
   const path = join(dir, `${label.replace(/\W+/g, "-")}.json`);
   const out = `${path}.out`;
   writeFileSync(path, JSON.stringify(config));
   console.error(`== ${label}`);
-  const args = [join(root, "bench/compare.mjs"), "-c", path, "--origin", "builtin", "--target", "/64", "--rounds", values.rounds, "--duration", values.duration, "--runtimes", values.runtimes, "--out", out, ...(processor ? ["--keep-cluster", keptCluster] : [])];
+  const args = [join(root, "bench/compare.mjs"), "-c", path, "--origin", "builtin", "--target", targetPath, ...requestArgs, "--rounds", values.rounds, "--duration", values.duration, "--runtimes", values.runtimes, "--out", out, ...(processor ? ["--keep-cluster", keptCluster] : [])];
   // Not spawnSync: the ext_proc variant's processor answers from this process's event loop.
   const status = await new Promise((done) => spawn(process.execPath, args, { stdio: ["ignore", "inherit", "inherit"] }).on("exit", (code) => done(code)));
   if (status !== 0) {
@@ -209,7 +346,7 @@ for (const [label, config] of Object.entries(configs)) {
     process.exit(1);
   }
   const summary = JSON.parse(readFileSync(join(out, "results.json"), "utf8")).summary;
-  const target = JSON.parse(readFileSync(join(out, "results.json"), "utf8")).targets.find((t) => t.path === "/64").id;
+  const target = JSON.parse(readFileSync(join(out, "results.json"), "utf8")).targets.find((t) => t.path === targetPath).id;
   results[label] = Object.fromEntries(
     Object.entries(summary.runtimes)
       .filter(([runtime]) => runtime !== "direct")
@@ -218,7 +355,7 @@ for (const [label, config] of Object.entries(configs)) {
 }
 
 const [alone, chained] = Object.values(results);
-console.log(`small GETs (/64), 64 connections, ${values.rounds} rounds of ${values.duration}, each runtime pinned to one core`);
+console.log(`small GETs (${configs[variant[0]][1]}), 64 connections, ${values.rounds} rounds of ${values.duration}, each runtime pinned to one core`);
 for (const runtime of Object.keys(alone)) {
   const a = alone[runtime];
   const b = chained[runtime];

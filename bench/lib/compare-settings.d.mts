@@ -7,6 +7,8 @@ export interface CompareSettings {
   host: string | undefined;
   method: string;
   body: string | null;
+  /** --header: "name: value" lines sent with every request. */
+  headers: string[];
   connections: number;
   seconds: number;
   warmupSeconds: number;

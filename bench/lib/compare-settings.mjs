@@ -10,6 +10,7 @@ Starts the config under each runtime in turn and measures the same requests agai
   --host H                the Host header (default: the virtual host's first domain)
   --method M              the request method (default GET)
   --body FILE             a request body, sent with every request
+  --header 'NAME: VALUE'  a request header, sent with every request (repeatable)
   --connections N         keep-alive connections (default 64)
   --duration D            per run, e.g. 10s, 500ms (default 10s; --quick 3s)
   --warmup D              before each run (default 2s; --quick 1s)
@@ -38,6 +39,7 @@ export function parseCompareArgs(argv) {
     host: undefined,
     method: "GET",
     body: null,
+    headers: [],
     connections: 64,
     seconds: quick ? 3 : 10,
     warmupSeconds: quick ? 1 : 2,
@@ -91,6 +93,13 @@ export function parseCompareArgs(argv) {
       case "--body":
         s.body = value();
         break;
+      case "--header": {
+        const header = value();
+        // A name token and a value with no line break: each is written as it is into the request's head.
+        if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\r\n]*$/.test(header)) fail(`--header: '${header}' is not 'name: value'`);
+        s.headers.push(header);
+        break;
+      }
       case "--connections":
         s.connections = positive(value(), "connections");
         break;

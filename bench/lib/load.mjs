@@ -21,8 +21,8 @@ export function loadTools() {
  * One closed-loop throughput run: `connections` keep-alive connections (or a new one per
  * request with `close`) for `seconds`. Resolves with {requests, duration_us, errors, latency_us}.
  */
-export async function throughputRun(ctx, { port, path, connections, seconds, method = "GET", uploadBytes = 0, close = false, host = "127.0.0.1", hostHeader, bodyFile, tls = false, protocol, streams = 1, tcp }) {
-  if (protocol === "h2c" || protocol === "h2") return h2loadRun(ctx, { url: `${protocol === "h2" ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}${path}`, connections, streams, seconds, hostHeader });
+export async function throughputRun(ctx, { port, path, connections, seconds, method = "GET", uploadBytes = 0, close = false, host = "127.0.0.1", hostHeader, headers = [], bodyFile, tls = false, protocol, streams = 1, tcp }) {
+  if (protocol === "h2c" || protocol === "h2") return h2loadRun(ctx, { url: `${protocol === "h2" ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}${path}`, connections, streams, seconds, hostHeader, extra: headers.flatMap((h) => ["-H", h]) });
   // gRPC unary: h2c POSTs of the gRPC origin's one request (its file), as a gRPC client sends them.
   if (protocol === "grpc") {
     if (!ctx.grpcOrigin) throw new Error("no gRPC origin");
@@ -34,7 +34,7 @@ export async function throughputRun(ctx, { port, path, connections, seconds, met
   const scheme = tls || protocol === "https" ? "https" : "http";
   if (scheme === "https" && !ctx.tools.wrk) throw new Error("wrk not found: the bench's node client does not speak TLS");
   if (ctx.tools.wrk) {
-    const env = { ...process.env, BENCH_METHOD: method, BENCH_BODY_BYTES: String(uploadBytes), BENCH_CLOSE: close ? "1" : "0", BENCH_HOST: hostHeader ?? "", BENCH_BODY_FILE: bodyFile ?? "" };
+    const env = { ...process.env, BENCH_METHOD: method, BENCH_BODY_BYTES: String(uploadBytes), BENCH_CLOSE: close ? "1" : "0", BENCH_HOST: hostHeader ?? "", BENCH_BODY_FILE: bodyFile ?? "", BENCH_HEADERS: headers.join("\n") };
     const authority = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
     const argv = wrapped(ctx.cpu.load, ctx.tools.wrk, [
       "-t1",
@@ -51,7 +51,7 @@ export async function throughputRun(ctx, { port, path, connections, seconds, met
     if (!line) throw new Error(`wrk gave no result (exit ${result.code}): ${result.stderr || result.stdout}`);
     return JSON.parse(line.slice("BENCH_JSON ".length));
   }
-  return nodeClient(ctx, { port, host, path, connections, durationMs: seconds * 1000, method, bodyBytes: uploadBytes, close, mode: "closed", hostHeader, bodyFile });
+  return nodeClient(ctx, { port, host, path, connections, durationMs: seconds * 1000, method, bodyBytes: uploadBytes, close, mode: "closed", hostHeader, headers, bodyFile });
 }
 
 /**
@@ -106,9 +106,9 @@ async function tcpRun(ctx, { port, host, connections, seconds, mode }) {
 }
 
 /** The fixed-rate latency run (open loop), with an in-process warm-up. */
-export function rateRun(ctx, { port, path, rate, connections, seconds, warmupSeconds, host = "127.0.0.1", hostHeader, method = "GET", bodyFile, tls = false }) {
+export function rateRun(ctx, { port, path, rate, connections, seconds, warmupSeconds, host = "127.0.0.1", hostHeader, headers = [], method = "GET", bodyFile, tls = false }) {
   if (tls) throw new Error("the fixed-rate client speaks plain HTTP/1.1 only: --rate cannot measure an HTTPS listener");
-  return nodeClient(ctx, { port, host, path, rate, connections, durationMs: seconds * 1000, warmupMs: warmupSeconds * 1000, mode: "rate", hostHeader, method, bodyFile });
+  return nodeClient(ctx, { port, host, path, rate, connections, durationMs: seconds * 1000, warmupMs: warmupSeconds * 1000, mode: "rate", hostHeader, headers, method, bodyFile });
 }
 
 async function nodeClient(ctx, options) {

@@ -58,6 +58,8 @@ ${nginxTempPaths(dir, "origin")}
       error_page 405 =200 @uploaded;
     }
     location @uploaded { return 200 "${BODY_64.trimEnd()}\\n"; }
+    # a failing upstream, 64 bytes: bench/filter-chain-throughput.mjs --with custom_response_fires
+    location = /503 { return 503 "${BODY_64.trimEnd()}\\n"; }
     # any other path gets the 64-byte body: polyvoy compare's --origin builtin serves a
     # user's routes, whatever paths they forward
     location / { try_files $uri /64; }

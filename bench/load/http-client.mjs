@@ -31,11 +31,13 @@ const {
   drainMs = 2000,
   hostHeader = `${host}:${port}`,
   bodyFile = null,
+  headers = [],
 } = options;
 
 const body = bodyFile ? readFileSync(bodyFile) : Buffer.alloc(bodyBytes, "x");
 const head =
   `${method} ${path} HTTP/1.1\r\nHost: ${hostHeader}\r\nUser-Agent: polyvoy-bench\r\n` +
+  headers.map((h) => `${h}\r\n`).join("") +
   (close ? "Connection: close\r\n" : "") +
   (body.length > 0 ? `Content-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\n` : "") +
   "\r\n";

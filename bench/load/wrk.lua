@@ -1,5 +1,5 @@
 -- wrk script for every throughput scenario: method, upload size and `Connection: close`
--- (BENCH_BODY_FILE, BENCH_HOST: polyvoy compare's --body and --host) come from the environment; done() prints one machine-readable line for the harness.
+-- (BENCH_BODY_FILE, BENCH_HOST, BENCH_HEADERS: polyvoy compare's --body, --host and --header, one "name: value" a line) come from the environment; done() prints one machine-readable line for the harness.
 local method = os.getenv("BENCH_METHOD") or "GET"
 local body_bytes = tonumber(os.getenv("BENCH_BODY_BYTES") or "0")
 
@@ -18,6 +18,10 @@ end
 local host = os.getenv("BENCH_HOST")
 if host and host ~= "" then
   wrk.headers["Host"] = host
+end
+for line in (os.getenv("BENCH_HEADERS") or ""):gmatch("[^\n]+") do
+  local name, value = line:match("^([^:]+):%s*(.*)$")
+  if name then wrk.headers[name] = value end
 end
 if os.getenv("BENCH_CLOSE") == "1" then
   wrk.headers["Connection"] = "close"

@@ -17,6 +17,7 @@ Bun.serve({
       await req.arrayBuffer(); // read the whole upload before answering, as the nginx origin does
       return new Response(bodies.get("/64"), { headers });
     }
+    if (path === "/503") return new Response(bodies.get("/64"), { status: 503, headers });
     // any other path gets the 64-byte body, as the nginx origin (polyvoy compare's --origin builtin)
     return new Response(bodies.get(path) ?? bodies.get("/64"), { headers });
   },

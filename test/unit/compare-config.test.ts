@@ -91,6 +91,8 @@ describe("the command line", () => {
       rate: 500,
       origin: "builtin",
     });
+    expect(parseCompareArgs(["-c", "e.yaml"]).headers).toEqual([]);
+    expect(parseCompareArgs(["-c", "e.yaml", "--header", "cookie: a=b; c=d", "--header", "x-empty:"]).headers).toEqual(["cookie: a=b; c=d", "x-empty:"]);
   });
 
   test("bad command lines say what is wrong, then the usage", () => {
@@ -108,5 +110,9 @@ describe("the command line", () => {
     expect(error(["-c", "e.yaml", "--target", "api"])).toBe("--target: 'api' is not a path (it starts with /)");
     expect(error(["-c", "e.yaml", "--origin", "mine"])).toBe("--origin: only 'builtin' is known, not 'mine'");
     expect(error(["-c", "e.yaml", "--colour"])).toBe("unknown option '--colour'");
+    expect(error(["-c", "e.yaml", "--header", "cookie"])).toBe("--header: 'cookie' is not 'name: value'");
+    expect(error(["-c", "e.yaml", "--header", "bad name: v"])).toBe("--header: 'bad name: v' is not 'name: value'");
+    // A line break would end the request's head early: refused, not sent.
+    expect(() => parseCompareArgs(["-c", "e.yaml", "--header", "x: a\r\ny: b"])).toThrow(/^--header: 'x: a\r\ny: b' is not 'name: value'/);
   });
 });
