@@ -13,9 +13,9 @@ const vitest = join(root, "node_modules/vitest/vitest.mjs");
 const extra = process.argv.slice(2); // e.g. a file filter, passed on to vitest
 
 const runs = [
-  { label: "unit tests on node", cmd: process.execPath, args: [vitest, "run", "--project", "unit"] },
-  { label: "unit tests on bun", cmd: join(bin, "bun"), args: ["--bun", vitest, "run", "--project", "unit"] },
-  { label: "unit tests on deno", cmd: join(bin, "deno"), args: ["run", "-A", vitest, "run", "--project", "unit"] },
+  { label: "unit tests on node", cmd: process.execPath, args: [vitest, "run", "--project", "unit", "--project", "unit-isolated"] },
+  { label: "unit tests on bun", cmd: join(bin, "bun"), args: ["--bun", vitest, "run", "--project", "unit", "--project", "unit-isolated"] },
+  { label: "unit tests on deno", cmd: join(bin, "deno"), args: ["run", "-A", vitest, "run", "--project", "unit", "--project", "unit-isolated"] },
   { label: "black-box tests (proxy on node, bun and deno)", cmd: process.execPath, args: [vitest, "run", "--project", "e2e"] },
 ];
 

@@ -13,6 +13,7 @@
  *   it turns the retry budget on for a cluster that configures none, replacing max_retries.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import type { ServerResponse } from "node:http";
 import { Agent, request } from "undici";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
@@ -22,7 +23,10 @@ import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 const HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 const ROUTER = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
 
-const FAIL_AFTER_MS = 1500;
+/** Requests in one burst of the retry budget test. */
+const BURST = 6;
+/** How long the failing upstream holds a retry: its place in the retry circuit breaker lasts while the burst's other failures decide. */
+const RETRY_HOLD_MS = 1500;
 
 const endpoint = (port: number) => ({ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: port } } } });
 const inZone = (zone: string, port: number) => ({ locality: { region: "r", zone }, lb_endpoints: [endpoint(port)] });
@@ -30,6 +34,8 @@ const inZone = (zone: string, port: number) => ({ locality: { region: "r", zone 
 describe.each(RUNTIMES)("runtime keys changed by /runtime_modify on %s", (runtime) => {
   let zones: HttpUpstream[] = [];
   let failing: HttpUpstream;
+  /** The current burst's first attempts at the failing upstream (the retry budget test). */
+  let firstAttempts: ServerResponse[] = [];
   let proxy: ProxyProcess;
   const ports = { http: 0, admin: 0 };
   const agent = new Agent({ keepAliveTimeout: 10_000, pipelining: 1 });
@@ -47,10 +53,17 @@ describe.each(RUNTIMES)("runtime keys changed by /runtime_modify on %s", (runtim
 
   beforeAll(async () => {
     zones = await Promise.all([httpUpstream(), httpUpstream(), httpUpstream()]);
-    // Every attempt fails slowly, so the requests' first attempts fail together and a retry
-    // holds its place in the retry circuit breaker while its own attempt waits.
+    // A burst's first attempts are held until all BURST have arrived and then fail together
+    // (every request is active when the retries are decided); a retry fails slowly, so it
+    // holds its place in the retry circuit breaker while the others ask for theirs.
+    const fail = (res: ServerResponse) => res.writeHead(503, { "content-type": "text/plain" }).end("upstream says no");
     failing = await httpUpstream((_req, res) => {
-      setTimeout(() => res.writeHead(503, { "content-type": "text/plain" }).end("upstream says no"), FAIL_AFTER_MS);
+      if (firstAttempts.length < BURST) {
+        firstAttempts.push(res);
+        if (firstAttempts.length === BURST) firstAttempts.forEach(fail);
+      } else {
+        setTimeout(() => fail(res), RETRY_HOLD_MS);
+      }
     });
     [ports.http, ports.admin] = await Promise.all([freePort(), freePort()]);
     const [z1, z2, z3] = zones.map((u) => u.port) as [number, number, number];
@@ -164,7 +177,8 @@ describe.each(RUNTIMES)("runtime keys changed by /runtime_modify on %s", (runtim
   test("health_check.min_interval 5000 slows a 100 ms health checker down to one check per 5 s", async () => {
     const checks = () => zones[1]!.requests.filter((r) => r.url === "/healthz").length;
     const start = checks();
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // At least 4 checks within 1.5 s (every 0.1 s); seen as soon as they are there.
+    for (const until = Date.now() + 1500; checks() - start < 4 && Date.now() < until; ) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(checks() - start).toBeGreaterThanOrEqual(4);
     await modify("health_check.min_interval=5000");
     // The timer armed before the change still fires once.
@@ -194,10 +208,11 @@ describe.each(RUNTIMES)("runtime keys changed by /runtime_modify on %s", (runtim
 
   test("circuit_breakers.flaky.default.retry_budget.budget_percent turns the retry budget on without a configured one; '' restores max_retries", async () => {
     const retryStats = async () => ({ retry: (await stat("cluster.flaky.upstream_rq_retry")) ?? 0, overflow: (await stat("cluster.flaky.upstream_rq_retry_overflow")) ?? 0 });
-    // Six requests at once; each first attempt fails, and each asks for one retry.
+    // BURST requests at once; each first attempt fails, and each asks for one retry.
     const burst = async () => {
       const before = await retryStats();
-      const replies = await Promise.all(Array.from({ length: 6 }, () => call(ports.http, "/flaky")));
+      firstAttempts = [];
+      const replies = await Promise.all(Array.from({ length: BURST }, () => call(ports.http, "/flaky")));
       for (const reply of replies) {
         // A retry refused by the circuit breaker forwards the upstream's own reply (the router's
         // RetryStatus::NoOverflow sets the UO flag only; x-envoy-overloaded is for local replies).
