@@ -4,7 +4,7 @@
  * a writer that emits fields in order and a reader that walks them. Field numbers and types
  * are the caller's, each citing its .proto.
  */
-import { utf8Encode } from "./utf8.ts";
+import { utf8Length, utf8Write } from "./utf8.ts";
 
 export const WireType = {
   Varint: 0,
@@ -20,6 +20,16 @@ export class ProtoDecodeError extends Error {}
  * Builds one message. Scalars at proto3's default (0, "", empty bytes) are not written, as
  * proto3 encoders do not; sub-messages always are (their presence means something).
  */
+/** Bytes of `n` as a varint. */
+function varintSize(n: number): number {
+  let size = 1;
+  while (n > 0x7f) {
+    size++;
+    n = Math.floor(n / 128);
+  }
+  return size;
+}
+
 export class ProtoWriter {
   private bytes = new Uint8Array(64);
   private length = 0;
@@ -46,7 +56,7 @@ export class ProtoWriter {
   }
 
   string(field: number, value: string): this {
-    return value === "" ? this : this.bytesField(field, utf8Encode(value));
+    return value === "" ? this : this.explicitString(field, value);
   }
 
   bytesField(field: number, value: Uint8Array): this {
@@ -68,10 +78,11 @@ export class ProtoWriter {
   }
 
   explicitString(field: number, value: string): this {
-    const bytes = utf8Encode(value);
+    const size = utf8Length(value);
     this.tag(field, WireType.Len);
-    this.varint(bytes.byteLength);
-    this.append(bytes);
+    this.varint(size);
+    this.reserve(size);
+    this.length = utf8Write(value, this.bytes, this.length);
     return this;
   }
 
@@ -88,20 +99,36 @@ export class ProtoWriter {
   fixed64(field: number, value: bigint): this {
     if (value === 0n) return this;
     this.tag(field, WireType.I64);
-    const bytes = new Uint8Array(8);
-    new DataView(bytes.buffer).setBigUint64(0, BigInt.asUintN(64, value), true);
-    this.append(bytes);
+    const v = BigInt.asUintN(64, value);
+    this.uint32le(Number(v & 0xffffffffn));
+    this.uint32le(Number(v >> 32n));
     return this;
   }
 
-  /** A sub-message, built by `build` on a writer of its own. */
+  /**
+   * A sub-message, built by `build` into this writer's own buffer: one byte is kept for its
+   * length, and the body moved along when the length needs more (a body of 128 bytes or more).
+   * `build` writes only to the writer it is given.
+   */
   message(field: number, build: (writer: ProtoWriter) => void): this {
-    const inner = new ProtoWriter();
-    build(inner);
-    const body = inner.finish();
     this.tag(field, WireType.Len);
-    this.varint(body.byteLength);
-    this.append(body);
+    this.push(0);
+    const start = this.length;
+    build(this);
+    const size = this.length - start;
+    const extra = varintSize(size) - 1;
+    if (extra > 0) {
+      this.reserve(extra);
+      this.bytes.copyWithin(start + extra, start, this.length);
+      this.length += extra;
+    }
+    let at = start - 1;
+    let n = size;
+    while (n > 0x7f) {
+      this.bytes[at++] = (n & 0x7f) | 0x80;
+      n = Math.floor(n / 128);
+    }
+    this.bytes[at] = n;
     return this;
   }
 
@@ -124,6 +151,19 @@ export class ProtoWriter {
       n = Math.floor(n / 128);
     }
     this.push(n);
+  }
+
+  private uint32le(n: number): void {
+    this.reserve(4);
+    const b = this.bytes;
+    b[this.length++] = n & 0xff;
+    b[this.length++] = (n >>> 8) & 0xff;
+    b[this.length++] = (n >>> 16) & 0xff;
+    b[this.length++] = n >>> 24;
+  }
+
+  private reserve(size: number): void {
+    if (this.length + size > this.bytes.byteLength) this.grow(size);
   }
 
   private push(byte: number): void {

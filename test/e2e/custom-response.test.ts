@@ -33,7 +33,8 @@ describe.each(RUNTIMES)("custom_response on %s", (runtime) => {
       const m = /^\/(?:[a-z]+\/)?(\d{3})$/.exec(req.url);
       res.statusCode = m ? Number(m[1]) : 200;
       res.setHeader("x-upstream", "yes");
-      res.end(`upstream ${req.method} ${req.url}`);
+      // /empty/…: no body, so the response is complete with its headers.
+      res.end(req.url.startsWith("/empty/") ? "" : `upstream ${req.method} ${req.url}`);
     });
     port = await freePort();
     base = `http://127.0.0.1:${port}`;
@@ -92,6 +93,16 @@ describe.each(RUNTIMES)("custom_response on %s", (runtime) => {
     expect([replaced.status, replaced.body, replaced.headers["x-custom"], replaced.headers["x-upstream"]]).toEqual([503, "down for maintenance", "local", undefined]);
     const passed = await send("GET", "/404");
     expect([passed.status, passed.body]).toEqual([404, "upstream GET /404"]);
+  });
+
+  test("a 503 replaced by the local response leaves its upstream connection open when its response had ended", async () => {
+    // Envoy's router: an upstream response complete when the stream ends goes back to the pool; only an
+    // unfinished one (a body still to come) is reset, which closes an HTTP/1.1 connection (router.cc onDestroy).
+    await send("GET", "/404");
+    const before = upstream.connections;
+    for (let i = 0; i < 5; i++) expect((await send("GET", "/empty/503")).body).toBe("down for maintenance");
+    expect((await send("GET", "/404")).status).toBe(404);
+    expect(upstream.connections - before).toBe(0);
   });
 
   test("a 401 is redirected internally: the upstream's /login answer with status_code 302 and the added header", async () => {
