@@ -4,12 +4,15 @@ const UNIT = ["test/unit/**/*.test.ts", "test/port/**/*.test.ts", "test/memory/*
 /**
  * Unit files that need a fresh module graph: they check what is loaded on first use
  * (LazyModule, the regex engine) or loads that fail, which an earlier file in the same
- * worker has already loaded. They run isolated, in the "unit-isolated" project.
+ * worker has already loaded, or walk a registry every file adds to (lazy-schema-presence
+ * checks every config-schema stand-in; other files make deliberately wrong ones). They run
+ * isolated, in the "unit-isolated" project.
  */
 const FRESH_MODULES = [
   "test/memory/admin-stats-filter-engine.test.ts",
   "test/memory/lazy-load-failure.test.ts",
   "test/memory/sds-api.test.ts",
+  "test/unit/config/lazy-schema-presence.test.ts",
   "test/unit/config/regex-engine.test.ts",
   "test/unit/config/regex.test.ts",
   "test/unit/config/route-config.test.ts",
