@@ -16,10 +16,6 @@ export const WireType = {
 /** A message that is not valid protobuf (truncated, a bad wire type, field 0, a varint over 64 bits). */
 export class ProtoDecodeError extends Error {}
 
-/**
- * Builds one message. Scalars at proto3's default (0, "", empty bytes) are not written, as
- * proto3 encoders do not; sub-messages always are (their presence means something).
- */
 /** Bytes of `n` as a varint. */
 function varintSize(n: number): number {
   let size = 1;
@@ -30,6 +26,10 @@ function varintSize(n: number): number {
   return size;
 }
 
+/**
+ * Builds one message. Scalars at proto3's default (0, "", empty bytes) are not written, as
+ * proto3 encoders do not; sub-messages always are (their presence means something).
+ */
 export class ProtoWriter {
   private bytes = new Uint8Array(64);
   private length = 0;
@@ -78,6 +78,8 @@ export class ProtoWriter {
   }
 
   explicitString(field: number, value: string): this {
+    // Not a string is a caller's bug: thrown, never written as an empty field.
+    if (typeof value !== "string") throw new TypeError(`protobuf field ${field}: a string expected, got ${typeof value}`);
     const size = utf8Length(value);
     this.tag(field, WireType.Len);
     this.varint(size);

@@ -53,6 +53,18 @@ describe("ProtoWriter", () => {
     );
   });
 
+  test("a body at each varint length's edge (1 to 4 bytes of length), nested twice", () => {
+    for (const size of [127, 128, 16383, 16384, 2097151, 2097152]) {
+      const body = "y".repeat(size);
+      const written = new ProtoWriter().message(1, (outer) => outer.message(2, (inner) => inner.string(1, body))).finish();
+      expect([...written]).toEqual(len(1, len(2, len(1, utf8(body)))));
+    }
+  });
+
+  test("a value that is not a string is thrown, never written as an empty field", () => {
+    expect(() => new ProtoWriter().string(1, 5 as unknown as string)).toThrow(TypeError);
+  });
+
   test("fixed64 is eight little-endian bytes, 0 left out", () => {
     for (const value of [1n, 0xffn, 1733500000123456789n, 2n ** 64n - 1n, -1n]) {
       const bytes = new Uint8Array(8);
