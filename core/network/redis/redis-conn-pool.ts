@@ -41,7 +41,12 @@ export class RedisConnPool {
     private readonly settings: RedisClientSettings & { readonly enableHashtagging: boolean },
   ) {}
 
-  /** Undefined when no host can take it (the caller answers "no upstream host"). */
+  /**
+   * Undefined when no host can take it (the caller answers "no upstream host"); a host whose
+   * connection fails at once or has too many requests outstanding fails the request
+   * (`onFailure`, "upstream failure"), as Envoy's ThreadLocalPool::makeRequest does when its
+   * client cannot be made.
+   */
   makeRequest(key: string, request: RespValue, callbacks: RedisRequestCallbacks): RedisPoolRequest | undefined {
     // By name for each request: a cluster replaced at run time serves the next one.
     const cluster = this.context.clusterManager.get(this.clusterName);
@@ -58,10 +63,11 @@ export class RedisConnPool {
         if (this.clients.get(host) === closed) this.clients.delete(host);
       });
       // A pool failure reported from inside its constructor: no client to keep.
-      if (!made.active) return undefined;
+      if (!made.active) return failNow(callbacks);
       this.clients.set(host, made);
       client = made;
     }
+    if (client.full) return failNow(callbacks);
     return client.makeRequest(request, callbacks);
   }
 
@@ -70,4 +76,11 @@ export class RedisConnPool {
     for (const client of [...this.clients.values()]) client.close();
     this.clients.clear();
   }
+}
+
+const NOTHING_TO_CANCEL: RedisPoolRequest = { cancel() {} };
+
+function failNow(callbacks: RedisRequestCallbacks): RedisPoolRequest {
+  callbacks.onFailure();
+  return NOTHING_TO_CANCEL;
 }

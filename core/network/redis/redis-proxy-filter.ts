@@ -3,7 +3,7 @@ import { FilterStatus, type ReadFilter, type ReadFilterCallbacks } from "../filt
 import type { ReadBuffer } from "../read-buffer.ts";
 import type { CommandSplitter, SplitCallbacks, SplitRequest } from "./command-splitter.ts";
 import type { RedisProxyStats } from "./redis-proxy-stats.ts";
-import { RespDecoder, RespProtocolError } from "./resp-decoder.ts";
+import { REQUEST_RESP_LIMITS, RespDecoder } from "./resp-decoder.ts";
 import { RespEncoder } from "./resp-encoder.ts";
 import { respError, respSimple, type RespValue } from "./resp-value.ts";
 
@@ -17,18 +17,23 @@ export interface RedisProxyFilterConfig {
 }
 
 /**
- * Requests decoded but not answered that a connection may have before its reads are paused
- * (Envoy bounds them by buffer watermarks only): a pipelining client cannot make the proxy
- * hold an unbounded queue.
+ * The weight of requests decoded but not answered that a connection may have before its reads
+ * are paused (Envoy bounds them by buffer watermarks only): a pipelining client cannot make
+ * the proxy hold an unbounded queue. A request weighs its arguments after the command name
+ * (at least 1), so one MGET of thousands of keys — thousands of upstream requests — counts
+ * as what it costs.
  */
-const MAX_PENDING_REQUESTS = 1024;
+const MAX_PENDING_WEIGHT = 1024;
 
 /** One request of a connection, in arrival order (Envoy's ProxyFilter::PendingRequest). */
 class PendingRequest implements SplitCallbacks {
   response: RespValue | undefined;
   handle: SplitRequest | undefined;
 
-  constructor(private readonly filter: RedisProxyFilter) {}
+  constructor(
+    private readonly filter: RedisProxyFilter,
+    readonly weight: number,
+  ) {}
 
   onResponse(value: RespValue): void {
     this.filter.onResponse(this, value);
@@ -55,9 +60,10 @@ class PendingRequest implements SplitCallbacks {
  * "downstream protocol error" and the connection is closed.
  */
 export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
-  private readonly decoder = new RespDecoder((value) => this.onRequest(value));
+  private readonly decoder = new RespDecoder((value) => this.onRequest(value), REQUEST_RESP_LIMITS);
   private readonly encoder = new RespEncoder();
   private readonly pending: PendingRequest[] = [];
+  private pendingWeight = 0;
   connectionAllowed: boolean;
   private quit = false;
   /** The client half-closed: the connection closes once its last reply is written. */
@@ -89,8 +95,9 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
     stats.downstreamCxRxBytesTotal.inc(buffer.length);
     try {
       for (let i = 0; i < buffer.chunkCount && !this.closed; i++) this.decoder.decode(buffer.chunkAt(i));
-    } catch (error) {
-      if (!(error instanceof RespProtocolError)) throw error;
+    } catch {
+      // Not RESP, over a limit, or anything else a request made go wrong: that connection
+      // alone is closed, never the process (Envoy's ProxyFilter::onData catches ProtocolError).
       stats.downstreamCxProtocolError.inc();
       // Envoy writes the error and closes without flushing; polyvoy flushes it so the client sees why.
       this.encoder.encode(respError("downstream protocol error"));
@@ -113,6 +120,7 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
     for (const request of this.pending) request.handle?.cancel();
     this.config.stats.downstreamRqActive.dec(this.pending.length);
     this.pending.length = 0;
+    this.pendingWeight = 0;
   }
 
   onAboveWriteBufferHighWatermark(): void {
@@ -129,11 +137,12 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
 
   private onRequest(value: RespValue): void {
     if (this.closed || this.quit) return;
-    const request = new PendingRequest(this);
+    const request = new PendingRequest(this, value.type === "array" ? Math.max(1, value.value.length - 1) : 1);
     this.pending.push(request);
+    this.pendingWeight += request.weight;
     this.config.stats.downstreamRqTotal.inc();
     this.config.stats.downstreamRqActive.inc();
-    if (this.pending.length >= MAX_PENDING_REQUESTS && !this.pausedForQueue) {
+    if (this.pendingWeight >= MAX_PENDING_WEIGHT && !this.pausedForQueue) {
       this.pausedForQueue = true;
       this.connection.readDisable(true);
     }
@@ -148,12 +157,16 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
     request.response = value;
     request.handle = undefined;
     let done = 0;
-    while (done < this.pending.length && this.pending[done]!.response !== undefined) this.encoder.encode(this.pending[done++]!.response!);
+    while (done < this.pending.length && this.pending[done]!.response !== undefined) {
+      const answered = this.pending[done++]!;
+      this.pendingWeight -= answered.weight;
+      this.encoder.encode(answered.response!);
+    }
     if (done === 0) return;
     this.pending.splice(0, done);
     this.config.stats.downstreamRqActive.dec(done);
     this.write();
-    if (this.pausedForQueue && this.pending.length < MAX_PENDING_REQUESTS / 2) {
+    if (this.pausedForQueue && this.pendingWeight < MAX_PENDING_WEIGHT / 2) {
       this.pausedForQueue = false;
       this.connection.readDisable(false);
     }
