@@ -25,6 +25,15 @@ export interface RedisProxyFilterConfig {
  */
 const MAX_PENDING_WEIGHT = 1024;
 
+/**
+ * The weight of requests sent upstream and not yet answered, per connection; the rest wait
+ * here, decoded, in order, and none is sent while the client's write buffer is above its high
+ * watermark. A client that pipelines a thousand GETs of big values and does not read its
+ * replies so holds at most this many replies beyond its write buffer, not a thousand. One
+ * request is always let through, whatever it weighs.
+ */
+const MAX_IN_FLIGHT_WEIGHT = 64;
+
 /** One request of a connection, in arrival order (Envoy's ProxyFilter::PendingRequest). */
 class PendingRequest implements SplitCallbacks {
   response: RespValue | undefined;
@@ -33,6 +42,8 @@ class PendingRequest implements SplitCallbacks {
   constructor(
     private readonly filter: RedisProxyFilter,
     readonly weight: number,
+    /** The decoded request until it is sent upstream. */
+    public value: RespValue | undefined,
   ) {}
 
   onResponse(value: RespValue): void {
@@ -64,6 +75,10 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
   private readonly encoder = new RespEncoder();
   private readonly pending: PendingRequest[] = [];
   private pendingWeight = 0;
+  /** pending[sent..] are decoded but not yet sent upstream. */
+  private sent = 0;
+  private inFlightWeight = 0;
+  private dispatching = false;
   connectionAllowed: boolean;
   private quit = false;
   /** The client half-closed: the connection closes once its last reply is written. */
@@ -121,6 +136,7 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
     this.config.stats.downstreamRqActive.dec(this.pending.length);
     this.pending.length = 0;
     this.pendingWeight = 0;
+    this.sent = 0;
   }
 
   onAboveWriteBufferHighWatermark(): void {
@@ -133,11 +149,12 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
     if (!this.pausedForWrite) return;
     this.pausedForWrite = false;
     this.connection.readDisable(false);
+    this.dispatch();
   }
 
   private onRequest(value: RespValue): void {
     if (this.closed || this.quit) return;
-    const request = new PendingRequest(this, value.type === "array" ? Math.max(1, value.value.length - 1) : 1);
+    const request = new PendingRequest(this, value.type === "array" ? Math.max(1, value.value.length - 1) : 1, value);
     this.pending.push(request);
     this.pendingWeight += request.weight;
     this.config.stats.downstreamRqTotal.inc();
@@ -146,9 +163,28 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
       this.pausedForQueue = true;
       this.connection.readDisable(true);
     }
-    const handle = this.config.splitter.makeRequest(value, request);
-    // Answered at once (a local reply, an error): nothing to cancel.
-    if (request.response === undefined) request.handle = handle;
+    this.dispatch();
+  }
+
+  /** Send held requests upstream, in order, while the in-flight and write bounds allow. */
+  private dispatch(): void {
+    if (this.dispatching) return;
+    this.dispatching = true;
+    try {
+      while (this.sent < this.pending.length && !this.closed && !this.quit && !this.pausedForWrite) {
+        const request = this.pending[this.sent]!;
+        if (this.inFlightWeight > 0 && this.inFlightWeight + request.weight > MAX_IN_FLIGHT_WEIGHT) break;
+        this.sent++;
+        this.inFlightWeight += request.weight;
+        const value = request.value!;
+        request.value = undefined;
+        const handle = this.config.splitter.makeRequest(value, request);
+        // Answered at once (a local reply, an error): nothing to cancel.
+        if (request.response === undefined) request.handle = handle;
+      }
+    } finally {
+      this.dispatching = false;
+    }
   }
 
   /** A request's reply: written with every earlier one's (Envoy's ProxyFilter::onResponse). */
@@ -156,6 +192,7 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
     if (this.closed) return;
     request.response = value;
     request.handle = undefined;
+    this.inFlightWeight -= request.weight;
     let done = 0;
     while (done < this.pending.length && this.pending[done]!.response !== undefined) {
       const answered = this.pending[done++]!;
@@ -164,6 +201,7 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
     }
     if (done === 0) return;
     this.pending.splice(0, done);
+    this.sent -= done;
     this.config.stats.downstreamRqActive.dec(done);
     this.write();
     if (this.pausedForQueue && this.pendingWeight < MAX_PENDING_WEIGHT / 2) {
@@ -171,6 +209,7 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
       this.connection.readDisable(false);
     }
     if (this.pending.length === 0 && (this.quit || this.downstreamEnded)) this.connection.close("FlushWrite");
+    else this.dispatch();
   }
 
   /** AUTH (Envoy's ProxyFilter::onAuth), the username form with `username`. */
@@ -189,6 +228,11 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
 
   onQuit(request: PendingRequest): void {
     this.quit = true;
+    // What came after QUIT is not sent (Redis closes at QUIT; Envoy drops later requests).
+    const dropped = this.pending.length - this.sent;
+    for (let i = this.sent; i < this.pending.length; i++) this.pendingWeight -= this.pending[i]!.weight;
+    this.pending.length = this.sent;
+    this.config.stats.downstreamRqActive.dec(dropped);
     request.onResponse(respSimple("OK"));
   }
 

@@ -15,7 +15,7 @@ import { RedisProxyFilter } from "../../../../core/network/redis/redis-proxy-fil
 import { RedisProxyStats } from "../../../../core/network/redis/redis-proxy-stats.ts";
 import { RedisRouter } from "../../../../core/network/redis/redis-router.ts";
 import { REQUEST_RESP_LIMITS, RespDecoder } from "../../../../core/network/redis/resp-decoder.ts";
-import type { RespValue } from "../../../../core/network/redis/resp-value.ts";
+import { respBulkText, type RespValue } from "../../../../core/network/redis/resp-value.ts";
 import type { Runtime } from "../../../../core/port.ts";
 import { StatsStore } from "../../../../core/stats/stats-store.ts";
 import { loadBootstrap } from "../../../../core/config/load.ts";
@@ -29,9 +29,11 @@ function harness(splitterOverride?: { makeRequest(v: RespValue, c: unknown): unk
   const stats = new StatsStore();
   const redisStats = new RedisProxyStats(stats, "r", false);
   const sent: RespValue[] = [];
+  const waiting: RedisRequestCallbacks[] = [];
   const pool = {
-    makeRequest(_key: string, request: RespValue, _callbacks: RedisRequestCallbacks) {
+    makeRequest(_key: string, request: RespValue, callbacks: RedisRequestCallbacks) {
       sent.push(request);
+      waiting.push(callbacks);
       return { cancel() {} };
     },
   } as unknown as RedisConnPool;
@@ -63,7 +65,7 @@ function harness(splitterOverride?: { makeRequest(v: RespValue, c: unknown): unk
     buffer.add(typeof wire === "string" ? bytesOf(wire) : wire);
     filter.onData(buffer, false);
   };
-  return { send, sent, state, written: () => written, counter: (name: string) => stats.counter(`redis.r.${name}`).value };
+  return { filter, send, sent, waiting, state, written: () => written, counter: (name: string) => stats.counter(`redis.r.${name}`).value };
 }
 
 describe("redis_proxy request limits", () => {
@@ -147,6 +149,37 @@ describe("redis_proxy request limits", () => {
       },
     });
     expect(() => loadBootstrap(json, "json")).not.toThrow();
+  });
+});
+
+describe("redis_proxy: a client that does not read its replies", () => {
+  test("at most 64 requests are sent upstream at a time, none while the client's write buffer is above its high watermark", () => {
+    const h = harness();
+    h.send(command("GET", "k").repeat(1000));
+    expect(h.sent).toHaveLength(64);
+    const answer = (n: number) => {
+      for (const callbacks of h.waiting.splice(0, n)) callbacks.onResponse(respBulkText("v"));
+    };
+    answer(10);
+    expect(h.sent).toHaveLength(74);
+    h.filter.onAboveWriteBufferHighWatermark();
+    answer(64);
+    expect(h.sent).toHaveLength(74);
+    expect(h.written()).toBe("$1\r\nv\r\n".repeat(74));
+    h.filter.onBelowWriteBufferLowWatermark();
+    expect(h.sent).toHaveLength(138);
+    while (h.waiting.length > 0) answer(h.waiting.length);
+    expect(h.sent).toHaveLength(1000);
+    expect(h.written()).toBe("$1\r\nv\r\n".repeat(1000));
+  });
+
+  test("requests held behind QUIT are never sent", () => {
+    const h = harness();
+    h.send(command("GET", "k").repeat(100) + command("QUIT") + command("GET", "after"));
+    while (h.waiting.length > 0) for (const callbacks of h.waiting.splice(0)) callbacks.onResponse(respBulkText("v"));
+    expect(h.sent).toHaveLength(100);
+    expect(h.written()).toBe("$1\r\nv\r\n".repeat(100) + "+OK\r\n");
+    expect(h.state.closed).toBe("FlushWrite");
   });
 });
 
