@@ -63,6 +63,8 @@ export class RedisClient implements TcpPoolCallbacks, TcpUpstreamCallbacks, Time
   private opTimer: Timer | undefined;
   private flushTimer: Timer | undefined;
   private closed = false;
+  /** Its host left the cluster: closed once nothing is outstanding. */
+  private draining = false;
 
   constructor(
     private readonly cluster: Cluster,
@@ -157,6 +159,15 @@ export class RedisClient implements TcpPoolCallbacks, TcpUpstreamCallbacks, Time
     this.close();
   }
 
+  /**
+   * Its host was removed from the cluster (Envoy's ThreadLocalPool::onHostsRemoved): closed
+   * now when idle, else once its last outstanding reply is in.
+   */
+  drain(): void {
+    this.draining = true;
+    if (this.outstanding() === 0) this.close();
+  }
+
   /** Close the connection and fail what is outstanding; the pool makes a new client for the next request. */
   close(): void {
     if (this.closed) return;
@@ -209,5 +220,6 @@ export class RedisClient implements TcpPoolCallbacks, TcpUpstreamCallbacks, Time
       this.opTimer?.enable(this.settings.opTimeoutMs);
     }
     if (!request.canceled) request.callbacks.onResponse(value);
+    if (this.draining && this.outstanding() === 0) this.close();
   }
 }

@@ -19,6 +19,8 @@ import { respBulkText, type RespValue } from "../../../../core/network/redis/res
 import type { Runtime } from "../../../../core/port.ts";
 import { StatsStore } from "../../../../core/stats/stats-store.ts";
 import { loadBootstrap } from "../../../../core/config/load.ts";
+import { redisProxyFilterFactory } from "../../../../core/network/redis/redis-proxy-factory.ts";
+import type { RedisProxyConfig } from "../../../../core/config/bootstrap.ts";
 
 const bytesOf = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0));
 const latin1 = (bytes: Uint8Array) => String.fromCharCode(...bytes);
@@ -193,13 +195,16 @@ describe("redis_proxy upstream client", () => {
       return c;
     };
     const host = {};
-    const cluster = { config: {}, stats: { upstreamCxNoneHealthy: counter("none_healthy"), upstreamCxProtocolError: counter("protocol_error"), upstreamRqTimeout: counter("timeout") }, loadBalancer: { chooseHost: () => host } };
+    const members: ((added: unknown[], removed: unknown[]) => void)[] = [];
+    const prioritySet = { addMemberUpdateCallback: (cb: (added: unknown[], removed: unknown[]) => void) => (members.push(cb), () => members.splice(members.indexOf(cb), 1)) };
+    const cluster = { prioritySet, config: {}, stats: { upstreamCxNoneHealthy: counter("none_healthy"), upstreamCxProtocolError: counter("protocol_error"), upstreamRqTimeout: counter("timeout") }, loadBalancer: { chooseHost: () => host } };
     const timers = { create: () => ({ enabled: false, enable() {}, disable() {} }) };
     const context = {
       clusterManager: { get: () => cluster, tcpConnPool: () => ({ newStream: (cb: never) => (onNewStream(cb), { cancel() {} }) }) },
       timers,
     };
-    return { pool: new RedisConnPoolImpl("c", context as never, { opTimeoutMs: 1000, maxBufferSizeBeforeFlush: 0, bufferFlushTimeoutMs: 0, enableHashtagging: false }), counter };
+    const removeHost = () => members.forEach((cb) => cb([], [host]));
+    return { removeHost, members, pool: new RedisConnPoolImpl("c", context as never, { opTimeoutMs: 1000, maxBufferSizeBeforeFlush: 0, bufferFlushTimeoutMs: 0, enableHashtagging: false }), counter };
   }
   const GET = { type: "array", value: [] } as unknown as RespValue;
 
@@ -233,5 +238,53 @@ describe("redis_proxy upstream client", () => {
     upstream!.onUpstreamData(bytesOf("+OK\r\n+extra\r\n+late\r\n+late\r\n"), false);
     expect(got).toEqual(["reply"]);
     expect(counter("protocol_error").value).toBe(1);
+  });
+
+  test("a host removed from the cluster has its connection closed once its outstanding replies are in (ThreadLocalPool::onHostsRemoved)", () => {
+    let ready: ((c: unknown) => void) | undefined;
+    const { pool: p, removeHost, members } = pool((cb) => (ready = (c) => cb.onPoolReady(c)));
+    let upstream: { onUpstreamData(d: Uint8Array, end: boolean): void } | undefined;
+    let released = 0;
+    const connection = { connection: { write() {} }, addUpstreamCallbacks: (c: never) => (upstream = c), release: () => released++ };
+    const got: string[] = [];
+    p.makeRequest("k", GET, { onResponse: () => got.push("reply"), onFailure: () => got.push("failure") });
+    ready!(connection);
+    removeHost();
+    expect(released).toBe(0);
+    upstream!.onUpstreamData(bytesOf("+OK\r\n"), false);
+    expect(got).toEqual(["reply"]);
+    expect(released).toBe(1);
+    p.close();
+    expect(members).toHaveLength(0);
+  });
+
+  test("the listener destroyed, the filter config's upstream connections are closed", () => {
+    const json = JSON.stringify({
+      static_resources: {
+        listeners: [{ name: "l", address: { socket_address: { address: "127.0.0.1", port_value: 1 } }, filter_chains: [{ filters: [{ name: "envoy.filters.network.redis_proxy", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProxy", stat_prefix: "r", settings: { op_timeout: "1s" }, prefix_routes: { catch_all_route: { cluster: "c" } } } }] }] }],
+        clusters: [{ name: "c", type: "STATIC", load_assignment: { cluster_name: "c", endpoints: [] } }],
+      },
+    });
+    const config = loadBootstrap(json, "json").listeners[0]!.filterChains[0]!.filters[0] as unknown as { config: RedisProxyConfig };
+    const host = {};
+    const cluster = { prioritySet: { addMemberUpdateCallback: () => () => {} }, config: {}, stats: {}, loadBalancer: { chooseHost: () => host } };
+    let released = 0;
+    const destroyed: (() => void)[] = [];
+    const context = {
+      clusterManager: { get: () => cluster, tcpConnPool: () => ({ newStream: (cb: { onPoolReady(c: unknown): void }) => (cb.onPoolReady({ connection: { write() {} }, addUpstreamCallbacks() {}, release: () => released++ }), { cancel() {} }) }) },
+      timers: { create: () => ({ enabled: false, enable() {}, disable() {} }) },
+      stats: new StatsStore(),
+      runtime: { now: () => 0, wallClock: () => 0 },
+      onListenerDestroyed: (cb: () => void) => destroyed.push(cb),
+    };
+    const factory = redisProxyFilterFactory(config.config, context as never);
+    const connection = { write() {}, close() {}, readDisable() {}, addConnectionCallbacks() {} };
+    const filter = factory(connection as never) as RedisProxyFilter;
+    const buffer = new ReadBuffer();
+    buffer.add(bytesOf(command("GET", "k")));
+    filter.onData(buffer, false);
+    expect(released).toBe(0);
+    destroyed.forEach((cb) => cb());
+    expect(released).toBe(1);
   });
 });
