@@ -41,7 +41,7 @@ export const REPLY_RESP_LIMITS: RespDecoderLimits = {
 /**
  * A client's request: an array of at most 65,536 bulk strings (Redis allows 2^20 before
  * AUTH, but each element costs the proxy far more than its wire bytes), each and all of them
- * at most 64 MiB — far below V8's longest string (2^29 - 24 chars), since keys become strings.
+ * at most 64 MiB — far below the longest string a JS engine makes (2^29 - 24 chars on some), since keys become strings.
  */
 export const REQUEST_RESP_LIMITS: RespDecoderLimits = {
   maxBulkBytes: 64 * 1024 * 1024,
