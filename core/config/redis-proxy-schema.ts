@@ -16,6 +16,7 @@ import { dataSource } from "./data-source-schema.ts";
 import { isEmptyList, isFalse, unsupportedField, unsupportedValue } from "./unsupported-field.ts";
 import { utf8Encode } from "../util/utf8.ts";
 import { latin1Decode } from "../util/latin1.ts";
+import { asciiLower } from "../util/ascii-lower.ts";
 
 /** Envoy's default buffer_flush_timeout when max_buffer_size_before_flush is set: 3 ms. */
 const DEFAULT_BUFFER_FLUSH_TIMEOUT_MS = 3;
@@ -51,7 +52,7 @@ const prefixRoutes = lazySchema(() =>
     // Envoy's PrefixRoutes constructor (redis_proxy/router_impl.cc): one route per prefix.
     const seen = new Set<string>();
     p.routes.forEach((r, i) => {
-      const prefix = p.case_insensitive ? r.prefix.toLowerCase() : r.prefix;
+      const prefix = p.case_insensitive ? asciiLower(r.prefix) : r.prefix;
       if (seen.has(prefix)) ctx.addIssue({ code: "custom", path: ["routes", i, "prefix"], message: `prefix \`${r.prefix}\` already exists.` });
       seen.add(prefix);
     });

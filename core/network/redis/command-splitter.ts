@@ -19,6 +19,19 @@ export const RedisResponse = {
   AuthRequiredError: "NOAUTH Authentication required.",
 } as const;
 
+/**
+ * The longest command name looked at: longer than any Redis command (georadiusbymember_ro is
+ * 20), so a name past it is unsupported without being made into a string first.
+ */
+const MAX_COMMAND_NAME_BYTES = 64;
+
+/**
+ * Keys (MGET, DEL, EXISTS, TOUCH, UNLINK) or key-value pairs (MSET) one request may fan out
+ * to: each is an upstream request of its own. Envoy has no bound; past it polyvoy answers an
+ * error instead of queueing thousands of requests on shared upstream connections.
+ */
+export const MAX_FRAGMENTS_PER_REQUEST = 16 * 1024;
+
 /** What a request tells the downstream connection (Envoy's SplitCallbacks). */
 export interface SplitCallbacks {
   onResponse(value: RespValue): void;
@@ -53,6 +66,11 @@ export class CommandSplitter {
     for (const value of request.value) {
       if (value.type !== "bulk") return this.onInvalidRequest(callbacks);
       args.push(value.value);
+    }
+    if (args[0]!.byteLength > MAX_COMMAND_NAME_BYTES) {
+      this.stats.unsupportedCommand.inc();
+      callbacks.onResponse(respError(`unsupported command '${byteString(args[0]!.subarray(0, MAX_COMMAND_NAME_BYTES))}...'`));
+      return undefined;
     }
     const commandName = byteString(args[0]!);
     const command = commandName.toLowerCase();
@@ -99,6 +117,12 @@ export class CommandSplitter {
     }
     const stats = this.stats.command(command);
     stats.total.inc();
+    const fragments = kind === "mset" ? Math.floor((args.length - 1) / 2) : args.length - 1;
+    if ((kind === "mget" || kind === "mset" || kind === "sum") && fragments > MAX_FRAGMENTS_PER_REQUEST) {
+      stats.error.inc();
+      callbacks.onResponse(respError(`too many keys for '${commandName}' command: ${fragments}, at most ${MAX_FRAGMENTS_PER_REQUEST}`));
+      return undefined;
+    }
     const timing = new CommandTiming(stats, this.runtime, this.latencyInMicros);
     switch (kind) {
       case "simple":

@@ -5,7 +5,7 @@ import type { Host } from "../../upstream/host.ts";
 import type { PoolHandle } from "../../upstream/conn-pool-base.ts";
 import type { PoolFailureReason } from "../../upstream/pool-failure.ts";
 import type { TcpConnPool, TcpConnectionData, TcpPoolCallbacks, TcpUpstreamCallbacks } from "../../upstream/tcp-conn-pool.ts";
-import { RespDecoder, RespProtocolError } from "./resp-decoder.ts";
+import { REPLY_RESP_LIMITS, RespDecoder, RespProtocolError } from "./resp-decoder.ts";
 import { RespEncoder } from "./resp-encoder.ts";
 import { byteStringToBytes, respArray, respBulk, type RespValue } from "./resp-value.ts";
 
@@ -27,6 +27,13 @@ export interface RedisClientSettings {
   readonly maxBufferSizeBeforeFlush: number;
   readonly bufferFlushTimeoutMs: number;
 }
+
+/**
+ * Requests one upstream connection may have outstanding (sent or waiting to be): it is shared
+ * by every client of the worker, so past this a request fails at once ("upstream failure")
+ * rather than queueing behind the others until op_timeout. Envoy has no such bound.
+ */
+export const MAX_OUTSTANDING_REQUESTS = 64 * 1024;
 
 const IGNORE_REPLY: RedisRequestCallbacks = { onResponse() {}, onFailure() {} };
 
@@ -50,12 +57,14 @@ export class RedisClient implements TcpPoolCallbacks, TcpUpstreamCallbacks, Time
   private readonly pending: PendingRequest[] = [];
   private pendingHead = 0;
   private readonly encoder = new RespEncoder();
-  private readonly decoder = new RespDecoder((value) => this.onValue(value));
+  private readonly decoder = new RespDecoder((value) => this.onValue(value), REPLY_RESP_LIMITS);
   private upstream: TcpConnectionData | undefined;
   private poolHandle: PoolHandle | undefined;
   private opTimer: Timer | undefined;
   private flushTimer: Timer | undefined;
   private closed = false;
+  /** Its host left the cluster: closed once nothing is outstanding. */
+  private draining = false;
 
   constructor(
     private readonly cluster: Cluster,
@@ -80,6 +89,11 @@ export class RedisClient implements TcpPoolCallbacks, TcpUpstreamCallbacks, Time
 
   get active(): boolean {
     return !this.closed;
+  }
+
+  /** At MAX_OUTSTANDING_REQUESTS: the next request is failed by the pool, not queued. */
+  get full(): boolean {
+    return this.outstanding() >= MAX_OUTSTANDING_REQUESTS;
   }
 
   makeRequest(request: RespValue, callbacks: RedisRequestCallbacks): RedisPoolRequest {
@@ -145,6 +159,15 @@ export class RedisClient implements TcpPoolCallbacks, TcpUpstreamCallbacks, Time
     this.close();
   }
 
+  /**
+   * Its host was removed from the cluster (Envoy's ThreadLocalPool::onHostsRemoved): closed
+   * now when idle, else once its last outstanding reply is in.
+   */
+  drain(): void {
+    this.draining = true;
+    if (this.outstanding() === 0) this.close();
+  }
+
   /** Close the connection and fail what is outstanding; the pool makes a new client for the next request. */
   close(): void {
     if (this.closed) return;
@@ -175,6 +198,8 @@ export class RedisClient implements TcpPoolCallbacks, TcpUpstreamCallbacks, Time
   }
 
   private onValue(value: RespValue): void {
+    // Replies decoded from the same read after the connection closed: nobody waits for them.
+    if (this.closed) return;
     const request = this.pending[this.pendingHead];
     if (request === undefined) {
       // A reply nobody asked for: the stream is out of step (Envoy: a protocol error).
@@ -195,5 +220,6 @@ export class RedisClient implements TcpPoolCallbacks, TcpUpstreamCallbacks, Time
       this.opTimer?.enable(this.settings.opTimeoutMs);
     }
     if (!request.canceled) request.callbacks.onResponse(value);
+    if (this.draining && this.outstanding() === 0) this.close();
   }
 }

@@ -1,4 +1,5 @@
 import type { ServerContext } from "../../server-context.ts";
+import type { Cluster } from "../../upstream/cluster.ts";
 import type { Host } from "../../upstream/host.ts";
 import type { LoadBalancerContext } from "../../upstream/load-balancer.ts";
 import { murmurHash2 } from "../../util/hash.ts";
@@ -34,6 +35,8 @@ class KeyLbContext implements LoadBalancerContext {
  */
 export class RedisConnPool {
   private readonly clients = new Map<Host, RedisClient>();
+  /** The membership subscription of each cluster object this pool has used. */
+  private readonly watched = new Map<Cluster, () => void>();
 
   constructor(
     private readonly clusterName: string,
@@ -41,11 +44,17 @@ export class RedisConnPool {
     private readonly settings: RedisClientSettings & { readonly enableHashtagging: boolean },
   ) {}
 
-  /** Undefined when no host can take it (the caller answers "no upstream host"). */
+  /**
+   * Undefined when no host can take it (the caller answers "no upstream host"); a host whose
+   * connection fails at once or has too many requests outstanding fails the request
+   * (`onFailure`, "upstream failure"), as Envoy's ThreadLocalPool::makeRequest does when its
+   * client cannot be made.
+   */
   makeRequest(key: string, request: RespValue, callbacks: RedisRequestCallbacks): RedisPoolRequest | undefined {
     // By name for each request: a cluster replaced at run time serves the next one.
     const cluster = this.context.clusterManager.get(this.clusterName);
     if (cluster === undefined) return undefined;
+    if (!this.watched.has(cluster)) this.watch(cluster);
     const hash = murmurHash2(byteStringToBytes(hashtag(key, this.settings.enableHashtagging)));
     const host = cluster.loadBalancer.chooseHost(new KeyLbContext(hash));
     if (host === undefined) {
@@ -58,16 +67,41 @@ export class RedisConnPool {
         if (this.clients.get(host) === closed) this.clients.delete(host);
       });
       // A pool failure reported from inside its constructor: no client to keep.
-      if (!made.active) return undefined;
+      if (!made.active) return failNow(callbacks);
       this.clients.set(host, made);
       client = made;
     }
+    if (client.full) return failNow(callbacks);
     return client.makeRequest(request, callbacks);
   }
 
   /** Close every connection (the listener's filter config is gone). */
   close(): void {
+    for (const unsubscribe of this.watched.values()) unsubscribe();
+    this.watched.clear();
     for (const client of [...this.clients.values()]) client.close();
     this.clients.clear();
   }
+
+  /** A host that leaves the cluster has its connection drained and closed, not kept for ever. */
+  private watch(cluster: Cluster): void {
+    this.watched.set(
+      cluster,
+      cluster.prioritySet.addMemberUpdateCallback((_added, removed) => {
+        for (const host of removed) {
+          const client = this.clients.get(host);
+          if (client === undefined) continue;
+          this.clients.delete(host);
+          client.drain();
+        }
+      }),
+    );
+  }
+}
+
+const NOTHING_TO_CANCEL: RedisPoolRequest = { cancel() {} };
+
+function failNow(callbacks: RedisRequestCallbacks): RedisPoolRequest {
+  callbacks.onFailure();
+  return NOTHING_TO_CANCEL;
 }

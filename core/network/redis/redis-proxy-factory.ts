@@ -20,6 +20,10 @@ export function redisProxyFilterFactory(config: RedisProxyConfig, context: Serve
     if (!context.clusterManager.get(cluster)) throw new Error(`redis_proxy ${config.statPrefix}: unknown cluster '${cluster}'`);
     pools.set(cluster, new RedisConnPool(cluster, context, config));
   }
+  // The listener gone (removed or replaced, its connections closed): its upstream connections go too.
+  context.onListenerDestroyed?.(() => {
+    for (const pool of pools.values()) pool.close();
+  });
   const stats = new RedisProxyStats(context.stats, config.statPrefix, config.latencyInMicros);
   const shared: RedisProxyFilterConfig = {
     stats,

@@ -3,7 +3,7 @@ import { FilterStatus, type ReadFilter, type ReadFilterCallbacks } from "../filt
 import type { ReadBuffer } from "../read-buffer.ts";
 import type { CommandSplitter, SplitCallbacks, SplitRequest } from "./command-splitter.ts";
 import type { RedisProxyStats } from "./redis-proxy-stats.ts";
-import { RespDecoder, RespProtocolError } from "./resp-decoder.ts";
+import { REQUEST_RESP_LIMITS, RespDecoder } from "./resp-decoder.ts";
 import { RespEncoder } from "./resp-encoder.ts";
 import { respError, respSimple, type RespValue } from "./resp-value.ts";
 
@@ -17,18 +17,34 @@ export interface RedisProxyFilterConfig {
 }
 
 /**
- * Requests decoded but not answered that a connection may have before its reads are paused
- * (Envoy bounds them by buffer watermarks only): a pipelining client cannot make the proxy
- * hold an unbounded queue.
+ * The weight of requests decoded but not answered that a connection may have before its reads
+ * are paused (Envoy bounds them by buffer watermarks only): a pipelining client cannot make
+ * the proxy hold an unbounded queue. A request weighs its arguments after the command name
+ * (at least 1), so one MGET of thousands of keys — thousands of upstream requests — counts
+ * as what it costs.
  */
-const MAX_PENDING_REQUESTS = 1024;
+const MAX_PENDING_WEIGHT = 1024;
+
+/**
+ * The weight of requests sent upstream and not yet answered, per connection; the rest wait
+ * here, decoded, in order, and none is sent while the client's write buffer is above its high
+ * watermark. A client that pipelines a thousand GETs of big values and does not read its
+ * replies so holds at most this many replies beyond its write buffer, not a thousand. One
+ * request is always let through, whatever it weighs.
+ */
+const MAX_IN_FLIGHT_WEIGHT = 64;
 
 /** One request of a connection, in arrival order (Envoy's ProxyFilter::PendingRequest). */
 class PendingRequest implements SplitCallbacks {
   response: RespValue | undefined;
   handle: SplitRequest | undefined;
 
-  constructor(private readonly filter: RedisProxyFilter) {}
+  constructor(
+    private readonly filter: RedisProxyFilter,
+    readonly weight: number,
+    /** The decoded request until it is sent upstream. */
+    public value: RespValue | undefined,
+  ) {}
 
   onResponse(value: RespValue): void {
     this.filter.onResponse(this, value);
@@ -55,9 +71,14 @@ class PendingRequest implements SplitCallbacks {
  * "downstream protocol error" and the connection is closed.
  */
 export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
-  private readonly decoder = new RespDecoder((value) => this.onRequest(value));
+  private readonly decoder = new RespDecoder((value) => this.onRequest(value), REQUEST_RESP_LIMITS);
   private readonly encoder = new RespEncoder();
   private readonly pending: PendingRequest[] = [];
+  private pendingWeight = 0;
+  /** pending[sent..] are decoded but not yet sent upstream. */
+  private sent = 0;
+  private inFlightWeight = 0;
+  private dispatching = false;
   connectionAllowed: boolean;
   private quit = false;
   /** The client half-closed: the connection closes once its last reply is written. */
@@ -89,8 +110,9 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
     stats.downstreamCxRxBytesTotal.inc(buffer.length);
     try {
       for (let i = 0; i < buffer.chunkCount && !this.closed; i++) this.decoder.decode(buffer.chunkAt(i));
-    } catch (error) {
-      if (!(error instanceof RespProtocolError)) throw error;
+    } catch {
+      // Not RESP, over a limit, or anything else a request made go wrong: that connection
+      // alone is closed, never the process (Envoy's ProxyFilter::onData catches ProtocolError).
       stats.downstreamCxProtocolError.inc();
       // Envoy writes the error and closes without flushing; polyvoy flushes it so the client sees why.
       this.encoder.encode(respError("downstream protocol error"));
@@ -113,6 +135,8 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
     for (const request of this.pending) request.handle?.cancel();
     this.config.stats.downstreamRqActive.dec(this.pending.length);
     this.pending.length = 0;
+    this.pendingWeight = 0;
+    this.sent = 0;
   }
 
   onAboveWriteBufferHighWatermark(): void {
@@ -125,21 +149,42 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
     if (!this.pausedForWrite) return;
     this.pausedForWrite = false;
     this.connection.readDisable(false);
+    this.dispatch();
   }
 
   private onRequest(value: RespValue): void {
     if (this.closed || this.quit) return;
-    const request = new PendingRequest(this);
+    const request = new PendingRequest(this, value.type === "array" ? Math.max(1, value.value.length - 1) : 1, value);
     this.pending.push(request);
+    this.pendingWeight += request.weight;
     this.config.stats.downstreamRqTotal.inc();
     this.config.stats.downstreamRqActive.inc();
-    if (this.pending.length >= MAX_PENDING_REQUESTS && !this.pausedForQueue) {
+    if (this.pendingWeight >= MAX_PENDING_WEIGHT && !this.pausedForQueue) {
       this.pausedForQueue = true;
       this.connection.readDisable(true);
     }
-    const handle = this.config.splitter.makeRequest(value, request);
-    // Answered at once (a local reply, an error): nothing to cancel.
-    if (request.response === undefined) request.handle = handle;
+    this.dispatch();
+  }
+
+  /** Send held requests upstream, in order, while the in-flight and write bounds allow. */
+  private dispatch(): void {
+    if (this.dispatching) return;
+    this.dispatching = true;
+    try {
+      while (this.sent < this.pending.length && !this.closed && !this.quit && !this.pausedForWrite) {
+        const request = this.pending[this.sent]!;
+        if (this.inFlightWeight > 0 && this.inFlightWeight + request.weight > MAX_IN_FLIGHT_WEIGHT) break;
+        this.sent++;
+        this.inFlightWeight += request.weight;
+        const value = request.value!;
+        request.value = undefined;
+        const handle = this.config.splitter.makeRequest(value, request);
+        // Answered at once (a local reply, an error): nothing to cancel.
+        if (request.response === undefined) request.handle = handle;
+      }
+    } finally {
+      this.dispatching = false;
+    }
   }
 
   /** A request's reply: written with every earlier one's (Envoy's ProxyFilter::onResponse). */
@@ -147,17 +192,24 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
     if (this.closed) return;
     request.response = value;
     request.handle = undefined;
+    this.inFlightWeight -= request.weight;
     let done = 0;
-    while (done < this.pending.length && this.pending[done]!.response !== undefined) this.encoder.encode(this.pending[done++]!.response!);
+    while (done < this.pending.length && this.pending[done]!.response !== undefined) {
+      const answered = this.pending[done++]!;
+      this.pendingWeight -= answered.weight;
+      this.encoder.encode(answered.response!);
+    }
     if (done === 0) return;
     this.pending.splice(0, done);
+    this.sent -= done;
     this.config.stats.downstreamRqActive.dec(done);
     this.write();
-    if (this.pausedForQueue && this.pending.length < MAX_PENDING_REQUESTS / 2) {
+    if (this.pausedForQueue && this.pendingWeight < MAX_PENDING_WEIGHT / 2) {
       this.pausedForQueue = false;
       this.connection.readDisable(false);
     }
     if (this.pending.length === 0 && (this.quit || this.downstreamEnded)) this.connection.close("FlushWrite");
+    else this.dispatch();
   }
 
   /** AUTH (Envoy's ProxyFilter::onAuth), the username form with `username`. */
@@ -176,6 +228,11 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
 
   onQuit(request: PendingRequest): void {
     this.quit = true;
+    // What came after QUIT is not sent (Redis closes at QUIT; Envoy drops later requests).
+    const dropped = this.pending.length - this.sent;
+    for (let i = this.sent; i < this.pending.length; i++) this.pendingWeight -= this.pending[i]!.weight;
+    this.pending.length = this.sent;
+    this.config.stats.downstreamRqActive.dec(dropped);
     request.onResponse(respSimple("OK"));
   }
 

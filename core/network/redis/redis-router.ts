@@ -1,4 +1,5 @@
 import type { RedisRouteConfig } from "../../config/bootstrap.ts";
+import { asciiLower } from "../../util/ascii-lower.ts";
 
 /** What a key routes to: the cluster, and the key as it goes upstream (remove_prefix). */
 export interface RedisRouteMatch {
@@ -21,7 +22,7 @@ export class RedisRouter {
     private readonly catchAll: RedisRouteConfig | undefined,
     private readonly caseInsensitive: boolean,
   ) {
-    this.routes = routes.map((r) => (caseInsensitive ? { ...r, prefix: r.prefix.toLowerCase() } : r)).sort((a, b) => b.prefix.length - a.prefix.length);
+    this.routes = routes.map((r) => (caseInsensitive ? { ...r, prefix: asciiLower(r.prefix) } : r)).sort((a, b) => b.prefix.length - a.prefix.length);
   }
 
   route(key: string): RedisRouteMatch | undefined {
@@ -38,9 +39,4 @@ export class RedisRouter {
     if (this.catchAll) names.add(this.catchAll.cluster);
     return names;
   }
-}
-
-/** ASCII lower case only, as Envoy's absl::AsciiStrToLower: other bytes stay. */
-function asciiLower(text: string): string {
-  return text.replace(/[A-Z]+/g, (s) => s.toLowerCase());
 }

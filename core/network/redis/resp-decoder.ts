@@ -6,9 +6,8 @@ export class RespProtocolError extends Error {}
 
 /**
  * Bounds on what one value may make the decoder hold. Envoy's decoder has none beyond the
- * connection's buffer limits; polyvoy picks Redis's own: a bulk string up to 512 MiB
- * (proto-max-bulk-len), an array up to 2^20 elements when it is a request (a server's
- * multibulk limit before auth), nesting no deeper than a reply ever needs.
+ * connection's buffer limits; polyvoy has one set for replies (REPLY_RESP_LIMITS) and a
+ * tighter one for what clients send (REQUEST_RESP_LIMITS).
  */
 export interface RespDecoderLimits {
   readonly maxBulkBytes: number;
@@ -18,14 +17,39 @@ export interface RespDecoderLimits {
   readonly maxLineBytes: number;
   /** The wire bytes of one top-level value, all its elements counted. */
   readonly maxValueBytes: number;
+  /**
+   * Requests only: an array's elements must be bulk strings, as Redis's processMultibulkBuffer
+   * (networking.c) checks, so a request is never a tree of nested arrays.
+   */
+  readonly bulkStringsInArrays: boolean;
 }
 
-export const DEFAULT_RESP_LIMITS: RespDecoderLimits = {
+/**
+ * A reply from an upstream Redis: Redis's proto-max-bulk-len (512 MiB) for one bulk string,
+ * no cap on an array's elements (LRANGE, HGETALL, SMEMBERS of a big key are legitimate),
+ * the whole value bounded by its bytes instead. A bulk string stays bytes, never a JS string.
+ */
+export const REPLY_RESP_LIMITS: RespDecoderLimits = {
   maxBulkBytes: 512 * 1024 * 1024,
-  maxArrayElements: 1024 * 1024,
+  maxArrayElements: Number.MAX_SAFE_INTEGER,
   maxDepth: 32,
   maxLineBytes: 64 * 1024,
   maxValueBytes: 512 * 1024 * 1024 + 64 * 1024,
+  bulkStringsInArrays: false,
+};
+
+/**
+ * A client's request: an array of at most 65,536 bulk strings (Redis allows 2^20 before
+ * AUTH, but each element costs the proxy far more than its wire bytes), each and all of them
+ * at most 64 MiB — far below the longest string a JS engine makes (2^29 - 24 chars on some), since keys become strings.
+ */
+export const REQUEST_RESP_LIMITS: RespDecoderLimits = {
+  maxBulkBytes: 64 * 1024 * 1024,
+  maxArrayElements: 64 * 1024,
+  maxDepth: 1,
+  maxLineBytes: 64 * 1024,
+  maxValueBytes: 64 * 1024 * 1024 + 1024 * 1024,
+  bulkStringsInArrays: true,
 };
 
 const enum State {
@@ -63,7 +87,7 @@ export class RespDecoder {
 
   constructor(
     private readonly onValue: (value: RespValue) => void,
-    private readonly limits: RespDecoderLimits = DEFAULT_RESP_LIMITS,
+    private readonly limits: RespDecoderLimits,
   ) {}
 
   decode(data: Uint8Array): void {
@@ -76,6 +100,9 @@ export class RespDecoder {
           this.countBytes(1);
           if (type !== 0x2b && type !== 0x2d && type !== 0x3a && type !== 0x24 && type !== 0x2a) {
             throw new RespProtocolError(`invalid value type byte 0x${type.toString(16).padStart(2, "0")}`);
+          }
+          if (this.limits.bulkStringsInArrays && this.stack.length > 0 && type !== 0x24) {
+            throw new RespProtocolError(`Protocol error: expected '$', got '${String.fromCharCode(type)}'`);
           }
           this.type = type;
           this.line = "";

@@ -6,7 +6,7 @@
  */
 import fc from "fast-check";
 import { describe, expect, test } from "vitest";
-import { DEFAULT_RESP_LIMITS, RespDecoder, RespProtocolError } from "../../../../core/network/redis/resp-decoder.ts";
+import { REPLY_RESP_LIMITS, RespDecoder, RespProtocolError } from "../../../../core/network/redis/resp-decoder.ts";
 import { encodeResp } from "../../../../core/network/redis/resp-encoder.ts";
 import { respArray, respBulk, respBulkText, respError, respInteger, respSimple, RESP_NULL, type RespValue } from "../../../../core/network/redis/resp-value.ts";
 import { fuzzParameters } from "../../../support/fuzz.ts";
@@ -14,7 +14,7 @@ import { fuzzParameters } from "../../../support/fuzz.ts";
 const latin1 = (bytes: Uint8Array) => String.fromCharCode(...bytes);
 const bytesOf = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0));
 
-function decodeAll(chunks: Uint8Array[], limits = DEFAULT_RESP_LIMITS): RespValue[] {
+function decodeAll(chunks: Uint8Array[], limits = REPLY_RESP_LIMITS): RespValue[] {
   const values: RespValue[] = [];
   const decoder = new RespDecoder((v) => values.push(v), limits);
   for (const chunk of chunks) {
@@ -97,7 +97,7 @@ describe("RESP decoder", () => {
   });
 
   test("limits: bulk length, array size, nesting, line length, one value's bytes — refused from the header", () => {
-    const limits = { maxBulkBytes: 10, maxArrayElements: 3, maxDepth: 2, maxLineBytes: 8, maxValueBytes: 40 };
+    const limits = { maxBulkBytes: 10, maxArrayElements: 3, maxDepth: 2, maxLineBytes: 8, maxValueBytes: 40, bulkStringsInArrays: false };
     expect(() => decodeAll([bytesOf("$11\r\n")], limits)).toThrow("bulk string of 11 bytes is over the limit of 10");
     expect(decodeAll([bytesOf("$10\r\n0123456789\r\n")], limits)).toEqual([respBulkText("0123456789")]);
     expect(() => decodeAll([bytesOf("*4\r\n")], limits)).toThrow("array of 4 elements is over the limit of 3");
@@ -106,8 +106,14 @@ describe("RESP decoder", () => {
     expect(() => decodeAll([bytesOf(`*3\r\n${"$10\r\n0123456789\r\n".repeat(3)}`)], limits)).toThrow("value longer than 40 bytes");
     // The count is per value: many values, each under it, pass.
     expect(decodeAll([bytesOf("$10\r\n0123456789\r\n".repeat(5))], limits)).toHaveLength(5);
-    // Redis's own bounds by default.
-    expect(DEFAULT_RESP_LIMITS.maxBulkBytes).toBe(512 * 1024 * 1024);
+    // Redis's own bulk bound for replies.
+    expect(REPLY_RESP_LIMITS.maxBulkBytes).toBe(512 * 1024 * 1024);
     expect(() => decodeAll([bytesOf(`$${512 * 1024 * 1024 + 1}\r\n`)])).toThrow(RespProtocolError);
+  });
+
+  test("a reply has no element cap: an LRANGE of 2^20 + 1 items decodes (bounded by its bytes)", () => {
+    const count = 1024 * 1024 + 1;
+    const [value] = decodeAll([bytesOf(`*${count}\r\n${":1\r\n".repeat(count)}`)]);
+    expect(value?.type === "array" && value.value.length).toBe(count);
   });
 });

@@ -1,0 +1,290 @@
+/**
+ * redis_proxy's bounds on what one client may make the proxy hold or do (a review's
+ * findings): a request is a flat array of bulk strings within its limits, any error in a
+ * request closes that connection only, a fan-out request is bounded and weighs its keys,
+ * case_insensitive prefixes keep non-ASCII bytes. The filter runs over a fake connection and
+ * the real command splitter with a recording pool.
+ */
+import { describe, expect, test } from "vitest";
+import type { Connection, ConnectionCallbacks } from "../../../../core/network/connection.ts";
+import { ReadBuffer } from "../../../../core/network/read-buffer.ts";
+import { CommandSplitter, MAX_FRAGMENTS_PER_REQUEST } from "../../../../core/network/redis/command-splitter.ts";
+import { RedisConnPool as RedisConnPoolImpl, type RedisConnPool } from "../../../../core/network/redis/redis-conn-pool.ts";
+import { MAX_OUTSTANDING_REQUESTS, type RedisRequestCallbacks } from "../../../../core/network/redis/redis-client.ts";
+import { RedisProxyFilter } from "../../../../core/network/redis/redis-proxy-filter.ts";
+import { RedisProxyStats } from "../../../../core/network/redis/redis-proxy-stats.ts";
+import { RedisRouter } from "../../../../core/network/redis/redis-router.ts";
+import { REQUEST_RESP_LIMITS, RespDecoder } from "../../../../core/network/redis/resp-decoder.ts";
+import { respBulkText, type RespValue } from "../../../../core/network/redis/resp-value.ts";
+import type { Runtime } from "../../../../core/port.ts";
+import { StatsStore } from "../../../../core/stats/stats-store.ts";
+import { loadBootstrap } from "../../../../core/config/load.ts";
+import { redisProxyFilterFactory } from "../../../../core/network/redis/redis-proxy-factory.ts";
+import type { RedisProxyConfig } from "../../../../core/config/bootstrap.ts";
+
+const bytesOf = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0));
+const latin1 = (bytes: Uint8Array) => String.fromCharCode(...bytes);
+const command = (...args: string[]) => `*${args.length}\r\n${args.map((a) => `$${a.length}\r\n${a}\r\n`).join("")}`;
+
+/** A filter over a fake connection; upstream requests are recorded, never answered. */
+function harness(splitterOverride?: { makeRequest(v: RespValue, c: unknown): unknown }) {
+  const stats = new StatsStore();
+  const redisStats = new RedisProxyStats(stats, "r", false);
+  const sent: RespValue[] = [];
+  const waiting: RedisRequestCallbacks[] = [];
+  const pool = {
+    makeRequest(_key: string, request: RespValue, callbacks: RedisRequestCallbacks) {
+      sent.push(request);
+      waiting.push(callbacks);
+      return { cancel() {} };
+    },
+  } as unknown as RedisConnPool;
+  const runtime = { now: () => 0, wallClock: () => 0 } as unknown as Runtime;
+  const splitter = splitterOverride ?? new CommandSplitter(new RedisRouter([], { prefix: "", removePrefix: false, cluster: "c" }, false), new Map([["c", pool]]), redisStats, runtime, false);
+  let written = "";
+  const state = { closed: undefined as string | undefined, readDisabled: 0 };
+  let callbacks: ConnectionCallbacks | undefined;
+  const connection = {
+    write(chunk: Uint8Array) {
+      written += latin1(chunk);
+    },
+    close(type: string) {
+      state.closed = type;
+      callbacks?.onEvent("LocalClose");
+    },
+    readDisable(disable: boolean) {
+      state.readDisabled += disable ? 1 : -1;
+    },
+    addConnectionCallbacks(c: ConnectionCallbacks) {
+      callbacks = c;
+    },
+  } as unknown as Connection;
+  const filter = new RedisProxyFilter({ stats: redisStats, splitter: splitter as CommandSplitter, downstreamAuthPasswords: [], downstreamAuthUsername: "" }, connection);
+  filter.initializeReadFilterCallbacks({ connection } as never);
+  filter.onNewConnection();
+  const send = (wire: string | Uint8Array) => {
+    const buffer = new ReadBuffer();
+    buffer.add(typeof wire === "string" ? bytesOf(wire) : wire);
+    filter.onData(buffer, false);
+  };
+  return { filter, send, sent, waiting, state, written: () => written, counter: (name: string) => stats.counter(`redis.r.${name}`).value };
+}
+
+describe("redis_proxy request limits", () => {
+  test("a request's array holds bulk strings only: a nested array is a protocol error at its type byte", () => {
+    const decoder = new RespDecoder(() => {}, REQUEST_RESP_LIMITS);
+    expect(() => decoder.decode(bytesOf("*2\r\n*"))).toThrow("Protocol error: expected '$', got '*'");
+    expect(() => new RespDecoder(() => {}, REQUEST_RESP_LIMITS).decode(bytesOf("*1\r\n:1\r\n"))).toThrow("expected '$', got ':'");
+    const h = harness();
+    h.send(`*2\r\n${"*1048576\r\n".repeat(2)}`);
+    expect(h.written()).toBe("-downstream protocol error\r\n");
+    expect(h.state.closed).toBe("FlushWrite");
+    expect(h.counter("downstream_cx_protocol_error")).toBe(1);
+  });
+
+  test("a bulk string over 64 MiB, or an array over 65,536 elements, is refused from its header", () => {
+    for (const header of [`*1\r\n$${64 * 1024 * 1024 + 1}\r\n`, `$${512 * 1024 * 1024}\r\n`, "*65537\r\n"]) {
+      const h = harness();
+      h.send(header);
+      expect(h.written()).toBe("-downstream protocol error\r\n");
+      expect(h.state.closed).toBe("FlushWrite");
+    }
+  });
+
+  test("any error while handling a request closes that connection, never escapes onData", () => {
+    const h = harness({
+      makeRequest() {
+        throw new RangeError("Invalid string length");
+      },
+    });
+    expect(() => h.send(command("GET", "k"))).not.toThrow();
+    expect(h.written()).toBe("-downstream protocol error\r\n");
+    expect(h.state.closed).toBe("FlushWrite");
+    expect(h.counter("downstream_cx_protocol_error")).toBe(1);
+  });
+
+  test("a command name longer than any command is unsupported without being made a string", () => {
+    const h = harness();
+    h.send(command("x".repeat(100), "k"));
+    expect(h.written()).toBe(`-unsupported command '${"x".repeat(64)}...'\r\n`);
+    expect(h.counter("splitter.unsupported_command")).toBe(1);
+    expect(h.sent).toHaveLength(0);
+  });
+
+  test("MGET/MSET/DEL past MAX_FRAGMENTS_PER_REQUEST keys get an error, no upstream request", () => {
+    const keys = Array.from({ length: MAX_FRAGMENTS_PER_REQUEST + 1 }, (_, i) => `k${i}`);
+    const h = harness();
+    h.send(command("MGET", ...keys));
+    h.send(command("DEL", ...keys));
+    h.send(command("MSET", ...keys.flatMap((k) => [k, "v"])));
+    expect(h.written()).toBe(
+      [`'MGET' command: ${keys.length}`, `'DEL' command: ${keys.length}`, `'MSET' command: ${keys.length}`].map((s) => `-too many keys for ${s}, at most ${MAX_FRAGMENTS_PER_REQUEST}\r\n`).join(""),
+    );
+    expect(h.sent).toHaveLength(0);
+    expect(h.counter("command.mget.error")).toBe(1);
+    // At the bound, it fans out.
+    h.send(command("MGET", ...keys.slice(1)));
+    expect(h.sent).toHaveLength(MAX_FRAGMENTS_PER_REQUEST);
+  });
+
+  test("a request weighs its arguments: one MGET of 2,000 keys pauses reads as 1,024 GETs would", () => {
+    const h = harness();
+    h.send(command("MGET", ...Array.from({ length: 2000 }, (_, i) => `k${i}`)));
+    expect(h.state.readDisabled).toBe(1);
+    const g = harness();
+    g.send(command("GET", "k").repeat(1023));
+    expect(g.state.readDisabled).toBe(0);
+    g.send(command("GET", "k"));
+    expect(g.state.readDisabled).toBe(1);
+  });
+
+  test("case_insensitive: prefixes lowered as ASCII only, as keys are (absl::AsciiStrToLower)", () => {
+    const router = new RedisRouter([{ prefix: "\u00c0B:", removePrefix: false, cluster: "x" }].map((r) => ({ ...r })), undefined, true);
+    expect(router.route("\u00c0b:1")?.cluster).toBe("x");
+    expect(router.route("\u00e0b:1")).toBeUndefined();
+    // The schema's one-route-per-prefix check lowers them the same way: À and à are two prefixes.
+    const routes = [{ prefix: "À", cluster: "c" }, { prefix: "à", cluster: "c" }];
+    const json = JSON.stringify({
+      static_resources: {
+        listeners: [{ name: "l", address: { socket_address: { address: "127.0.0.1", port_value: 1 } }, filter_chains: [{ filters: [{ name: "envoy.filters.network.redis_proxy", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProxy", stat_prefix: "r", settings: { op_timeout: "1s" }, prefix_routes: { case_insensitive: true, routes } } }] }] }],
+        clusters: [{ name: "c", type: "STATIC", load_assignment: { cluster_name: "c", endpoints: [] } }],
+      },
+    });
+    expect(() => loadBootstrap(json, "json")).not.toThrow();
+  });
+});
+
+describe("redis_proxy: a client that does not read its replies", () => {
+  test("at most 64 requests are sent upstream at a time, none while the client's write buffer is above its high watermark", () => {
+    const h = harness();
+    h.send(command("GET", "k").repeat(1000));
+    expect(h.sent).toHaveLength(64);
+    const answer = (n: number) => {
+      for (const callbacks of h.waiting.splice(0, n)) callbacks.onResponse(respBulkText("v"));
+    };
+    answer(10);
+    expect(h.sent).toHaveLength(74);
+    h.filter.onAboveWriteBufferHighWatermark();
+    answer(64);
+    expect(h.sent).toHaveLength(74);
+    expect(h.written()).toBe("$1\r\nv\r\n".repeat(74));
+    h.filter.onBelowWriteBufferLowWatermark();
+    expect(h.sent).toHaveLength(138);
+    while (h.waiting.length > 0) answer(h.waiting.length);
+    expect(h.sent).toHaveLength(1000);
+    expect(h.written()).toBe("$1\r\nv\r\n".repeat(1000));
+  });
+
+  test("requests held behind QUIT are never sent", () => {
+    const h = harness();
+    h.send(command("GET", "k").repeat(100) + command("QUIT") + command("GET", "after"));
+    while (h.waiting.length > 0) for (const callbacks of h.waiting.splice(0)) callbacks.onResponse(respBulkText("v"));
+    expect(h.sent).toHaveLength(100);
+    expect(h.written()).toBe("$1\r\nv\r\n".repeat(100) + "+OK\r\n");
+    expect(h.state.closed).toBe("FlushWrite");
+  });
+});
+
+describe("redis_proxy upstream client", () => {
+  /** A pool over one host whose TCP pool answers newStream as `onNewStream` says. */
+  function pool(onNewStream: (callbacks: { onPoolFailure(r: string, t: string): void; onPoolReady(c: unknown): void }) => void) {
+    const counters = new Map<string, { value: number; inc(): void }>();
+    const counter = (name: string) => {
+      let c = counters.get(name);
+      if (!c) counters.set(name, (c = { value: 0, inc() { this.value++; } }));
+      return c;
+    };
+    const host = {};
+    const members: ((added: unknown[], removed: unknown[]) => void)[] = [];
+    const prioritySet = { addMemberUpdateCallback: (cb: (added: unknown[], removed: unknown[]) => void) => (members.push(cb), () => members.splice(members.indexOf(cb), 1)) };
+    const cluster = { prioritySet, config: {}, stats: { upstreamCxNoneHealthy: counter("none_healthy"), upstreamCxProtocolError: counter("protocol_error"), upstreamRqTimeout: counter("timeout") }, loadBalancer: { chooseHost: () => host } };
+    const timers = { create: () => ({ enabled: false, enable() {}, disable() {} }) };
+    const context = {
+      clusterManager: { get: () => cluster, tcpConnPool: () => ({ newStream: (cb: never) => (onNewStream(cb), { cancel() {} }) }) },
+      timers,
+    };
+    const removeHost = () => members.forEach((cb) => cb([], [host]));
+    return { removeHost, members, pool: new RedisConnPoolImpl("c", context as never, { opTimeoutMs: 1000, maxBufferSizeBeforeFlush: 0, bufferFlushTimeoutMs: 0, enableHashtagging: false }), counter };
+  }
+  const GET = { type: "array", value: [] } as unknown as RespValue;
+
+  test("a connection failing at once fails the request (upstream failure), not 'no upstream host'", () => {
+    const { pool: p } = pool((cb) => cb.onPoolFailure("Overflow", ""));
+    const events: string[] = [];
+    const handle = p.makeRequest("k", GET, { onResponse: () => events.push("response"), onFailure: () => events.push("failure") });
+    expect(handle).toBeDefined();
+    expect(events).toEqual(["failure"]);
+  });
+
+  test(`past ${MAX_OUTSTANDING_REQUESTS} outstanding requests on one connection, the next fails at once`, () => {
+    const { pool: p } = pool(() => {});
+    let failures = 0;
+    const callbacks = { onResponse() {}, onFailure: () => failures++ };
+    for (let i = 0; i < MAX_OUTSTANDING_REQUESTS; i++) p.makeRequest("k", GET, callbacks);
+    expect(failures).toBe(0);
+    p.makeRequest("k", GET, callbacks);
+    expect(failures).toBe(1);
+  });
+
+  test("replies decoded after the connection closed are dropped, not counted as protocol errors", () => {
+    let ready: ((c: unknown) => void) | undefined;
+    const { pool: p, counter } = pool((cb) => (ready = (c) => cb.onPoolReady(c)));
+    let upstream: { onUpstreamData(d: Uint8Array, end: boolean): void } | undefined;
+    const connection = { connection: { write() {} }, addUpstreamCallbacks: (c: never) => (upstream = c), release() {} };
+    const got: string[] = [];
+    p.makeRequest("k", GET, { onResponse: () => got.push("reply"), onFailure: () => got.push("failure") });
+    ready!(connection);
+    // One read: the reply, then one nobody asked for (closes the connection), then two more.
+    upstream!.onUpstreamData(bytesOf("+OK\r\n+extra\r\n+late\r\n+late\r\n"), false);
+    expect(got).toEqual(["reply"]);
+    expect(counter("protocol_error").value).toBe(1);
+  });
+
+  test("a host removed from the cluster has its connection closed once its outstanding replies are in (ThreadLocalPool::onHostsRemoved)", () => {
+    let ready: ((c: unknown) => void) | undefined;
+    const { pool: p, removeHost, members } = pool((cb) => (ready = (c) => cb.onPoolReady(c)));
+    let upstream: { onUpstreamData(d: Uint8Array, end: boolean): void } | undefined;
+    let released = 0;
+    const connection = { connection: { write() {} }, addUpstreamCallbacks: (c: never) => (upstream = c), release: () => released++ };
+    const got: string[] = [];
+    p.makeRequest("k", GET, { onResponse: () => got.push("reply"), onFailure: () => got.push("failure") });
+    ready!(connection);
+    removeHost();
+    expect(released).toBe(0);
+    upstream!.onUpstreamData(bytesOf("+OK\r\n"), false);
+    expect(got).toEqual(["reply"]);
+    expect(released).toBe(1);
+    p.close();
+    expect(members).toHaveLength(0);
+  });
+
+  test("the listener destroyed, the filter config's upstream connections are closed", () => {
+    const json = JSON.stringify({
+      static_resources: {
+        listeners: [{ name: "l", address: { socket_address: { address: "127.0.0.1", port_value: 1 } }, filter_chains: [{ filters: [{ name: "envoy.filters.network.redis_proxy", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProxy", stat_prefix: "r", settings: { op_timeout: "1s" }, prefix_routes: { catch_all_route: { cluster: "c" } } } }] }] }],
+        clusters: [{ name: "c", type: "STATIC", load_assignment: { cluster_name: "c", endpoints: [] } }],
+      },
+    });
+    const config = loadBootstrap(json, "json").listeners[0]!.filterChains[0]!.filters[0] as unknown as { config: RedisProxyConfig };
+    const host = {};
+    const cluster = { prioritySet: { addMemberUpdateCallback: () => () => {} }, config: {}, stats: {}, loadBalancer: { chooseHost: () => host } };
+    let released = 0;
+    const destroyed: (() => void)[] = [];
+    const context = {
+      clusterManager: { get: () => cluster, tcpConnPool: () => ({ newStream: (cb: { onPoolReady(c: unknown): void }) => (cb.onPoolReady({ connection: { write() {} }, addUpstreamCallbacks() {}, release: () => released++ }), { cancel() {} }) }) },
+      timers: { create: () => ({ enabled: false, enable() {}, disable() {} }) },
+      stats: new StatsStore(),
+      runtime: { now: () => 0, wallClock: () => 0 },
+      onListenerDestroyed: (cb: () => void) => destroyed.push(cb),
+    };
+    const factory = redisProxyFilterFactory(config.config, context as never);
+    const connection = { write() {}, close() {}, readDisable() {}, addConnectionCallbacks() {} };
+    const filter = factory(connection as never) as RedisProxyFilter;
+    const buffer = new ReadBuffer();
+    buffer.add(bytesOf(command("GET", "k")));
+    filter.onData(buffer, false);
+    expect(released).toBe(0);
+    destroyed.forEach((cb) => cb());
+    expect(released).toBe(1);
+  });
+});
