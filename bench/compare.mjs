@@ -18,6 +18,7 @@ import { findRuntimes, polyvoyCommand } from "./lib/compare-runtimes.mjs";
 import { parseCompareArgs } from "./lib/compare-settings.mjs";
 import { Progress } from "./lib/progress.mjs";
 import { loadTools, rateRun, throughputRun } from "./lib/load.mjs";
+import { probeStatus } from "./lib/probe.mjs";
 import { startOrigin } from "./lib/origin.mjs";
 import { renderChart } from "./lib/svg.mjs";
 import { Proc, ROOT, cpuPlan, machineInfo, nofileHardLimit, processCounters, sleep, treeRssBytes, wrapped } from "./lib/system.mjs";
@@ -89,6 +90,7 @@ async function measureTarget(ctx, settings, target, pid) {
     ...(target.listener.http2 ? { protocol: target.listener.tls ? "h2" : "h2c", streams: 10 } : {}),
   };
   if (target.listener.http2 && settings.rate !== null) throw new Error("--rate: the fixed-rate client speaks HTTP/1.1 only, and this listener HTTP/2 only");
+  const status = await probeStatus(request);
   if (settings.warmupSeconds > 0 && settings.rate === null) await throughputRun(ctx, { ...request, seconds: settings.warmupSeconds });
   const before = pid ? processCounters(pid) : null;
   let peakRss = 0;
@@ -104,6 +106,7 @@ async function measureTarget(ctx, settings, target, pid) {
     return {
       rps: seconds > 0 ? summary.requests / seconds : 0,
       requests: summary.requests,
+      status,
       // h2load reports no percentiles: its mean stands in p50 and its maximum in p99 (load.mjs)
       latencyMs: { p50: summary.latency_us.p50 / 1000, p99: summary.latency_us.p99 / 1000, p999: summary.latency_us.p999 === undefined ? null : summary.latency_us.p999 / 1000 },
       errors: summary.errors,

@@ -350,7 +350,7 @@ for (const [label, [config, targetPath, requestArgs]] of Object.entries(configs)
   results[label] = Object.fromEntries(
     Object.entries(summary.runtimes)
       .filter(([runtime]) => runtime !== "direct")
-      .map(([runtime, r]) => [runtime, { rps: r.targets?.[target]?.rps?.median, cpu: r.targets?.[target]?.cpuUsPerRequest }]),
+      .map(([runtime, r]) => [runtime, { rps: r.targets?.[target]?.rps?.median, cpu: r.targets?.[target]?.cpuUsPerRequest, statuses: r.targets?.[target]?.statuses ?? [] }]),
   );
 }
 
@@ -366,6 +366,9 @@ for (const runtime of Object.keys(alone)) {
   const cost = (1 - b.rps / a.rps) * 100;
   const cpu = a.cpu && b.cpu ? `; CPU ${a.cpu.toFixed(1)} → ${b.cpu.toFixed(1)} µs/request` : "";
   const effect = cost >= 0 ? `costs ${cost.toFixed(1)} %` : `gains ${(-cost).toFixed(1)} %`;
-  console.log(`  ${runtime}: ${Math.round(a.rps)} → ${Math.round(b.rps)} req/s, ${variant[0]} ${effect}${variant[2]}${cpu}`);
+  // What one request answered before each run (polyvoy compare's probe): a filter that
+  // redirected or refused every request would otherwise pass for one that let them through.
+  const answered = `; answered ${a.statuses.join("/") || "?"} → ${b.statuses.join("/") || "?"}`;
+  console.log(`  ${runtime}: ${Math.round(a.rps)} → ${Math.round(b.rps)} req/s, ${variant[0]} ${effect}${variant[2]}${cpu}${answered}`);
 }
 processor?.close();

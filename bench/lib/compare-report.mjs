@@ -11,7 +11,7 @@ function sumErrors(rows) {
   return total;
 }
 
-/** {runtimes: {name: {refused, startupMs, rssIdleMiB, targets: {id: {rps, p50, p99, p999, cpuUsPerRequest, rssLoadMiB, errors, failures, addedMs}}}}} */
+/** {runtimes: {name: {refused, startupMs, rssIdleMiB, targets: {id: {rps, p50, p99, p999, cpuUsPerRequest, rssLoadMiB, errors, statuses, failures, addedMs}}}}} */
 export function aggregateCompare(doc) {
   const runtimes = {};
   const names = [...new Set(doc.measurements.map((m) => m.runtime))];
@@ -36,6 +36,8 @@ export function aggregateCompare(doc) {
         cpuUsPerRequest: median(numbers(runs, (m) => m.cpuUsPerRequest)),
         rssLoadMiB: median(numbers(runs, (m) => m.rssLoadMiB)),
         errors: sumErrors(runs),
+        // what one request answered before each run's load (null: not probed)
+        statuses: [...new Set(numbers(runs, (m) => m.status))].sort((a, b) => a - b),
         failures,
       };
     }
@@ -62,6 +64,8 @@ const signed = (v) => (v >= 0 ? `+${ms(v)}` : `−${ms(-v)}`);
 
 function errorText(cell) {
   const parts = Object.entries(cell.errors ?? {}).filter(([, n]) => n > 0).map(([kind, n]) => `${kind} ${n}`);
+  const unexpected = (cell.statuses ?? []).filter((s) => s < 200 || s > 299);
+  if (unexpected.length) parts.unshift(`answered ${unexpected.join(", ")}`);
   if (cell.failures?.length) parts.push(`failed: ${cell.failures[0]}`);
   return parts.join(", ") || "0";
 }

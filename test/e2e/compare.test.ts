@@ -165,10 +165,53 @@ test("deno as the launcher: a config one runtime refuses is reported with polyvo
   expect(doc.summary.runtimes.node.refused).toBeNull();
   expect(doc.summary.runtimes.node.targets.t1.rps.median).toBeGreaterThan(0);
   expect(doc.summary.runtimes.node.targets.t1.errors.status).toBe(0); // Host: example.com reached the route
+  expect(doc.summary.runtimes.node.targets.t1.statuses).toEqual([200]); // the probe over TLS, with that Host
 
   const none = await compare("deno", ["-c", path, ...QUICK, "--runtimes", "deno"]);
   expect(none.code).toBe(1);
   expect(none.stdout).toMatch(/deno\s+–\s+–\s+refused: .*cipher_suites cannot be set on deno/);
   expect(none.stderr).toContain("polyvoy compare: no runtime could be measured");
   expect(existsSync(join(work, "results.json"))).toBe(false);
+}, 120_000);
+
+test("a target that answers a redirect is said to, since wrk counts only 4xx and 5xx as errors", async () => {
+  const port = await freePort();
+  const route = (prefix: string, status: number) => ({ match: { prefix }, direct_response: { status, body: { inline_string: "x" } } });
+  const config = {
+    static_resources: {
+      listeners: [
+        {
+          name: "web",
+          address: { socket_address: { address: "127.0.0.1", port_value: port } },
+          filter_chains: [
+            {
+              filters: [
+                {
+                  name: "envoy.filters.network.http_connection_manager",
+                  typed_config: {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                    stat_prefix: "web",
+                    route_config: { virtual_hosts: [{ name: "all", domains: ["*"], routes: [route("/moved", 302), route("/", 200)] }] },
+                    http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } }],
+                  },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+  };
+  const path = join(work, "redirect.json");
+  writeFileSync(path, JSON.stringify(config));
+  const out = join(work, "redirect-out");
+  const run = await compare("node", ["-c", path, ...QUICK, "--runtimes", "node", "--out", out]);
+  expect(run.code, run.stderr).toBe(0);
+  const doc = results(out);
+  const byPath = Object.fromEntries(doc.targets.map((t: { id: string; path: string }) => [t.path, doc.summary.runtimes.node.targets[t.id]]));
+  expect(byPath["/moved"].statuses).toEqual([302]);
+  expect(byPath["/moved"].errors.status).toBe(0); // what wrk alone would have said
+  expect(byPath["/"].statuses).toEqual([200]);
+  expect(run.stdout).toMatch(/^node .*answered 302$/m);
+  expect(readFileSync(join(out, "results.md"), "utf8")).toContain("answered 302");
 }, 120_000);
