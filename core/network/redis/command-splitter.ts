@@ -3,8 +3,11 @@ import type { RedisConnPool } from "./redis-conn-pool.ts";
 import type { RedisPoolRequest, RedisRequestCallbacks } from "./redis-client.ts";
 import type { RedisCommandStats, RedisProxyStats } from "./redis-proxy-stats.ts";
 import type { RedisRouter } from "./redis-router.ts";
+import type { RedisTransactionClient } from "./redis-transaction.ts";
 import { byteString, byteStringToBytes, respArray, respBulk, respBulkText, respError, respInteger, respSimple, RESP_NULL, type RespValue } from "./resp-value.ts";
-import { EVAL_COMMANDS, SIMPLE_COMMANDS, SUM_RESULT_COMMANDS } from "./supported-commands.ts";
+import { EVAL_COMMANDS, SIMPLE_COMMANDS, SUM_RESULT_COMMANDS, TRANSACTION_COMMANDS } from "./supported-commands.ts";
+import type { RedisTransaction } from "./redis-transaction.ts";
+import { transactionRequest } from "./transaction-request.ts";
 
 /**
  * Envoy's error replies (redis_proxy/command_splitter_impl.h, Response) and the filter's
@@ -38,6 +41,8 @@ export interface SplitCallbacks {
   connectionAllowed(): boolean;
   onAuth(password: string, username?: string): void;
   onQuit(): void;
+  /** The connection's transaction (Envoy's SplitCallbacks::transaction). */
+  transaction(): RedisTransaction;
 }
 
 /** A request still waiting for upstream replies (Envoy's SplitRequest). */
@@ -103,19 +108,24 @@ export class CommandSplitter {
         callbacks.onQuit();
         return undefined;
     }
-    // Every other command has at least a key.
-    if (args.length < 2) return this.onInvalidRequest(callbacks);
-    let kind: "simple" | "eval" | "sum" | "mget" | "mset";
+    // Every other command has at least a key, but for a transaction's.
+    if (args.length < 2 && !TRANSACTION_COMMANDS.has(command)) return this.onInvalidRequest(callbacks);
+    let kind: "simple" | "eval" | "sum" | "mget" | "mset" | "transaction";
     if (SIMPLE_COMMANDS.has(command)) kind = "simple";
     else if (EVAL_COMMANDS.has(command)) kind = "eval";
     else if (SUM_RESULT_COMMANDS.has(command)) kind = "sum";
     else if (command === "mget" || command === "mset") kind = command;
+    else if (TRANSACTION_COMMANDS.has(command)) kind = "transaction";
     else {
       this.stats.unsupportedCommand.inc();
       callbacks.onResponse(respError(`unsupported command '${commandName}'`));
       return undefined;
     }
-    const stats = this.stats.command(command);
+    // Inside MULTI every command is the transaction's, counted as `multi` (Envoy's
+    // InstanceImpl::makeRequest looks up the "multi" handler, and its stats, then).
+    const transaction = callbacks.transaction();
+    if (transaction.active) kind = "transaction";
+    const stats = this.stats.command(transaction.active ? "multi" : command);
     stats.total.inc();
     const fragments = kind === "mset" ? Math.floor((args.length - 1) / 2) : args.length - 1;
     if ((kind === "mget" || kind === "mset" || kind === "sum") && fragments > MAX_FRAGMENTS_PER_REQUEST) {
@@ -137,7 +147,28 @@ export class CommandSplitter {
         return new MsetRequest(this, args, timing, callbacks);
       case "sum":
         return new SumResultRequest(this, args, timing, callbacks);
+      case "transaction":
+        return transactionRequest(this, args, commandName, command, timing, callbacks, transaction);
     }
+  }
+
+  /**
+   * A connection of the transaction's own to the host of `key`'s route, or undefined when no
+   * route or host takes it.
+   */
+  transactionClient(key: string, transaction: RedisTransaction): RedisTransactionClient | undefined {
+    const match = this.router.route(key);
+    if (match === undefined) return undefined;
+    const pool = this.pools.get(match.cluster);
+    if (pool === undefined) return undefined;
+    return pool.transactionClient(match.key, (closed) => transaction.onClientClosed(closed));
+  }
+
+  /** The key as it goes upstream: without its route's prefix with remove_prefix. */
+  upstreamKey(key: Uint8Array): Uint8Array {
+    const text = byteString(key);
+    const match = this.router.route(text);
+    return match === undefined || match.key === text ? key : byteStringToBytes(match.key);
   }
 
   /**
@@ -173,14 +204,14 @@ export class CommandSplitter {
   }
 }
 
-function wrongNumberOfArguments(commandName: string, stats: RedisCommandStats, callbacks: SplitCallbacks): undefined {
+export function wrongNumberOfArguments(commandName: string, stats: RedisCommandStats, callbacks: SplitCallbacks): undefined {
   stats.error.inc();
   callbacks.onResponse(respError(`wrong number of arguments for '${commandName}' command`));
   return undefined;
 }
 
 /** A command's success/error and latency, counted once it is answered (Envoy's SplitRequestBase::updateStats). */
-class CommandTiming {
+export class CommandTiming {
   private readonly started: number;
   constructor(
     readonly stats: RedisCommandStats,
@@ -198,7 +229,7 @@ class CommandTiming {
 }
 
 /** One request, one host (Envoy's SingleServerRequest): its reply, whatever it is, is a success. */
-class SingleServerRequest implements SplitRequest, RedisRequestCallbacks {
+export class SingleServerRequest implements SplitRequest, RedisRequestCallbacks {
   handle: RedisPoolRequest | undefined;
   constructor(
     private readonly timing: CommandTiming,

@@ -5,6 +5,7 @@ import type { CommandSplitter, SplitCallbacks, SplitRequest } from "./command-sp
 import type { RedisProxyStats } from "./redis-proxy-stats.ts";
 import { REQUEST_RESP_LIMITS, RespDecoder } from "./resp-decoder.ts";
 import { RespEncoder } from "./resp-encoder.ts";
+import { RedisTransaction } from "./redis-transaction.ts";
 import { respError, respSimple, type RespValue } from "./resp-value.ts";
 
 /** What the filter needs of its config, shared by its connections. */
@@ -61,6 +62,10 @@ class PendingRequest implements SplitCallbacks {
   onQuit(): void {
     this.filter.onQuit(this);
   }
+
+  transaction(): RedisTransaction {
+    return this.filter.transaction;
+  }
 }
 
 /**
@@ -74,6 +79,8 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
   private readonly decoder = new RespDecoder((value) => this.onRequest(value), REQUEST_RESP_LIMITS);
   private readonly encoder = new RespEncoder();
   private readonly pending: PendingRequest[] = [];
+  /** MULTI…EXEC and WATCH state; its connections close with this one. */
+  readonly transaction = new RedisTransaction();
   private pendingWeight = 0;
   /** pending[sent..] are decoded but not yet sent upstream. */
   private sent = 0;
@@ -137,6 +144,7 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
     this.pending.length = 0;
     this.pendingWeight = 0;
     this.sent = 0;
+    this.transaction.close();
   }
 
   onAboveWriteBufferHighWatermark(): void {
