@@ -5,7 +5,7 @@ import type { RedisCommandStats, RedisProxyStats } from "./redis-proxy-stats.ts"
 import type { RedisRouter } from "./redis-router.ts";
 import type { RedisTransactionClient } from "./redis-transaction.ts";
 import { byteString, byteStringToBytes, respArray, respBulk, respBulkText, respError, respInteger, respSimple, RESP_NULL, type RespValue } from "./resp-value.ts";
-import { EVAL_COMMANDS, SIMPLE_COMMANDS, SUM_RESULT_COMMANDS, TRANSACTION_COMMANDS } from "./supported-commands.ts";
+import { EVAL_COMMANDS, ROUTED_COMMANDS, SIMPLE_COMMANDS, SUM_RESULT_COMMANDS, TRANSACTION_COMMANDS } from "./supported-commands.ts";
 import type { RedisTransaction } from "./redis-transaction.ts";
 import { transactionRequest } from "./transaction-request.ts";
 
@@ -63,7 +63,11 @@ export class CommandSplitter {
     private readonly stats: RedisProxyStats,
     private readonly runtime: Runtime,
     private readonly latencyInMicros: boolean,
-  ) {}
+  ) {
+    // Every command with a handler has its command.<cmd>.* stats from the start, listed by
+    // the admin before first use (Envoy's InstanceImpl constructor, addHandler per command).
+    for (const name of ROUTED_COMMANDS) stats.command(name);
+  }
 
   makeRequest(request: RespValue, callbacks: SplitCallbacks): SplitRequest | undefined {
     if (request.type !== "array" || request.value.length === 0) return this.onInvalidRequest(callbacks);

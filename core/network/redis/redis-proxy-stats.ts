@@ -13,8 +13,8 @@ export interface RedisCommandStats {
 
 /**
  * Envoy's ALL_REDIS_PROXY_STATS (proxy_filter.h) and the splitter's (ALL_COMMAND_SPLITTER_STATS)
- * under `redis.<stat_prefix>.`. A command's stats are made when it is first seen (Envoy makes
- * every routed command's at start: polyvoy's admin output lists only those in use).
+ * under `redis.<stat_prefix>.`. The command splitter makes every routed command's stats at
+ * start, as Envoy does.
  */
 export class RedisProxyStats {
   readonly downstreamCxTotal: Counter;

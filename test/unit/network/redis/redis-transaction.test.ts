@@ -220,3 +220,17 @@ describe("redis_proxy transactions", () => {
     expect(h.clients[0]!.sent).toEqual([command("MULTI"), command("SET", "a", "1"), command("GET", "b")]);
   });
 });
+
+describe("redis_proxy command stats", () => {
+  test("every routed command's command.<cmd>.* stats exist from the start, as Envoy's splitter makes them", () => {
+    const stats = new StatsStore();
+    const redisStats = new RedisProxyStats(stats, "r", false);
+    new CommandSplitter(new RedisRouter([], undefined, false), new Map(), redisStats, { now: () => 0, wallClock: () => 0 } as unknown as Runtime, false);
+    for (const name of ["get", "set", "mget", "mset", "del", "eval", "multi", "exec", "watch", "zscore"]) {
+      for (const stat of ["total", "success", "error", "latency"]) expect(stats.get(`redis.r.command.${name}.${stat}`), `${name}.${stat}`).toBeDefined();
+    }
+    // Commands the proxy answers itself, or does not route, have none.
+    expect(stats.get("redis.r.command.ping.total")).toBeUndefined();
+    expect(stats.get("redis.r.command.keys.total")).toBeUndefined();
+  });
+});
