@@ -6,7 +6,7 @@ import type { RedisProxyStats } from "./redis-proxy-stats.ts";
 import { REQUEST_RESP_LIMITS, RespDecoder } from "./resp-decoder.ts";
 import { RespEncoder } from "./resp-encoder.ts";
 import { RedisTransaction } from "./redis-transaction.ts";
-import { respError, respSimple, type RespValue } from "./resp-value.ts";
+import { respError, respSimple, respValueBytes, type RespValue } from "./resp-value.ts";
 
 /** What the filter needs of its config, shared by its connections. */
 export interface RedisProxyFilterConfig {
@@ -35,10 +35,29 @@ const MAX_PENDING_WEIGHT = 1024;
  */
 const MAX_IN_FLIGHT_WEIGHT = 64;
 
+/**
+ * The bytes of replies a connection may have coming, held (answered out of order) and in its
+ * write buffer before no more requests are sent (one is always let through): requests go
+ * upstream while (weight in flight × the reply size per weight lately seen) plus those bytes
+ * stay under it. A client that pipelines GETs of big values so has few of them in flight
+ * (four on a new connection, one once a big reply is seen), not MAX_IN_FLIGHT_WEIGHT.
+ */
+export const MAX_HELD_REPLY_BYTES = 1024 * 1024;
+
+/**
+ * The reply size per weight a new connection assumes (MAX_HELD_REPLY_BYTES / 4: four in
+ * flight at first); each upstream reply makes the estimate its own size per weight, or half
+ * the estimate if that is more, so small replies open the window in a few round trips and a
+ * big one closes it at once.
+ */
+const INITIAL_REPLY_BYTES_PER_WEIGHT = MAX_HELD_REPLY_BYTES / 4;
+
 /** One request of a connection, in arrival order (Envoy's ProxyFilter::PendingRequest). */
 class PendingRequest implements SplitCallbacks {
   response: RespValue | undefined;
   handle: SplitRequest | undefined;
+  /** Its reply's bytes while it waits for an earlier one. */
+  heldBytes = 0;
 
   constructor(
     private readonly filter: RedisProxyFilter,
@@ -85,6 +104,11 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
   /** pending[sent..] are decoded but not yet sent upstream. */
   private sent = 0;
   private inFlightWeight = 0;
+  /** Bytes of replies in, held behind an earlier unanswered request. */
+  private heldReplyBytes = 0;
+  private replyBytesPerWeight = INITIAL_REPLY_BYTES_PER_WEIGHT;
+  /** The request being handed to the splitter: its reply, if it comes now, is the proxy's own. */
+  private dispatchingRequest: PendingRequest | undefined;
   private dispatching = false;
   connectionAllowed: boolean;
   private quit = false;
@@ -143,6 +167,7 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
     this.config.stats.downstreamRqActive.dec(this.pending.length);
     this.pending.length = 0;
     this.pendingWeight = 0;
+    this.heldReplyBytes = 0;
     this.sent = 0;
     this.transaction.close();
   }
@@ -181,12 +206,18 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
     try {
       while (this.sent < this.pending.length && !this.closed && !this.quit && !this.pausedForWrite) {
         const request = this.pending[this.sent]!;
-        if (this.inFlightWeight > 0 && this.inFlightWeight + request.weight > MAX_IN_FLIGHT_WEIGHT) break;
+        if (this.inFlightWeight > 0 && (this.inFlightWeight + request.weight > MAX_IN_FLIGHT_WEIGHT || this.replyBytesComing(request.weight) > MAX_HELD_REPLY_BYTES)) break;
         this.sent++;
         this.inFlightWeight += request.weight;
         const value = request.value!;
         request.value = undefined;
-        const handle = this.config.splitter.makeRequest(value, request);
+        this.dispatchingRequest = request;
+        let handle: SplitRequest | undefined;
+        try {
+          handle = this.config.splitter.makeRequest(value, request);
+        } finally {
+          this.dispatchingRequest = undefined;
+        }
         // Answered at once (a local reply, an error): nothing to cancel.
         if (request.response === undefined) request.handle = handle;
       }
@@ -195,19 +226,34 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
     }
   }
 
+  /** What replies may bring if `weight` more is sent, with what is held and buffered already. */
+  private replyBytesComing(weight: number): number {
+    return (this.inFlightWeight + weight) * this.replyBytesPerWeight + this.heldReplyBytes + this.connection.writeBufferedBytes;
+  }
+
   /** A request's reply: written with every earlier one's (Envoy's ProxyFilter::onResponse). */
   onResponse(request: PendingRequest, value: RespValue): void {
     if (this.closed) return;
     request.response = value;
     request.handle = undefined;
     this.inFlightWeight -= request.weight;
+    const inOrder = this.pending[0] === request;
+    if (request !== this.dispatchingRequest || !inOrder) {
+      const bytes = respValueBytes(value);
+      if (request !== this.dispatchingRequest) this.replyBytesPerWeight = Math.max(bytes / request.weight, this.replyBytesPerWeight / 2);
+      if (!inOrder) {
+        request.heldBytes = bytes;
+        this.heldReplyBytes += bytes;
+      }
+    }
+    if (!inOrder) return;
     let done = 0;
     while (done < this.pending.length && this.pending[done]!.response !== undefined) {
       const answered = this.pending[done++]!;
       this.pendingWeight -= answered.weight;
+      this.heldReplyBytes -= answered.heldBytes;
       this.encoder.encode(answered.response!);
     }
-    if (done === 0) return;
     this.pending.splice(0, done);
     this.sent -= done;
     this.config.stats.downstreamRqActive.dec(done);

@@ -11,11 +11,11 @@ import { ReadBuffer } from "../../../../core/network/read-buffer.ts";
 import { CommandSplitter, MAX_FRAGMENTS_PER_REQUEST } from "../../../../core/network/redis/command-splitter.ts";
 import { RedisConnPool as RedisConnPoolImpl, type RedisConnPool } from "../../../../core/network/redis/redis-conn-pool.ts";
 import { MAX_OUTSTANDING_REQUESTS, type RedisRequestCallbacks } from "../../../../core/network/redis/redis-client.ts";
-import { RedisProxyFilter } from "../../../../core/network/redis/redis-proxy-filter.ts";
+import { MAX_HELD_REPLY_BYTES, RedisProxyFilter } from "../../../../core/network/redis/redis-proxy-filter.ts";
 import { RedisProxyStats } from "../../../../core/network/redis/redis-proxy-stats.ts";
 import { RedisRouter } from "../../../../core/network/redis/redis-router.ts";
 import { REQUEST_RESP_LIMITS, RespDecoder } from "../../../../core/network/redis/resp-decoder.ts";
-import { respBulkText, type RespValue } from "../../../../core/network/redis/resp-value.ts";
+import { respBulk, respBulkText, type RespValue } from "../../../../core/network/redis/resp-value.ts";
 import type { Runtime } from "../../../../core/port.ts";
 import { StatsStore } from "../../../../core/stats/stats-store.ts";
 import { loadBootstrap } from "../../../../core/config/load.ts";
@@ -42,11 +42,16 @@ function harness(splitterOverride?: { makeRequest(v: RespValue, c: unknown): unk
   const runtime = { now: () => 0, wallClock: () => 0 } as unknown as Runtime;
   const splitter = splitterOverride ?? new CommandSplitter(new RedisRouter([], { prefix: "", removePrefix: false, cluster: "c" }, false), new Map([["c", pool]]), redisStats, runtime, false);
   let written = "";
-  const state = { closed: undefined as string | undefined, readDisabled: 0 };
+  /** Bytes written the client has not read (it reads nothing unless a test says so). */
+  const state = { closed: undefined as string | undefined, readDisabled: 0, unread: 0, reads: false };
   let callbacks: ConnectionCallbacks | undefined;
   const connection = {
     write(chunk: Uint8Array) {
-      written += latin1(chunk);
+      if (chunk.byteLength <= 64 * 1024) written += latin1(chunk);
+      if (!state.reads) state.unread += chunk.byteLength;
+    },
+    get writeBufferedBytes() {
+      return state.unread;
     },
     close(type: string) {
       state.closed = type;
@@ -155,24 +160,50 @@ describe("redis_proxy request limits", () => {
 });
 
 describe("redis_proxy: a client that does not read its replies", () => {
-  test("at most 64 requests are sent upstream at a time, none while the client's write buffer is above its high watermark", () => {
+  test("four requests in flight on a new connection, 64 once small replies come; none sent while the client's write buffer is above its high watermark", () => {
     const h = harness();
+    h.state.reads = true;
     h.send(command("GET", "k").repeat(1000));
-    expect(h.sent).toHaveLength(64);
+    expect(h.sent).toHaveLength(4);
     const answer = (n: number) => {
       for (const callbacks of h.waiting.splice(0, n)) callbacks.onResponse(respBulkText("v"));
     };
+    answer(4);
+    expect(h.sent).toHaveLength(68);
     answer(10);
-    expect(h.sent).toHaveLength(74);
+    expect(h.sent).toHaveLength(78);
     h.filter.onAboveWriteBufferHighWatermark();
     answer(64);
-    expect(h.sent).toHaveLength(74);
-    expect(h.written()).toBe("$1\r\nv\r\n".repeat(74));
+    expect(h.sent).toHaveLength(78);
+    expect(h.written()).toBe("$1\r\nv\r\n".repeat(78));
     h.filter.onBelowWriteBufferLowWatermark();
-    expect(h.sent).toHaveLength(138);
+    expect(h.sent).toHaveLength(142);
     while (h.waiting.length > 0) answer(h.waiting.length);
     expect(h.sent).toHaveLength(1000);
     expect(h.written()).toBe("$1\r\nv\r\n".repeat(1000));
+  });
+
+  test(`GETs of big values: replies in flight, held and buffered kept near ${MAX_HELD_REPLY_BYTES} bytes (four on a new connection, then one at a time), not 64 replies`, () => {
+    const h = harness();
+    h.send(command("GET", "k").repeat(100));
+    const big = respBulk(new Uint8Array(MAX_HELD_REPLY_BYTES / 2));
+    // Answered as they are sent, the last first (held behind the others), nothing read.
+    let most = 0;
+    while (h.waiting.length > 0) {
+      const batch = h.waiting.splice(0).reverse();
+      for (const callbacks of batch) callbacks.onResponse(big);
+      most = Math.max(most, batch.length);
+    }
+    // The first window (4), then one at a time: the write buffer alone is over the bound (a
+    // real connection's high watermark then stops them; this fake has none).
+    expect(most).toBe(4);
+    expect(h.sent).toHaveLength(100);
+    expect(h.state.unread).toBeGreaterThan(100 * (MAX_HELD_REPLY_BYTES / 2));
+    const h2 = harness();
+    h2.send(command("GET", "k").repeat(1000));
+    h2.waiting.splice(0).forEach((callbacks) => callbacks.onResponse(big));
+    // A big reply seen, the window is one request.
+    expect(h2.waiting).toHaveLength(1);
   });
 
   test("requests held behind QUIT are never sent", () => {
