@@ -294,5 +294,26 @@ describe.each(RUNTIMES)("redis_proxy on %s", (runtime) => {
     expect(stats.get("redis.egress_redis.command.get.total")).toBeGreaterThan(0);
     expect(stats.get("redis.egress_redis.command.mset.success")).toBe(1);
     expect(stats.get("redis.egress_redis.command.mset.error")).toBe(1);
+    // Every routed command's stats from the start, used or not.
+    expect(stats.get("redis.egress_redis.command.zrevrangebyscore.total")).toBe(0);
+    // Nothing unread by an idle client.
+    expect(stats.get("redis.egress_redis.downstream_cx_tx_bytes_buffered")).toBe(0);
+    expect(stats.get("redis.egress_redis.downstream_cx_rx_bytes_buffered")).toBe(0);
+  });
+
+  // Last: it drains the listeners.
+  test("draining: with health checks failing a reply that leaves nothing owed closes the connection; /drain_listeners?graceful closes idle ones (downstream_cx_drain_close)", async () => {
+    const admin = (path: string) => fetch(`http://127.0.0.1:${adminPort}${path}`, { method: "POST" }).then((r) => r.text());
+    const busy = await respSession(port);
+    const idle = await respSession(port);
+    expect(await idle.send(command("PING"), 1)).toBe("+PONG\r\n");
+    await admin("/healthcheck/fail");
+    expect(await busy.send(command("GET", "greeting"), 1)).toBe("$11\r\nhello world\r\n");
+    await busy.closed;
+    await admin("/healthcheck/ok");
+    expect((await adminStats(adminPort)).get("redis.egress_redis.downstream_cx_drain_close")).toBe(1);
+    await admin("/drain_listeners?graceful");
+    await idle.closed;
+    expect((await adminStats(adminPort)).get("redis.egress_redis.downstream_cx_drain_close")).toBe(2);
   });
 });

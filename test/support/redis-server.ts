@@ -111,6 +111,8 @@ export function command(...args: string[]): string {
 export interface RespSession {
   send(request: string, replies: number, timeoutMs?: number): Promise<string>;
   close(): void;
+  /** Resolves when the peer closes the connection. */
+  readonly closed: Promise<void>;
 }
 
 export function respSession(port: number): Promise<RespSession> {
@@ -118,6 +120,7 @@ export function respSession(port: number): Promise<RespSession> {
     const socket = net.connect(port, "127.0.0.1");
     let received = "";
     let waiting: { replies: number; resolve: (text: string) => void } | undefined;
+    const closed = new Promise<void>((done) => socket.on("close", () => done()));
     const check = () => {
       if (waiting === undefined || countRespValues(received) < waiting.replies) return;
       const { resolve: done } = waiting;
@@ -146,6 +149,7 @@ export function respSession(port: number): Promise<RespSession> {
             socket.write(Buffer.from(request, "latin1"));
           }),
         close: () => socket.destroy(),
+        closed,
       }),
     );
   });

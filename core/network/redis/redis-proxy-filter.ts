@@ -1,4 +1,5 @@
 import type { Connection, ConnectionCallbacks, ConnectionEvent } from "../connection.ts";
+import type { DrainCloseTarget } from "../drain-manager.ts";
 import { FilterStatus, type ReadFilter, type ReadFilterCallbacks } from "../filter.ts";
 import type { ReadBuffer } from "../read-buffer.ts";
 import type { CommandSplitter, SplitCallbacks, SplitRequest } from "./command-splitter.ts";
@@ -15,6 +16,15 @@ export interface RedisProxyFilterConfig {
   /** downstream_auth_password(s): any of them is accepted. */
   readonly downstreamAuthPasswords: readonly string[];
   readonly downstreamAuthUsername: string;
+  /** The listener's drain (Envoy's DrainDecision); absent, nothing drains. */
+  readonly drain?: RedisDrainDecision;
+}
+
+/** What the filter asks of a drain: ServerContext's drainClose and drain-close targets. */
+export interface RedisDrainDecision {
+  drainClose(): boolean;
+  addDrainCloseTarget?(target: DrainCloseTarget): void;
+  removeDrainCloseTarget?(target: DrainCloseTarget): void;
 }
 
 /**
@@ -94,7 +104,7 @@ class PendingRequest implements SplitCallbacks {
  * however the hosts' replies interleave. Bytes that are not RESP get Envoy's
  * "downstream protocol error" and the connection is closed.
  */
-export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
+export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks, DrainCloseTarget {
   private readonly decoder = new RespDecoder((value) => this.onRequest(value), REQUEST_RESP_LIMITS);
   private readonly encoder = new RespEncoder();
   private readonly pending: PendingRequest[] = [];
@@ -115,6 +125,8 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
   /** The client half-closed: the connection closes once its last reply is written. */
   private downstreamEnded = false;
   private closed = false;
+  /** Told to drain while replies were owed: closes once they are written. */
+  private drainRequested = false;
   /** Reads paused for the queue's bound, and for the client's unread replies (watermarks). */
   private pausedForQueue = false;
   private pausedForWrite = false;
@@ -133,6 +145,8 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
   onNewConnection(): FilterStatus {
     this.config.stats.downstreamCxTotal.inc();
     this.config.stats.downstreamCxActive.inc();
+    this.connection.setTxBufferedGauge?.(this.config.stats.downstreamCxTxBytesBuffered);
+    this.config.drain?.addDrainCloseTarget?.(this);
     return FilterStatus.StopIteration;
   }
 
@@ -163,6 +177,7 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
     if (this.closed) return;
     this.closed = true;
     this.config.stats.downstreamCxActive.dec();
+    this.config.drain?.removeDrainCloseTarget?.(this);
     for (const request of this.pending) request.handle?.cancel();
     this.config.stats.downstreamRqActive.dec(this.pending.length);
     this.pending.length = 0;
@@ -263,7 +278,25 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
       this.connection.readDisable(false);
     }
     if (this.pending.length === 0 && (this.quit || this.downstreamEnded)) this.connection.close("FlushWrite");
+    // Draining: closed once it owes no reply (Envoy's ProxyFilter::onResponse checks drainClose()).
+    else if (this.pending.length === 0 && (this.drainRequested || this.config.drain?.drainClose())) this.closeForDrain();
     else this.dispatch();
+  }
+
+  /**
+   * The listener or server started draining (Envoy's addOnDrainCloseCb; Envoy's redis_proxy
+   * itself waits for the next reply): an idle connection closes now, a busy one after its
+   * last owed reply.
+   */
+  onDrainClose(): void {
+    if (this.closed) return;
+    this.drainRequested = true;
+    if (this.pending.length === 0) this.closeForDrain();
+  }
+
+  private closeForDrain(): void {
+    this.config.stats.downstreamCxDrainClose.inc();
+    this.connection.close("FlushWrite");
   }
 
   /** AUTH (Envoy's ProxyFilter::onAuth), the username form with `username`. */

@@ -11,7 +11,7 @@ import { ReadBuffer } from "../../../../core/network/read-buffer.ts";
 import { CommandSplitter, MAX_FRAGMENTS_PER_REQUEST } from "../../../../core/network/redis/command-splitter.ts";
 import { RedisConnPool as RedisConnPoolImpl, type RedisConnPool } from "../../../../core/network/redis/redis-conn-pool.ts";
 import { MAX_OUTSTANDING_REQUESTS, type RedisRequestCallbacks } from "../../../../core/network/redis/redis-client.ts";
-import { MAX_HELD_REPLY_BYTES, RedisProxyFilter } from "../../../../core/network/redis/redis-proxy-filter.ts";
+import { MAX_HELD_REPLY_BYTES, RedisProxyFilter, type RedisDrainDecision } from "../../../../core/network/redis/redis-proxy-filter.ts";
 import { RedisProxyStats } from "../../../../core/network/redis/redis-proxy-stats.ts";
 import { RedisRouter } from "../../../../core/network/redis/redis-router.ts";
 import { REQUEST_RESP_LIMITS, RespDecoder } from "../../../../core/network/redis/resp-decoder.ts";
@@ -27,7 +27,7 @@ const latin1 = (bytes: Uint8Array) => String.fromCharCode(...bytes);
 const command = (...args: string[]) => `*${args.length}\r\n${args.map((a) => `$${a.length}\r\n${a}\r\n`).join("")}`;
 
 /** A filter over a fake connection; upstream requests are recorded, never answered. */
-function harness(splitterOverride?: { makeRequest(v: RespValue, c: unknown): unknown }) {
+function harness(splitterOverride?: { makeRequest(v: RespValue, c: unknown): unknown }, drain?: RedisDrainDecision) {
   const stats = new StatsStore();
   const redisStats = new RedisProxyStats(stats, "r", false);
   const sent: RespValue[] = [];
@@ -64,7 +64,7 @@ function harness(splitterOverride?: { makeRequest(v: RespValue, c: unknown): unk
       callbacks = c;
     },
   } as unknown as Connection;
-  const filter = new RedisProxyFilter({ stats: redisStats, splitter: splitter as CommandSplitter, downstreamAuthPasswords: [], downstreamAuthUsername: "" }, connection);
+  const filter = new RedisProxyFilter({ stats: redisStats, splitter: splitter as CommandSplitter, downstreamAuthPasswords: [], downstreamAuthUsername: "", drain }, connection);
   filter.initializeReadFilterCallbacks({ connection } as never);
   filter.onNewConnection();
   const send = (wire: string | Uint8Array) => {
@@ -72,7 +72,7 @@ function harness(splitterOverride?: { makeRequest(v: RespValue, c: unknown): unk
     buffer.add(typeof wire === "string" ? bytesOf(wire) : wire);
     filter.onData(buffer, false);
   };
-  return { filter, send, sent, waiting, state, written: () => written, counter: (name: string) => stats.counter(`redis.r.${name}`).value };
+  return { filter, send, sent, waiting, state, written: () => written, counter: (name: string) => stats.counter(`redis.r.${name}`).value, gauge: (name: string) => stats.gauge(`redis.r.${name}`).value };
 }
 
 describe("redis_proxy request limits", () => {
@@ -216,6 +216,53 @@ describe("redis_proxy: a client that does not read its replies", () => {
   });
 });
 
+describe("redis_proxy draining (downstream_cx_drain_close)", () => {
+  function draining() {
+    const state = { draining: false, targets: new Set<{ onDrainClose(): void }>() };
+    const drain: RedisDrainDecision = {
+      drainClose: () => state.draining,
+      addDrainCloseTarget: (t) => state.targets.add(t),
+      removeDrainCloseTarget: (t) => state.targets.delete(t),
+    };
+    const start = () => {
+      state.draining = true;
+      for (const target of [...state.targets]) target.onDrainClose();
+    };
+    return { drain, state, start };
+  }
+
+  test("an idle connection closes when the drain starts; one owing replies closes after its last", () => {
+    const d = draining();
+    const idle = harness(undefined, d.drain);
+    const busy = harness(undefined, d.drain);
+    busy.send(command("GET", "a") + command("GET", "b"));
+    expect(d.state.targets.size).toBe(2);
+    d.start();
+    expect(idle.state.closed).toBe("FlushWrite");
+    expect(idle.counter("downstream_cx_drain_close")).toBe(1);
+    expect(busy.state.closed).toBeUndefined();
+    busy.waiting.shift()!.onResponse(respBulkText("1"));
+    expect(busy.state.closed).toBeUndefined();
+    busy.waiting.shift()!.onResponse(respBulkText("2"));
+    expect(busy.written()).toBe("$1\r\n1\r\n$1\r\n2\r\n");
+    expect(busy.state.closed).toBe("FlushWrite");
+    expect(busy.counter("downstream_cx_drain_close")).toBe(1);
+    // Closed connections are no drain targets any more.
+    expect(d.state.targets.size).toBe(0);
+  });
+
+  test("as Envoy's onResponse: while drainClose() says so, a reply that leaves nothing owed closes the connection", () => {
+    const d = draining();
+    const h = harness(undefined, d.drain);
+    h.send(command("GET", "a"));
+    d.state.draining = true;
+    h.waiting.shift()!.onResponse(respBulkText("1"));
+    expect(h.state.closed).toBe("FlushWrite");
+    expect(h.counter("downstream_cx_drain_close")).toBe(1);
+    expect(h.gauge("downstream_cx_active")).toBe(0);
+  });
+});
+
 describe("redis_proxy upstream client", () => {
   /** A pool over one host whose TCP pool answers newStream as `onNewStream` says. */
   function pool(onNewStream: (callbacks: { onPoolFailure(r: string, t: string): void; onPoolReady(c: unknown): void }) => void) {
@@ -307,6 +354,7 @@ describe("redis_proxy upstream client", () => {
       stats: new StatsStore(),
       runtime: { now: () => 0, wallClock: () => 0 },
       onListenerDestroyed: (cb: () => void) => destroyed.push(cb),
+      drainClose: () => false,
     };
     const factory = redisProxyFilterFactory(config.config, context as never);
     const connection = { write() {}, close() {}, readDisable() {}, addConnectionCallbacks() {} };
