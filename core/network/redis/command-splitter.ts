@@ -1,26 +1,13 @@
 import type { Runtime } from "../../port.ts";
 import type { RedisConnPool } from "./redis-conn-pool.ts";
 import type { RedisPoolRequest, RedisRequestCallbacks } from "./redis-client.ts";
-import type { RedisCommandStats, RedisProxyStats } from "./redis-proxy-stats.ts";
+import type { RedisProxyStats } from "./redis-proxy-stats.ts";
 import type { RedisRouter } from "./redis-router.ts";
-import type { RedisTransactionClient } from "./redis-transaction.ts";
+import type { RedisTransaction, RedisTransactionClient } from "./redis-transaction.ts";
 import { byteString, byteStringToBytes, respArray, respBulk, respBulkText, respError, respInteger, respSimple, RESP_NULL, type RespValue } from "./resp-value.ts";
 import { EVAL_COMMANDS, ROUTED_COMMANDS, SIMPLE_COMMANDS, SUM_RESULT_COMMANDS, TRANSACTION_COMMANDS } from "./supported-commands.ts";
-import type { RedisTransaction } from "./redis-transaction.ts";
-import { transactionRequest } from "./transaction-request.ts";
-
-/**
- * Envoy's error replies (redis_proxy/command_splitter_impl.h, Response) and the filter's
- * (proxy_filter.cc), word for word.
- */
-export const RedisResponse = {
-  OK: "OK",
-  InvalidRequest: "invalid request",
-  NoUpstreamHost: "no upstream host",
-  UpstreamFailure: "upstream failure",
-  UpstreamProtocolError: "upstream protocol error",
-  AuthRequiredError: "NOAUTH Authentication required.",
-} as const;
+import { CommandTiming, RedisResponse, SingleServerRequest, wrongNumberOfArguments, type SplitCallbacks, type SplitRequest } from "./split-request.ts";
+import { transactionRequest, type TransactionRouting } from "./transaction-request.ts";
 
 /**
  * The longest command name looked at: longer than any Redis command (georadiusbymember_ro is
@@ -35,28 +22,13 @@ const MAX_COMMAND_NAME_BYTES = 64;
  */
 export const MAX_FRAGMENTS_PER_REQUEST = 16 * 1024;
 
-/** What a request tells the downstream connection (Envoy's SplitCallbacks). */
-export interface SplitCallbacks {
-  onResponse(value: RespValue): void;
-  connectionAllowed(): boolean;
-  onAuth(password: string, username?: string): void;
-  onQuit(): void;
-  /** The connection's transaction (Envoy's SplitCallbacks::transaction). */
-  transaction(): RedisTransaction;
-}
-
-/** A request still waiting for upstream replies (Envoy's SplitRequest). */
-export interface SplitRequest {
-  cancel(): void;
-}
-
 /**
  * Envoy's CommandSplitter::InstanceImpl (redis_proxy/command_splitter_impl.cc): checks a
  * request, answers PING, ECHO, TIME, AUTH and QUIT itself, sends a one-key command whole to
  * its key's host, and splits MGET, MSET and DEL/EXISTS/TOUCH/UNLINK into one request per key,
- * joining the replies as Envoy does.
+ * joining the replies as Envoy does; MULTI…EXEC goes to transaction-request.ts.
  */
-export class CommandSplitter {
+export class CommandSplitter implements TransactionRouting {
   constructor(
     private readonly router: RedisRouter,
     private readonly pools: ReadonlyMap<string, RedisConnPool>,
@@ -205,56 +177,6 @@ export class CommandSplitter {
     this.stats.invalidRequest.inc();
     callbacks.onResponse(respError(RedisResponse.InvalidRequest));
     return undefined;
-  }
-}
-
-export function wrongNumberOfArguments(commandName: string, stats: RedisCommandStats, callbacks: SplitCallbacks): undefined {
-  stats.error.inc();
-  callbacks.onResponse(respError(`wrong number of arguments for '${commandName}' command`));
-  return undefined;
-}
-
-/** A command's success/error and latency, counted once it is answered (Envoy's SplitRequestBase::updateStats). */
-export class CommandTiming {
-  private readonly started: number;
-  constructor(
-    readonly stats: RedisCommandStats,
-    private readonly runtime: Runtime,
-    private readonly micros: boolean,
-  ) {
-    this.started = runtime.now();
-  }
-
-  complete(success: boolean): void {
-    (success ? this.stats.success : this.stats.error).inc();
-    const elapsed = this.runtime.now() - this.started;
-    this.stats.latency.record(this.micros ? Math.round(elapsed * 1000) : Math.round(elapsed));
-  }
-}
-
-/** One request, one host (Envoy's SingleServerRequest): its reply, whatever it is, is a success. */
-export class SingleServerRequest implements SplitRequest, RedisRequestCallbacks {
-  handle: RedisPoolRequest | undefined;
-  constructor(
-    private readonly timing: CommandTiming,
-    private readonly callbacks: SplitCallbacks,
-  ) {}
-
-  onResponse(value: RespValue): void {
-    this.handle = undefined;
-    this.timing.complete(true);
-    this.callbacks.onResponse(value);
-  }
-
-  onFailure(): void {
-    this.handle = undefined;
-    this.timing.complete(false);
-    this.callbacks.onResponse(respError(RedisResponse.UpstreamFailure));
-  }
-
-  cancel(): void {
-    this.handle?.cancel();
-    this.handle = undefined;
   }
 }
 

@@ -2,7 +2,8 @@ import type { Connection, ConnectionCallbacks, ConnectionEvent } from "../connec
 import type { DrainCloseTarget } from "../drain-manager.ts";
 import { FilterStatus, type ReadFilter, type ReadFilterCallbacks } from "../filter.ts";
 import type { ReadBuffer } from "../read-buffer.ts";
-import type { CommandSplitter, SplitCallbacks, SplitRequest } from "./command-splitter.ts";
+import type { CommandSplitter } from "./command-splitter.ts";
+import type { SplitCallbacks, SplitRequest } from "./split-request.ts";
 import type { RedisProxyStats } from "./redis-proxy-stats.ts";
 import { REQUEST_RESP_LIMITS, RespDecoder } from "./resp-decoder.ts";
 import { RespEncoder } from "./resp-encoder.ts";

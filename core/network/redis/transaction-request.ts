@@ -1,12 +1,20 @@
-import { RedisResponse, SingleServerRequest, wrongNumberOfArguments, type CommandSplitter, type CommandTiming, type SplitCallbacks, type SplitRequest } from "./command-splitter.ts";
 import type { RedisRequestCallbacks } from "./redis-client.ts";
-import type { RedisTransaction } from "./redis-transaction.ts";
+import type { RedisTransaction, RedisTransactionClient } from "./redis-transaction.ts";
+import { RedisResponse, SingleServerRequest, wrongNumberOfArguments, type CommandTiming, type SplitCallbacks, type SplitRequest } from "./split-request.ts";
 import { byteString, byteStringToBytes, respArray, respBulk, respError, respSimple } from "./resp-value.ts";
 import { SIMPLE_COMMANDS, TRANSACTION_COMMANDS } from "./supported-commands.ts";
 
 /** The MULTI sent before a transaction's first keyed command; its reply is dropped (Envoy's null_pool_callbacks). */
 const MULTI = respArray([respBulk(byteStringToBytes("MULTI"))]);
 const IGNORE_REPLY: RedisRequestCallbacks = { onResponse() {}, onFailure() {} };
+
+/** What a transaction needs of the splitter's routes. */
+export interface TransactionRouting {
+  /** A connection of the transaction's own to the host of `key`'s route; undefined when no route or host takes it. */
+  transactionClient(key: string, transaction: RedisTransaction): RedisTransactionClient | undefined;
+  /** The key as it goes upstream (remove_prefix). */
+  upstreamKey(key: Uint8Array): Uint8Array;
+}
 
 /**
  * A transaction's command (Envoy's TransactionRequest::create, redis_proxy/command_splitter_impl.cc):
@@ -18,7 +26,7 @@ const IGNORE_REPLY: RedisRequestCallbacks = { onResponse() {}, onFailure() {} };
  * commands are taken inside; error replies are Envoy's, word for word.
  */
 export function transactionRequest(
-  splitter: CommandSplitter,
+  splitter: TransactionRouting,
   args: readonly Uint8Array[],
   commandName: string,
   command: string,
