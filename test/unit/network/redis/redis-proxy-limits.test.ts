@@ -286,6 +286,24 @@ describe("redis_proxy upstream client", () => {
   }
   const GET = { type: "array", value: [] } as unknown as RespValue;
 
+  test("a transaction's client is a connection of its own, not the shared one, and not the pool's to keep", () => {
+    let streams = 0;
+    const { pool: p } = pool(() => streams++);
+    const callbacks = { onResponse() {}, onFailure() {} };
+    p.makeRequest("k", GET, callbacks);
+    expect(streams).toBe(1);
+    const closed: unknown[] = [];
+    const client = p.transactionClient("k", (c) => closed.push(c))!;
+    expect(streams).toBe(2);
+    p.makeRequest("k", GET, callbacks);
+    expect(streams).toBe(2);
+    client.close();
+    expect(closed).toEqual([client]);
+    // The shared client is still there.
+    p.makeRequest("k", GET, callbacks);
+    expect(streams).toBe(2);
+  });
+
   test("a connection failing at once fails the request (upstream failure), not 'no upstream host'", () => {
     const { pool: p } = pool((cb) => cb.onPoolFailure("Overflow", ""));
     const events: string[] = [];
