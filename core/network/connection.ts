@@ -5,6 +5,7 @@ import { EMPTY_BYTES } from "../util/bytes.ts";
 import { arenaBytes, arenaTake } from "../event/event-arena.ts";
 import { encodedBytes, type ByteEncoder, type ByteSink } from "./byte-sink.ts";
 import type { Tracer } from "../trace/tracer.ts";
+import type { Gauge } from "../stats/gauge.ts";
 import { enterDispatch, exitDispatch, flushAtEnd, inDispatch, type BatchedWriter } from "../event/dispatch-scope.ts";
 
 /** Connection events, as Envoy's `Network::ConnectionEvent`. */
@@ -54,6 +55,9 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
   private callbacks: ConnectionCallbacks[] = [];
   private sink: ConnectionReadSink | undefined;
   private aboveHighWatermark = false;
+  /** A filter's `*_tx_bytes_buffered` gauge (Envoy's setConnectionStats) and this connection's share of it. */
+  private txBufferedGauge: Gauge | undefined;
+  private txBufferedReported = 0;
   private closed = false;
   /** Our side has sent FIN (write with endStream). */
   private writeEnded = false;
@@ -216,6 +220,25 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
       this.socket.end();
     }
     if (this.batch.count === 0) this.checkHighWatermark();
+    if (this.txBufferedGauge !== undefined) this.reportTxBuffered();
+  }
+
+  /**
+   * Keep `gauge` at the bytes written and not yet taken by the peer, as Envoy's connection
+   * stats' write_current (ConnectionImpl::setConnectionStats): updated as bytes are written
+   * and when the socket's queue empties; this connection's share goes when it closes.
+   */
+  setTxBufferedGauge(gauge: Gauge): void {
+    this.txBufferedGauge = gauge;
+    this.reportTxBuffered();
+  }
+
+  private reportTxBuffered(): void {
+    const now = this.closed ? 0 : this.batch.bytes + this.socket.bufferedAmount;
+    const gauge = this.txBufferedGauge!;
+    if (now > this.txBufferedReported) gauge.inc(now - this.txBufferedReported);
+    else if (now < this.txBufferedReported) gauge.dec(this.txBufferedReported - now);
+    this.txBufferedReported = now;
   }
 
   /**
@@ -314,6 +337,7 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
       else for (const chunk of batch.takeSmallRunsJoined(SMALL_PIECE_BYTES)) this.writeToSocket(chunk);
     }
     this.checkHighWatermark();
+    if (this.txBufferedGauge !== undefined) this.reportTxBuffered();
   }
 
   readDisable(disable: boolean): void {
@@ -365,6 +389,7 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
   }
 
   onDrain(): void {
+    if (this.txBufferedGauge !== undefined) this.reportTxBuffered();
     if (!this.aboveHighWatermark || this.closed) return;
     this.aboveHighWatermark = false;
     enterDispatch();
@@ -378,6 +403,7 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
   onClose(reason: CloseReason, error?: PortError): void {
     this.closed = true;
     this.batch.clear();
+    if (this.txBufferedGauge !== undefined) this.reportTxBuffered();
     if (this.trace?.on) this.trace.record("close", this.id, -1, error ? `${reason} ${error.code}` : reason);
     const event: ConnectionEvent = reason === "local" ? "LocalClose" : "RemoteClose";
     enterDispatch();

@@ -6,13 +6,13 @@
  * for an unknown command and an inline command, op_timeout against an upstream that never
  * answers, an upstream that is down, remove_prefix, and Envoy's stat names.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort, tcpServer, type TcpServer } from "../support/net-helpers.ts";
 import { adminStats } from "../support/tls-probe.ts";
-import { command, respExchange, startRedisServer, type RedisServer } from "../support/redis-server.ts";
+import { command, respExchange, respSession, startRedisServer, type RedisServer } from "../support/redis-server.ts";
 
 const run = promisify(execFile);
 const OP_TIMEOUT_MS = 500;
@@ -215,14 +215,105 @@ describe.each(RUNTIMES)("redis_proxy on %s", (runtime) => {
     expect(await respExchange(a.port, command("GET", "ONLY_A:x"), 1)).toBe("$1\r\n1\r\n");
   });
 
+  test("MULTI/EXEC: Envoy's replies, every command on the first key's server (wherever its own key hashes), in one connection of the client's own closed after EXEC", async () => {
+    const connected = async () => {
+      const count = async (p: number) => Number(/connected_clients:(\d+)/.exec(await respExchange(p, command("INFO", "clients"), 1))![1]) - 1;
+      return (await count(a.port)) + (await count(b.port));
+    };
+    const session = await respSession(port);
+    try {
+      expect(await session.send(command("PING"), 1)).toBe("+PONG\r\n");
+      const before = await connected();
+      const keys = Array.from({ length: 10 }, (_, i) => `tx:${i}`);
+      expect(await session.send(command("MULTI"), 1)).toBe("+OK\r\n");
+      expect(await session.send(command("SET", keys[0]!, "0"), 1)).toBe("+QUEUED\r\n");
+      // MULTI went first on a new connection to the first key's server.
+      expect(await connected()).toBe(before + 1);
+      const queued = keys.slice(1).map((k) => command("SET", k, "1")).join("") + command("INCR", keys[0]!);
+      expect(await session.send(queued, keys.length)).toBe("+QUEUED\r\n".repeat(keys.length));
+      expect(await session.send(command("EXEC"), 1)).toBe(`*${keys.length + 1}\r\n${"+OK\r\n".repeat(keys.length)}:1\r\n`);
+      // All on one server, though maglev spreads tx:0..9 over both outside a transaction.
+      const holders = await Promise.all(keys.map(async (key) => ((await respExchange(a.port, command("EXISTS", key), 1)) === ":1\r\n" ? "a" : "b")));
+      expect(new Set(holders).size).toBe(1);
+      for (let i = 0; i < 50 && (await connected()) !== before; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(await connected()).toBe(before);
+      // Outside a transaction again: the shared connection, by each key's own hash.
+      // (Half of them are not where their own hash looks: nil.)
+      expect(await session.send(command("MGET", ...keys), 1)).toMatch(new RegExp(`^\\*${keys.length}\r\n`));
+    } finally {
+      session.close();
+    }
+  });
+
+  test("transactions: Envoy's error replies, an empty EXEC, DISCARD, and a client gone mid-transaction runs nothing", async () => {
+    const replies = [
+      [command("EXEC"), "-EXEC without MULTI\r\n"],
+      [command("DISCARD"), "-DISCARD without MULTI\r\n"],
+      [command("MULTI"), "+OK\r\n"],
+      [command("MULTI"), "-MULTI calls can not be nested\r\n"],
+      [command("MGET", "a", "b"), "-'MGET' command is not supported within transaction\r\n"],
+      [command("EXEC"), "*0\r\n"],
+      [command("MULTI"), "+OK\r\n"],
+      [command("SET", "discarded", "1"), "+QUEUED\r\n"],
+      [command("DISCARD"), "+OK\r\n"],
+      [command("GET", "discarded"), "$-1\r\n"],
+    ];
+    expect(await respExchange(port, replies.map(([request]) => request).join(""), replies.length)).toBe(replies.map(([, reply]) => reply).join(""));
+    expect(await respExchange(port, command("MULTI") + command("SET", "abandoned", "1"), 2)).toBe("+OK\r\n+QUEUED\r\n");
+    expect(await respExchange(port, command("GET", "abandoned"), 1)).toBe("$-1\r\n");
+  });
+
+  test("WATCH guards the EXEC: a watched key changed meanwhile aborts the transaction (nil), unchanged it runs; redis-cli", async () => {
+    const session = await respSession(port);
+    try {
+      expect(await session.send(command("SET", "watched", "0"), 1)).toBe("+OK\r\n");
+      expect(await session.send(command("WATCH", "watched"), 1)).toBe("+OK\r\n");
+      // Another client changes it, straight on whichever server holds it.
+      for (const server of [a, b]) if ((await respExchange(server.port, command("EXISTS", "watched"), 1)) === ":1\r\n") await respExchange(server.port, command("SET", "watched", "other"), 1);
+      expect(await session.send(command("MULTI") + command("SET", "watched", "mine") + command("EXEC"), 3)).toBe("+OK\r\n+QUEUED\r\n$-1\r\n"); // Redis's null array, re-encoded as Envoy's one null ($-1)
+      expect(await session.send(command("GET", "watched"), 1)).toBe("$5\r\nother\r\n");
+      expect(await session.send(command("WATCH", "watched") + command("MULTI") + command("SET", "watched", "mine") + command("EXEC"), 4)).toBe("+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n");
+    } finally {
+      session.close();
+    }
+    const cli = spawn("redis-cli", ["-p", String(port)], { stdio: ["pipe", "pipe", "inherit"] });
+    cli.stdin.end("MULTI\nINCR cli:tx\nINCR cli:tx\nEXEC\n");
+    let out = "";
+    cli.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    await new Promise((r) => cli.on("close", r));
+    expect(out).toBe("OK\nQUEUED\nQUEUED\n1\n2\n");
+  });
+
   test("Envoy's stat names under redis.<stat_prefix>.", async () => {
     const stats = await adminStats(adminPort);
     expect(stats.get("redis.egress_redis.downstream_cx_total")).toBeGreaterThan(0);
     expect(stats.get("redis.egress_redis.downstream_rq_total")).toBeGreaterThan(0);
     expect(stats.get("redis.egress_redis.downstream_cx_protocol_error")).toBe(1);
-    expect(stats.get("redis.egress_redis.splitter.unsupported_command")).toBe(1);
+    // FOOBAR, and one redis-cli sends before the commands it reads from stdin (the WATCH test's).
+    expect(stats.get("redis.egress_redis.splitter.unsupported_command")).toBe(2);
     expect(stats.get("redis.egress_redis.command.get.total")).toBeGreaterThan(0);
     expect(stats.get("redis.egress_redis.command.mset.success")).toBe(1);
     expect(stats.get("redis.egress_redis.command.mset.error")).toBe(1);
+    // Every routed command's stats from the start, used or not.
+    expect(stats.get("redis.egress_redis.command.zrevrangebyscore.total")).toBe(0);
+    // Nothing unread by an idle client.
+    expect(stats.get("redis.egress_redis.downstream_cx_tx_bytes_buffered")).toBe(0);
+    expect(stats.get("redis.egress_redis.downstream_cx_rx_bytes_buffered")).toBe(0);
+  });
+
+  // Last: it drains the listeners.
+  test("draining: with health checks failing a reply that leaves nothing owed closes the connection; /drain_listeners?graceful closes idle ones (downstream_cx_drain_close)", async () => {
+    const admin = (path: string) => fetch(`http://127.0.0.1:${adminPort}${path}`, { method: "POST" }).then((r) => r.text());
+    const busy = await respSession(port);
+    const idle = await respSession(port);
+    expect(await idle.send(command("PING"), 1)).toBe("+PONG\r\n");
+    await admin("/healthcheck/fail");
+    expect(await busy.send(command("GET", "greeting"), 1)).toBe("$11\r\nhello world\r\n");
+    await busy.closed;
+    await admin("/healthcheck/ok");
+    expect((await adminStats(adminPort)).get("redis.egress_redis.downstream_cx_drain_close")).toBe(1);
+    await admin("/drain_listeners?graceful");
+    await idle.closed;
+    expect((await adminStats(adminPort)).get("redis.egress_redis.downstream_cx_drain_close")).toBe(2);
   });
 });

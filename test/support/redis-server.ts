@@ -106,3 +106,51 @@ export function respExchange(port: number, request: string, replies: number, tim
 export function command(...args: string[]): string {
   return `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a, "latin1")}\r\n${a}\r\n`).join("")}`;
 }
+
+/** One connection for a conversation: each `send` resolves with the next `replies` values. */
+export interface RespSession {
+  send(request: string, replies: number, timeoutMs?: number): Promise<string>;
+  close(): void;
+  /** Resolves when the peer closes the connection. */
+  readonly closed: Promise<void>;
+}
+
+export function respSession(port: number): Promise<RespSession> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, "127.0.0.1");
+    let received = "";
+    let waiting: { replies: number; resolve: (text: string) => void } | undefined;
+    const closed = new Promise<void>((done) => socket.on("close", () => done()));
+    const check = () => {
+      if (waiting === undefined || countRespValues(received) < waiting.replies) return;
+      const { resolve: done } = waiting;
+      waiting = undefined;
+      const text = received;
+      received = "";
+      done(text);
+    };
+    socket.on("data", (data) => {
+      received += data.toString("latin1");
+      check();
+    });
+    socket.on("error", reject);
+    socket.on("connect", () =>
+      resolve({
+        send: (request, replies, timeoutMs = 10_000) =>
+          new Promise((done, fail) => {
+            const timer = setTimeout(() => fail(new Error(`no ${replies} replies in ${timeoutMs} ms; got ${JSON.stringify(received)}`)), timeoutMs);
+            waiting = {
+              replies,
+              resolve: (text) => {
+                clearTimeout(timer);
+                done(text);
+              },
+            };
+            socket.write(Buffer.from(request, "latin1"));
+          }),
+        close: () => socket.destroy(),
+        closed,
+      }),
+    );
+  });
+}

@@ -1,23 +1,13 @@
 import type { Runtime } from "../../port.ts";
 import type { RedisConnPool } from "./redis-conn-pool.ts";
 import type { RedisPoolRequest, RedisRequestCallbacks } from "./redis-client.ts";
-import type { RedisCommandStats, RedisProxyStats } from "./redis-proxy-stats.ts";
+import type { RedisProxyStats } from "./redis-proxy-stats.ts";
 import type { RedisRouter } from "./redis-router.ts";
+import type { RedisTransaction, RedisTransactionClient } from "./redis-transaction.ts";
 import { byteString, byteStringToBytes, respArray, respBulk, respBulkText, respError, respInteger, respSimple, RESP_NULL, type RespValue } from "./resp-value.ts";
-import { EVAL_COMMANDS, SIMPLE_COMMANDS, SUM_RESULT_COMMANDS } from "./supported-commands.ts";
-
-/**
- * Envoy's error replies (redis_proxy/command_splitter_impl.h, Response) and the filter's
- * (proxy_filter.cc), word for word.
- */
-export const RedisResponse = {
-  OK: "OK",
-  InvalidRequest: "invalid request",
-  NoUpstreamHost: "no upstream host",
-  UpstreamFailure: "upstream failure",
-  UpstreamProtocolError: "upstream protocol error",
-  AuthRequiredError: "NOAUTH Authentication required.",
-} as const;
+import { EVAL_COMMANDS, ROUTED_COMMANDS, SIMPLE_COMMANDS, SUM_RESULT_COMMANDS, TRANSACTION_COMMANDS } from "./supported-commands.ts";
+import { CommandTiming, RedisResponse, SingleServerRequest, wrongNumberOfArguments, type SplitCallbacks, type SplitRequest } from "./split-request.ts";
+import { transactionRequest, type TransactionRouting } from "./transaction-request.ts";
 
 /**
  * The longest command name looked at: longer than any Redis command (georadiusbymember_ro is
@@ -32,33 +22,24 @@ const MAX_COMMAND_NAME_BYTES = 64;
  */
 export const MAX_FRAGMENTS_PER_REQUEST = 16 * 1024;
 
-/** What a request tells the downstream connection (Envoy's SplitCallbacks). */
-export interface SplitCallbacks {
-  onResponse(value: RespValue): void;
-  connectionAllowed(): boolean;
-  onAuth(password: string, username?: string): void;
-  onQuit(): void;
-}
-
-/** A request still waiting for upstream replies (Envoy's SplitRequest). */
-export interface SplitRequest {
-  cancel(): void;
-}
-
 /**
  * Envoy's CommandSplitter::InstanceImpl (redis_proxy/command_splitter_impl.cc): checks a
  * request, answers PING, ECHO, TIME, AUTH and QUIT itself, sends a one-key command whole to
  * its key's host, and splits MGET, MSET and DEL/EXISTS/TOUCH/UNLINK into one request per key,
- * joining the replies as Envoy does.
+ * joining the replies as Envoy does; MULTI…EXEC goes to transaction-request.ts.
  */
-export class CommandSplitter {
+export class CommandSplitter implements TransactionRouting {
   constructor(
     private readonly router: RedisRouter,
     private readonly pools: ReadonlyMap<string, RedisConnPool>,
     private readonly stats: RedisProxyStats,
     private readonly runtime: Runtime,
     private readonly latencyInMicros: boolean,
-  ) {}
+  ) {
+    // Every command with a handler has its command.<cmd>.* stats from the start, listed by
+    // the admin before first use (Envoy's InstanceImpl constructor, addHandler per command).
+    for (const name of ROUTED_COMMANDS) stats.command(name);
+  }
 
   makeRequest(request: RespValue, callbacks: SplitCallbacks): SplitRequest | undefined {
     if (request.type !== "array" || request.value.length === 0) return this.onInvalidRequest(callbacks);
@@ -103,19 +84,24 @@ export class CommandSplitter {
         callbacks.onQuit();
         return undefined;
     }
-    // Every other command has at least a key.
-    if (args.length < 2) return this.onInvalidRequest(callbacks);
-    let kind: "simple" | "eval" | "sum" | "mget" | "mset";
+    // Every other command has at least a key, but for a transaction's.
+    if (args.length < 2 && !TRANSACTION_COMMANDS.has(command)) return this.onInvalidRequest(callbacks);
+    let kind: "simple" | "eval" | "sum" | "mget" | "mset" | "transaction";
     if (SIMPLE_COMMANDS.has(command)) kind = "simple";
     else if (EVAL_COMMANDS.has(command)) kind = "eval";
     else if (SUM_RESULT_COMMANDS.has(command)) kind = "sum";
     else if (command === "mget" || command === "mset") kind = command;
+    else if (TRANSACTION_COMMANDS.has(command)) kind = "transaction";
     else {
       this.stats.unsupportedCommand.inc();
       callbacks.onResponse(respError(`unsupported command '${commandName}'`));
       return undefined;
     }
-    const stats = this.stats.command(command);
+    // Inside MULTI every command is the transaction's, counted as `multi` (Envoy's
+    // InstanceImpl::makeRequest looks up the "multi" handler, and its stats, then).
+    const transaction = callbacks.transaction();
+    if (transaction.active) kind = "transaction";
+    const stats = this.stats.command(transaction.active ? "multi" : command);
     stats.total.inc();
     const fragments = kind === "mset" ? Math.floor((args.length - 1) / 2) : args.length - 1;
     if ((kind === "mget" || kind === "mset" || kind === "sum") && fragments > MAX_FRAGMENTS_PER_REQUEST) {
@@ -137,7 +123,28 @@ export class CommandSplitter {
         return new MsetRequest(this, args, timing, callbacks);
       case "sum":
         return new SumResultRequest(this, args, timing, callbacks);
+      case "transaction":
+        return transactionRequest(this, args, commandName, command, timing, callbacks, transaction);
     }
+  }
+
+  /**
+   * A connection of the transaction's own to the host of `key`'s route, or undefined when no
+   * route or host takes it.
+   */
+  transactionClient(key: string, transaction: RedisTransaction): RedisTransactionClient | undefined {
+    const match = this.router.route(key);
+    if (match === undefined) return undefined;
+    const pool = this.pools.get(match.cluster);
+    if (pool === undefined) return undefined;
+    return pool.transactionClient(match.key, (closed) => transaction.onClientClosed(closed));
+  }
+
+  /** The key as it goes upstream: without its route's prefix with remove_prefix. */
+  upstreamKey(key: Uint8Array): Uint8Array {
+    const text = byteString(key);
+    const match = this.router.route(text);
+    return match === undefined || match.key === text ? key : byteStringToBytes(match.key);
   }
 
   /**
@@ -170,56 +177,6 @@ export class CommandSplitter {
     this.stats.invalidRequest.inc();
     callbacks.onResponse(respError(RedisResponse.InvalidRequest));
     return undefined;
-  }
-}
-
-function wrongNumberOfArguments(commandName: string, stats: RedisCommandStats, callbacks: SplitCallbacks): undefined {
-  stats.error.inc();
-  callbacks.onResponse(respError(`wrong number of arguments for '${commandName}' command`));
-  return undefined;
-}
-
-/** A command's success/error and latency, counted once it is answered (Envoy's SplitRequestBase::updateStats). */
-class CommandTiming {
-  private readonly started: number;
-  constructor(
-    readonly stats: RedisCommandStats,
-    private readonly runtime: Runtime,
-    private readonly micros: boolean,
-  ) {
-    this.started = runtime.now();
-  }
-
-  complete(success: boolean): void {
-    (success ? this.stats.success : this.stats.error).inc();
-    const elapsed = this.runtime.now() - this.started;
-    this.stats.latency.record(this.micros ? Math.round(elapsed * 1000) : Math.round(elapsed));
-  }
-}
-
-/** One request, one host (Envoy's SingleServerRequest): its reply, whatever it is, is a success. */
-class SingleServerRequest implements SplitRequest, RedisRequestCallbacks {
-  handle: RedisPoolRequest | undefined;
-  constructor(
-    private readonly timing: CommandTiming,
-    private readonly callbacks: SplitCallbacks,
-  ) {}
-
-  onResponse(value: RespValue): void {
-    this.handle = undefined;
-    this.timing.complete(true);
-    this.callbacks.onResponse(value);
-  }
-
-  onFailure(): void {
-    this.handle = undefined;
-    this.timing.complete(false);
-    this.callbacks.onResponse(respError(RedisResponse.UpstreamFailure));
-  }
-
-  cancel(): void {
-    this.handle?.cancel();
-    this.handle = undefined;
   }
 }
 

@@ -55,12 +55,8 @@ export class RedisConnPool {
     const cluster = this.context.clusterManager.get(this.clusterName);
     if (cluster === undefined) return undefined;
     if (!this.watched.has(cluster)) this.watch(cluster);
-    const hash = murmurHash2(byteStringToBytes(hashtag(key, this.settings.enableHashtagging)));
-    const host = cluster.loadBalancer.chooseHost(new KeyLbContext(hash));
-    if (host === undefined) {
-      cluster.stats.upstreamCxNoneHealthy.inc();
-      return undefined;
-    }
+    const host = this.chooseHost(cluster, key);
+    if (host === undefined) return undefined;
     let client = this.clients.get(host);
     if (client === undefined || !client.active) {
       const made = new RedisClient(cluster, host, this.context.clusterManager.tcpConnPool(cluster, host), this.context.timers, this.settings, (closed) => {
@@ -73,6 +69,26 @@ export class RedisConnPool {
     }
     if (client.full) return failNow(callbacks);
     return client.makeRequest(request, callbacks);
+  }
+
+  /**
+   * A connection of one client's own to the host of `key` (Envoy's transaction client,
+   * conn_pool_impl.cc makeRequestToHost with an active transaction): not shared, not kept
+   * by the pool; its owner closes it. Undefined when no host can take the key.
+   */
+  transactionClient(key: string, onClose: (client: RedisClient) => void): RedisClient | undefined {
+    const cluster = this.context.clusterManager.get(this.clusterName);
+    if (cluster === undefined) return undefined;
+    const host = this.chooseHost(cluster, key);
+    if (host === undefined) return undefined;
+    return new RedisClient(cluster, host, this.context.clusterManager.tcpConnPool(cluster, host), this.context.timers, this.settings, onClose);
+  }
+
+  private chooseHost(cluster: Cluster, key: string): Host | undefined {
+    const hash = murmurHash2(byteStringToBytes(hashtag(key, this.settings.enableHashtagging)));
+    const host = cluster.loadBalancer.chooseHost(new KeyLbContext(hash));
+    if (host === undefined) cluster.stats.upstreamCxNoneHealthy.inc();
+    return host;
   }
 
   /** Close every connection (the listener's filter config is gone). */

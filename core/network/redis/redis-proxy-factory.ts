@@ -30,6 +30,7 @@ export function redisProxyFilterFactory(config: RedisProxyConfig, context: Serve
     splitter: new CommandSplitter(router, pools, stats, context.runtime, config.latencyInMicros),
     downstreamAuthPasswords: config.downstreamAuthPasswords,
     downstreamAuthUsername: config.downstreamAuthUsername,
+    drain: context,
   };
   return (connection) => new RedisProxyFilter(shared, connection);
 }

@@ -1,11 +1,14 @@
 import type { Connection, ConnectionCallbacks, ConnectionEvent } from "../connection.ts";
+import type { DrainCloseTarget } from "../drain-manager.ts";
 import { FilterStatus, type ReadFilter, type ReadFilterCallbacks } from "../filter.ts";
 import type { ReadBuffer } from "../read-buffer.ts";
-import type { CommandSplitter, SplitCallbacks, SplitRequest } from "./command-splitter.ts";
+import type { CommandSplitter } from "./command-splitter.ts";
+import type { SplitCallbacks, SplitRequest } from "./split-request.ts";
 import type { RedisProxyStats } from "./redis-proxy-stats.ts";
 import { REQUEST_RESP_LIMITS, RespDecoder } from "./resp-decoder.ts";
 import { RespEncoder } from "./resp-encoder.ts";
-import { respError, respSimple, type RespValue } from "./resp-value.ts";
+import { RedisTransaction } from "./redis-transaction.ts";
+import { respError, respSimple, respValueBytes, type RespValue } from "./resp-value.ts";
 
 /** What the filter needs of its config, shared by its connections. */
 export interface RedisProxyFilterConfig {
@@ -14,6 +17,15 @@ export interface RedisProxyFilterConfig {
   /** downstream_auth_password(s): any of them is accepted. */
   readonly downstreamAuthPasswords: readonly string[];
   readonly downstreamAuthUsername: string;
+  /** The listener's drain (Envoy's DrainDecision); absent, nothing drains. */
+  readonly drain?: RedisDrainDecision;
+}
+
+/** What the filter asks of a drain: ServerContext's drainClose and drain-close targets. */
+export interface RedisDrainDecision {
+  drainClose(): boolean;
+  addDrainCloseTarget?(target: DrainCloseTarget): void;
+  removeDrainCloseTarget?(target: DrainCloseTarget): void;
 }
 
 /**
@@ -34,10 +46,29 @@ const MAX_PENDING_WEIGHT = 1024;
  */
 const MAX_IN_FLIGHT_WEIGHT = 64;
 
+/**
+ * The bytes of replies a connection may have coming, held (answered out of order) and in its
+ * write buffer before no more requests are sent (one is always let through): requests go
+ * upstream while (weight in flight × the reply size per weight lately seen) plus those bytes
+ * stay under it. A client that pipelines GETs of big values so has few of them in flight
+ * (four on a new connection, one once a big reply is seen), not MAX_IN_FLIGHT_WEIGHT.
+ */
+export const MAX_HELD_REPLY_BYTES = 1024 * 1024;
+
+/**
+ * The reply size per weight a new connection assumes (MAX_HELD_REPLY_BYTES / 4: four in
+ * flight at first); each upstream reply makes the estimate its own size per weight, or half
+ * the estimate if that is more, so small replies open the window in a few round trips and a
+ * big one closes it at once.
+ */
+const INITIAL_REPLY_BYTES_PER_WEIGHT = MAX_HELD_REPLY_BYTES / 4;
+
 /** One request of a connection, in arrival order (Envoy's ProxyFilter::PendingRequest). */
 class PendingRequest implements SplitCallbacks {
   response: RespValue | undefined;
   handle: SplitRequest | undefined;
+  /** Its reply's bytes while it waits for an earlier one. */
+  heldBytes = 0;
 
   constructor(
     private readonly filter: RedisProxyFilter,
@@ -61,6 +92,10 @@ class PendingRequest implements SplitCallbacks {
   onQuit(): void {
     this.filter.onQuit(this);
   }
+
+  transaction(): RedisTransaction {
+    return this.filter.transaction;
+  }
 }
 
 /**
@@ -70,20 +105,29 @@ class PendingRequest implements SplitCallbacks {
  * however the hosts' replies interleave. Bytes that are not RESP get Envoy's
  * "downstream protocol error" and the connection is closed.
  */
-export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
+export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks, DrainCloseTarget {
   private readonly decoder = new RespDecoder((value) => this.onRequest(value), REQUEST_RESP_LIMITS);
   private readonly encoder = new RespEncoder();
   private readonly pending: PendingRequest[] = [];
+  /** MULTI…EXEC and WATCH state; its connections close with this one. */
+  readonly transaction = new RedisTransaction();
   private pendingWeight = 0;
   /** pending[sent..] are decoded but not yet sent upstream. */
   private sent = 0;
   private inFlightWeight = 0;
+  /** Bytes of replies in, held behind an earlier unanswered request. */
+  private heldReplyBytes = 0;
+  private replyBytesPerWeight = INITIAL_REPLY_BYTES_PER_WEIGHT;
+  /** The request being handed to the splitter: its reply, if it comes now, is the proxy's own. */
+  private dispatchingRequest: PendingRequest | undefined;
   private dispatching = false;
   connectionAllowed: boolean;
   private quit = false;
   /** The client half-closed: the connection closes once its last reply is written. */
   private downstreamEnded = false;
   private closed = false;
+  /** Told to drain while replies were owed: closes once they are written. */
+  private drainRequested = false;
   /** Reads paused for the queue's bound, and for the client's unread replies (watermarks). */
   private pausedForQueue = false;
   private pausedForWrite = false;
@@ -102,6 +146,8 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
   onNewConnection(): FilterStatus {
     this.config.stats.downstreamCxTotal.inc();
     this.config.stats.downstreamCxActive.inc();
+    this.connection.setTxBufferedGauge?.(this.config.stats.downstreamCxTxBytesBuffered);
+    this.config.drain?.addDrainCloseTarget?.(this);
     return FilterStatus.StopIteration;
   }
 
@@ -132,11 +178,14 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
     if (this.closed) return;
     this.closed = true;
     this.config.stats.downstreamCxActive.dec();
+    this.config.drain?.removeDrainCloseTarget?.(this);
     for (const request of this.pending) request.handle?.cancel();
     this.config.stats.downstreamRqActive.dec(this.pending.length);
     this.pending.length = 0;
     this.pendingWeight = 0;
+    this.heldReplyBytes = 0;
     this.sent = 0;
+    this.transaction.close();
   }
 
   onAboveWriteBufferHighWatermark(): void {
@@ -173,12 +222,18 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
     try {
       while (this.sent < this.pending.length && !this.closed && !this.quit && !this.pausedForWrite) {
         const request = this.pending[this.sent]!;
-        if (this.inFlightWeight > 0 && this.inFlightWeight + request.weight > MAX_IN_FLIGHT_WEIGHT) break;
+        if (this.inFlightWeight > 0 && (this.inFlightWeight + request.weight > MAX_IN_FLIGHT_WEIGHT || this.replyBytesComing(request.weight) > MAX_HELD_REPLY_BYTES)) break;
         this.sent++;
         this.inFlightWeight += request.weight;
         const value = request.value!;
         request.value = undefined;
-        const handle = this.config.splitter.makeRequest(value, request);
+        this.dispatchingRequest = request;
+        let handle: SplitRequest | undefined;
+        try {
+          handle = this.config.splitter.makeRequest(value, request);
+        } finally {
+          this.dispatchingRequest = undefined;
+        }
         // Answered at once (a local reply, an error): nothing to cancel.
         if (request.response === undefined) request.handle = handle;
       }
@@ -187,19 +242,34 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
     }
   }
 
+  /** What replies may bring if `weight` more is sent, with what is held and buffered already. */
+  private replyBytesComing(weight: number): number {
+    return (this.inFlightWeight + weight) * this.replyBytesPerWeight + this.heldReplyBytes + this.connection.writeBufferedBytes;
+  }
+
   /** A request's reply: written with every earlier one's (Envoy's ProxyFilter::onResponse). */
   onResponse(request: PendingRequest, value: RespValue): void {
     if (this.closed) return;
     request.response = value;
     request.handle = undefined;
     this.inFlightWeight -= request.weight;
+    const inOrder = this.pending[0] === request;
+    if (request !== this.dispatchingRequest || !inOrder) {
+      const bytes = respValueBytes(value);
+      if (request !== this.dispatchingRequest) this.replyBytesPerWeight = Math.max(bytes / request.weight, this.replyBytesPerWeight / 2);
+      if (!inOrder) {
+        request.heldBytes = bytes;
+        this.heldReplyBytes += bytes;
+      }
+    }
+    if (!inOrder) return;
     let done = 0;
     while (done < this.pending.length && this.pending[done]!.response !== undefined) {
       const answered = this.pending[done++]!;
       this.pendingWeight -= answered.weight;
+      this.heldReplyBytes -= answered.heldBytes;
       this.encoder.encode(answered.response!);
     }
-    if (done === 0) return;
     this.pending.splice(0, done);
     this.sent -= done;
     this.config.stats.downstreamRqActive.dec(done);
@@ -209,7 +279,25 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks {
       this.connection.readDisable(false);
     }
     if (this.pending.length === 0 && (this.quit || this.downstreamEnded)) this.connection.close("FlushWrite");
+    // Draining: closed once it owes no reply (Envoy's ProxyFilter::onResponse checks drainClose()).
+    else if (this.pending.length === 0 && (this.drainRequested || this.config.drain?.drainClose())) this.closeForDrain();
     else this.dispatch();
+  }
+
+  /**
+   * The listener or server started draining (Envoy's addOnDrainCloseCb; Envoy's redis_proxy
+   * itself waits for the next reply): an idle connection closes now, a busy one after its
+   * last owed reply.
+   */
+  onDrainClose(): void {
+    if (this.closed) return;
+    this.drainRequested = true;
+    if (this.pending.length === 0) this.closeForDrain();
+  }
+
+  private closeForDrain(): void {
+    this.config.stats.downstreamCxDrainClose.inc();
+    this.connection.close("FlushWrite");
   }
 
   /** AUTH (Envoy's ProxyFilter::onAuth), the username form with `username`. */

@@ -13,8 +13,8 @@ export interface RedisCommandStats {
 
 /**
  * Envoy's ALL_REDIS_PROXY_STATS (proxy_filter.h) and the splitter's (ALL_COMMAND_SPLITTER_STATS)
- * under `redis.<stat_prefix>.`. A command's stats are made when it is first seen (Envoy makes
- * every routed command's at start: polyvoy's admin output lists only those in use).
+ * under `redis.<stat_prefix>.`. The command splitter makes every routed command's stats at
+ * start, as Envoy does.
  */
 export class RedisProxyStats {
   readonly downstreamCxTotal: Counter;
@@ -22,6 +22,13 @@ export class RedisProxyStats {
   readonly downstreamCxProtocolError: Counter;
   readonly downstreamCxRxBytesTotal: Counter;
   readonly downstreamCxTxBytesTotal: Counter;
+  /**
+   * Bytes read and not yet consumed: the filter takes every read whole (a value cut short is
+   * copied into the decoder), so it is 0 between reads, as Envoy's is with its decoder.
+   */
+  readonly downstreamCxRxBytesBuffered: Gauge;
+  /** Bytes written to clients and not yet taken by them (the connections keep it). */
+  readonly downstreamCxTxBytesBuffered: Gauge;
   readonly downstreamCxDrainClose: Counter;
   readonly downstreamRqTotal: Counter;
   readonly downstreamRqActive: Gauge;
@@ -42,6 +49,8 @@ export class RedisProxyStats {
     this.downstreamCxProtocolError = stats.counter(`${prefix}downstream_cx_protocol_error`);
     this.downstreamCxRxBytesTotal = stats.counter(`${prefix}downstream_cx_rx_bytes_total`);
     this.downstreamCxTxBytesTotal = stats.counter(`${prefix}downstream_cx_tx_bytes_total`);
+    this.downstreamCxRxBytesBuffered = stats.gauge(`${prefix}downstream_cx_rx_bytes_buffered`);
+    this.downstreamCxTxBytesBuffered = stats.gauge(`${prefix}downstream_cx_tx_bytes_buffered`);
     this.downstreamCxDrainClose = stats.counter(`${prefix}downstream_cx_drain_close`);
     this.downstreamRqTotal = stats.counter(`${prefix}downstream_rq_total`);
     this.downstreamRqActive = stats.gauge(`${prefix}downstream_rq_active`);

@@ -53,3 +53,21 @@ export function byteStringToBytes(text: string): Uint8Array {
 export function respBulkText(text: string): RespValue {
   return respBulk(byteStringToBytes(text));
 }
+
+/** About the bytes `value` takes on the wire (its payload and a header's worth per value). */
+export function respValueBytes(value: RespValue): number {
+  switch (value.type) {
+    case "bulk":
+      return value.value.byteLength + 16;
+    case "simple":
+    case "error":
+      return value.value.length + 3;
+    case "array": {
+      let bytes = 16;
+      for (const element of value.value) bytes += respValueBytes(element);
+      return bytes;
+    }
+    default:
+      return 24;
+  }
+}

@@ -1,9 +1,6 @@
 /**
  * The commands Envoy's redis_proxy routes, by how (Envoy's SupportedCommands,
  * source/extensions/filters/network/common/redis/supported_commands.h), lower-case.
- * Envoy's transaction commands (MULTI/EXEC/DISCARD and WATCH, which pins a transaction's
- * key) are not here: polyvoy does not have transactions, and answers them as Envoy
- * answers a command it does not route ("unsupported command '...'").
  */
 
 /** One key, the first argument: the command goes whole to the key's host. */
@@ -28,5 +25,11 @@ export const EVAL_COMMANDS: ReadonlySet<string> = new Set(["eval", "evalsha", "e
 /** One request per key, the integer replies summed (Envoy's hashMultipleSumResultCommands). */
 export const SUM_RESULT_COMMANDS: ReadonlySet<string> = new Set(["del", "exists", "touch", "unlink"]);
 
+/**
+ * Transactions (Envoy's transactionCommands): the only commands, with SIMPLE_COMMANDS, taken
+ * inside MULTI; they may come without a key.
+ */
+export const TRANSACTION_COMMANDS: ReadonlySet<string> = new Set(["multi", "exec", "discard", "watch", "unwatch"]);
+
 /** Every command the splitter has a handler for: each gets `command.<name>.*` stats. */
-export const ROUTED_COMMANDS: readonly string[] = [...SIMPLE_COMMANDS, ...EVAL_COMMANDS, ...SUM_RESULT_COMMANDS, "mget", "mset"];
+export const ROUTED_COMMANDS: readonly string[] = [...SIMPLE_COMMANDS, ...EVAL_COMMANDS, ...SUM_RESULT_COMMANDS, "mget", "mset", ...TRANSACTION_COMMANDS];

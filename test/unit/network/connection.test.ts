@@ -2,6 +2,7 @@ import { describe, expect, test } from "vitest";
 import { Connection, type ConnectionCallbacks, type ConnectionEvent } from "../../../core/network/connection.ts";
 import type { PortError } from "../../../core/port.ts";
 import { bytes, FakeSocket, text } from "../../support/fake-socket.ts";
+import { Gauge } from "../../../core/stats/gauge.ts";
 
 /** ConnectionCallbacks that record every call as a string. */
 class Recorder implements ConnectionCallbacks {
@@ -103,6 +104,27 @@ describe("Connection", () => {
       connection.write(bytes("x"), true);
       expect(socket.writes).toEqual([]);
       expect(socket.ends).toBe(0);
+    });
+  });
+
+  describe("tx bytes buffered gauge (setTxBufferedGauge)", () => {
+    test("follows the bytes the socket holds: up on a write it keeps, down to 0 when its queue empties, its share gone on close", () => {
+      const gauge = new Gauge("g");
+      const { socket, connection } = setup(0);
+      const other = setup(0);
+      connection.setTxBufferedGauge(gauge);
+      other.connection.setTxBufferedGauge(gauge);
+      socket.bufferedAmount = 30;
+      connection.write(bytes("x".repeat(30)), false);
+      expect(gauge.value).toBe(30);
+      other.socket.bufferedAmount = 5;
+      other.connection.write(bytes("hello"), false);
+      expect(gauge.value).toBe(35);
+      socket.bufferedAmount = 0;
+      socket.handler!.onDrain();
+      expect(gauge.value).toBe(5);
+      other.socket.handler!.onClose("remote");
+      expect(gauge.value).toBe(0);
     });
   });
 

@@ -11,11 +11,11 @@ import { ReadBuffer } from "../../../../core/network/read-buffer.ts";
 import { CommandSplitter, MAX_FRAGMENTS_PER_REQUEST } from "../../../../core/network/redis/command-splitter.ts";
 import { RedisConnPool as RedisConnPoolImpl, type RedisConnPool } from "../../../../core/network/redis/redis-conn-pool.ts";
 import { MAX_OUTSTANDING_REQUESTS, type RedisRequestCallbacks } from "../../../../core/network/redis/redis-client.ts";
-import { RedisProxyFilter } from "../../../../core/network/redis/redis-proxy-filter.ts";
+import { MAX_HELD_REPLY_BYTES, RedisProxyFilter, type RedisDrainDecision } from "../../../../core/network/redis/redis-proxy-filter.ts";
 import { RedisProxyStats } from "../../../../core/network/redis/redis-proxy-stats.ts";
 import { RedisRouter } from "../../../../core/network/redis/redis-router.ts";
 import { REQUEST_RESP_LIMITS, RespDecoder } from "../../../../core/network/redis/resp-decoder.ts";
-import { respBulkText, type RespValue } from "../../../../core/network/redis/resp-value.ts";
+import { respBulk, respBulkText, type RespValue } from "../../../../core/network/redis/resp-value.ts";
 import type { Runtime } from "../../../../core/port.ts";
 import { StatsStore } from "../../../../core/stats/stats-store.ts";
 import { loadBootstrap } from "../../../../core/config/load.ts";
@@ -27,7 +27,7 @@ const latin1 = (bytes: Uint8Array) => String.fromCharCode(...bytes);
 const command = (...args: string[]) => `*${args.length}\r\n${args.map((a) => `$${a.length}\r\n${a}\r\n`).join("")}`;
 
 /** A filter over a fake connection; upstream requests are recorded, never answered. */
-function harness(splitterOverride?: { makeRequest(v: RespValue, c: unknown): unknown }) {
+function harness(splitterOverride?: { makeRequest(v: RespValue, c: unknown): unknown }, drain?: RedisDrainDecision) {
   const stats = new StatsStore();
   const redisStats = new RedisProxyStats(stats, "r", false);
   const sent: RespValue[] = [];
@@ -42,11 +42,16 @@ function harness(splitterOverride?: { makeRequest(v: RespValue, c: unknown): unk
   const runtime = { now: () => 0, wallClock: () => 0 } as unknown as Runtime;
   const splitter = splitterOverride ?? new CommandSplitter(new RedisRouter([], { prefix: "", removePrefix: false, cluster: "c" }, false), new Map([["c", pool]]), redisStats, runtime, false);
   let written = "";
-  const state = { closed: undefined as string | undefined, readDisabled: 0 };
+  /** Bytes written the client has not read (it reads nothing unless a test says so). */
+  const state = { closed: undefined as string | undefined, readDisabled: 0, unread: 0, reads: false };
   let callbacks: ConnectionCallbacks | undefined;
   const connection = {
     write(chunk: Uint8Array) {
-      written += latin1(chunk);
+      if (chunk.byteLength <= 64 * 1024) written += latin1(chunk);
+      if (!state.reads) state.unread += chunk.byteLength;
+    },
+    get writeBufferedBytes() {
+      return state.unread;
     },
     close(type: string) {
       state.closed = type;
@@ -59,7 +64,7 @@ function harness(splitterOverride?: { makeRequest(v: RespValue, c: unknown): unk
       callbacks = c;
     },
   } as unknown as Connection;
-  const filter = new RedisProxyFilter({ stats: redisStats, splitter: splitter as CommandSplitter, downstreamAuthPasswords: [], downstreamAuthUsername: "" }, connection);
+  const filter = new RedisProxyFilter({ stats: redisStats, splitter: splitter as CommandSplitter, downstreamAuthPasswords: [], downstreamAuthUsername: "", drain }, connection);
   filter.initializeReadFilterCallbacks({ connection } as never);
   filter.onNewConnection();
   const send = (wire: string | Uint8Array) => {
@@ -67,7 +72,7 @@ function harness(splitterOverride?: { makeRequest(v: RespValue, c: unknown): unk
     buffer.add(typeof wire === "string" ? bytesOf(wire) : wire);
     filter.onData(buffer, false);
   };
-  return { filter, send, sent, waiting, state, written: () => written, counter: (name: string) => stats.counter(`redis.r.${name}`).value };
+  return { filter, send, sent, waiting, state, written: () => written, counter: (name: string) => stats.counter(`redis.r.${name}`).value, gauge: (name: string) => stats.gauge(`redis.r.${name}`).value };
 }
 
 describe("redis_proxy request limits", () => {
@@ -155,24 +160,50 @@ describe("redis_proxy request limits", () => {
 });
 
 describe("redis_proxy: a client that does not read its replies", () => {
-  test("at most 64 requests are sent upstream at a time, none while the client's write buffer is above its high watermark", () => {
+  test("four requests in flight on a new connection, 64 once small replies come; none sent while the client's write buffer is above its high watermark", () => {
     const h = harness();
+    h.state.reads = true;
     h.send(command("GET", "k").repeat(1000));
-    expect(h.sent).toHaveLength(64);
+    expect(h.sent).toHaveLength(4);
     const answer = (n: number) => {
       for (const callbacks of h.waiting.splice(0, n)) callbacks.onResponse(respBulkText("v"));
     };
+    answer(4);
+    expect(h.sent).toHaveLength(68);
     answer(10);
-    expect(h.sent).toHaveLength(74);
+    expect(h.sent).toHaveLength(78);
     h.filter.onAboveWriteBufferHighWatermark();
     answer(64);
-    expect(h.sent).toHaveLength(74);
-    expect(h.written()).toBe("$1\r\nv\r\n".repeat(74));
+    expect(h.sent).toHaveLength(78);
+    expect(h.written()).toBe("$1\r\nv\r\n".repeat(78));
     h.filter.onBelowWriteBufferLowWatermark();
-    expect(h.sent).toHaveLength(138);
+    expect(h.sent).toHaveLength(142);
     while (h.waiting.length > 0) answer(h.waiting.length);
     expect(h.sent).toHaveLength(1000);
     expect(h.written()).toBe("$1\r\nv\r\n".repeat(1000));
+  });
+
+  test(`GETs of big values: replies in flight, held and buffered kept near ${MAX_HELD_REPLY_BYTES} bytes (four on a new connection, then one at a time), not 64 replies`, () => {
+    const h = harness();
+    h.send(command("GET", "k").repeat(100));
+    const big = respBulk(new Uint8Array(MAX_HELD_REPLY_BYTES / 2));
+    // Answered as they are sent, the last first (held behind the others), nothing read.
+    let most = 0;
+    while (h.waiting.length > 0) {
+      const batch = h.waiting.splice(0).reverse();
+      for (const callbacks of batch) callbacks.onResponse(big);
+      most = Math.max(most, batch.length);
+    }
+    // The first window (4), then one at a time: the write buffer alone is over the bound (a
+    // real connection's high watermark then stops them; this fake has none).
+    expect(most).toBe(4);
+    expect(h.sent).toHaveLength(100);
+    expect(h.state.unread).toBeGreaterThan(100 * (MAX_HELD_REPLY_BYTES / 2));
+    const h2 = harness();
+    h2.send(command("GET", "k").repeat(1000));
+    h2.waiting.splice(0).forEach((callbacks) => callbacks.onResponse(big));
+    // A big reply seen, the window is one request.
+    expect(h2.waiting).toHaveLength(1);
   });
 
   test("requests held behind QUIT are never sent", () => {
@@ -182,6 +213,53 @@ describe("redis_proxy: a client that does not read its replies", () => {
     expect(h.sent).toHaveLength(100);
     expect(h.written()).toBe("$1\r\nv\r\n".repeat(100) + "+OK\r\n");
     expect(h.state.closed).toBe("FlushWrite");
+  });
+});
+
+describe("redis_proxy draining (downstream_cx_drain_close)", () => {
+  function draining() {
+    const state = { draining: false, targets: new Set<{ onDrainClose(): void }>() };
+    const drain: RedisDrainDecision = {
+      drainClose: () => state.draining,
+      addDrainCloseTarget: (t) => state.targets.add(t),
+      removeDrainCloseTarget: (t) => state.targets.delete(t),
+    };
+    const start = () => {
+      state.draining = true;
+      for (const target of [...state.targets]) target.onDrainClose();
+    };
+    return { drain, state, start };
+  }
+
+  test("an idle connection closes when the drain starts; one owing replies closes after its last", () => {
+    const d = draining();
+    const idle = harness(undefined, d.drain);
+    const busy = harness(undefined, d.drain);
+    busy.send(command("GET", "a") + command("GET", "b"));
+    expect(d.state.targets.size).toBe(2);
+    d.start();
+    expect(idle.state.closed).toBe("FlushWrite");
+    expect(idle.counter("downstream_cx_drain_close")).toBe(1);
+    expect(busy.state.closed).toBeUndefined();
+    busy.waiting.shift()!.onResponse(respBulkText("1"));
+    expect(busy.state.closed).toBeUndefined();
+    busy.waiting.shift()!.onResponse(respBulkText("2"));
+    expect(busy.written()).toBe("$1\r\n1\r\n$1\r\n2\r\n");
+    expect(busy.state.closed).toBe("FlushWrite");
+    expect(busy.counter("downstream_cx_drain_close")).toBe(1);
+    // Closed connections are no drain targets any more.
+    expect(d.state.targets.size).toBe(0);
+  });
+
+  test("as Envoy's onResponse: while drainClose() says so, a reply that leaves nothing owed closes the connection", () => {
+    const d = draining();
+    const h = harness(undefined, d.drain);
+    h.send(command("GET", "a"));
+    d.state.draining = true;
+    h.waiting.shift()!.onResponse(respBulkText("1"));
+    expect(h.state.closed).toBe("FlushWrite");
+    expect(h.counter("downstream_cx_drain_close")).toBe(1);
+    expect(h.gauge("downstream_cx_active")).toBe(0);
   });
 });
 
@@ -207,6 +285,24 @@ describe("redis_proxy upstream client", () => {
     return { removeHost, members, pool: new RedisConnPoolImpl("c", context as never, { opTimeoutMs: 1000, maxBufferSizeBeforeFlush: 0, bufferFlushTimeoutMs: 0, enableHashtagging: false }), counter };
   }
   const GET = { type: "array", value: [] } as unknown as RespValue;
+
+  test("a transaction's client is a connection of its own, not the shared one, and not the pool's to keep", () => {
+    let streams = 0;
+    const { pool: p } = pool(() => streams++);
+    const callbacks = { onResponse() {}, onFailure() {} };
+    p.makeRequest("k", GET, callbacks);
+    expect(streams).toBe(1);
+    const closed: unknown[] = [];
+    const client = p.transactionClient("k", (c) => closed.push(c))!;
+    expect(streams).toBe(2);
+    p.makeRequest("k", GET, callbacks);
+    expect(streams).toBe(2);
+    client.close();
+    expect(closed).toEqual([client]);
+    // The shared client is still there.
+    p.makeRequest("k", GET, callbacks);
+    expect(streams).toBe(2);
+  });
 
   test("a connection failing at once fails the request (upstream failure), not 'no upstream host'", () => {
     const { pool: p } = pool((cb) => cb.onPoolFailure("Overflow", ""));
@@ -276,6 +372,7 @@ describe("redis_proxy upstream client", () => {
       stats: new StatsStore(),
       runtime: { now: () => 0, wallClock: () => 0 },
       onListenerDestroyed: (cb: () => void) => destroyed.push(cb),
+      drainClose: () => false,
     };
     const factory = redisProxyFilterFactory(config.config, context as never);
     const connection = { write() {}, close() {}, readDisable() {}, addConnectionCallbacks() {} };
