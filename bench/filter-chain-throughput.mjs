@@ -39,9 +39,15 @@
 // - `otel`: the OpenTelemetry tracer (envoy.tracers.opentelemetry) with every request sampled,
 //   the spans exported as OTLP/HTTP protobuf POSTs of 5 spans to a node:http collector in
 //   this process, unpinned, answering 200 (its cluster kept by `--keep-cluster`).
+// - `grpc_json`: the gRPC-JSON transcoder (envoy.filters.http.grpc_json_transcoder) first,
+//   requests `GET /v1/echo/hello` mapped by a google.api.http rule to the bench's Echo.Unary
+//   on a local @grpc/grpc-js server in this process, unpinned (HTTP/2, its cluster kept by
+//   `--keep-cluster`), its answer printed as JSON; the descriptor set made by protoc. The
+//   router alone proxies the origin's /64, so the difference is a transcoded gRPC call's
+//   against a plain proxied GET, not the filter's alone.
 //
-//   node bench/filter-chain-throughput.mjs [--with chain|zipkin|ext_proc|cache|lua|als|oauth2|oauth2_redirect|custom_response|custom_response_fires|otel] [--rounds 3] [--duration 5s] [--runtimes node,bun,deno]
-import { spawn } from "node:child_process";
+//   node bench/filter-chain-throughput.mjs [--with chain|zipkin|ext_proc|cache|lua|als|oauth2|oauth2_redirect|custom_response|custom_response_fires|otel|grpc_json] [--rounds 3] [--duration 5s] [--runtimes node,bun,deno]
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -51,6 +57,7 @@ import { createRequire } from "node:module";
 import { createHmac } from "node:crypto";
 import { createServer } from "node:http";
 import { polyvoyConfig } from "./lib/targets.mjs";
+import { GRPC_PROTO } from "./lib/origin.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -292,6 +299,58 @@ function withOpenTelemetry(config, port) {
   copy.static_resources.clusters.push(localCluster("otel_collector", port));
   return copy;
 }
+/**
+ * The bench config with the gRPC-JSON transcoder first, its descriptor set (protoc, from the
+ * Echo service with a google.api.http rule), and a route for the gRPC path to the Echo
+ * server's cluster ahead of the origin's (the transcoder matches the route again after it
+ * rewrites the path, as Envoy's does).
+ */
+function withGrpcJson(config, port) {
+  const require = createRequire(import.meta.url);
+  const googleapis = join(require.resolve("@grpc/grpc-js-xds/package.json"), "..", "deps", "googleapis");
+  const proto = join(dir, "echo-http.proto");
+  writeFileSync(proto, 'syntax = "proto3"; package bench; import "google/api/annotations.proto";\nservice Echo { rpc Unary (Msg) returns (Msg) { option (google.api.http) = { get: "/v1/echo/{text}" }; } }\nmessage Msg { string text = 1; }\n');
+  const descriptor = join(dir, "echo.pb");
+  const protoc = spawnSync("protoc", ["-I", dir, "-I", googleapis, "--include_imports", `--descriptor_set_out=${descriptor}`, proto], { encoding: "utf8" });
+  if (protoc.error || protoc.status !== 0) throw new Error(`protoc could not make the descriptor set (apt-get install protobuf-compiler libprotobuf-dev): ${protoc.error?.message ?? protoc.stderr}`);
+  const copy = structuredClone(config);
+  const hcm = copy.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+  const transcoder = {
+    name: "envoy.filters.http.grpc_json_transcoder",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder",
+      proto_descriptor: descriptor,
+      services: ["bench.Echo"],
+    },
+  };
+  hcm.http_filters = [transcoder, ...hcm.http_filters];
+  hcm.route_config.virtual_hosts[0].routes.unshift({ match: { prefix: "/bench.Echo/" }, route: { cluster: "grpc_echo" } });
+  copy.static_resources.clusters.push(
+    localCluster("grpc_echo", port, { typed_extension_protocol_options: { "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": { "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions", explicit_http_config: { http2_protocol_options: {} } } } }),
+  );
+  return copy;
+}
+/** The bench's Echo service (bench/lib/origin.mjs's proto) on @grpc/grpc-js in this process; its port. */
+async function startGrpcEcho() {
+  const require = createRequire(import.meta.url);
+  const grpc = require("@grpc/grpc-js");
+  const protoLoader = require("@grpc/proto-loader");
+  const proto = join(dir, "echo.proto");
+  writeFileSync(proto, GRPC_PROTO);
+  const service = grpc.loadPackageDefinition(protoLoader.loadSync(proto)).bench.Echo.service;
+  const server = new grpc.Server();
+  let calls = 0;
+  server.addService(service, { Unary: (call, callback) => (calls++, callback(null, { text: call.request.text })) });
+  const port = await new Promise((ok, fail) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? fail(e) : ok(p))));
+  return {
+    port,
+    close: () => {
+      // A transcoder that sent nothing upstream would make the run measure its refusals.
+      console.log(`  the Echo server answered ${calls} calls`);
+      server.forceShutdown();
+    },
+  };
+}
 /** A local OTLP/HTTP collector: reads each POST and answers 200 with an empty ExportTraceServiceResponse; its port. */
 async function startCollector() {
   let exports = 0;
@@ -310,8 +369,16 @@ async function startCollector() {
   return { port: server.address().port, close };
 }
 const processor =
-  values.with === "ext_proc" ? await startProcessor() : values.with === "als" ? await startAccessLogService() : values.with === "otel" ? await startCollector() : undefined;
-const keptCluster = { als: "als", otel: "otel_collector" }[values.with] ?? "processor";
+  values.with === "ext_proc"
+    ? await startProcessor()
+    : values.with === "als"
+      ? await startAccessLogService()
+      : values.with === "otel"
+        ? await startCollector()
+        : values.with === "grpc_json"
+          ? await startGrpcEcho()
+          : undefined;
+const keptCluster = { als: "als", otel: "otel_collector", grpc_json: "grpc_echo" }[values.with] ?? "processor";
 const variants = {
   chain: ["the chain + router", () => withFilters(base, targetChain(join(root, "examples/filters/add-header.ts"))), " (target ≤ 15 %)"],
   zipkin: ["zipkin tracer, all sampled", () => withZipkin(base), ""],
@@ -324,6 +391,7 @@ const variants = {
   custom_response: ["custom_response, not firing", () => withCustomResponse(base), ""],
   custom_response_fires: ["custom_response on the origin's 503s", () => withCustomResponse(base), "", { target: "/503" }],
   otel: ["opentelemetry tracer, all sampled", () => withOpenTelemetry(base, processor.port), ""],
+  grpc_json: ["grpc_json_transcoder, a gRPC call per GET", () => withGrpcJson(base, processor.port), "", { target: "/v1/echo/hello" }],
 };
 const variant = variants[values.with];
 if (!variant) throw new Error(`--with: ${Object.keys(variants).join(", ")}, not ${values.with}`);
