@@ -134,7 +134,9 @@ describe.each(RUNTIMES)("grpc_json_transcoder on %s", (runtime) => {
           services: ["library.v1.Library"],
           convert_grpc_status: true,
           print_options: { stream_newline_delimited: true },
-          request_validation_options: { reject_unknown_method: true },
+          request_validation_options: { reject_unknown_method: true, reject_unknown_query_parameters: true },
+          max_request_body_size: 64,
+          max_response_body_size: 80,
         },
       },
       upstream.port,
@@ -239,6 +241,29 @@ describe.each(RUNTIMES)("grpc_json_transcoder on %s", (runtime) => {
     expect([res.status, await res.text()]).toEqual([200, "plain route"]);
     const rejected = await fetch(`http://127.0.0.1:${linesPort}/not/a/rule`);
     expect([rejected.status, await rejected.text()]).toEqual([404, "Could not resolve /not/a/rule to a method."]);
+  });
+
+  test("an unknown query parameter: the request passes untranscoded (Envoy); with reject_unknown_query_parameters Envoy's 400", async () => {
+    const passed = await fetch(url("/v1/rooms/1?nope=1"));
+    expect([passed.status, await passed.text()]).toEqual([200, "plain route"]);
+    const rejected = await fetch(`http://127.0.0.1:${linesPort}/v1/rooms/1?nope=1`);
+    expect([rejected.status, await rejected.text()]).toEqual([400, 'Could not find field "nope" in the type "library.v1.GetRoomRequest".']);
+  });
+
+  test("max_request_body_size and max_response_body_size: Envoy's 413 and 500", async () => {
+    const big = await fetch(`http://127.0.0.1:${linesPort}/v1/rooms/3/volumes/9:lend`, { method: "POST", body: JSON.stringify({ reader: "x".repeat(100) }) });
+    expect([big.status, await big.text()]).toEqual([413, "Request rejected because the transcoder's internal buffer size exceeds the configured limit."]);
+    const small = await fetch(`http://127.0.0.1:${linesPort}/v1/rooms/3/volumes/9:lend`, { method: "POST", body: JSON.stringify({ reader: "x" }) });
+    expect(small.status).toBe(200);
+    await small.text();
+    const long = await fetch(`http://127.0.0.1:${linesPort}/v1/rooms/1/volumes/2?fields=${"a".repeat(100)}`);
+    expect([long.status, await long.text()]).toEqual([500, "Response not transcoded because the transcoder's internal buffer size exceeds the configured limit."]);
+  });
+
+  test("a JSON field the message lacks is a 400", async () => {
+    const res = await fetch(url("/v1/rooms/3/volumes/9:lend"), { method: "POST", body: JSON.stringify({ reader: "bob", shoe_size: 9 }) });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain("shoe_size");
   });
 
   test("bad JSON is Envoy's 400 (the codec's message)", async () => {
