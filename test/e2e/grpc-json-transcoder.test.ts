@@ -92,13 +92,22 @@ function transcoder(descriptorFile: string, extra: object = {}): object {
   };
 }
 
-async function startProxy(runtime: (typeof RUNTIMES)[number], filter: object, grpcPort: number): Promise<{ proxy: ProxyProcess; port: number }> {
+/** A proxy with `filter` before the router; `disabledRoute`: /v1/floors/ has the transcoder disabled by its per-route config. */
+async function startProxy(runtime: (typeof RUNTIMES)[number], filter: object, grpcPort: number, disabledRoute: boolean): Promise<{ proxy: ProxyProcess; port: number }> {
   const port = await freePort();
   const config = httpProxyConfig({
     listenPort: port,
     clusters: { grpc: [grpcPort] },
     routes: [
       { match: { prefix: "/library.v1.Library/" }, cluster: "grpc" },
+      // The transcoder disabled on this route (a per-route config with no services).
+      ...(!disabledRoute ? [] : [{
+        match: { prefix: "/v1/floors/" },
+        action: {
+          direct_response: { status: 200, body: { inline_string: "not transcoded" } },
+          typed_per_filter_config: { "envoy.filters.http.grpc_json_transcoder": { "@type": TYPE_URL, proto_descriptor_bin: Buffer.from(libraryDescriptorSet()).toString("base64") } },
+        },
+      }]),
       { match: { prefix: "/" }, action: { direct_response: { status: 200, body: { inline_string: "plain route" } } } },
     ],
     clusterExtra: { http2_protocol_options: {} },
@@ -123,7 +132,7 @@ describe.each(RUNTIMES)("grpc_json_transcoder on %s", (runtime) => {
     const descriptorFile = join(dir, "library.pb");
     writeFileSync(descriptorFile, libraryDescriptorSet());
     upstream = await startLibraryServer();
-    ({ proxy, port } = await startProxy(runtime, transcoder(descriptorFile, { convert_grpc_status: false }), upstream.port));
+    ({ proxy, port } = await startProxy(runtime, transcoder(descriptorFile, { convert_grpc_status: false }), upstream.port, true));
     ({ proxy: lines, port: linesPort } = await startProxy(
       runtime,
       {
@@ -140,6 +149,7 @@ describe.each(RUNTIMES)("grpc_json_transcoder on %s", (runtime) => {
         },
       },
       upstream.port,
+      false,
     ));
   });
 
@@ -161,8 +171,18 @@ describe.each(RUNTIMES)("grpc_json_transcoder on %s", (runtime) => {
   });
 
   test("additional_bindings: the second rule of a method", async () => {
-    const res = await fetch(url("/v1/floors/2/rooms/5"));
+    const res = await fetch(`http://127.0.0.1:${linesPort}/v1/floors/2/rooms/5`);
     expect(await res.json()).toEqual({ id: "5", floor: 2, title: "room 5", kind: "KIND_UNSPECIFIED" });
+  });
+
+  test("a route's typed_per_filter_config replaces the filter's: with no services, the request passes untranscoded", async () => {
+    const res = await fetch(url("/v1/floors/2/rooms/5"));
+    expect([res.status, await res.text()]).toEqual([200, "not transcoded"]);
+  });
+
+  test("bidirectional streaming: the JSON array's messages go up, the answers come back as an array", async () => {
+    const res = await fetch(url("/v1/exchange"), { method: "POST", body: JSON.stringify([{ id: "x" }, { id: "y", pages: "3" }]) });
+    expect(JSON.parse(await res.text())).toEqual([{ id: "x" }, { id: "y", pages: "3" }]);
   });
 
   test("a method with google.protobuf.Empty in and a repeated message out", async () => {
