@@ -36,7 +36,8 @@ import { grpcToHttpStatus, isGrpcRequestHeaders, isGrpcContentType, parseGrpcSta
 import type { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { buildTranscoder, resolveBindings, type MethodInfo, type Transcoder } from "../../grpc-json/transcoder-config.ts";
-import type { FieldBinding } from "../../grpc-json/descriptors.ts";
+import { TranscodeError, type FieldBinding } from "../../grpc-json/descriptors.ts";
+import { ProtoDecodeError } from "../../util/protobuf-wire.ts";
 import { encodeJsonRequest, grpcStatusJson, httpBodyRequestMessage, parseHttpBody, responseMessageJson } from "../../grpc-json/transcoding.ts";
 
 /** The transcoder (descriptor pool and path matcher) of each config object: built once. */
@@ -53,6 +54,8 @@ const FALLBACK_LIMIT = 64 * 1024 * 1024;
 const EARLY_FAILURE = "early_grpc_json_transcode_failure";
 const FAILURE = "grpc_json_transcode_failure";
 const REQUEST_TOO_LARGE = "Request rejected because the transcoder's internal buffer size exceeds the configured limit.";
+/** The filter sends no grpc-accept-encoding, so a compressed message is an upstream's mistake. */
+const COMPRESSED = "Compressed gRPC messages are not transcoded";
 const RESPONSE_TOO_LARGE = "Response not transcoded because the transcoder's internal buffer size exceeds the configured limit.";
 
 export class GrpcJsonTranscoderFilter implements StreamFilter {
@@ -75,6 +78,8 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
   private responseBytes = 0;
   /** A unary response's JSON so far (held until the trailers). */
   private unaryOut = "";
+  /** A unary HttpBody response's data. */
+  private unaryBody: Uint8Array | undefined;
   /** Streamed messages written so far. */
   private streamed = 0;
   private hasBody = false;
@@ -240,7 +245,9 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
     try {
       out = info.responseIsHttpBody ? this.httpBodyOut(frames) : this.jsonOut(frames, endStream);
     } catch (error) {
-      return this.responseFailed(error instanceof Error ? error.message : String(error));
+      // A message the codec cannot read (Envoy's ResponseStatus() not ok: 502).
+      if (!(error instanceof TranscodeError) && !(error instanceof ProtoDecodeError)) throw error;
+      return this.responseFailed(error.message);
     }
     if (!streaming) {
       if (typeof out === "string") this.unaryOut += out;
@@ -282,7 +289,7 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
     let out = "";
     const lines = config.printOptions.streamNewlineDelimited;
     for (const frame of frames) {
-      if (frame.flags !== GRPC_FH_DEFAULT) throw new Error("Compressed gRPC messages are not transcoded");
+      if (frame.flags !== GRPC_FH_DEFAULT) throw new TranscodeError(COMPRESSED);
       const json = responseMessageJson(pool, info.method.output, frame.data, config.printOptions);
       if (!info.method.serverStreaming) out += json;
       else if (lines) out += `${json}\n`;
@@ -304,7 +311,7 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
     const info = this.info!;
     const chunks: Uint8Array[] = [];
     for (const frame of frames) {
-      if (frame.flags !== GRPC_FH_DEFAULT) throw new Error("Compressed gRPC messages are not transcoded");
+      if (frame.flags !== GRPC_FH_DEFAULT) throw new TranscodeError(COMPRESSED);
       if (frame.data.length === 0) continue;
       const body = parseHttpBody(frame.data, info.responseBodyFieldNumber);
       if (!info.method.serverStreaming) {
@@ -322,8 +329,6 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
     }
     return concat(chunks, chunks.reduce((n, c) => n + c.length, 0));
   }
-
-  private unaryBody: Uint8Array | undefined;
 
   private context(): { pool: Transcoder["pool"]; info: MethodInfo; config: GrpcJsonTranscoderConfig } {
     return { pool: this.transcoder!.pool, info: this.info!, config: this.active! };
