@@ -4,6 +4,7 @@
  * seconds with an "s", FieldMask as lowerCamelCase paths joined by ",", bytes as base64.
  */
 import { utcEpochMs, utcParts } from "../util/civil-time.ts";
+import { TranscodeError } from "./descriptors.ts";
 
 /** The messages whose JSON form is not an object of their fields. */
 export type WellKnown =
@@ -41,9 +42,12 @@ export function wellKnown(fullName: string): WellKnown | undefined {
   return WELL_KNOWN.get(fullName);
 }
 
-/** A WKT whose JSON is not an object: inside an Any it is `{"@type": …, "value": …}`. */
+/**
+ * Inside an Any, a well-known type (Any too, not Empty) is `{"@type": …, "value": <its JSON>}`
+ * (unparser.cc WriteAny: ClassifyMessage is not kNotWellKnown).
+ */
 export function anyUsesValueKey(kind: WellKnown | undefined): boolean {
-  return kind !== undefined && kind !== "Any" && kind !== "Empty";
+  return kind !== undefined && kind !== "Empty";
 }
 
 /** timestamp.proto: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z. */
@@ -96,17 +100,21 @@ function fraction(nanos: number): string {
 
 const pad = (n: number, width: number): string => String(n).padStart(width, "0");
 
-/** Timestamp as RFC 3339 in UTC; undefined when out of timestamp.proto's range. */
-export function formatTimestamp(seconds: bigint, nanos: number): string | undefined {
-  if (seconds < MIN_TIMESTAMP_SECONDS || seconds > MAX_TIMESTAMP_SECONDS || nanos < 0 || nanos > 999_999_999) return undefined;
+/** Timestamp as RFC 3339 in UTC, or protobuf's error for one out of range (unparser.cc WriteTimestamp). */
+export function formatTimestamp(seconds: bigint, nanos: number): string {
+  if (seconds < MIN_TIMESTAMP_SECONDS) throw new TranscodeError("minimum acceptable time value is 0001-01-01T00:00:00Z");
+  if (seconds > MAX_TIMESTAMP_SECONDS) throw new TranscodeError("maximum acceptable time value is 9999-12-31T23:59:59Z");
+  if (nanos < 0 || nanos > 999_999_999) throw new TranscodeError("nanos must be in range [0, +999,999,999]");
   const p = utcParts(Number(seconds) * 1000);
   return `${pad(p.year, 4)}-${pad(p.month, 2)}-${pad(p.day, 2)}T${pad(p.hour, 2)}:${pad(p.minute, 2)}:${pad(p.second, 2)}${fraction(nanos)}Z`;
 }
 
-/** Duration as "<seconds>[.fraction]s"; undefined when out of range or the signs differ. */
-export function formatDuration(seconds: bigint, nanos: number): string | undefined {
-  if (seconds > MAX_DURATION_SECONDS || seconds < -MAX_DURATION_SECONDS || nanos > 999_999_999 || nanos < -999_999_999) return undefined;
-  if ((seconds > 0n && nanos < 0) || (seconds < 0n && nanos > 0)) return undefined;
+/** Duration as "<seconds>[.fraction]s", or protobuf's error (unparser.cc WriteDuration). */
+export function formatDuration(seconds: bigint, nanos: number): string {
+  if (seconds > MAX_DURATION_SECONDS || seconds < -MAX_DURATION_SECONDS || nanos > 999_999_999 || nanos < -999_999_999) {
+    throw new TranscodeError("duration out of range");
+  }
+  if (seconds !== 0n && nanos !== 0 && seconds < 0n !== nanos < 0) throw new TranscodeError("nanos and seconds signs do not match");
   const negative = seconds < 0n || nanos < 0;
   const s = (seconds < 0n ? -seconds : seconds).toString();
   return `${negative ? "-" : ""}${s}${fraction(Math.abs(nanos))}s`;
@@ -123,24 +131,26 @@ export function fieldMaskPathFromJson(path: string): string | undefined {
   return out;
 }
 
-/** The inverse (SnakeCaseToCamelCase): undefined for a path with no JSON form ("a__b", "a_1", "aB"). */
+/**
+ * The inverse, as protobuf's JSON printer writes a path (json/internal/unparser.cc
+ * WriteFieldMask): the lowercase letter after "_" upper-cased, digits, lowercase letters and
+ * "." kept, a lone "_" dropped; undefined for any other character (its "unexpected character
+ * in FieldMask").
+ */
 export function fieldMaskPathToJson(path: string): string | undefined {
   let out = "";
-  let upper = false;
+  let sawUnder = false;
   for (const c of path) {
-    if (c >= "A" && c <= "Z") return undefined;
-    if (c === "_") {
-      if (upper) return undefined;
-      upper = true;
+    const lower = c >= "a" && c <= "z";
+    if (lower && sawUnder) out += c.toUpperCase();
+    else if (lower || (c >= "0" && c <= "9") || c === ".") out += c;
+    else if (c === "_" && !sawUnder) {
+      sawUnder = true;
       continue;
-    }
-    if (upper) {
-      if (!(c >= "a" && c <= "z")) return undefined;
-      out += c.toUpperCase();
-      upper = false;
-    } else out += c;
+    } else return undefined;
+    sawUnder = false;
   }
-  return upper ? undefined : out;
+  return out;
 }
 
 const BASE64 = new Int16Array(128).fill(-1);
