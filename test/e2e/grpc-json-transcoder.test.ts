@@ -286,6 +286,24 @@ describe.each(RUNTIMES)("grpc_json_transcoder on %s", (runtime) => {
     expect(await res.text()).toContain("shoe_size");
   });
 
+  test("a path variable that is no value of its field (room_id is an int64) is a 400", async () => {
+    const res = await fetch(url("/v1/rooms/abc"));
+    expect(res.status).toBe(400);
+    expect(await res.text()).not.toBe("");
+  });
+
+  test("a response that is not gRPC (the router's local reply: no upstream) passes untouched", async () => {
+    const closed = await freePort();
+    const { proxy: down, port: downPort } = await startProxy(runtime, transcoder(join(dir, "library.pb")), closed, false);
+    try {
+      const res = await fetch(`http://127.0.0.1:${downPort}/v1/rooms/1`);
+      expect([res.status, res.headers.get("content-type"), res.headers.get("grpc-status")]).toEqual([503, "text/plain", null]);
+      expect(await res.text()).toMatch(/^upstream connect error/);
+    } finally {
+      await down.stop("SIGKILL");
+    }
+  });
+
   test("bad JSON is Envoy's 400 (the codec's message)", async () => {
     const res = await fetch(url("/v1/rooms"), { method: "POST", body: "{not json" });
     expect(res.status).toBe(400);
