@@ -304,6 +304,16 @@ describe.each(RUNTIMES)("grpc_json_transcoder on %s", (runtime) => {
     }
   });
 
+  test("match_incoming_request_route: the route the original path matched is kept (here the plain one)", async () => {
+    const { proxy: kept, port: keptPort } = await startProxy(runtime, transcoder(join(dir, "library.pb"), { match_incoming_request_route: true }), upstream.port, false);
+    try {
+      const res = await fetch(`http://127.0.0.1:${keptPort}/v1/rooms/1`);
+      expect([res.status, await res.text()]).toEqual([200, "plain route"]);
+    } finally {
+      await kept.stop("SIGKILL");
+    }
+  });
+
   test("bad JSON is Envoy's 400 (the codec's message)", async () => {
     const res = await fetch(url("/v1/rooms"), { method: "POST", body: "{not json" });
     expect(res.status).toBe(400);

@@ -5,6 +5,8 @@
 import { describe, expect, test } from "vitest";
 import { filterConfig, HCM_FILTERS, problems } from "../config/http-filter-config.ts";
 import { libraryDescriptorSet } from "../../helpers/grpc-json-descriptor.ts";
+import { decodeDescriptorSet } from "../../../core/grpc-json/descriptor-set.ts";
+import { resolveBindings } from "../../../core/grpc-json/transcoder-config.ts";
 
 const TYPE = "type.googleapis.com/envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder";
 const bin = () => Buffer.from(libraryDescriptorSet()).toString("base64");
@@ -48,5 +50,22 @@ describe("grpc_json_transcoder config", () => {
     expect(problems(filter, { typed_per_filter_config: { "envoy.filters.http.grpc_json_transcoder": { "@type": TYPE, proto_descriptor_bin: bin(), services: ["library.v1.Missing"] } } })[0]).toContain(
       "transcoding_filter: Could not find 'library.v1.Missing' in the proto descriptor",
     );
+  });
+});
+
+describe("bindings resolved against the request message (TypeHelper::ResolveFieldPath)", () => {
+  const volume = decodeDescriptorSet(libraryDescriptorSet()).message("library.v1.UpdateVolumeRequest")!;
+  const bindings = [
+    { fieldPath: ["room_id"], value: "1" },
+    { fieldPath: ["volume", "loanPeriod"], value: "3s" },
+    { fieldPath: ["volume", "shoe"], value: "x" },
+  ];
+
+  test("a field path naming no field is Envoy's error", () => {
+    expect(resolveBindings(volume, bindings, false)).toEqual({ error: 'Could not find field "shoe" in the type "library.v1.Volume".' });
+  });
+
+  test("ignore_unknown_query_parameters: it is dropped, the others kept (.proto and JSON names)", () => {
+    expect(resolveBindings(volume, bindings, true)).toEqual({ bindings: bindings.slice(0, 2) });
   });
 });
