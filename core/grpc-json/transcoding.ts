@@ -11,6 +11,7 @@ import { ProtoDecodeError, ProtoReader, ProtoWriter, WireType } from "../util/pr
 import { utf8Decode, utf8DecodeStrict } from "../util/utf8.ts";
 import { TranscodeError, type DescriptorPool, type FieldBinding, type JsonParseOptions, type JsonPrintOptions, type MessageDescriptor } from "./descriptors.ts";
 import { encodeRequestMessage } from "./json-to-proto.ts";
+import { JsonTextError, parseJsonText } from "./json-text.ts";
 import { messageToJson } from "./proto-to-json.ts";
 import type { MethodInfo } from "./transcoder-config.ts";
 
@@ -34,9 +35,10 @@ export function encodeJsonRequest(pool: DescriptorPool, info: MethodInfo, body: 
   let json: unknown;
   if (text.trim() !== "") {
     try {
-      json = JSON.parse(text);
-    } catch {
-      return { error: "Unexpected token: the request body is not valid JSON." };
+      json = parseJsonText(text);
+    } catch (error) {
+      if (error instanceof JsonTextError) return { error: error.message };
+      throw error;
     }
   }
   try {
