@@ -20,34 +20,21 @@ function parseOptions(config: GrpcJsonTranscoderConfig): JsonParseOptions {
 }
 
 /**
- * The request's messages from its JSON body and bindings: a unary (or server-streaming)
- * method one; a client-streaming one one per element of the body's JSON array (each with the
- * bindings woven in, as the library's streaming JsonRequestTranslator does), none for an
- * empty body. A body that is not JSON, or names no field, is an error (Envoy answers it 400).
+ * A unary (or server-streaming) method's request message from its JSON body and bindings
+ * (an empty body: the bindings alone); or one element of a client stream's JSON array, with
+ * the bindings woven into each (as the library's streaming JsonRequestTranslator does).
+ * A body that is not JSON, or names no field, is an error (Envoy answers it 400).
  */
-export function encodeJsonRequest(pool: DescriptorPool, info: MethodInfo, body: Uint8Array, bindings: readonly FieldBinding[], config: GrpcJsonTranscoderConfig): { messages: Uint8Array[] } | { error: string } {
+export function encodeJsonRequest(pool: DescriptorPool, info: MethodInfo, body: Uint8Array, bindings: readonly FieldBinding[], config: GrpcJsonTranscoderConfig): { message: Uint8Array } | { error: string } {
   const text = utf8DecodeStrict(body);
   if (text === undefined) return { error: "Encountered non UTF-8 code points." };
   // No body rule parses the JSON into the whole message too (the library's translator reads any body it is given).
   const field = info.body === "" ? "*" : info.body;
-  const options = parseOptions(config);
-  const encode = (json: unknown) => encodeRequestMessage(pool, info.method.input, json === undefined ? undefined : { json, field }, bindings, options);
-  let json: unknown;
-  if (text.trim() !== "") {
-    try {
-      json = parseJsonText(text);
-    } catch (error) {
-      if (error instanceof JsonTextError) return { error: error.message };
-      throw error;
-    }
-  }
   try {
-    if (!info.method.clientStreaming) return { messages: [encode(json)] };
-    if (json === undefined) return { messages: [] };
-    if (!Array.isArray(json)) return { error: "Expected a JSON array of messages for a client-streaming method." };
-    return { messages: json.map((element) => encode(element)) };
+    const json = text.trim() === "" ? undefined : parseJsonText(text);
+    return { message: encodeRequestMessage(pool, info.method.input, json === undefined ? undefined : { json, field }, bindings, parseOptions(config)) };
   } catch (error) {
-    if (error instanceof TranscodeError) return { error: error.message };
+    if (error instanceof JsonTextError || error instanceof TranscodeError) return { error: error.message };
     throw error;
   }
 }

@@ -229,6 +229,37 @@ describe.each(RUNTIMES)("grpc_json_transcoder on %s", (runtime) => {
     expect(await res.json()).toEqual({ count: 3, ids: ["a", "b", "c"] });
   });
 
+  test("bidirectional streaming: each element of the request's array goes up as it is whole (the answer to the first comes before the request ends)", { timeout: 15_000 }, async () => {
+    const encoder = new TextEncoder();
+    let send!: (text: string | undefined) => void;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        send = (text) => (text === undefined ? controller.close() : controller.enqueue(encoder.encode(text)));
+      },
+    });
+    send('[{"id": "fir');
+    const response = fetch(url("/v1/exchange"), { method: "POST", body, duplex: "half" } as RequestInit);
+    send('st"}, ');
+    // The response's headers come with the answer to the first message: before the request ends.
+    const res = await response;
+    const reader = res.body!.getReader();
+    let text = "";
+    while (!text.includes("}")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    expect(text).toBe('[{"id":"first"}');
+    send('{"id": "second"}]');
+    send(undefined);
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    expect(JSON.parse(text)).toEqual([{ id: "first" }, { id: "second" }]);
+  });
+
   test("an error status: NOT_FOUND is HTTP 404, grpc-status and grpc-message kept as they came (percent-encoded)", async () => {
     const res = await fetch(url("/v1/rooms/404"));
     expect([res.status, res.headers.get("grpc-status"), res.headers.get("grpc-message")]).toEqual([404, "5", "no%20room%20404"]);

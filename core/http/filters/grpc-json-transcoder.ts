@@ -9,7 +9,7 @@
  * again (unless match_incoming_request_route); its JSON body (bounded by
  * max_request_body_size or the stream's buffer limit) with the path and query bindings
  * becomes the gRPC message — for a client-streaming method, a JSON array is one message per
- * element; an HttpBody takes the raw body and its content-type. A gRPC request, or one no rule
+ * element, sent as each is whole; an HttpBody takes the raw body and its content-type. A gRPC request, or one no rule
  * maps, passes untouched (reject_unknown_method: 404).
  *
  * The response: a unary one is held and becomes one JSON object (content-length set, the HTTP
@@ -38,6 +38,8 @@ import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { buildTranscoder, resolveBindings, type MethodInfo, type Transcoder } from "../../grpc-json/transcoder-config.ts";
 import { TranscodeError, type FieldBinding } from "../../grpc-json/descriptors.ts";
 import { ProtoDecodeError } from "../../util/protobuf-wire.ts";
+import { JsonArrayStream } from "../../grpc-json/json-array-stream.ts";
+import { JsonTextError } from "../../grpc-json/json-text.ts";
 import { encodeJsonRequest, grpcStatusJson, httpBodyRequestMessage, parseHttpBody, responseMessageJson } from "../../grpc-json/transcoding.ts";
 
 /** The transcoder (descriptor pool and path matcher) of each config object: built once. */
@@ -68,6 +70,8 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
   private bindings: FieldBinding[] = [];
   private requestContentType = "";
   private downstreamHttp2 = false;
+  /** A client stream's JSON array, cut into its elements as it comes. */
+  private requestStream: JsonArrayStream | undefined;
   /** The request body so far (JSON, or an HttpBody's raw data). */
   private requestChunks: Uint8Array[] = [];
   private requestBytes = 0;
@@ -143,7 +147,11 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
     headers.set("te", "trailers");
     if (!config.matchIncomingRequestRoute) this.decoder.clearRouteCache();
 
+    // A client stream's elements go up as each is whole; another body is held until it ends.
+    if (info.method.clientStreaming && !info.requestIsHttpBody) this.requestStream = new JsonArrayStream();
     if (endStream) {
+      // A client stream without a body is no message.
+      if (this.requestStream !== undefined) return FilterHeadersStatus.Continue;
       const frames = this.requestFrames(new Uint8Array(0), EARLY_FAILURE);
       if (frames === undefined) return FilterHeadersStatus.StopIteration;
       if (frames.length > 0) this.decoder.addDecodedData(frames, true);
@@ -153,13 +161,9 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
 
   decodeData(data: Uint8Array, endStream: boolean): FilterDataStatus {
     if (this.info === undefined || this.error) return FilterDataStatus.Continue;
+    if (this.requestStream !== undefined) return this.decodeStreamData(this.requestStream, data, endStream);
     this.requestBytes += data.length;
-    const limit = this.active!.maxRequestBodySize ?? (this.decoder.decoderBufferLimit || FALLBACK_LIMIT);
-    if (this.requestBytes > limit) {
-      this.error = true;
-      this.decoder.sendLocalReply(413, REQUEST_TOO_LARGE, `${FAILURE}{request_buffer_size_limit_reached}`);
-      return FilterDataStatus.StopIterationNoBuffer;
-    }
+    if (this.requestBytes > this.requestLimit()) return this.requestTooLarge();
     this.requestChunks.push(data);
     if (!endStream) return FilterDataStatus.StopIterationNoBuffer;
     const frames = this.requestFrames(this.takeRequestBody(), FAILURE);
@@ -168,8 +172,58 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
     return FilterDataStatus.Continue;
   }
 
+  /** A client stream's data: the frames of the elements it completes (Envoy: readToBuffer after each chunk). */
+  private decodeStreamData(stream: JsonArrayStream, data: Uint8Array, endStream: boolean): FilterDataStatus {
+    let frames: Uint8Array[];
+    try {
+      const elements = stream.push(data);
+      if (stream.held > this.requestLimit()) return this.requestTooLarge();
+      if (endStream) stream.finish();
+      frames = [];
+      for (const element of elements) {
+        const encoded = encodeJsonRequest(this.transcoder!.pool, this.info!, element, this.bindings, this.active!);
+        if ("error" in encoded) return this.requestFailed(encoded.error);
+        frames.push(encodeGrpcFrame(GRPC_FH_DEFAULT, encoded.message));
+      }
+    } catch (error) {
+      if (!(error instanceof JsonTextError)) throw error;
+      return this.requestFailed(error.message);
+    }
+    if (frames.length === 0 && !endStream) return FilterDataStatus.StopIterationNoBuffer;
+    this.decoder.replaceDecodedData(concat(frames, frames.reduce((n, f) => n + f.length, 0)));
+    return FilterDataStatus.Continue;
+  }
+
+  /** max_request_body_size, else the stream's buffer limit. */
+  private requestLimit(): number {
+    return this.active!.maxRequestBodySize ?? (this.decoder.decoderBufferLimit || FALLBACK_LIMIT);
+  }
+
+  private requestTooLarge(): FilterDataStatus {
+    this.error = true;
+    this.decoder.sendLocalReply(413, REQUEST_TOO_LARGE, `${FAILURE}{request_buffer_size_limit_reached}`);
+    return FilterDataStatus.StopIterationNoBuffer;
+  }
+
+  /** Envoy's checkAndRejectIfRequestTranscoderFailed: 400 with the transcoder's message. */
+  private requestFailed(message: string): FilterDataStatus {
+    this.error = true;
+    this.decoder.sendLocalReply(400, message, `${FAILURE}{INVALID_ARGUMENT}`);
+    return FilterDataStatus.StopIterationNoBuffer;
+  }
+
   decodeTrailers(): FilterTrailersStatus {
     if (this.info === undefined || this.error) return FilterTrailersStatus.Continue;
+    if (this.requestStream !== undefined) {
+      try {
+        this.requestStream.finish();
+      } catch (error) {
+        if (!(error instanceof JsonTextError)) throw error;
+        this.requestFailed(error.message);
+        return FilterTrailersStatus.StopIteration;
+      }
+      return FilterTrailersStatus.Continue;
+    }
     const frames = this.requestFrames(this.takeRequestBody(), FAILURE);
     if (frames === undefined) return FilterTrailersStatus.StopIteration;
     if (frames.length > 0) this.decoder.addDecodedData(frames, true);
@@ -187,20 +241,14 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
     const info = this.info!;
     const transcoder = this.transcoder!;
     const config = this.active!;
-    let messages: Uint8Array[];
-    if (info.requestIsHttpBody) {
-      messages = [httpBodyRequestMessage(transcoder.pool, info, this.requestContentType, body, this.bindings, config)];
-    } else {
-      const encoded = encodeJsonRequest(transcoder.pool, info, body, this.bindings, config);
-      if ("error" in encoded) {
-        this.error = true;
-        this.decoder.sendLocalReply(400, encoded.error, `${details}{INVALID_ARGUMENT}`);
-        return undefined;
-      }
-      messages = encoded.messages;
+    if (info.requestIsHttpBody) return encodeGrpcFrame(GRPC_FH_DEFAULT, httpBodyRequestMessage(transcoder.pool, info, this.requestContentType, body, this.bindings, config));
+    const encoded = encodeJsonRequest(transcoder.pool, info, body, this.bindings, config);
+    if ("error" in encoded) {
+      this.error = true;
+      this.decoder.sendLocalReply(400, encoded.error, `${details}{INVALID_ARGUMENT}`);
+      return undefined;
     }
-    const frames = messages.map((message) => encodeGrpcFrame(GRPC_FH_DEFAULT, message));
-    return concat(frames, frames.reduce((n, f) => n + f.length, 0));
+    return encodeGrpcFrame(GRPC_FH_DEFAULT, encoded.message);
   }
 
   // ---- the response ----
