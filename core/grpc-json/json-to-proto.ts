@@ -6,8 +6,12 @@
  * field values first, the bindings are applied to it, then it is written in canonical form:
  * fields in number order, packed where packed, proto3 defaults left out.
  *
+ * A JSON name the message does not have is skipped: request_message_translator.cc sets
+ * ProtoStreamObjectWriter's ignore_unknown_fields ("Don't fail the translation if there are
+ * unknown fields in JSON … backward and forward compatible APIs").
+ *
  * Errors are TranscodeError, their text as grpc-httpjson-transcoding's StatusErrorListener
- * words them ("<field path>: Cannot find field.", "<field path>: invalid value … for type …").
+ * words them ("<field path>: invalid value … for type …").
  */
 import { MAX_DEPTH } from "../util/protobuf-struct.ts";
 import {
@@ -27,6 +31,7 @@ import {
   parseTimestamp,
   wellKnown,
 } from "./well-known.ts";
+import { enumIndex } from "./enum-index.ts";
 import { WireWriter } from "./wire-writer.ts";
 
 type Scalar = number | bigint | boolean | string | Uint8Array;
@@ -45,13 +50,6 @@ class MessageNode {
 interface Context {
   readonly pool: DescriptorPool;
   readonly options: JsonParseOptions;
-}
-
-/** ToSnakeCase of protobuf's converter: how an unknown JSON name is reported. */
-function snakeCase(name: string): string {
-  let out = "";
-  for (const c of name) out += c >= "A" && c <= "Z" ? `_${c.toLowerCase()}` : c;
-  return out;
 }
 
 function join(path: string, name: string): string {
@@ -130,82 +128,86 @@ function floating(value: unknown): number | undefined {
 
 /** One scalar of `field`'s type from a JSON value (strings too, as bindings give them). */
 function scalar(ctx: Context, field: FieldDescriptor, value: unknown, path: string): Scalar {
-  const fail = (): TranscodeError => invalid(path, typeName(field), show(value));
   switch (field.type) {
     case "int32":
     case "sint32":
     case "sfixed32": {
       const n = integer(value);
-      if (n === undefined || n < BigInt(INT32_MIN) || n > BigInt(INT32_MAX)) throw fail();
+      if (n === undefined || n < BigInt(INT32_MIN) || n > BigInt(INT32_MAX)) throw scalarError(field, value, path);
       return Number(n);
     }
     case "uint32":
     case "fixed32": {
       const n = integer(value);
-      if (n === undefined || n < 0n || n > BigInt(UINT32_MAX)) throw fail();
+      if (n === undefined || n < 0n || n > BigInt(UINT32_MAX)) throw scalarError(field, value, path);
       return Number(n);
     }
     case "int64":
     case "sint64":
     case "sfixed64": {
       const n = integer(value);
-      if (n === undefined || n < INT64_MIN || n > INT64_MAX) throw fail();
+      if (n === undefined || n < INT64_MIN || n > INT64_MAX) throw scalarError(field, value, path);
       return n;
     }
     case "uint64":
     case "fixed64": {
       const n = integer(value);
-      if (n === undefined || n < 0n || n > UINT64_MAX) throw fail();
+      if (n === undefined || n < 0n || n > UINT64_MAX) throw scalarError(field, value, path);
       return n;
     }
     case "double": {
       const n = floating(value);
-      if (n === undefined) throw fail();
+      if (n === undefined) throw scalarError(field, value, path);
       return n;
     }
     case "float": {
       const n = floating(value);
-      if (n === undefined || (Number.isFinite(n) && Math.abs(n) > FLOAT_MAX)) throw fail();
+      if (n === undefined || (Number.isFinite(n) && Math.abs(n) > FLOAT_MAX)) throw scalarError(field, value, path);
       return n;
     }
     case "bool":
       if (typeof value === "boolean") return value;
       if (value === "true") return true;
       if (value === "false") return false;
-      throw fail();
+      throw scalarError(field, value, path);
     case "string":
-      if (typeof value !== "string") throw fail();
+      if (typeof value !== "string") throw scalarError(field, value, path);
       return value;
     case "bytes": {
       const bytes = typeof value === "string" ? decodeBase64Any(value) : undefined;
-      if (bytes === undefined) throw fail();
+      if (bytes === undefined) throw scalarError(field, value, path);
       return bytes;
     }
     case "enum":
-      return enumNumber(ctx, field, value, fail);
+      return enumNumber(ctx, field, value, path);
     default:
-      throw fail();
+      throw scalarError(field, value, path);
   }
 }
 
-function enumNumber(ctx: Context, field: FieldDescriptor, value: unknown, fail: () => TranscodeError): number {
-  const values = field.enumType!.values;
+function scalarError(field: FieldDescriptor, value: unknown, path: string): TranscodeError {
+  return invalid(path, typeName(field), show(value));
+}
+
+function enumNumber(ctx: Context, field: FieldDescriptor, value: unknown, path: string): number {
   if (typeof value === "number") {
-    if (!Number.isInteger(value) || value < INT32_MIN || value > INT32_MAX) throw fail();
+    if (!Number.isInteger(value) || value < INT32_MIN || value > INT32_MAX) throw scalarError(field, value, path);
     return value;
   }
-  if (typeof value !== "string") throw fail();
-  for (const v of values) if (v.name === value) return v.number;
+  if (typeof value !== "string") throw scalarError(field, value, path);
+  const byName = enumIndex(field.enumType!).byName;
+  const named = byName.get(value);
+  if (named !== undefined) return named;
   if (ctx.options.caseInsensitiveEnumParsing) {
     // case_insensitive_enum_parsing: protobuf's converter upper-cases the text and looks again.
-    const upper = value.toUpperCase();
-    for (const v of values) if (v.name === upper) return v.number;
+    const upper = byName.get(value.toUpperCase());
+    if (upper !== undefined) return upper;
   }
   if (INTEGER.test(value)) {
     const n = Number(value);
     if (n >= INT32_MIN && n <= INT32_MAX) return n;
   }
-  throw fail();
+  throw scalarError(field, value, path);
 }
 
 /** A JSON object's own keys and values, "__proto__" too (JSON.parse makes it an own property). */
@@ -224,7 +226,7 @@ function parseMessageInto(ctx: Context, node: MessageNode, json: unknown, path: 
   if (!isObject(json)) throw invalid(path === "" ? node.type.fullName : path, `type.googleapis.com/${node.type.fullName}`, show(json));
   for (const key of Object.keys(json)) {
     const field = node.type.field(key);
-    if (field === undefined) throw new TranscodeError(`${join(path, snakeCase(key))}: Cannot find field.`);
+    if (field === undefined) continue;
     const value = json[key];
     const fieldPath = join(path, field.name);
     if (value === null && !(field.type === "message" && wellKnown(field.message!.fullName) === "Value" && !field.repeated)) {
@@ -259,12 +261,15 @@ function parseField(ctx: Context, field: FieldDescriptor, value: unknown, path: 
   }
   if (field.repeated) {
     if (!Array.isArray(value)) throw invalid(path, typeName(field), show(value));
-    return value.map((v, i) => {
+    const elements: FieldValue[] = [];
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
       if (v === null && !(field.type === "message" && wellKnown(field.message!.fullName) === "Value")) {
         throw invalid(`${path}[${i}]`, typeName(field), "null");
       }
-      return element(ctx, field, v, `${path}[${i}]`, depth);
-    });
+      elements.push(element(ctx, field, v, `${path}[${i}]`, depth));
+    }
+    return elements;
   }
   return element(ctx, field, value, path, depth);
 }
@@ -325,23 +330,22 @@ function parseWellKnownInto(
 ): void {
   const type = node.type;
   const where = path === "" ? type.fullName : path;
-  const fail = (): TranscodeError => invalid(where, `type.googleapis.com/${type.fullName}`, show(json));
   switch (kind) {
     case "Timestamp":
     case "Duration": {
       const parsed = typeof json === "string" ? (kind === "Timestamp" ? parseTimestamp(json) : parseDuration(json)) : undefined;
-      if (parsed === undefined) throw fail();
+      if (parsed === undefined) throw invalid(where, `type.googleapis.com/${type.fullName}`, show(json));
       node.values.set(1, parsed.seconds);
       node.values.set(2, parsed.nanos);
       return;
     }
     case "FieldMask": {
-      if (typeof json !== "string") throw fail();
+      if (typeof json !== "string") throw invalid(where, `type.googleapis.com/${type.fullName}`, show(json));
       const paths: string[] = [];
       if (json !== "") {
         for (const p of json.split(",")) {
           const snake = fieldMaskPathFromJson(p.trim());
-          if (snake === undefined || snake === "") throw fail();
+          if (snake === undefined || snake === "") throw invalid(where, `type.googleapis.com/${type.fullName}`, show(json));
           paths.push(snake);
         }
       }
@@ -355,7 +359,7 @@ function parseWellKnownInto(
       return;
     }
     case "Struct": {
-      if (!isObject(json)) throw fail();
+      if (!isObject(json)) throw invalid(where, `type.googleapis.com/${type.fullName}`, show(json));
       const entryType = type.fieldByNumber(1)!.message!;
       const valueType = entryType.fieldByNumber(2)!.message!;
       const entries: FieldValue[] = [];
@@ -371,16 +375,15 @@ function parseWellKnownInto(
       return;
     }
     case "ListValue": {
-      if (!Array.isArray(json)) throw fail();
+      if (!Array.isArray(json)) throw invalid(where, `type.googleapis.com/${type.fullName}`, show(json));
       const valueType = type.fieldByNumber(1)!.message!;
-      node.values.set(
-        1,
-        json.map((v, i) => {
-          const value = new MessageNode(valueType);
-          parseMessageInto(ctx, value, v, `${join(path, "values")}[${i}]`, depth + 1);
-          return value;
-        }),
-      );
+      const values: FieldValue[] = [];
+      for (let i = 0; i < json.length; i++) {
+        const value = new MessageNode(valueType);
+        parseMessageInto(ctx, value, json[i], `${join(path, "values")}[${i}]`, depth + 1);
+        values.push(value);
+      }
+      node.values.set(1, values);
       return;
     }
     case "Value":
@@ -431,9 +434,6 @@ function parseAnyInto(ctx: Context, node: MessageNode, json: unknown, path: stri
   if (inner === undefined) throw new TranscodeError(`${path}: Invalid type URL, unknown type: ${url.slice(url.lastIndexOf("/") + 1)}`);
   const value = new MessageNode(inner);
   if (anyUsesValueKey(wellKnown(inner.fullName))) {
-    for (const key of Object.keys(json)) {
-      if (key !== "@type" && key !== "value") throw new TranscodeError(`${join(path, snakeCase(key))}: Cannot find field.`);
-    }
     if ("value" in json) parseMessageInto(ctx, value, json.value, path, depth + 1);
   } else {
     const rest: Record<string, unknown> = {};
@@ -513,7 +513,11 @@ function applyBinding(ctx: Context, root: MessageNode, binding: FieldBinding): v
 function sameValue(field: FieldDescriptor, a: FieldValue, b: FieldValue): boolean {
   if (a instanceof MessageNode || b instanceof MessageNode) return true;
   if (field.type === "float" || field.type === "double") return Math.abs((a as number) - (b as number)) < 32 * 1.1920928955078125e-7;
-  if (a instanceof Uint8Array && b instanceof Uint8Array) return a.length === b.length && a.every((x, i) => x === b[i]);
+  if (a instanceof Uint8Array && b instanceof Uint8Array) {
+    if (a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
   return a === b;
 }
 
@@ -665,7 +669,7 @@ export function encodeRequestMessage(
     if (body.field === "*") parseMessageInto(ctx, root, body.json, "", 0);
     else {
       const field = message.field(body.field);
-      if (field === undefined) throw new TranscodeError(`${body.field}: Cannot find field.`);
+      if (field === undefined) throw new TranscodeError(`the http rule's body "${body.field}" names no field of ${message.fullName}`);
       if (body.json !== null) setField(root, field, parseField(ctx, field, body.json, field.name, 0), field.name);
       root.protoNamed.add(field.number);
     }

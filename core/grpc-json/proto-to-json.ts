@@ -19,6 +19,7 @@ import {
   type JsonPrintOptions,
   type MessageDescriptor,
 } from "./descriptors.ts";
+import { enumIndex } from "./enum-index.ts";
 import { fieldsByNumber, resolveTypeUrl } from "./json-to-proto.ts";
 import { anyUsesValueKey, fieldMaskPathToJson, formatDuration, formatTimestamp, wellKnown } from "./well-known.ts";
 
@@ -204,7 +205,9 @@ function mustEscape(cp: number): boolean {
 }
 
 const HEX = "0123456789abcdef";
-const hex4 = (u: number): string => `\\u${HEX[(u >> 12) & 15]}${HEX[(u >> 8) & 15]}${HEX[(u >> 4) & 15]}${HEX[u & 15]}`;
+function hex4(u: number): string {
+  return `\\u${HEX[(u >> 12) & 15]}${HEX[(u >> 8) & 15]}${HEX[(u >> 4) & 15]}${HEX[u & 15]}`;
+}
 
 function escaped(cp: number): string {
   switch (cp) {
@@ -386,7 +389,9 @@ function printList(p: Printer, out: JsonOut, field: FieldDescriptor, values: Raw
 /** A singular message field given more than once merges (encoding#last-one-wins): its bytes concatenated. */
 function concat(chunks: Uint8Array[]): Uint8Array {
   if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let size = 0;
+  for (const c of chunks) size += c.byteLength;
+  const out = new Uint8Array(size);
   let at = 0;
   for (const c of chunks) {
     out.set(c, at);
@@ -452,8 +457,8 @@ function printScalar(p: Printer, out: JsonOut, field: FieldDescriptor, value: Ra
 function enumJson(p: Printer, field: FieldDescriptor, n: number, quoteNumber: boolean): string {
   const enumType = field.enumType!;
   if (enumType.fullName === "google.protobuf.NullValue") return "null";
-  const named = p.options.alwaysPrintEnumsAsInts ? undefined : enumType.values.find((v) => v.number === n);
-  if (named !== undefined) return quoteText(named.name);
+  const named = p.options.alwaysPrintEnumsAsInts ? undefined : enumIndex(enumType).byNumber.get(n);
+  if (named !== undefined) return quoteText(named);
   return quoteNumber ? `"${n}"` : String(n);
 }
 
@@ -521,12 +526,13 @@ function printWellKnown(
       return;
     }
     case "FieldMask": {
-      const paths = (fields.get(1) ?? []).map((raw) => {
+      let paths = "";
+      for (const raw of fields.get(1) ?? []) {
         const json = fieldMaskPathToJson(decodeText(raw as Uint8Array));
         if (json === undefined) throw new TranscodeError("unexpected character in FieldMask");
-        return json;
-      });
-      out.raw(quoteText(paths.join(",")));
+        paths += paths === "" ? json : `,${json}`;
+      }
+      out.raw(quoteText(paths));
       return;
     }
     case "Wrapper": {
