@@ -32,6 +32,7 @@ import {
   wellKnown,
 } from "./well-known.ts";
 import { enumIndex } from "./enum-index.ts";
+import { formatDouble } from "./number-format.ts";
 import { WireWriter } from "./wire-writer.ts";
 
 type Scalar = number | bigint | boolean | string | Uint8Array;
@@ -61,10 +62,14 @@ function invalid(path: string, type: string, shown: string): TranscodeError {
   return new TranscodeError(`${path}: invalid value ${shown} for type ${type}`);
 }
 
-/** A value as DataPiece::ValueAsString shows it in errors: strings quoted, JSON otherwise. */
+/**
+ * A value as the converter's errors show it (datapiece.cc ValueAsStringOrDefault): a string
+ * quoted, an integer in decimal, another number as DoubleAsString writes it.
+ */
 function show(value: unknown): string {
   if (typeof value === "string") return `"${value}"`;
-  if (typeof value === "number" || typeof value === "boolean" || value === null) return String(value);
+  if (typeof value === "number") return Number.isSafeInteger(value) ? String(value) : formatDouble(value);
+  if (typeof value === "boolean" || value === null) return String(value);
   return Array.isArray(value) ? "[…]" : "{…}";
 }
 
@@ -96,7 +101,8 @@ function typeName(field: FieldDescriptor): string {
   return KIND_NAMES[field.type];
 }
 
-const INTEGER = /^-?\d+$/;
+/** safe_strto32/64 (strutil.cc): decimal digits, a sign allowed. */
+const INTEGER = /^[+-]?\d+$/;
 const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
 const UINT32_MAX = 2 ** 32 - 1;
@@ -105,15 +111,20 @@ const INT64_MAX = 2n ** 63n - 1n;
 const UINT64_MAX = 2n ** 64n - 1n;
 const FLOAT_MAX = 3.4028234663852886e38;
 
-/** An integer from a JSON number or its decimal text, exactly; undefined when it is not one. */
+/**
+ * An integer from a JSON number that is whole (1e3 and 7.0 are), or from decimal text exactly
+ * (datapiece.cc: a string goes through safe_strto64, so "1e3" in quotes is not one);
+ * undefined when it is neither.
+ */
 function integer(value: unknown): bigint | undefined {
   if (typeof value === "number") return Number.isInteger(value) ? BigInt(value) : undefined;
-  if (typeof value !== "string") return undefined;
-  if (INTEGER.test(value)) return BigInt(value);
-  // "1e3", "1.0": a number in text that is a whole number (protobuf's converter takes them).
-  const n = value.trim() === value && value !== "" ? Number(value) : NaN;
-  return Number.isInteger(n) && Math.abs(n) <= Number.MAX_SAFE_INTEGER ? BigInt(n) : undefined;
+  if (typeof value !== "string" || !INTEGER.test(value)) return undefined;
+  return BigInt(value);
 }
+
+/** safe_strtob (strutil.cc), as datapiece.cc ToBool reads a string: true/t/yes/y/1, false/f/no/n/0, any case. */
+const TRUE_TEXT = new Set(["true", "t", "yes", "y", "1"]);
+const FALSE_TEXT = new Set(["false", "f", "no", "n", "0"]);
 
 function floating(value: unknown): number | undefined {
   if (typeof value === "number") return value;
@@ -167,8 +178,11 @@ function scalar(ctx: Context, field: FieldDescriptor, value: unknown, path: stri
     }
     case "bool":
       if (typeof value === "boolean") return value;
-      if (value === "true") return true;
-      if (value === "false") return false;
+      if (typeof value === "string") {
+        const lower = value.toLowerCase();
+        if (TRUE_TEXT.has(lower)) return true;
+        if (FALSE_TEXT.has(lower)) return false;
+      }
       throw scalarError(field, value, path);
     case "string":
       if (typeof value !== "string") throw scalarError(field, value, path);
@@ -195,17 +209,18 @@ function enumNumber(ctx: Context, field: FieldDescriptor, value: unknown, path: 
     return value;
   }
   if (typeof value !== "string") throw scalarError(field, value, path);
-  const byName = enumIndex(field.enumType!).byName;
-  const named = byName.get(value);
+  // datapiece.cc ToEnum: the name; a declared number in text; with case_insensitive_enum_parsing
+  // the name upper-cased, "-" read as "_".
+  const index = enumIndex(field.enumType!);
+  const named = index.byName.get(value);
   if (named !== undefined) return named;
-  if (ctx.options.caseInsensitiveEnumParsing) {
-    // case_insensitive_enum_parsing: protobuf's converter upper-cases the text and looks again.
-    const upper = byName.get(value.toUpperCase());
-    if (upper !== undefined) return upper;
-  }
   if (INTEGER.test(value)) {
     const n = Number(value);
-    if (n >= INT32_MIN && n <= INT32_MAX) return n;
+    if (index.byNumber.has(n)) return n;
+  }
+  if (ctx.options.caseInsensitiveEnumParsing) {
+    const normalized = index.byName.get(value.toUpperCase().replaceAll("-", "_"));
+    if (normalized !== undefined) return normalized;
   }
   throw scalarError(field, value, path);
 }
@@ -260,7 +275,8 @@ function parseField(ctx: Context, field: FieldDescriptor, value: unknown, path: 
     return entries;
   }
   if (field.repeated) {
-    if (!Array.isArray(value)) throw invalid(path, typeName(field), show(value));
+    // A single value for a repeated field is its one element (the converter writes it as such).
+    if (!Array.isArray(value)) return [element(ctx, field, value, path, depth)];
     const elements: FieldValue[] = [];
     for (let i = 0; i < value.length; i++) {
       const v: unknown = value[i];

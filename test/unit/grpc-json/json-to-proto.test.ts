@@ -86,7 +86,11 @@ describe("encodeMessage: proto3's JSON mapping", () => {
       isbn: "9007199254740991",
     });
     expect(viaProtobufjs("library.v1.Room", { id: "-9223372036854775808" })).toEqual({ id: "-9223372036854775808" });
-    expect(viaProtobufjs("library.v1.Room", { id: "1e3", floor: 7.0 })).toEqual({ id: "1000", floor: 7 });
+    expect(viaProtobufjs("library.v1.Room", { id: 1e3, floor: 7.0 })).toEqual({ id: "1000", floor: 7 });
+    expect(viaProtobufjs("library.v1.Room", { id: "+12" })).toEqual({ id: "12" });
+    // In quotes, only decimal digits (datapiece.cc: safe_strto64).
+    expect(encodeError("library.v1.Room", { id: "1e3" }).message).toBe('id: invalid value "1e3" for type TYPE_INT64');
+    expect(encodeError("library.v1.Room", { id: " 1" }).message).toBe('id: invalid value " 1" for type TYPE_INT64');
   });
 
   it("refuses integers out of range or with a fraction", () => {
@@ -116,6 +120,9 @@ describe("encodeMessage: proto3's JSON mapping", () => {
     expect(viaProtobufjs("library.v1.Room", { kind: "READING" })).toEqual({ kind: "READING" });
     expect(encodeError("library.v1.Room", { kind: "reading" }).message).toBe('kind: invalid value "reading" for type type.googleapis.com/library.v1.Kind');
     expect(viaProtobufjs("library.v1.Room", { kind: "reading" }, { ...OPTIONS, caseInsensitiveEnumParsing: true })).toEqual({ kind: "READING" });
+    // A declared number in quotes is taken; an undeclared one is not.
+    expect(viaProtobufjs("library.v1.Room", { kind: "2" })).toEqual({ kind: "ARCHIVE" });
+    expect(encodeError("library.v1.Room", { kind: "9" }).message).toBe('kind: invalid value "9" for type type.googleapis.com/library.v1.Kind');
     // An unknown number is kept (open enums).
     const bytes = encodeMessage(pool, pool.message("library.v1.Room")!, { kind: 9 }, OPTIONS);
     expect(Buffer.from(bytes).toString("hex")).toBe("1809");
@@ -198,11 +205,18 @@ describe("encodeMessage: proto3's JSON mapping", () => {
     expect(Buffer.from(any).toString("hex")).toBe(Buffer.from(encodeMessage(pool, pool.message("google.protobuf.Any")!, { "@type": "type.googleapis.com/google.protobuf.Duration", value: "1s" }, OPTIONS)).toString("hex"));
   });
 
+  it("takes a single value for a repeated field as its one element (the converter's legacy form)", () => {
+    expect(viaProtobufjs("library.v1.Room", { tags: "x" })).toEqual({ tags: ["x"] });
+    expect(viaProtobufjs("library.v1.ListRoomsResponse", { rooms: { title: "t" } })).toEqual({ rooms: [{ title: "t" }] });
+  });
+
   it("refuses a oneof set twice, a value of the wrong kind", () => {
     expect(encodeError("library.v1.Volume", { shelf: "a", bin: 2 }).message).toBe(
       "bin: invalid value oneof field 'location' is already set. Cannot set 'bin' for type oneof",
     );
-    expect(encodeError("library.v1.Room", { tags: "x" }).message).toBe('tags: invalid value "x" for type TYPE_STRING');
+    expect(encodeError("library.v1.Room", { tags: [1] }).message).toBe("tags[0]: invalid value 1 for type TYPE_STRING");
+    expect(encodeError("library.v1.Room", { temperature: "1e999" }).message).toBe('temperature: invalid value "1e999" for type TYPE_DOUBLE');
+    expect(encodeError("library.v1.Volume", { edition: 1.5e300 }).message).toBe("edition: invalid value 1.5e+300 for type TYPE_SINT32");
     expect(encodeError("library.v1.Room", { title: 5 }).message).toBe("title: invalid value 5 for type TYPE_STRING");
     expect(encodeError("library.v1.Room", []).message).toBe("library.v1.Room: invalid value […] for type type.googleapis.com/library.v1.Room");
   });
@@ -252,6 +266,15 @@ describe("encodeRequestMessage: the body and the bindings", () => {
     expect(request("library.v1.LendRequest", undefined, [{ fieldPath: ["due"], value: "2024-01-02T03:04:05.5Z" }])).toEqual({
       due: { seconds: "1704164645", nanos: 500000000 },
     });
+  });
+
+  it("reads a bool binding as safe_strtob does: true/t/yes/y/1 and false/f/no/n/0, any case", () => {
+    for (const [text, value] of [["1", true], ["YES", true], ["t", true], ["0", false], ["No", false], ["FALSE", false]] as const) {
+      expect(request("library.v1.GetRoomRequest", undefined, [{ fieldPath: ["include_closed"], value: text }])).toEqual(value ? { include_closed: true } : {});
+    }
+    expect(requestError("library.v1.GetRoomRequest", undefined, [{ fieldPath: ["include_closed"], value: "maybe" }]).message).toBe(
+      'include_closed: invalid value "maybe" for type TYPE_BOOL',
+    );
   });
 
   it("appends to a repeated field, a query parameter given twice twice", () => {
