@@ -231,11 +231,12 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** A message from its JSON form into `node` (merged into what is there). */
-function parseMessageInto(ctx: Context, node: MessageNode, json: unknown, path: string, depth: number): void {
+/** `key`: the JSON name the value came under ("" for an element), as the converter's WKT errors quote it. */
+function parseMessageInto(ctx: Context, node: MessageNode, json: unknown, path: string, depth: number, key = ""): void {
   if (depth > MAX_DEPTH) throw new TranscodeError(`${path}: message nested too deeply (over ${MAX_DEPTH} levels)`);
   const kind = wellKnown(node.type.fullName);
   if (kind !== undefined && kind !== "Empty") {
-    parseWellKnownInto(ctx, node, kind, json, path, depth);
+    parseWellKnownInto(ctx, node, kind, json, path, depth, key);
     return;
   }
   if (!isObject(json)) throw invalid(path === "" ? node.type.fullName : path, `type.googleapis.com/${node.type.fullName}`, show(json));
@@ -248,13 +249,13 @@ function parseMessageInto(ctx: Context, node: MessageNode, json: unknown, path: 
       // null is the field's default: it is left unset (json.proto: "null is accepted for all field types").
       continue;
     }
-    setField(node, field, parseField(ctx, field, value, fieldPath, depth), fieldPath);
+    setField(node, field, parseField(ctx, field, value, fieldPath, depth, key), fieldPath);
     if (key === field.name) node.protoNamed.add(field.number);
   }
 }
 
 /** A field's value: one element, or the elements of a repeated field or map. */
-function parseField(ctx: Context, field: FieldDescriptor, value: unknown, path: string, depth: number): FieldValue | FieldValue[] {
+function parseField(ctx: Context, field: FieldDescriptor, value: unknown, path: string, depth: number, key: string): FieldValue | FieldValue[] {
   if (field.isMap) {
     if (!isObject(value)) throw invalid(path, typeName(field), show(value));
     const entry = field.message!;
@@ -269,25 +270,25 @@ function parseField(ctx: Context, field: FieldDescriptor, value: unknown, path: 
       if (v === null && !(valueField.type === "message" && wellKnown(valueField.message!.fullName) === "Value")) {
         throw invalid(elementPath, typeName(valueField), "null");
       }
-      node.values.set(2, element(ctx, valueField, v, elementPath, depth));
+      node.values.set(2, element(ctx, valueField, v, elementPath, depth, key));
       entries.push(node);
     }
     return entries;
   }
   if (field.repeated) {
     // A single value for a repeated field is its one element (the converter writes it as such).
-    if (!Array.isArray(value)) return [element(ctx, field, value, path, depth)];
+    if (!Array.isArray(value)) return [element(ctx, field, value, path, depth, key)];
     const elements: FieldValue[] = [];
     for (let i = 0; i < value.length; i++) {
       const v: unknown = value[i];
       if (v === null && !(field.type === "message" && wellKnown(field.message!.fullName) === "Value")) {
         throw invalid(`${path}[${i}]`, typeName(field), "null");
       }
-      elements.push(element(ctx, field, v, `${path}[${i}]`, depth));
+      elements.push(element(ctx, field, v, `${path}[${i}]`, depth, ""));
     }
     return elements;
   }
-  return element(ctx, field, value, path, depth);
+  return element(ctx, field, value, path, depth, key);
 }
 
 /** Map keys come as JSON object keys: their string form is parsed by the key's type. */
@@ -295,10 +296,10 @@ function mapKey(ctx: Context, field: FieldDescriptor, key: string, path: string)
   return scalar(ctx, field, key, path);
 }
 
-function element(ctx: Context, field: FieldDescriptor, value: unknown, path: string, depth: number): FieldValue {
+function element(ctx: Context, field: FieldDescriptor, value: unknown, path: string, depth: number, key: string): FieldValue {
   if (field.type === "message") {
     const node = new MessageNode(field.message!);
-    parseMessageInto(ctx, node, value, path, depth + 1);
+    parseMessageInto(ctx, node, value, path, depth + 1, key);
     return node;
   }
   if (field.type === "group") throw new TranscodeError(`${path}: proto2 groups are not supported`);
@@ -343,35 +344,35 @@ function parseWellKnownInto(
   json: unknown,
   path: string,
   depth: number,
+  key: string,
 ): void {
   const type = node.type;
   const where = path === "" ? type.fullName : path;
   switch (kind) {
     case "Timestamp":
     case "Duration": {
-      const parsed = typeof json === "string" ? (kind === "Timestamp" ? parseTimestamp(json) : parseDuration(json)) : undefined;
-      if (parsed === undefined) throw invalid(where, `type.googleapis.com/${type.fullName}`, show(json));
+      if (typeof json !== "string") {
+        const what = kind === "Timestamp" ? "timestamp" : "duration";
+        throw wellKnownError(type, key, where, `Invalid data type for ${what}, value is ${show(json)}`);
+      }
+      const parsed = kind === "Timestamp" ? parseTimestamp(json) : parseDuration(json);
+      if (typeof parsed === "string") throw wellKnownError(type, key, where, parsed);
       node.values.set(1, parsed.seconds);
       node.values.set(2, parsed.nanos);
       return;
     }
     case "FieldMask": {
-      if (typeof json !== "string") throw invalid(where, `type.googleapis.com/${type.fullName}`, show(json));
+      if (typeof json !== "string") throw wellKnownError(type, key, where, `Invalid data type for field mask, value is ${show(json)}`);
       const paths: string[] = [];
-      if (json !== "") {
-        for (const p of json.split(",")) {
-          const snake = fieldMaskPathFromJson(p.trim());
-          if (snake === undefined || snake === "") throw invalid(where, `type.googleapis.com/${type.fullName}`, show(json));
-          paths.push(snake);
-        }
-      }
+      if (json !== "") for (const p of json.split(",")) paths.push(fieldMaskPathFromJson(p));
       node.values.set(1, paths);
       return;
     }
     case "Wrapper": {
       const field = type.fieldByNumber(1)!;
       if (json === null) return;
-      node.values.set(1, scalar(ctx, field, json, where));
+      // RenderWrapperType renders the value as the wrapper's "value" field.
+      node.values.set(1, scalar(ctx, field, json, `${where}.value`));
       return;
     }
     case "Struct": {
@@ -411,6 +412,14 @@ function parseWellKnownInto(
     case "Empty":
       return;
   }
+}
+
+/**
+ * A well-known type's text that does not parse: ProtoStreamObjectWriter::RenderDataPiece
+ * reports `Field '<json name>', <the renderer's message>` as the value.
+ */
+function wellKnownError(type: MessageDescriptor, key: string, where: string, message: string): TranscodeError {
+  return invalid(where, `type.googleapis.com/${type.fullName}`, `Field '${key}', ${message}`);
 }
 
 /** struct.proto's Value: null_value = 1, number_value = 2, string_value = 3, bool_value = 4, struct_value = 5, list_value = 6. */
@@ -503,7 +512,7 @@ function applyBinding(ctx: Context, root: MessageNode, binding: FieldBinding): v
         throw new TranscodeError(`${path}: a binding cannot set a message field of type ${field.message!.fullName}`);
       }
       const child = new MessageNode(field.message!);
-      parseMessageInto(ctx, child, binding.value, path, 1);
+      parseMessageInto(ctx, child, binding.value, path, 1, field.name);
       value = child;
     } else value = scalar(ctx, field, binding.value, path);
     if (field.repeated) {
@@ -686,7 +695,7 @@ export function encodeRequestMessage(
     else {
       const field = message.field(body.field);
       if (field === undefined) throw new TranscodeError(`the http rule's body "${body.field}" names no field of ${message.fullName}`);
-      if (body.json !== null) setField(root, field, parseField(ctx, field, body.json, field.name, 0), field.name);
+      if (body.json !== null) setField(root, field, parseField(ctx, field, body.json, field.name, 0, field.name), field.name);
       root.protoNamed.add(field.number);
     }
   }

@@ -160,10 +160,23 @@ describe("encodeMessage: proto3's JSON mapping", () => {
     });
     expect(viaProtobufjs("library.v1.Room", { openedAt: "1970-01-01T01:00:00.5+01:00" })).toEqual({ opened_at: { nanos: 500000000 } });
     expect(viaProtobufjs("library.v1.Room", { openedAt: "0001-01-01T00:00:00Z" })).toEqual({ opened_at: { seconds: "-62135596800" } });
+    // protostream_objectwriter.cc: "Field '<JSON name>', <renderer's message>" as the invalid value.
     expect(encodeError("library.v1.Room", { openedAt: "2024-02-30T00:00:00Z" }).message).toBe(
-      'opened_at: invalid value "2024-02-30T00:00:00Z" for type type.googleapis.com/google.protobuf.Timestamp',
+      "opened_at: invalid value Field 'openedAt', Invalid time format: 2024-02-30T00:00:00Z for type type.googleapis.com/google.protobuf.Timestamp",
     );
-    expect(encodeError("library.v1.Volume", { loanPeriod: "5" }).message).toBe('loan_period: invalid value "5" for type type.googleapis.com/google.protobuf.Duration');
+    expect(encodeError("library.v1.Room", { opened_at: 5 }).message).toBe(
+      "opened_at: invalid value Field 'opened_at', Invalid data type for timestamp, value is 5 for type type.googleapis.com/google.protobuf.Timestamp",
+    );
+    expect(encodeError("library.v1.Volume", { loanPeriod: "5" }).message).toBe(
+      "loan_period: invalid value Field 'loanPeriod', Illegal duration format; duration must end with 's' for type type.googleapis.com/google.protobuf.Duration",
+    );
+    expect(encodeError("library.v1.Volume", { loanPeriod: "x.5s" }).message).toBe(
+      "loan_period: invalid value Field 'loanPeriod', Invalid duration format, failed to parse seconds for type type.googleapis.com/google.protobuf.Duration",
+    );
+    expect(encodeError("library.v1.Volume", { loanPeriod: "315576000001s" }).message).toBe(
+      "loan_period: invalid value Field 'loanPeriod', Duration value exceeds limits for type type.googleapis.com/google.protobuf.Duration",
+    );
+    expect(encodeError("library.v1.Volume", { copies: "x" }).message).toBe('copies.value: invalid value "x" for type TYPE_INT32');
     expect(viaProtobufjs("google.protobuf.Empty", {})).toEqual({});
   });
 
