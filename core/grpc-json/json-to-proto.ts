@@ -6,8 +6,12 @@
  * field values first, the bindings are applied to it, then it is written in canonical form:
  * fields in number order, packed where packed, proto3 defaults left out.
  *
+ * A JSON name the message does not have is skipped: request_message_translator.cc sets
+ * ProtoStreamObjectWriter's ignore_unknown_fields ("Don't fail the translation if there are
+ * unknown fields in JSON … backward and forward compatible APIs").
+ *
  * Errors are TranscodeError, their text as grpc-httpjson-transcoding's StatusErrorListener
- * words them ("<field path>: Cannot find field.", "<field path>: invalid value … for type …").
+ * words them ("<field path>: invalid value … for type …").
  */
 import { MAX_DEPTH } from "../util/protobuf-struct.ts";
 import {
@@ -27,6 +31,8 @@ import {
   parseTimestamp,
   wellKnown,
 } from "./well-known.ts";
+import { enumIndex } from "./enum-index.ts";
+import { formatDouble } from "./number-format.ts";
 import { WireWriter } from "./wire-writer.ts";
 
 type Scalar = number | bigint | boolean | string | Uint8Array;
@@ -47,13 +53,6 @@ interface Context {
   readonly options: JsonParseOptions;
 }
 
-/** ToSnakeCase of protobuf's converter: how an unknown JSON name is reported. */
-function snakeCase(name: string): string {
-  let out = "";
-  for (const c of name) out += c >= "A" && c <= "Z" ? `_${c.toLowerCase()}` : c;
-  return out;
-}
-
 function join(path: string, name: string): string {
   return path === "" ? name : `${path}.${name}`;
 }
@@ -63,10 +62,14 @@ function invalid(path: string, type: string, shown: string): TranscodeError {
   return new TranscodeError(`${path}: invalid value ${shown} for type ${type}`);
 }
 
-/** A value as DataPiece::ValueAsString shows it in errors: strings quoted, JSON otherwise. */
+/**
+ * A value as the converter's errors show it (datapiece.cc ValueAsStringOrDefault): a string
+ * quoted, an integer in decimal, another number as DoubleAsString writes it.
+ */
 function show(value: unknown): string {
   if (typeof value === "string") return `"${value}"`;
-  if (typeof value === "number" || typeof value === "boolean" || value === null) return String(value);
+  if (typeof value === "number") return Number.isSafeInteger(value) ? String(value) : formatDouble(value);
+  if (typeof value === "boolean" || value === null) return String(value);
   return Array.isArray(value) ? "[…]" : "{…}";
 }
 
@@ -98,7 +101,8 @@ function typeName(field: FieldDescriptor): string {
   return KIND_NAMES[field.type];
 }
 
-const INTEGER = /^-?\d+$/;
+/** safe_strto32/64 (strutil.cc): decimal digits, a sign allowed. */
+const INTEGER = /^[+-]?\d+$/;
 const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
 const UINT32_MAX = 2 ** 32 - 1;
@@ -107,15 +111,20 @@ const INT64_MAX = 2n ** 63n - 1n;
 const UINT64_MAX = 2n ** 64n - 1n;
 const FLOAT_MAX = 3.4028234663852886e38;
 
-/** An integer from a JSON number or its decimal text, exactly; undefined when it is not one. */
+/**
+ * An integer from a JSON number that is whole (1e3 and 7.0 are), or from decimal text exactly
+ * (datapiece.cc: a string goes through safe_strto64, so "1e3" in quotes is not one);
+ * undefined when it is neither.
+ */
 function integer(value: unknown): bigint | undefined {
   if (typeof value === "number") return Number.isInteger(value) ? BigInt(value) : undefined;
-  if (typeof value !== "string") return undefined;
-  if (INTEGER.test(value)) return BigInt(value);
-  // "1e3", "1.0": a number in text that is a whole number (protobuf's converter takes them).
-  const n = value.trim() === value && value !== "" ? Number(value) : NaN;
-  return Number.isInteger(n) && Math.abs(n) <= Number.MAX_SAFE_INTEGER ? BigInt(n) : undefined;
+  if (typeof value !== "string" || !INTEGER.test(value)) return undefined;
+  return BigInt(value);
 }
+
+/** safe_strtob (strutil.cc), as datapiece.cc ToBool reads a string: true/t/yes/y/1, false/f/no/n/0, any case. */
+const TRUE_TEXT = new Set(["true", "t", "yes", "y", "1"]);
+const FALSE_TEXT = new Set(["false", "f", "no", "n", "0"]);
 
 function floating(value: unknown): number | undefined {
   if (typeof value === "number") return value;
@@ -130,82 +139,90 @@ function floating(value: unknown): number | undefined {
 
 /** One scalar of `field`'s type from a JSON value (strings too, as bindings give them). */
 function scalar(ctx: Context, field: FieldDescriptor, value: unknown, path: string): Scalar {
-  const fail = (): TranscodeError => invalid(path, typeName(field), show(value));
   switch (field.type) {
     case "int32":
     case "sint32":
     case "sfixed32": {
       const n = integer(value);
-      if (n === undefined || n < BigInt(INT32_MIN) || n > BigInt(INT32_MAX)) throw fail();
+      if (n === undefined || n < BigInt(INT32_MIN) || n > BigInt(INT32_MAX)) throw scalarError(field, value, path);
       return Number(n);
     }
     case "uint32":
     case "fixed32": {
       const n = integer(value);
-      if (n === undefined || n < 0n || n > BigInt(UINT32_MAX)) throw fail();
+      if (n === undefined || n < 0n || n > BigInt(UINT32_MAX)) throw scalarError(field, value, path);
       return Number(n);
     }
     case "int64":
     case "sint64":
     case "sfixed64": {
       const n = integer(value);
-      if (n === undefined || n < INT64_MIN || n > INT64_MAX) throw fail();
+      if (n === undefined || n < INT64_MIN || n > INT64_MAX) throw scalarError(field, value, path);
       return n;
     }
     case "uint64":
     case "fixed64": {
       const n = integer(value);
-      if (n === undefined || n < 0n || n > UINT64_MAX) throw fail();
+      if (n === undefined || n < 0n || n > UINT64_MAX) throw scalarError(field, value, path);
       return n;
     }
     case "double": {
       const n = floating(value);
-      if (n === undefined) throw fail();
+      if (n === undefined) throw scalarError(field, value, path);
       return n;
     }
     case "float": {
       const n = floating(value);
-      if (n === undefined || (Number.isFinite(n) && Math.abs(n) > FLOAT_MAX)) throw fail();
+      if (n === undefined || (Number.isFinite(n) && Math.abs(n) > FLOAT_MAX)) throw scalarError(field, value, path);
       return n;
     }
     case "bool":
       if (typeof value === "boolean") return value;
-      if (value === "true") return true;
-      if (value === "false") return false;
-      throw fail();
+      if (typeof value === "string") {
+        const lower = value.toLowerCase();
+        if (TRUE_TEXT.has(lower)) return true;
+        if (FALSE_TEXT.has(lower)) return false;
+      }
+      throw scalarError(field, value, path);
     case "string":
-      if (typeof value !== "string") throw fail();
+      if (typeof value !== "string") throw scalarError(field, value, path);
       return value;
     case "bytes": {
       const bytes = typeof value === "string" ? decodeBase64Any(value) : undefined;
-      if (bytes === undefined) throw fail();
+      if (bytes === undefined) throw scalarError(field, value, path);
       return bytes;
     }
     case "enum":
-      return enumNumber(ctx, field, value, fail);
+      return enumNumber(ctx, field, value, path);
     default:
-      throw fail();
+      throw scalarError(field, value, path);
   }
 }
 
-function enumNumber(ctx: Context, field: FieldDescriptor, value: unknown, fail: () => TranscodeError): number {
-  const values = field.enumType!.values;
+function scalarError(field: FieldDescriptor, value: unknown, path: string): TranscodeError {
+  return invalid(path, typeName(field), show(value));
+}
+
+function enumNumber(ctx: Context, field: FieldDescriptor, value: unknown, path: string): number {
   if (typeof value === "number") {
-    if (!Number.isInteger(value) || value < INT32_MIN || value > INT32_MAX) throw fail();
+    if (!Number.isInteger(value) || value < INT32_MIN || value > INT32_MAX) throw scalarError(field, value, path);
     return value;
   }
-  if (typeof value !== "string") throw fail();
-  for (const v of values) if (v.name === value) return v.number;
-  if (ctx.options.caseInsensitiveEnumParsing) {
-    // case_insensitive_enum_parsing: protobuf's converter upper-cases the text and looks again.
-    const upper = value.toUpperCase();
-    for (const v of values) if (v.name === upper) return v.number;
-  }
+  if (typeof value !== "string") throw scalarError(field, value, path);
+  // datapiece.cc ToEnum: the name; a declared number in text; with case_insensitive_enum_parsing
+  // the name upper-cased, "-" read as "_".
+  const index = enumIndex(field.enumType!);
+  const named = index.byName.get(value);
+  if (named !== undefined) return named;
   if (INTEGER.test(value)) {
     const n = Number(value);
-    if (n >= INT32_MIN && n <= INT32_MAX) return n;
+    if (index.byNumber.has(n)) return n;
   }
-  throw fail();
+  if (ctx.options.caseInsensitiveEnumParsing) {
+    const normalized = index.byName.get(value.toUpperCase().replaceAll("-", "_"));
+    if (normalized !== undefined) return normalized;
+  }
+  throw scalarError(field, value, path);
 }
 
 /** A JSON object's own keys and values, "__proto__" too (JSON.parse makes it an own property). */
@@ -214,30 +231,31 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** A message from its JSON form into `node` (merged into what is there). */
-function parseMessageInto(ctx: Context, node: MessageNode, json: unknown, path: string, depth: number): void {
+/** `key`: the JSON name the value came under ("" for an element), as the converter's WKT errors quote it. */
+function parseMessageInto(ctx: Context, node: MessageNode, json: unknown, path: string, depth: number, key = ""): void {
   if (depth > MAX_DEPTH) throw new TranscodeError(`${path}: message nested too deeply (over ${MAX_DEPTH} levels)`);
   const kind = wellKnown(node.type.fullName);
   if (kind !== undefined && kind !== "Empty") {
-    parseWellKnownInto(ctx, node, kind, json, path, depth);
+    parseWellKnownInto(ctx, node, kind, json, path, depth, key);
     return;
   }
   if (!isObject(json)) throw invalid(path === "" ? node.type.fullName : path, `type.googleapis.com/${node.type.fullName}`, show(json));
   for (const key of Object.keys(json)) {
     const field = node.type.field(key);
-    if (field === undefined) throw new TranscodeError(`${join(path, snakeCase(key))}: Cannot find field.`);
+    if (field === undefined) continue;
     const value = json[key];
     const fieldPath = join(path, field.name);
     if (value === null && !(field.type === "message" && wellKnown(field.message!.fullName) === "Value" && !field.repeated)) {
       // null is the field's default: it is left unset (json.proto: "null is accepted for all field types").
       continue;
     }
-    setField(node, field, parseField(ctx, field, value, fieldPath, depth), fieldPath);
+    setField(node, field, parseField(ctx, field, value, fieldPath, depth, key), fieldPath);
     if (key === field.name) node.protoNamed.add(field.number);
   }
 }
 
 /** A field's value: one element, or the elements of a repeated field or map. */
-function parseField(ctx: Context, field: FieldDescriptor, value: unknown, path: string, depth: number): FieldValue | FieldValue[] {
+function parseField(ctx: Context, field: FieldDescriptor, value: unknown, path: string, depth: number, key: string): FieldValue | FieldValue[] {
   if (field.isMap) {
     if (!isObject(value)) throw invalid(path, typeName(field), show(value));
     const entry = field.message!;
@@ -252,21 +270,25 @@ function parseField(ctx: Context, field: FieldDescriptor, value: unknown, path: 
       if (v === null && !(valueField.type === "message" && wellKnown(valueField.message!.fullName) === "Value")) {
         throw invalid(elementPath, typeName(valueField), "null");
       }
-      node.values.set(2, element(ctx, valueField, v, elementPath, depth));
+      node.values.set(2, element(ctx, valueField, v, elementPath, depth, key));
       entries.push(node);
     }
     return entries;
   }
   if (field.repeated) {
-    if (!Array.isArray(value)) throw invalid(path, typeName(field), show(value));
-    return value.map((v, i) => {
+    // A single value for a repeated field is its one element (the converter writes it as such).
+    if (!Array.isArray(value)) return [element(ctx, field, value, path, depth, key)];
+    const elements: FieldValue[] = [];
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
       if (v === null && !(field.type === "message" && wellKnown(field.message!.fullName) === "Value")) {
         throw invalid(`${path}[${i}]`, typeName(field), "null");
       }
-      return element(ctx, field, v, `${path}[${i}]`, depth);
-    });
+      elements.push(element(ctx, field, v, `${path}[${i}]`, depth, ""));
+    }
+    return elements;
   }
-  return element(ctx, field, value, path, depth);
+  return element(ctx, field, value, path, depth, key);
 }
 
 /** Map keys come as JSON object keys: their string form is parsed by the key's type. */
@@ -274,10 +296,10 @@ function mapKey(ctx: Context, field: FieldDescriptor, key: string, path: string)
   return scalar(ctx, field, key, path);
 }
 
-function element(ctx: Context, field: FieldDescriptor, value: unknown, path: string, depth: number): FieldValue {
+function element(ctx: Context, field: FieldDescriptor, value: unknown, path: string, depth: number, key: string): FieldValue {
   if (field.type === "message") {
     const node = new MessageNode(field.message!);
-    parseMessageInto(ctx, node, value, path, depth + 1);
+    parseMessageInto(ctx, node, value, path, depth + 1, key);
     return node;
   }
   if (field.type === "group") throw new TranscodeError(`${path}: proto2 groups are not supported`);
@@ -322,40 +344,39 @@ function parseWellKnownInto(
   json: unknown,
   path: string,
   depth: number,
+  key: string,
 ): void {
   const type = node.type;
   const where = path === "" ? type.fullName : path;
-  const fail = (): TranscodeError => invalid(where, `type.googleapis.com/${type.fullName}`, show(json));
   switch (kind) {
     case "Timestamp":
     case "Duration": {
-      const parsed = typeof json === "string" ? (kind === "Timestamp" ? parseTimestamp(json) : parseDuration(json)) : undefined;
-      if (parsed === undefined) throw fail();
+      if (typeof json !== "string") {
+        const what = kind === "Timestamp" ? "timestamp" : "duration";
+        throw wellKnownError(type, key, where, `Invalid data type for ${what}, value is ${show(json)}`);
+      }
+      const parsed = kind === "Timestamp" ? parseTimestamp(json) : parseDuration(json);
+      if (typeof parsed === "string") throw wellKnownError(type, key, where, parsed);
       node.values.set(1, parsed.seconds);
       node.values.set(2, parsed.nanos);
       return;
     }
     case "FieldMask": {
-      if (typeof json !== "string") throw fail();
+      if (typeof json !== "string") throw wellKnownError(type, key, where, `Invalid data type for field mask, value is ${show(json)}`);
       const paths: string[] = [];
-      if (json !== "") {
-        for (const p of json.split(",")) {
-          const snake = fieldMaskPathFromJson(p.trim());
-          if (snake === undefined || snake === "") throw fail();
-          paths.push(snake);
-        }
-      }
+      if (json !== "") for (const p of json.split(",")) paths.push(fieldMaskPathFromJson(p));
       node.values.set(1, paths);
       return;
     }
     case "Wrapper": {
       const field = type.fieldByNumber(1)!;
       if (json === null) return;
-      node.values.set(1, scalar(ctx, field, json, where));
+      // RenderWrapperType renders the value as the wrapper's "value" field.
+      node.values.set(1, scalar(ctx, field, json, `${where}.value`));
       return;
     }
     case "Struct": {
-      if (!isObject(json)) throw fail();
+      if (!isObject(json)) throw invalid(where, `type.googleapis.com/${type.fullName}`, show(json));
       const entryType = type.fieldByNumber(1)!.message!;
       const valueType = entryType.fieldByNumber(2)!.message!;
       const entries: FieldValue[] = [];
@@ -371,16 +392,15 @@ function parseWellKnownInto(
       return;
     }
     case "ListValue": {
-      if (!Array.isArray(json)) throw fail();
+      if (!Array.isArray(json)) throw invalid(where, `type.googleapis.com/${type.fullName}`, show(json));
       const valueType = type.fieldByNumber(1)!.message!;
-      node.values.set(
-        1,
-        json.map((v, i) => {
-          const value = new MessageNode(valueType);
-          parseMessageInto(ctx, value, v, `${join(path, "values")}[${i}]`, depth + 1);
-          return value;
-        }),
-      );
+      const values: FieldValue[] = [];
+      for (let i = 0; i < json.length; i++) {
+        const value = new MessageNode(valueType);
+        parseMessageInto(ctx, value, json[i], `${join(path, "values")}[${i}]`, depth + 1);
+        values.push(value);
+      }
+      node.values.set(1, values);
       return;
     }
     case "Value":
@@ -392,6 +412,14 @@ function parseWellKnownInto(
     case "Empty":
       return;
   }
+}
+
+/**
+ * A well-known type's text that does not parse: ProtoStreamObjectWriter::RenderDataPiece
+ * reports `Field '<json name>', <the renderer's message>` as the value.
+ */
+function wellKnownError(type: MessageDescriptor, key: string, where: string, message: string): TranscodeError {
+  return invalid(where, `type.googleapis.com/${type.fullName}`, `Field '${key}', ${message}`);
 }
 
 /** struct.proto's Value: null_value = 1, number_value = 2, string_value = 3, bool_value = 4, struct_value = 5, list_value = 6. */
@@ -431,9 +459,6 @@ function parseAnyInto(ctx: Context, node: MessageNode, json: unknown, path: stri
   if (inner === undefined) throw new TranscodeError(`${path}: Invalid type URL, unknown type: ${url.slice(url.lastIndexOf("/") + 1)}`);
   const value = new MessageNode(inner);
   if (anyUsesValueKey(wellKnown(inner.fullName))) {
-    for (const key of Object.keys(json)) {
-      if (key !== "@type" && key !== "value") throw new TranscodeError(`${join(path, snakeCase(key))}: Cannot find field.`);
-    }
     if ("value" in json) parseMessageInto(ctx, value, json.value, path, depth + 1);
   } else {
     const rest: Record<string, unknown> = {};
@@ -487,7 +512,7 @@ function applyBinding(ctx: Context, root: MessageNode, binding: FieldBinding): v
         throw new TranscodeError(`${path}: a binding cannot set a message field of type ${field.message!.fullName}`);
       }
       const child = new MessageNode(field.message!);
-      parseMessageInto(ctx, child, binding.value, path, 1);
+      parseMessageInto(ctx, child, binding.value, path, 1, field.name);
       value = child;
     } else value = scalar(ctx, field, binding.value, path);
     if (field.repeated) {
@@ -513,7 +538,11 @@ function applyBinding(ctx: Context, root: MessageNode, binding: FieldBinding): v
 function sameValue(field: FieldDescriptor, a: FieldValue, b: FieldValue): boolean {
   if (a instanceof MessageNode || b instanceof MessageNode) return true;
   if (field.type === "float" || field.type === "double") return Math.abs((a as number) - (b as number)) < 32 * 1.1920928955078125e-7;
-  if (a instanceof Uint8Array && b instanceof Uint8Array) return a.length === b.length && a.every((x, i) => x === b[i]);
+  if (a instanceof Uint8Array && b instanceof Uint8Array) {
+    if (a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
+  }
   return a === b;
 }
 
@@ -665,8 +694,8 @@ export function encodeRequestMessage(
     if (body.field === "*") parseMessageInto(ctx, root, body.json, "", 0);
     else {
       const field = message.field(body.field);
-      if (field === undefined) throw new TranscodeError(`${body.field}: Cannot find field.`);
-      if (body.json !== null) setField(root, field, parseField(ctx, field, body.json, field.name, 0), field.name);
+      if (field === undefined) throw new TranscodeError(`the http rule's body "${body.field}" names no field of ${message.fullName}`);
+      if (body.json !== null) setField(root, field, parseField(ctx, field, body.json, field.name, 0, field.name), field.name);
       root.protoNamed.add(field.number);
     }
   }

@@ -19,6 +19,8 @@ import {
   type JsonPrintOptions,
   type MessageDescriptor,
 } from "./descriptors.ts";
+import { enumIndex } from "./enum-index.ts";
+import { formatDouble, formatFloat } from "./number-format.ts";
 import { fieldsByNumber, resolveTypeUrl } from "./json-to-proto.ts";
 import { anyUsesValueKey, fieldMaskPathToJson, formatDuration, formatTimestamp, wellKnown } from "./well-known.ts";
 
@@ -130,45 +132,6 @@ function varint(v: bigint, type: FieldType): Raw {
   }
 }
 
-// ---- numbers as protobuf prints them ----
-
-/** printf's %.{precision}g. */
-function formatG(x: number, precision: number): string {
-  const exponential = x.toExponential(precision - 1);
-  const e = exponential.indexOf("e");
-  const exponent = Number(exponential.slice(e + 1));
-  if (exponent < -4 || exponent >= precision) {
-    let mantissa = exponential.slice(0, e);
-    if (mantissa.includes(".")) mantissa = mantissa.replace(TRAILING_ZEROS, "");
-    const digits = String(Math.abs(exponent)).padStart(2, "0");
-    return `${mantissa}e${exponent < 0 ? "-" : "+"}${digits}`;
-  }
-  const fixed = x.toFixed(Math.max(0, precision - 1 - exponent));
-  return fixed.includes(".") ? fixed.replace(TRAILING_ZEROS, "") : fixed;
-}
-
-const TRAILING_ZEROS = /\.?0+$/;
-
-/** strutil.cc SimpleDtoa: %.15g, or %.17g when that does not read back the same. */
-export function formatDouble(x: number): string {
-  if (Number.isNaN(x)) return '"NaN"';
-  if (x === Infinity) return '"Infinity"';
-  if (x === -Infinity) return '"-Infinity"';
-  if (x === 0) return Object.is(x, -0) ? "-0" : "0";
-  const short = formatG(x, 15);
-  return Number(short) === x ? short : formatG(x, 17);
-}
-
-/** strutil.cc SimpleFtoa: %.6g, or %.9g when that does not read back as the same float. */
-export function formatFloat(x: number): string {
-  if (Number.isNaN(x)) return '"NaN"';
-  if (x === Infinity) return '"Infinity"';
-  if (x === -Infinity) return '"-Infinity"';
-  if (x === 0) return Object.is(x, -0) ? "-0" : "0";
-  const short = formatG(x, 6);
-  return Math.fround(Number(short)) === x ? short : formatG(x, 9);
-}
-
 // ---- strings ----
 
 /**
@@ -204,7 +167,9 @@ function mustEscape(cp: number): boolean {
 }
 
 const HEX = "0123456789abcdef";
-const hex4 = (u: number): string => `\\u${HEX[(u >> 12) & 15]}${HEX[(u >> 8) & 15]}${HEX[(u >> 4) & 15]}${HEX[u & 15]}`;
+function hex4(u: number): string {
+  return `\\u${HEX[(u >> 12) & 15]}${HEX[(u >> 8) & 15]}${HEX[(u >> 4) & 15]}${HEX[u & 15]}`;
+}
 
 function escaped(cp: number): string {
   switch (cp) {
@@ -386,7 +351,9 @@ function printList(p: Printer, out: JsonOut, field: FieldDescriptor, values: Raw
 /** A singular message field given more than once merges (encoding#last-one-wins): its bytes concatenated. */
 function concat(chunks: Uint8Array[]): Uint8Array {
   if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let size = 0;
+  for (const c of chunks) size += c.byteLength;
+  const out = new Uint8Array(size);
   let at = 0;
   for (const c of chunks) {
     out.set(c, at);
@@ -452,8 +419,8 @@ function printScalar(p: Printer, out: JsonOut, field: FieldDescriptor, value: Ra
 function enumJson(p: Printer, field: FieldDescriptor, n: number, quoteNumber: boolean): string {
   const enumType = field.enumType!;
   if (enumType.fullName === "google.protobuf.NullValue") return "null";
-  const named = p.options.alwaysPrintEnumsAsInts ? undefined : enumType.values.find((v) => v.number === n);
-  if (named !== undefined) return quoteText(named.name);
+  const named = p.options.alwaysPrintEnumsAsInts ? undefined : enumIndex(enumType).byNumber.get(n);
+  if (named !== undefined) return quoteText(named);
   return quoteNumber ? `"${n}"` : String(n);
 }
 
@@ -521,12 +488,13 @@ function printWellKnown(
       return;
     }
     case "FieldMask": {
-      const paths = (fields.get(1) ?? []).map((raw) => {
+      let paths = "";
+      for (const raw of fields.get(1) ?? []) {
         const json = fieldMaskPathToJson(decodeText(raw as Uint8Array));
         if (json === undefined) throw new TranscodeError("unexpected character in FieldMask");
-        return json;
-      });
-      out.raw(quoteText(paths.join(",")));
+        paths += paths === "" ? json : `,${json}`;
+      }
+      out.raw(quoteText(paths));
       return;
     }
     case "Wrapper": {

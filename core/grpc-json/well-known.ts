@@ -56,22 +56,26 @@ const MAX_TIMESTAMP_SECONDS = 253_402_300_799n;
 /** duration.proto: ±10,000 years. */
 const MAX_DURATION_SECONDS = 315_576_000_000n;
 
-const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
-const DURATION = /^(-)?(\d+)(?:\.(\d{1,9}))?s$/;
+const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:(Z)|([+-])(\d{2}):(\d{2}))$/;
+const DIGITS = /^\d+$/;
 
-/** RFC 3339 (§5.6) text as Timestamp's seconds and nanos; undefined when it is not one or out of range. */
-export function parseTimestamp(text: string): { seconds: bigint; nanos: number } | undefined {
+/**
+ * RFC 3339 (§5.6) text as Timestamp's seconds and nanos (time.cc ParseTime: upper-case T and
+ * Z, up to nine fractional digits, years 0001 to 9999), or the converter's message.
+ */
+export function parseTimestamp(text: string): { seconds: bigint; nanos: number } | string {
   const m = TIMESTAMP.exec(text);
-  if (m === null) return undefined;
+  const bad = `Invalid time format: ${text}`;
+  if (m === null) return bad;
   const [year, month, day, hour, minute, second] = [m[1], m[2], m[3], m[4], m[5], m[6]].map(Number) as [number, number, number, number, number, number];
-  if (month < 1 || month > 12 || day < 1 || day > daysIn(year, month) || hour > 23 || minute > 59 || second > 59) return undefined;
+  if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysIn(year, month) || hour > 23 || minute > 59 || second > 59) return bad;
   let seconds = BigInt(utcEpochMs(year, month, day, hour, minute, second) / 1000);
   if (m[9] !== undefined) {
+    if (Number(m[10]) > 23 || Number(m[11]) > 59) return bad;
     const offset = (Number(m[10]) * 60 + Number(m[11])) * 60;
-    if (Number(m[10]) > 23 || Number(m[11]) > 59) return undefined;
     seconds -= BigInt(m[9] === "+" ? offset : -offset);
   }
-  if (seconds < MIN_TIMESTAMP_SECONDS || seconds > MAX_TIMESTAMP_SECONDS) return undefined;
+  if (seconds < MIN_TIMESTAMP_SECONDS || seconds > MAX_TIMESTAMP_SECONDS) return bad;
   return { seconds, nanos: m[7] === undefined ? 0 : Number(m[7].padEnd(9, "0")) };
 }
 
@@ -80,14 +84,25 @@ function daysIn(year: number, month: number): number {
   return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
 }
 
-/** "1.5s", "-0.000001s" as Duration's seconds and nanos (same sign); undefined when not one. */
-export function parseDuration(text: string): { seconds: bigint; nanos: number } | undefined {
-  const m = DURATION.exec(text);
-  if (m === null) return undefined;
-  const seconds = BigInt(m[2]!);
-  if (seconds > MAX_DURATION_SECONDS) return undefined;
-  const nanos = m[3] === undefined ? 0 : Number(m[3].padEnd(9, "0"));
-  return m[1] === "-" ? { seconds: -seconds, nanos: -nanos } : { seconds, nanos };
+/**
+ * "1.5s", "-0.000001s" as Duration's seconds and nanos (the same sign), or the converter's
+ * message (protostream_objectwriter.cc RenderDuration).
+ */
+export function parseDuration(text: string): { seconds: bigint; nanos: number } | string {
+  if (!text.endsWith("s")) return "Illegal duration format; duration must end with 's'";
+  let value = text.slice(0, -1);
+  const negative = value.startsWith("-");
+  if (negative) value = value.slice(1);
+  const dot = value.indexOf(".");
+  const secondsText = dot < 0 ? value : value.slice(0, dot);
+  const nanosText = dot < 0 ? "" : value.slice(dot + 1);
+  if (!DIGITS.test(secondsText)) return "Invalid duration format, failed to parse seconds";
+  if (nanosText !== "" && !DIGITS.test(nanosText)) return "Invalid duration format, failed to parse nanos seconds";
+  const seconds = BigInt(secondsText);
+  // static_cast<int32>(d_nanos * 1e9): digits past the ninth are dropped.
+  const nanos = nanosText === "" ? 0 : Number(nanosText.slice(0, 9).padEnd(9, "0"));
+  if (seconds > MAX_DURATION_SECONDS) return "Duration value exceeds limits";
+  return negative ? { seconds: -seconds, nanos: -nanos } : { seconds, nanos };
 }
 
 /** Nanoseconds as protobuf prints them: none, or 3, 6 or 9 digits (time_util.cc FormatNanos). */
@@ -120,14 +135,10 @@ export function formatDuration(seconds: bigint, nanos: number): string {
   return `${negative ? "-" : ""}${s}${fraction(Math.abs(nanos))}s`;
 }
 
-/** FieldMask's JSON path "fooBar.baz" as its .proto path "foo_bar.baz" (field_mask_util.cc CamelCaseToSnakeCase). */
-export function fieldMaskPathFromJson(path: string): string | undefined {
+/** FieldMask's JSON path "fooBar.baz" as its .proto path "foo_bar.baz" (the converter's ToSnakeCase of each path). */
+export function fieldMaskPathFromJson(path: string): string {
   let out = "";
-  for (const c of path) {
-    if (c === "_") return undefined;
-    if (c >= "A" && c <= "Z") out += `_${c.toLowerCase()}`;
-    else out += c;
-  }
+  for (const c of path) out += c >= "A" && c <= "Z" ? `_${c.toLowerCase()}` : c;
   return out;
 }
 

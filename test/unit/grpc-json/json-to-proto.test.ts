@@ -1,9 +1,8 @@
 /**
  * The gRPC-JSON transcoder's JSON → protobuf codec against protobufjs reading the same .proto
  * (an independent implementation), and its errors as grpc-httpjson-transcoding words them
- * (status_error_listener.cc: "<location>: <message>"; protobuf's converter says "Cannot find
- * field." for an unknown name, as in Envoy's test/common/protobuf/utility_test.cc:
- * "INVALID_ARGUMENT:drain_connections_on_host_removal: Cannot find field.").
+ * (status_error_listener.cc: "<location>: invalid value <value> for type <type>"). Unknown
+ * JSON names are skipped, as request_message_translator.cc has protobuf's converter do.
  */
 import { describe, expect, it } from "vitest";
 import { decodeDescriptorSet } from "../../../core/grpc-json/descriptor-set.ts";
@@ -77,8 +76,8 @@ describe("encodeMessage: proto3's JSON mapping", () => {
       curator_name: "Bo",
       opened_at: { seconds: "1704164645" },
     });
-    // Not the lowerCamelCase one when json_name says otherwise (protobuf's converter reports the name snake_cased).
-    expect(encodeError("library.v1.Room", { curatorName: "Bo" }).message).toBe("curator_name: Cannot find field.");
+    // Not the lowerCamelCase one when json_name says otherwise: that is an unknown name, skipped.
+    expect(viaProtobufjs("library.v1.Room", { curatorName: "Bo" })).toEqual({});
   });
 
   it("reads 64-bit integers exactly from strings, and from numbers", () => {
@@ -87,7 +86,11 @@ describe("encodeMessage: proto3's JSON mapping", () => {
       isbn: "9007199254740991",
     });
     expect(viaProtobufjs("library.v1.Room", { id: "-9223372036854775808" })).toEqual({ id: "-9223372036854775808" });
-    expect(viaProtobufjs("library.v1.Room", { id: "1e3", floor: 7.0 })).toEqual({ id: "1000", floor: 7 });
+    expect(viaProtobufjs("library.v1.Room", { id: 1e3, floor: 7.0 })).toEqual({ id: "1000", floor: 7 });
+    expect(viaProtobufjs("library.v1.Room", { id: "+12" })).toEqual({ id: "12" });
+    // In quotes, only decimal digits (datapiece.cc: safe_strto64).
+    expect(encodeError("library.v1.Room", { id: "1e3" }).message).toBe('id: invalid value "1e3" for type TYPE_INT64');
+    expect(encodeError("library.v1.Room", { id: " 1" }).message).toBe('id: invalid value " 1" for type TYPE_INT64');
   });
 
   it("refuses integers out of range or with a fraction", () => {
@@ -117,6 +120,9 @@ describe("encodeMessage: proto3's JSON mapping", () => {
     expect(viaProtobufjs("library.v1.Room", { kind: "READING" })).toEqual({ kind: "READING" });
     expect(encodeError("library.v1.Room", { kind: "reading" }).message).toBe('kind: invalid value "reading" for type type.googleapis.com/library.v1.Kind');
     expect(viaProtobufjs("library.v1.Room", { kind: "reading" }, { ...OPTIONS, caseInsensitiveEnumParsing: true })).toEqual({ kind: "READING" });
+    // A declared number in quotes is taken; an undeclared one is not.
+    expect(viaProtobufjs("library.v1.Room", { kind: "2" })).toEqual({ kind: "ARCHIVE" });
+    expect(encodeError("library.v1.Room", { kind: "9" }).message).toBe('kind: invalid value "9" for type type.googleapis.com/library.v1.Kind');
     // An unknown number is kept (open enums).
     const bytes = encodeMessage(pool, pool.message("library.v1.Room")!, { kind: 9 }, OPTIONS);
     expect(Buffer.from(bytes).toString("hex")).toBe("1809");
@@ -154,10 +160,23 @@ describe("encodeMessage: proto3's JSON mapping", () => {
     });
     expect(viaProtobufjs("library.v1.Room", { openedAt: "1970-01-01T01:00:00.5+01:00" })).toEqual({ opened_at: { nanos: 500000000 } });
     expect(viaProtobufjs("library.v1.Room", { openedAt: "0001-01-01T00:00:00Z" })).toEqual({ opened_at: { seconds: "-62135596800" } });
+    // protostream_objectwriter.cc: "Field '<JSON name>', <renderer's message>" as the invalid value.
     expect(encodeError("library.v1.Room", { openedAt: "2024-02-30T00:00:00Z" }).message).toBe(
-      'opened_at: invalid value "2024-02-30T00:00:00Z" for type type.googleapis.com/google.protobuf.Timestamp',
+      "opened_at: invalid value Field 'openedAt', Invalid time format: 2024-02-30T00:00:00Z for type type.googleapis.com/google.protobuf.Timestamp",
     );
-    expect(encodeError("library.v1.Volume", { loanPeriod: "5" }).message).toBe('loan_period: invalid value "5" for type type.googleapis.com/google.protobuf.Duration');
+    expect(encodeError("library.v1.Room", { opened_at: 5 }).message).toBe(
+      "opened_at: invalid value Field 'opened_at', Invalid data type for timestamp, value is 5 for type type.googleapis.com/google.protobuf.Timestamp",
+    );
+    expect(encodeError("library.v1.Volume", { loanPeriod: "5" }).message).toBe(
+      "loan_period: invalid value Field 'loanPeriod', Illegal duration format; duration must end with 's' for type type.googleapis.com/google.protobuf.Duration",
+    );
+    expect(encodeError("library.v1.Volume", { loanPeriod: "x.5s" }).message).toBe(
+      "loan_period: invalid value Field 'loanPeriod', Invalid duration format, failed to parse seconds for type type.googleapis.com/google.protobuf.Duration",
+    );
+    expect(encodeError("library.v1.Volume", { loanPeriod: "315576000001s" }).message).toBe(
+      "loan_period: invalid value Field 'loanPeriod', Duration value exceeds limits for type type.googleapis.com/google.protobuf.Duration",
+    );
+    expect(encodeError("library.v1.Volume", { copies: "x" }).message).toBe('copies.value: invalid value "x" for type TYPE_INT32');
     expect(viaProtobufjs("google.protobuf.Empty", {})).toEqual({});
   });
 
@@ -192,13 +211,25 @@ describe("encodeMessage: proto3's JSON mapping", () => {
     expect(encodeError("library.v1.Volume", { related: { x: {} } }).message).toBe('related["x"]: invalid value "x" for type TYPE_INT64');
   });
 
-  it("refuses an unknown field, a oneof set twice, a value of the wrong kind", () => {
-    expect(encodeError("library.v1.Room", { roomNumber: 1 }).message).toBe("room_number: Cannot find field.");
-    expect(encodeError("library.v1.CreateRoomRequest", { room: { bad: 1 } }).message).toBe("room.bad: Cannot find field.");
+  it("skips an unknown field, whatever its value (request_message_translator.cc: ignore_unknown_fields)", () => {
+    expect(viaProtobufjs("library.v1.Room", { roomNumber: { deep: [1, { x: null }] }, title: "t" })).toEqual({ title: "t" });
+    expect(viaProtobufjs("library.v1.CreateRoomRequest", { room: { bad: 1, floor: 2 } })).toEqual({ room: { floor: 2 } });
+    const any = encodeMessage(pool, pool.message("google.protobuf.Any")!, { "@type": "type.googleapis.com/google.protobuf.Duration", value: "1s", extra: 1 }, OPTIONS);
+    expect(Buffer.from(any).toString("hex")).toBe(Buffer.from(encodeMessage(pool, pool.message("google.protobuf.Any")!, { "@type": "type.googleapis.com/google.protobuf.Duration", value: "1s" }, OPTIONS)).toString("hex"));
+  });
+
+  it("takes a single value for a repeated field as its one element (the converter's legacy form)", () => {
+    expect(viaProtobufjs("library.v1.Room", { tags: "x" })).toEqual({ tags: ["x"] });
+    expect(viaProtobufjs("library.v1.ListRoomsResponse", { rooms: { title: "t" } })).toEqual({ rooms: [{ title: "t" }] });
+  });
+
+  it("refuses a oneof set twice, a value of the wrong kind", () => {
     expect(encodeError("library.v1.Volume", { shelf: "a", bin: 2 }).message).toBe(
       "bin: invalid value oneof field 'location' is already set. Cannot set 'bin' for type oneof",
     );
-    expect(encodeError("library.v1.Room", { tags: "x" }).message).toBe('tags: invalid value "x" for type TYPE_STRING');
+    expect(encodeError("library.v1.Room", { tags: [1] }).message).toBe("tags[0]: invalid value 1 for type TYPE_STRING");
+    expect(encodeError("library.v1.Room", { temperature: "1e999" }).message).toBe('temperature: invalid value "1e999" for type TYPE_DOUBLE');
+    expect(encodeError("library.v1.Volume", { edition: 1.5e300 }).message).toBe("edition: invalid value 1.5e+300 for type TYPE_SINT32");
     expect(encodeError("library.v1.Room", { title: 5 }).message).toBe("title: invalid value 5 for type TYPE_STRING");
     expect(encodeError("library.v1.Room", []).message).toBe("library.v1.Room: invalid value […] for type type.googleapis.com/library.v1.Room");
   });
@@ -248,6 +279,15 @@ describe("encodeRequestMessage: the body and the bindings", () => {
     expect(request("library.v1.LendRequest", undefined, [{ fieldPath: ["due"], value: "2024-01-02T03:04:05.5Z" }])).toEqual({
       due: { seconds: "1704164645", nanos: 500000000 },
     });
+  });
+
+  it("reads a bool binding as safe_strtob does: true/t/yes/y/1 and false/f/no/n/0, any case", () => {
+    for (const [text, value] of [["1", true], ["YES", true], ["t", true], ["0", false], ["No", false], ["FALSE", false]] as const) {
+      expect(request("library.v1.GetRoomRequest", undefined, [{ fieldPath: ["include_closed"], value: text }])).toEqual(value ? { include_closed: true } : {});
+    }
+    expect(requestError("library.v1.GetRoomRequest", undefined, [{ fieldPath: ["include_closed"], value: "maybe" }]).message).toBe(
+      'include_closed: invalid value "maybe" for type TYPE_BOOL',
+    );
   });
 
   it("appends to a repeated field, a query parameter given twice twice", () => {

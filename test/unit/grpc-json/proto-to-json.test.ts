@@ -10,7 +10,8 @@ import { describe, expect, it } from "vitest";
 import { decodeDescriptorSet } from "../../../core/grpc-json/descriptor-set.ts";
 import { TranscodeError, type JsonParseOptions, type JsonPrintOptions } from "../../../core/grpc-json/descriptors.ts";
 import { encodeMessage } from "../../../core/grpc-json/json-to-proto.ts";
-import { formatDouble, formatFloat, messageToJson } from "../../../core/grpc-json/proto-to-json.ts";
+import { formatDouble, formatFloat } from "../../../core/grpc-json/number-format.ts";
+import { messageToJson } from "../../../core/grpc-json/proto-to-json.ts";
 import { libraryDescriptorSet } from "../../helpers/grpc-json-descriptor.ts";
 import { libraryProtobufjs } from "../../helpers/grpc-json-protobufjs.ts";
 
