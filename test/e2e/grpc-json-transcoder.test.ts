@@ -8,7 +8,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
@@ -21,6 +22,17 @@ const TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.grpc_json_tr
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Call = grpc.ServerUnaryCall<any, any>;
 type Callback = grpc.sendUnaryData<any>;
+
+/** library.proto's and upload.proto's FileDescriptorSet, by protoc (as a user makes one). */
+function libraryAndUploadDescriptorSet(out: string): Uint8Array {
+  execFileSync("protoc", ["-I", LIBRARY_PROTO_DIR, "-I", GOOGLEAPIS_DIR, "--include_imports", `--descriptor_set_out=${out}`, "library.proto", "upload.proto"], { stdio: ["ignore", "ignore", "pipe"] });
+  return new Uint8Array(readFileSync(out));
+}
+
+function loadUpload(): any {
+  const definition = protoLoader.loadSync(join(LIBRARY_PROTO_DIR, "upload.proto"), { keepCase: true, longs: String, defaults: false, includeDirs: [LIBRARY_PROTO_DIR, GOOGLEAPIS_DIR, "/usr/include"] });
+  return grpc.loadPackageDefinition(definition).upload as any;
+}
 
 function loadLibrary(): any {
   const definition = protoLoader.loadSync(join(LIBRARY_PROTO_DIR, "library.proto"), {
@@ -40,10 +52,22 @@ function statusDetails(code: number, message: string): Buffer {
   return Buffer.concat([Buffer.from([0x08, code, 0x12, text.length]), text]);
 }
 
-async function startLibraryServer(): Promise<{ server: grpc.Server; port: number; seen: string[] }> {
+async function startLibraryServer(): Promise<{ server: grpc.Server; port: number; seen: string[]; uploads: { content_type: string; data: string }[] }> {
   const library = loadLibrary();
   const server = new grpc.Server();
   const seen: string[] = [];
+  const uploads: { content_type: string; data: string }[] = [];
+  server.addService(loadUpload().v1.Upload.service, {
+    Stream: (call: grpc.ServerReadableStream<any, any>, cb: Callback) => {
+      const received: { content_type: string; data: string }[] = [];
+      call.on("data", (body: any) => {
+        const chunk = { content_type: body.content_type ?? "", data: Buffer.from(body.data ?? []).toString() };
+        received.push(chunk);
+        uploads.push(chunk);
+      });
+      call.on("end", () => cb(null, { chunks: received.length, content_type: received[0]?.content_type ?? "", data: received.map((r) => r.data) }));
+    },
+  });
   server.addService(library.v1.Library.service, {
     ListRooms: (_call: Call, cb: Callback) => cb(null, { rooms: [{ id: "1", title: "Reading room", kind: "READING" }] }),
     GetRoom: (call: Call, cb: Callback) => {
@@ -82,13 +106,13 @@ async function startLibraryServer(): Promise<{ server: grpc.Server; port: number
     Ping: (call: Call, cb: Callback) => cb(null, { text: `pong ${call.request.text}`, n: call.request.n }),
   });
   const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
-  return { server, port, seen };
+  return { server, port, seen, uploads };
 }
 
 function transcoder(descriptorFile: string, extra: object = {}): object {
   return {
     name: "envoy.filters.http.grpc_json_transcoder",
-    typed_config: { "@type": TYPE_URL, proto_descriptor: descriptorFile, services: ["library.v1.Library"], auto_mapping: true, ...extra },
+    typed_config: { "@type": TYPE_URL, proto_descriptor: descriptorFile, services: ["library.v1.Library", "upload.v1.Upload"], auto_mapping: true, ...extra },
   };
 }
 
@@ -100,6 +124,7 @@ async function startProxy(runtime: (typeof RUNTIMES)[number], filter: object, gr
     clusters: { grpc: [grpcPort] },
     routes: [
       { match: { prefix: "/library.v1.Library/" }, cluster: "grpc" },
+      { match: { prefix: "/upload.v1.Upload/" }, cluster: "grpc" },
       // The transcoder disabled on this route (a per-route config with no services).
       ...(!disabledRoute ? [] : [{
         match: { prefix: "/v1/floors/" },
@@ -130,7 +155,7 @@ describe.each(RUNTIMES)("grpc_json_transcoder on %s", (runtime) => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "polyvoy-transcoder-"));
     const descriptorFile = join(dir, "library.pb");
-    writeFileSync(descriptorFile, libraryDescriptorSet());
+    libraryAndUploadDescriptorSet(descriptorFile);
     upstream = await startLibraryServer();
     ({ proxy, port } = await startProxy(runtime, transcoder(descriptorFile, { convert_grpc_status: false }), upstream.port, true));
     ({ proxy: lines, port: linesPort } = await startProxy(
@@ -281,6 +306,29 @@ describe.each(RUNTIMES)("grpc_json_transcoder on %s", (runtime) => {
     const scan = await fetch(url("/v1/scans/v-5"), { method: "POST", headers: { "content-type": "image/x-test" }, body: "raw scan bytes" });
     expect(await scan.json()).toEqual({ loanId: "v-5", name: "image/x-test", reader: "raw scan bytes" });
   });
+
+  test("a client stream of google.api.HttpBody: each chunk of the body is one message, the first with the content-type", async () => {
+    const encoder = new TextEncoder();
+    let send!: (text: string | undefined) => void;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        send = (text) => (text === undefined ? controller.close() : controller.enqueue(encoder.encode(text)));
+      },
+    });
+    const before = upstream.uploads.length;
+    send("first part,");
+    const response = fetch(url("/v1/upload"), { method: "POST", headers: { "content-type": "text/csv" }, body, duplex: "half" } as RequestInit);
+    // The first chunk reaches the server as a message before the body ends.
+    while (upstream.uploads.length === before) await new Promise((r) => setTimeout(r, 10));
+    send("second part");
+    send(undefined);
+    const res = await response;
+    expect(await res.json()).toEqual({ chunks: 2, contentType: "text/csv", data: ["first part,", "second part"] });
+    expect(upstream.uploads.slice(before)).toEqual([
+      { content_type: "text/csv", data: "first part," },
+      { content_type: "", data: "second part" },
+    ]);
+  }, 15_000);
 
   test("auto_mapping: POST /pkg.Service/Method with a JSON body", async () => {
     const res = await fetch(url("/library.v1.Library/Ping"), { method: "POST", body: JSON.stringify({ text: "hi", n: "5" }) });

@@ -72,6 +72,8 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
   private downstreamHttp2 = false;
   /** A client stream's JSON array, cut into its elements as it comes. */
   private requestStream: JsonArrayStream | undefined;
+  /** A client stream of HttpBody sent its first message (the one with the content-type). */
+  private httpBodySent = false;
   /** The request body so far (JSON, or an HttpBody's raw data). */
   private requestChunks: Uint8Array[] = [];
   private requestBytes = 0;
@@ -162,6 +164,7 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
   decodeData(data: Uint8Array, endStream: boolean): FilterDataStatus {
     if (this.info === undefined || this.error) return FilterDataStatus.Continue;
     if (this.requestStream !== undefined) return this.decodeStreamData(this.requestStream, data, endStream);
+    if (this.info.requestIsHttpBody && this.info.method.clientStreaming) return this.decodeHttpBodyStreamData(data);
     this.requestBytes += data.length;
     if (this.requestBytes > this.requestLimit()) return this.requestTooLarge();
     this.requestChunks.push(data);
@@ -194,6 +197,20 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
     return FilterDataStatus.Continue;
   }
 
+  /**
+   * A client stream of HttpBody: each chunk of the body is one message, the first with the
+   * request's content-type and the bindings (maybeSendHttpBodyRequestMessage).
+   */
+  private decodeHttpBodyStreamData(data: Uint8Array): FilterDataStatus {
+    if (data.length > this.requestLimit()) return this.requestTooLarge();
+    if (this.httpBodySent && data.length === 0) return FilterDataStatus.Continue;
+    const first = !this.httpBodySent;
+    this.httpBodySent = true;
+    const message = httpBodyRequestMessage(this.transcoder!.pool, this.info!, first ? this.requestContentType : "", data, first ? this.bindings : [], this.active!);
+    this.decoder.replaceDecodedData(encodeGrpcFrame(GRPC_FH_DEFAULT, message));
+    return FilterDataStatus.Continue;
+  }
+
   /** max_request_body_size, else the stream's buffer limit. */
   private requestLimit(): number {
     return this.active!.maxRequestBodySize ?? (this.decoder.decoderBufferLimit || FALLBACK_LIMIT);
@@ -214,6 +231,7 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
 
   decodeTrailers(): FilterTrailersStatus {
     if (this.info === undefined || this.error) return FilterTrailersStatus.Continue;
+    if (this.httpBodySent) return FilterTrailersStatus.Continue;
     if (this.requestStream !== undefined) {
       try {
         this.requestStream.finish();
