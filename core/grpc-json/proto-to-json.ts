@@ -301,10 +301,31 @@ function isEmptyValue(field: FieldDescriptor, bytes: Uint8Array): boolean {
   return true;
 }
 
+/** Each field's JSON name and .proto name, quoted, in number order: made once per message type. */
+const quotedNames = new WeakMap<MessageDescriptor, { readonly json: readonly string[]; readonly proto: readonly string[] }>();
+
+function namesOf(type: MessageDescriptor): { readonly json: readonly string[]; readonly proto: readonly string[] } {
+  let names = quotedNames.get(type);
+  if (names === undefined) {
+    const json: string[] = [];
+    const proto: string[] = [];
+    for (const field of fieldsByNumber(type)) {
+      json.push(quoteText(field.jsonName));
+      proto.push(quoteText(field.name));
+    }
+    names = { json, proto };
+    quotedNames.set(type, names);
+  }
+  return names;
+}
+
 function printFields(p: Printer, out: JsonOut, type: MessageDescriptor, fields: Map<number, Raw[]>, path: string, depth: number): void {
-  for (const field of fieldsByNumber(type)) {
+  const ordered = fieldsByNumber(type);
+  const keys = p.options.preserveProtoFieldNames ? namesOf(type).proto : namesOf(type).json;
+  for (let i = 0; i < ordered.length; i++) {
+    const field = ordered[i]!;
     const values = fields.get(field.number);
-    const key = quoteText(p.options.preserveProtoFieldNames ? field.name : field.jsonName);
+    const key = keys[i]!;
     const fieldPath = path === "" ? field.name : `${path}.${field.name}`;
     if (values === undefined || values.length === 0) {
       // always_print_primitive_fields: a field without presence at its default, lists and maps empty.
