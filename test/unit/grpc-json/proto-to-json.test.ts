@@ -49,10 +49,10 @@ function wrap(field: number, inner: Uint8Array): Uint8Array {
 describe("messageToJson", () => {
   it("bounds nesting", () => {
     // Value { list_value = 6: ListValue { values = 1: Value … } }, 60 levels of each.
-    let value = Uint8Array.of(0x08, 0x00);
+    let value: Uint8Array = Uint8Array.of(0x08, 0x00);
     for (let i = 0; i < 60; i++) value = wrap(6, wrap(1, value));
     expect(() => messageToJson(pool, pool.message("google.protobuf.Value")!, value, PRINT)).toThrow(/message nested too deeply \(over 100 levels\)$/);
-    let shallow = Uint8Array.of(0x08, 0x00);
+    let shallow: Uint8Array = Uint8Array.of(0x08, 0x00);
     for (let i = 0; i < 40; i++) shallow = wrap(6, wrap(1, shallow));
     expect(messageToJson(pool, pool.message("google.protobuf.Value")!, shallow, PRINT)).toBe(`${"[".repeat(40)}null${"]".repeat(40)}`);
   });
