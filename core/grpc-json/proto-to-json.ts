@@ -32,7 +32,7 @@ interface Printer {
   readonly options: JsonPrintOptions;
 }
 
-/** The fields present in one message: number → values in wire order (the last wins for a singular one). */
+/** The fields present in one message: number → values in wire order (one for a singular field). */
 function readFields(type: MessageDescriptor, bytes: Uint8Array): Map<number, Raw[]> {
   const fields = new Map<number, Raw[]>();
   const reader = new ProtoReader(bytes);
@@ -50,6 +50,9 @@ function readFields(type: MessageDescriptor, bytes: Uint8Array): Map<number, Raw
       while (!packed.atEnd()) values.push(readPacked(packed, field.type));
       continue;
     }
+    // json/internal/untyped_message.cc InsertField: the printer refuses a singular field given
+    // twice, where a protobuf parser would keep the last (or merge a message).
+    if (!field.repeated && values.length > 0) throw new TranscodeError(`repeated entries for singular field number ${field.number}`);
     values.push(readScalar(reader, field));
   }
   return fields;

@@ -164,8 +164,10 @@ describe("messageToJson", () => {
     expect(print("library.v1.Loan", {}, {}, "due")).toBe('"1970-01-01T00:00:00Z"');
   });
 
-  it("refuses bytes that are not the message, and out-of-range well-known values", () => {
+  it("refuses bytes that are not the message, a singular field given twice, and out-of-range well-known values", () => {
     expect(printError("library.v1.Room", Uint8Array.of(0x0a, 5, 1))).toBe("the response is not a valid library.v1.Room: truncated field");
+    // title = 2 twice: valid protobuf, but protobuf's JSON printer (untyped_message.cc) refuses it.
+    expect(printError("library.v1.Room", Uint8Array.of(0x12, 1, 0x61, 0x12, 1, 0x62))).toBe("repeated entries for singular field number 2");
     const Room = root.lookupType("library.v1.Room");
     expect(printError("library.v1.Room", Room.encode({ opened_at: { seconds: 253402300800 } }).finish())).toBe(
       "maximum acceptable time value is 9999-12-31T23:59:59Z",
