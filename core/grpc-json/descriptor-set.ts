@@ -161,6 +161,8 @@ interface RawMethod {
   clientStreaming: boolean;
   serverStreaming: boolean;
   httpRules: HttpRule[];
+  /** An additional_bindings rule had additional_bindings of its own. */
+  nestedBindings: boolean;
 }
 
 interface Reading {
@@ -394,6 +396,11 @@ function readService(bytes: Uint8Array, scope: string): { fullName: string; meth
   }
   const fullName = scope + name;
   for (const method of methods) {
+    if (method.nestedBindings) {
+      throw new DescriptorError(
+        `${fullName}.${method.name}: an additional_bindings rule has additional_bindings of its own (google/api/http.proto: the nesting may only be one level deep)`,
+      );
+    }
     for (const rule of method.httpRules) {
       if (rule.pattern === "") throw new DescriptorError(`${fullName}.${method.name}: its google.api.http rule sets no pattern (get, put, post, delete, patch or custom)`);
     }
@@ -406,7 +413,7 @@ function readService(bytes: Uint8Array, scope: string): { fullName: string; meth
  * client_streaming = 5, server_streaming = 6.
  */
 function readMethod(bytes: Uint8Array): RawMethod {
-  const raw: RawMethod = { name: "", inputType: "", outputType: "", clientStreaming: false, serverStreaming: false, httpRules: [] };
+  const raw: RawMethod = { name: "", inputType: "", outputType: "", clientStreaming: false, serverStreaming: false, httpRules: [], nestedBindings: false };
   const reader = new ProtoReader(bytes);
   while (reader.next()) {
     switch (reader.field) {
@@ -478,7 +485,7 @@ function readHttpRule(bytes: Uint8Array, method: RawMethod, top: boolean): void 
         break;
       }
       case 11:
-        if (!top) throw new DescriptorError(`${method.name}: an additional_bindings rule has additional_bindings of its own (google/api/http.proto: the nesting may only be one level deep)`);
+        if (!top) method.nestedBindings = true;
         additional.push(reader.lengthDelimited());
         break;
       case 12:

@@ -69,7 +69,7 @@ function invalid(path: string, type: string, shown: string): TranscodeError {
 function show(value: unknown): string {
   if (typeof value === "string") return `"${value}"`;
   if (typeof value === "number") return Number.isSafeInteger(value) ? String(value) : formatDouble(value);
-  if (typeof value === "boolean" || value === null) return String(value);
+  if (typeof value === "boolean" || typeof value === "bigint" || value === null) return String(value);
   return Array.isArray(value) ? "[…]" : "{…}";
 }
 
@@ -114,9 +114,11 @@ const FLOAT_MAX = 3.4028234663852886e38;
 /**
  * An integer from a JSON number that is whole (1e3 and 7.0 are), or from decimal text exactly
  * (datapiece.cc: a string goes through safe_strto64, so "1e3" in quotes is not one);
- * undefined when it is neither.
+ * undefined when it is neither. A bigint is a JSON integer a lossless parser kept exact
+ * (JSON.parse rounds one past 2^53; Envoy's parser does not).
  */
 function integer(value: unknown): bigint | undefined {
+  if (typeof value === "bigint") return value;
   if (typeof value === "number") return Number.isInteger(value) ? BigInt(value) : undefined;
   if (typeof value !== "string" || !INTEGER.test(value)) return undefined;
   return BigInt(value);
@@ -128,6 +130,7 @@ const FALSE_TEXT = new Set(["false", "f", "no", "n", "0"]);
 
 function floating(value: unknown): number | undefined {
   if (typeof value === "number") return value;
+  if (typeof value === "bigint") return Number(value);
   if (typeof value !== "string") return undefined;
   if (value === "NaN") return NaN;
   if (value === "Infinity") return Infinity;
@@ -426,6 +429,7 @@ function wellKnownError(type: MessageDescriptor, key: string, where: string, mes
 function parseValueInto(ctx: Context, node: MessageNode, json: unknown, path: string, depth: number): void {
   const type = node.type;
   if (json === null) node.values.set(1, 0);
+  else if (typeof json === "bigint") node.values.set(2, Number(json));
   else if (typeof json === "number") {
     if (!Number.isFinite(json)) throw invalid(path, "type.googleapis.com/google.protobuf.Value", show(json));
     node.values.set(2, json);

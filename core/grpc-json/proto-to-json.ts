@@ -32,7 +32,7 @@ interface Printer {
   readonly options: JsonPrintOptions;
 }
 
-/** The fields present in one message: number → values in wire order (the last wins for a singular one). */
+/** The fields present in one message: number → values in wire order (one for a singular field). */
 function readFields(type: MessageDescriptor, bytes: Uint8Array): Map<number, Raw[]> {
   const fields = new Map<number, Raw[]>();
   const reader = new ProtoReader(bytes);
@@ -50,6 +50,9 @@ function readFields(type: MessageDescriptor, bytes: Uint8Array): Map<number, Raw
       while (!packed.atEnd()) values.push(readPacked(packed, field.type));
       continue;
     }
+    // json/internal/untyped_message.cc InsertField: the printer refuses a singular field given
+    // twice, where a protobuf parser would keep the last (or merge a message).
+    if (!field.repeated && values.length > 0) throw new TranscodeError(`repeated entries for singular field number ${field.number}`);
     values.push(readScalar(reader, field));
   }
   return fields;
@@ -301,10 +304,31 @@ function isEmptyValue(field: FieldDescriptor, bytes: Uint8Array): boolean {
   return true;
 }
 
+/** Each field's JSON name and .proto name, quoted, in number order: made once per message type. */
+const quotedNames = new WeakMap<MessageDescriptor, { readonly json: readonly string[]; readonly proto: readonly string[] }>();
+
+function namesOf(type: MessageDescriptor): { readonly json: readonly string[]; readonly proto: readonly string[] } {
+  let names = quotedNames.get(type);
+  if (names === undefined) {
+    const json: string[] = [];
+    const proto: string[] = [];
+    for (const field of fieldsByNumber(type)) {
+      json.push(quoteText(field.jsonName));
+      proto.push(quoteText(field.name));
+    }
+    names = { json, proto };
+    quotedNames.set(type, names);
+  }
+  return names;
+}
+
 function printFields(p: Printer, out: JsonOut, type: MessageDescriptor, fields: Map<number, Raw[]>, path: string, depth: number): void {
-  for (const field of fieldsByNumber(type)) {
+  const ordered = fieldsByNumber(type);
+  const keys = p.options.preserveProtoFieldNames ? namesOf(type).proto : namesOf(type).json;
+  for (let i = 0; i < ordered.length; i++) {
+    const field = ordered[i]!;
     const values = fields.get(field.number);
-    const key = quoteText(p.options.preserveProtoFieldNames ? field.name : field.jsonName);
+    const key = keys[i]!;
     const fieldPath = path === "" ? field.name : `${path}.${field.name}`;
     if (values === undefined || values.length === 0) {
       // always_print_primitive_fields: a field without presence at its default, lists and maps empty.

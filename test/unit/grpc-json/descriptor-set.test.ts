@@ -83,6 +83,39 @@ describe("decodeDescriptorSet", () => {
     expect(decodeDescriptorSet(set).message("x.M")!.field("due_at_time")!.jsonName).toBe("dueAtTime");
   });
 
+  it("refuses an http rule without a pattern, and additional_bindings nested in one", () => {
+    const withRule = (rule: (w: ProtoWriter) => void) =>
+      new ProtoWriter()
+        .message(1, (file) =>
+          file
+            .string(1, "x.proto")
+            .string(2, "x")
+            .message(4, (m) => m.string(1, "M"))
+            .message(6, (svc) =>
+              svc.string(1, "S").message(2, (method) =>
+                method
+                  .string(1, "Call")
+                  .string(2, ".x.M")
+                  .string(3, ".x.M")
+                  // MethodOptions: google.api.http = 72295728.
+                  .message(4, (options) => options.message(72295728, rule)),
+              ),
+            )
+            .string(12, "proto3"),
+        )
+        .finish();
+    expect(decodeDescriptorSet(withRule((r) => r.string(2, "/v1/m").message(11, (b) => b.string(4, "/v1/m2").string(7, "*")))).service("x.S")!.methods[0]!.httpRules).toEqual([
+      { method: "GET", pattern: "/v1/m", body: "", responseBody: "" },
+      { method: "POST", pattern: "/v1/m2", body: "*", responseBody: "" },
+    ]);
+    expect(() => decodeDescriptorSet(withRule((r) => r.string(7, "*")))).toThrow(
+      "x.S.Call: its google.api.http rule sets no pattern (get, put, post, delete, patch or custom)",
+    );
+    expect(() => decodeDescriptorSet(withRule((r) => r.string(2, "/a").message(11, (b) => b.string(2, "/b").message(11, (c) => c.string(2, "/c")))))).toThrow(
+      "x.S.Call: an additional_bindings rule has additional_bindings of its own (google/api/http.proto: the nesting may only be one level deep)",
+    );
+  });
+
   it("errors name what is wrong", () => {
     expect(() => decodeDescriptorSet(new TextEncoder().encode("{\"not\": \"protobuf\"}"))).toThrow(DescriptorError);
     expect(() => decodeDescriptorSet(new Uint8Array(0))).toThrow(

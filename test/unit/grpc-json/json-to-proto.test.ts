@@ -88,6 +88,9 @@ describe("encodeMessage: proto3's JSON mapping", () => {
     expect(viaProtobufjs("library.v1.Room", { id: "-9223372036854775808" })).toEqual({ id: "-9223372036854775808" });
     expect(viaProtobufjs("library.v1.Room", { id: 1e3, floor: 7.0 })).toEqual({ id: "1000", floor: 7 });
     expect(viaProtobufjs("library.v1.Room", { id: "+12" })).toEqual({ id: "12" });
+    // A bigint (an integer a lossless JSON parser kept exact) is taken as it is.
+    expect(viaProtobufjs("library.v1.Volume", { pages: 18446744073709551615n, weight: 2n })).toEqual({ pages: "18446744073709551615", weight: 2 });
+    expect(encodeError("library.v1.Room", { floor: 4294967296n }).message).toBe("floor: invalid value 4294967296 for type TYPE_UINT32");
     // In quotes, only decimal digits (datapiece.cc: safe_strto64).
     expect(encodeError("library.v1.Room", { id: "1e3" }).message).toBe('id: invalid value "1e3" for type TYPE_INT64');
     expect(encodeError("library.v1.Room", { id: " 1" }).message).toBe('id: invalid value " 1" for type TYPE_INT64');

@@ -11,6 +11,7 @@ import { decodeDescriptorSet } from "../../../core/grpc-json/descriptor-set.ts";
 import { TranscodeError, type JsonParseOptions, type JsonPrintOptions } from "../../../core/grpc-json/descriptors.ts";
 import { encodeMessage } from "../../../core/grpc-json/json-to-proto.ts";
 import { formatDouble, formatFloat } from "../../../core/grpc-json/number-format.ts";
+import { WireWriter } from "../../../core/grpc-json/wire-writer.ts";
 import { messageToJson } from "../../../core/grpc-json/proto-to-json.ts";
 import { libraryDescriptorSet } from "../../helpers/grpc-json-descriptor.ts";
 import { libraryProtobufjs } from "../../helpers/grpc-json-protobufjs.ts";
@@ -37,7 +38,25 @@ function printError(type: string, bytes: Uint8Array): string {
   throw new Error("no error");
 }
 
+/** `inner` as a length-delimited field of a new message. */
+function wrap(field: number, inner: Uint8Array): Uint8Array {
+  const w = new WireWriter();
+  w.tag(field, 2);
+  w.lengthDelimited(inner);
+  return w.finish();
+}
+
 describe("messageToJson", () => {
+  it("bounds nesting", () => {
+    // Value { list_value = 6: ListValue { values = 1: Value … } }, 60 levels of each.
+    let value: Uint8Array = Uint8Array.of(0x08, 0x00);
+    for (let i = 0; i < 60; i++) value = wrap(6, wrap(1, value));
+    expect(() => messageToJson(pool, pool.message("google.protobuf.Value")!, value, PRINT)).toThrow(/message nested too deeply \(over 100 levels\)$/);
+    let shallow: Uint8Array = Uint8Array.of(0x08, 0x00);
+    for (let i = 0; i < 40; i++) shallow = wrap(6, wrap(1, shallow));
+    expect(messageToJson(pool, pool.message("google.protobuf.Value")!, shallow, PRINT)).toBe(`${"[".repeat(40)}null${"]".repeat(40)}`);
+  });
+
   it("prints fields in number order under their JSON names, 64-bit integers as strings, enums by name", () => {
     expect(
       print("library.v1.Room", {
@@ -145,8 +164,10 @@ describe("messageToJson", () => {
     expect(print("library.v1.Loan", {}, {}, "due")).toBe('"1970-01-01T00:00:00Z"');
   });
 
-  it("refuses bytes that are not the message, and out-of-range well-known values", () => {
+  it("refuses bytes that are not the message, a singular field given twice, and out-of-range well-known values", () => {
     expect(printError("library.v1.Room", Uint8Array.of(0x0a, 5, 1))).toBe("the response is not a valid library.v1.Room: truncated field");
+    // title = 2 twice: valid protobuf, but protobuf's JSON printer (untyped_message.cc) refuses it.
+    expect(printError("library.v1.Room", Uint8Array.of(0x12, 1, 0x61, 0x12, 1, 0x62))).toBe("repeated entries for singular field number 2");
     const Room = root.lookupType("library.v1.Room");
     expect(printError("library.v1.Room", Room.encode({ opened_at: { seconds: 253402300800 } }).finish())).toBe(
       "maximum acceptable time value is 9999-12-31T23:59:59Z",
