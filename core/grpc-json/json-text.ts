@@ -3,8 +3,8 @@
  * protobuf's JsonStreamParser reads it for Envoy's transcoder (protobuf's
  * util/internal/json_stream_parser.cc): its leniencies (single-quoted strings, unquoted
  * object keys) and its errors, "<reason>\n<context>\n<spaces>^" — the context up to 20
- * characters either side of where it stopped. An integer beyond 2^53 stays exact as its
- * decimal text (the codec reads int64 fields from text as protobuf does from the token).
+ * characters either side of where it stopped. An integer beyond 2^53 stays exact, a bigint
+ * (the codec reads it as an exact integer, as protobuf does the token).
  *
  * Envoy feeds the parser the body as it arrives; an error at the end of the input is
  * worded "Unexpected end of string. …" with an empty context, as Envoy's is when the
@@ -155,14 +155,14 @@ class Parser {
     }
   }
 
-  private number(): number | string {
+  private number(): number | bigint {
     NUMBER.lastIndex = this.at;
     const m = NUMBER.exec(this.text);
     if (m === null) return this.fail("Unable to parse number.");
     this.at += m[0].length;
     const n = Number(m[0]);
-    // Beyond 2^53 a double is not the integer: the text is (the codec reads 64-bit fields from it).
-    if (INTEGER.test(m[0]) && !Number.isSafeInteger(n)) return m[0];
+    // Beyond 2^53 a double is not the integer: a bigint is.
+    if (INTEGER.test(m[0]) && !Number.isSafeInteger(n)) return BigInt(m[0]);
     return n;
   }
 

@@ -333,6 +333,9 @@ describe.each(RUNTIMES)("grpc_json_transcoder on %s", (runtime) => {
   test("auto_mapping: POST /pkg.Service/Method with a JSON body", async () => {
     const res = await fetch(url("/library.v1.Library/Ping"), { method: "POST", body: JSON.stringify({ text: "hi", n: "5" }) });
     expect(await res.json()).toEqual({ text: "pong hi", n: "5" });
+    // An unquoted int64 beyond 2^53 stays exact (protobuf's parser reads the token, not a double).
+    const big = await fetch(url("/library.v1.Library/Ping"), { method: "POST", body: '{"text": "big", "n": 9007199254740993}' });
+    expect(await big.text()).toBe('{"text":"pong big","n":"9007199254740993"}');
   });
 
   test("a request no rule maps passes on to a plain HTTP route; with reject_unknown_method it is Envoy's 404", async () => {
