@@ -22,7 +22,7 @@ import type { JwtAuthnConfig, OAuth2Config, RouteConfiguration, UserFilterSource
 import type { ServerContext } from "./server-context.ts";
 import type { HttpFilterChainContext } from "./http/filters/http-filter-registry.ts";
 import type { CustomResponseConfig } from "./config/custom-response-schema.ts";
-import type { BufferConfig, CacheConfig, LuaConfig, LuaPerRouteConfig, RouterConfig, GrpcHttp1BridgeConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, ExtAuthzConfig, ExtProcConfig, RateLimitConfig, FaultConfig, HeaderMutationConfig, HeaderToMetadataConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
+import type { BufferConfig, CacheConfig, LuaConfig, LuaPerRouteConfig, RouterConfig, GrpcHttp1BridgeConfig, GrpcJsonTranscoderConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, ExtAuthzConfig, ExtProcConfig, RateLimitConfig, FaultConfig, HeaderMutationConfig, HeaderToMetadataConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
 import { RouteTable } from "./http/route/route-table.ts";
 import { RdsRouteConfigProvider } from "./http/route/rds-route-config-provider.ts";
 import { registerLazyNetworkFilterFactory, registerNetworkFilterDependencies, registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
@@ -195,6 +195,16 @@ registerLazyHttpFilterFactory<Record<string, never>>("envoy.filters.http.grpc_we
   return { kind: "dual", create: (_config, server) => new GrpcWebFilter(server) };
 });
 
+registerLazyHttpFilterFactory<GrpcJsonTranscoderConfig>("envoy.filters.http.grpc_json_transcoder", async () => {
+  const { GrpcJsonTranscoderFilter, prepareGrpcJsonTranscoder } = await import("./http/filters/grpc-json-transcoder.ts");
+  return {
+    kind: "dual",
+    create: (config, server) => new GrpcJsonTranscoderFilter(config, server),
+    // The descriptor decoded and the rules registered when the listener is built, not at the first request.
+    prepare: (config) => prepareGrpcJsonTranscoder(config),
+    preparePerRoute: (config) => prepareGrpcJsonTranscoder(config as GrpcJsonTranscoderConfig),
+  };
+});
 registerLazyHttpFilterFactory<GrpcHttp1BridgeConfig>("envoy.filters.http.grpc_http1_bridge", async () => {
   const { GrpcHttp1BridgeFilter } = await import("./http/filters/grpc-http1-bridge.ts");
   return { kind: "dual", create: (config, server) => new GrpcHttp1BridgeFilter(config, server) };

@@ -874,6 +874,7 @@ export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.cors"; config: Record<string, never> }
   | { name: string; type: "envoy.filters.http.grpc_web"; config: Record<string, never> }
   | { name: string; type: "envoy.filters.http.grpc_http1_bridge"; config: GrpcHttp1BridgeConfig }
+  | { name: string; type: "envoy.filters.http.grpc_json_transcoder"; config: GrpcJsonTranscoderConfig }
   | { name: string; type: "envoy.filters.http.csrf"; config: CsrfPolicyConfig }
   | { name: string; type: "envoy.filters.http.custom_response"; config: CustomResponseConfig }
   | { name: string; type: "envoy.filters.http.header_mutation"; config: HeaderMutationConfig }
@@ -1838,6 +1839,40 @@ export interface RouterConfig {
 export interface GrpcHttp1BridgeConfig {
   upgradeProtobufToGrpc: boolean;
   ignoreQueryParameters: boolean;
+}
+
+/**
+ * envoy.extensions.filters.http.grpc_json_transcoder.v3.GrpcJsonTranscoder
+ * (core/http/filters/grpc-json-transcoder.ts; built by core/grpc-json/transcoder-config.ts).
+ * Plain data: the descriptor set's bytes, decoded once per config where it is used.
+ */
+export interface GrpcJsonTranscoderConfig {
+  /** proto_descriptor's file content or proto_descriptor_bin: a FileDescriptorSet. */
+  descriptorSet: Uint8Array;
+  /** Empty: the filter is disabled (passes everything). */
+  services: readonly string[];
+  printOptions: {
+    addWhitespace: boolean;
+    alwaysPrintPrimitiveFields: boolean;
+    alwaysPrintEnumsAsInts: boolean;
+    preserveProtoFieldNames: boolean;
+    streamNewlineDelimited: boolean;
+  };
+  matchIncomingRequestRoute: boolean;
+  ignoredQueryParameters: readonly string[];
+  autoMapping: boolean;
+  ignoreUnknownQueryParameters: boolean;
+  convertGrpcStatus: boolean;
+  urlUnescapeSpec: "ALL_CHARACTERS_EXCEPT_RESERVED" | "ALL_CHARACTERS_EXCEPT_SLASH" | "ALL_CHARACTERS";
+  queryParamUnescapePlus: boolean;
+  matchUnregisteredCustomVerb: boolean;
+  rejectUnknownMethod: boolean;
+  rejectUnknownQueryParameters: boolean;
+  rejectBindingBodyFieldCollisions: boolean;
+  caseInsensitiveEnumParsing: boolean;
+  /** Unset: the stream's buffer limit. */
+  maxRequestBodySize?: number;
+  maxResponseBodySize?: number;
 }
 
 /** HealthCheck.GrpcHealthCheck: grpc.health.v1.Health/Check over HTTP/2. */

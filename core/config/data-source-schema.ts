@@ -16,7 +16,8 @@ import { dataSourceEnvironmentVariable, dataSourceFile } from "./data-source-fil
 /** proto3 JSON `bytes`: standard or URL-safe base64, padding optional. */
 const BASE64 = /^(?:[A-Za-z0-9+/]*|[A-Za-z0-9_-]*)={0,2}$/;
 
-const base64Bytes = lazySchema(() =>
+/** proto3 JSON `bytes` (standard or URL-safe base64, padding optional), decoded. */
+export const base64Bytes = lazySchema(() =>
   z.string().transform((text, ctx) => {
   const unpadded = text.replace(/=+$/, "");
   if (!BASE64.test(text) || unpadded.length % 4 === 1) {

@@ -54,6 +54,7 @@ import { RATE_LIMIT_PER_ROUTE_TYPE_URL, RATE_LIMIT_TYPE_URL, rateLimitConfig, ra
 import { EXT_AUTHZ_PER_ROUTE_TYPE_URL, EXT_AUTHZ_TYPE_URL, extAuthzConfig, extAuthzPerRouteConfig } from "./ext-authz-schema.ts";
 import { EXT_PROC_PER_ROUTE_TYPE_URL, EXT_PROC_TYPE_URL, extProcConfig, extProcPerRouteConfig } from "./ext-proc-schema.ts";
 import { missingExtension } from "./missing-extension.ts";
+import { GRPC_JSON_TRANSCODER_TYPE_URL, grpcJsonTranscoderConfig } from "./grpc-json-transcoder-schema.ts";
 
 /** Envoy's stream_idle_timeout default: 5 minutes. */
 const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 300_000;
@@ -145,6 +146,13 @@ export const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
   strictObject({ upgrade_protobuf_to_grpc: boolFalse, ignore_query_parameters: boolFalse })
       .transform((c) => ({ upgradeProtobufToGrpc: c.upgrade_protobuf_to_grpc, ignoreQueryParameters: c.ignore_query_parameters }))),
     terminal: false,
+  },
+  "envoy.filters.http.grpc_json_transcoder": {
+    typeUrl: GRPC_JSON_TRANSCODER_TYPE_URL,
+    typedConfig: grpcJsonTranscoderConfig,
+    terminal: false,
+    // The same message per route: it replaces the filter's (an empty `services` disables it there).
+    perRoute: { typeUrl: GRPC_JSON_TRANSCODER_TYPE_URL, schema: grpcJsonTranscoderConfig },
   },
   "envoy.filters.http.csrf": {
     typeUrl: CSRF_POLICY_TYPE_URL,

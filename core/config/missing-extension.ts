@@ -42,7 +42,6 @@ const WHAT_IT_IS: Readonly<Record<string, string>> = {
   dynamic_forward_proxy: "the dynamic forward proxy",
   udp_proxy: "the UDP proxy",
   ext_proc: "external processing",
-  grpc_json_transcoder: "the gRPC-JSON transcoder",
   grpc_http1_bridge: "the gRPC HTTP/1.1 bridge",
   grpc_stats: "gRPC statistics",
   ratelimit: "the global (gRPC) rate limit service client",

@@ -47,7 +47,10 @@ export interface FieldDescriptor {
   readonly repeated: boolean;
   /** Proto3 repeated scalars are packed unless `[packed = false]`. */
   readonly packed: boolean;
-  /** A proto3 `optional` or a proto2 field: presence is tracked. */
+  /**
+   * Presence is tracked: a singular proto2 field, a proto3 `optional` one, a oneof member or a
+   * message; a proto3 scalar without these is "set" only when not its default.
+   */
   readonly explicitPresence: boolean;
   /** For "message" and "group"; a map field's message is its MapEntry (key = 1, value = 2). */
   readonly message: MessageDescriptor | undefined;

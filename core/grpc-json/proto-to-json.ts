@@ -1,0 +1,618 @@
+/**
+ * Protobuf to JSON for the gRPC-JSON transcoder's responses: the text protobuf's JSON printer
+ * writes (util/json_util.h BinaryToJsonStream, as grpc-httpjson-transcoding's
+ * response_to_json_translator.cc calls it with Envoy's print_options): fields in number order
+ * under their JSON names, 64-bit integers as strings, enums by name, bytes as standard base64,
+ * floats and doubles as SimpleFtoa/SimpleDtoa print them, the well-known types in their JSON
+ * forms, unknown fields skipped. add_whitespace indents by one space per level and ends the
+ * text with a newline, as protobuf's JsonObjectWriter does.
+ */
+import { encodeBase64 } from "../util/base64.ts";
+import { MAX_DEPTH } from "../util/protobuf-struct.ts";
+import { ProtoDecodeError, ProtoReader, WireType } from "../util/protobuf-wire.ts";
+import { utf8DecodeStrict } from "../util/utf8.ts";
+import {
+  TranscodeError,
+  type DescriptorPool,
+  type FieldDescriptor,
+  type FieldType,
+  type JsonPrintOptions,
+  type MessageDescriptor,
+} from "./descriptors.ts";
+import { enumIndex } from "./enum-index.ts";
+import { formatDouble, formatFloat } from "./number-format.ts";
+import { fieldsByNumber, resolveTypeUrl } from "./json-to-proto.ts";
+import { anyUsesValueKey, fieldMaskPathToJson, formatDuration, formatTimestamp, wellKnown } from "./well-known.ts";
+
+/** A decoded field value: scalars as JS values, messages as their bytes (decoded when printed). */
+type Raw = number | bigint | boolean | string | Uint8Array;
+
+interface Printer {
+  readonly pool: DescriptorPool;
+  readonly options: JsonPrintOptions;
+}
+
+/** The fields present in one message: number → values in wire order (one for a singular field). */
+function readFields(type: MessageDescriptor, bytes: Uint8Array): Map<number, Raw[]> {
+  const fields = new Map<number, Raw[]>();
+  const reader = new ProtoReader(bytes);
+  while (reader.next()) {
+    const field = type.fieldByNumber(reader.field);
+    if (field === undefined || field.type === "group") {
+      reader.skip();
+      continue;
+    }
+    let values = fields.get(field.number);
+    if (values === undefined) fields.set(field.number, (values = []));
+    // A packable field may come packed or not, whatever its declaration (encoding#packed).
+    if (reader.wire === WireType.Len && isPackable(field.type)) {
+      const packed = new ProtoReader(reader.lengthDelimited());
+      while (!packed.atEnd()) values.push(readPacked(packed, field.type));
+      continue;
+    }
+    // json/internal/untyped_message.cc InsertField: the printer refuses a singular field given
+    // twice, where a protobuf parser would keep the last (or merge a message).
+    if (!field.repeated && values.length > 0) throw new TranscodeError(`repeated entries for singular field number ${field.number}`);
+    values.push(readScalar(reader, field));
+  }
+  return fields;
+}
+
+function isPackable(type: FieldType): boolean {
+  return type !== "string" && type !== "bytes" && type !== "message" && type !== "group";
+}
+
+function expectWire(reader: ProtoReader, wire: number): void {
+  if (reader.wire !== wire) throw new ProtoDecodeError(`field ${reader.field}: wire type ${reader.wire}, expected ${wire}`);
+}
+
+function readScalar(reader: ProtoReader, field: FieldDescriptor): Raw {
+  switch (field.type) {
+    case "string":
+    case "bytes":
+    case "message":
+      return reader.lengthDelimited();
+    case "double":
+    case "fixed64":
+    case "sfixed64":
+      expectWire(reader, WireType.I64);
+      return fixed64(reader.fixed64View(), field.type);
+    case "float":
+    case "fixed32":
+    case "sfixed32":
+      expectWire(reader, WireType.I32);
+      return fixed32(reader.fixed32View(), field.type);
+    default:
+      expectWire(reader, WireType.Varint);
+      return varint(reader.varint64(), field.type);
+  }
+}
+
+function readPacked(reader: ProtoReader, type: FieldType): Raw {
+  switch (type) {
+    case "double":
+    case "fixed64":
+    case "sfixed64":
+      return fixed64(reader.rawView(8), type);
+    case "float":
+    case "fixed32":
+    case "sfixed32":
+      return fixed32(reader.rawView(4), type);
+    default:
+      return varint(reader.varint64(), type);
+  }
+}
+
+function fixed64(view: DataView, type: FieldType): Raw {
+  if (type === "double") return view.getFloat64(0, true);
+  return type === "fixed64" ? view.getBigUint64(0, true) : view.getBigInt64(0, true);
+}
+
+function fixed32(view: DataView, type: FieldType): Raw {
+  if (type === "float") return view.getFloat32(0, true);
+  return type === "fixed32" ? view.getUint32(0, true) : view.getInt32(0, true);
+}
+
+function varint(v: bigint, type: FieldType): Raw {
+  switch (type) {
+    case "int64":
+      return BigInt.asIntN(64, v);
+    case "uint64":
+      return v;
+    case "sint64":
+      return (v >> 1n) ^ -(v & 1n);
+    case "sint32": {
+      const n = Number(BigInt.asUintN(32, v));
+      return (n >>> 1) ^ -(n & 1);
+    }
+    case "uint32":
+      return Number(BigInt.asUintN(32, v));
+    case "bool":
+      return v !== 0n;
+    default:
+      // int32 and enum: the low 32 bits, signed.
+      return Number(BigInt.asIntN(32, v));
+  }
+}
+
+// ---- strings ----
+
+/**
+ * Whether the JSON writer escapes a code point (json/internal/writer.cc MustEscape): controls,
+ * quote and backslash, and — "to prevent security bugs in JavaScript" — < > and invisible or
+ * formatting characters.
+ */
+function mustEscape(cp: number): boolean {
+  if (cp <= 0x1f || cp === 0x22 || cp === 0x5c || cp === 0x3c || cp === 0x3e) return true;
+  if (cp >= 0x7f && cp <= 0x9f) return true;
+  switch (cp) {
+    case 0xfeff:
+    case 0xfff9:
+    case 0xfffa:
+    case 0xfffb:
+    case 0x00ad:
+    case 0x06dd:
+    case 0x070f:
+    case 0x17b4:
+    case 0x17b5:
+    case 0xe0001:
+      return true;
+  }
+  return (
+    (cp >= 0x0600 && cp <= 0x0603) ||
+    (cp >= 0x200b && cp <= 0x200f) ||
+    (cp >= 0x2028 && cp <= 0x202e) ||
+    (cp >= 0x2060 && cp <= 0x2064) ||
+    (cp >= 0x206a && cp <= 0x206f) ||
+    (cp >= 0x1d173 && cp <= 0x1d17a) ||
+    (cp >= 0xe0020 && cp <= 0xe007f)
+  );
+}
+
+const HEX = "0123456789abcdef";
+function hex4(u: number): string {
+  return `\\u${HEX[(u >> 12) & 15]}${HEX[(u >> 8) & 15]}${HEX[(u >> 4) & 15]}${HEX[u & 15]}`;
+}
+
+function escaped(cp: number): string {
+  switch (cp) {
+    case 0x0a:
+      return "\\n";
+    case 0x0d:
+      return "\\r";
+    case 0x09:
+      return "\\t";
+    case 0x22:
+      return '\\"';
+    case 0x0c:
+      return "\\f";
+    case 0x08:
+      return "\\b";
+    case 0x5c:
+      return "\\\\";
+  }
+  if (cp < 0x10000) return hex4(cp);
+  const v = cp - 0x10000;
+  return hex4(0xd800 + (v >> 10)) + hex4(0xdc00 + (v & 0x3ff));
+}
+
+/** A JS string (a field name, a path) quoted as the JSON writer quotes text. */
+export function quoteText(text: string): string {
+  let out = '"';
+  for (const ch of text) {
+    const cp = ch.codePointAt(0)!;
+    out += mustEscape(cp) ? escaped(cp) : ch;
+  }
+  return `${out}"`;
+}
+
+/**
+ * A protobuf string's bytes quoted as the JSON writer quotes them (writer.cc WriteEscapedUtf8):
+ * a sequence that does not decode (ConsumeUtf8Scalar's failure) becomes one space.
+ */
+export function quoteUtf8(bytes: Uint8Array): string {
+  let out = '"';
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i++]!;
+    let cp = b;
+    let more = 0;
+    if (b >= 0x80) {
+      if (b >= 0xc0 && b < 0xe0) [cp, more] = [b & 0x1f, 1];
+      else if (b >= 0xe0 && b < 0xf0) [cp, more] = [b & 0x0f, 2];
+      else if (b >= 0xf0 && b < 0xf8) [cp, more] = [b & 0x07, 3];
+      else cp = -1;
+    }
+    for (let k = 0; k < more && cp >= 0; k++) {
+      if (i >= bytes.length) {
+        cp = -1;
+        break;
+      }
+      const next = bytes[i++]!;
+      if (next >> 6 !== 2) cp = -1;
+      else cp = (cp << 6) | (next & 0x3f);
+    }
+    if (cp < 0 || cp > 0x10ffff) out += " ";
+    else if (mustEscape(cp)) out += escaped(cp);
+    else out += String.fromCodePoint(cp);
+  }
+  return `${out}"`;
+}
+
+// ---- the writer: objects, lists, whitespace ----
+
+/** json/internal/writer.h: "," between items, with add_whitespace a line break and one space per level. */
+class JsonOut {
+  text = "";
+  private depth = 0;
+  private readonly first: boolean[] = [];
+
+  constructor(private readonly whitespace: boolean) {}
+
+  open(bracket: "{" | "["): void {
+    this.text += bracket;
+    this.depth++;
+    this.first.push(true);
+  }
+
+  close(bracket: "}" | "]"): void {
+    this.depth--;
+    if (!this.first.pop()!) this.newline();
+    this.text += bracket;
+  }
+
+  /** Before a member (its key already quoted) or an element: the comma, the line break and indent. */
+  item(quotedKey: string | undefined): void {
+    const top = this.first.length - 1;
+    if (!this.first[top]) this.text += ",";
+    this.first[top] = false;
+    this.newline();
+    if (quotedKey !== undefined) this.text += this.whitespace ? `${quotedKey}: ` : `${quotedKey}:`;
+  }
+
+  raw(value: string): void {
+    this.text += value;
+  }
+
+  newline(): void {
+    if (this.whitespace) this.text += `\n${" ".repeat(this.depth)}`;
+  }
+}
+
+// ---- printing messages ----
+
+function printMessage(p: Printer, out: JsonOut, type: MessageDescriptor, bytes: Uint8Array, path: string, depth: number): void {
+  if (depth > MAX_DEPTH) throw new TranscodeError(`${path}: message nested too deeply (over ${MAX_DEPTH} levels)`);
+  const kind = wellKnown(type.fullName);
+  if (kind !== undefined && kind !== "Empty") {
+    printWellKnown(p, out, type, kind, bytes, path, depth);
+    return;
+  }
+  out.open("{");
+  printFields(p, out, type, readFields(type, bytes), path, depth);
+  out.close("}");
+}
+
+/** A google.protobuf.Value with no kind set: the printer leaves it out wherever it is a field, element or map value. */
+function isEmptyValue(field: FieldDescriptor, bytes: Uint8Array): boolean {
+  if (field.type !== "message" || wellKnown(field.message!.fullName) !== "Value") return false;
+  const reader = new ProtoReader(bytes);
+  while (reader.next()) {
+    if (field.message!.fieldByNumber(reader.field) !== undefined) return false;
+    reader.skip();
+  }
+  return true;
+}
+
+/** Each field's JSON name and .proto name, quoted, in number order: made once per message type. */
+const quotedNames = new WeakMap<MessageDescriptor, { readonly json: readonly string[]; readonly proto: readonly string[] }>();
+
+function namesOf(type: MessageDescriptor): { readonly json: readonly string[]; readonly proto: readonly string[] } {
+  let names = quotedNames.get(type);
+  if (names === undefined) {
+    const json: string[] = [];
+    const proto: string[] = [];
+    for (const field of fieldsByNumber(type)) {
+      json.push(quoteText(field.jsonName));
+      proto.push(quoteText(field.name));
+    }
+    names = { json, proto };
+    quotedNames.set(type, names);
+  }
+  return names;
+}
+
+function printFields(p: Printer, out: JsonOut, type: MessageDescriptor, fields: Map<number, Raw[]>, path: string, depth: number): void {
+  const ordered = fieldsByNumber(type);
+  const keys = p.options.preserveProtoFieldNames ? namesOf(type).proto : namesOf(type).json;
+  for (let i = 0; i < ordered.length; i++) {
+    const field = ordered[i]!;
+    const values = fields.get(field.number);
+    const key = keys[i]!;
+    const fieldPath = path === "" ? field.name : `${path}.${field.name}`;
+    if (values === undefined || values.length === 0) {
+      // always_print_primitive_fields: a field without presence at its default, lists and maps empty.
+      if (!p.options.alwaysPrintPrimitiveFields || field.explicitPresence || field.oneof !== undefined) continue;
+      out.item(key);
+      if (field.isMap) out.raw("{}");
+      else if (field.repeated) out.raw("[]");
+      else printScalar(p, out, field, defaultOf(field));
+      continue;
+    }
+    if (field.isMap) {
+      out.item(key);
+      printMap(p, out, field, values, fieldPath, depth);
+    } else if (field.repeated) {
+      out.item(key);
+      printList(p, out, field, values, fieldPath, depth);
+    } else if (field.type === "message") {
+      const bytes = concat(values as Uint8Array[]);
+      if (isEmptyValue(field, bytes)) continue;
+      out.item(key);
+      printMessage(p, out, field.message!, bytes, fieldPath, depth + 1);
+    } else {
+      out.item(key);
+      printScalar(p, out, field, values[values.length - 1]!);
+    }
+  }
+}
+
+function printList(p: Printer, out: JsonOut, field: FieldDescriptor, values: Raw[], path: string, depth: number): void {
+  out.open("[");
+  for (const v of values) {
+    if (field.type === "message") {
+      if (isEmptyValue(field, v as Uint8Array)) continue;
+      out.item(undefined);
+      printMessage(p, out, field.message!, v as Uint8Array, path, depth + 1);
+    } else {
+      out.item(undefined);
+      printScalar(p, out, field, v);
+    }
+  }
+  out.close("]");
+}
+
+/** A singular message field given more than once merges (encoding#last-one-wins): its bytes concatenated. */
+function concat(chunks: Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  let size = 0;
+  for (const c of chunks) size += c.byteLength;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+const EMPTY = new Uint8Array(0);
+
+function defaultOf(field: FieldDescriptor): Raw {
+  switch (field.type) {
+    case "int64":
+    case "uint64":
+    case "sint64":
+    case "fixed64":
+    case "sfixed64":
+      return 0n;
+    case "bool":
+      return false;
+    case "string":
+    case "bytes":
+    case "message":
+      return EMPTY;
+    default:
+      return 0;
+  }
+}
+
+function printScalar(p: Printer, out: JsonOut, field: FieldDescriptor, value: Raw): void {
+  switch (field.type) {
+    case "string":
+      out.raw(quoteUtf8(value as Uint8Array));
+      return;
+    case "bytes":
+      out.raw(`"${encodeBase64(value as Uint8Array)}"`);
+      return;
+    case "double":
+      out.raw(formatDouble(value as number));
+      return;
+    case "float":
+      out.raw(formatFloat(value as number));
+      return;
+    case "int64":
+    case "uint64":
+    case "sint64":
+    case "fixed64":
+    case "sfixed64":
+      out.raw(`"${(value as bigint).toString()}"`);
+      return;
+    case "bool":
+      out.raw(value ? "true" : "false");
+      return;
+    case "enum":
+      out.raw(enumJson(p, field, value as number, false));
+      return;
+    default:
+      out.raw(String(value));
+  }
+}
+
+/** An enum by name (json.proto), an unknown number as a number; google.protobuf.NullValue is null. */
+function enumJson(p: Printer, field: FieldDescriptor, n: number, quoteNumber: boolean): string {
+  const enumType = field.enumType!;
+  if (enumType.fullName === "google.protobuf.NullValue") return "null";
+  const named = p.options.alwaysPrintEnumsAsInts ? undefined : enumIndex(enumType).byNumber.get(n);
+  if (named !== undefined) return quoteText(named);
+  return quoteNumber ? `"${n}"` : String(n);
+}
+
+/** A map's entries in wire order (unparser.cc WriteMap over the parsed entries), keys quoted. */
+function printMap(p: Printer, out: JsonOut, field: FieldDescriptor, entries: Raw[], path: string, depth: number): void {
+  const entry = field.message!;
+  const keyField = entry.fieldByNumber(1)!;
+  const valueField = entry.fieldByNumber(2)!;
+  out.open("{");
+  for (const bytes of entries) {
+    const fields = readFields(entry, bytes as Uint8Array);
+    const k = fields.get(1);
+    const v = fields.get(2);
+    const value = v === undefined ? defaultOf(valueField) : valueField.type === "message" ? concat(v as Uint8Array[]) : v[v.length - 1]!;
+    if (isEmptyValue(valueField, value as Uint8Array)) continue;
+    const key = mapKey(p, keyField, k === undefined ? defaultOf(keyField) : k[k.length - 1]!);
+    out.item(key);
+    if (valueField.type === "message") printMessage(p, out, valueField.message!, value as Uint8Array, `${path}[${key}]`, depth + 1);
+    else printScalar(p, out, valueField, value);
+  }
+  out.close("}");
+}
+
+/** unparser.cc WriteMapKey: every key quoted. */
+function mapKey(p: Printer, field: FieldDescriptor, value: Raw): string {
+  switch (field.type) {
+    case "string":
+      return quoteUtf8(value as Uint8Array);
+    case "bool":
+      return value ? '"true"' : '"false"';
+    case "enum":
+      return enumJson(p, field, value as number, true);
+    default:
+      return `"${String(value)}"`;
+  }
+}
+
+// ---- the well-known types ----
+
+function single(fields: Map<number, Raw[]>, number: number): Raw | undefined {
+  const values = fields.get(number);
+  return values === undefined ? undefined : values[values.length - 1];
+}
+
+function printWellKnown(
+  p: Printer,
+  out: JsonOut,
+  type: MessageDescriptor,
+  kind: Exclude<ReturnType<typeof wellKnown>, undefined>,
+  bytes: Uint8Array,
+  path: string,
+  depth: number,
+): void {
+  if (kind === "Value") {
+    printValueMessage(p, out, type, bytes, path, depth);
+    return;
+  }
+  const fields = readFields(type, bytes);
+  switch (kind) {
+    case "Timestamp":
+    case "Duration": {
+      const seconds = (single(fields, 1) as bigint | undefined) ?? 0n;
+      const nanos = (single(fields, 2) as number | undefined) ?? 0;
+      out.raw(`"${kind === "Timestamp" ? formatTimestamp(seconds, nanos) : formatDuration(seconds, nanos)}"`);
+      return;
+    }
+    case "FieldMask": {
+      let paths = "";
+      for (const raw of fields.get(1) ?? []) {
+        const json = fieldMaskPathToJson(decodeText(raw as Uint8Array));
+        if (json === undefined) throw new TranscodeError("unexpected character in FieldMask");
+        paths += paths === "" ? json : `,${json}`;
+      }
+      out.raw(quoteText(paths));
+      return;
+    }
+    case "Wrapper": {
+      const field = type.fieldByNumber(1)!;
+      printScalar(p, out, field, single(fields, 1) ?? defaultOf(field));
+      return;
+    }
+    case "Struct":
+      printMap(p, out, type.fieldByNumber(1)!, fields.get(1) ?? [], path, depth);
+      return;
+    case "ListValue":
+      printList(p, out, type.fieldByNumber(1)!, fields.get(1) ?? [], path, depth);
+      return;
+    case "Any":
+      printAny(p, out, fields, path, depth);
+      return;
+    default:
+      out.raw("{}");
+  }
+}
+
+function decodeText(bytes: Uint8Array): string {
+  return utf8DecodeStrict(bytes) ?? "\ufffd";
+}
+
+/** struct.proto's Value (unparser.cc WriteValue): the kind set, in field order; none at the top prints nothing. */
+function printValueMessage(p: Printer, out: JsonOut, type: MessageDescriptor, bytes: Uint8Array, path: string, depth: number): void {
+  const fields = readFields(type, bytes);
+  if (fields.has(1)) out.raw("null");
+  else if (fields.has(2)) {
+    const n = single(fields, 2) as number;
+    if (Number.isNaN(n)) throw new TranscodeError("google.protobuf.Value cannot encode double values for nan, because it would be parsed as a string");
+    if (!Number.isFinite(n)) {
+      throw new TranscodeError("google.protobuf.Value cannot encode double values for infinity, because it would be parsed as a string");
+    }
+    out.raw(formatDouble(n));
+  } else if (fields.has(3)) out.raw(quoteUtf8(single(fields, 3) as Uint8Array));
+  else if (fields.has(4)) out.raw(single(fields, 4) ? "true" : "false");
+  else if (fields.has(5)) printMessage(p, out, type.fieldByNumber(5)!.message!, concat(fields.get(5) as Uint8Array[]), path, depth + 1);
+  else if (fields.has(6)) printMessage(p, out, type.fieldByNumber(6)!.message!, concat(fields.get(6) as Uint8Array[]), path, depth + 1);
+}
+
+/** any.proto: type_url = 1, value = 2; `{"@type": url, ...fields}`, a well-known type's JSON under "value". */
+function printAny(p: Printer, out: JsonOut, fields: Map<number, Raw[]>, path: string, depth: number): void {
+  const urlBytes = single(fields, 1) as Uint8Array | undefined;
+  const value = single(fields, 2) as Uint8Array | undefined;
+  if (urlBytes === undefined && value === undefined) {
+    out.raw("{}");
+    return;
+  }
+  if (urlBytes === undefined) throw new TranscodeError("broken Any: missing type URL");
+  const url = decodeText(urlBytes);
+  const inner = resolveTypeUrl(p.pool, url);
+  if (inner === undefined) throw new TranscodeError(`${path === "" ? "" : `${path}: `}the Any's type ${url} is not in the descriptor set`);
+  out.open("{");
+  out.item('"@type"');
+  out.raw(quoteUtf8(urlBytes));
+  if (anyUsesValueKey(wellKnown(inner.fullName))) {
+    out.item('"value"');
+    printMessage(p, out, inner, value ?? EMPTY, path, depth + 1);
+  } else printFields(p, out, inner, readFields(inner, value ?? EMPTY), path, depth + 1);
+  out.close("}");
+}
+
+// ---- entry point ----
+
+/**
+ * A message's JSON text, as BinaryToJsonStream writes it (with add_whitespace, a line break
+ * after the top-level value). `responseBody` (an http rule's response_body) prints only that
+ * top-level field's value. Malformed protobuf, an out-of-range Timestamp or Duration, and an
+ * Any of a type not in the pool are TranscodeError.
+ */
+export function messageToJson(pool: DescriptorPool, message: MessageDescriptor, bytes: Uint8Array, options: JsonPrintOptions, responseBody = ""): string {
+  const p: Printer = { pool, options };
+  const out = new JsonOut(options.addWhitespace);
+  try {
+    if (responseBody === "") printMessage(p, out, message, bytes, "", 0);
+    else {
+      const field = message.field(responseBody);
+      if (field === undefined) throw new TranscodeError(`response_body "${responseBody}" names no field of ${message.fullName}`);
+      printFieldOnly(p, out, field, readFields(message, bytes).get(field.number) ?? []);
+    }
+  } catch (error) {
+    if (error instanceof ProtoDecodeError) throw new TranscodeError(`the response is not a valid ${message.fullName}: ${error.message}`);
+    throw error;
+  }
+  out.newline();
+  return out.text;
+}
+
+/** response_body: the field's value alone (its default when absent). */
+function printFieldOnly(p: Printer, out: JsonOut, field: FieldDescriptor, values: Raw[]): void {
+  if (field.isMap) printMap(p, out, field, values, field.name, 0);
+  else if (field.repeated) printList(p, out, field, values, field.name, 0);
+  else if (field.type === "message") printMessage(p, out, field.message!, concat(values.length === 0 ? [EMPTY] : (values as Uint8Array[])), field.name, 1);
+  else printScalar(p, out, field, values.length === 0 ? defaultOf(field) : values[values.length - 1]!);
+}
