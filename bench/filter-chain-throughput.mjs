@@ -324,7 +324,7 @@ function withGrpcJson(config, port) {
     },
   };
   hcm.http_filters = [transcoder, ...hcm.http_filters];
-  hcm.route_config.virtual_hosts[0].routes.unshift({ match: { prefix: "/bench.Echo/" }, route: { cluster: "grpc_echo" } });
+  hcm.route_config.virtual_hosts[0].routes.unshift({ match: { prefix: "/bench.Echo/", grpc: {} }, route: { cluster: "grpc_echo" } });
   copy.static_resources.clusters.push(
     localCluster("grpc_echo", port, { typed_extension_protocol_options: { "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": { "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions", explicit_http_config: { http2_protocol_options: {} } } } }),
   );
