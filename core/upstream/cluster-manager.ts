@@ -16,7 +16,7 @@ import { LogicalDnsCluster } from "./logical-dns-cluster.ts";
 import { EdsClusterImpl } from "./eds-cluster.ts";
 import type { LoadAssignmentDecoder } from "../config/xds/load-assignment.ts";
 import { StrictDnsCluster } from "./strict-dns-cluster.ts";
-import { TcpConnPool } from "./tcp-conn-pool.ts";
+import { TcpConnPool, UnlimitedTcpConnPool } from "./tcp-conn-pool.ts";
 import { clusterTcpKeepaliveRefusal } from "./tcp-keepalive.ts";
 import type { Counter } from "../stats/counter.ts";
 import type { Gauge } from "../stats/gauge.ts";
@@ -675,6 +675,14 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
       this.tcpPools.set(host, pool);
     }
     return pool;
+  }
+
+  /**
+   * A TCP pool of its own for one connection to `host`, outside the cluster's circuit
+   * breakers and not kept here (redis_proxy's transaction client; its owner closes it).
+   */
+  unlimitedTcpConnPool(cluster: Cluster, host: Host): TcpConnPool {
+    return new UnlimitedTcpConnPool(poolCluster(cluster, host), host, this.dispatcher, 0);
   }
 
   /** Drain every pool (at shutdown): idle connections close now, busy ones when their streams end. */

@@ -48,6 +48,7 @@ import type { Timer, TimerTarget } from "../event/timers.ts";
 import { Connection, type ConnectionCallbacks, type ConnectionEvent } from "../network/connection.ts";
 import type { PortError } from "../port.ts";
 import type { Cluster } from "./cluster.ts";
+import type { ResourceManager } from "./resource-manager.ts";
 import { HostHealth, type Host } from "./host.ts";
 import { PoolFailureReason, transportFailureReason } from "./pool-failure.ts";
 import { connLogPrefix, type ComponentLogger } from "../log.ts";
@@ -349,6 +350,14 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
   /** A stream got `client` (attached and counted): hand it to the stream's owner. */
   protected abstract onPoolReady(client: C, callbacks: P): void;
 
+  /**
+   * The circuit breakers its connections and streams count against: the cluster's default
+   * priority's, unless a pool outside them (redis_proxy's transaction connections) says so.
+   */
+  protected get resources(): ResourceManager {
+    return this.cluster.resources;
+  }
+
   /** Whether attaching checks max_requests (Envoy's TCP pool does not: a TCP connection is no request). */
   protected enforceMaxRequests(): boolean {
     return true;
@@ -379,7 +388,7 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
       if (this.cluster.config.perUpstreamPreconnectRatio !== undefined) this.tryCreateNewConnections();
       return undefined;
     }
-    const resources = this.cluster.resources;
+    const resources = this.resources;
     if (!resources.pendingRequests.canCreate()) {
       this.cluster.stats.upstreamRqPendingOverflow.inc();
       callbacks.onPoolFailure(PoolFailureReason.Overflow, "");
@@ -409,7 +418,7 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
   }
 
   private attachStreamToClient(client: C, callbacks: P): void {
-    const resources = this.cluster.resources;
+    const resources = this.resources;
     const stats = this.cluster.stats;
     if (this.enforceMaxRequests() && !resources.requests.canCreate()) {
       stats.upstreamRqPendingOverflow.inc();
@@ -443,7 +452,7 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
     this.activeStreams--;
     this.cluster.stats.upstreamRqActive.dec();
     this.host.stats.rqActive--;
-    this.cluster.resources.requests.dec();
+    this.resources.requests.dec();
     if (client.state === ActiveClientState.Closed) return;
     if (client.state === ActiveClientState.Draining) {
       if (client.activeStreams === 0) this.closeClient(client, "FlushWrite");
@@ -525,14 +534,14 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
 
   private tryCreateNewConnection(): boolean {
     if (!this.shouldCreateNewConnection()) return false;
-    const canCreate = this.cluster.resources.connections.canCreate();
+    const canCreate = this.resources.connections.canCreate();
     if (!canCreate) this.cluster.stats.upstreamCxOverflow.inc();
     // Envoy: at the limit because of other hosts' connections, a pool with none opens one
     // anyway, or its pending streams could never be served.
     if (!canCreate && this.connectionCount > 0) return false;
     const client = this.instantiateActiveClient();
     if (this.log?.debugOn) this.log.debug(`${connLogPrefix(client.connection.id)}creating a new connection to ${this.host.address}:${this.host.port} (connecting=${this.connectingStreamCapacity})`);
-    this.cluster.resources.connections.inc();
+    this.resources.connections.inc();
     this.connectingStreamCapacity += client.concurrentStreamLimit;
     this.connecting.push(client);
     return canCreate;
@@ -599,7 +608,7 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
     }
     client.list?.remove(client);
     client.state = ActiveClientState.Closed;
-    this.cluster.resources.connections.dec();
+    this.resources.connections.dec();
     if (wasConnecting) this.connectingStreamCapacity -= client.concurrentStreamLimit;
     if (client.releasing) {
       client.releasing = false;
@@ -641,7 +650,7 @@ export abstract class ConnPoolImplBase<C extends ActiveClient, P extends PoolFai
   private removePending(pending: PendingStream<P>): void {
     if (pending.list !== this.pending) return;
     this.pending.remove(pending);
-    this.cluster.resources.pendingRequests.dec();
+    this.resources.pendingRequests.dec();
     this.cluster.stats.upstreamRqPendingActive.dec();
   }
 

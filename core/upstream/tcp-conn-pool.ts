@@ -1,6 +1,7 @@
 import type { Connection, ConnectionEvent } from "../network/connection.ts";
 import type { PortError } from "../port.ts";
 import { ActiveClient, ActiveClientState, ConnPoolImplBase, type PoolFailureCallbacks } from "./conn-pool-base.ts";
+import { ResourceManager } from "./resource-manager.ts";
 
 /** What the owner of an upstream TCP connection hears from it (Envoy's `Tcp::ConnectionPool::UpstreamCallbacks`). */
 export interface TcpUpstreamCallbacks {
@@ -114,5 +115,21 @@ export class TcpConnPool extends ConnPoolImplBase<ActiveTcpClient, TcpPoolCallba
 
   protected override closeExcessOnCancel(): boolean {
     return true;
+  }
+}
+
+/** Counts without limits, and no circuit_breakers gauges: what a pool outside the cluster's circuit breakers counts against. */
+const NO_CIRCUIT_BREAKERS = new ResourceManager({ maxConnections: Infinity, maxPendingRequests: Infinity, maxRequests: Infinity, maxRetries: Infinity });
+
+/**
+ * A TCP pool whose connections the cluster's circuit breakers neither count nor limit, for
+ * an owner that opens its connections itself in Envoy: redis_proxy's transaction client,
+ * made by `client_factory_.create(host, …)` (conn_pool_impl.cc makeRequestToHost), not from
+ * the cluster's pool. Its connections still count in upstream_cx_* as Envoy's Redis
+ * ClientImpl counts them; connect timeout and stats are the cluster's.
+ */
+export class UnlimitedTcpConnPool extends TcpConnPool {
+  protected override get resources(): ResourceManager {
+    return NO_CIRCUIT_BREAKERS;
   }
 }

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort, tcpServer, type TcpServer } from "../support/net-helpers.ts";
 import { adminStats } from "../support/tls-probe.ts";
-import { command, respExchange, respSession, startRedisServer, type RedisServer } from "../support/redis-server.ts";
+import { command, respExchange, respSession, startRedisServer, type RedisServer, type RespSession } from "../support/redis-server.ts";
 
 const run = promisify(execFile);
 const OP_TIMEOUT_MS = 500;
@@ -76,6 +76,7 @@ function redisConfig(listenPort: number, adminPort: number, a: number, b: number
                         { prefix: "strip:", remove_prefix: true, cluster: "only_a" },
                         { prefix: "locked:", cluster: "locked" },
                         { prefix: "badpass:", cluster: "badpass" },
+                        { prefix: "limited:", cluster: "limited" },
                       ],
                       catch_all_route: { cluster: "redis_cluster" },
                     },
@@ -90,6 +91,8 @@ function redisConfig(listenPort: number, adminPort: number, a: number, b: number
       clusters: [cluster("redis_cluster", [a, b]), cluster("only_a", [a], "ROUND_ROBIN"), cluster("silent", [silent], "ROUND_ROBIN"), cluster("dead", [dead], "ROUND_ROBIN"),
         // RedisProtocolOptions: the proxy authenticates to a redis-server with --requirepass (by the extension's name, and by the type's).
         { ...cluster("locked", [locked], "ROUND_ROBIN"), typed_extension_protocol_options: { "envoy.filters.network.redis_proxy": { "@type": "type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProtocolOptions", auth_password: { inline_string: "upstream-pw" } } } },
+        // One connection allowed: transactions' connections are outside it, as Envoy's.
+        { ...cluster("limited", [a], "ROUND_ROBIN"), circuit_breakers: { thresholds: [{ max_connections: 1 }] } },
         { ...cluster("badpass", [locked], "ROUND_ROBIN"), typed_extension_protocol_options: { "envoy.extensions.filters.network.redis_proxy.v3.RedisProtocolOptions": { auth_password: { inline_string: "wrong" } } } },
       ],
     },
@@ -242,6 +245,32 @@ describe.each(RUNTIMES)("redis_proxy on %s", (runtime) => {
       expect(await session.send(command("MGET", ...keys), 1)).toMatch(new RegExp(`^\\*${keys.length}\r\n`));
     } finally {
       session.close();
+    }
+  });
+
+  test("transactions' connections are outside the cluster's max_connections: idle MULTIs cannot starve the shared connection, nor each other", async () => {
+    const sessions = await Promise.all([respSession(port), respSession(port), respSession(port)]);
+    try {
+      const [shared, first, second] = sessions as [RespSession, RespSession, RespSession];
+      expect(await shared.send(command("SET", "limited:k", "0"), 1)).toBe("+OK\r\n");
+      // max_connections 1 is the shared connection's; each transaction opens one of its own all the same.
+      for (const session of [first, second]) expect(await session.send(command("MULTI") + command("INCR", "limited:k"), 2, 3000)).toBe("+OK\r\n+QUEUED\r\n");
+      expect(await shared.send(command("GET", "limited:k"), 1, 3000)).toBe("$1\r\n0\r\n");
+      expect(await first.send(command("EXEC"), 1)).toBe("*1\r\n:1\r\n");
+      expect(await second.send(command("EXEC"), 1)).toBe("*1\r\n:2\r\n");
+      const stats = await adminStats(adminPort);
+      expect(stats.get("cluster.limited.upstream_cx_overflow")).toBe(0);
+      // Counted in upstream_cx_* as Envoy's Redis client counts its connections.
+      expect(stats.get("cluster.limited.upstream_cx_total")).toBe(3);
+    } finally {
+      for (const session of sessions) session.close();
+    }
+  });
+
+  test("a command pipelined after EXEC runs after the transaction (EXEC's reply is in before it is sent)", async () => {
+    for (let i = 0; i < 20; i++) {
+      const request = command("SET", "after-exec", "1") + command("MULTI") + command("INCR", "after-exec") + command("EXEC") + command("GET", "after-exec");
+      expect(await respExchange(port, request, 5)).toBe("+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n:2\r\n$1\r\n2\r\n");
     }
   });
 

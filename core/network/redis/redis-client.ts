@@ -49,9 +49,12 @@ class PendingRequest implements RedisPoolRequest {
  * One upstream connection to one Redis host, shared by every downstream connection of a
  * worker, requests pipelined on it and answered in order (Envoy's Redis ClientImpl,
  * common/redis/client_impl.cc). The connection comes from the host's TCP pool (connect
- * timeout, circuit breakers, upstream_cx_* stats) and is kept until it closes. op_timeout
- * runs while requests are outstanding, restarted by each reply; when it fires the
- * connection is closed and every outstanding request fails (upstream_rq_timeout).
+ * timeout, circuit breakers, upstream_cx_* stats) and is kept until it closes. As Envoy's
+ * connect_or_op_timer_, a timer runs from creation: the cluster's connect_timeout until the
+ * pool hands over a connection (a stream waiting behind the circuit breakers fails then,
+ * upstream_cx_connect_timeout, rather than waiting for ever), then op_timeout while requests
+ * are outstanding, restarted by each reply; when it fires the connection is closed and every
+ * outstanding request fails (upstream_rq_timeout).
  */
 export class RedisClient implements TcpPoolCallbacks, TcpUpstreamCallbacks, TimerTarget {
   private readonly pending: PendingRequest[] = [];
@@ -60,7 +63,8 @@ export class RedisClient implements TcpPoolCallbacks, TcpUpstreamCallbacks, Time
   private readonly decoder = new RespDecoder((value) => this.onValue(value), REPLY_RESP_LIMITS);
   private upstream: TcpConnectionData | undefined;
   private poolHandle: PoolHandle | undefined;
-  private opTimer: Timer | undefined;
+  /** Envoy's connect_or_op_timer_. */
+  private readonly opTimer: Timer;
   private flushTimer: Timer | undefined;
   private closed = false;
   /** Its host left the cluster: closed once nothing is outstanding. */
@@ -84,6 +88,8 @@ export class RedisClient implements TcpPoolCallbacks, TcpUpstreamCallbacks, Time
       const args = auth.username === "" ? ["AUTH", auth.password] : ["AUTH", auth.username, auth.password];
       this.encoder.encode(respArray(args.map((arg) => respBulk(byteStringToBytes(arg)))));
     }
+    this.opTimer = timers.create(this);
+    this.opTimer.enable(cluster.config.connectTimeoutMs);
     this.poolHandle = pool.newStream(this);
   }
 
@@ -106,7 +112,6 @@ export class RedisClient implements TcpPoolCallbacks, TcpUpstreamCallbacks, Time
         this.flushTimer ??= this.timers.create(this);
         if (!this.flushTimer.enabled) this.flushTimer.enable(this.settings.bufferFlushTimeoutMs);
       }
-      this.opTimer ??= this.timers.create(this);
       if (!this.opTimer.enabled) this.opTimer.enable(this.settings.opTimeoutMs);
     }
     return pending;
@@ -119,9 +124,8 @@ export class RedisClient implements TcpPoolCallbacks, TcpUpstreamCallbacks, Time
     connection.addUpstreamCallbacks(this);
     if (this.outstanding() > 0) {
       this.flush();
-      this.opTimer ??= this.timers.create(this);
       this.opTimer.enable(this.settings.opTimeoutMs);
-    }
+    } else this.opTimer.disable();
   }
 
   onPoolFailure(_reason: PoolFailureReason, _transportFailureReason: string): void {
@@ -154,8 +158,9 @@ export class RedisClient implements TcpPoolCallbacks, TcpUpstreamCallbacks, Time
 
   onTimer(timer: Timer): void {
     if (timer === this.flushTimer) return this.flush();
-    // op_timeout: Envoy's ClientImpl::onConnectOrOpTimeout.
-    this.cluster.stats.upstreamRqTimeout.inc();
+    // Envoy's ClientImpl::onConnectOrOpTimeout: no connection yet, a connect timeout.
+    if (this.upstream === undefined) this.cluster.stats.upstreamCxConnectTimeout.inc();
+    else this.cluster.stats.upstreamRqTimeout.inc();
     this.close();
   }
 
@@ -172,7 +177,7 @@ export class RedisClient implements TcpPoolCallbacks, TcpUpstreamCallbacks, Time
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.opTimer?.disable();
+    this.opTimer.disable();
     this.flushTimer?.disable();
     this.poolHandle?.cancel();
     this.poolHandle = undefined;
@@ -211,13 +216,13 @@ export class RedisClient implements TcpPoolCallbacks, TcpUpstreamCallbacks, Time
     if (this.pendingHead === this.pending.length) {
       this.pending.length = 0;
       this.pendingHead = 0;
-      this.opTimer?.disable();
+      this.opTimer.disable();
     } else {
       if (this.pendingHead > 1024) {
         this.pending.splice(0, this.pendingHead);
         this.pendingHead = 0;
       }
-      this.opTimer?.enable(this.settings.opTimeoutMs);
+      this.opTimer.enable(this.settings.opTimeoutMs);
     }
     if (!request.canceled) request.callbacks.onResponse(value);
     if (this.draining && this.outstanding() === 0) this.close();

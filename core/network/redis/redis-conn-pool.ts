@@ -74,14 +74,16 @@ export class RedisConnPool {
   /**
    * A connection of one client's own to the host of `key` (Envoy's transaction client,
    * conn_pool_impl.cc makeRequestToHost with an active transaction): not shared, not kept
-   * by the pool; its owner closes it. Undefined when no host can take the key.
+   * by the pool; its owner closes it. Undefined when no host can take the key. As Envoy's,
+   * made outside the cluster's circuit breakers (counted in upstream_cx_* all the same): idle
+   * transactions cannot use up max_connections and starve the shared connections.
    */
   transactionClient(key: string, onClose: (client: RedisClient) => void): RedisClient | undefined {
     const cluster = this.context.clusterManager.get(this.clusterName);
     if (cluster === undefined) return undefined;
     const host = this.chooseHost(cluster, key);
     if (host === undefined) return undefined;
-    return new RedisClient(cluster, host, this.context.clusterManager.tcpConnPool(cluster, host), this.context.timers, this.settings, onClose);
+    return new RedisClient(cluster, host, this.context.clusterManager.unlimitedTcpConnPool(cluster, host), this.context.timers, this.settings, onClose);
   }
 
   private chooseHost(cluster: Cluster, key: string): Host | undefined {

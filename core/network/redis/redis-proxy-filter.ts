@@ -8,7 +8,7 @@ import type { RedisProxyStats } from "./redis-proxy-stats.ts";
 import { REQUEST_RESP_LIMITS, RespDecoder } from "./resp-decoder.ts";
 import { RespEncoder } from "./resp-encoder.ts";
 import { RedisTransaction } from "./redis-transaction.ts";
-import { respError, respSimple, respValueBytes, type RespValue } from "./resp-value.ts";
+import { byteString, respError, respSimple, respValueBytes, type RespValue } from "./resp-value.ts";
 
 /** What the filter needs of its config, shared by its connections. */
 export interface RedisProxyFilterConfig {
@@ -75,6 +75,10 @@ class PendingRequest implements SplitCallbacks {
     readonly weight: number,
     /** The decoded request until it is sent upstream. */
     public value: RespValue | undefined,
+    /** EXEC or DISCARD: nothing after it is sent until its reply is in. */
+    readonly endsTransaction: boolean,
+    /** Sent inside MULTI (EXEC aside): its reply (+QUEUED) says nothing of reply sizes. */
+    readonly queued: boolean,
   ) {}
 
   onResponse(value: RespValue): void {
@@ -118,6 +122,15 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks, DrainC
   /** Bytes of replies in, held behind an earlier unanswered request. */
   private heldReplyBytes = 0;
   private replyBytesPerWeight = INITIAL_REPLY_BYTES_PER_WEIGHT;
+  /**
+   * An EXEC or DISCARD sent and not answered: nothing after it is sent until its reply is in,
+   * so a command pipelined after EXEC runs after the transaction, as in Envoy, which keeps the
+   * transaction's connection until the client owes no replies (proxy_filter.cc onResponse).
+   */
+  private transactionEnding: PendingRequest | undefined;
+  /** As requests are decoded: inside MULTI, and the weight of the commands queued in it (what EXEC's reply will carry). */
+  private decodedInMulti = false;
+  private queuedWeight = 0;
   /** The request being handed to the splitter: its reply, if it comes now, is the proxy's own. */
   private dispatchingRequest: PendingRequest | undefined;
   private dispatching = false;
@@ -128,6 +141,8 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks, DrainC
   private closed = false;
   /** Told to drain while replies were owed: closes once they are written. */
   private drainRequested = false;
+  /** Closed for the drain (the close may come later): requests decoded after it are dropped. */
+  private closing = false;
   /** Reads paused for the queue's bound, and for the client's unread replies (watermarks). */
   private pausedForQueue = false;
   private pausedForWrite = false;
@@ -202,8 +217,21 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks, DrainC
   }
 
   private onRequest(value: RespValue): void {
-    if (this.closed || this.quit) return;
-    const request = new PendingRequest(this, value.type === "array" ? Math.max(1, value.value.length - 1) : 1, value);
+    if (this.closed || this.quit || this.closing) return;
+    let weight = value.type === "array" ? Math.max(1, value.value.length - 1) : 1;
+    const command = transactionCommand(value);
+    const endsTransaction = command === "exec" || command === "discard";
+    const queued = this.decodedInMulti && !endsTransaction;
+    if (queued) this.queuedWeight += weight;
+    else if (command === "multi") {
+      this.decodedInMulti = true;
+      this.queuedWeight = 0;
+    } else if (endsTransaction && this.decodedInMulti) {
+      // EXEC's reply carries every queued command's: it weighs them (MAX_HELD_REPLY_BYTES).
+      if (command === "exec") weight = Math.max(weight, this.queuedWeight);
+      this.decodedInMulti = false;
+    }
+    const request = new PendingRequest(this, weight, value, endsTransaction, queued);
     this.pending.push(request);
     this.pendingWeight += request.weight;
     this.config.stats.downstreamRqTotal.inc();
@@ -220,7 +248,7 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks, DrainC
     if (this.dispatching) return;
     this.dispatching = true;
     try {
-      while (this.sent < this.pending.length && !this.closed && !this.quit && !this.pausedForWrite) {
+      while (this.sent < this.pending.length && !this.closed && !this.quit && !this.pausedForWrite && this.transactionEnding === undefined) {
         const request = this.pending[this.sent]!;
         if (this.inFlightWeight > 0 && (this.inFlightWeight + request.weight > MAX_IN_FLIGHT_WEIGHT || this.replyBytesComing(request.weight) > MAX_HELD_REPLY_BYTES)) break;
         this.sent++;
@@ -235,7 +263,10 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks, DrainC
           this.dispatchingRequest = undefined;
         }
         // Answered at once (a local reply, an error): nothing to cancel.
-        if (request.response === undefined) request.handle = handle;
+        if (request.response === undefined) {
+          request.handle = handle;
+          if (request.endsTransaction) this.transactionEnding = request;
+        }
       }
     } finally {
       this.dispatching = false;
@@ -253,16 +284,22 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks, DrainC
     request.response = value;
     request.handle = undefined;
     this.inFlightWeight -= request.weight;
+    const endedTransaction = request === this.transactionEnding;
+    if (endedTransaction) this.transactionEnding = undefined;
     const inOrder = this.pending[0] === request;
     if (request !== this.dispatchingRequest || !inOrder) {
       const bytes = respValueBytes(value);
-      if (request !== this.dispatchingRequest) this.replyBytesPerWeight = Math.max(bytes / request.weight, this.replyBytesPerWeight / 2);
+      if (request !== this.dispatchingRequest && !request.queued) this.replyBytesPerWeight = Math.max(bytes / request.weight, this.replyBytesPerWeight / 2);
       if (!inOrder) {
         request.heldBytes = bytes;
         this.heldReplyBytes += bytes;
       }
     }
-    if (!inOrder) return;
+    if (!inOrder) {
+      // Held behind an earlier reply, EXEC's or DISCARD's still lets what waited for it go.
+      if (endedTransaction) this.dispatch();
+      return;
+    }
     let done = 0;
     while (done < this.pending.length && this.pending[done]!.response !== undefined) {
       const answered = this.pending[done++]!;
@@ -296,6 +333,8 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks, DrainC
   }
 
   private closeForDrain(): void {
+    if (this.closing) return;
+    this.closing = true;
     this.config.stats.downstreamCxDrainClose.inc();
     this.connection.close("FlushWrite");
   }
@@ -335,4 +374,13 @@ export class RedisProxyFilter implements ReadFilter, ConnectionCallbacks, DrainC
       this.connection.write(chunk, false);
     }
   }
+}
+
+/** "multi", "exec" or "discard" when `value` is that command (any case), else undefined. */
+function transactionCommand(value: RespValue): "multi" | "exec" | "discard" | undefined {
+  if (value.type !== "array") return undefined;
+  const name = value.value[0];
+  if (name?.type !== "bulk" || name.value.byteLength < 4 || name.value.byteLength > 7) return undefined;
+  const command = byteString(name.value).toLowerCase();
+  return command === "multi" || command === "exec" || command === "discard" ? command : undefined;
 }

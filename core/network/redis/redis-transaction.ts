@@ -24,7 +24,9 @@ export class RedisTransaction {
   client: RedisTransactionClient | undefined;
   /**
    * The error every command of this transaction gets once its connection could not be made
-   * or was lost (its host gone, op_timeout): the rest must not run outside it.
+   * or was lost (its host gone, op_timeout): the rest must not run outside it. A WATCH's
+   * connection lost before EXEC sets it too: the watch is gone, so the EXEC it guarded
+   * must not run unguarded; UNWATCH, EXEC or DISCARD clear it.
    */
   failure: string | undefined;
   /** Connections of ended transactions still owed replies; closed with the downstream connection. */
@@ -35,9 +37,8 @@ export class RedisTransaction {
     this.retired.delete(client);
     if (this.client !== client) return;
     this.client = undefined;
-    if (this.active) this.failure ??= "upstream failure";
-    // A WATCH's connection lost outside a transaction: the next MULTI starts afresh.
-    else this.key = undefined;
+    // The key stays pinned: inside MULTI, or after a WATCH, what follows fails until the end.
+    this.failure ??= "upstream failure";
   }
 
   /** EXEC, DISCARD or an UNWATCH outside a transaction went out: the state is reset, its connection closes after its replies. */

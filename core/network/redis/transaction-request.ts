@@ -45,8 +45,9 @@ export function transactionRequest(
       return undefined;
     }
     transaction.active = true;
-    // Without a WATCH before it nothing goes upstream yet; after one, MULTI goes on its connection.
-    if (transaction.key === undefined) {
+    // Without a WATCH before it nothing goes upstream yet; after one, MULTI goes on its
+    // connection; a WATCH whose connection was lost: the commands inside and EXEC get the failure.
+    if (transaction.key === undefined || transaction.failure !== undefined) {
       callbacks.onResponse(respSimple(RedisResponse.OK));
       return undefined;
     }
@@ -65,6 +66,7 @@ export function transactionRequest(
   } else if (command === "watch" && args.length < 2) {
     return wrongNumberOfArguments(commandName, timing.stats, callbacks);
   }
+  const pinnedBefore = transaction.key !== undefined;
   if (transaction.key === undefined) {
     // UNWATCH with nothing watched, nothing queued: nothing to do upstream.
     if (command === "unwatch") {
@@ -86,10 +88,16 @@ export function transactionRequest(
   const client = transaction.client;
   const unwatchOutside = command === "unwatch" && !transaction.active;
   if (client === undefined) {
+    // UNWATCH outside a transaction whose WATCH's connection was lost: nothing is watched now.
+    if (unwatchOutside) {
+      transaction.end();
+      callbacks.onResponse(respSimple(RedisResponse.OK));
+      return undefined;
+    }
     timing.stats.error.inc();
     callbacks.onResponse(respError(transaction.failure ?? RedisResponse.NoUpstreamHost));
-    // Outside a transaction a WATCH that found no host leaves nothing pinned.
-    if (ending || !transaction.active) transaction.end();
+    // Outside a transaction a WATCH that found no host leaves nothing pinned; one after a lost WATCH keeps the failure.
+    if (ending || (!transaction.active && !pinnedBefore)) transaction.end();
     return undefined;
   }
   const sent = args.map((arg, i) => respBulk(i === 1 && !TRANSACTION_COMMANDS.has(command) ? splitter.upstreamKey(arg) : arg));

@@ -27,7 +27,7 @@ const latin1 = (bytes: Uint8Array) => String.fromCharCode(...bytes);
 const command = (...args: string[]) => `*${args.length}\r\n${args.map((a) => `$${a.length}\r\n${a}\r\n`).join("")}`;
 
 /** A filter over a fake connection; upstream requests are recorded, never answered. */
-function harness(splitterOverride?: { makeRequest(v: RespValue, c: unknown): unknown }, drain?: RedisDrainDecision) {
+function harness(splitterOverride?: { makeRequest(v: RespValue, c: unknown): unknown }, drain?: RedisDrainDecision, options: { deferClose?: boolean } = {}) {
   const stats = new StatsStore();
   const redisStats = new RedisProxyStats(stats, "r", false);
   const sent: RespValue[] = [];
@@ -37,6 +37,10 @@ function harness(splitterOverride?: { makeRequest(v: RespValue, c: unknown): unk
       sent.push(request);
       waiting.push(callbacks);
       return { cancel() {} };
+    },
+    /** A transaction's connection: its requests recorded with the others. */
+    transactionClient() {
+      return { active: true, makeRequest: (request: RespValue, callbacks: RedisRequestCallbacks) => pool.makeRequest("", request, callbacks), drain() {}, close() {} };
     },
   } as unknown as RedisConnPool;
   const runtime = { now: () => 0, wallClock: () => 0 } as unknown as Runtime;
@@ -55,7 +59,8 @@ function harness(splitterOverride?: { makeRequest(v: RespValue, c: unknown): unk
     },
     close(type: string) {
       state.closed = type;
-      callbacks?.onEvent("LocalClose");
+      // A real connection reports a flushing close once its buffer is written, later.
+      if (!options.deferClose) callbacks?.onEvent("LocalClose");
     },
     readDisable(disable: boolean) {
       state.readDisabled += disable ? 1 : -1;
@@ -206,6 +211,23 @@ describe("redis_proxy: a client that does not read its replies", () => {
     expect(h2.waiting).toHaveLength(1);
   });
 
+  test("a transaction's +QUEUED replies do not open the byte window; EXEC weighs the commands it carries", () => {
+    const h = harness();
+    h.state.reads = true;
+    h.send(command("GET", "big"));
+    // A reply of 512 KiB, its RESP header included.
+    h.waiting.shift()!.onResponse(respBulk(new Uint8Array(MAX_HELD_REPLY_BYTES / 2 - 16)));
+    const keys = Array.from({ length: 8 }, (_, i) => `k${i}`);
+    h.send(command("MULTI") + keys.map((k) => command("GET", k)).join("") + command("EXEC") + command("GET", "big").repeat(20));
+    const exec = (value: RespValue) => value.type === "array" && latin1((value.value[0] as { value: Uint8Array }).value) === "EXEC";
+    // Answered one at a time, oldest first: EXEC goes only once nothing else is in flight (8 × 512 KiB > 1 MiB).
+    for (let i = 0; i < 100 && !h.sent.some(exec); i++) h.waiting.shift()!.onResponse(respBulkText("QUEUED"));
+    expect(h.waiting).toHaveLength(1);
+    h.waiting.shift()!.onResponse({ type: "array", value: keys.map(() => respBulk(new Uint8Array(0))) });
+    // The estimate is EXEC's half (256 KiB per weight), not halved by each +QUEUED: four GETs of big values in flight, not 20.
+    expect(h.waiting).toHaveLength(4);
+  });
+
   test("requests held behind QUIT are never sent", () => {
     const h = harness();
     h.send(command("GET", "k").repeat(100) + command("QUIT") + command("GET", "after"));
@@ -251,6 +273,17 @@ describe("redis_proxy draining (downstream_cx_drain_close)", () => {
     expect(d.state.targets.size).toBe(0);
   });
 
+  test("requests decoded in the read that closed the connection for the drain are dropped, and the close counted once", () => {
+    const d = draining();
+    d.state.draining = true;
+    const h = harness(undefined, d.drain, { deferClose: true });
+    h.send(command("PING") + command("PING") + command("GET", "k"));
+    expect(h.written()).toBe("+PONG\r\n");
+    expect(h.state.closed).toBe("FlushWrite");
+    expect(h.sent).toHaveLength(0);
+    expect(h.counter("downstream_cx_drain_close")).toBe(1);
+  });
+
   test("as Envoy's onResponse: while drainClose() says so, a reply that leaves nothing owed closes the connection", () => {
     const d = draining();
     const h = harness(undefined, d.drain);
@@ -275,20 +308,73 @@ describe("redis_proxy upstream client", () => {
     const host = {};
     const members: ((added: unknown[], removed: unknown[]) => void)[] = [];
     const prioritySet = { addMemberUpdateCallback: (cb: (added: unknown[], removed: unknown[]) => void) => (members.push(cb), () => members.splice(members.indexOf(cb), 1)) };
-    const cluster = { prioritySet, config: {}, stats: { upstreamCxNoneHealthy: counter("none_healthy"), upstreamCxProtocolError: counter("protocol_error"), upstreamRqTimeout: counter("timeout") }, loadBalancer: { chooseHost: () => host } };
-    const timers = { create: () => ({ enabled: false, enable() {}, disable() {} }) };
+    const cluster = {
+      prioritySet,
+      config: { connectTimeoutMs: 5000 },
+      stats: { upstreamCxNoneHealthy: counter("none_healthy"), upstreamCxProtocolError: counter("protocol_error"), upstreamRqTimeout: counter("timeout"), upstreamCxConnectTimeout: counter("connect_timeout") },
+      loadBalancer: { chooseHost: () => host },
+    };
+    /** Every timer made, to fire by hand. */
+    const made: { enabled: boolean; ms: number; fire(): void }[] = [];
+    const timers = {
+      create: (target: { onTimer(t: unknown): void }) => {
+        const timer = {
+          enabled: false,
+          ms: 0,
+          enable(ms: number) {
+            timer.enabled = true;
+            timer.ms = ms;
+          },
+          disable() {
+            timer.enabled = false;
+          },
+          fire() {
+            timer.enabled = false;
+            target.onTimer(timer);
+          },
+        };
+        made.push(timer);
+        return timer;
+      },
+    };
+    const pools = { shared: 0, unlimited: 0 };
+    const tcpPool = (which: "shared" | "unlimited") => () => ({ newStream: (cb: never) => (pools[which]++, onNewStream(cb), { cancel() {} }) });
     const context = {
-      clusterManager: { get: () => cluster, tcpConnPool: () => ({ newStream: (cb: never) => (onNewStream(cb), { cancel() {} }) }) },
+      clusterManager: { get: () => cluster, tcpConnPool: tcpPool("shared"), unlimitedTcpConnPool: tcpPool("unlimited") },
       timers,
     };
     const removeHost = () => members.forEach((cb) => cb([], [host]));
-    return { removeHost, members, pool: new RedisConnPoolImpl("c", context as never, { opTimeoutMs: 1000, maxBufferSizeBeforeFlush: 0, bufferFlushTimeoutMs: 0, enableHashtagging: false }), counter };
+    return { removeHost, members, timers: made, pools, pool: new RedisConnPoolImpl("c", context as never, { opTimeoutMs: 1000, maxBufferSizeBeforeFlush: 0, bufferFlushTimeoutMs: 0, enableHashtagging: false }), counter };
   }
   const GET = { type: "array", value: [] } as unknown as RespValue;
 
-  test("a transaction's client is a connection of its own, not the shared one, and not the pool's to keep", () => {
+  test("a request waiting for a connection the TCP pool does not give (circuit breakers) fails at connect_timeout, not never (Envoy's connect_or_op_timer_)", () => {
+    const { pool: p, timers, counter } = pool(() => {});
+    const got: string[] = [];
+    p.makeRequest("k", GET, { onResponse: () => got.push("reply"), onFailure: () => got.push("failure") });
+    const timer = timers.find((t) => t.enabled);
+    expect(timer?.ms).toBe(5000);
+    timer!.fire();
+    expect(got).toEqual(["failure"]);
+    expect(counter("connect_timeout").value).toBe(1);
+    expect(counter("timeout").value).toBe(0);
+  });
+
+  test("connected, the timer is op_timeout while requests are outstanding, off when none is", () => {
+    let ready: ((c: unknown) => void) | undefined;
+    const { pool: p, timers } = pool((cb) => (ready = (c) => cb.onPoolReady(c)));
+    p.makeRequest("k", GET, { onResponse() {}, onFailure() {} });
+    ready!({ connection: { write() {} }, addUpstreamCallbacks() {}, release() {} });
+    expect(timers.filter((t) => t.enabled).map((t) => t.ms)).toEqual([1000]);
+    const idle = pool((cb) => (ready = (c) => cb.onPoolReady(c)));
+    idle.pool.transactionClient("k", () => {});
+    ready!({ connection: { write() {} }, addUpstreamCallbacks() {}, release() {} });
+    expect(idle.timers.filter((t) => t.enabled)).toEqual([]);
+  });
+
+  test("a transaction's client is a connection of its own, not the shared one, and not the pool's to keep; outside the cluster's circuit breakers", () => {
     let streams = 0;
-    const { pool: p } = pool(() => streams++);
+    const { pool: p, pools } = pool(() => streams++);
     const callbacks = { onResponse() {}, onFailure() {} };
     p.makeRequest("k", GET, callbacks);
     expect(streams).toBe(1);
@@ -297,6 +383,8 @@ describe("redis_proxy upstream client", () => {
     expect(streams).toBe(2);
     p.makeRequest("k", GET, callbacks);
     expect(streams).toBe(2);
+    // Its own pool, outside max_connections (Envoy's client_factory_.create in makeRequestToHost).
+    expect(pools).toEqual({ shared: 1, unlimited: 1 });
     client.close();
     expect(closed).toEqual([client]);
     // The shared client is still there.

@@ -213,6 +213,52 @@ describe("redis_proxy transactions", () => {
     expect(h.written()).toBe("+OK\r\n+OK\r\n-wrong number of arguments for 'WATCH' command\r\n");
   });
 
+  test("a WATCH's connection lost while idle: the watch is not dropped silently; MULTI's commands and EXEC get -upstream failure, then all is as new", () => {
+    const h = harness();
+    h.send(["WATCH", "w"]);
+    h.clients[0]!.reply(respSimple("OK"));
+    h.clients[0]!.close();
+    h.send(["MULTI"], ["SET", "w", "1"], ["EXEC"]);
+    expect(h.written()).toBe("+OK\r\n+OK\r\n-upstream failure\r\n-upstream failure\r\n");
+    // Nothing ran unguarded, on a new connection or the shared one.
+    expect(h.clients).toHaveLength(1);
+    expect(h.shared).toEqual([]);
+    h.send(["MULTI"], ["SET", "a", "1"], ["EXEC"]);
+    expect(h.clients).toHaveLength(2);
+    expect(h.clients[1]!.sent).toEqual([command("MULTI"), command("SET", "a", "1"), command("EXEC")]);
+  });
+
+  test("a WATCH's connection lost: a WATCH after it fails too; UNWATCH clears it (+OK)", () => {
+    const h = harness();
+    h.send(["WATCH", "w"]);
+    h.clients[0]!.reply(respSimple("OK"));
+    h.clients[0]!.close();
+    h.send(["WATCH", "x"], ["UNWATCH"], ["MULTI"], ["SET", "a", "1"]);
+    expect(h.written()).toBe("+OK\r\n-upstream failure\r\n+OK\r\n+OK\r\n");
+    expect(h.clients).toHaveLength(2);
+    expect(h.clients[1]!.sent).toEqual([command("MULTI"), command("SET", "a", "1")]);
+  });
+
+  test("nothing pipelined after EXEC or DISCARD is sent until its reply is in: it runs after the transaction (Envoy keeps the transaction until no reply is owed)", () => {
+    const h = harness();
+    h.send(["MULTI"], ["INCR", "a"], ["EXEC"], ["GET", "a"], ["MULTI"], ["INCR", "b"], ["DISCARD"], ["GET", "b"]);
+    const first = h.clients[0]!;
+    expect(first.sent).toEqual([command("MULTI"), command("INCR", "a"), command("EXEC")]);
+    expect(h.shared).toEqual([]);
+    first.reply(respSimple("OK"));
+    first.reply(QUEUED);
+    expect(h.shared).toEqual([]);
+    first.reply(respArray([respSimple("1")]));
+    expect(h.shared).toEqual([command("GET", "a")]);
+    const second = h.clients[1]!;
+    expect(second.sent).toEqual([command("MULTI"), command("INCR", "b"), command("DISCARD")]);
+    second.reply(respSimple("OK"));
+    second.reply(QUEUED);
+    expect(h.shared).toEqual([command("GET", "a")]);
+    second.reply(respSimple("OK"));
+    expect(h.shared).toEqual([command("GET", "a"), command("GET", "b")]);
+  });
+
   test("remove_prefix applies to the keys of a transaction's commands as outside one", () => {
     const h = harness();
     h.send(["MULTI"], ["SET", "p:a", "1"], ["GET", "p:b"]);
