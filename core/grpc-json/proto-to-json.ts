@@ -19,10 +19,9 @@ import {
   type JsonPrintOptions,
   type MessageDescriptor,
 } from "./descriptors.ts";
-import { enumIndex } from "./enum-index.ts";
+import { enumIndex, fieldsByNumber } from "./descriptor-index.ts";
 import { formatDouble, formatFloat } from "./number-format.ts";
-import { fieldsByNumber, resolveTypeUrl } from "./json-to-proto.ts";
-import { anyUsesValueKey, fieldMaskPathToJson, formatDuration, formatTimestamp, wellKnown } from "./well-known.ts";
+import { anyUsesValueKey, fieldMaskPathToJson, formatDuration, formatTimestamp, resolveTypeUrl, wellKnown } from "./well-known.ts";
 
 /** A decoded field value: scalars as JS values, messages as their bytes (decoded when printed). */
 type Raw = number | bigint | boolean | string | Uint8Array;
