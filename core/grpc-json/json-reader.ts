@@ -18,6 +18,8 @@ import { anyUsesValueKey, decodeBase64Any, fieldMaskPathFromJson, parseDuration,
 export interface Context {
   readonly pool: DescriptorPool;
   readonly options: JsonParseOptions;
+  /** The request message's type (the converter's master type, named in Any's errors). */
+  readonly root: MessageDescriptor;
 }
 
 export function join(path: string, name: string): string {
@@ -383,9 +385,14 @@ function parseAnyInto(ctx: Context, node: MessageNode, json: unknown, path: stri
   if (!isObject(json)) throw invalid(path, "type.googleapis.com/google.protobuf.Any", show(json));
   const url = json["@type"];
   if (Object.keys(json).length === 0) return;
-  if (typeof url !== "string") throw new TranscodeError(`${path}: Missing @type for any field in google.protobuf.Any`);
+  // protostream_objectwriter.cc AnyWriter: its errors are InvalidValue("Any", …).
+  if (typeof url !== "string") throw invalid(path, "Any", `Missing @type for any field in ${ctx.root.fullName}`);
+  const slash = url.lastIndexOf("/");
+  if (slash < 0 || slash === url.length - 1) {
+    throw invalid(path, "Any", `Invalid type URL, type URLs must be of the form 'type.googleapis.com/<typename>', got: ${url}`);
+  }
   const inner = resolveTypeUrl(ctx.pool, url);
-  if (inner === undefined) throw new TranscodeError(`${path}: Invalid type URL, unknown type: ${url.slice(url.lastIndexOf("/") + 1)}`);
+  if (inner === undefined) throw invalid(path, "Any", `Invalid type URL, unknown type: ${url.slice(slash + 1)}`);
   const value = new MessageNode(inner);
   if (anyUsesValueKey(wellKnown(inner.fullName))) {
     if ("value" in json) parseMessageInto(ctx, value, json.value, path, depth + 1);

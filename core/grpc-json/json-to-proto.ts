@@ -23,7 +23,7 @@ export function encodeRequestMessage(
   bindings: readonly FieldBinding[],
   options: JsonParseOptions,
 ): Uint8Array {
-  const ctx: Context = { pool, options };
+  const ctx: Context = { pool, options, root: message };
   const root = new MessageNode(message);
   if (body !== undefined) {
     if (body.field === "*") parseMessageInto(ctx, root, body.json, "", 0);
@@ -41,6 +41,6 @@ export function encodeRequestMessage(
 /** One message from its JSON (an element of a streamed JSON array). */
 export function encodeMessage(pool: DescriptorPool, message: MessageDescriptor, json: unknown, options: JsonParseOptions): Uint8Array {
   const root = new MessageNode(message);
-  parseMessageInto({ pool, options }, root, json, "", 0);
+  parseMessageInto({ pool, options, root: message }, root, json, "", 0);
   return writeMessage(root);
 }
