@@ -4,282 +4,31 @@
  * response_to_json_translator.cc calls it with Envoy's print_options): fields in number order
  * under their JSON names, 64-bit integers as strings, enums by name, bytes as standard base64,
  * floats and doubles as SimpleFtoa/SimpleDtoa print them, the well-known types in their JSON
- * forms, unknown fields skipped. add_whitespace indents by one space per level and ends the
- * text with a newline, as protobuf's JsonObjectWriter does.
+ * forms, unknown fields skipped (json/internal/unparser.cc). The wire is read by
+ * wire-fields.ts, strings quoted by json-escape.ts, the text laid out by json-out.ts.
  */
 import { encodeBase64 } from "../util/base64.ts";
 import { MAX_DEPTH } from "../util/protobuf-struct.ts";
-import { ProtoDecodeError, ProtoReader, WireType } from "../util/protobuf-wire.ts";
+import { ProtoDecodeError, ProtoReader } from "../util/protobuf-wire.ts";
 import { utf8DecodeStrict } from "../util/utf8.ts";
 import {
   TranscodeError,
   type DescriptorPool,
   type FieldDescriptor,
-  type FieldType,
   type JsonPrintOptions,
   type MessageDescriptor,
 } from "./descriptors.ts";
-import { enumIndex } from "./enum-index.ts";
+import { enumIndex, fieldsByNumber } from "./descriptor-index.ts";
+import { quoteText, quoteUtf8 } from "./json-escape.ts";
+import { JsonOut } from "./json-out.ts";
 import { formatDouble, formatFloat } from "./number-format.ts";
-import { fieldsByNumber, resolveTypeUrl } from "./json-to-proto.ts";
-import { anyUsesValueKey, fieldMaskPathToJson, formatDuration, formatTimestamp, wellKnown } from "./well-known.ts";
-
-/** A decoded field value: scalars as JS values, messages as their bytes (decoded when printed). */
-type Raw = number | bigint | boolean | string | Uint8Array;
+import { anyUsesValueKey, fieldMaskPathToJson, formatDuration, formatTimestamp, resolveTypeUrl, wellKnown } from "./well-known.ts";
+import { readFields, readScalar, type Raw } from "./wire-fields.ts";
 
 interface Printer {
   readonly pool: DescriptorPool;
   readonly options: JsonPrintOptions;
 }
-
-/** The fields present in one message: number → values in wire order (one for a singular field). */
-function readFields(type: MessageDescriptor, bytes: Uint8Array): Map<number, Raw[]> {
-  const fields = new Map<number, Raw[]>();
-  const reader = new ProtoReader(bytes);
-  while (reader.next()) {
-    const field = type.fieldByNumber(reader.field);
-    if (field === undefined || field.type === "group") {
-      reader.skip();
-      continue;
-    }
-    let values = fields.get(field.number);
-    if (values === undefined) fields.set(field.number, (values = []));
-    // A packable field may come packed or not, whatever its declaration (encoding#packed).
-    if (reader.wire === WireType.Len && isPackable(field.type)) {
-      const packed = new ProtoReader(reader.lengthDelimited());
-      while (!packed.atEnd()) values.push(readPacked(packed, field.type));
-      continue;
-    }
-    // json/internal/untyped_message.cc InsertField: the printer refuses a singular field given
-    // twice, where a protobuf parser would keep the last (or merge a message).
-    if (!field.repeated && values.length > 0) throw new TranscodeError(`repeated entries for singular field number ${field.number}`);
-    values.push(readScalar(reader, field));
-  }
-  return fields;
-}
-
-function isPackable(type: FieldType): boolean {
-  return type !== "string" && type !== "bytes" && type !== "message" && type !== "group";
-}
-
-function expectWire(reader: ProtoReader, wire: number): void {
-  if (reader.wire !== wire) throw new ProtoDecodeError(`field ${reader.field}: wire type ${reader.wire}, expected ${wire}`);
-}
-
-function readScalar(reader: ProtoReader, field: FieldDescriptor): Raw {
-  switch (field.type) {
-    case "string":
-    case "bytes":
-    case "message":
-      return reader.lengthDelimited();
-    case "double":
-    case "fixed64":
-    case "sfixed64":
-      expectWire(reader, WireType.I64);
-      return fixed64(reader.fixed64View(), field.type);
-    case "float":
-    case "fixed32":
-    case "sfixed32":
-      expectWire(reader, WireType.I32);
-      return fixed32(reader.fixed32View(), field.type);
-    default:
-      expectWire(reader, WireType.Varint);
-      return varint(reader.varint64(), field.type);
-  }
-}
-
-function readPacked(reader: ProtoReader, type: FieldType): Raw {
-  switch (type) {
-    case "double":
-    case "fixed64":
-    case "sfixed64":
-      return fixed64(reader.rawView(8), type);
-    case "float":
-    case "fixed32":
-    case "sfixed32":
-      return fixed32(reader.rawView(4), type);
-    default:
-      return varint(reader.varint64(), type);
-  }
-}
-
-function fixed64(view: DataView, type: FieldType): Raw {
-  if (type === "double") return view.getFloat64(0, true);
-  return type === "fixed64" ? view.getBigUint64(0, true) : view.getBigInt64(0, true);
-}
-
-function fixed32(view: DataView, type: FieldType): Raw {
-  if (type === "float") return view.getFloat32(0, true);
-  return type === "fixed32" ? view.getUint32(0, true) : view.getInt32(0, true);
-}
-
-function varint(v: bigint, type: FieldType): Raw {
-  switch (type) {
-    case "int64":
-      return BigInt.asIntN(64, v);
-    case "uint64":
-      return v;
-    case "sint64":
-      return (v >> 1n) ^ -(v & 1n);
-    case "sint32": {
-      const n = Number(BigInt.asUintN(32, v));
-      return (n >>> 1) ^ -(n & 1);
-    }
-    case "uint32":
-      return Number(BigInt.asUintN(32, v));
-    case "bool":
-      return v !== 0n;
-    default:
-      // int32 and enum: the low 32 bits, signed.
-      return Number(BigInt.asIntN(32, v));
-  }
-}
-
-// ---- strings ----
-
-/**
- * Whether the JSON writer escapes a code point (json/internal/writer.cc MustEscape): controls,
- * quote and backslash, and — "to prevent security bugs in JavaScript" — < > and invisible or
- * formatting characters.
- */
-function mustEscape(cp: number): boolean {
-  if (cp <= 0x1f || cp === 0x22 || cp === 0x5c || cp === 0x3c || cp === 0x3e) return true;
-  if (cp >= 0x7f && cp <= 0x9f) return true;
-  switch (cp) {
-    case 0xfeff:
-    case 0xfff9:
-    case 0xfffa:
-    case 0xfffb:
-    case 0x00ad:
-    case 0x06dd:
-    case 0x070f:
-    case 0x17b4:
-    case 0x17b5:
-    case 0xe0001:
-      return true;
-  }
-  return (
-    (cp >= 0x0600 && cp <= 0x0603) ||
-    (cp >= 0x200b && cp <= 0x200f) ||
-    (cp >= 0x2028 && cp <= 0x202e) ||
-    (cp >= 0x2060 && cp <= 0x2064) ||
-    (cp >= 0x206a && cp <= 0x206f) ||
-    (cp >= 0x1d173 && cp <= 0x1d17a) ||
-    (cp >= 0xe0020 && cp <= 0xe007f)
-  );
-}
-
-const HEX = "0123456789abcdef";
-function hex4(u: number): string {
-  return `\\u${HEX[(u >> 12) & 15]}${HEX[(u >> 8) & 15]}${HEX[(u >> 4) & 15]}${HEX[u & 15]}`;
-}
-
-function escaped(cp: number): string {
-  switch (cp) {
-    case 0x0a:
-      return "\\n";
-    case 0x0d:
-      return "\\r";
-    case 0x09:
-      return "\\t";
-    case 0x22:
-      return '\\"';
-    case 0x0c:
-      return "\\f";
-    case 0x08:
-      return "\\b";
-    case 0x5c:
-      return "\\\\";
-  }
-  if (cp < 0x10000) return hex4(cp);
-  const v = cp - 0x10000;
-  return hex4(0xd800 + (v >> 10)) + hex4(0xdc00 + (v & 0x3ff));
-}
-
-/** A JS string (a field name, a path) quoted as the JSON writer quotes text. */
-export function quoteText(text: string): string {
-  let out = '"';
-  for (const ch of text) {
-    const cp = ch.codePointAt(0)!;
-    out += mustEscape(cp) ? escaped(cp) : ch;
-  }
-  return `${out}"`;
-}
-
-/**
- * A protobuf string's bytes quoted as the JSON writer quotes them (writer.cc WriteEscapedUtf8):
- * a sequence that does not decode (ConsumeUtf8Scalar's failure) becomes one space.
- */
-export function quoteUtf8(bytes: Uint8Array): string {
-  let out = '"';
-  let i = 0;
-  while (i < bytes.length) {
-    const b = bytes[i++]!;
-    let cp = b;
-    let more = 0;
-    if (b >= 0x80) {
-      if (b >= 0xc0 && b < 0xe0) [cp, more] = [b & 0x1f, 1];
-      else if (b >= 0xe0 && b < 0xf0) [cp, more] = [b & 0x0f, 2];
-      else if (b >= 0xf0 && b < 0xf8) [cp, more] = [b & 0x07, 3];
-      else cp = -1;
-    }
-    for (let k = 0; k < more && cp >= 0; k++) {
-      if (i >= bytes.length) {
-        cp = -1;
-        break;
-      }
-      const next = bytes[i++]!;
-      if (next >> 6 !== 2) cp = -1;
-      else cp = (cp << 6) | (next & 0x3f);
-    }
-    if (cp < 0 || cp > 0x10ffff) out += " ";
-    else if (mustEscape(cp)) out += escaped(cp);
-    else out += String.fromCodePoint(cp);
-  }
-  return `${out}"`;
-}
-
-// ---- the writer: objects, lists, whitespace ----
-
-/** json/internal/writer.h: "," between items, with add_whitespace a line break and one space per level. */
-class JsonOut {
-  text = "";
-  private depth = 0;
-  private readonly first: boolean[] = [];
-
-  constructor(private readonly whitespace: boolean) {}
-
-  open(bracket: "{" | "["): void {
-    this.text += bracket;
-    this.depth++;
-    this.first.push(true);
-  }
-
-  close(bracket: "}" | "]"): void {
-    this.depth--;
-    if (!this.first.pop()!) this.newline();
-    this.text += bracket;
-  }
-
-  /** Before a member (its key already quoted) or an element: the comma, the line break and indent. */
-  item(quotedKey: string | undefined): void {
-    const top = this.first.length - 1;
-    if (!this.first[top]) this.text += ",";
-    this.first[top] = false;
-    this.newline();
-    if (quotedKey !== undefined) this.text += this.whitespace ? `${quotedKey}: ` : `${quotedKey}:`;
-  }
-
-  raw(value: string): void {
-    this.text += value;
-  }
-
-  newline(): void {
-    if (this.whitespace) this.text += `\n${" ".repeat(this.depth)}`;
-  }
-}
-
-// ---- printing messages ----
 
 function printMessage(p: Printer, out: JsonOut, type: MessageDescriptor, bytes: Uint8Array, path: string, depth: number): void {
   if (depth > MAX_DEPTH) throw new TranscodeError(`${path}: message nested too deeply (over ${MAX_DEPTH} levels)`);

@@ -4,7 +4,7 @@
  * seconds with an "s", FieldMask as lowerCamelCase paths joined by ",", bytes as base64.
  */
 import { utcEpochMs, utcParts } from "../util/civil-time.ts";
-import { TranscodeError } from "./descriptors.ts";
+import { TranscodeError, type DescriptorPool, type MessageDescriptor } from "./descriptors.ts";
 
 /** The messages whose JSON form is not an object of their fields. */
 export type WellKnown =
@@ -48,6 +48,13 @@ export function wellKnown(fullName: string): WellKnown | undefined {
  */
 export function anyUsesValueKey(kind: WellKnown | undefined): boolean {
   return kind !== undefined && kind !== "Empty";
+}
+
+/** The type a type URL names: the text after its last "/" (any.proto), looked up in the pool. */
+export function resolveTypeUrl(pool: DescriptorPool, url: string): MessageDescriptor | undefined {
+  const slash = url.lastIndexOf("/");
+  if (slash < 0) return undefined;
+  return pool.message(url.slice(slash + 1));
 }
 
 /** timestamp.proto: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z. */

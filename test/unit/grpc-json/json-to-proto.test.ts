@@ -200,7 +200,13 @@ describe("encodeMessage: proto3's JSON mapping", () => {
       value: { seconds: "3" },
     });
     expect(encodeError("google.protobuf.Any", { "@type": "type.googleapis.com/x.Nope" }).message).toBe(
-      "google.protobuf.Any: Invalid type URL, unknown type: x.Nope",
+      "google.protobuf.Any: invalid value Invalid type URL, unknown type: x.Nope for type Any",
+    );
+    expect(encodeError("google.protobuf.Any", { text: "x" }).message).toBe(
+      "google.protobuf.Any: invalid value Missing @type for any field in google.protobuf.Any for type Any",
+    );
+    expect(encodeError("google.protobuf.Any", { "@type": "Echo" }).message).toBe(
+      "google.protobuf.Any: invalid value Invalid type URL, type URLs must be of the form 'type.googleapis.com/<typename>', got: Echo for type Any",
     );
   });
 
