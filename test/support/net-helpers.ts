@@ -3,15 +3,23 @@ import * as net from "node:net";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 
+const handedOut = new Set<number>();
+
 /** A port that was free a moment ago (a random one below the ephemeral range that could be bound). */
 export async function freePort(): Promise<number> {
   // Below Linux's ephemeral range (32768-60999 by default): a port the kernel hands out
   // for listen(0) is also handed out as the local port of outgoing connections, and one
   // of those (a proxy's upstream connection in another test) took a port between this
   // check and the proxy's bind (EADDRINUSE).
+  // Nor twice to one process: a test takes several ports before its proxy binds any, and a
+  // port that was free for one call is still free for the next.
   for (let attempt = 0; attempt < 100; attempt++) {
     const port = 20000 + Math.floor(Math.random() * 12000);
-    if (await canListen(port)) return port;
+    if (handedOut.has(port)) continue;
+    if (await canListen(port)) {
+      handedOut.add(port);
+      return port;
+    }
   }
   throw new Error("no free port found below the ephemeral range");
 }
