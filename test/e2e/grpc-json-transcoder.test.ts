@@ -67,6 +67,12 @@ async function startLibraryServer(): Promise<{ server: grpc.Server; port: number
       });
       call.on("end", () => cb(null, { chunks: received.length, content_type: received[0]?.content_type ?? "", data: received.map((r) => r.data) }));
     },
+    Put: (call: Call, cb: Callback) => cb(null, { chunks: 1, content_type: call.request.content?.content_type ?? "", data: [String(call.request.id), Buffer.from(call.request.content?.data ?? []).toString()] }),
+    Append: (call: grpc.ServerReadableStream<any, any>, cb: Callback) => {
+      const data: string[] = [];
+      call.on("data", (m: any) => data.push(`${m.id}:${Buffer.from(m.content?.data ?? []).toString()}`));
+      call.on("end", () => cb(null, { chunks: data.length, data }));
+    },
   });
   server.addService(library.v1.Library.service, {
     ListRooms: (_call: Call, cb: Callback) => cb(null, { rooms: [{ id: "1", title: "Reading room", kind: "READING" }] }),
@@ -329,6 +335,18 @@ describe.each(RUNTIMES)("grpc_json_transcoder on %s", (runtime) => {
       { content_type: "", data: "second part" },
     ]);
   }, 15_000);
+
+  test("an HttpBody body field with a path binding that is no value of its int64 field: Envoy's 400 (unary with and without a body, client stream), the proxy alive", async () => {
+    const ok = await fetch(url("/v1/files/12"), { method: "POST", headers: { "content-type": "text/plain" }, body: "hello" });
+    expect([ok.status, await ok.json()]).toEqual([200, { chunks: 1, contentType: "text/plain", data: ["12", "hello"] }]);
+    for (const [path, body] of [["/v1/files/abc", "hello"], ["/v1/files/abc", undefined], ["/v1/files/abc:append", "chunk"]] as const) {
+      const bad = await fetch(url(path), { method: "POST", headers: { "content-type": "text/plain" }, body });
+      expect(bad.status).toBe(400);
+      expect(await bad.text()).toContain("abc");
+    }
+    const after = await fetch(url("/v1/files/13:append"), { method: "POST", headers: { "content-type": "text/plain" }, body: "more" });
+    expect([after.status, await after.json()]).toEqual([200, { chunks: 1, data: ["13:more"] }]);
+  });
 
   test("auto_mapping: POST /pkg.Service/Method with a JSON body", async () => {
     const res = await fetch(url("/library.v1.Library/Ping"), { method: "POST", body: JSON.stringify({ text: "hi", n: "5" }) });

@@ -39,8 +39,7 @@ import { buildTranscoder, resolveBindings, type MethodInfo, type Transcoder } fr
 import { TranscodeError, type FieldBinding } from "../../grpc-json/descriptors.ts";
 import { ProtoDecodeError } from "../../util/protobuf-wire.ts";
 import { JsonArrayStream } from "../../grpc-json/json-array-stream.ts";
-import { JsonTextError } from "../../grpc-json/json-text.ts";
-import { encodeJsonRequest, grpcStatusJson, httpBodyRequestMessage, parseHttpBody, responseMessageJson } from "../../grpc-json/transcoding.ts";
+import { encodeJsonRequest, grpcStatusJson, httpBodyBindingsMessage, httpBodyRequestMessage, isCodecError, parseHttpBody, responseMessageJson } from "../../grpc-json/transcoding.ts";
 
 /** The transcoder (descriptor pool and path matcher) of each config object: built once. */
 const TRANSCODERS = new PerConfig<GrpcJsonTranscoderConfig, Transcoder | undefined>((config) => (config.services.length === 0 ? undefined : buildTranscoder(config)));
@@ -68,6 +67,8 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
   private transcoder: Transcoder | undefined;
   private info: MethodInfo | undefined;
   private bindings: FieldBinding[] = [];
+  /** An HttpBody request's bindings as a message, made in decodeHeaders (each message sent starts with them). */
+  private httpBodyBindings: Uint8Array = new Uint8Array(0);
   private requestContentType = "";
   private downstreamHttp2 = false;
   /** A client stream's JSON array, cut into its elements as it comes. */
@@ -137,6 +138,16 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
     // An HttpBody is passed as it is: bindings into it are dropped (json_transcoder_filter.cc createTranscoder).
     const bodyField = info.body === "*" ? "" : info.body;
     this.bindings = info.requestIsHttpBody ? resolved.bindings.filter((b) => bodyField !== "" && !matchesField(info, b.fieldPath[0]!, bodyField)) : resolved.bindings;
+    if (info.requestIsHttpBody) {
+      // Envoy converts an HttpBody request's bindings here (checkAndRejectIfRequestTranscoderFailed in decodeHeaders).
+      const fromBindings = httpBodyBindingsMessage(transcoder.pool, info, this.bindings, config);
+      if ("error" in fromBindings) {
+        this.error = true;
+        this.decoder.sendLocalReply(400, fromBindings.error, `${EARLY_FAILURE}{INVALID_ARGUMENT}`);
+        return FilterHeadersStatus.StopIteration;
+      }
+      this.httpBodyBindings = fromBindings.message;
+    }
     this.requestContentType = headers.get("content-type") ?? "";
     this.downstreamHttp2 = headers.protocol === "HTTP/2" || headers.protocol === "HTTP/3";
 
@@ -189,7 +200,7 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
         frames.push(encodeGrpcFrame(GRPC_FH_DEFAULT, encoded.message));
       }
     } catch (error) {
-      if (!(error instanceof JsonTextError)) throw error;
+      if (!isCodecError(error)) throw error;
       return this.requestFailed(error.message);
     }
     if (frames.length === 0 && !endStream) return FilterDataStatus.StopIterationNoBuffer;
@@ -206,7 +217,7 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
     if (this.httpBodySent && data.length === 0) return FilterDataStatus.Continue;
     const first = !this.httpBodySent;
     this.httpBodySent = true;
-    const message = httpBodyRequestMessage(this.transcoder!.pool, this.info!, first ? this.requestContentType : "", data, first ? this.bindings : [], this.active!);
+    const message = httpBodyRequestMessage(this.info!, first ? this.requestContentType : "", data, first ? this.httpBodyBindings : new Uint8Array(0));
     this.decoder.replaceDecodedData(encodeGrpcFrame(GRPC_FH_DEFAULT, message));
     return FilterDataStatus.Continue;
   }
@@ -236,7 +247,7 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
       try {
         this.requestStream.finish();
       } catch (error) {
-        if (!(error instanceof JsonTextError)) throw error;
+        if (!isCodecError(error)) throw error;
         this.requestFailed(error.message);
         return FilterTrailersStatus.StopIteration;
       }
@@ -259,7 +270,7 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
     const info = this.info!;
     const transcoder = this.transcoder!;
     const config = this.active!;
-    if (info.requestIsHttpBody) return encodeGrpcFrame(GRPC_FH_DEFAULT, httpBodyRequestMessage(transcoder.pool, info, this.requestContentType, body, this.bindings, config));
+    if (info.requestIsHttpBody) return encodeGrpcFrame(GRPC_FH_DEFAULT, httpBodyRequestMessage(info, this.requestContentType, body, this.httpBodyBindings));
     const encoded = encodeJsonRequest(transcoder.pool, info, body, this.bindings, config);
     if ("error" in encoded) {
       this.error = true;
