@@ -87,9 +87,12 @@ function printOptions(config: GrpcJsonTranscoderConfig["printOptions"]): JsonPri
   };
 }
 
-/** One response message as JSON. Throws (TranscodeError) for bytes that are not the message. */
-export function responseMessageJson(pool: DescriptorPool, type: MessageDescriptor, bytes: Uint8Array, options: GrpcJsonTranscoderConfig["printOptions"]): string {
-  return messageToJson(pool, type, bytes, printOptions(options));
+/**
+ * One response message as JSON, at most `maxLength` characters. Throws TranscodeError for
+ * bytes that are not the message, JsonTooLongError past the length.
+ */
+export function responseMessageJson(pool: DescriptorPool, type: MessageDescriptor, bytes: Uint8Array, options: GrpcJsonTranscoderConfig["printOptions"], maxLength: number): string {
+  return messageToJson(pool, type, bytes, printOptions(options), "", maxLength);
 }
 
 /**

@@ -378,6 +378,11 @@ describe.each(RUNTIMES)("grpc_json_transcoder on %s", (runtime) => {
     await small.text();
     const long = await fetch(`http://127.0.0.1:${linesPort}/v1/rooms/1/volumes/2?fields=${"a".repeat(100)}`);
     expect([long.status, await long.text()]).toEqual([500, "Response not transcoded because the transcoder's internal buffer size exceeds the configured limit."]);
+    // 61 bytes of gRPC within the limit, but its JSON (each < printed \u003c) past it: the JSON counts too (Envoy's encoderBufferLimitReached).
+    const fits = await fetch(`http://127.0.0.1:${linesPort}/v1/rooms/1/volumes/2?fields=${"%3C".repeat(5)}`);
+    expect([fits.status, await fits.json()]).toEqual([200, { id: "rooms/1/volumes/2", authors: ["<".repeat(5)] }]);
+    const escaped = await fetch(`http://127.0.0.1:${linesPort}/v1/rooms/1/volumes/2?fields=${"%3C".repeat(40)}`);
+    expect([escaped.status, await escaped.text()]).toEqual([500, "Response not transcoded because the transcoder's internal buffer size exceeds the configured limit."]);
   });
 
   test("a JSON field the message lacks is skipped (the library's translator ignores unknown fields), a value of the wrong type is a 400", async () => {

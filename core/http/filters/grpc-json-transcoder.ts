@@ -37,7 +37,7 @@ import type { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { buildTranscoder, resolveBindings, type MethodInfo, type Transcoder } from "../../grpc-json/transcoder-config.ts";
 import { TranscodeError, type FieldBinding } from "../../grpc-json/descriptors.ts";
-import { ProtoDecodeError } from "../../util/protobuf-wire.ts";
+import { JsonTooLongError } from "../../grpc-json/json-out.ts";
 import { JsonArrayStream } from "../../grpc-json/json-array-stream.ts";
 import { encodeJsonRequest, grpcStatusJson, httpBodyBindingsMessage, httpBodyRequestMessage, isCodecError, parseHttpBody, responseMessageJson } from "../../grpc-json/transcoding.ts";
 
@@ -322,23 +322,35 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
     try {
       out = info.responseIsHttpBody ? this.httpBodyOut(frames) : this.jsonOut(frames, endStream);
     } catch (error) {
+      // The JSON past the limit, or past what the engine can hold (a RangeError): Envoy's
+      // encoderBufferLimitReached counts the JSON held as well as the gRPC bytes.
+      if (error instanceof JsonTooLongError || error instanceof RangeError) return this.responseFailed(RESPONSE_TOO_LARGE);
       // A message the codec cannot read (Envoy's ResponseStatus() not ok: 502).
-      if (!(error instanceof TranscodeError) && !(error instanceof ProtoDecodeError)) throw error;
+      if (!isCodecError(error)) throw error;
       return this.responseFailed(error.message);
     }
     if (!streaming) {
       if (typeof out === "string") this.unaryOut += out;
       if (!endStream) return FilterDataStatus.StopIterationNoBuffer;
       // No trailers: the response ends with its data (not proper gRPC; Envoy passes it so).
-      encoder.replaceEncodedData(info.responseIsHttpBody ? (this.unaryBody ?? new Uint8Array(0)) : utf8Encode(this.unaryOut));
+      const body = info.responseIsHttpBody ? (this.unaryBody ?? new Uint8Array(0)) : this.unaryJson();
+      if (body === undefined) return this.responseFailed(RESPONSE_TOO_LARGE);
+      encoder.replaceEncodedData(body);
       return FilterDataStatus.Continue;
     }
     const bytes = typeof out === "string" ? utf8Encode(out) : out;
+    if (bytes.length > this.responseLimit()) return this.responseFailed(RESPONSE_TOO_LARGE);
     // Nothing to send yet: an empty chunk would end an HTTP/1.1 chunked body.
     if (bytes.length === 0 && !endStream) return FilterDataStatus.StopIterationNoBuffer;
     if (info.responseIsHttpBody && !this.httpBodyHeadersSent) return FilterDataStatus.StopIterationNoBuffer;
     encoder.replaceEncodedData(bytes);
     return FilterDataStatus.Continue;
+  }
+
+  /** A unary response's JSON as UTF-8; undefined when its bytes pass the limit (a character may be three). */
+  private unaryJson(): Uint8Array | undefined {
+    const bytes = utf8Encode(this.unaryOut);
+    return bytes.length > this.responseLimit() ? undefined : bytes;
   }
 
   encodeTrailers(trailers: HeaderMap): FilterTrailersStatus {
@@ -365,9 +377,11 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
     const { pool, info, config } = this.context();
     let out = "";
     const lines = config.printOptions.streamNewlineDelimited;
+    // The JSON held counts against the limit (a unary response's, or this chunk's of a stream), characters bounding the printer's work.
+    const limit = this.responseLimit() - this.unaryOut.length;
     for (const frame of frames) {
       if (frame.flags !== GRPC_FH_DEFAULT) throw new TranscodeError(COMPRESSED);
-      const json = responseMessageJson(pool, info.method.output, frame.data, config.printOptions);
+      const json = responseMessageJson(pool, info.method.output, frame.data, config.printOptions, limit - out.length);
       if (!info.method.serverStreaming) out += json;
       else if (lines) out += `${json}\n`;
       else out += `${this.streamed === 0 ? "[" : ","}${json}`;
@@ -425,7 +439,13 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
     let rest: Uint8Array | undefined;
     if (info.responseIsHttpBody) rest = info.method.serverStreaming ? undefined : this.unaryBody;
     else if (info.method.serverStreaming) rest = utf8Encode(this.closeStream());
-    else rest = this.unaryOut === "" ? undefined : utf8Encode(this.unaryOut);
+    else if (this.unaryOut !== "") {
+      rest = this.unaryJson();
+      if (rest === undefined) {
+        this.responseFailed(RESPONSE_TOO_LARGE);
+        return;
+      }
+    }
     if (rest !== undefined && rest.length > 0) encoder.addEncodedData(rest, true);
     if (info.method.serverStreaming && !trailersOnly) return;
     if (grpcStatus === undefined) headers.status = 503;
