@@ -139,6 +139,21 @@ async function startProxy(runtime: (typeof RUNTIMES)[number], filter: object, gr
           typed_per_filter_config: { "envoy.filters.http.grpc_json_transcoder": { "@type": TYPE_URL, proto_descriptor_bin: Buffer.from(libraryDescriptorSet()).toString("base64") } },
         },
       }]),
+      // Only this route's config rejects unknown methods and query parameters (the filter's does not).
+      ...(!disabledRoute ? [] : [{
+        match: { prefix: "/strict/" },
+        action: {
+          direct_response: { status: 200, body: { inline_string: "strict route" } },
+          typed_per_filter_config: {
+            "envoy.filters.http.grpc_json_transcoder": {
+              "@type": TYPE_URL,
+              proto_descriptor_bin: Buffer.from(libraryDescriptorSet()).toString("base64"),
+              services: ["library.v1.Library"],
+              request_validation_options: { reject_unknown_method: true, reject_unknown_query_parameters: true },
+            },
+          },
+        },
+      }]),
       { match: { prefix: "/" }, action: { direct_response: { status: 200, body: { inline_string: "plain route" } } } },
     ],
     clusterExtra: { http2_protocol_options: {} },
@@ -361,6 +376,13 @@ describe.each(RUNTIMES)("grpc_json_transcoder on %s", (runtime) => {
     expect([res.status, await res.text()]).toEqual([200, "plain route"]);
     const rejected = await fetch(`http://127.0.0.1:${linesPort}/not/a/rule`);
     expect([rejected.status, await rejected.text()]).toEqual([404, "Could not resolve /not/a/rule to a method."]);
+  });
+
+  test("request_validation_options set only in a route's typed_per_filter_config apply on that route", async () => {
+    const rejected = await fetch(url("/strict/not/a/rule"));
+    expect([rejected.status, await rejected.text()]).toEqual([404, "Could not resolve /strict/not/a/rule to a method."]);
+    const elsewhere = await fetch(url("/not/a/rule"));
+    expect([elsewhere.status, await elsewhere.text()]).toEqual([200, "plain route"]);
   });
 
   test("an unknown query parameter: the request passes untranscoded (Envoy); with reject_unknown_query_parameters Envoy's 400", async () => {

@@ -118,8 +118,8 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
     const path = q >= 0 ? full.slice(0, q) : full;
     const match = transcoder.matcher.lookup(headers.method, path, q >= 0 ? full.slice(q + 1) : "");
     if (match === undefined) {
-      // Envoy reads request_validation_options from the filter's config, not the route's.
-      if (!this.config.rejectUnknownMethod) return FilterHeadersStatus.Continue;
+      // request_validation_options of the config in force, the route's if it has one (json_transcoder_filter.cc decodeHeaders: per_route_config_).
+      if (!config.rejectUnknownMethod) return FilterHeadersStatus.Continue;
       this.error = true;
       this.decoder.sendLocalReply(404, `Could not resolve ${path} to a method.`, `${EARLY_FAILURE}{NOT_FOUND}`);
       return FilterHeadersStatus.StopIteration;
@@ -127,7 +127,7 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
     const info = match.value;
     const resolved = resolveBindings(info.method.input, match.bindings, config.ignoreUnknownQueryParameters);
     if ("error" in resolved) {
-      if (!this.config.rejectUnknownQueryParameters) return FilterHeadersStatus.Continue;
+      if (!config.rejectUnknownQueryParameters) return FilterHeadersStatus.Continue;
       this.error = true;
       this.decoder.sendLocalReply(400, resolved.error, `${EARLY_FAILURE}{INVALID_ARGUMENT}`);
       return FilterHeadersStatus.StopIteration;
