@@ -3,7 +3,9 @@
  * parsed, every service found, every rule registered; fields polyvoy lacks refused by name.
  */
 import { describe, expect, test } from "vitest";
-import { filterConfig, HCM_FILTERS, problems } from "../config/http-filter-config.ts";
+import { filterConfig, HCM_FILTERS, problems, ROUTER } from "../config/http-filter-config.ts";
+import { validateConfig } from "../../../core/config/validate-config.ts";
+import { httpProxyConfig } from "../../support/configs.ts";
 import { libraryDescriptorSet } from "../../helpers/grpc-json-descriptor.ts";
 import { decodeDescriptorSet } from "../../../core/grpc-json/descriptor-set.ts";
 import { resolveBindings } from "../../../core/grpc-json/transcoder-config.ts";
@@ -67,5 +69,17 @@ describe("bindings resolved against the request message (TypeHelper::ResolveFiel
 
   test("ignore_unknown_query_parameters: it is dropped, the others kept (.proto and JSON names)", () => {
     expect(resolveBindings(volume, bindings, true)).toEqual({ bindings: bindings.slice(0, 2) });
+  });
+});
+
+describe("an empty descriptor set", () => {
+  test("is refused, from proto_descriptor_bin and from a proto_descriptor file (validateConfig reads it)", async () => {
+    const [bin] = problems(transcoder({ proto_descriptor_bin: "", services: ["library.v1.Library"] }));
+    expect(bin).toContain(`${HCM_FILTERS}.proto_descriptor_bin: transcoding_filter: Unable to parse proto descriptor`);
+    const reader = { readTextFile: async () => "", readFileBytes: async () => new Uint8Array(0), fileSize: async () => 0, fileType: async () => "file" as const, environmentVariable: () => undefined };
+    const text = JSON.stringify(httpProxyConfig({ listenPort: 10000, clusters: { backend: [8080] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }], hcm: { http_filters: [transcoder({ proto_descriptor: "/descriptors/empty.pb", services: ["library.v1.Library"] }), ROUTER] } }));
+    const loaded = await validateConfig(text, "json", undefined, reader);
+    expect("bootstrap" in loaded).toBe(false);
+    expect(JSON.stringify(loaded)).toContain("proto_descriptor: transcoding_filter: Unable to parse proto descriptor");
   });
 });
