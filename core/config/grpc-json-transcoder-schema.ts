@@ -13,7 +13,7 @@ import type { GrpcJsonTranscoderConfig } from "./bootstrap.ts";
 import { oneOf, uint32 } from "./proto-schema.ts";
 import { unsupportedField } from "./unsupported-field.ts";
 import { base64Bytes } from "./data-source-schema.ts";
-import { dataSourceFile } from "./data-source-files.ts";
+import { dataSourceFile, MAX_LARGE_DATA_FILE_BYTES } from "./data-source-files.ts";
 import { latin1Encode } from "../util/latin1.ts";
 import { buildTranscoder, TranscoderConfigError } from "../grpc-json/transcoder-config.ts";
 
@@ -66,7 +66,7 @@ export const grpcJsonTranscoderConfig: z.ZodType<GrpcJsonTranscoderConfig> = laz
     // The file not read yet: the check runs again once it is (data-source-files.ts), and only then is the descriptor parsed.
     let notReadYet = false;
     if (which === "proto_descriptor") {
-      const read = dataSourceFile(c.proto_descriptor!);
+      const read = dataSourceFile(c.proto_descriptor!, MAX_LARGE_DATA_FILE_BYTES);
       if (read === undefined) {
         notReadYet = true;
         descriptorSet = new Uint8Array(0);
