@@ -363,6 +363,16 @@ describe.each(RUNTIMES)("grpc_json_transcoder on %s", (runtime) => {
     expect([after.status, await after.json()]).toEqual([200, { chunks: 1, data: ["13:more"] }]);
   });
 
+  test("a client stream of google.api.HttpBody is not held: no max_request_body_size applies (Envoy has none there)", async () => {
+    const { proxy: small, port: smallPort } = await startProxy(runtime, transcoder(join(dir, "library.pb"), { max_request_body_size: 16 }), upstream.port, false);
+    try {
+      const res = await fetch(`http://127.0.0.1:${smallPort}/v1/upload`, { method: "POST", headers: { "content-type": "text/plain" }, body: "y".repeat(100) });
+      expect([res.status, await res.json()]).toEqual([200, { chunks: 1, contentType: "text/plain", data: ["y".repeat(100)] }]);
+    } finally {
+      await small.stop("SIGKILL");
+    }
+  });
+
   test("auto_mapping: POST /pkg.Service/Method with a JSON body", async () => {
     const res = await fetch(url("/library.v1.Library/Ping"), { method: "POST", body: JSON.stringify({ text: "hi", n: "5" }) });
     expect(await res.json()).toEqual({ text: "pong hi", n: "5" });

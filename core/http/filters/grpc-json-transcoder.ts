@@ -49,6 +49,9 @@ export function prepareGrpcJsonTranscoder(config: GrpcJsonTranscoderConfig): voi
   TRANSCODERS.get(config);
 }
 
+/** The largest message a client stream of HttpBody sends: a larger chunk is cut (json_transcoder_filter.cc MaxStreamedPieceSize). */
+const MAX_STREAMED_PIECE_SIZE = 1024 * 1024;
+
 /** Buffer limit when the stream has none (0): a transcoded body is still held whole. */
 const FALLBACK_LIMIT = 64 * 1024 * 1024;
 
@@ -209,16 +212,22 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
   }
 
   /**
-   * A client stream of HttpBody: each chunk of the body is one message, the first with the
-   * request's content-type and the bindings (maybeSendHttpBodyRequestMessage).
+   * A client stream of HttpBody: each chunk of the body is one message (a chunk over
+   * MAX_STREAMED_PIECE_SIZE several), the first with the request's content-type and the
+   * bindings (maybeSendHttpBodyRequestMessage). Nothing is held, so no limit applies (Envoy has none here).
    */
   private decodeHttpBodyStreamData(data: Uint8Array): FilterDataStatus {
-    if (data.length > this.requestLimit()) return this.requestTooLarge();
     if (this.httpBodySent && data.length === 0) return FilterDataStatus.Continue;
-    const first = !this.httpBodySent;
-    this.httpBodySent = true;
-    const message = httpBodyRequestMessage(this.info!, first ? this.requestContentType : "", data, first ? this.httpBodyBindings : new Uint8Array(0));
-    this.decoder.replaceDecodedData(encodeGrpcFrame(GRPC_FH_DEFAULT, message));
+    const frames: Uint8Array[] = [];
+    let at = 0;
+    do {
+      const piece = data.subarray(at, at + MAX_STREAMED_PIECE_SIZE);
+      const first = !this.httpBodySent;
+      this.httpBodySent = true;
+      frames.push(encodeGrpcFrame(GRPC_FH_DEFAULT, httpBodyRequestMessage(this.info!, first ? this.requestContentType : "", piece, first ? this.httpBodyBindings : new Uint8Array(0))));
+      at += piece.length;
+    } while (at < data.length);
+    this.decoder.replaceDecodedData(concat(frames, frames.reduce((n, f) => n + f.length, 0)));
     return FilterDataStatus.Continue;
   }
 
