@@ -214,6 +214,11 @@ describe.each(RUNTIMES)("grpc_json_transcoder on %s", (runtime) => {
     expect(JSON.parse(body)).toEqual({ id: "12", floor: 3, title: "room 12", open: true, kind: "ARCHIVE" });
     // The gRPC call carried the original path (x-envoy-original-path).
     expect(upstream.seen.at(-1)).toContain("/v1/rooms/12?floor=3");
+    // Proto3 fields written at their defaults on the wire (grpc-js writes the server's kind and floor: 0)
+    // is printed, as Envoy's protobuf prints what is on the wire (json/internal/unparser.cc
+    // WriteFields: GetSize > 0); an absent one (open) is not.
+    const plain = await fetch(url("/v1/rooms/13"));
+    expect(await plain.text()).toBe('{"id":"13","title":"room 13","kind":"KIND_UNSPECIFIED","floor":0}');
   });
 
   test("additional_bindings: the second rule of a method", async () => {
