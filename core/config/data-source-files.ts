@@ -28,6 +28,14 @@ export const MAX_DATA_SOURCE_FILE_BYTES = 1024 * 1024;
 /** The most one check reads from files in all: many fields naming large files are refused, not held. */
 export const MAX_DATA_SOURCE_TOTAL_BYTES = 16 * 1024 * 1024;
 
+/**
+ * A field that reads a file with a limit of its own (the gRPC-JSON transcoder's
+ * proto_descriptor: a descriptor set made with --include_imports of a large API passes 1 MiB;
+ * Envoy reads it with fileReadToEnd, no limit). The check's budget grows by the largest such
+ * limit, so one such file fits beside the others.
+ */
+export const MAX_LARGE_DATA_FILE_BYTES = 64 * 1024 * 1024;
+
 /** A file's content as a byte string (one char ≤ 0xff per byte), or why it could not be read. */
 export type DataRead = { readonly data: string } | { readonly error: string };
 
@@ -35,8 +43,8 @@ interface Context {
   readonly reader: DataSourceReader | undefined;
   /** Files read, by name. */
   readonly files: Map<string, DataRead>;
-  /** Files the check met and `files` lacks. */
-  readonly wanted: Set<string>;
+  /** Files the check met and `files` lacks, each with the largest size a field asked for. */
+  readonly wanted: Map<string, number>;
   /** What the config read: "file NAME" / "environment variable NAME". */
   readonly used: Set<string>;
 }
@@ -44,15 +52,18 @@ interface Context {
 let context: Context | undefined;
 
 /**
- * The content of the file `name` for a DataSource being checked; undefined when it is not
- * read yet (the check is run again once it is). An error when no check wants files read
- * (the synchronous loadBootstrap of the library entry).
+ * The content of the file `name` for a DataSource being checked, at most `maxBytes`
+ * (MAX_DATA_SOURCE_FILE_BYTES, or up to MAX_LARGE_DATA_FILE_BYTES for a field that needs
+ * more); undefined when it is not read yet (the check is run again once it is). An error when
+ * no check wants files read (the synchronous loadBootstrap of the library entry).
  */
-export function dataSourceFile(name: string): DataRead | undefined {
+export function dataSourceFile(name: string, maxBytes = MAX_DATA_SOURCE_FILE_BYTES): DataRead | undefined {
   if (context === undefined) return { error: `file ${name} is not read: the synchronous loadBootstrap reads no files (validateConfig does)` };
   context.used.add(`file ${name}`);
   const read = context.files.get(name);
-  if (read === undefined) context.wanted.add(name);
+  if (read === undefined) context.wanted.set(name, Math.max(maxBytes, context.wanted.get(name) ?? 0));
+  // Read for another field with a larger limit: this one's still holds.
+  else if ("data" in read && read.data.length > maxBytes) return tooLarge(name, read.data.length, maxBytes);
   return read;
 }
 
@@ -73,7 +84,7 @@ export function dataSourceEnvironmentVariable(name: string): DataRead {
  * not keep such a config, whose data may change while its text does not).
  */
 export async function withDataSources<T>(reader: DataSourceReader | undefined, check: () => T): Promise<{ result: T; used: readonly string[] }> {
-  const ctx: Context = { reader, files: new Map(), wanted: new Set(), used: new Set() };
+  const ctx: Context = { reader, files: new Map(), wanted: new Map(), used: new Set() };
   const run = (): T => {
     const outer = context;
     context = ctx;
@@ -93,14 +104,16 @@ export async function withDataSources<T>(reader: DataSourceReader | undefined, c
   if (ctx.wanted.size === 0) return { result: first, used: [...ctx.used] };
   const names = [...ctx.wanted];
   ctx.wanted.clear();
-  // One at a time, within a budget for the whole check.
+  // One at a time, within a budget for the whole check (grown by the largest own limit asked).
+  const largest = Math.max(MAX_DATA_SOURCE_FILE_BYTES, ...names.map(([, max]) => max));
+  const budget = MAX_DATA_SOURCE_TOTAL_BYTES + (largest - MAX_DATA_SOURCE_FILE_BYTES);
   let total = 0;
-  const overBudget = (name: string): DataRead => ({ error: `file ${name} is not read: the config's files exceed ${MAX_DATA_SOURCE_TOTAL_BYTES} bytes in all` });
-  for (const name of names) {
-    let read = total > MAX_DATA_SOURCE_TOTAL_BYTES ? overBudget(name) : await readDataFile(reader, name);
+  const overBudget = (name: string): DataRead => ({ error: `file ${name} is not read: the config's files exceed ${budget} bytes in all` });
+  for (const [name, max] of names) {
+    let read = total > budget ? overBudget(name) : await readDataFile(reader, name, max);
     if ("data" in read) {
       total += read.data.length;
-      if (total > MAX_DATA_SOURCE_TOTAL_BYTES) read = overBudget(name);
+      if (total > budget) read = overBudget(name);
     }
     ctx.files.set(name, read);
   }
@@ -113,7 +126,7 @@ export async function withDataSources<T>(reader: DataSourceReader | undefined, c
  * the port tells it, and by what was read, for a file that grew), in Envoy's words where it
  * has them (datasource.cc).
  */
-export async function readDataFile(reader: DataSourceReader | undefined, name: string): Promise<DataRead> {
+export async function readDataFile(reader: DataSourceReader | undefined, name: string, maxBytes = MAX_DATA_SOURCE_FILE_BYTES): Promise<DataRead> {
   if (reader === undefined) return { error: `file ${name} is not read: this check has no file reading` };
   // Envoy's Filesystem::illegalPath (datasource.cc: "Invalid path: X"): nothing under /dev
   // (but /dev/fd/), /sys or /proc — devices, endless or blocking files, the process's own
@@ -128,11 +141,11 @@ export async function readDataFile(reader: DataSourceReader | undefined, name: s
     let size: number | undefined;
     if (reader.fileSize !== undefined) {
       size = await reader.fileSize(name);
-      if (size > MAX_DATA_SOURCE_FILE_BYTES) return tooLarge(name, size);
+      if (size > maxBytes) return tooLarge(name, size, maxBytes);
     }
     if (reader.readFileBytes !== undefined) {
       const bytes = await reader.readFileBytes(name);
-      if (bytes.length > MAX_DATA_SOURCE_FILE_BYTES) return tooLarge(name, bytes.length);
+      if (bytes.length > maxBytes) return tooLarge(name, bytes.length, maxBytes);
       // procfs and sysfs files say 0 or 4096 whatever they hold: content of another size is refused.
       if (size !== undefined && bytes.length !== size) return { error: `file ${name} changed size while it was read (${size} bytes, then ${bytes.length})` };
       data = bytesToByteString(bytes);
@@ -143,12 +156,12 @@ export async function readDataFile(reader: DataSourceReader | undefined, name: s
     if ((err as { code?: unknown } | undefined)?.code === "ENOENT") return { error: `file ${name} does not exist` };
     return { error: `cannot read file ${name}: ${readFailure(err)}` };
   }
-  if (data.length > MAX_DATA_SOURCE_FILE_BYTES) return tooLarge(name, data.length);
+  if (data.length > maxBytes) return tooLarge(name, data.length, maxBytes);
   return { data };
 }
 
-function tooLarge(name: string, size: number): DataRead {
-  return { error: `file ${name} size is ${size} bytes; maximum is ${MAX_DATA_SOURCE_FILE_BYTES}` };
+function tooLarge(name: string, size: number, maxBytes: number): DataRead {
+  return { error: `file ${name} size is ${size} bytes; maximum is ${maxBytes}` };
 }
 
 function bytesToByteString(bytes: Uint8Array): string {

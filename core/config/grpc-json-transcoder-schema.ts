@@ -13,7 +13,7 @@ import type { GrpcJsonTranscoderConfig } from "./bootstrap.ts";
 import { oneOf, uint32 } from "./proto-schema.ts";
 import { unsupportedField } from "./unsupported-field.ts";
 import { base64Bytes } from "./data-source-schema.ts";
-import { dataSourceFile } from "./data-source-files.ts";
+import { dataSourceFile, MAX_LARGE_DATA_FILE_BYTES } from "./data-source-files.ts";
 import { latin1Encode } from "../util/latin1.ts";
 import { buildTranscoder, TranscoderConfigError } from "../grpc-json/transcoder-config.ts";
 
@@ -63,10 +63,14 @@ export const grpcJsonTranscoderConfig: z.ZodType<GrpcJsonTranscoderConfig> = laz
     const which = oneOf(c, ["proto_descriptor", "proto_descriptor_bin"], ctx, true);
     if (which === undefined) return z.NEVER;
     let descriptorSet: Uint8Array;
+    // The file not read yet: the check runs again once it is (data-source-files.ts), and only then is the descriptor parsed.
+    let notReadYet = false;
     if (which === "proto_descriptor") {
-      const read = dataSourceFile(c.proto_descriptor!);
-      // Not read yet: the check runs again once it is (data-source-files.ts).
-      if (read === undefined) descriptorSet = new Uint8Array(0);
+      const read = dataSourceFile(c.proto_descriptor!, MAX_LARGE_DATA_FILE_BYTES);
+      if (read === undefined) {
+        notReadYet = true;
+        descriptorSet = new Uint8Array(0);
+      }
       else if ("error" in read) {
         ctx.addIssue({ code: "custom", message: read.error, path: ["proto_descriptor"] });
         return z.NEVER;
@@ -99,8 +103,9 @@ export const grpcJsonTranscoderConfig: z.ZodType<GrpcJsonTranscoderConfig> = laz
       ...(c.max_request_body_size !== undefined && { maxRequestBodySize: c.max_request_body_size }),
       ...(c.max_response_body_size !== undefined && { maxResponseBodySize: c.max_response_body_size }),
     };
-    // Envoy: no services, the filter is disabled and the descriptor is not looked at.
-    if (config.services.length > 0 && descriptorSet.length > 0) {
+    // Envoy: no services, the filter is disabled and the descriptor is not looked at. An empty
+    // one is parsed (and refused: it holds no file).
+    if (config.services.length > 0 && !notReadYet) {
       try {
         buildTranscoder(config);
       } catch (error) {

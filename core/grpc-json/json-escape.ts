@@ -35,6 +35,19 @@ function mustEscape(cp: number): boolean {
   );
 }
 
+/** 1 for the bytes 0x20–0x7e that MustEscape leaves as they are (all but " \\ < >). */
+const PLAIN_ASCII = new Uint8Array(256);
+for (let b = 0x20; b < 0x7f; b++) PLAIN_ASCII[b] = mustEscape(b) ? 0 : 1;
+
+/** Chunks bound fromCharCode's argument count. */
+const ASCII_CHUNK = 8192;
+
+function asciiText(bytes: Uint8Array, from: number, to: number): string {
+  let text = "";
+  for (let at = from; at < to; at += ASCII_CHUNK) text += String.fromCharCode.apply(null, bytes.subarray(at, Math.min(to, at + ASCII_CHUNK)) as unknown as number[]);
+  return text;
+}
+
 const HEX = "0123456789abcdef";
 function hex4(u: number): string {
   return `\\u${HEX[(u >> 12) & 15]}${HEX[(u >> 8) & 15]}${HEX[(u >> 4) & 15]}${HEX[u & 15]}`;
@@ -80,6 +93,14 @@ export function quoteUtf8(bytes: Uint8Array): string {
   let out = '"';
   let i = 0;
   while (i < bytes.length) {
+    // A run of printable ASCII that needs no escape is copied at once (a string per byte costs ~10×).
+    let end = i;
+    while (end < bytes.length && PLAIN_ASCII[bytes[end]!] === 1) end++;
+    if (end > i) {
+      out += asciiText(bytes, i, end);
+      i = end;
+      if (i >= bytes.length) break;
+    }
     const b = bytes[i++]!;
     let cp = b;
     let more = 0;

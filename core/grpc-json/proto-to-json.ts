@@ -338,11 +338,12 @@ function printAny(p: Printer, out: JsonOut, fields: Map<number, Raw[]>, path: st
  * A message's JSON text, as BinaryToJsonStream writes it (with add_whitespace, a line break
  * after the top-level value). `responseBody` (an http rule's response_body) prints only that
  * top-level field's value. Malformed protobuf, an out-of-range Timestamp or Duration, and an
- * Any of a type not in the pool are TranscodeError.
+ * Any of a type not in the pool are TranscodeError; text past `maxLength` characters,
+ * JsonTooLongError (thrown as soon as it is passed).
  */
-export function messageToJson(pool: DescriptorPool, message: MessageDescriptor, bytes: Uint8Array, options: JsonPrintOptions, responseBody = ""): string {
+export function messageToJson(pool: DescriptorPool, message: MessageDescriptor, bytes: Uint8Array, options: JsonPrintOptions, responseBody = "", maxLength = Number.POSITIVE_INFINITY): string {
   const p: Printer = { pool, options };
-  const out = new JsonOut(options.addWhitespace);
+  const out = new JsonOut(options.addWhitespace, maxLength);
   try {
     if (responseBody === "") printMessage(p, out, message, bytes, "", 0);
     else {

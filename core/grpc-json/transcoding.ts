@@ -15,6 +15,15 @@ import { JsonTextError, parseJsonText } from "./json-text.ts";
 import { messageToJson } from "./proto-to-json.ts";
 import type { MethodInfo } from "./transcoder-config.ts";
 
+/**
+ * An exception of the codec on a request's or response's content: answered (400, 500 or 502),
+ * never let out of a filter callback (nothing above it catches, and the process would die).
+ * RangeError: a string or stack past the engine's limits, a value no bigint can hold.
+ */
+export function isCodecError(error: unknown): error is Error {
+  return error instanceof TranscodeError || error instanceof ProtoDecodeError || error instanceof JsonTextError || error instanceof RangeError;
+}
+
 function parseOptions(config: GrpcJsonTranscoderConfig): JsonParseOptions {
   return { caseInsensitiveEnumParsing: config.caseInsensitiveEnumParsing, rejectBindingBodyFieldCollisions: config.rejectBindingBodyFieldCollisions };
 }
@@ -34,20 +43,35 @@ export function encodeJsonRequest(pool: DescriptorPool, info: MethodInfo, body: 
     const json = text.trim() === "" ? undefined : parseJsonText(text);
     return { message: encodeRequestMessage(pool, info.method.input, json === undefined ? undefined : { json, field }, bindings, parseOptions(config)) };
   } catch (error) {
-    if (error instanceof JsonTextError || error instanceof TranscodeError) return { error: error.message };
+    if (isCodecError(error)) return { error: error.message };
     throw error;
   }
 }
 
 /**
- * An HttpBody request (JsonTranscoderFilter::maybeSendHttpBodyRequestMessage): the bindings
- * as a message, then google.api.HttpBody { content_type = 1; data = 2 } — the whole message,
- * or in the body field — appended (protobuf merges a message's concatenated encodings).
+ * The path and query bindings of an HttpBody request as a message (Envoy converts them in
+ * decodeHeaders, before any body): an error when a value is no value of its field, as
+ * `{id}`="abc" on an int64 (Envoy answers it 400).
  */
-export function httpBodyRequestMessage(pool: DescriptorPool, info: MethodInfo, contentType: string, body: Uint8Array, bindings: readonly FieldBinding[], config: GrpcJsonTranscoderConfig): Uint8Array {
+export function httpBodyBindingsMessage(pool: DescriptorPool, info: MethodInfo, bindings: readonly FieldBinding[], config: GrpcJsonTranscoderConfig): { message: Uint8Array } | { error: string } {
+  if (bindings.length === 0) return { message: new Uint8Array(0) };
+  try {
+    return { message: encodeRequestMessage(pool, info.method.input, undefined, bindings, parseOptions(config)) };
+  } catch (error) {
+    if (isCodecError(error)) return { error: error.message };
+    throw error;
+  }
+}
+
+/**
+ * An HttpBody request (JsonTranscoderFilter::maybeSendHttpBodyRequestMessage): the bindings'
+ * message (httpBodyBindingsMessage), then google.api.HttpBody { content_type = 1; data = 2 } —
+ * the whole message, or in the body field — appended (protobuf merges a message's
+ * concatenated encodings).
+ */
+export function httpBodyRequestMessage(info: MethodInfo, contentType: string, body: Uint8Array, fromBindings: Uint8Array): Uint8Array {
   const httpBody = new ProtoWriter().string(1, contentType).bytesField(2, body).finish();
   const envelope = info.requestBodyFieldNumber === undefined ? httpBody : new ProtoWriter().bytesField(info.requestBodyFieldNumber, httpBody).finish();
-  const fromBindings = bindings.length === 0 ? new Uint8Array(0) : encodeRequestMessage(pool, info.method.input, undefined, bindings, parseOptions(config));
   const out = new Uint8Array(fromBindings.length + envelope.length);
   out.set(fromBindings, 0);
   out.set(envelope, fromBindings.length);
@@ -63,9 +87,12 @@ function printOptions(config: GrpcJsonTranscoderConfig["printOptions"]): JsonPri
   };
 }
 
-/** One response message as JSON. Throws (TranscodeError) for bytes that are not the message. */
-export function responseMessageJson(pool: DescriptorPool, type: MessageDescriptor, bytes: Uint8Array, options: GrpcJsonTranscoderConfig["printOptions"]): string {
-  return messageToJson(pool, type, bytes, printOptions(options));
+/**
+ * One response message as JSON, at most `maxLength` characters. Throws TranscodeError for
+ * bytes that are not the message, JsonTooLongError past the length.
+ */
+export function responseMessageJson(pool: DescriptorPool, type: MessageDescriptor, bytes: Uint8Array, options: GrpcJsonTranscoderConfig["printOptions"], maxLength: number): string {
+  return messageToJson(pool, type, bytes, printOptions(options), "", maxLength);
 }
 
 /**
@@ -117,7 +144,7 @@ export function grpcStatusJson(pool: DescriptorPool, code: number, detailsBin: s
     if (status !== undefined) return messageToJson(pool, status, bytes, printOptions(options));
     return statusByHand(pool, bytes, options);
   } catch (error) {
-    if (error instanceof TranscodeError || error instanceof ProtoDecodeError) return undefined;
+    if (isCodecError(error)) return undefined;
     throw error;
   }
 }

@@ -40,12 +40,16 @@ export function encodeGrpcFrame(flags: number, message: Uint8Array): Uint8Array 
 /**
  * Splits a byte stream into frames, whatever the chunking. A frame longer than
  * `maxFrameLength` is an error (it would have to be held whole), as are flags other than
- * those `allowedFlags` admits; after an error the decoder takes nothing more.
+ * those `allowedFlags` admits; after an error the decoder takes nothing more. A frame's
+ * message is held as the pieces that came and joined when whole: memory follows the bytes
+ * received, not the length a header claims.
  */
 export class GrpcFrameDecoder {
   private readonly header = new Uint8Array(GRPC_FRAME_HEADER_SIZE);
   private headerBytes = 0;
-  private message: Uint8Array | undefined;
+  /** The message being read: its length from the header (undefined between frames) and the pieces so far. */
+  private messageLength: number | undefined;
+  private pieces: Uint8Array[] = [];
   private messageBytes = 0;
   private flags = 0;
   failed = false;
@@ -57,7 +61,7 @@ export class GrpcFrameDecoder {
 
   /** True while a frame is partly read. */
   get hasBufferedData(): boolean {
-    return this.headerBytes > 0 || this.message !== undefined;
+    return this.headerBytes > 0 || this.messageLength !== undefined;
   }
 
   /** The frames `data` completes, in order; undefined on a bad frame. */
@@ -65,7 +69,7 @@ export class GrpcFrameDecoder {
     if (this.failed) return undefined;
     let at = 0;
     while (at < data.byteLength) {
-      if (this.message === undefined) {
+      if (this.messageLength === undefined) {
         const take = Math.min(GRPC_FRAME_HEADER_SIZE - this.headerBytes, data.byteLength - at);
         this.header.set(data.subarray(at, at + take), this.headerBytes);
         this.headerBytes += take;
@@ -79,19 +83,31 @@ export class GrpcFrameDecoder {
           return undefined;
         }
         this.headerBytes = 0;
-        this.message = new Uint8Array(length);
+        this.messageLength = length;
         this.messageBytes = 0;
       }
-      const message = this.message;
-      const take = Math.min(message.byteLength - this.messageBytes, data.byteLength - at);
-      message.set(data.subarray(at, at + take), this.messageBytes);
+      const take = Math.min(this.messageLength - this.messageBytes, data.byteLength - at);
+      // A copy: the caller's buffer may be reused once decode returns.
+      if (take > 0) this.pieces.push(data.slice(at, at + take));
       this.messageBytes += take;
       at += take;
-      if (this.messageBytes === message.byteLength) {
-        out.push({ flags: this.flags, data: message });
-        this.message = undefined;
-      }
+      if (this.messageBytes === this.messageLength) {
+        out.push({ flags: this.flags, data: join(this.pieces, this.messageLength) });
+        this.pieces = [];
+        this.messageLength = undefined;
+      } else break;
     }
     return out;
   }
+}
+
+function join(pieces: readonly Uint8Array[], length: number): Uint8Array {
+  if (pieces.length === 1) return pieces[0]!;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const piece of pieces) {
+    out.set(piece, at);
+    at += piece.length;
+  }
+  return out;
 }

@@ -67,6 +67,12 @@ async function startLibraryServer(): Promise<{ server: grpc.Server; port: number
       });
       call.on("end", () => cb(null, { chunks: received.length, content_type: received[0]?.content_type ?? "", data: received.map((r) => r.data) }));
     },
+    Put: (call: Call, cb: Callback) => cb(null, { chunks: 1, content_type: call.request.content?.content_type ?? "", data: [String(call.request.id), Buffer.from(call.request.content?.data ?? []).toString()] }),
+    Append: (call: grpc.ServerReadableStream<any, any>, cb: Callback) => {
+      const data: string[] = [];
+      call.on("data", (m: any) => data.push(`${m.id}:${Buffer.from(m.content?.data ?? []).toString()}`));
+      call.on("end", () => cb(null, { chunks: data.length, data }));
+    },
   });
   server.addService(library.v1.Library.service, {
     ListRooms: (_call: Call, cb: Callback) => cb(null, { rooms: [{ id: "1", title: "Reading room", kind: "READING" }] }),
@@ -133,6 +139,21 @@ async function startProxy(runtime: (typeof RUNTIMES)[number], filter: object, gr
           typed_per_filter_config: { "envoy.filters.http.grpc_json_transcoder": { "@type": TYPE_URL, proto_descriptor_bin: Buffer.from(libraryDescriptorSet()).toString("base64") } },
         },
       }]),
+      // Only this route's config rejects unknown methods and query parameters (the filter's does not).
+      ...(!disabledRoute ? [] : [{
+        match: { prefix: "/strict/" },
+        action: {
+          direct_response: { status: 200, body: { inline_string: "strict route" } },
+          typed_per_filter_config: {
+            "envoy.filters.http.grpc_json_transcoder": {
+              "@type": TYPE_URL,
+              proto_descriptor_bin: Buffer.from(libraryDescriptorSet()).toString("base64"),
+              services: ["library.v1.Library"],
+              request_validation_options: { reject_unknown_method: true, reject_unknown_query_parameters: true },
+            },
+          },
+        },
+      }]),
       { match: { prefix: "/" }, action: { direct_response: { status: 200, body: { inline_string: "plain route" } } } },
     ],
     clusterExtra: { http2_protocol_options: {} },
@@ -193,6 +214,11 @@ describe.each(RUNTIMES)("grpc_json_transcoder on %s", (runtime) => {
     expect(JSON.parse(body)).toEqual({ id: "12", floor: 3, title: "room 12", open: true, kind: "ARCHIVE" });
     // The gRPC call carried the original path (x-envoy-original-path).
     expect(upstream.seen.at(-1)).toContain("/v1/rooms/12?floor=3");
+    // Proto3 fields written at their defaults on the wire (grpc-js writes the server's kind and floor: 0)
+    // is printed, as Envoy's protobuf prints what is on the wire (json/internal/unparser.cc
+    // WriteFields: GetSize > 0); an absent one (open) is not.
+    const plain = await fetch(url("/v1/rooms/13"));
+    expect(await plain.text()).toBe('{"id":"13","title":"room 13","kind":"KIND_UNSPECIFIED","floor":0}');
   });
 
   test("additional_bindings: the second rule of a method", async () => {
@@ -330,6 +356,30 @@ describe.each(RUNTIMES)("grpc_json_transcoder on %s", (runtime) => {
     ]);
   }, 15_000);
 
+  test("an HttpBody body field with a path binding that is no value of its int64 field: Envoy's 400 (unary with and without a body, client stream), the proxy alive", async () => {
+    const ok = await fetch(url("/v1/files/12"), { method: "POST", headers: { "content-type": "text/plain" }, body: "hello" });
+    expect([ok.status, await ok.json()]).toEqual([200, { chunks: 1, contentType: "text/plain", data: ["12", "hello"] }]);
+    for (const [path, body] of [["/v1/files/abc", "hello"], ["/v1/files/abc", undefined], ["/v1/files/abc:append", "chunk"]] as const) {
+      const bad = await fetch(url(path), { method: "POST", headers: { "content-type": "text/plain" }, body });
+      expect(bad.status).toBe(400);
+      expect(await bad.text()).toContain("abc");
+    }
+    const after = await fetch(url("/v1/files/13:append"), { method: "POST", headers: { "content-type": "text/plain" }, body: "more" });
+    expect([after.status, await after.json()]).toEqual([200, { chunks: 1, data: ["13:more"] }]);
+  });
+
+  test("a client stream of google.api.HttpBody is not held: no max_request_body_size applies (Envoy has none there)", async () => {
+    const { proxy: small, port: smallPort } = await startProxy(runtime, transcoder(join(dir, "library.pb"), { max_request_body_size: 16 }), upstream.port, false);
+    try {
+      const res = await fetch(`http://127.0.0.1:${smallPort}/v1/upload`, { method: "POST", headers: { "content-type": "text/plain" }, body: "y".repeat(100) });
+      // However the runtime cuts the body into chunks (one message each).
+      const summary = await res.json();
+      expect([res.status, summary.contentType, summary.data.join("")]).toEqual([200, "text/plain", "y".repeat(100)]);
+    } finally {
+      await small.stop("SIGKILL");
+    }
+  });
+
   test("auto_mapping: POST /pkg.Service/Method with a JSON body", async () => {
     const res = await fetch(url("/library.v1.Library/Ping"), { method: "POST", body: JSON.stringify({ text: "hi", n: "5" }) });
     expect(await res.json()).toEqual({ text: "pong hi", n: "5" });
@@ -343,6 +393,13 @@ describe.each(RUNTIMES)("grpc_json_transcoder on %s", (runtime) => {
     expect([res.status, await res.text()]).toEqual([200, "plain route"]);
     const rejected = await fetch(`http://127.0.0.1:${linesPort}/not/a/rule`);
     expect([rejected.status, await rejected.text()]).toEqual([404, "Could not resolve /not/a/rule to a method."]);
+  });
+
+  test("request_validation_options set only in a route's typed_per_filter_config apply on that route", async () => {
+    const rejected = await fetch(url("/strict/not/a/rule"));
+    expect([rejected.status, await rejected.text()]).toEqual([404, "Could not resolve /strict/not/a/rule to a method."]);
+    const elsewhere = await fetch(url("/not/a/rule"));
+    expect([elsewhere.status, await elsewhere.text()]).toEqual([200, "plain route"]);
   });
 
   test("an unknown query parameter: the request passes untranscoded (Envoy); with reject_unknown_query_parameters Envoy's 400", async () => {
@@ -360,6 +417,11 @@ describe.each(RUNTIMES)("grpc_json_transcoder on %s", (runtime) => {
     await small.text();
     const long = await fetch(`http://127.0.0.1:${linesPort}/v1/rooms/1/volumes/2?fields=${"a".repeat(100)}`);
     expect([long.status, await long.text()]).toEqual([500, "Response not transcoded because the transcoder's internal buffer size exceeds the configured limit."]);
+    // 61 bytes of gRPC within the limit, but its JSON (each < printed \u003c) past it: the JSON counts too (Envoy's encoderBufferLimitReached).
+    const fits = await fetch(`http://127.0.0.1:${linesPort}/v1/rooms/1/volumes/2?fields=${"%3C".repeat(5)}`);
+    expect([fits.status, await fits.json()]).toEqual([200, { id: "rooms/1/volumes/2", authors: ["<".repeat(5)] }]);
+    const escaped = await fetch(`http://127.0.0.1:${linesPort}/v1/rooms/1/volumes/2?fields=${"%3C".repeat(40)}`);
+    expect([escaped.status, await escaped.text()]).toEqual([500, "Response not transcoded because the transcoder's internal buffer size exceeds the configured limit."]);
   });
 
   test("a JSON field the message lacks is skipped (the library's translator ignores unknown fields), a value of the wrong type is a 400", async () => {

@@ -37,10 +37,9 @@ import type { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { buildTranscoder, resolveBindings, type MethodInfo, type Transcoder } from "../../grpc-json/transcoder-config.ts";
 import { TranscodeError, type FieldBinding } from "../../grpc-json/descriptors.ts";
-import { ProtoDecodeError } from "../../util/protobuf-wire.ts";
+import { JsonTooLongError } from "../../grpc-json/json-out.ts";
 import { JsonArrayStream } from "../../grpc-json/json-array-stream.ts";
-import { JsonTextError } from "../../grpc-json/json-text.ts";
-import { encodeJsonRequest, grpcStatusJson, httpBodyRequestMessage, parseHttpBody, responseMessageJson } from "../../grpc-json/transcoding.ts";
+import { encodeJsonRequest, grpcStatusJson, httpBodyBindingsMessage, httpBodyRequestMessage, isCodecError, parseHttpBody, responseMessageJson } from "../../grpc-json/transcoding.ts";
 
 /** The transcoder (descriptor pool and path matcher) of each config object: built once. */
 const TRANSCODERS = new PerConfig<GrpcJsonTranscoderConfig, Transcoder | undefined>((config) => (config.services.length === 0 ? undefined : buildTranscoder(config)));
@@ -49,6 +48,9 @@ const TRANSCODERS = new PerConfig<GrpcJsonTranscoderConfig, Transcoder | undefin
 export function prepareGrpcJsonTranscoder(config: GrpcJsonTranscoderConfig): void {
   TRANSCODERS.get(config);
 }
+
+/** The largest message a client stream of HttpBody sends: a larger chunk is cut (json_transcoder_filter.cc MaxStreamedPieceSize). */
+const MAX_STREAMED_PIECE_SIZE = 1024 * 1024;
 
 /** Buffer limit when the stream has none (0): a transcoded body is still held whole. */
 const FALLBACK_LIMIT = 64 * 1024 * 1024;
@@ -68,6 +70,8 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
   private transcoder: Transcoder | undefined;
   private info: MethodInfo | undefined;
   private bindings: FieldBinding[] = [];
+  /** An HttpBody request's bindings as a message, made in decodeHeaders (each message sent starts with them). */
+  private httpBodyBindings: Uint8Array = new Uint8Array(0);
   private requestContentType = "";
   private downstreamHttp2 = false;
   /** A client stream's JSON array, cut into its elements as it comes. */
@@ -117,8 +121,8 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
     const path = q >= 0 ? full.slice(0, q) : full;
     const match = transcoder.matcher.lookup(headers.method, path, q >= 0 ? full.slice(q + 1) : "");
     if (match === undefined) {
-      // Envoy reads request_validation_options from the filter's config, not the route's.
-      if (!this.config.rejectUnknownMethod) return FilterHeadersStatus.Continue;
+      // request_validation_options of the config in force, the route's if it has one (json_transcoder_filter.cc decodeHeaders: per_route_config_).
+      if (!config.rejectUnknownMethod) return FilterHeadersStatus.Continue;
       this.error = true;
       this.decoder.sendLocalReply(404, `Could not resolve ${path} to a method.`, `${EARLY_FAILURE}{NOT_FOUND}`);
       return FilterHeadersStatus.StopIteration;
@@ -126,7 +130,7 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
     const info = match.value;
     const resolved = resolveBindings(info.method.input, match.bindings, config.ignoreUnknownQueryParameters);
     if ("error" in resolved) {
-      if (!this.config.rejectUnknownQueryParameters) return FilterHeadersStatus.Continue;
+      if (!config.rejectUnknownQueryParameters) return FilterHeadersStatus.Continue;
       this.error = true;
       this.decoder.sendLocalReply(400, resolved.error, `${EARLY_FAILURE}{INVALID_ARGUMENT}`);
       return FilterHeadersStatus.StopIteration;
@@ -137,6 +141,16 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
     // An HttpBody is passed as it is: bindings into it are dropped (json_transcoder_filter.cc createTranscoder).
     const bodyField = info.body === "*" ? "" : info.body;
     this.bindings = info.requestIsHttpBody ? resolved.bindings.filter((b) => bodyField !== "" && !matchesField(info, b.fieldPath[0]!, bodyField)) : resolved.bindings;
+    if (info.requestIsHttpBody) {
+      // Envoy converts an HttpBody request's bindings here (checkAndRejectIfRequestTranscoderFailed in decodeHeaders).
+      const fromBindings = httpBodyBindingsMessage(transcoder.pool, info, this.bindings, config);
+      if ("error" in fromBindings) {
+        this.error = true;
+        this.decoder.sendLocalReply(400, fromBindings.error, `${EARLY_FAILURE}{INVALID_ARGUMENT}`);
+        return FilterHeadersStatus.StopIteration;
+      }
+      this.httpBodyBindings = fromBindings.message;
+    }
     this.requestContentType = headers.get("content-type") ?? "";
     this.downstreamHttp2 = headers.protocol === "HTTP/2" || headers.protocol === "HTTP/3";
 
@@ -189,7 +203,7 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
         frames.push(encodeGrpcFrame(GRPC_FH_DEFAULT, encoded.message));
       }
     } catch (error) {
-      if (!(error instanceof JsonTextError)) throw error;
+      if (!isCodecError(error)) throw error;
       return this.requestFailed(error.message);
     }
     if (frames.length === 0 && !endStream) return FilterDataStatus.StopIterationNoBuffer;
@@ -198,16 +212,22 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
   }
 
   /**
-   * A client stream of HttpBody: each chunk of the body is one message, the first with the
-   * request's content-type and the bindings (maybeSendHttpBodyRequestMessage).
+   * A client stream of HttpBody: each chunk of the body is one message (a chunk over
+   * MAX_STREAMED_PIECE_SIZE several), the first with the request's content-type and the
+   * bindings (maybeSendHttpBodyRequestMessage). Nothing is held, so no limit applies (Envoy has none here).
    */
   private decodeHttpBodyStreamData(data: Uint8Array): FilterDataStatus {
-    if (data.length > this.requestLimit()) return this.requestTooLarge();
     if (this.httpBodySent && data.length === 0) return FilterDataStatus.Continue;
-    const first = !this.httpBodySent;
-    this.httpBodySent = true;
-    const message = httpBodyRequestMessage(this.transcoder!.pool, this.info!, first ? this.requestContentType : "", data, first ? this.bindings : [], this.active!);
-    this.decoder.replaceDecodedData(encodeGrpcFrame(GRPC_FH_DEFAULT, message));
+    const frames: Uint8Array[] = [];
+    let at = 0;
+    do {
+      const piece = data.subarray(at, at + MAX_STREAMED_PIECE_SIZE);
+      const first = !this.httpBodySent;
+      this.httpBodySent = true;
+      frames.push(encodeGrpcFrame(GRPC_FH_DEFAULT, httpBodyRequestMessage(this.info!, first ? this.requestContentType : "", piece, first ? this.httpBodyBindings : new Uint8Array(0))));
+      at += piece.length;
+    } while (at < data.length);
+    this.decoder.replaceDecodedData(concat(frames, frames.reduce((n, f) => n + f.length, 0)));
     return FilterDataStatus.Continue;
   }
 
@@ -236,7 +256,7 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
       try {
         this.requestStream.finish();
       } catch (error) {
-        if (!(error instanceof JsonTextError)) throw error;
+        if (!isCodecError(error)) throw error;
         this.requestFailed(error.message);
         return FilterTrailersStatus.StopIteration;
       }
@@ -259,7 +279,7 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
     const info = this.info!;
     const transcoder = this.transcoder!;
     const config = this.active!;
-    if (info.requestIsHttpBody) return encodeGrpcFrame(GRPC_FH_DEFAULT, httpBodyRequestMessage(transcoder.pool, info, this.requestContentType, body, this.bindings, config));
+    if (info.requestIsHttpBody) return encodeGrpcFrame(GRPC_FH_DEFAULT, httpBodyRequestMessage(info, this.requestContentType, body, this.httpBodyBindings));
     const encoded = encodeJsonRequest(transcoder.pool, info, body, this.bindings, config);
     if ("error" in encoded) {
       this.error = true;
@@ -311,23 +331,35 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
     try {
       out = info.responseIsHttpBody ? this.httpBodyOut(frames) : this.jsonOut(frames, endStream);
     } catch (error) {
+      // The JSON past the limit, or past what the engine can hold (a RangeError): Envoy's
+      // encoderBufferLimitReached counts the JSON held as well as the gRPC bytes.
+      if (error instanceof JsonTooLongError || error instanceof RangeError) return this.responseFailed(RESPONSE_TOO_LARGE);
       // A message the codec cannot read (Envoy's ResponseStatus() not ok: 502).
-      if (!(error instanceof TranscodeError) && !(error instanceof ProtoDecodeError)) throw error;
+      if (!isCodecError(error)) throw error;
       return this.responseFailed(error.message);
     }
     if (!streaming) {
       if (typeof out === "string") this.unaryOut += out;
       if (!endStream) return FilterDataStatus.StopIterationNoBuffer;
       // No trailers: the response ends with its data (not proper gRPC; Envoy passes it so).
-      encoder.replaceEncodedData(info.responseIsHttpBody ? (this.unaryBody ?? new Uint8Array(0)) : utf8Encode(this.unaryOut));
+      const body = info.responseIsHttpBody ? (this.unaryBody ?? new Uint8Array(0)) : this.unaryJson();
+      if (body === undefined) return this.responseFailed(RESPONSE_TOO_LARGE);
+      encoder.replaceEncodedData(body);
       return FilterDataStatus.Continue;
     }
     const bytes = typeof out === "string" ? utf8Encode(out) : out;
+    if (bytes.length > this.responseLimit()) return this.responseFailed(RESPONSE_TOO_LARGE);
     // Nothing to send yet: an empty chunk would end an HTTP/1.1 chunked body.
     if (bytes.length === 0 && !endStream) return FilterDataStatus.StopIterationNoBuffer;
     if (info.responseIsHttpBody && !this.httpBodyHeadersSent) return FilterDataStatus.StopIterationNoBuffer;
     encoder.replaceEncodedData(bytes);
     return FilterDataStatus.Continue;
+  }
+
+  /** A unary response's JSON as UTF-8; undefined when its bytes pass the limit (a character may be three). */
+  private unaryJson(): Uint8Array | undefined {
+    const bytes = utf8Encode(this.unaryOut);
+    return bytes.length > this.responseLimit() ? undefined : bytes;
   }
 
   encodeTrailers(trailers: HeaderMap): FilterTrailersStatus {
@@ -354,9 +386,11 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
     const { pool, info, config } = this.context();
     let out = "";
     const lines = config.printOptions.streamNewlineDelimited;
+    // The JSON held counts against the limit (a unary response's, or this chunk's of a stream), characters bounding the printer's work.
+    const limit = this.responseLimit() - this.unaryOut.length;
     for (const frame of frames) {
       if (frame.flags !== GRPC_FH_DEFAULT) throw new TranscodeError(COMPRESSED);
-      const json = responseMessageJson(pool, info.method.output, frame.data, config.printOptions);
+      const json = responseMessageJson(pool, info.method.output, frame.data, config.printOptions, limit - out.length);
       if (!info.method.serverStreaming) out += json;
       else if (lines) out += `${json}\n`;
       else out += `${this.streamed === 0 ? "[" : ","}${json}`;
@@ -414,7 +448,13 @@ export class GrpcJsonTranscoderFilter implements StreamFilter {
     let rest: Uint8Array | undefined;
     if (info.responseIsHttpBody) rest = info.method.serverStreaming ? undefined : this.unaryBody;
     else if (info.method.serverStreaming) rest = utf8Encode(this.closeStream());
-    else rest = this.unaryOut === "" ? undefined : utf8Encode(this.unaryOut);
+    else if (this.unaryOut !== "") {
+      rest = this.unaryJson();
+      if (rest === undefined) {
+        this.responseFailed(RESPONSE_TOO_LARGE);
+        return;
+      }
+    }
     if (rest !== undefined && rest.length > 0) encoder.addEncodedData(rest, true);
     if (info.method.serverStreaming && !trailersOnly) return;
     if (grpcStatus === undefined) headers.status = 503;

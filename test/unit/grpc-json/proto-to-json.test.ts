@@ -13,6 +13,8 @@ import { encodeMessage } from "../../../core/grpc-json/json-to-proto.ts";
 import { formatDouble, formatFloat } from "../../../core/grpc-json/number-format.ts";
 import { WireWriter } from "../../../core/grpc-json/wire-writer.ts";
 import { messageToJson } from "../../../core/grpc-json/proto-to-json.ts";
+import { JsonTooLongError } from "../../../core/grpc-json/json-out.ts";
+import { ProtoWriter } from "../../../core/util/protobuf-wire.ts";
 import { libraryDescriptorSet } from "../../helpers/grpc-json-descriptor.ts";
 import { libraryProtobufjs } from "../../helpers/grpc-json-protobufjs.ts";
 
@@ -243,5 +245,25 @@ describe("round trip, by property", () => {
         { numRuns: 200 },
       );
     }
+  });
+});
+
+describe("the printer's length bound", () => {
+  /** A Volume of 40 levels of `related` map entries around 20,000 empty ones: ~60 KB of wire, ×40 in JSON with add_whitespace. */
+  function nestedVolume(): Uint8Array {
+    let inner: Uint8Array = new Uint8Array(20_000 * 3);
+    for (let i = 0; i < 20_000; i++) inner.set([0x8a, 0x01, 0x00], i * 3);
+    for (let d = 0; d < 40; d++) inner = new ProtoWriter().bytesField(17, new ProtoWriter().bytesField(2, inner).finish()).finish();
+    return inner;
+  }
+
+  it("stops as soon as the text passes maxLength (JsonTooLongError), and prints the same text within it", () => {
+    const bytes = nestedVolume();
+    const volume = pool.message("library.v1.Volume")!;
+    const whole = messageToJson(pool, volume, bytes, { ...PRINT, addWhitespace: true });
+    expect(whole.length).toBeGreaterThan(30 * bytes.length);
+    expect(messageToJson(pool, volume, bytes, { ...PRINT, addWhitespace: true }, "", whole.length)).toBe(whole);
+    expect(() => messageToJson(pool, volume, bytes, { ...PRINT, addWhitespace: true }, "", whole.length - 1)).toThrow(JsonTooLongError);
+    expect(() => messageToJson(pool, volume, bytes, { ...PRINT, addWhitespace: true }, "", bytes.length)).toThrow(JsonTooLongError);
   });
 });

@@ -3,7 +3,11 @@
  * parsed, every service found, every rule registered; fields polyvoy lacks refused by name.
  */
 import { describe, expect, test } from "vitest";
-import { filterConfig, HCM_FILTERS, problems } from "../config/http-filter-config.ts";
+import { filterConfig, HCM_FILTERS, problems, ROUTER } from "../config/http-filter-config.ts";
+import { validateConfig } from "../../../core/config/validate-config.ts";
+import { httpProxyConfig } from "../../support/configs.ts";
+import { MAX_LARGE_DATA_FILE_BYTES } from "../../../core/config/data-source-files.ts";
+import { ProtoWriter } from "../../../core/util/protobuf-wire.ts";
 import { libraryDescriptorSet } from "../../helpers/grpc-json-descriptor.ts";
 import { decodeDescriptorSet } from "../../../core/grpc-json/descriptor-set.ts";
 import { resolveBindings } from "../../../core/grpc-json/transcoder-config.ts";
@@ -67,5 +71,35 @@ describe("bindings resolved against the request message (TypeHelper::ResolveFiel
 
   test("ignore_unknown_query_parameters: it is dropped, the others kept (.proto and JSON names)", () => {
     expect(resolveBindings(volume, bindings, true)).toEqual({ bindings: bindings.slice(0, 2) });
+  });
+});
+
+function loadWithFile(bytes: Uint8Array) {
+  const reader = { readTextFile: async () => "", readFileBytes: async () => bytes, fileSize: async () => bytes.length, fileType: async () => "file" as const, environmentVariable: () => undefined };
+  const text = JSON.stringify(httpProxyConfig({ listenPort: 10000, clusters: { backend: [8080] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }], hcm: { http_filters: [transcoder({ proto_descriptor: "/descriptors/api.pb", services: ["library.v1.Library"] }), ROUTER] } }));
+  return validateConfig(text, "json", undefined, reader);
+}
+
+describe("proto_descriptor's own size limit", () => {
+  test("a descriptor set over the 1 MiB of other DataSource files loads; one over 64 MiB is refused", async () => {
+    // The library's set with 3 MiB of a field FileDescriptorSet does not have (skipped, as protobuf skips unknown fields).
+    const padding = new ProtoWriter().bytesField(15, new Uint8Array(3 * 1024 * 1024)).finish();
+    const big = new Uint8Array([...libraryDescriptorSet(), ...padding]);
+    const loaded = await loadWithFile(big);
+    expect("problems" in loaded ? loaded.problems : []).toEqual([]);
+    const huge = await loadWithFile(new Uint8Array(MAX_LARGE_DATA_FILE_BYTES + 1));
+    expect(JSON.stringify(huge)).toContain(`file /descriptors/api.pb size is ${MAX_LARGE_DATA_FILE_BYTES + 1} bytes; maximum is ${MAX_LARGE_DATA_FILE_BYTES}`);
+  });
+});
+
+describe("an empty descriptor set", () => {
+  test("is refused, from proto_descriptor_bin and from a proto_descriptor file (validateConfig reads it)", async () => {
+    const [bin] = problems(transcoder({ proto_descriptor_bin: "", services: ["library.v1.Library"] }));
+    expect(bin).toContain(`${HCM_FILTERS}.proto_descriptor_bin: transcoding_filter: Unable to parse proto descriptor`);
+    const reader = { readTextFile: async () => "", readFileBytes: async () => new Uint8Array(0), fileSize: async () => 0, fileType: async () => "file" as const, environmentVariable: () => undefined };
+    const text = JSON.stringify(httpProxyConfig({ listenPort: 10000, clusters: { backend: [8080] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }], hcm: { http_filters: [transcoder({ proto_descriptor: "/descriptors/empty.pb", services: ["library.v1.Library"] }), ROUTER] } }));
+    const loaded = await validateConfig(text, "json", undefined, reader);
+    expect("bootstrap" in loaded).toBe(false);
+    expect(JSON.stringify(loaded)).toContain("proto_descriptor: transcoding_filter: Unable to parse proto descriptor");
   });
 });
