@@ -373,7 +373,7 @@ describe.each(RUNTIMES)("grpc_json_transcoder on %s", (runtime) => {
     try {
       const res = await fetch(`http://127.0.0.1:${smallPort}/v1/upload`, { method: "POST", headers: { "content-type": "text/plain" }, body: "y".repeat(100) });
       // However the runtime cuts the body into chunks (one message each).
-      const summary = await res.json();
+      const summary = (await res.json()) as { contentType: string; data: string[] };
       expect([res.status, summary.contentType, summary.data.join("")]).toEqual([200, "text/plain", "y".repeat(100)]);
     } finally {
       await small.stop("SIGKILL");
