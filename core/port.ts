@@ -113,6 +113,14 @@ export interface Socket {
    * event-arena.ts). The conformance suite checks the copy.
    */
   writeCopying?(data: Uint8Array, offset: number, length: number): void;
+  /**
+   * Optional: as `write` for each of `chunks`, in order, handed to the kernel together
+   * where the runtime can gather them (node: one writev(2) for a corked burst). A
+   * connection flushes an event's writes through it when they are several and large: an
+   * HTTP/2 DATA frame is a 9-byte header and its payload, so 64 KiB of body would
+   * otherwise be eight system calls. The socket takes ownership of every chunk, as `write`.
+   */
+  writev?(chunks: readonly Uint8Array[]): void;
   /** Bytes accepted by `write` and not yet handed to the kernel. */
   readonly bufferedAmount: number;
   /**

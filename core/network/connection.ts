@@ -300,6 +300,15 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
     this.traceWrite(data.byteLength);
   }
 
+  /** Several pieces in one hand-over to the socket (Socket.writev). */
+  private writevToSocket(chunks: readonly Uint8Array[]): void {
+    let bytes = 0;
+    for (const chunk of chunks) bytes += chunk.byteLength;
+    this.bytesSent += bytes;
+    this.socket.writev!(chunks);
+    this.traceWrite(bytes);
+  }
+
   /** Bytes of the event arena, which the socket copies from (no buffer made for them). */
   private writeFromArena(at: number, length: number): void {
     this.bytesSent += length;
@@ -334,7 +343,13 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
       // Past it, runs of small pieces (a body of tiny chunks) are joined whatever their total:
       // one write each would leave the socket's queue holding an object per few bytes. A
       // large piece among them goes as it is, and does not keep the small ones apart.
-      else for (const chunk of batch.takeSmallRunsJoined(SMALL_PIECE_BYTES)) this.writeToSocket(chunk);
+      else {
+        const chunks = batch.takeSmallRunsJoined(SMALL_PIECE_BYTES);
+        // Several large pieces (HTTP/2 DATA frames: a header, then its payload) leave
+        // together where the socket gathers them: one system call, not one each.
+        if (chunks.length > 1 && this.socket.writev) this.writevToSocket(chunks);
+        else for (const chunk of chunks) this.writeToSocket(chunk);
+      }
     }
     this.checkHighWatermark();
     if (this.txBufferedGauge !== undefined) this.reportTxBuffered();

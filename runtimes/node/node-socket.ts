@@ -105,6 +105,19 @@ export class NodeSocket implements Socket, ResetProbed {
     }
   }
 
+  /** Corked, node hands the chunks to libuv as one writev(2) when uncorked. */
+  writev(chunks: readonly Uint8Array[]): void {
+    if (this.writeClosed) return;
+    const socket = this.socket;
+    socket.cork();
+    for (const chunk of chunks) socket.write(chunk, this.afterWrite);
+    socket.uncork();
+    if (socket.writableLength > 0) {
+      this.waitingDrain = true;
+      for (const chunk of chunks) noteQueuedWrite(chunk);
+    }
+  }
+
   /** A bound method, not an arrow: see SocketReads on closures made per connection under tsx. */
   private readonly afterWrite = this.onWritten.bind(this);
 

@@ -167,6 +167,42 @@ describe.for(portTargets().map((t) => ({ ...t, label: t.label ?? t.name })))("po
     expect(firstDifference(concat(server.received), data)).toBe(-1);
   });
 
+  test("writev, where offered, sends its chunks whole and in order, between plain writes, to a reader that is not reading", async () => {
+    const { client, server } = await pair();
+    const socket = client.socket;
+    // Offered where the runtime gathers writes or pays per write (port.ts): node and Deno's plain sockets.
+    expect(typeof socket.writev).toBe((target.name === "node" || target.name === "deno") && !target.tls ? "function" : "undefined");
+    if (!socket.writev) return;
+    server.socket.readDisable(true);
+    const data = pattern(8 * 1024 * 1024, 9);
+    // Frames as HTTP/2 writes them: a 9-byte header, then up to 16 KiB of payload.
+    for (let at = 0, i = 0; at < data.length; i++) {
+      if (i % 7 === 6) {
+        const end = Math.min(at + 1000, data.length);
+        socket.write(data.subarray(at, end));
+        at = end;
+        continue;
+      }
+      const chunks: Uint8Array[] = [];
+      for (let frame = 0; frame < 4 && at < data.length; frame++) {
+        const header = Math.min(9, data.length - at);
+        chunks.push(data.subarray(at, at + header));
+        at += header;
+        const payload = Math.min(16 * 1024 - (i % 13), data.length - at);
+        chunks.push(data.subarray(at, at + payload));
+        at += payload;
+      }
+      socket.writev(chunks);
+    }
+    await sleep(100);
+    expect(socket.bufferedAmount).toBeGreaterThan(0);
+    server.socket.readDisable(false);
+    await server.until(() => server.receivedBytes === data.length, "all bytes", 20_000);
+    expect(firstDifference(concat(server.received), data)).toBe(-1);
+    // A drain is signalled once the queue empties, as after `write`.
+    await client.until(() => client.socket.bufferedAmount === 0 && client.drains > 0, "drain");
+  });
+
   test.each([
     ["a connected socket's reads to an accepted socket's queue", "download"],
     ["an accepted socket's reads to a connected socket's queue", "upload"],
@@ -198,6 +234,35 @@ describe.for(portTargets().map((t) => ({ ...t, label: t.label ?? t.name })))("po
     slowPeer.socket.readDisable(false);
     await slowPeer.until(() => slowPeer.receivedBytes === data.length, "all bytes", 20_000);
     expect(firstDifference(concat(slowPeer.received), data)).toBe(-1);
+  });
+
+  test("bytes lent to onData and written by writev to another socket during the call stay intact while that socket's queue holds them", async () => {
+    // The HTTP/2 path: a read's bytes go out as a DATA frame's payload, after its header.
+    const first = await pair();
+    const second = await pair();
+    if (!second.server.socket.writev) return;
+    second.client.socket.readDisable(true);
+    const data = pattern(8 * 1024 * 1024, 4);
+    const header = new Uint8Array(9).fill(0x48);
+    const lengths: number[] = [];
+    first.client.onData = (lent: Uint8Array) => {
+      lengths.push(lent.byteLength);
+      second.server.socket.writev!([header, lent]);
+    };
+    for (let at = 0; at < data.length; at += 65536) first.server.socket.write(data.subarray(at, at + 65536));
+    const forwarded = () => lengths.reduce((sum, n) => sum + n, 0);
+    while (forwarded() < data.length) await sleep(10);
+    expect(second.server.socket.bufferedAmount).toBeGreaterThan(0);
+    second.client.socket.readDisable(false);
+    const expected = new Uint8Array(data.length + 9 * lengths.length);
+    for (let from = 0, to = 0, i = 0; i < lengths.length; i++) {
+      expected.set(header, to);
+      expected.set(data.subarray(from, from + lengths[i]!), to + 9);
+      from += lengths[i]!;
+      to += 9 + lengths[i]!;
+    }
+    await second.client.until(() => second.client.receivedBytes === expected.length, "all bytes", 20_000);
+    expect(firstDifference(concat(second.client.received), expected)).toBe(-1);
   });
 
   test("readDisable is counted: two disables need two enables", async () => {

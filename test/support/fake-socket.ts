@@ -61,3 +61,11 @@ export class CopyingFakeSocket extends FakeSocket {
 
 export const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
 export const text = (data: Uint8Array): string => new TextDecoder().decode(data);
+
+/** A FakeSocket that also offers `writev` (as node's and Deno's adapters do): each call recorded as its chunks. */
+export class GatheringFakeSocket extends FakeSocket {
+  readonly writevCalls: Uint8Array[][] = [];
+  writev(chunks: readonly Uint8Array[]): void {
+    this.writevCalls.push([...chunks]);
+  }
+}

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { Connection, type ConnectionCallbacks, type ConnectionEvent } from "../../../core/network/connection.ts";
 import type { PortError } from "../../../core/port.ts";
-import { bytes, FakeSocket, text } from "../../support/fake-socket.ts";
+import { bytes, FakeSocket, GatheringFakeSocket, text } from "../../support/fake-socket.ts";
 import { Gauge } from "../../../core/stats/gauge.ts";
 
 /** ConnectionCallbacks that record every call as a string. */
@@ -77,6 +77,41 @@ describe("Connection", () => {
       expect(socket.writes[1]).toBe(big);
       expect(text(socket.writes[0]!)).toBe("a".repeat(500));
       expect(text(socket.writes[2]!)).toBe("c".repeat(300));
+    });
+
+    test("where the socket gathers (writev), an event's large pieces and the runs between them leave in one call, in order", () => {
+      // HTTP/2 DATA frames: a 9-byte header, then a 16 KiB payload, four times per 64 KiB.
+      const socket = new GatheringFakeSocket();
+      const connection = new Connection(socket, 0);
+      const payloads = [0x61, 0x62, 0x63, 0x64].map((fill) => new Uint8Array(16 * 1024).fill(fill));
+      connection.setReadSink({
+        onData: () => {
+          for (const payload of payloads) {
+            connection.write(new Uint8Array(9).fill(0x68), false);
+            connection.write(payload, false);
+          }
+        },
+      });
+      socket.handler!.onData(bytes("go"));
+      expect(socket.writes).toEqual([]);
+      expect(socket.writevCalls.length).toBe(1);
+      const [chunks] = socket.writevCalls;
+      expect(chunks!.map((c) => c.byteLength)).toEqual([9, 16384, 9, 16384, 9, 16384, 9, 16384]);
+      // The payloads as they were written (no copy), each after its header.
+      for (let i = 0; i < 4; i++) expect(chunks![2 * i + 1]).toBe(payloads[i]);
+      expect(connection.bytesSent).toBe(4 * (9 + 16384));
+    });
+
+    test("where the socket gathers, a single piece and a batch under the join limit still go by write", () => {
+      const socket = new GatheringFakeSocket();
+      const connection = new Connection(socket, 0);
+      const big = new Uint8Array(64 * 1024);
+      connection.setReadSink({ onData: () => connection.write(big, false) });
+      socket.handler!.onData(bytes("go"));
+      connection.setReadSink({ onData: () => { connection.write(bytes("ab"), false); connection.write(bytes("cd"), false); } });
+      socket.handler!.onData(bytes("go"));
+      expect(socket.writevCalls).toEqual([]);
+      expect(socket.writes.map((w) => w.byteLength)).toEqual([big.byteLength, 4]);
     });
 
     test("endStream writes the data, ends the socket once, and later writes are ignored", () => {
