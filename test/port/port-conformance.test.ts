@@ -170,8 +170,10 @@ describe.for(portTargets().map((t) => ({ ...t, label: t.label ?? t.name })))("po
   test("writev, where offered, sends its chunks whole and in order, between plain writes, to a reader that is not reading", async () => {
     const { client, server } = await pair();
     const socket = client.socket;
-    // Offered where the runtime gathers writes or pays per write (port.ts): node and Deno's plain sockets.
-    expect(typeof socket.writev).toBe((target.name === "node" || target.name === "deno") && !target.tls ? "function" : "undefined");
+    // Offered where the runtime gathers writes or pays per write (port.ts): node's and Deno's
+    // sockets, and node:tls's on every runtime (a record per write) — on Bun the client side's
+    // (this socket; an accepted one is upgraded to Bun's own TLS).
+    expect(typeof socket.writev).toBe(target.name === "node" || target.name === "deno" || target.tls ? "function" : "undefined");
     if (!socket.writev) return;
     server.socket.readDisable(true);
     const data = pattern(8 * 1024 * 1024, 9);
@@ -252,7 +254,9 @@ describe.for(portTargets().map((t) => ({ ...t, label: t.label ?? t.name })))("po
     for (let at = 0; at < data.length; at += 65536) first.server.socket.write(data.subarray(at, at + 65536));
     const forwarded = () => lengths.reduce((sum, n) => sum + n, 0);
     while (forwarded() < data.length) await sleep(10);
-    expect(second.server.socket.bufferedAmount).toBeGreaterThan(0);
+    // Over TLS the kernel's buffers may have taken all by now (as in the test above); the
+    // TLS socket copies what it is given, so the bytes' integrity is what is checked then.
+    if (!target.tls) expect(second.server.socket.bufferedAmount).toBeGreaterThan(0);
     second.client.socket.readDisable(false);
     const expected = new Uint8Array(data.length + 9 * lengths.length);
     for (let from = 0, to = 0, i = 0; i < lengths.length; i++) {

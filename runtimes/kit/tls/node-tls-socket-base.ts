@@ -150,6 +150,25 @@ export abstract class NodeTlsSocketBase implements Socket {
     if (this.bufferedAmount > 0) this.waitingDrain = true;
   }
 
+  /**
+   * Joined into the one copy `write` makes anyway, and written once: node:tls makes a record
+   * per write, so an HTTP/2 DATA frame's 9-byte header would be a record of its own.
+   */
+  writev(chunks: readonly Uint8Array[]): void {
+    if (this.writeClosed || this.done) return;
+    let bytes = 0;
+    for (const chunk of chunks) bytes += chunk.byteLength;
+    if (bytes === 0) return;
+    const joined = new Uint8Array(bytes);
+    let at = 0;
+    for (const chunk of chunks) {
+      joined.set(chunk, at);
+      at += chunk.byteLength;
+    }
+    this.secure.write(joined, this.afterWrite);
+    if (this.bufferedAmount > 0) this.waitingDrain = true;
+  }
+
   /** `write` copies anyway, so the caller's buffer is free as soon as this returns. */
   writeCopying(data: Uint8Array, offset: number, length: number): void {
     this.write(data.subarray(offset, offset + length));
