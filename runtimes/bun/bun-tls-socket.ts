@@ -78,6 +78,22 @@ export class BunTlsSocket extends BunSocket {
     return secure;
   }
 
+  /**
+   * Joined and written once: each write to Bun's TLS socket is a record of its own, so an
+   * HTTP/2 DATA frame's 9-byte header would otherwise travel as one.
+   */
+  writev(chunks: readonly Uint8Array[]): void {
+    let bytes = 0;
+    for (const chunk of chunks) bytes += chunk.byteLength;
+    const joined = new Uint8Array(bytes);
+    let at = 0;
+    for (const chunk of chunks) {
+      joined.set(chunk, at);
+      at += chunk.byteLength;
+    }
+    this.write(joined);
+  }
+
   override setHandler(handler: SocketHandler): void {
     super.setHandler(handler);
     const closed = this.closedWhileUpgrading;
