@@ -2046,10 +2046,19 @@ export interface GoogleGrpcTargetConfig {
 export interface ExtProcProcessingMode {
   requestHeaders: boolean;
   responseHeaders: boolean;
-  /** BUFFERED: the whole body, once, before the headers go on. */
-  requestBodyBuffered: boolean;
-  responseBodyBuffered: boolean;
+  /**
+   * processing_mode.proto's BodySendMode: NONE, STREAMED (each chunk as it comes),
+   * BUFFERED (the whole body, once, before the headers go on), BUFFERED_PARTIAL (up to the
+   * buffer limit, once).
+   */
+  requestBody: ExtProcBodyMode;
+  responseBody: ExtProcBodyMode;
+  /** Trailers SEND: they go to the processor (DEFAULT and SKIP: not). */
+  requestTrailers: boolean;
+  responseTrailers: boolean;
 }
+
+export type ExtProcBodyMode = "NONE" | "STREAMED" | "BUFFERED" | "BUFFERED_PARTIAL";
 
 /** envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor */
 export interface ExtProcConfig {

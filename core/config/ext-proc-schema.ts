@@ -1,15 +1,15 @@
 /**
  * envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor and ExtProcPerRoute
  * (core/http/filters/ext-proc.ts), after api/envoy/extensions/filters/http/ext_proc/v3/
- * ext_proc.proto and processing_mode.proto. What the filter does not implement (streamed
- * bodies, trailers, attributes, metadata, mutation rules other than Envoy's defaults) is
+ * ext_proc.proto and processing_mode.proto. What the filter does not implement (full duplex
+ * streamed bodies, attributes, metadata, mutation rules other than Envoy's defaults) is
  * refused by name, never accepted and ignored.
  */
 // The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
 import * as z from "./schema-kit/index.ts";
 import { boolFalse, stringEmpty, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
-import type { ExtProcConfig, ExtProcPerRouteConfig, ExtProcProcessingMode, HeaderMutationRulesConfig } from "./bootstrap.ts";
+import type { ExtProcBodyMode, ExtProcConfig, ExtProcPerRouteConfig, ExtProcProcessingMode, HeaderMutationRulesConfig } from "./bootstrap.ts";
 import { durationMs, regexMatcher } from "./proto-schema.ts";
 import { DEFAULT_MUTATION_RULES } from "../http/filters/ext-proc-mutation.ts";
 import { isEmptyList, isFalse, REFUSED_VALUE, refuseField, unsupportedField } from "./unsupported-field.ts";
@@ -52,16 +52,10 @@ export const processingMode = lazySchema(() =>
   })
     .superRefine((m, ctx) => {
       for (const field of ["request_body_mode", "response_body_mode"] as const) {
-        const mode = m[field];
-        if (mode !== "NONE" && mode !== "BUFFERED") {
-          const detail = "supported: NONE, BUFFERED (the body is sent whole, once)";
-          ctx.addIssue({ code: "custom", message: unsupportedValueMessage(mode, detail), params: { [REFUSED_VALUE]: detail }, path: [field] });
-        }
-      }
-      for (const field of ["request_trailer_mode", "response_trailer_mode"] as const) {
-        if (m[field] === "SEND") {
-          const detail = "supported: DEFAULT, SKIP (trailers are not sent to the processor yet)";
-          ctx.addIssue({ code: "custom", message: unsupportedValueMessage("SEND", detail), params: { [REFUSED_VALUE]: detail }, path: [field] });
+        if (m[field] === "FULL_DUPLEX_STREAMED") {
+          // Envoy's FULL_DUPLEX_STREAMED lets the processor answer chunks in any grouping, trailers included; polyvoy answers each chunk with its own message.
+          const detail = "supported: NONE, STREAMED, BUFFERED, BUFFERED_PARTIAL (full duplex streaming, where the processor's answers need not match the chunks sent, is not implemented)";
+          ctx.addIssue({ code: "custom", message: unsupportedValueMessage("FULL_DUPLEX_STREAMED", detail), params: { [REFUSED_VALUE]: detail }, path: [field] });
         }
       }
     })
@@ -69,11 +63,13 @@ export const processingMode = lazySchema(() =>
       // processing_mode.proto: DEFAULT is SEND for headers, SKIP for trailers.
       requestHeaders: m.request_header_mode !== "SKIP",
       responseHeaders: m.response_header_mode !== "SKIP",
-      requestBodyBuffered: m.request_body_mode === "BUFFERED",
-      responseBodyBuffered: m.response_body_mode === "BUFFERED",
+      requestBody: m.request_body_mode as ExtProcBodyMode,
+      responseBody: m.response_body_mode as ExtProcBodyMode,
+      requestTrailers: m.request_trailer_mode === "SEND",
+      responseTrailers: m.response_trailer_mode === "SEND",
     })));
 
-export const DEFAULT_PROCESSING_MODE: ExtProcProcessingMode = { requestHeaders: true, responseHeaders: true, requestBodyBuffered: false, responseBodyBuffered: false };
+export const DEFAULT_PROCESSING_MODE: ExtProcProcessingMode = { requestHeaders: true, responseHeaders: true, requestBody: "NONE", responseBody: "NONE", requestTrailers: false, responseTrailers: false };
 
 /** envoy.config.common.mutation_rules.v3.HeaderMutationRules: its BoolValues false when unset. */
 const mutationRules = lazySchema(() =>
