@@ -8,7 +8,8 @@
  *   end_of_stream false, and replaces it; the rest passes unprocessed;
  * - trailers SEND: an HTTP/1 chunked request's trailers and the upstream's response
  *   trailers mutated by the processor (enable_trailers on both sides);
- * - a processor that stalls on a body chunk: message_timeout's 504.
+ * - a processor that stalls on a body chunk: message_timeout's 504;
+ * - a processor that ends the stream mid-body (the rest goes on unprocessed) or fails it (500).
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import * as http from "node:http";
@@ -71,7 +72,16 @@ async function startProcessor(): Promise<{ port: number; seen: Map<string, Seen>
           record.bodies.push({ size: body.length, end: req.request_body.end_of_stream === true });
           // The stalled request: its chunk is never answered.
           if (path === "/stall") return;
+          // A processor that fails the stream at the first chunk.
+          if (path === "/fail-mid") return call.emit("error", Object.assign(new Error("processor failed"), { code: 13 }));
           const replaced = path === "/partial" ? Buffer.from(`PARTIAL(${body.length},${req.request_body.end_of_stream === true})`) : Buffer.from(body.toString("latin1").toUpperCase(), "latin1");
+          // A processor done after the first chunk: at the third, it answers the first and ends
+          // the stream (OK) mid-body, the second and third unanswered.
+          if (path === "/close-mid") {
+            if (record.bodies.length !== 3) return;
+            call.write({ request_body: { response: { body_mutation: { body: Buffer.from("X".repeat(record.bodies[0]!.size)) } } } });
+            return call.end();
+          }
           call.write({ request_body: { response: { body_mutation: { body: replaced } } } });
         } else if (req.response_headers) {
           call.write({ response_headers: {} });
@@ -255,5 +265,39 @@ describe.each(RUNTIMES)("ext_proc streamed bodies and trailers on %s", (runtime)
     expect(processor.seen.get("/stall")!.bodies).toEqual([{ size: 10, end: true }]);
     const stats = await adminStats(adminPort);
     expect(stats.get("http.ingress_http.ext_proc.message_timeouts")).toBeGreaterThanOrEqual(1);
+  });
+
+  test("a processor that ends its stream (OK) after the first chunk: the chunks it did not answer, and the rest, go on unprocessed, in order", async () => {
+    // Five 1 KiB chunks 50 ms apart: each its own message, the queue far under the limit.
+    async function* slowBody(): AsyncGenerator<Buffer> {
+      for (let i = 0; i < 5; i++) {
+        yield Buffer.alloc(1024, 97 + i);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    const response = await request(`http://127.0.0.1:${ports.streamed}/close-mid`, { method: "POST", body: slowBody() });
+    const body = await response.body.text();
+    expect(response.statusCode).toBe(200);
+    // Three messages (the first may hold what came during the headers' answer).
+    const sizes = processor.seen.get("/close-mid")!.bodies.map((b) => b.size);
+    expect(sizes.length).toBe(3);
+    // The upstream got the whole body: the first message's replaced, the second's and third's (sent, never answered) and the rest as sent.
+    const sent = ["a", "b", "c", "d", "e"].map((c) => c.repeat(1024)).join("");
+    const expected = "X".repeat(sizes[0]!) + sent.slice(sizes[0]!);
+    expect(response.headers["x-len"]).toBe(String(expected.length));
+    expect(body).toBe(expected.toLowerCase());
+  });
+
+  test("a processor that fails its stream mid-body: a 500 with the gRPC status in the details", async () => {
+    async function* twoChunks(): AsyncGenerator<Buffer> {
+      yield Buffer.from("first");
+      await new Promise((r) => setTimeout(r, 300));
+      yield Buffer.from("second");
+    }
+    const response = await request(`http://127.0.0.1:${ports.streamed}/fail-mid`, { method: "POST", body: twoChunks() });
+    expect(response.statusCode).toBe(500);
+    await response.body.text().catch(() => "");
+    const stats = await adminStats(adminPort);
+    expect(stats.get("http.ingress_http.ext_proc.streams_failed")).toBeGreaterThanOrEqual(1);
   });
 });
