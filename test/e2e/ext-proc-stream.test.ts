@@ -13,6 +13,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import * as http from "node:http";
+import { Readable } from "node:stream";
 import type { AddressInfo } from "node:net";
 import type * as grpc from "@grpc/grpc-js";
 import { request } from "undici";
@@ -204,7 +205,7 @@ describe.each(RUNTIMES)("ext_proc streamed bodies and trailers on %s", (runtime)
   });
 
   test("STREAMED both ways: a 1 MiB chunked request upper-cased chunk by chunk on the way in, its echo on the way out", async () => {
-    const response = await request(`http://127.0.0.1:${ports.streamed}/upper`, { method: "POST", body: lowercaseBody() });
+    const response = await request(`http://127.0.0.1:${ports.streamed}/upper`, { method: "POST", body: Readable.from(lowercaseBody()) });
     const body = await response.body.text();
     expect(response.statusCode).toBe(200);
     // The upstream got all of it, every chunk upper-cased, without a content-length.
@@ -223,7 +224,7 @@ describe.each(RUNTIMES)("ext_proc streamed bodies and trailers on %s", (runtime)
   });
 
   test("BUFFERED_PARTIAL over the buffer limit: the processor gets the first part (end_of_stream false) and replaces it; the rest passes unprocessed", async () => {
-    const response = await request(`http://127.0.0.1:${ports.partial}/partial`, { method: "POST", body: lowercaseBody() });
+    const response = await request(`http://127.0.0.1:${ports.partial}/partial`, { method: "POST", body: Readable.from(lowercaseBody()) });
     await response.body.text();
     expect(response.statusCode).toBe(200);
     const seen = processor.seen.get("/partial")!;
@@ -275,7 +276,7 @@ describe.each(RUNTIMES)("ext_proc streamed bodies and trailers on %s", (runtime)
         await new Promise((r) => setTimeout(r, 50));
       }
     }
-    const response = await request(`http://127.0.0.1:${ports.streamed}/close-mid`, { method: "POST", body: slowBody() });
+    const response = await request(`http://127.0.0.1:${ports.streamed}/close-mid`, { method: "POST", body: Readable.from(slowBody()) });
     const body = await response.body.text();
     expect(response.statusCode).toBe(200);
     // Three messages (the first may hold what came during the headers' answer).
@@ -294,7 +295,7 @@ describe.each(RUNTIMES)("ext_proc streamed bodies and trailers on %s", (runtime)
       await new Promise((r) => setTimeout(r, 300));
       yield Buffer.from("second");
     }
-    const response = await request(`http://127.0.0.1:${ports.streamed}/fail-mid`, { method: "POST", body: twoChunks() });
+    const response = await request(`http://127.0.0.1:${ports.streamed}/fail-mid`, { method: "POST", body: Readable.from(twoChunks()) });
     expect(response.statusCode).toBe(500);
     await response.body.text().catch(() => "");
     const stats = await adminStats(adminPort);
