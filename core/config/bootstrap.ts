@@ -2068,6 +2068,8 @@ export interface ExtProcConfig {
   failureModeAllow: boolean;
   processingMode: ExtProcProcessingMode;
   messageTimeoutMs: number;
+  /** max_message_timeout: the longest override_message_timeout taken; 0 takes none. */
+  maxMessageTimeoutMs: number;
   /** Stats go under http.<hcm stat_prefix>.ext_proc.[<statPrefix>.] */
   statPrefix: string;
   allowModeOverride: boolean;

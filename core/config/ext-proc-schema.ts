@@ -105,7 +105,7 @@ export const extProcConfig: z.ZodType<ExtProcConfig> = lazySchema(() =>
     message_timeout: durationMs.optional(),
     stat_prefix: stringEmpty,
     mutation_rules: mutationRules.optional(),
-    max_message_timeout: unsupportedField("override_message_timeout is not taken (a processor asking for it is sent on the configured timeout)"),
+    max_message_timeout: durationMs.optional(),
     disable_clear_route_cache: boolFalse,
     forward_rules: unsupportedField("every request and response header is sent"),
     filter_metadata: unsupportedField("no metadata is sent"),
@@ -125,6 +125,8 @@ export const extProcConfig: z.ZodType<ExtProcConfig> = lazySchema(() =>
       if (c.grpc_service === undefined) ctx.addIssue({ code: "custom", message: "must set grpc_service", path: ["grpc_service"] });
       const t = c.message_timeout;
       if (t !== undefined && (t <= 0 || t > MAX_MESSAGE_TIMEOUT_MS)) ctx.addIssue({ code: "custom", message: "must be greater than 0s and at most 3600s", path: ["message_timeout"] });
+      const max = c.max_message_timeout;
+      if (max !== undefined && (max < 0 || max > MAX_MESSAGE_TIMEOUT_MS)) ctx.addIssue({ code: "custom", message: "must be at least 0s and at most 3600s", path: ["max_message_timeout"] });
     })
     .transform((c): ExtProcConfig => ({
       grpc: c.grpc_service!.target,
@@ -133,6 +135,8 @@ export const extProcConfig: z.ZodType<ExtProcConfig> = lazySchema(() =>
       failureModeAllow: c.failure_mode_allow,
       processingMode: c.processing_mode ?? DEFAULT_PROCESSING_MODE,
       messageTimeoutMs: c.message_timeout ?? DEFAULT_MESSAGE_TIMEOUT_MS,
+      // ext_proc.proto: unset is 0, which turns override_message_timeout off.
+      maxMessageTimeoutMs: c.max_message_timeout ?? 0,
       statPrefix: c.stat_prefix,
       allowModeOverride: c.allow_mode_override,
       disableClearRouteCache: c.disable_clear_route_cache,

@@ -23,7 +23,7 @@
  * Stats: http.<hcm stat_prefix>.ext_proc.[<stat_prefix>.]{streams_started, stream_msgs_sent,
  * stream_msgs_received, spurious_msgs_received, streams_closed, streams_failed,
  * failure_mode_allowed, message_timeouts, rejected_header_mutations, clear_route_cache_ignored,
- * clear_route_cache_disabled, override_message_timeout_ignored}.
+ * clear_route_cache_disabled, override_message_timeout_received, override_message_timeout_ignored}.
  */
 import type { ExtProcBodyMode, ExtProcConfig, ExtProcPerRouteConfig, ExtProcProcessingMode } from "../../config/bootstrap.ts";
 import type { Timer, TimerTarget } from "../../event/timers.ts";
@@ -88,6 +88,7 @@ export class ExtProcStats {
   readonly rejectedHeaderMutations: Counter;
   readonly clearRouteCacheIgnored: Counter;
   readonly clearRouteCacheDisabled: Counter;
+  readonly overrideMessageTimeoutReceived: Counter;
   readonly overrideMessageTimeoutIgnored: Counter;
 
   constructor(server: ServerContext, prefix: string) {
@@ -103,6 +104,7 @@ export class ExtProcStats {
     this.rejectedHeaderMutations = c("rejected_header_mutations");
     this.clearRouteCacheIgnored = c("clear_route_cache_ignored");
     this.clearRouteCacheDisabled = c("clear_route_cache_disabled");
+    this.overrideMessageTimeoutReceived = c("override_message_timeout_received");
     this.overrideMessageTimeoutIgnored = c("override_message_timeout_ignored");
   }
 }
@@ -598,12 +600,22 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
   }
 
   /**
-   * Envoy's onNewTimeout: override_message_timeout restarts the awaited message's timer, once
-   * per message, when within [1 ms, max_message_timeout]; polyvoy refuses max_message_timeout,
-   * so as Envoy without it (0), every such request is ignored and counted.
+   * Envoy's onNewTimeout: override_message_timeout restarts the awaited message's timer with
+   * the new timeout, once per message, when within [1 ms, max_message_timeout] (0, the
+   * default, takes none); otherwise it is ignored. Either way it is no answer.
    */
-  private onNewTimeout(_ms: number): void {
-    this.shared.stats.overrideMessageTimeoutIgnored.inc();
+  private onNewTimeout(ms: number): void {
+    const stats = this.shared.stats;
+    if (ms < 1 || ms > this.shared.config.maxMessageTimeoutMs) return stats.overrideMessageTimeoutIgnored.inc();
+    let restarted = false;
+    for (const dir of [this.decoding, this.encoding]) {
+      if (dir.timer === undefined || !dir.timer.enabled || dir.newTimeoutReceived) continue;
+      dir.timer.enable(ms);
+      dir.newTimeoutReceived = true;
+      restarted = true;
+    }
+    if (restarted) stats.overrideMessageTimeoutReceived.inc();
+    else stats.overrideMessageTimeoutIgnored.inc();
   }
 
   /** @internal GrpcStreamCallbacks: the call ended. */

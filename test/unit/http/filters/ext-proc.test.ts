@@ -222,6 +222,8 @@ interface Harness {
   continued: { decoding: number; encoding: number };
   replies: { status: number; body: string; details: string; headers: [string, string][] | undefined }[];
   fireTimer(): void;
+  /** The timeout the message timer was last enabled with. */
+  timerMs(): number;
   buffer: BodyBuffer;
   /** Body the filter passed on, as text with its end flag, per direction. */
   injected: { decoding: [string, boolean][]; encoding: [string, boolean][] };
@@ -233,9 +235,21 @@ function harness(config: object, bufferLimit = 1 << 20): Harness {
   const stats = new StatsStore();
   let timerTarget: { onTimer(): void } | undefined;
   let timerEnabled = false;
+  let timerMs = 0;
   const server = {
     stats,
-    timers: { create: (target: { onTimer(): void }) => ((timerTarget = target), { enable: () => (timerEnabled = true), disable: () => (timerEnabled = false) }) },
+    timers: {
+      create: (target: { onTimer(): void }) => (
+        (timerTarget = target),
+        {
+          enable: (ms: number) => ((timerEnabled = true), (timerMs = ms)),
+          disable: () => (timerEnabled = false),
+          get enabled() {
+            return timerEnabled;
+          },
+        }
+      ),
+    },
     // A cluster whose pool never gives a stream: messages queue, answers are handed in by the test.
     clusterManager: {
       get: () => ({ loadBalancer: { chooseHost: () => ({}) } }),
@@ -281,6 +295,7 @@ function harness(config: object, bufferLimit = 1 << 20): Harness {
     continued,
     replies,
     buffer,
+    timerMs: () => timerMs,
     fireTimer: () => {
       expect(timerEnabled).toBe(true);
       timerEnabled = false;
@@ -504,5 +519,23 @@ describe("ext_proc STREAMED, BUFFERED_PARTIAL and trailers (processor_state.cc)"
     expect([open.replies.length, open.continued.decoding, counter(open, "failure_mode_allowed")]).toEqual([0, 1, 1]);
     // Later chunks pass untouched.
     expect(open.filter.decodeData(bytes("c"), true)).toBe(FilterDataStatus.Continue);
+  });
+
+  test("override_message_timeout: taken within max_message_timeout, once per message; ignored beyond it or without it", () => {
+    const h = harness({ max_message_timeout: "10s", message_timeout: "1s" });
+    h.filter.decodeHeaders(new RequestHeaders(), true);
+    expect(h.timerMs()).toBe(1000);
+    h.filter.onReceiveMessage(response({ override_message_timeout: { seconds: 5 } }));
+    expect([h.timerMs(), counter(h, "override_message_timeout_received")]).toEqual([5000, 1]);
+    // A second one for the same message, and one over the bound, are ignored.
+    h.filter.onReceiveMessage(response({ override_message_timeout: { seconds: 6 } }));
+    h.filter.onReceiveMessage(response({ override_message_timeout: { seconds: 11 } }));
+    expect([h.timerMs(), counter(h, "override_message_timeout_ignored")]).toEqual([5000, 2]);
+    // It is no answer: the headers still wait.
+    expect(h.continued.decoding).toBe(0);
+    const without = harness({});
+    without.filter.decodeHeaders(new RequestHeaders(), true);
+    without.filter.onReceiveMessage(response({ override_message_timeout: { seconds: 1 } }));
+    expect([without.timerMs(), counter(without, "override_message_timeout_ignored")]).toEqual([200, 1]);
   });
 });
