@@ -400,6 +400,16 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
   }
 
   private onTrailers(dir: Direction, trailers: HeaderMap): FilterTrailersStatus {
+    if (dir.replacement !== undefined) {
+      // CONTINUE_AND_REPLACE's body, when the body ends at trailers: it goes ahead of them.
+      const body = dir.replacement;
+      dir.replacement = undefined;
+      if (body.byteLength > 0) {
+        if (dir.request) this.decoderCallbacks.addDecodedData(body, false);
+        else this.encoderCallbacks!.addEncodedData(body, false);
+      }
+      return FilterTrailersStatus.Continue;
+    }
     if (this.processingComplete) return dir.stopped ? FilterTrailersStatus.StopIteration : FilterTrailersStatus.Continue;
     const bodyDelivered = dir.complete;
     dir.complete = true;

@@ -273,6 +273,7 @@ function harness(config: object, bufferLimit = 1 << 20): Harness {
     ...common,
     continueDecoding: () => continued.decoding++,
     decodingBuffer: () => buffer,
+    addDecodedData: (data: Uint8Array) => buffer.add(data),
     clearRouteCache: () => {},
     decoderBufferLimit: bufferLimit,
     injectDecodedDataToFilterChain: (data: Uint8Array, end: boolean) => injected.decoding.push([text(data), end]),
@@ -537,5 +538,17 @@ describe("ext_proc STREAMED, BUFFERED_PARTIAL and trailers (processor_state.cc)"
     without.filter.decodeHeaders(new RequestHeaders(), true);
     without.filter.onReceiveMessage(response({ override_message_timeout: { seconds: 1 } }));
     expect([without.timerMs(), counter(without, "override_message_timeout_ignored")]).toEqual([200, 1]);
+  });
+
+  test("STREAMED with CONTINUE_AND_REPLACE on the headers: the body mutation is the whole body (ahead of trailers), no chunk goes to the processor", () => {
+    const h = harness({ processing_mode: { request_body_mode: "STREAMED", request_trailer_mode: "SEND" } });
+    h.filter.decodeHeaders(new RequestHeaders(), false);
+    h.filter.onReceiveMessage(response({ request_headers: { response: { status: "CONTINUE_AND_REPLACE", body_mutation: { body: Buffer.from("new") } } } }));
+    expect(h.continued.decoding).toBe(1);
+    expect(h.filter.decodeData(bytes("old"), false)).toBe(FilterDataStatus.StopIterationNoBuffer);
+    // The body ends at trailers: the replacement goes ahead of them.
+    expect(h.filter.decodeTrailers(new RequestHeaders())).toBe(FilterTrailersStatus.Continue);
+    expect(new TextDecoder().decode(h.buffer.toBytes())).toBe("new");
+    expect(counter(h, "stream_msgs_sent")).toBe(1);
   });
 });
