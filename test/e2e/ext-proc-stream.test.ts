@@ -7,7 +7,8 @@
  * - BUFFERED_PARTIAL over the limit: the processor gets the first 64 KiB and more, with
  *   end_of_stream false, and replaces it; the rest passes unprocessed;
  * - trailers SEND: an HTTP/1 chunked request's trailers and the upstream's response
- *   trailers mutated by the processor (enable_trailers on both sides);
+ *   trailers mutated by the processor (enable_trailers on both sides); a gRPC upstream's
+ *   HTTP/2 trailers, its response body STREAMED;
  * - a processor that stalls on a body chunk: message_timeout's 504;
  * - a processor that ends the stream mid-body (the rest goes on unprocessed) or fails it (500).
  */
@@ -15,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import * as http from "node:http";
 import { Readable } from "node:stream";
 import type { AddressInfo } from "node:net";
-import type * as grpc from "@grpc/grpc-js";
+import * as grpc from "@grpc/grpc-js";
 import { request } from "undici";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
@@ -23,6 +24,7 @@ import { httpProxyConfig } from "../support/configs.ts";
 import { startEnvoyGrpcService } from "../support/envoy-grpc-service.ts";
 import { rawExchange } from "../support/raw-http.ts";
 import { adminStats } from "../support/admin-stats.ts";
+import { startEchoGrpcServer, type EchoGrpcServer } from "../support/grpc-upstream.ts";
 
 const EXT_PROC = "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor";
 const LIMIT = 64 * 1024;
@@ -94,7 +96,8 @@ async function startProcessor(): Promise<{ port: number; seen: Map<string, Seen>
           trailers.push(`request:${header(req.request_trailers.trailers, "x-checksum")}`);
           call.write({ request_trailers: { header_mutation: { set_headers: [set("x-checksum", "checked"), set("x-ext-trailer", "in")] } } });
         } else if (req.response_trailers) {
-          trailers.push(`response:${header(req.response_trailers.trailers, "x-resp")}`);
+          const t = req.response_trailers.trailers;
+          trailers.push(`response:${header(t, "x-resp") ?? `grpc-status=${header(t, "grpc-status")}`}`);
           call.write({ response_trailers: { header_mutation: { set_headers: [set("x-ext-trailer", "out")], remove_headers: ["x-resp"] } } });
         }
       });
@@ -137,6 +140,7 @@ function chunkedResponse(text: string): { status: number; body: string; trailers
 
 describe.each(RUNTIMES)("ext_proc streamed bodies and trailers on %s", (runtime) => {
   let upstream: http.Server;
+  let grpcEcho: EchoGrpcServer;
   let processor: Awaited<ReturnType<typeof startProcessor>>;
   let proxy: ProxyProcess;
   let adminPort: number;
@@ -165,12 +169,13 @@ describe.each(RUNTIMES)("ext_proc streamed bodies and trailers on %s", (runtime)
     await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
     const upstreamPort = (upstream.address() as AddressInfo).port;
     processor = await startProcessor();
+    grpcEcho = await startEchoGrpcServer();
     adminPort = await freePort();
-    for (const name of ["streamed", "partial", "trailers"]) ports[name] = await freePort();
+    for (const name of ["streamed", "partial", "trailers", "grpc"]) ports[name] = await freePort();
     const router = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
     const config = httpProxyConfig({
       listenPort: ports.streamed!,
-      clusters: { echo: [upstreamPort], processor: [processor.port] },
+      clusters: { echo: [upstreamPort], processor: [processor.port], grpc_echo: [grpcEcho.port] },
       routes: [{ match: { prefix: "/" }, cluster: "echo" }],
       listenerExtra: { per_connection_buffer_limit_bytes: LIMIT },
       hcm: { http_filters: [extProc({ request_body_mode: "STREAMED", response_body_mode: "STREAMED" }), router] },
@@ -188,6 +193,11 @@ describe.each(RUNTIMES)("ext_proc streamed bodies and trailers on %s", (runtime)
     config.static_resources.listeners.push(
       variant("trailers", extProc({ request_header_mode: "SKIP", response_header_mode: "SKIP", request_trailer_mode: "SEND", response_trailer_mode: "SEND" }), { http_protocol_options: { enable_trailers: true } }),
     );
+    // A gRPC upstream (HTTP/2): its response body streamed through the processor, its trailers sent to it.
+    const grpcListener = variant("grpc", extProc({ request_header_mode: "SKIP", response_header_mode: "SKIP", response_body_mode: "STREAMED", response_trailer_mode: "SEND" }));
+    grpcListener.filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].route.cluster = "grpc_echo";
+    config.static_resources.listeners.push(grpcListener);
+    config.static_resources.clusters.find((c) => c.name === "grpc_echo")!.http2_protocol_options = {};
     // HTTP/1 trailers pass the upstream side only with the cluster's enable_trailers (the processor's cluster stays as it is).
     config.static_resources.clusters.find((c) => c.name === "echo")!.typed_extension_protocol_options = {
       "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
@@ -202,6 +212,7 @@ describe.each(RUNTIMES)("ext_proc streamed bodies and trailers on %s", (runtime)
     await proxy?.stop("SIGKILL");
     await new Promise((r) => upstream?.close(r));
     processor?.close();
+    grpcEcho?.server.forceShutdown();
   });
 
   test("STREAMED both ways: a 1 MiB chunked request upper-cased chunk by chunk on the way in, its echo on the way out", async () => {
@@ -300,5 +311,20 @@ describe.each(RUNTIMES)("ext_proc streamed bodies and trailers on %s", (runtime)
     await response.body.text().catch(() => "");
     const stats = await adminStats(adminPort);
     expect(stats.get("http.ingress_http.ext_proc.streams_failed")).toBeGreaterThanOrEqual(1);
+  });
+
+  test("a gRPC upstream: its response message streamed through the processor, its HTTP/2 trailers mutated", async () => {
+    const client = new grpc.Client(`127.0.0.1:${ports.grpc}`, grpc.credentials.createInsecure());
+    const raw = (b: Buffer) => b;
+    let trailing: grpc.Metadata | undefined;
+    const reply = await new Promise<Buffer>((resolve, reject) => {
+      const call = client.makeUnaryRequest("/pkg.Echo/Say", raw, raw, Buffer.from("hello"), (e, r) => (e ? reject(e) : resolve(r!)));
+      call.on("status", (status) => (trailing = status.metadata));
+    });
+    client.close();
+    // The upstream upper-cased it; the processor's upper-casing of the framed chunk keeps it.
+    expect(reply.toString()).toBe("HELLO");
+    expect(trailing?.get("x-ext-trailer")).toEqual(["out"]);
+    expect(processor.trailers).toContain("response:grpc-status=0");
   });
 });
