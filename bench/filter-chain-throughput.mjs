@@ -16,6 +16,9 @@
 //   the processor) to a local @grpc/grpc-js ExternalProcessor in this process, unpinned,
 //   which answers CONTINUE to every message: two messages and their answers per request on
 //   one HTTP/2 stream (the processor's cluster is kept by `--keep-cluster`).
+// - `ext_proc_streamed`: the same with `response_body_mode: STREAMED`: the origin's 64-byte
+//   body goes to the processor as a chunk and passes on with its answer (three messages per
+//   request; the response's content-length removed, so chunked).
 // - `cache`: the HTTP cache (envoy.filters.http.cache, SimpleHttpCacheConfig) before the
 //   router, the route adding `cache-control: max-age=3600` to the origin's answer: after the
 //   first request every request is a hit, answered from memory without the upstream.
@@ -46,7 +49,7 @@
 //   router alone proxies the origin's /64, so the difference is a transcoded gRPC call's
 //   against a plain proxied GET, not the filter's alone.
 //
-//   node bench/filter-chain-throughput.mjs [--with chain|zipkin|ext_proc|cache|lua|als|oauth2|oauth2_redirect|custom_response|custom_response_fires|otel|grpc_json] [--rounds 3] [--duration 5s] [--runtimes node,bun,deno]
+//   node bench/filter-chain-throughput.mjs [--with chain|zipkin|ext_proc|ext_proc_streamed|cache|lua|als|oauth2|oauth2_redirect|custom_response|custom_response_fires|otel|grpc_json] [--rounds 3] [--duration 5s] [--runtimes node,bun,deno]
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -85,7 +88,7 @@ function withZipkin(config) {
   copy.static_resources.clusters.push({ ...structuredClone(origin), name: "zipkin", load_assignment: { ...structuredClone(origin.load_assignment), cluster_name: "zipkin" } });
   return copy;
 }
-/** A local ExternalProcessor answering CONTINUE (an empty HeadersResponse) to each message; its port. */
+/** A local ExternalProcessor answering CONTINUE (an empty HeadersResponse / BodyResponse) to each message; its port. */
 async function startProcessor() {
   const require = createRequire(import.meta.url);
   const grpc = require("@grpc/grpc-js");
@@ -97,7 +100,8 @@ async function startProcessor() {
   const server = new grpc.Server();
   server.addService(service, {
     Process: (call) => {
-      call.on("data", (req) => call.write(req.request_headers ? { request_headers: {} } : req.response_headers ? { response_headers: {} } : {}));
+      const answers = ["request_headers", "response_headers", "request_body", "response_body"];
+      call.on("data", (req) => call.write(Object.fromEntries(answers.filter((kind) => req[kind]).map((kind) => [kind, {}]))));
       call.on("end", () => call.end());
       call.on("error", () => {});
     },
@@ -149,12 +153,12 @@ function withAls(config, port) {
   return copy;
 }
 /** The bench config with ext_proc before the router, its processor cluster on `port`. */
-function withExtProc(config, port) {
+function withExtProc(config, port, processingMode) {
   const copy = structuredClone(config);
   const hcm = copy.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
   hcm.http_filters.unshift({
     name: "envoy.filters.http.ext_proc",
-    typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor", grpc_service: { envoy_grpc: { cluster_name: "processor" } }, message_timeout: "5s" },
+    typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor", grpc_service: { envoy_grpc: { cluster_name: "processor" } }, message_timeout: "5s", ...(processingMode && { processing_mode: processingMode }) },
   });
   copy.static_resources.clusters.push({
     name: "processor",
@@ -369,7 +373,7 @@ async function startCollector() {
   return { port: server.address().port, close };
 }
 const processor =
-  values.with === "ext_proc"
+  values.with === "ext_proc" || values.with === "ext_proc_streamed"
     ? await startProcessor()
     : values.with === "als"
       ? await startAccessLogService()
@@ -383,6 +387,7 @@ const variants = {
   chain: ["the chain + router", () => withFilters(base, targetChain(join(root, "examples/filters/add-header.ts"))), " (target ≤ 15 %)"],
   zipkin: ["zipkin tracer, all sampled", () => withZipkin(base), ""],
   ext_proc: ["ext_proc, headers both ways", () => withExtProc(base, processor.port), ""],
+  ext_proc_streamed: ["ext_proc, headers both ways, the response body STREAMED", () => withExtProc(base, processor.port, { response_body_mode: "STREAMED" }), ""],
   cache: ["cache, every request a hit", () => withCache(base), ""],
   lua: ["lua, the lua example's script", () => withLua(base), ""],
   als: ["http_grpc access log", () => withAls(base, processor.port), ""],

@@ -2046,10 +2046,19 @@ export interface GoogleGrpcTargetConfig {
 export interface ExtProcProcessingMode {
   requestHeaders: boolean;
   responseHeaders: boolean;
-  /** BUFFERED: the whole body, once, before the headers go on. */
-  requestBodyBuffered: boolean;
-  responseBodyBuffered: boolean;
+  /**
+   * processing_mode.proto's BodySendMode: NONE, STREAMED (each chunk as it comes),
+   * BUFFERED (the whole body, once, before the headers go on), BUFFERED_PARTIAL (up to the
+   * buffer limit, once).
+   */
+  requestBody: ExtProcBodyMode;
+  responseBody: ExtProcBodyMode;
+  /** Trailers SEND: they go to the processor (DEFAULT and SKIP: not). */
+  requestTrailers: boolean;
+  responseTrailers: boolean;
 }
+
+export type ExtProcBodyMode = "NONE" | "STREAMED" | "BUFFERED" | "BUFFERED_PARTIAL";
 
 /** envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor */
 export interface ExtProcConfig {
@@ -2059,6 +2068,8 @@ export interface ExtProcConfig {
   failureModeAllow: boolean;
   processingMode: ExtProcProcessingMode;
   messageTimeoutMs: number;
+  /** max_message_timeout: the longest override_message_timeout taken; 0 takes none. */
+  maxMessageTimeoutMs: number;
   /** Stats go under http.<hcm stat_prefix>.ext_proc.[<statPrefix>.] */
   statPrefix: string;
   allowModeOverride: boolean;

@@ -1,15 +1,15 @@
 /**
  * envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor and ExtProcPerRoute
  * (core/http/filters/ext-proc.ts), after api/envoy/extensions/filters/http/ext_proc/v3/
- * ext_proc.proto and processing_mode.proto. What the filter does not implement (streamed
- * bodies, trailers, attributes, metadata, mutation rules other than Envoy's defaults) is
+ * ext_proc.proto and processing_mode.proto. What the filter does not implement (full duplex
+ * streamed bodies, attributes, metadata, mutation rules other than Envoy's defaults) is
  * refused by name, never accepted and ignored.
  */
 // The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
 import * as z from "./schema-kit/index.ts";
 import { boolFalse, stringEmpty, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
-import type { ExtProcConfig, ExtProcPerRouteConfig, ExtProcProcessingMode, HeaderMutationRulesConfig } from "./bootstrap.ts";
+import type { ExtProcBodyMode, ExtProcConfig, ExtProcPerRouteConfig, ExtProcProcessingMode, HeaderMutationRulesConfig } from "./bootstrap.ts";
 import { durationMs, regexMatcher } from "./proto-schema.ts";
 import { DEFAULT_MUTATION_RULES } from "../http/filters/ext-proc-mutation.ts";
 import { isEmptyList, isFalse, REFUSED_VALUE, refuseField, unsupportedField } from "./unsupported-field.ts";
@@ -52,16 +52,10 @@ export const processingMode = lazySchema(() =>
   })
     .superRefine((m, ctx) => {
       for (const field of ["request_body_mode", "response_body_mode"] as const) {
-        const mode = m[field];
-        if (mode !== "NONE" && mode !== "BUFFERED") {
-          const detail = "supported: NONE, BUFFERED (the body is sent whole, once)";
-          ctx.addIssue({ code: "custom", message: unsupportedValueMessage(mode, detail), params: { [REFUSED_VALUE]: detail }, path: [field] });
-        }
-      }
-      for (const field of ["request_trailer_mode", "response_trailer_mode"] as const) {
-        if (m[field] === "SEND") {
-          const detail = "supported: DEFAULT, SKIP (trailers are not sent to the processor yet)";
-          ctx.addIssue({ code: "custom", message: unsupportedValueMessage("SEND", detail), params: { [REFUSED_VALUE]: detail }, path: [field] });
+        if (m[field] === "FULL_DUPLEX_STREAMED") {
+          // Envoy's FULL_DUPLEX_STREAMED lets the processor answer chunks in any grouping, trailers included; polyvoy answers each chunk with its own message.
+          const detail = "supported: NONE, STREAMED, BUFFERED, BUFFERED_PARTIAL (full duplex streaming, where the processor's answers need not match the chunks sent, is not implemented)";
+          ctx.addIssue({ code: "custom", message: unsupportedValueMessage("FULL_DUPLEX_STREAMED", detail), params: { [REFUSED_VALUE]: detail }, path: [field] });
         }
       }
     })
@@ -69,11 +63,13 @@ export const processingMode = lazySchema(() =>
       // processing_mode.proto: DEFAULT is SEND for headers, SKIP for trailers.
       requestHeaders: m.request_header_mode !== "SKIP",
       responseHeaders: m.response_header_mode !== "SKIP",
-      requestBodyBuffered: m.request_body_mode === "BUFFERED",
-      responseBodyBuffered: m.response_body_mode === "BUFFERED",
+      requestBody: m.request_body_mode as ExtProcBodyMode,
+      responseBody: m.response_body_mode as ExtProcBodyMode,
+      requestTrailers: m.request_trailer_mode === "SEND",
+      responseTrailers: m.response_trailer_mode === "SEND",
     })));
 
-export const DEFAULT_PROCESSING_MODE: ExtProcProcessingMode = { requestHeaders: true, responseHeaders: true, requestBodyBuffered: false, responseBodyBuffered: false };
+export const DEFAULT_PROCESSING_MODE: ExtProcProcessingMode = { requestHeaders: true, responseHeaders: true, requestBody: "NONE", responseBody: "NONE", requestTrailers: false, responseTrailers: false };
 
 /** envoy.config.common.mutation_rules.v3.HeaderMutationRules: its BoolValues false when unset. */
 const mutationRules = lazySchema(() =>
@@ -109,7 +105,7 @@ export const extProcConfig: z.ZodType<ExtProcConfig> = lazySchema(() =>
     message_timeout: durationMs.optional(),
     stat_prefix: stringEmpty,
     mutation_rules: mutationRules.optional(),
-    max_message_timeout: unsupportedField("override_message_timeout is not taken (a processor asking for it is sent on the configured timeout)"),
+    max_message_timeout: durationMs.optional(),
     disable_clear_route_cache: boolFalse,
     forward_rules: unsupportedField("every request and response header is sent"),
     filter_metadata: unsupportedField("no metadata is sent"),
@@ -129,6 +125,8 @@ export const extProcConfig: z.ZodType<ExtProcConfig> = lazySchema(() =>
       if (c.grpc_service === undefined) ctx.addIssue({ code: "custom", message: "must set grpc_service", path: ["grpc_service"] });
       const t = c.message_timeout;
       if (t !== undefined && (t <= 0 || t > MAX_MESSAGE_TIMEOUT_MS)) ctx.addIssue({ code: "custom", message: "must be greater than 0s and at most 3600s", path: ["message_timeout"] });
+      const max = c.max_message_timeout;
+      if (max !== undefined && (max < 0 || max > MAX_MESSAGE_TIMEOUT_MS)) ctx.addIssue({ code: "custom", message: "must be at least 0s and at most 3600s", path: ["max_message_timeout"] });
     })
     .transform((c): ExtProcConfig => ({
       grpc: c.grpc_service!.target,
@@ -137,6 +135,8 @@ export const extProcConfig: z.ZodType<ExtProcConfig> = lazySchema(() =>
       failureModeAllow: c.failure_mode_allow,
       processingMode: c.processing_mode ?? DEFAULT_PROCESSING_MODE,
       messageTimeoutMs: c.message_timeout ?? DEFAULT_MESSAGE_TIMEOUT_MS,
+      // ext_proc.proto: unset is 0, which turns override_message_timeout off.
+      maxMessageTimeoutMs: c.max_message_timeout ?? 0,
       statPrefix: c.stat_prefix,
       allowModeOverride: c.allow_mode_override,
       disableClearRouteCache: c.disable_clear_route_cache,

@@ -17,6 +17,8 @@ export const ProcessingKind = {
   ResponseHeaders: 3,
   RequestBody: 4,
   ResponseBody: 5,
+  RequestTrailers: 6,
+  ResponseTrailers: 7,
 } as const;
 export type ProcessingKind = (typeof ProcessingKind)[keyof typeof ProcessingKind];
 
@@ -60,6 +62,17 @@ export function encodeBodyRequest(kind: ProcessingKind, body: Uint8Array, endOfS
     .message(kind, (b) => {
       b.bytesField(1, body);
       if (endOfStream) b.uint(2, 1);
+    })
+    .finish();
+}
+
+/** ProcessingRequest { HttpTrailers request_trailers = 6 | response_trailers = 7 { HeaderMap trailers = 1; } }, each trailer as a header is. */
+export function encodeTrailersRequest(kind: ProcessingKind, trailers: readonly (readonly [string, string])[]): Uint8Array {
+  return new ProtoWriter()
+    .message(kind, (t) => {
+      t.message(1, (map) => {
+        for (const [name, value] of trailers) map.message(1, (hv) => hv.bytesField(1, bytesOf(name)).bytesField(3, bytesOf(value)));
+      });
     })
     .finish();
 }
@@ -117,6 +130,8 @@ export type ProcessingResponse = {
   /** HeadersResponse / BodyResponse's CommonResponse (an empty one when absent). */
   common: CommonResponse | undefined;
   immediate: ImmediateResponse | undefined;
+  /** TrailersResponse.header_mutation (undefined when absent). */
+  trailersMutation: HeaderMutation | undefined;
   modeOverride: ModeOverride | undefined;
   /** override_message_timeout in ms, when set. */
   overrideMessageTimeoutMs: number | undefined;
@@ -236,7 +251,7 @@ function readImmediateResponse(bytes: Uint8Array): ImmediateResponse {
  * Throws ProtoDecodeError on bytes that are no message.
  */
 export function decodeProcessingResponse(bytes: Uint8Array): ProcessingResponse {
-  const response: ProcessingResponse = { kind: 0, common: undefined, immediate: undefined, modeOverride: undefined, overrideMessageTimeoutMs: undefined };
+  const response: ProcessingResponse = { kind: 0, common: undefined, immediate: undefined, trailersMutation: undefined, modeOverride: undefined, overrideMessageTimeoutMs: undefined };
   readMessage(bytes, (r) => {
     if (r.wire !== WireType.Len) return false;
     const field = r.field;
@@ -249,7 +264,12 @@ export function decodeProcessingResponse(bytes: Uint8Array): ProcessingResponse 
       response.immediate = undefined;
     } else if (field === 5 || field === 6) {
       response.kind = field;
-      r.lengthDelimited();
+      // TrailersResponse { HeaderMutation header_mutation = 1; }
+      let mutation: HeaderMutation | undefined;
+      readMessage(r.lengthDelimited(), (t) => (t.field === 1 && t.wire === WireType.Len ? ((mutation = readHeaderMutation(t.lengthDelimited())), true) : false));
+      response.trailersMutation = mutation;
+      response.common = undefined;
+      response.immediate = undefined;
     } else if (field === 7) {
       response.kind = field;
       response.immediate = readImmediateResponse(r.lengthDelimited());

@@ -3,9 +3,11 @@
  * processor_state.cc, client_impl.cc): each request opens one bidirectional gRPC stream,
  * envoy.service.ext_proc.v3.ExternalProcessor/Process, to the grpc_service's cluster
  * (always HTTP/2: ClusterManager.grpcStreamConnPool), on its first message. As the
- * processing mode says, the request headers, the buffered request body, the response
- * headers and the buffered response body are sent, one message at a time, each held until
- * the processor answers (or message_timeout passes):
+ * processing mode says, each direction's headers, body and trailers are sent, each held
+ * until the processor answers (or message_timeout passes). The body goes whole (BUFFERED),
+ * up to the buffer limit (BUFFERED_PARTIAL), or chunk by chunk as it comes (STREAMED: the
+ * chunks wait in a queue bounded by the buffer limit — the sender is paused over it — and
+ * each answer's body passes on in order, ext-proc-chunk-queue.ts):
  * - a HeadersResponse / BodyResponse's CommonResponse mutates the headers (ext-proc-mutation.ts,
  *   Envoy's default mutation rules), replaces the body (body_mutation), may ask to clear
  *   the route cache; CONTINUE_AND_REPLACE on headers takes the body mutation as the whole
@@ -21,9 +23,9 @@
  * Stats: http.<hcm stat_prefix>.ext_proc.[<stat_prefix>.]{streams_started, stream_msgs_sent,
  * stream_msgs_received, spurious_msgs_received, streams_closed, streams_failed,
  * failure_mode_allowed, message_timeouts, rejected_header_mutations, clear_route_cache_ignored,
- * clear_route_cache_disabled}.
+ * clear_route_cache_disabled, override_message_timeout_received, override_message_timeout_ignored}.
  */
-import type { ExtProcConfig, ExtProcPerRouteConfig, ExtProcProcessingMode } from "../../config/bootstrap.ts";
+import type { ExtProcBodyMode, ExtProcConfig, ExtProcPerRouteConfig, ExtProcProcessingMode } from "../../config/bootstrap.ts";
 import type { Timer, TimerTarget } from "../../event/timers.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { Counter } from "../../stats/counter.ts";
@@ -33,6 +35,8 @@ import { ProtoDecodeError } from "../../util/protobuf-wire.ts";
 import { GrpcStatus, toGrpcTimeout } from "../grpc-common.ts";
 import { GrpcAsyncStream, type GrpcStreamCallbacks } from "../grpc-async-stream.ts";
 import type { HeaderMap } from "../header-map.ts";
+import type { BodyBuffer } from "../body-buffer.ts";
+import { ChunkQueue } from "./ext-proc-chunk-queue.ts";
 import {
   FilterDataStatus,
   FilterHeadersStatus,
@@ -49,10 +53,12 @@ import {
   decodeProcessingResponse,
   encodeBodyRequest,
   encodeHeadersRequest,
+  encodeTrailersRequest,
   PROCESS_METHOD,
   ProcessingKind,
   ResponseKind,
   type CommonResponse,
+  type HeaderMutation,
   type ImmediateResponse,
   type ModeOverride,
 } from "./ext-proc-proto.ts";
@@ -67,6 +73,8 @@ const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 const DEFERRED_CLOSE_MS = 5000;
 /** CommonResponse.ResponseStatus CONTINUE_AND_REPLACE. */
 const CONTINUE_AND_REPLACE = 1;
+/** ProcessingMode.BodySendMode by number, those polyvoy runs (FULL_DUPLEX_STREAMED = 4 is not). */
+const BODY_MODES: readonly ExtProcBodyMode[] = ["NONE", "STREAMED", "BUFFERED", "BUFFERED_PARTIAL"];
 
 export class ExtProcStats {
   readonly streamsStarted: Counter;
@@ -80,6 +88,8 @@ export class ExtProcStats {
   readonly rejectedHeaderMutations: Counter;
   readonly clearRouteCacheIgnored: Counter;
   readonly clearRouteCacheDisabled: Counter;
+  readonly overrideMessageTimeoutReceived: Counter;
+  readonly overrideMessageTimeoutIgnored: Counter;
 
   constructor(server: ServerContext, prefix: string) {
     const c = (name: string) => server.stats.counter(prefix + name);
@@ -94,6 +104,8 @@ export class ExtProcStats {
     this.rejectedHeaderMutations = c("rejected_header_mutations");
     this.clearRouteCacheIgnored = c("clear_route_cache_ignored");
     this.clearRouteCacheDisabled = c("clear_route_cache_disabled");
+    this.overrideMessageTimeoutReceived = c("override_message_timeout_received");
+    this.overrideMessageTimeoutIgnored = c("override_message_timeout_ignored");
   }
 }
 
@@ -133,43 +145,76 @@ export const CallState = {
   BufferingBody: 2,
   /** The buffered body was sent; its answer is awaited. */
   BufferedBodyCallback: 3,
+  /** Streamed chunks were sent; their answers are awaited, in order (STREAMED). */
+  StreamedBodyCallback: 4,
+  /** The body up to the buffer limit was sent; its answer is awaited (BUFFERED_PARTIAL). */
+  BufferedPartialBodyCallback: 5,
+  /** The trailers were sent; their answer is awaited. */
+  TrailersCallback: 6,
 } as const;
 export type CallState = (typeof CallState)[keyof typeof CallState];
 
-/** One direction: the request (decoding) or the response (encoding). */
-class Direction {
+/** One direction: the request (decoding) or the response (encoding); Envoy's ProcessorState. */
+class Direction implements TimerTarget {
   state: CallState = CallState.Idle;
-  /** Headers are held by this filter until processing lets them go. */
+  /** Headers (or trailers) are held by this filter until processing lets them go. */
   stopped = false;
+  /** The headers have not gone on yet: a body answer may still change them (Envoy's headers_). */
+  headersHeld = false;
   /** Inside this direction's filter call: a continue becomes the call's return value. */
   inCall = false;
   continueInCall = false;
   /** The whole body is in (endStream seen on headers, data or trailers). */
   complete = false;
-  /** The body is being held here for the processor (or a replacement). */
-  buffering = false;
+  /** The headers ended the stream (Envoy's no_body_). */
+  noBody = false;
   /** CONTINUE_AND_REPLACE on headers: the body to put in place of the one that comes. */
   replacement: Uint8Array | undefined;
   headers: RequestHeaders | ResponseHeaders | undefined;
+  trailers: HeaderMap | undefined;
+  bodyMode: ExtProcBodyMode;
+  sendTrailers: boolean;
+  /** STREAMED / BUFFERED_PARTIAL chunks awaiting their answers. */
+  readonly queue = new ChunkQueue();
+  /** This direction's sender is paused for the queue (Envoy's watermark_requested_). */
+  watermarkRequested = false;
+  /** BUFFERED_PARTIAL: the part was answered; the rest of the body goes on unprocessed. */
+  partialBodyProcessed = false;
+  timer: Timer | undefined;
+  /** override_message_timeout was taken for the message awaited (Envoy's new_timeout_received_). */
+  newTimeoutReceived = false;
 
-  constructor(readonly request: boolean) {}
+  constructor(
+    readonly request: boolean,
+    private readonly owner: ExtProcFilter,
+    mode: ExtProcProcessingMode,
+  ) {
+    this.bodyMode = request ? mode.requestBody : mode.responseBody;
+    this.sendTrailers = request ? mode.requestTrailers : mode.responseTrailers;
+  }
+
+  /** @internal TimerTarget: this direction's message timer (Envoy keeps one per ProcessorState). */
+  onTimer(): void {
+    this.owner.onMessageTimeout();
+  }
 }
 
-export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks, TimerTarget {
+export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
   private decoderCallbacks: DecoderFilterCallbacks = UNBOUND_DECODER_FILTER_CALLBACKS;
   private encoderCallbacks: EncoderFilterCallbacks | undefined;
-  private readonly decoding = new Direction(true);
-  private readonly encoding = new Direction(false);
+  private readonly decoding: Direction;
+  private readonly encoding: Direction;
   private stream: GrpcAsyncStream | undefined;
   /** The processor is done with (closed, failed, timed out, spurious, immediate response). */
   private processingComplete = false;
   private disabled = false;
   private mode: ExtProcProcessingMode;
-  private timer: Timer | undefined;
   private sentLocalReply = false;
 
   constructor(private readonly shared: ExtProcFilterConfig) {
     this.mode = shared.config.processingMode;
+    this.decoding = new Direction(true, this, this.mode);
+    this.encoding = new Direction(false, this, this.mode);
   }
 
   setDecoderFilterCallbacks(callbacks: DecoderFilterCallbacks): void {
@@ -189,15 +234,17 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks, TimerTa
     dir.headers = headers;
     dir.complete = endStream;
     if (this.disabled) return FilterHeadersStatus.Continue;
-    return this.onHeaders(dir, endStream, this.mode.requestHeaders, this.mode.requestBodyBuffered);
+    return this.onHeaders(dir, endStream, this.mode.requestHeaders);
   }
 
   decodeData(data: Uint8Array, endStream: boolean): FilterDataStatus {
+    if (this.disabled) return FilterDataStatus.Continue;
     return this.onData(this.decoding, data, endStream);
   }
 
-  decodeTrailers(_trailers: HeaderMap): FilterTrailersStatus {
-    return this.onTrailers(this.decoding);
+  decodeTrailers(trailers: HeaderMap): FilterTrailersStatus {
+    if (this.disabled) return FilterTrailersStatus.Continue;
+    return this.onTrailers(this.decoding, trailers);
   }
 
   // ---- the response ----
@@ -208,42 +255,58 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks, TimerTa
     dir.complete = endStream;
     // A local reply of ours (an immediate response, an error) is not sent to the processor.
     if (this.disabled || this.sentLocalReply) return FilterHeadersStatus.Continue;
-    return this.onHeaders(dir, endStream, this.mode.responseHeaders, this.mode.responseBodyBuffered);
+    return this.onHeaders(dir, endStream, this.mode.responseHeaders);
   }
 
   encodeData(data: Uint8Array, endStream: boolean): FilterDataStatus {
+    if (this.disabled || this.sentLocalReply) return FilterDataStatus.Continue;
     return this.onData(this.encoding, data, endStream);
   }
 
-  encodeTrailers(_trailers: HeaderMap): FilterTrailersStatus {
-    return this.onTrailers(this.encoding);
+  encodeTrailers(trailers: HeaderMap): FilterTrailersStatus {
+    if (this.disabled || this.sentLocalReply) return FilterTrailersStatus.Continue;
+    return this.onTrailers(this.encoding, trailers);
   }
 
   onDestroy(): void {
     this.processingComplete = true;
-    this.disableTimer();
+    this.disableTimer(this.decoding);
+    this.disableTimer(this.encoding);
     this.closeStream();
   }
 
-  // ---- one direction's calls (Envoy's ProcessorState) ----
+  // ---- one direction's calls (Envoy's Filter::onHeaders / onData / onTrailers) ----
 
-  private onHeaders(dir: Direction, endStream: boolean, sendHeaders: boolean, bodyBuffered: boolean): FilterHeadersStatus {
+  private onHeaders(dir: Direction, endStream: boolean, sendHeaders: boolean): FilterHeadersStatus {
     if (this.processingComplete) return FilterHeadersStatus.Continue;
+    dir.noBody = endStream;
     if (sendHeaders) {
       dir.stopped = true;
+      dir.headersHeld = true;
       dir.inCall = true;
-      dir.state = CallState.HeadersCallback;
       const kind = dir.request ? ProcessingKind.RequestHeaders : ProcessingKind.ResponseHeaders;
-      this.send(encodeHeadersRequest(kind, headersForProcessor(dir.headers!), endStream));
+      this.send(dir, CallState.HeadersCallback, encodeHeadersRequest(kind, headersForProcessor(dir.headers!), endStream));
+      this.removeContentLengthIfStreamed(dir);
       return this.endHeadersCall(dir);
     }
-    if (bodyBuffered && !endStream) {
+    this.removeContentLengthIfStreamed(dir);
+    if (dir.bodyMode === "BUFFERED" && !endStream) {
       dir.stopped = true;
-      dir.buffering = true;
+      dir.headersHeld = true;
       dir.state = CallState.BufferingBody;
       return FilterHeadersStatus.StopIteration;
     }
     return FilterHeadersStatus.Continue;
+  }
+
+  /**
+   * Envoy's shouldRemoveContentLength: a streamed or partly buffered body may be changed
+   * chunk by chunk after the headers went on, so their content-length could not be trusted
+   * (HTTP/1 then goes chunked).
+   */
+  private removeContentLengthIfStreamed(dir: Direction): void {
+    if (this.processingComplete) return;
+    if (dir.bodyMode === "STREAMED" || dir.bodyMode === "BUFFERED_PARTIAL") dir.headers!.remove("content-length");
   }
 
   private endHeadersCall(dir: Direction): FilterHeadersStatus {
@@ -265,12 +328,24 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks, TimerTa
       dir.replacement = undefined;
       return FilterDataStatus.Continue;
     }
-    if (this.processingComplete && !dir.stopped) return FilterDataStatus.Continue;
+    if (this.processingComplete) return dir.stopped ? FilterDataStatus.StopIterationAndBuffer : FilterDataStatus.Continue;
     if (dir.state === CallState.HeadersCallback) {
-      // The headers' answer decides what the body does: hold it meanwhile.
-      dir.buffering = true;
-      return FilterDataStatus.StopIterationAndBuffer;
+      // The headers' answer decides what the body does: hold it meanwhile, pausing the sender over the limit (ext_proc.cc).
+      return FilterDataStatus.StopIterationAndWatermark;
     }
+    switch (dir.bodyMode) {
+      case "BUFFERED":
+        return this.onBufferedData(dir, data, endStream);
+      case "STREAMED":
+        return this.onStreamedData(dir, data, endStream);
+      case "BUFFERED_PARTIAL":
+        return this.onPartialData(dir, data, endStream);
+      default:
+        return dir.stopped ? FilterDataStatus.StopIterationAndBuffer : FilterDataStatus.Continue;
+    }
+  }
+
+  private onBufferedData(dir: Direction, data: Uint8Array, endStream: boolean): FilterDataStatus {
     if (dir.state === CallState.BufferingBody) {
       if (!endStream) return FilterDataStatus.StopIterationAndBuffer;
       dir.inCall = true;
@@ -287,25 +362,102 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks, TimerTa
     return dir.stopped ? FilterDataStatus.StopIterationAndBuffer : FilterDataStatus.Continue;
   }
 
-  private onTrailers(dir: Direction): FilterTrailersStatus {
-    dir.complete = true;
-    if (dir.state === CallState.BufferingBody && !this.processingComplete) {
-      // The body is complete at the trailers (Envoy sends it, end_of_stream false, then trailers if asked).
-      dir.inCall = true;
-      this.sendBufferedBody(dir, undefined, false);
-      dir.inCall = false;
-      if (dir.continueInCall) {
-        dir.continueInCall = false;
-        return FilterTrailersStatus.Continue;
+  /**
+   * STREAMED (ext_proc.cc onData): the chunk is sent and held in the queue; the filters
+   * after this one get it when its answer comes (injected, in order). Envoy passes an
+   * empty buffer on meanwhile; polyvoy passes nothing (an empty chunk is no body).
+   */
+  private onStreamedData(dir: Direction, data: Uint8Array, endStream: boolean): FilterDataStatus {
+    if (!this.openStream()) return this.sentLocalReply ? FilterDataStatus.StopIterationNoBuffer : FilterDataStatus.Continue;
+    const body = encodeBodyRequest(this.bodyKind(dir), data, endStream);
+    this.enqueue(dir, data, endStream);
+    // The end is passed on once the last chunk's answer came (Envoy's setPaused).
+    if (endStream) dir.stopped = true;
+    this.send(dir, CallState.StreamedBodyCallback, body);
+    return FilterDataStatus.StopIterationNoBuffer;
+  }
+
+  /**
+   * BUFFERED_PARTIAL (ext_proc.cc onData): chunks are queued until the end or the buffer
+   * limit, then all of it goes as one message (end_of_stream false when more follows);
+   * what comes while its answer is awaited is queued and passed on after it; once answered,
+   * the rest of the body goes on unprocessed.
+   */
+  private onPartialData(dir: Direction, data: Uint8Array, endStream: boolean): FilterDataStatus {
+    if (dir.partialBodyProcessed) {
+      dir.headersHeld = false;
+      return FilterDataStatus.Continue;
+    }
+    if (dir.state === CallState.BufferedPartialBodyCallback) {
+      this.enqueue(dir, data, endStream);
+      dir.stopped = true;
+      return FilterDataStatus.StopIterationNoBuffer;
+    }
+    if (!this.openStream()) return this.sentLocalReply ? FilterDataStatus.StopIterationNoBuffer : FilterDataStatus.Continue;
+    this.enqueue(dir, data, endStream);
+    if (endStream || this.queueOverHighLimit(dir)) this.sendPartialBody(dir, undefined);
+    return FilterDataStatus.StopIterationNoBuffer;
+  }
+
+  private onTrailers(dir: Direction, trailers: HeaderMap): FilterTrailersStatus {
+    if (dir.replacement !== undefined) {
+      // CONTINUE_AND_REPLACE's body, when the body ends at trailers: it goes ahead of them.
+      const body = dir.replacement;
+      dir.replacement = undefined;
+      if (body.byteLength > 0) {
+        if (dir.request) this.decoderCallbacks.addDecodedData(body, false);
+        else this.encoderCallbacks!.addEncodedData(body, false);
       }
+      return FilterTrailersStatus.Continue;
+    }
+    if (this.processingComplete) return dir.stopped ? FilterTrailersStatus.StopIteration : FilterTrailersStatus.Continue;
+    const bodyDelivered = dir.complete;
+    dir.complete = true;
+    dir.trailers = trailers;
+    if (dir.state !== CallState.Idle && dir.state !== CallState.BufferingBody) {
+      // A message is still awaited: the trailers wait for it (ext_proc.cc onTrailers).
+      dir.stopped = true;
       return FilterTrailersStatus.StopIteration;
     }
-    return dir.stopped || dir.state !== CallState.Idle ? FilterTrailersStatus.StopIteration : FilterTrailersStatus.Continue;
+    const buffered = dir.bodyMode === "BUFFERED" && dir.state === CallState.BufferingBody;
+    const partial = dir.bodyMode === "BUFFERED_PARTIAL" && !dir.queue.empty;
+    if (!bodyDelivered && (buffered || partial)) {
+      // The body is complete at the trailers: it goes now, end_of_stream false, the trailers after its answer.
+      dir.inCall = true;
+      if (buffered) this.sendBufferedBody(dir, undefined, false);
+      else this.sendPartialBody(dir, false);
+      return this.endTrailersCall(dir);
+    }
+    if (!dir.sendTrailers) {
+      dir.stopped = false;
+      return FilterTrailersStatus.Continue;
+    }
+    if (!this.openStream()) return this.sentLocalReply ? FilterTrailersStatus.StopIteration : FilterTrailersStatus.Continue;
+    dir.stopped = true;
+    dir.inCall = true;
+    this.sendTrailers(dir);
+    return this.endTrailersCall(dir);
+  }
+
+  private endTrailersCall(dir: Direction): FilterTrailersStatus {
+    dir.inCall = false;
+    dir.stopped = true;
+    if (this.sentLocalReply) return FilterTrailersStatus.StopIteration;
+    if (dir.continueInCall) {
+      dir.continueInCall = false;
+      dir.stopped = false;
+      return FilterTrailersStatus.Continue;
+    }
+    return FilterTrailersStatus.StopIteration;
+  }
+
+  private bodyKind(dir: Direction): ProcessingKind {
+    return dir.request ? ProcessingKind.RequestBody : ProcessingKind.ResponseBody;
   }
 
   /** The buffered body (and the last chunk, not in the buffer yet) goes to the processor. */
   private sendBufferedBody(dir: Direction, last: Uint8Array | undefined, endOfStream: boolean): void {
-    const buffered = dir.request ? this.decoderCallbacks.decodingBuffer() : this.encoderCallbacks!.encodingBuffer();
+    const buffered = this.buffer(dir);
     const head = buffered === undefined ? new Uint8Array(0) : buffered.toBytes();
     let body = head;
     if (last !== undefined && last.byteLength > 0) {
@@ -313,25 +465,89 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks, TimerTa
       body.set(head, 0);
       body.set(last, head.byteLength);
     }
-    dir.state = CallState.BufferedBodyCallback;
-    this.send(encodeBodyRequest(dir.request ? ProcessingKind.RequestBody : ProcessingKind.ResponseBody, body, endOfStream));
+    this.send(dir, CallState.BufferedBodyCallback, encodeBodyRequest(this.bodyKind(dir), body, endOfStream));
+  }
+
+  /** BUFFERED_PARTIAL: what the queue holds, as one message (Envoy's sendStreamChunk); `endOfStream` undefined: the queue's own end. */
+  private sendPartialBody(dir: Direction, endOfStream: boolean | undefined): void {
+    const all = dir.queue.consolidate();
+    dir.stopped = true;
+    this.send(dir, CallState.BufferedPartialBodyCallback, encodeBodyRequest(this.bodyKind(dir), all.data, endOfStream ?? all.endStream));
+  }
+
+  private sendTrailers(dir: Direction): void {
+    const kind = dir.request ? ProcessingKind.RequestTrailers : ProcessingKind.ResponseTrailers;
+    this.send(dir, CallState.TrailersCallback, encodeTrailersRequest(kind, dir.trailers!.entries()));
+  }
+
+  // ---- the chunk queue and its watermarks (processor_state.cc) ----
+
+  private enqueue(dir: Direction, data: Uint8Array, endStream: boolean): void {
+    dir.queue.push(data, endStream);
+    if (this.queueOverHighLimit(dir)) this.requestWatermark(dir);
+  }
+
+  private bufferLimit(dir: Direction): number {
+    return dir.request ? this.decoderCallbacks.decoderBufferLimit : this.encoderCallbacks!.encoderBufferLimit;
+  }
+
+  /** processor_state.h queueOverHighLimit: more held than the stream's buffer limit (0: none). */
+  private queueOverHighLimit(dir: Direction): boolean {
+    const limit = this.bufferLimit(dir);
+    return limit > 0 && dir.queue.bytesEnqueued > limit;
+  }
+
+  /** processor_state.h queueBelowLowLimit: under half the limit. */
+  private queueBelowLowLimit(dir: Direction): boolean {
+    const limit = this.bufferLimit(dir);
+    return limit <= 0 || dir.queue.bytesEnqueued < limit / 2;
+  }
+
+  /** Pause this direction's sender: the downstream's reads, or the upstream through the router (Envoy's requestWatermark). */
+  private requestWatermark(dir: Direction): void {
+    if (dir.watermarkRequested) return;
+    dir.watermarkRequested = true;
+    if (dir.request) this.decoderCallbacks.readDisableDownstream(true);
+    else this.encoderCallbacks!.onEncoderFilterAboveWriteBufferHighWatermark();
+  }
+
+  private clearWatermark(dir: Direction): void {
+    if (!dir.watermarkRequested) return;
+    dir.watermarkRequested = false;
+    if (dir.request) this.decoderCallbacks.readDisableDownstream(false);
+    else this.encoderCallbacks!.onEncoderFilterBelowWriteBufferLowWatermark();
+  }
+
+  /** Body to the filters after this one (Envoy's injectDataToFilterChain); the held headers go first. */
+  private inject(dir: Direction, data: Uint8Array, endStream: boolean): void {
+    dir.headersHeld = false;
+    if (dir.request) this.decoderCallbacks.injectDecodedDataToFilterChain(data, endStream);
+    else this.encoderCallbacks!.injectEncodedDataToFilterChain(data, endStream);
   }
 
   // ---- the stream ----
 
-  private send(message: Uint8Array): void {
+  /** Opens the stream on the first message (Envoy's openStream); false when the processor cannot be had (a local reply was sent, or failure_mode_allow let the request go on). */
+  private openStream(): boolean {
+    if (this.processingComplete) return false;
+    if (this.stream !== undefined) return true;
     const shared = this.shared;
-    if (this.stream === undefined) {
-      shared.stats.streamsStarted.inc();
-      this.stream = new GrpcAsyncStream(shared.server, this, MAX_MESSAGE_BYTES, true);
-      const grpc = shared.config.grpc;
-      this.stream.start(grpc.clusterName, PROCESS_METHOD, grpc.authority, shared.initialMetadata, grpc.google);
-      // The start may have failed at once (no such cluster, no healthy host).
-      if (this.processingComplete) return;
-    }
-    this.stream.sendMessage(message);
-    shared.stats.streamMsgsSent.inc();
-    this.enableTimer(shared.config.messageTimeoutMs);
+    shared.stats.streamsStarted.inc();
+    this.stream = new GrpcAsyncStream(shared.server, this, MAX_MESSAGE_BYTES, true);
+    const grpc = shared.config.grpc;
+    this.stream.start(grpc.clusterName, PROCESS_METHOD, grpc.authority, shared.initialMetadata, grpc.google);
+    // The start may have failed at once (no such cluster, no healthy host).
+    return !this.processingComplete;
+  }
+
+  /** One message to the processor; `dir` awaits its answer in `state`, for message_timeout (Envoy's onStartProcessorCall). */
+  private send(dir: Direction, state: CallState, message: Uint8Array): void {
+    dir.state = state;
+    if (!this.openStream()) return;
+    this.stream!.sendMessage(message);
+    this.shared.stats.streamMsgsSent.inc();
+    this.enableTimer(dir, this.shared.config.messageTimeoutMs);
+    dir.newTimeoutReceived = false;
   }
 
   /** @internal GrpcStreamCallbacks */
@@ -346,8 +562,7 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks, TimerTa
       this.stream?.reset();
       return this.onRemoteClose(GrpcStatus.Internal, "the processor's message could not be parsed");
     }
-    // override_message_timeout: polyvoy refuses max_message_timeout, so as Envoy without it, the request is ignored.
-    if (response.overrideMessageTimeoutMs !== undefined) return;
+    if (response.overrideMessageTimeoutMs !== undefined) return this.onNewTimeout(response.overrideMessageTimeoutMs);
     const inHeaders = this.decoding.state === CallState.HeadersCallback || this.encoding.state === CallState.HeadersCallback;
     if (this.shared.config.allowModeOverride && inHeaders && response.modeOverride !== undefined) this.overrideMode(response.modeOverride);
     let status: "ok" | "spurious" | string;
@@ -364,13 +579,18 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks, TimerTa
       case ResponseKind.ResponseBody:
         status = this.onBodyResponse(this.encoding, response.common!);
         break;
+      case ResponseKind.RequestTrailers:
+        status = this.onTrailersResponse(this.decoding, response.trailersMutation);
+        break;
+      case ResponseKind.ResponseTrailers:
+        status = this.onTrailersResponse(this.encoding, response.trailersMutation);
+        break;
       case ResponseKind.ImmediateResponse:
         this.shared.stats.streamMsgsReceived.inc();
         this.finish();
         this.sendImmediateResponse(response.immediate!);
         return;
       default:
-        // Trailers were never sent; anything else is out of turn.
         status = "spurious";
     }
     const stats = this.shared.stats;
@@ -387,6 +607,25 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks, TimerTa
       this.finish();
       this.sendImmediateResponse({ status: 500, headers: undefined, body: new Uint8Array(0), grpcStatus: undefined, details: status });
     }
+  }
+
+  /**
+   * Envoy's onNewTimeout: override_message_timeout restarts the awaited message's timer with
+   * the new timeout, once per message, when within [1 ms, max_message_timeout] (0, the
+   * default, takes none); otherwise it is ignored. Either way it is no answer.
+   */
+  private onNewTimeout(ms: number): void {
+    const stats = this.shared.stats;
+    if (ms < 1 || ms > this.shared.config.maxMessageTimeoutMs) return stats.overrideMessageTimeoutIgnored.inc();
+    let restarted = false;
+    for (const dir of [this.decoding, this.encoding]) {
+      if (dir.timer === undefined || !dir.timer.enabled || dir.newTimeoutReceived) continue;
+      dir.timer.enable(ms);
+      dir.newTimeoutReceived = true;
+      restarted = true;
+    }
+    if (restarted) stats.overrideMessageTimeoutReceived.inc();
+    else stats.overrideMessageTimeoutIgnored.inc();
   }
 
   /** @internal GrpcStreamCallbacks: the call ended. */
@@ -413,9 +652,9 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks, TimerTa
     this.clearAsyncState();
   }
 
-  /** @internal TimerTarget: Envoy's onMessageTimeout. */
-  onTimer(): void {
-    this.timer = undefined;
+  /** @internal A direction's message timer fired: Envoy's onMessageTimeout. */
+  onMessageTimeout(): void {
+    if (this.processingComplete) return;
     const stats = this.shared.stats;
     stats.messageTimeouts.inc();
     if (this.shared.config.failureModeAllow) {
@@ -430,57 +669,149 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks, TimerTa
     this.sendImmediateResponse({ status: 504, headers: undefined, body: new Uint8Array(0), grpcStatus: undefined, details: `${ERROR_PREFIX}_per-message_timeout_exceeded` });
   }
 
-  // ---- answers ----
+  // ---- answers (processor_state.cc) ----
 
   /** ProcessorState::handleHeadersResponse. */
   private onHeadersResponse(dir: Direction, common: CommonResponse): "ok" | "spurious" | string {
     if (dir.state !== CallState.HeadersCallback) return "spurious";
-    this.disableTimer();
+    this.disableTimer(dir);
     const replacing = common.status === CONTINUE_AND_REPLACE;
     if (common.headerMutation !== undefined) {
       const error = applyHeaderMutation(common.headerMutation, dir.headers!, replacing, this.shared.stats.rejectedHeaderMutations, this.shared.mutationChecker);
       if (error !== undefined) return error;
     }
     this.clearRouteCache(dir, common);
+    dir.state = CallState.Idle;
     if (replacing) {
-      // The body mutation is the whole body; no body message is sent (processor_state.cc).
+      // The body mutation is the whole body; nothing more of this direction goes to the processor (processor_state.cc).
       const body = common.bodyMutation ?? new Uint8Array(0);
-      dir.state = CallState.Idle;
       if (dir.complete) {
         if (body.byteLength > 0 || this.bufferedLength(dir) > 0) this.replaceBuffered(dir, body);
       } else {
         dir.replacement = body;
       }
+      dir.queue.clear();
+      dir.bodyMode = "NONE";
+      dir.sendTrailers = false;
+      this.clearWatermark(dir);
       this.continueDirection(dir);
       return "ok";
     }
-    const bodyBuffered = dir.request ? this.mode.requestBodyBuffered : this.mode.responseBodyBuffered;
-    const hasBody = !(dir.complete && this.bufferedLength(dir) === 0);
-    if (bodyBuffered && hasBody && !this.processingComplete) {
-      if (dir.complete) {
-        // The body came while the headers' answer was awaited: it goes now.
-        this.sendBufferedBody(dir, undefined, true);
-      } else {
+    if (!dir.noBody) {
+      if (dir.complete && dir.bodyMode !== "NONE") {
+        if (this.buffer(dir) !== undefined) {
+          // The whole body came while the headers' answer was awaited: it goes as one message, whatever the mode.
+          this.sendBufferedBody(dir, undefined, dir.trailers === undefined);
+          return "ok";
+        }
+      } else if (dir.bodyMode === "BUFFERED") {
         dir.state = CallState.BufferingBody;
+        return "ok";
+      } else if (dir.bodyMode === "STREAMED") {
+        this.sendBufferedDataStreamed(dir);
+        return "ok";
+      } else if (dir.bodyMode === "BUFFERED_PARTIAL") {
+        // What came so far joins the queue; the headers stay held while it fills up to the limit.
+        const held = this.buffer(dir);
+        if (held !== undefined && held.length > 0) dir.queue.push(held.take(), false);
+        if (this.queueOverHighLimit(dir)) this.sendPartialBody(dir, false);
+        else this.clearWatermark(dir);
+        return "ok";
       }
-      return "ok";
+      if (dir.sendTrailers && dir.trailers !== undefined) {
+        this.sendTrailers(dir);
+        return "ok";
+      }
     }
-    dir.state = CallState.Idle;
     this.continueDirection(dir);
     return "ok";
   }
 
-  /** ProcessorState::handleBodyResponse (BUFFERED). */
+  /** Envoy's sendBufferedDataInStreamedMode: the body held during the headers' call goes as one chunk, and the headers go on. */
+  private sendBufferedDataStreamed(dir: Direction): void {
+    const held = this.buffer(dir);
+    if (held !== undefined && held.length > 0) {
+      const data = held.take();
+      const message = encodeBodyRequest(this.bodyKind(dir), data, false);
+      this.enqueue(dir, data, false);
+      this.send(dir, CallState.StreamedBodyCallback, message);
+    }
+    if (this.queueBelowLowLimit(dir)) this.clearWatermark(dir);
+    this.continueDirection(dir);
+  }
+
+  /** ProcessorState::handleBodyResponse. */
   private onBodyResponse(dir: Direction, common: CommonResponse): "ok" | "spurious" | string {
-    if (dir.state !== CallState.BufferedBodyCallback) return "spurious";
-    this.disableTimer();
-    // The headers are still held: a body answer may change them too.
-    if (common.headerMutation !== undefined) {
-      const error = applyHeaderMutation(common.headerMutation, dir.headers!, common.status === CONTINUE_AND_REPLACE, this.shared.stats.rejectedHeaderMutations, this.shared.mutationChecker);
+    let shouldContinue = false;
+    switch (dir.state) {
+      case CallState.BufferedBodyCallback: {
+        this.disableTimer(dir);
+        // The headers are still held: a body answer may change them too.
+        if (common.headerMutation !== undefined && dir.headersHeld) {
+          const error = applyHeaderMutation(common.headerMutation, dir.headers!, common.status === CONTINUE_AND_REPLACE, this.shared.stats.rejectedHeaderMutations, this.shared.mutationChecker);
+          if (error !== undefined) return error;
+        }
+        if (common.bodyMutation !== undefined) this.replaceBuffered(dir, common.bodyMutation);
+        this.clearWatermark(dir);
+        dir.state = CallState.Idle;
+        shouldContinue = true;
+        break;
+      }
+      case CallState.StreamedBodyCallback: {
+        const chunk = dir.queue.pop()!;
+        // Envoy's onFinishProcessorCall stops the timer even while later chunks are awaited, which
+        // would leave a processor that stalls on one of them unbounded: their wait starts now.
+        if (dir.queue.empty) this.disableTimer(dir);
+        else this.enableTimer(dir, this.shared.config.messageTimeoutMs);
+        const data = common.bodyMutation ?? chunk.data;
+        if (data.byteLength > 0) this.inject(dir, data, chunk.endStream);
+        if (this.queueBelowLowLimit(dir)) this.clearWatermark(dir);
+        if (dir.queue.empty) dir.state = CallState.Idle;
+        // The last chunk, or the last before trailers that wait: the rest goes on.
+        shouldContinue = chunk.endStream || (dir.queue.empty && dir.trailers !== undefined);
+        break;
+      }
+      case CallState.BufferedPartialBodyCallback: {
+        this.disableTimer(dir);
+        const chunk = dir.queue.pop()!;
+        if (common.headerMutation !== undefined && dir.headersHeld) {
+          const error = applyHeaderMutation(common.headerMutation, dir.headers!, false, this.shared.stats.rejectedHeaderMutations, this.shared.mutationChecker);
+          if (error !== undefined) return error;
+        }
+        const data = common.bodyMutation ?? chunk.data;
+        if (data.byteLength > 0) this.inject(dir, data, chunk.endStream);
+        this.clearWatermark(dir);
+        dir.state = CallState.Idle;
+        dir.partialBodyProcessed = true;
+        shouldContinue = true;
+        // What came while the answer was awaited goes on after it, unprocessed.
+        if (!dir.queue.empty) {
+          const rest = dir.queue.consolidate();
+          dir.queue.clear();
+          if (rest.data.byteLength > 0) this.inject(dir, rest.data, rest.endStream);
+        }
+        break;
+      }
+      default:
+        return "spurious";
+    }
+    this.clearRouteCache(dir, common);
+    if (dir.sendTrailers && dir.trailers !== undefined && dir.queue.empty && dir.state === CallState.Idle) {
+      this.sendTrailers(dir);
+      return "ok";
+    }
+    if (shouldContinue) this.continueDirection(dir);
+    return "ok";
+  }
+
+  /** ProcessorState::handleTrailersResponse. */
+  private onTrailersResponse(dir: Direction, mutation: HeaderMutation | undefined): "ok" | "spurious" | string {
+    if (dir.state !== CallState.TrailersCallback) return "spurious";
+    this.disableTimer(dir);
+    if (mutation !== undefined) {
+      const error = applyHeaderMutation(mutation, dir.trailers!, false, this.shared.stats.rejectedHeaderMutations, this.shared.mutationChecker);
       if (error !== undefined) return error;
     }
-    if (common.bodyMutation !== undefined) this.replaceBuffered(dir, common.bodyMutation);
-    this.clearRouteCache(dir, common);
     dir.state = CallState.Idle;
     this.continueDirection(dir);
     return "ok";
@@ -494,13 +825,17 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks, TimerTa
     else this.decoderCallbacks.clearRouteCache();
   }
 
+  private buffer(dir: Direction): BodyBuffer | undefined {
+    return dir.request ? this.decoderCallbacks.decodingBuffer() : this.encoderCallbacks!.encodingBuffer();
+  }
+
   private bufferedLength(dir: Direction): number {
-    return (dir.request ? this.decoderCallbacks.decodingBuffer() : this.encoderCallbacks!.encodingBuffer())?.length ?? 0;
+    return this.buffer(dir)?.length ?? 0;
   }
 
   /** The held body becomes `body`; a content-length follows it (the headers are still held). */
   private replaceBuffered(dir: Direction, body: Uint8Array): void {
-    const buffer = dir.request ? this.decoderCallbacks.decodingBuffer() : this.encoderCallbacks!.encodingBuffer();
+    const buffer = this.buffer(dir);
     if (buffer !== undefined) buffer.replace(body);
     else if (body.byteLength > 0) {
       if (dir.request) this.decoderCallbacks.addDecodedData(body, false);
@@ -520,15 +855,21 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks, TimerTa
     if (headers !== undefined && headers.has("content-length")) headers.set("content-length", String(length));
   }
 
-  /** ProcessingMode from mode_override: the modes this filter implements only (others keep the current one). */
+  /** mode_override (Envoy's setProcessingMode on both directions): FULL_DUPLEX_STREAMED, which polyvoy does not run, keeps the current body mode. */
   private overrideMode(m: ModeOverride): void {
     const mode = { ...this.mode };
-    // HeaderSendMode: DEFAULT 0, SEND 1, SKIP 2. BodySendMode: NONE 0, BUFFERED 2.
+    // HeaderSendMode: DEFAULT 0, SEND 1, SKIP 2.
     if (m.requestHeaderMode !== 0) mode.requestHeaders = m.requestHeaderMode !== 2;
     if (m.responseHeaderMode !== 0) mode.responseHeaders = m.responseHeaderMode !== 2;
-    if (m.requestBodyMode === 0 || m.requestBodyMode === 2) mode.requestBodyBuffered = m.requestBodyMode === 2;
-    if (m.responseBodyMode === 0 || m.responseBodyMode === 2) mode.responseBodyBuffered = m.responseBodyMode === 2;
+    mode.requestTrailers = m.requestTrailerMode === 1;
+    mode.responseTrailers = m.responseTrailerMode === 1;
+    mode.requestBody = BODY_MODES[m.requestBodyMode] ?? mode.requestBody;
+    mode.responseBody = BODY_MODES[m.responseBodyMode] ?? mode.responseBody;
     this.mode = mode;
+    for (const dir of [this.decoding, this.encoding]) {
+      dir.bodyMode = dir.request ? mode.requestBody : mode.responseBody;
+      dir.sendTrailers = dir.request ? mode.requestTrailers : mode.responseTrailers;
+    }
   }
 
   /** Envoy's sendImmediateResponse: a local reply with the processor's status, headers, body, grpc_status and details. */
@@ -552,7 +893,11 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks, TimerTa
   /** The processor is done with for this request. */
   private finish(): void {
     this.processingComplete = true;
-    this.disableTimer();
+    for (const dir of [this.decoding, this.encoding]) {
+      this.disableTimer(dir);
+      dir.queue.clear();
+      this.clearWatermark(dir);
+    }
     this.closeStream();
   }
 
@@ -570,10 +915,16 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks, TimerTa
     this.shared.stats.streamsClosed.inc();
   }
 
-  /** Envoy's clearAsyncState: whatever waited for the processor goes on. */
+  /** Envoy's clearAsyncState: whatever waited for the processor goes on — queued chunks unprocessed, then the held end or trailers. */
   private clearAsyncState(): void {
-    this.disableTimer();
     for (const dir of [this.decoding, this.encoding]) {
+      this.disableTimer(dir);
+      if (!dir.queue.empty) {
+        const rest = dir.queue.consolidate();
+        dir.queue.clear();
+        if (rest.data.byteLength > 0) this.inject(dir, rest.data, rest.endStream);
+      }
+      this.clearWatermark(dir);
       if (dir.state === CallState.Idle && !dir.stopped) continue;
       dir.state = CallState.Idle;
       this.continueDirection(dir);
@@ -583,6 +934,7 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks, TimerTa
   private continueDirection(dir: Direction): void {
     if (!dir.stopped) return;
     dir.stopped = false;
+    dir.headersHeld = false;
     if (dir.inCall) {
       dir.continueInCall = true;
       return;
@@ -591,12 +943,12 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks, TimerTa
     else this.encoderCallbacks!.continueEncoding();
   }
 
-  private enableTimer(ms: number): void {
-    this.timer ??= this.shared.server.timers.create(this);
-    this.timer.enable(ms);
+  private enableTimer(dir: Direction, ms: number): void {
+    dir.timer ??= this.shared.server.timers.create(dir);
+    dir.timer.enable(ms);
   }
 
-  private disableTimer(): void {
-    this.timer?.disable();
+  private disableTimer(dir: Direction): void {
+    dir.timer?.disable();
   }
 }

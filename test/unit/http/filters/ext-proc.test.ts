@@ -17,7 +17,7 @@ import { StatsStore } from "../../../../core/stats/stats-store.ts";
 import { Counter } from "../../../../core/stats/counter.ts";
 import { BodyBuffer } from "../../../../core/http/body-buffer.ts";
 import { RequestHeaders, ResponseHeaders } from "../../../../core/http/message.ts";
-import { FilterDataStatus, FilterHeadersStatus, type DecoderFilterCallbacks, type EncoderFilterCallbacks } from "../../../../core/http/filter.ts";
+import { FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, type DecoderFilterCallbacks, type EncoderFilterCallbacks } from "../../../../core/http/filter.ts";
 import type { ServerContext } from "../../../../core/server-context.ts";
 import type { HttpFilterChainContext } from "../../../../core/http/filters/http-filter-registry.ts";
 
@@ -194,16 +194,16 @@ describe("ext_proc config", () => {
       messageTimeoutMs: 2000,
       allowModeOverride: true,
       failureModeAllow: false,
-      processingMode: { requestHeaders: true, responseHeaders: true, requestBodyBuffered: false, responseBodyBuffered: false },
+      processingMode: { requestHeaders: true, responseHeaders: true, requestBody: "NONE", responseBody: "NONE", requestTrailers: false, responseTrailers: false },
     });
     expect(extProcConfig.parse(base)).toMatchObject({ messageTimeoutMs: 200 });
-    expect(extProcConfig.parse({ ...base, processing_mode: { request_header_mode: "SKIP", response_body_mode: "BUFFERED" } }).processingMode).toEqual({ requestHeaders: false, responseHeaders: true, requestBodyBuffered: false, responseBodyBuffered: true });
+    expect(extProcConfig.parse({ ...base, processing_mode: { request_header_mode: "SKIP", response_body_mode: "BUFFERED" } }).processingMode).toEqual({ requestHeaders: false, responseHeaders: true, requestBody: "NONE", responseBody: "BUFFERED", requestTrailers: false, responseTrailers: false });
+    expect(extProcConfig.parse({ ...base, processing_mode: { request_body_mode: "STREAMED", response_body_mode: 3, request_trailer_mode: "SEND", response_trailer_mode: "SKIP" } }).processingMode).toEqual({ requestHeaders: true, responseHeaders: true, requestBody: "STREAMED", responseBody: "BUFFERED_PARTIAL", requestTrailers: true, responseTrailers: false });
   });
 
   test("refused by name", () => {
     const problems = (c: object) => extProcConfig.safeParse(c).error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
-    expect(problems({ ...base, processing_mode: { request_body_mode: "STREAMED" } })).toEqual(["processing_mode.request_body_mode: STREAMED is an Envoy value that polyvoy does not support yet (supported: NONE, BUFFERED (the body is sent whole, once))"]);
-    expect(problems({ ...base, processing_mode: { response_trailer_mode: "SEND" } })?.[0]).toMatch(/^processing_mode.response_trailer_mode: SEND is an Envoy value/);
+    expect(problems({ ...base, processing_mode: { request_body_mode: "FULL_DUPLEX_STREAMED" } })?.[0]).toMatch(/^processing_mode.request_body_mode: FULL_DUPLEX_STREAMED is an Envoy value that polyvoy does not support yet \(supported: NONE, STREAMED, BUFFERED, BUFFERED_PARTIAL/);
     expect(extProcConfig.parse({ ...base, mutation_rules: { allow_all_routing: true, disallow_expression: { regex: "x-secret-.*" } } }).mutationRules).toEqual({ allowAllRouting: true, allowEnvoy: false, disallowSystem: false, disallowAll: false, disallowExpression: "x-secret-.*", disallowIsError: false });
     expect(problems({ ...base, request_attributes: ["request.path"] })?.[0]).toMatch(/^request_attributes: /);
     expect(problems({})?.[0]).toBe("grpc_service: must set grpc_service");
@@ -222,16 +222,34 @@ interface Harness {
   continued: { decoding: number; encoding: number };
   replies: { status: number; body: string; details: string; headers: [string, string][] | undefined }[];
   fireTimer(): void;
+  /** The timeout the message timer was last enabled with. */
+  timerMs(): number;
   buffer: BodyBuffer;
+  /** Body the filter passed on, as text with its end flag, per direction. */
+  injected: { decoding: [string, boolean][]; encoding: [string, boolean][] };
+  /** The senders paused (true) and resumed (false), per direction. */
+  paused: { decoding: boolean[]; encoding: boolean[] };
 }
 
-function harness(config: object): Harness {
+function harness(config: object, bufferLimit = 1 << 20): Harness {
   const stats = new StatsStore();
   let timerTarget: { onTimer(): void } | undefined;
   let timerEnabled = false;
+  let timerMs = 0;
   const server = {
     stats,
-    timers: { create: (target: { onTimer(): void }) => ((timerTarget = target), { enable: () => (timerEnabled = true), disable: () => (timerEnabled = false) }) },
+    timers: {
+      create: (target: { onTimer(): void }) => (
+        (timerTarget = target),
+        {
+          enable: (ms: number) => ((timerEnabled = true), (timerMs = ms)),
+          disable: () => (timerEnabled = false),
+          get enabled() {
+            return timerEnabled;
+          },
+        }
+      ),
+    },
     // A cluster whose pool never gives a stream: messages queue, answers are handed in by the test.
     clusterManager: {
       get: () => ({ loadBalancer: { chooseHost: () => ({}) } }),
@@ -244,18 +262,41 @@ function harness(config: object): Harness {
   const continued = { decoding: 0, encoding: 0 };
   const replies: Harness["replies"] = [];
   const buffer = new BodyBuffer();
+  const injected: Harness["injected"] = { decoding: [], encoding: [] };
+  const paused: Harness["paused"] = { decoding: [], encoding: [] };
+  const text = (data: Uint8Array) => new TextDecoder().decode(data);
   const common = {
     route: undefined,
     sendLocalReply: (status: number, body: string, details: string, _flag: unknown, headers: [string, string][] | undefined) => replies.push({ status, body, details, headers }),
   };
-  filter.setDecoderFilterCallbacks({ ...common, continueDecoding: () => continued.decoding++, decodingBuffer: () => buffer, clearRouteCache: () => {} } as unknown as DecoderFilterCallbacks);
-  filter.setEncoderFilterCallbacks({ ...common, continueEncoding: () => continued.encoding++, encodingBuffer: () => undefined } as unknown as EncoderFilterCallbacks);
+  filter.setDecoderFilterCallbacks({
+    ...common,
+    continueDecoding: () => continued.decoding++,
+    decodingBuffer: () => buffer,
+    addDecodedData: (data: Uint8Array) => buffer.add(data),
+    clearRouteCache: () => {},
+    decoderBufferLimit: bufferLimit,
+    injectDecodedDataToFilterChain: (data: Uint8Array, end: boolean) => injected.decoding.push([text(data), end]),
+    readDisableDownstream: (disable: boolean) => paused.decoding.push(disable),
+  } as unknown as DecoderFilterCallbacks);
+  filter.setEncoderFilterCallbacks({
+    ...common,
+    continueEncoding: () => continued.encoding++,
+    encodingBuffer: () => undefined,
+    encoderBufferLimit: bufferLimit,
+    injectEncodedDataToFilterChain: (data: Uint8Array, end: boolean) => injected.encoding.push([text(data), end]),
+    onEncoderFilterAboveWriteBufferHighWatermark: () => paused.encoding.push(true),
+    onEncoderFilterBelowWriteBufferLowWatermark: () => paused.encoding.push(false),
+  } as unknown as EncoderFilterCallbacks);
   return {
     filter,
+    injected,
+    paused,
     stats,
     continued,
     replies,
     buffer,
+    timerMs: () => timerMs,
     fireTimer: () => {
       expect(timerEnabled).toBe(true);
       timerEnabled = false;
@@ -361,5 +402,153 @@ describe("ext_proc filter state machine", () => {
     without.filter.decodeHeaders(new RequestHeaders(), true);
     without.filter.onReceiveMessage(response({ request_headers: {}, mode_override: { response_header_mode: "SKIP" } }));
     expect(without.filter.encodeHeaders(new ResponseHeaders(200), true)).toBe(FilterHeadersStatus.StopIteration);
+  });
+});
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+const body = (direction: "request_body" | "response_body", replacement?: string) => response({ [direction]: { response: replacement === undefined ? {} : { body_mutation: { body: Buffer.from(replacement) } } } });
+
+describe("ext_proc STREAMED, BUFFERED_PARTIAL and trailers (processor_state.cc)", () => {
+  test("STREAMED: the body held during the headers' call goes as one chunk after their answer; each chunk is passed on when its answer comes, in order, replaced or not", () => {
+    const h = harness({ processing_mode: { request_body_mode: "STREAMED" } });
+    const request = new RequestHeaders();
+    request.set("content-length", "4");
+    expect(h.filter.decodeHeaders(request, false)).toBe(FilterHeadersStatus.StopIteration);
+    // The processor may change each chunk's length: content-length goes (Envoy's shouldRemoveContentLength).
+    expect(request.has("content-length")).toBe(false);
+    // Until the headers' answer, the body waits in the stream's buffer, pausing the client over the limit.
+    expect(h.filter.decodeData(bytes("a"), false)).toBe(FilterDataStatus.StopIterationAndWatermark);
+    h.buffer.add(bytes("a"));
+    expect(counter(h, "stream_msgs_sent")).toBe(1);
+    h.filter.onReceiveMessage(response({ request_headers: {} }));
+    expect([counter(h, "stream_msgs_sent"), h.buffer.length, h.continued.decoding]).toEqual([2, 0, 1]);
+    expect(h.filter.decodeData(bytes("b"), false)).toBe(FilterDataStatus.StopIterationNoBuffer);
+    expect(h.filter.decodeData(bytes("c"), true)).toBe(FilterDataStatus.StopIterationNoBuffer);
+    expect(counter(h, "stream_msgs_sent")).toBe(4);
+    expect(h.injected.decoding).toEqual([]);
+    h.filter.onReceiveMessage(body("request_body", "A"));
+    h.filter.onReceiveMessage(body("request_body"));
+    expect(h.injected.decoding).toEqual([["A", false], ["b", false]]);
+    expect(h.continued.decoding).toBe(1);
+    h.filter.onReceiveMessage(body("request_body", "CC"));
+    expect(h.injected.decoding).toEqual([["A", false], ["b", false], ["CC", true]]);
+    // The last chunk's answer lets the end go on.
+    expect(h.continued.decoding).toBe(2);
+    expect(counter(h, "stream_msgs_received")).toBe(4);
+    // One answer too many is spurious.
+    h.filter.onReceiveMessage(body("request_body"));
+    expect(counter(h, "spurious_msgs_received")).toBe(1);
+  });
+
+  test("STREAMED: the queue is bounded by the buffer limit — the sender paused over it, resumed under half of it", () => {
+    const h = harness({ processing_mode: { response_header_mode: "SKIP", response_body_mode: "STREAMED" } }, 10);
+    expect(h.filter.encodeHeaders(new ResponseHeaders(200), false)).toBe(FilterHeadersStatus.Continue);
+    h.filter.encodeData(bytes("123456"), false);
+    expect(h.paused.encoding).toEqual([]);
+    h.filter.encodeData(bytes("789012"), false);
+    expect(h.paused.encoding).toEqual([true]);
+    h.filter.encodeData(bytes("345"), false);
+    expect(h.paused.encoding).toEqual([true]);
+    h.filter.onReceiveMessage(body("response_body"));
+    // 9 bytes still held: not under half of 10.
+    expect(h.paused.encoding).toEqual([true]);
+    h.filter.onReceiveMessage(body("response_body"));
+    expect(h.paused.encoding).toEqual([true, false]);
+    h.filter.onReceiveMessage(body("response_body"));
+    expect(h.injected.encoding).toEqual([["123456", false], ["789012", false], ["345", false]]);
+  });
+
+  test("BUFFERED_PARTIAL: held up to the limit, sent with end_of_stream false, answered; what came meanwhile follows unprocessed, then the rest goes on", () => {
+    const h = harness({ processing_mode: { request_header_mode: "SKIP", request_body_mode: "BUFFERED_PARTIAL" } }, 10);
+    expect(h.filter.decodeHeaders(new RequestHeaders(), false)).toBe(FilterHeadersStatus.Continue);
+    expect(h.filter.decodeData(bytes("abcd"), false)).toBe(FilterDataStatus.StopIterationNoBuffer);
+    expect(counter(h, "stream_msgs_sent")).toBe(0);
+    expect(h.filter.decodeData(bytes("efghijkl"), false)).toBe(FilterDataStatus.StopIterationNoBuffer);
+    expect([counter(h, "stream_msgs_sent"), h.paused.decoding]).toEqual([1, [true]]);
+    expect(h.filter.decodeData(bytes("mno"), false)).toBe(FilterDataStatus.StopIterationNoBuffer);
+    h.filter.onReceiveMessage(body("request_body", "ABCDEFGHIJKL"));
+    expect(h.injected.decoding).toEqual([["ABCDEFGHIJKL", false], ["mno", false]]);
+    expect(h.paused.decoding).toEqual([true, false]);
+    expect(h.continued.decoding).toBe(1);
+    expect(h.filter.decodeData(bytes("pq"), true)).toBe(FilterDataStatus.Continue);
+    expect(counter(h, "stream_msgs_sent")).toBe(1);
+  });
+
+  test("BUFFERED_PARTIAL under the limit: sent whole at the end, with end_of_stream", () => {
+    const h = harness({ processing_mode: { request_header_mode: "SKIP", request_body_mode: "BUFFERED_PARTIAL" } }, 100);
+    h.filter.decodeHeaders(new RequestHeaders(), false);
+    h.filter.decodeData(bytes("ab"), false);
+    h.filter.decodeData(bytes("cd"), true);
+    expect(counter(h, "stream_msgs_sent")).toBe(1);
+    h.filter.onReceiveMessage(body("request_body"));
+    expect(h.injected.decoding).toEqual([["abcd", true]]);
+  });
+
+  test("trailers SEND: held, sent, mutated; with STREAMED they wait for the last chunk's answer", () => {
+    const h = harness({ processing_mode: { request_header_mode: "SKIP", request_body_mode: "STREAMED", request_trailer_mode: "SEND" } });
+    h.filter.decodeHeaders(new RequestHeaders(), false);
+    h.filter.decodeData(bytes("x"), false);
+    const trailers = new RequestHeaders();
+    trailers.set("grpc-status", "0");
+    expect(h.filter.decodeTrailers(trailers)).toBe(FilterTrailersStatus.StopIteration);
+    expect(counter(h, "stream_msgs_sent")).toBe(1);
+    h.filter.onReceiveMessage(body("request_body"));
+    // The chunk goes on; the trailers are sent now, and still held.
+    expect(h.injected.decoding).toEqual([["x", false]]);
+    expect([counter(h, "stream_msgs_sent"), h.continued.decoding]).toEqual([2, 0]);
+    h.filter.onReceiveMessage(response({ request_trailers: { header_mutation: { set_headers: [set("x-trailer", "yes")], remove_headers: ["grpc-status"] } } }));
+    expect([trailers.get("x-trailer"), trailers.has("grpc-status"), h.continued.decoding]).toEqual(["yes", false, 1]);
+    // Without SEND, trailers pass.
+    const skip = harness({ processing_mode: { request_header_mode: "SKIP" } });
+    skip.filter.decodeHeaders(new RequestHeaders(), false);
+    expect(skip.filter.decodeTrailers(new RequestHeaders())).toBe(FilterTrailersStatus.Continue);
+  });
+
+  test("a stalled chunk: the message timeout is a 504; with failure_mode_allow the queued chunks go on unprocessed", () => {
+    const closed = harness({ processing_mode: { request_header_mode: "SKIP", request_body_mode: "STREAMED" } });
+    closed.filter.decodeHeaders(new RequestHeaders(), false);
+    closed.filter.decodeData(bytes("a"), false);
+    closed.fireTimer();
+    expect(closed.replies.map((r) => [r.status, r.details])).toEqual([[504, "ext_proc_error_per-message_timeout_exceeded"]]);
+    const open = harness({ failure_mode_allow: true, processing_mode: { request_header_mode: "SKIP", request_body_mode: "STREAMED" } });
+    open.filter.decodeHeaders(new RequestHeaders(), false);
+    open.filter.decodeData(bytes("a"), false);
+    open.filter.decodeData(bytes("b"), true);
+    open.filter.onReceiveMessage(body("request_body", "A"));
+    open.fireTimer();
+    expect(open.injected.decoding).toEqual([["A", false], ["b", true]]);
+    expect([open.replies.length, open.continued.decoding, counter(open, "failure_mode_allowed")]).toEqual([0, 1, 1]);
+    // Later chunks pass untouched.
+    expect(open.filter.decodeData(bytes("c"), true)).toBe(FilterDataStatus.Continue);
+  });
+
+  test("override_message_timeout: taken within max_message_timeout, once per message; ignored beyond it or without it", () => {
+    const h = harness({ max_message_timeout: "10s", message_timeout: "1s" });
+    h.filter.decodeHeaders(new RequestHeaders(), true);
+    expect(h.timerMs()).toBe(1000);
+    h.filter.onReceiveMessage(response({ override_message_timeout: { seconds: 5 } }));
+    expect([h.timerMs(), counter(h, "override_message_timeout_received")]).toEqual([5000, 1]);
+    // A second one for the same message, and one over the bound, are ignored.
+    h.filter.onReceiveMessage(response({ override_message_timeout: { seconds: 6 } }));
+    h.filter.onReceiveMessage(response({ override_message_timeout: { seconds: 11 } }));
+    expect([h.timerMs(), counter(h, "override_message_timeout_ignored")]).toEqual([5000, 2]);
+    // It is no answer: the headers still wait.
+    expect(h.continued.decoding).toBe(0);
+    const without = harness({});
+    without.filter.decodeHeaders(new RequestHeaders(), true);
+    without.filter.onReceiveMessage(response({ override_message_timeout: { seconds: 1 } }));
+    expect([without.timerMs(), counter(without, "override_message_timeout_ignored")]).toEqual([200, 1]);
+  });
+
+  test("STREAMED with CONTINUE_AND_REPLACE on the headers: the body mutation is the whole body (ahead of trailers), no chunk goes to the processor", () => {
+    const h = harness({ processing_mode: { request_body_mode: "STREAMED", request_trailer_mode: "SEND" } });
+    h.filter.decodeHeaders(new RequestHeaders(), false);
+    h.filter.onReceiveMessage(response({ request_headers: { response: { status: "CONTINUE_AND_REPLACE", body_mutation: { body: Buffer.from("new") } } } }));
+    expect(h.continued.decoding).toBe(1);
+    expect(h.filter.decodeData(bytes("old"), false)).toBe(FilterDataStatus.StopIterationNoBuffer);
+    // The body ends at trailers: the replacement goes ahead of them.
+    expect(h.filter.decodeTrailers(new RequestHeaders())).toBe(FilterTrailersStatus.Continue);
+    expect(new TextDecoder().decode(h.buffer.toBytes())).toBe("new");
+    expect(counter(h, "stream_msgs_sent")).toBe(1);
   });
 });
