@@ -561,9 +561,9 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     });
   }
 
-  /** Envoy's flushStats: the admin's gauges and histogram intervals, then the stats sinks. */
-  flushStats(): void {
-    this.statsFlusher?.flush();
+  /** StatsHandler: with stats_flush_on_admin (as the server started), reading /stats flushes. */
+  onAdminStatsRead(): void {
+    if (this.statsFlusher?.onAdmin === true) this.statsFlusher.flush();
   }
 
   /** Stop accepting, close live connections after flushing, write out access logs; resolve when done (or after a grace period). */
@@ -574,13 +574,15 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     this.secretManager.stop();
     this.xdsManager.stop();
     this.loadStatsReporter?.stop();
-    this.statsFlusher?.stop();
+    this.statsFlusher?.finalFlush();
     for (const subscription of this.rtdsSubscriptions) subscription.stop();
     this.clusterManager.shutdown();
     this.admin?.stop();
     this.listenerManager.stopListening();
     const closed = Promise.all([this.listenerManager.closeConnections(), this.admin?.listener.closeConnections()]);
     await this.within(SHUTDOWN_GRACE_MS, closed);
+    // After the connections' last stats were recorded (and the final flush had time to leave).
+    this.statsFlusher?.stop();
     this.clusterManager.drainConnections();
     // Disabled timers leave their lists' runtime timers armed (see timers.ts): cancel them,
     // so an embedder's event loop can end.

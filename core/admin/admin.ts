@@ -57,8 +57,8 @@ export interface AdminServer extends ServerContext {
   drainListeners(graceful: boolean, inboundOnly?: boolean, skipExit?: boolean): void;
   /** Shut down cleanly and exit 0, as SIGTERM does. */
   stop(reason: string): void;
-  /** Envoy's flushStats (core/stats/stats-flusher.ts): /stats calls it with stats_flush_on_admin. */
-  flushStats(): void;
+  /** /stats or /stats/prometheus is read: with stats_flush_on_admin, Envoy's flushStats (core/stats/stats-flusher.ts). */
+  onAdminStatsRead(): void;
 }
 
 const TEXT = "text/plain; charset=UTF-8";
@@ -349,7 +349,7 @@ ${rows}    </tbody>
 
   private stats(request: AdminRequest): AdminResponse {
     // StatsHandler: with stats_flush_on_admin, reading the stats is what flushes them.
-    if (this.server.bootstrap.statsFlushOnAdmin === true) this.server.flushStats();
+    this.server.onAdminStatsRead();
     this.refreshServerStats();
     // A worker's snapshot for its supervisor's merged /stats (--concurrency; worker-stats.ts).
     if (request.query.get("format") === "worker" && this.server.runtime.workers?.worker !== undefined) {

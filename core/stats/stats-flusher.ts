@@ -21,6 +21,7 @@ export const DEFAULT_STATS_FLUSH_INTERVAL_MS = 5000;
 export class StatsFlusher {
   private timer: Timer | undefined;
   private started = false;
+  private intervalMs: number | undefined;
 
   constructor(
     private readonly store: StatsStore,
@@ -44,6 +45,7 @@ export class StatsFlusher {
       }
     }
     this.started = true;
+    this.intervalMs = intervalMs;
     this.store.histogramDelivery.sinks.push(...this.sinks);
     if (intervalMs === undefined) return;
     this.timer = timers.create(() => {
@@ -51,6 +53,22 @@ export class StatsFlusher {
       this.timer?.enable(intervalMs);
     });
     this.timer.enable(intervalMs);
+  }
+
+  /**
+   * The last flush before the server exits, when flushing on a timer (Envoy's
+   * InstanceImpl::terminate: "if (stat_flush_timer_) flushStats()"); the timer stops.
+   */
+  finalFlush(): void {
+    if (this.timer === undefined) return;
+    this.timer.disable();
+    this.timer = undefined;
+    this.flush();
+  }
+
+  /** Flushing on the admin's reads (stats_flush_on_admin), not on a timer. */
+  get onAdmin(): boolean {
+    return this.started && this.intervalMs === undefined;
   }
 
   stop(): void {

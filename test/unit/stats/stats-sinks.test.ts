@@ -194,6 +194,19 @@ describe("the stats flush", () => {
     expect(h.datagrams).toContain("envoy.cluster.backend.upstream_rq_total:1|c");
   });
 
+  test("the server's shutdown flushes once more (Envoy's terminate), then sends nothing", async () => {
+    const h = await harness({ stats_sinks: sinks });
+    await h.request();
+    h.datagrams.length = 0;
+    const done = h.server.shutdown();
+    await h.runtime.settle(20_000);
+    await done;
+    expect(h.datagrams.filter((d) => d === "envoy.cluster.backend.upstream_rq_total:1|c")).toHaveLength(1);
+    h.datagrams.length = 0;
+    await h.runtime.settle(20_000);
+    expect(h.datagrams).toEqual([]);
+  });
+
   test("a counter's latch is what it gained since the last; /reset_counters starts it over", () => {
     const counter = new Counter("c");
     counter.inc(3);
