@@ -35,7 +35,7 @@ export function createStatsSinks(configs: readonly StatsSinkConfig[], context: S
     }
     const txErrors = context.stats.counter("statsd.udp_tx_errors");
     const target = config.address;
-    if (config.kind === "statsd") return new UdpStatsdSink(context.runtime.udp!, { target, prefix: config.prefix, bufferSize: 0, txErrors });
-    return new UdpStatsdSink(context.runtime.udp!, { target, prefix: config.prefix, bufferSize: config.maxBytesPerDatagram, txErrors, tags: new TagExtractor(statsConfig) });
+    if (config.kind === "statsd") return new UdpStatsdSink(context.runtime, context.runtime.udp!, { target, prefix: config.prefix, bufferSize: 0, txErrors });
+    return new UdpStatsdSink(context.runtime, context.runtime.udp!, { target, prefix: config.prefix, bufferSize: config.maxBytesPerDatagram, txErrors, tags: new TagExtractor(statsConfig) });
   });
 }

@@ -14,9 +14,21 @@
  *
  * Envoy's writer ignores a failed sendmsg; here a datagram the socket drops or fails to
  * send is counted (`statsd.udp_tx_errors`, polyvoy's own stat), never thrown.
+ *
+ * Envoy's sendmsg goes to the kernel at once; the port's UDP sockets queue sends in the
+ * runtime, at most DATAGRAM_SEND_QUEUE_LIMIT, which one flush of a large config (a
+ * datagram per line) would pass. What the socket refuses waits in an outbox, bounded by
+ * MAX_OUTBOX_DATAGRAMS, and is sent again a millisecond later, in order.
  */
+
+/** How many datagrams may wait for the runtime's send queue to drain (beyond: dropped, counted). */
+export const MAX_OUTBOX_DATAGRAMS = 16_384;
+/** The pause before sending again what the socket refused. */
+const RETRY_MS = 1;
+/** Retries in a row that send nothing before the outbox is given up (the socket is not taking any). */
+const MAX_IDLE_RETRIES = 1000;
 import type { TagExtractor } from "../admin/tag-extractor.ts";
-import type { DatagramCapability, DatagramSocket, PortError } from "../port.ts";
+import type { DatagramCapability, DatagramSocket, PortError, Runtime, TimerHandle } from "../port.ts";
 import { utf8Encode, utf8Length } from "../util/utf8.ts";
 import type { Counter } from "./counter.ts";
 import type { Histogram } from "./histogram.ts";
@@ -36,8 +48,13 @@ export interface UdpStatsdSinkOptions {
 export class UdpStatsdSink implements StatsSink {
   private socket: DatagramSocket | undefined;
   private stopped = false;
+  /** Datagrams the socket refused (its queue full), oldest first. */
+  private outbox: Uint8Array[] = [];
+  private retry: TimerHandle | undefined;
+  private idleRetries = 0;
 
   constructor(
+    private readonly runtime: Runtime,
     private readonly udp: DatagramCapability,
     private readonly options: UdpStatsdSinkOptions,
   ) {}
@@ -59,6 +76,9 @@ export class UdpStatsdSink implements StatsSink {
 
   stop(): void {
     this.stopped = true;
+    if (this.retry !== undefined) this.runtime.clearTimeout(this.retry);
+    this.retry = undefined;
+    this.outbox = [];
     this.socket?.close();
     this.socket = undefined;
   }
@@ -103,6 +123,39 @@ export class UdpStatsdSink implements StatsSink {
   private write(text: string): void {
     const socket = this.socket;
     // Before the socket is bound (or after stop) nothing can be sent: counted as dropped.
-    if (socket === undefined || !socket.send(utf8Encode(text), this.options.target)) this.options.txErrors.inc();
+    if (socket === undefined) {
+      this.options.txErrors.inc();
+      return;
+    }
+    const bytes = utf8Encode(text);
+    if (this.outbox.length === 0 && socket.send(bytes, this.options.target)) return;
+    if (this.outbox.length >= MAX_OUTBOX_DATAGRAMS) {
+      this.options.txErrors.inc();
+      return;
+    }
+    this.outbox.push(bytes);
+    this.retry ??= this.runtime.setTimeout(() => this.sendOutbox(), RETRY_MS);
+  }
+
+  /** Send what waits, in order, until the socket refuses again. */
+  private sendOutbox(): void {
+    this.retry = undefined;
+    const socket = this.socket;
+    if (socket === undefined) return;
+    let sent = 0;
+    while (sent < this.outbox.length && socket.send(this.outbox[sent]!, this.options.target)) sent++;
+    this.outbox.splice(0, sent);
+    if (this.outbox.length === 0) {
+      this.idleRetries = 0;
+      return;
+    }
+    if (sent === 0 && ++this.idleRetries >= MAX_IDLE_RETRIES) {
+      this.options.txErrors.inc(this.outbox.length);
+      this.outbox = [];
+      this.idleRetries = 0;
+      return;
+    }
+    if (sent > 0) this.idleRetries = 0;
+    this.retry = this.runtime.setTimeout(() => this.sendOutbox(), RETRY_MS);
   }
 }

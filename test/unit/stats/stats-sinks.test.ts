@@ -119,6 +119,19 @@ describe("envoy.stat_sinks.statsd over UDP", () => {
     expect(h.datagrams.some((d) => d.startsWith("envoy.http.ingress.downstream_rq_time:"))).toBe(true);
   });
 
+  test("a flush of more lines than the runtime's UDP send queue holds sends them all, in order, none counted as lost", async () => {
+    const h = await harness({ stats_sinks: sinks });
+    for (let i = 0; i < 3000; i++) h.server.stats.counter(`test.c${String(i).padStart(4, "0")}`).inc();
+    h.datagrams.length = 0;
+    await h.runtime.settle(5000);
+    await h.runtime.settle(100);
+    const ours = h.datagrams.filter((d) => d.startsWith("envoy.test.c"));
+    expect(ours).toHaveLength(3000);
+    expect(ours[0]).toBe("envoy.test.c0000:1|c");
+    expect(ours[2999]).toBe("envoy.test.c2999:1|c");
+    expect(h.server.stats.counter("statsd.udp_tx_errors").value).toBe(0);
+  });
+
   test("prefix replaces envoy", async () => {
     const h = await harness({ stats_sinks: [{ name: "envoy.stat_sinks.statsd", typed_config: { "@type": STATSD_TYPE, address: statsdAt, prefix: "edge" } }] });
     await h.request();
