@@ -17,6 +17,7 @@ import { DrainManager, type DrainCloseTarget, type DrainSettings } from "./netwo
 import { ClusterManager } from "./upstream/cluster-manager.ts";
 import { StatsStore } from "./stats/stats-store.ts";
 import { compileStatsMatcher } from "./stats/stats-matcher.ts";
+import { DEFAULT_STATS_FLUSH_INTERVAL_MS, StatsFlusher } from "./stats/stats-flusher.ts";
 import { Tracer } from "./trace/tracer.ts";
 import { AccessLogManager, type AccessLogger } from "./access-log/logger.ts";
 import type { Admin, AdminServer } from "./admin/admin.ts";
@@ -80,6 +81,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
   private initialized = false;
   /** cluster_manager.load_stats_config's reporter (core/upstream/load-stats-reporter.ts), once started. */
   private loadStatsReporter: { stop(): void } | undefined;
+  /** The stats flush and stats_sinks (core/stats/stats-flusher.ts), from start(). */
+  private statsFlusher: StatsFlusher | undefined;
   /** The cluster manager's initialization (and CDS's first update) is done: listeners come next. */
   private clustersInitialized = false;
   private stopping = false;
@@ -367,6 +370,13 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
         throw new Error(`admin listener cannot bind to ${formatAddress(adminConfig.address)}: ${describeError(err)}`);
       }
     }
+    // The flush timer and the sinks (Envoy's InstanceImpl::initialize creates them before the clusters warm).
+    const sinkConfigs = this.bootstrap.statsSinks;
+    const sinks = sinkConfigs ? (await import("./stats/stats-sinks.ts")).createStatsSinks(sinkConfigs, this, this.bootstrap.statsConfig) : [];
+    const flusher = new StatsFlusher(this.stats, sinks, this.log, () => this.admin?.onStatsFlush());
+    await flusher.start(this.timers, this.bootstrap.statsFlushOnAdmin === true ? undefined : (this.bootstrap.statsFlushIntervalMs ?? DEFAULT_STATS_FLUSH_INTERVAL_MS));
+    this.statsFlusher = flusher;
+    if (this.stopping) flusher.stop();
     // Envoy's MainImpl::initialize logs these steps ("loading N cluster(s)") at info; here at debug.
     const configLog = this.log.component("config");
     if (configLog.debugOn) configLog.debug(`loading ${this.bootstrap.secrets?.length ?? 0} static secret(s), ${this.bootstrap.clusters.length} cluster(s)`);
@@ -551,6 +561,11 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     });
   }
 
+  /** StatsHandler: with stats_flush_on_admin (as the server started), reading /stats flushes. */
+  onAdminStatsRead(): void {
+    if (this.statsFlusher?.onAdmin === true) this.statsFlusher.flush();
+  }
+
   /** Stop accepting, close live connections after flushing, write out access logs; resolve when done (or after a grace period). */
   async shutdown(): Promise<void> {
     this.drainManager.stop();
@@ -559,12 +574,15 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     this.secretManager.stop();
     this.xdsManager.stop();
     this.loadStatsReporter?.stop();
+    this.statsFlusher?.finalFlush();
     for (const subscription of this.rtdsSubscriptions) subscription.stop();
     this.clusterManager.shutdown();
     this.admin?.stop();
     this.listenerManager.stopListening();
     const closed = Promise.all([this.listenerManager.closeConnections(), this.admin?.listener.closeConnections()]);
     await this.within(SHUTDOWN_GRACE_MS, closed);
+    // After the connections' last stats were recorded (and the final flush had time to leave).
+    this.statsFlusher?.stop();
     this.clusterManager.drainConnections();
     // Disabled timers leave their lists' runtime timers armed (see timers.ts): cancel them,
     // so an embedder's event loop can end.

@@ -22,7 +22,6 @@ import { DEFAULT_LOG_FORMAT, LOG_COMPONENTS, parseLogLevel, type LogComponent, t
 import { formatAddress } from "../network/address.ts";
 import { ActiveListener } from "../network/listener.ts";
 import { AdminListenerContext } from "./admin-context.ts";
-import type { Timer, TimerTarget } from "../event/timers.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { RuntimeLoader } from "../runtime/runtime-loader.ts";
 import type { ServerOptions } from "../server-options.ts";
@@ -31,7 +30,7 @@ import { VERSION } from "../version.ts";
 import { clustersAsJson, clustersAsText } from "./clusters.ts";
 import { compileRegex } from "../config/regex.ts";
 import { CONFIG_DUMP_RESOURCES, configDump, configDumpResource, filterConfigDumpByName, maskConfigDump } from "./config-dump.ts";
-import { HistogramIntervals, STATS_FLUSH_INTERVAL_MS } from "./histogram-intervals.ts";
+import { HistogramIntervals } from "./histogram-intervals.ts";
 import { ServerStats, type ServerState } from "./server-stats.ts";
 import { statsResponse } from "./stats-render.ts";
 import { workerStatsSnapshot } from "./worker-stats.ts";
@@ -58,6 +57,8 @@ export interface AdminServer extends ServerContext {
   drainListeners(graceful: boolean, inboundOnly?: boolean, skipExit?: boolean): void;
   /** Shut down cleanly and exit 0, as SIGTERM does. */
   stop(reason: string): void;
+  /** /stats or /stats/prometheus is read: with stats_flush_on_admin, Envoy's flushStats (core/stats/stats-flusher.ts). */
+  onAdminStatsRead(): void;
 }
 
 const TEXT = "text/plain; charset=UTF-8";
@@ -71,13 +72,12 @@ const OK = (): AdminResponse => text(200, "OK\n");
 import { DEFAULT_DRAIN_TIME_S } from "../network/drain-manager.ts";
 export { DEFAULT_DRAIN_TIME_S };
 
-export class Admin implements AdminRequestHandler, TimerTarget {
+export class Admin implements AdminRequestHandler {
   readonly listener: ActiveListener;
   private readonly handlers: AdminHandler[];
   private readonly tags: TagExtractor;
   private readonly intervals = new HistogramIntervals();
   private readonly serverStats: ServerStats;
-  private flushTimer: Timer | undefined;
 
   /** The admin's connection manager config (its access logs are opened by the server under it). */
   readonly httpConnectionManager: HttpConnectionManagerConfig;
@@ -94,31 +94,27 @@ export class Admin implements AdminRequestHandler, TimerTarget {
     this.handlers = this.createHandlers();
   }
 
-  /** Bind the admin address and start the periodic histogram flush. */
+  /** Bind the admin address. */
   async start(): Promise<void> {
     await this.listener.start();
-    this.scheduleFlush();
   }
 
-  /** Stop accepting admin connections and stop the flush timer (connections are closed by the server). */
+  /** Stop accepting admin connections (connections are closed by the server). */
   stop(): void {
-    this.flushTimer?.disable();
     this.listener.stopListening();
   }
 
-  private scheduleFlush(): void {
-    this.flushTimer ??= this.server.timers.create(this);
-    this.flushTimer.enable(this.server.bootstrap.statsFlushIntervalMs ?? STATS_FLUSH_INTERVAL_MS);
-  }
-
-  /** @internal The flush timer fired. */
-  onTimer(): void {
+  /**
+   * The admin's part of each stats flush (the server's, core/stats/stats-flusher.ts), as
+   * Envoy's flushStats does first: the server gauges brought up to date, the histograms'
+   * interval closed.
+   */
+  onStatsFlush(): void {
+    this.refreshServerStats();
     this.flushHistograms();
-    this.scheduleFlush();
   }
 
-  /** Envoy's stats flush, as far as polyvoy has one: close the histograms' interval. */
-  flushHistograms(): void {
+  private flushHistograms(): void {
     this.intervals.flush(this.server.stats.all().filter((stat): stat is Histogram => stat instanceof Histogram));
   }
 
@@ -352,6 +348,8 @@ ${rows}    </tbody>
   }
 
   private stats(request: AdminRequest): AdminResponse {
+    // StatsHandler: with stats_flush_on_admin, reading the stats is what flushes them.
+    this.server.onAdminStatsRead();
     this.refreshServerStats();
     // A worker's snapshot for its supervisor's merged /stats (--concurrency; worker-stats.ts).
     if (request.query.get("format") === "worker" && this.server.runtime.workers?.worker !== undefined) {

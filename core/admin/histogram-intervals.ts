@@ -1,8 +1,5 @@
 import { DEFAULT_BUCKETS, QUANTILES, type Histogram } from "../stats/histogram.ts";
 
-/** Envoy's default stats_flush_interval: histogram "interval" statistics cover one flush period. */
-export const STATS_FLUSH_INTERVAL_MS = 5000;
-
 interface IntervalState {
   /** Bucket counts at the last flush. */
   readonly previous: Float64Array;
@@ -20,7 +17,7 @@ export interface IntervalQuantiles {
 /**
  * Envoy prints each histogram's quantiles twice: over the last flush interval and over
  * its whole life ("cumulative"). Histograms only keep cumulative buckets, so every
- * flush (STATS_FLUSH_INTERVAL_MS, run by the admin) takes the difference since the
+ * stats flush (stats_flush_interval: core/stats/stats-flusher.ts) takes the difference since the
  * previous one: recording stays as cheap as before.
  */
 export class HistogramIntervals implements IntervalQuantiles {

@@ -30,6 +30,10 @@ export interface Bootstrap {
   admin?: AdminConfig;
   /** stats_flush_interval in ms; absent for Envoy's default (5 s). */
   statsFlushIntervalMs?: number;
+  /** stats_flush_on_admin: no flush timer; the admin's /stats and /stats/prometheus flush (core/stats/stats-flusher.ts). */
+  statsFlushOnAdmin?: boolean;
+  /** stats_sinks (core/stats/statsd-sink.ts); absent when none. */
+  statsSinks?: StatsSinkConfig[];
   listeners: ListenerConfig[];
   clusters: ClusterConfig[];
   /** overload_manager (core/overload/); absent when not configured. */
@@ -45,6 +49,16 @@ export interface Bootstrap {
   /** static_resources.secrets (core/tls/secret-manager.ts); absent when none. */
   secrets?: SecretConfig[];
 }
+
+/**
+ * A stats_sinks entry (core/config/stats-sinks-schema.ts): Envoy's statsd sink over UDP
+ * (`statsd`) or TCP to a static cluster (`statsd_tcp`), or its DogStatsD sink.
+ */
+export type StatsSinkConfig =
+  | { readonly kind: "statsd"; readonly address: { readonly address: string; readonly port: number }; readonly prefix: string }
+  | { readonly kind: "statsd_tcp"; readonly clusterName: string; readonly prefix: string }
+  /** maxBytesPerDatagram 0: every metric a datagram of its own (Envoy's buffer_size unset). */
+  | { readonly kind: "dog_statsd"; readonly address: { readonly address: string; readonly port: number }; readonly prefix: string; readonly maxBytesPerDatagram: number };
 
 /** cluster_manager.load_stats_config (an ApiConfigSource of api_type GRPC or DELTA_GRPC): the LRS server's cluster. */
 export interface LoadStatsConfig {

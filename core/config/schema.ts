@@ -36,6 +36,7 @@ import { lbPolicyFields, loadBalancingConfig } from "./lb-policy-schema.ts";
 import { layeredRuntime } from "./runtime-schema.ts";
 import { statsConfig } from "./stats-config-schema.ts";
 import { bootstrapTracing } from "./tracing-schema.ts";
+import { statsSink } from "./stats-sinks-schema.ts";
 import { downstreamTransportSocket, secretSchema, upstreamTransportSocket } from "../tls/tls-context-schema.ts";
 import { checkStaticSecrets } from "../tls/static-secrets-check.ts";
 import { isEmptyList, isFalse, unsupportedField } from "./unsupported-field.ts";
@@ -1376,6 +1377,9 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
     // A function: each parse gets arrays of its own (a value would be shared by every config without static_resources).
     static_resources: staticResources.default(() => ({ listeners: [], clusters: [], secrets: [] })),
     stats_flush_interval: statsFlushInterval.optional(),
+    // Envoy's validate rule: `const: true` (leave it out for the flush timer).
+    stats_flush_on_admin: z.literal(true).optional(),
+    stats_sinks: z.array(statsSink).optional(),
     overload_manager: overloadManager.optional(),
     layered_runtime: layeredRuntime.optional(),
     stats_config: statsConfig.optional(),
@@ -1383,6 +1387,19 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
     cluster_manager: clusterManagerConfig.optional(),
   })
   .superRefine((b, ctx) => checkStaticSecrets(b.static_resources, ctx))
+  .superRefine((b, ctx) => {
+    // bootstrap.proto: stats_flush_interval and stats_flush_on_admin are one oneof (stats_flush).
+    if (b.stats_flush_on_admin === true && b.stats_flush_interval !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["stats_flush_on_admin"], message: "only one of stats_flush_interval and stats_flush_on_admin can be set" });
+    }
+    // TcpStatsdSink: Config::Utility::checkCluster("tcp statsd", …): a static (non-CDS) cluster.
+    (b.stats_sinks ?? []).forEach((sink, i) => {
+      if (sink?.kind !== "statsd_tcp") return;
+      if (!b.static_resources.clusters.some((c) => c?.name === sink.clusterName)) {
+        ctx.addIssue({ code: "custom", path: ["stats_sinks", i, "typed_config", "tcp_cluster_name"], message: `tcp statsd: unknown cluster '${sink.clusterName}' (it must be one of static_resources.clusters)` });
+      }
+    });
+  })
   .superRefine((b, ctx) => checkAdsSources(b.dynamic_resources?.ads_config !== undefined, b.dynamic_resources, b.static_resources, ctx))
   .superRefine((b, ctx) => {
     // cluster_manager_impl.cc: the local cluster must be defined, with priority 0 endpoints only.
@@ -1423,6 +1440,8 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
       if (b.admin.profile_path !== undefined) bootstrap.admin.profilePath = b.admin.profile_path;
     }
     if (b.stats_flush_interval !== undefined) bootstrap.statsFlushIntervalMs = b.stats_flush_interval;
+    if (b.stats_flush_on_admin === true) bootstrap.statsFlushOnAdmin = true;
+    if (b.stats_sinks !== undefined && b.stats_sinks.length > 0) bootstrap.statsSinks = b.stats_sinks;
     if (b.overload_manager !== undefined) bootstrap.overloadManager = b.overload_manager;
     if (b.layered_runtime !== undefined) bootstrap.layeredRuntime = b.layered_runtime;
     if (b.stats_config !== undefined) bootstrap.statsConfig = b.stats_config;

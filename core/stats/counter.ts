@@ -5,6 +5,8 @@
 export class Counter {
   value = 0;
   used = false;
+  /** The value at the last latch() (the stats flush's). */
+  private latched = 0;
 
   constructor(readonly name: string) {}
 
@@ -13,8 +15,19 @@ export class Counter {
     this.used = true;
   }
 
-  /** /reset_counters: back to zero (Envoy keeps `used`). */
+  /**
+   * What was added since the last latch (Envoy's Counter::latch(), which the stats flush
+   * calls once per flush for every sink's delta): a reset in between counts from zero.
+   */
+  latch(): number {
+    const delta = this.value - this.latched;
+    this.latched = this.value;
+    return delta;
+  }
+
+  /** /reset_counters: back to zero (Envoy keeps `used`, and drops the increments not yet latched). */
   reset(): void {
     this.value = 0;
+    this.latched = 0;
   }
 }

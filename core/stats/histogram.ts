@@ -12,6 +12,20 @@ export const DEFAULT_BUCKETS = [
 /** The quantiles Envoy's admin prints: P0 P25 P50 P75 P90 P95 P99 P99.5 P99.9 P100. */
 export const QUANTILES = [0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 1] as const;
 
+/** What takes each recorded value (core/stats/sink.ts's StatsSink). */
+export interface HistogramSink {
+  onHistogramComplete(histogram: Histogram, value: number): void;
+}
+
+/** The sinks every histogram of one store delivers to (empty until stats_sinks start). */
+export class HistogramDelivery {
+  readonly sinks: HistogramSink[] = [];
+
+  deliver(histogram: Histogram, value: number): void {
+    for (const sink of this.sinks) sink.onHistogramComplete(histogram, value);
+  }
+}
+
 export class Histogram {
   /** counts[i] counts values ≤ DEFAULT_BUCKETS[i] and > the previous bound; the last slot is +Inf. */
   readonly counts: Float64Array<ArrayBuffer> = new Float64Array(DEFAULT_BUCKETS.length + 1);
@@ -20,6 +34,12 @@ export class Histogram {
   min = Infinity;
   max = -Infinity;
   used = false;
+  /**
+   * Where each recorded value also goes as it is recorded: the stats sinks (Envoy's
+   * ThreadLocalStore deliverHistogramToSinks). Set by the store; a stat the stats matcher
+   * rejected has none, as Envoy's null histogram reaches no sink.
+   */
+  delivery: HistogramDelivery | undefined = undefined;
 
   constructor(
     readonly name: string,
@@ -36,6 +56,8 @@ export class Histogram {
     if (value < this.min) this.min = value;
     if (value > this.max) this.max = value;
     this.used = true;
+    const delivery = this.delivery;
+    if (delivery !== undefined && delivery.sinks.length !== 0) delivery.deliver(this, value);
   }
 
   /** Cumulative counts per bucket bound (Prometheus `_bucket` series, `le` = bound). */

@@ -1,6 +1,6 @@
 import { Counter } from "./counter.ts";
 import { Gauge } from "./gauge.ts";
-import { Histogram } from "./histogram.ts";
+import { Histogram, HistogramDelivery } from "./histogram.ts";
 import type { StatsMatcher } from "./stats-matcher.ts";
 
 export type Stat = Counter | Gauge | Histogram;
@@ -17,6 +17,8 @@ export class StatsStore {
   private readonly stats = new Map<string, Stat>();
   /** Stats the matcher rejected, so a second lookup returns the same object. */
   private readonly rejected = new Map<string, Stat>();
+  /** The stats sinks each histogram's recorded values go to (core/stats/stats-flusher.ts adds them). */
+  readonly histogramDelivery = new HistogramDelivery();
 
   constructor(private readonly rejects?: StatsMatcher) {}
 
@@ -59,7 +61,12 @@ export class StatsStore {
       return existing;
     }
     const stat = create();
-    (this.rejects?.(name) ? this.rejected : this.stats).set(name, stat);
+    if (this.rejects?.(name)) {
+      this.rejected.set(name, stat);
+    } else {
+      this.stats.set(name, stat);
+      if (stat instanceof Histogram) stat.delivery = this.histogramDelivery;
+    }
     return stat;
   }
 }

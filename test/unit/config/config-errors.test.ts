@@ -100,7 +100,7 @@ describe("config errors say what to do", () => {
     ["a misspelt socket address field", (c) => void (c.admin.address.socket_address.port = 1), ["admin.address.socket_address: `port` is not a field of envoy.config.core.v3.SocketAddress"]],
     // (a) an Envoy field polyvoy does not support yet.
     ["an unsupported cluster field", (c) => void (cluster(c).upstream_bind_config = {}), [`${CLUSTER}: \`upstream_bind_config\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
-    ["an unsupported bootstrap field, by its JSON name", (c) => void (c.statsSinks = []), [`config: \`stats_sinks\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
+    ["an unsupported bootstrap field, by its JSON name", (c) => void (c.enableDispatcherStats = true), [`config: \`enable_dispatcher_stats\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
     ["an unsupported listener field", (c) => void (c.static_resources.listeners[0].transparent = true), [`${HTTP_LISTENER}: \`transparent\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
     ["an unsupported tcp_proxy field", (c) => void (c.static_resources.listeners[1].filter_chains[0].filters[0].typed_config.max_downstream_connection_duration = "5s"), [`${TCP}: \`max_downstream_connection_duration\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
     ["an unsupported enum value", (c) => void (hcm(c).codec_type = "HTTP3"), [`${HCM}.codec_type: HTTP3 is an Envoy value that polyvoy does not support yet (supported: AUTO, HTTP1, HTTP2)`]],

@@ -1,0 +1,116 @@
+/**
+ * The bootstrap's `stats_sinks` (envoy.config.metrics.v3.StatsSink): Envoy's statsd sink
+ * (StatsdSink, UDP or TCP) and DogStatsD sink (DogStatsdSink), as
+ * source/extensions/stat_sinks/statsd/config.cc and dog_statsd/config.cc build them. A
+ * sink is found by its typed_config's "@type" first, then by its name (Envoy's
+ * getAndCheckFactory); the other sinks Envoy has are refused by name.
+ */
+// The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
+import * as z from "./schema-kit/index.ts";
+import { lazySchema } from "./lazy-schema.ts";
+import { stringEmpty, strictObject } from "./shared-schemas.ts";
+import type { StatsSinkConfig } from "./bootstrap.ts";
+
+const STATSD = "envoy.stat_sinks.statsd";
+const STATSD_TYPE = "type.googleapis.com/envoy.config.metrics.v3.StatsdSink";
+const DOG_STATSD = "envoy.stat_sinks.dog_statsd";
+const DOG_STATSD_TYPE = "type.googleapis.com/envoy.config.metrics.v3.DogStatsdSink";
+
+/** Envoy's getDefaultPrefix() (statsd.h): an empty prefix is this one. */
+export const DEFAULT_STATSD_PREFIX = "envoy";
+
+/** Sinks Envoy has and polyvoy does not, by canonical name, legacy name and type URL: what each is. */
+const OTHER_SINKS: readonly { names: readonly string[]; type: string; what: string }[] = [
+  { names: ["envoy.stat_sinks.metrics_service", "envoy.metrics_service"], type: "type.googleapis.com/envoy.config.metrics.v3.MetricsServiceConfig", what: "the gRPC metrics service sink" },
+  { names: ["envoy.stat_sinks.open_telemetry"], type: "type.googleapis.com/envoy.extensions.stat_sinks.open_telemetry.v3.SinkConfig", what: "the OpenTelemetry (OTLP) metrics sink" },
+  { names: ["envoy.stat_sinks.hystrix", "envoy.hystrix"], type: "type.googleapis.com/envoy.config.metrics.v3.HystrixSink", what: "the Hystrix dashboard sink" },
+  { names: ["envoy.stat_sinks.graphite_statsd"], type: "type.googleapis.com/envoy.extensions.stat_sinks.graphite_statsd.v3.GraphiteStatsdSink", what: "the Graphite statsd sink" },
+  { names: ["envoy.stat_sinks.wasm"], type: "type.googleapis.com/envoy.extensions.stat_sinks.wasm.v3.Wasm", what: "the Wasm sink" },
+];
+
+const ipv4OrIpv6 = lazySchema(() => z.union([z.ipv4(), z.ipv6()]));
+
+/**
+ * core.v3.Address of a UDP sink: an IP literal and a port (Envoy's resolveProtoAddress; the
+ * socket is a datagram one whatever `protocol` says). A pipe would be a Unix datagram socket,
+ * which no runtime's UDP sockets are.
+ */
+const sinkAddress = lazySchema(() =>
+  strictObject({
+    socket_address: strictObject({
+      address: z.string().refine((a) => ipv4OrIpv6.safeParse(a).success, { message: "must be an IPv4 or IPv6 literal (Envoy resolves no host name here)" }),
+      port_value: z.number().int().min(1).max(65535),
+      protocol: z.enum(["TCP", "UDP"]).optional(),
+    }).optional(),
+    pipe: z.unknown().optional(),
+  })
+  .superRefine((a, ctx) => {
+    if (a.pipe !== undefined) ctx.addIssue({ code: "custom", path: ["pipe"], message: "a Unix datagram socket is not supported by polyvoy's UDP sockets: use a socket_address" });
+    else if (a.socket_address === undefined) ctx.addIssue({ code: "custom", message: "value is required: a socket_address" });
+  })
+  .transform((a) => ({ address: a.socket_address?.address ?? "", port: a.socket_address?.port_value ?? 0 })));
+
+/** envoy.config.metrics.v3.StatsdSink: one of address (UDP) or tcp_cluster_name. */
+const statsdSink = lazySchema(() =>
+  strictObject({
+    "@type": z.literal(STATSD_TYPE).optional(),
+    address: sinkAddress.optional(),
+    tcp_cluster_name: z.string().optional(),
+    prefix: stringEmpty,
+  })
+  .superRefine((s, ctx) => {
+    const count = (s.address !== undefined ? 1 : 0) + (s.tcp_cluster_name !== undefined ? 1 : 0);
+    if (count !== 1) ctx.addIssue({ code: "custom", message: count === 0 ? "value is required: one of address (UDP) or tcp_cluster_name" : "only one of address and tcp_cluster_name" });
+  })
+  .transform((s): StatsSinkConfig => {
+    const prefix = s.prefix === "" ? DEFAULT_STATSD_PREFIX : s.prefix;
+    return s.tcp_cluster_name !== undefined ? { kind: "statsd_tcp", clusterName: s.tcp_cluster_name, prefix } : { kind: "statsd", address: s.address!, prefix };
+  }));
+
+/** A UInt64Value, bare or as { value }, greater than 0 (DogStatsdSink's validate rule). */
+const maxBytesPerDatagram = lazySchema(() =>
+  z.union([z.number(), strictObject({ value: z.union([z.number(), z.string()]) }).transform((v) => Number(v.value))])
+  .refine((n) => Number.isSafeInteger(n) && n > 0, { message: "must be an integer greater than 0" }));
+
+/** envoy.config.metrics.v3.DogStatsdSink. */
+const dogStatsdSink = lazySchema(() =>
+  strictObject({
+    "@type": z.literal(DOG_STATSD_TYPE).optional(),
+    address: sinkAddress.optional(),
+    prefix: stringEmpty,
+    max_bytes_per_datagram: maxBytesPerDatagram.optional(),
+  })
+  .superRefine((s, ctx) => {
+    if (s.address === undefined) ctx.addIssue({ code: "custom", path: ["address"], message: "value is required (the DogStatsD agent's UDP address)" });
+  })
+  .transform((s): StatsSinkConfig => ({
+    kind: "dog_statsd",
+    address: s.address!,
+    prefix: s.prefix === "" ? DEFAULT_STATSD_PREFIX : s.prefix,
+    // Unset: Envoy's buffer_size 0, every metric a datagram of its own.
+    maxBytesPerDatagram: s.max_bytes_per_datagram ?? 0,
+  })));
+
+/** The typed_config parsed by `schema`, its issues under typed_config. */
+function parseTyped(schema: z.ZodType<StatsSinkConfig, unknown>, typed: unknown, ctx: z.RefinementCtx): StatsSinkConfig {
+  const parsed = schema.safeParse(typed ?? {}, { reportInput: true });
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, path: ["typed_config", ...issue.path] } as never);
+  return z.NEVER;
+}
+
+/** One stats_sinks entry. */
+export const statsSink = lazySchema(() =>
+  strictObject({ name: stringEmpty, typed_config: z.unknown().optional() })
+  .transform((s, ctx): StatsSinkConfig => {
+    const type = (s.typed_config as { "@type"?: unknown } | undefined)?.["@type"];
+    if (type === STATSD_TYPE || (type === undefined && (s.name === STATSD || s.name === "envoy.statsd"))) return parseTyped(statsdSink, s.typed_config, ctx);
+    if (type === DOG_STATSD_TYPE || (type === undefined && (s.name === DOG_STATSD || s.name === "envoy.dog_statsd"))) return parseTyped(dogStatsdSink, s.typed_config, ctx);
+    const other = OTHER_SINKS.find((o) => o.type === type || (type === undefined && o.names.includes(s.name)));
+    const name = other?.names[0] ?? (s.name !== "" ? s.name : String(type ?? "(unnamed)"));
+    ctx.addIssue({
+      code: "custom",
+      message: `${name}${other ? ` (${other.what})` : ""} is an Envoy stats sink that polyvoy does not support (polyvoy has ${STATSD} and ${DOG_STATSD})`,
+    });
+    return z.NEVER;
+  }));

@@ -1,0 +1,28 @@
+/**
+ * What a stats sink is given (Envoy's Stats::Sink and MetricSnapshot, envoy/stats/sink.h):
+ * at each flush the counters with what they gained since the last flush and the gauges;
+ * and each histogram value as it is recorded (onHistogramComplete), not at the flush.
+ */
+import type { Counter } from "./counter.ts";
+import type { Gauge } from "./gauge.ts";
+import type { HistogramSink } from "./histogram.ts";
+
+/** One flush's view of the store (Envoy's MetricSnapshotImpl). */
+export interface MetricSnapshot {
+  /** Every counter and its latched delta (Counter.latch), in name order. */
+  readonly counters: readonly { readonly counter: Counter; readonly delta: number }[];
+  readonly gauges: readonly Gauge[];
+}
+
+export interface StatsSink extends HistogramSink {
+  /** Open what the sink sends on (a UDP socket); rejects when it cannot. */
+  start(): Promise<void>;
+  flush(snapshot: MetricSnapshot): void;
+  /** Close what it opened; nothing is sent after. */
+  stop(): void;
+}
+
+/** A histogram's value as statsd's integer milliseconds (Envoy's are uint64: std::chrono::milliseconds(value).count()). */
+export function statsdHistogramValue(value: number): number {
+  return value > 0 ? Math.floor(value) : 0;
+}

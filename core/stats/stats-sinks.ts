@@ -1,0 +1,41 @@
+/**
+ * The bootstrap's stats_sinks made into sinks (Envoy's statsd and dog_statsd factories,
+ * source/extensions/stat_sinks/statsd/config.cc, dog_statsd/config.cc). Loaded only when
+ * the bootstrap has stats_sinks.
+ */
+import { TagExtractor } from "../admin/tag-extractor.ts";
+import type { StatsConfig, StatsSinkConfig } from "../config/bootstrap.ts";
+import type { Runtime } from "../port.ts";
+import type { ClusterManager } from "../upstream/cluster-manager.ts";
+import type { StatsSink } from "./sink.ts";
+import type { StatsStore } from "./stats-store.ts";
+import { TcpStatsdSink } from "./tcp-statsd-sink.ts";
+import { UdpStatsdSink } from "./udp-statsd-sink.ts";
+import { statsSinkRefusal } from "./stats-sink-refusal.ts";
+
+export interface StatsSinkContext {
+  readonly runtime: Runtime;
+  readonly stats: StatsStore;
+  readonly clusterManager: ClusterManager;
+  readonly localNodeId: string;
+  readonly localClusterName: string;
+}
+
+/** The sinks, in config order; throws one line naming the sink that cannot be made. */
+export function createStatsSinks(configs: readonly StatsSinkConfig[], context: StatsSinkContext, statsConfig: StatsConfig | undefined): StatsSink[] {
+  return configs.map((config, i): StatsSink => {
+    const refusal = statsSinkRefusal(config, i, context.runtime);
+    if (refusal !== undefined) throw new Error(refusal);
+    if (config.kind === "statsd_tcp") {
+      // Config::Utility::checkLocalInfo("tcp statsd", …)
+      if (context.localNodeId === "" || context.localClusterName === "") {
+        throw new Error(`stats_sinks[${i}]: tcp statsd: node 'id' and 'cluster' are required. Set it either in 'node' config or via --service-node and --service-cluster options.`);
+      }
+      return new TcpStatsdSink(context.runtime, context.clusterManager, config.clusterName, config.prefix, context.stats.counter("statsd.cx_overflow"));
+    }
+    const txErrors = context.stats.counter("statsd.udp_tx_errors");
+    const target = config.address;
+    if (config.kind === "statsd") return new UdpStatsdSink(context.runtime, context.runtime.udp!, { target, prefix: config.prefix, bufferSize: 0, txErrors });
+    return new UdpStatsdSink(context.runtime, context.runtime.udp!, { target, prefix: config.prefix, bufferSize: config.maxBytesPerDatagram, txErrors, tags: new TagExtractor(statsConfig) });
+  });
+}
