@@ -1075,7 +1075,8 @@ const clusterMessage = lazySchema(() =>
   })
   .superRefine((c, ctx) => {
     // One refinement for all of these: each .superRefine is one more schema to build at start-up (schema-count.test.ts).
-    checkAggregateCluster(c, ctx);
+    checkAggregateCluster({ ...c, cluster_type: c.cluster_type?.kind === "aggregate" ? c.cluster_type.clusters : undefined, dynamicForwardProxy: c.cluster_type?.kind === "dynamic_forward_proxy" }, ctx);
+    if (c.cluster_type?.kind === "dynamic_forward_proxy") checkDynamicForwardProxyCluster(c, c.cluster_type.allowInsecure, sniOptions(c), ctx);
     checkOriginalDstCluster(c, ctx);
     checkDiscoveryEndpoints(c.type ?? "STATIC", c.load_assignment?.endpoints, ctx);
     checkDnsFields(c, ctx);
@@ -1124,7 +1125,8 @@ const clusterMessage = lazySchema(() =>
     (c, ctx): ClusterConfig => ({
       name: c.name,
       type: c.type ?? "STATIC",
-      ...(c.cluster_type ? { aggregateClusters: c.cluster_type } : {}),
+      ...(c.cluster_type?.kind === "aggregate" ? { aggregateClusters: c.cluster_type.clusters } : {}),
+      ...(c.cluster_type?.kind === "dynamic_forward_proxy" ? { dynamicForwardProxy: c.cluster_type.config } : {}),
       ...(c.type === "ORIGINAL_DST" ? { originalDst: originalDstConfig(c.original_dst_lb_config, c.cleanup_interval) } : {}),
       ...(c.type === "STRICT_DNS" || c.type === "LOGICAL_DNS" ? { dns: dnsClusterConfig(c) } : {}),
       ...(c.eds_cluster_config ? { eds: c.eds_cluster_config } : {}),
@@ -1158,8 +1160,9 @@ const clusterMessage = lazySchema(() =>
       // ClusterInfoImpl's warm_hosts_: only with a health checker to do the first check.
       ...(c.common_lb_config?.ignore_new_hosts_until_first_hc && c.health_checks?.length ? { ignoreNewHostsUntilFirstHc: true as const } : {}),
       ...upstreamTransport(c.transport_socket, c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS], c.http2_protocol_options),
-      ...(sniOptions(c)?.auto_sni ? { autoSni: true } : {}),
-      ...(sniOptions(c)?.auto_san_validation ? { autoSanValidation: true } : {}),
+      // A dynamic forward proxy cluster without upstream_http_protocol_options has both on (Envoy's ClusterFactory::createClusterWithConfig).
+      ...((sniOptions(c)?.auto_sni ?? c.cluster_type?.kind === "dynamic_forward_proxy") ? { autoSni: true } : {}),
+      ...((sniOptions(c)?.auto_san_validation ?? c.cluster_type?.kind === "dynamic_forward_proxy") ? { autoSanValidation: true } : {}),
       ...upstreamIdleTimeout(c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.idle_timeout ?? c.common_http_protocol_options?.idle_timeout),
       ...upstreamProtocol(c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS], c.http2_protocol_options, c.protocol_selection, c.http_protocol_options),
     }),
@@ -1170,12 +1173,12 @@ const clusterMessage = lazySchema(() =>
  * and none of the fields about hosts of its own; CLUSTER_PROVIDED on any other cluster but
  * an ORIGINAL_DST one is refused, as Envoy's ClusterManagerImpl::loadCluster does.
  */
-function checkAggregateCluster(c: { name: string; type?: string | undefined; cluster_type?: string[] | undefined; lb_policy?: string; load_balancing_policy?: unknown; common_lb_config?: Record<string, unknown> | undefined } & Record<string, unknown>, ctx: z.RefinementCtx): void {
+function checkAggregateCluster(c: { name: string; type?: string | undefined; cluster_type?: string[] | undefined; dynamicForwardProxy: boolean; lb_policy?: string; load_balancing_policy?: unknown; common_lb_config?: Record<string, unknown> | undefined } & Record<string, unknown>, ctx: z.RefinementCtx): void {
   const aggregate = c.cluster_type !== undefined;
-  if (aggregate && c.type !== undefined) ctx.addIssue({ code: "custom", path: ["cluster_type"], message: "only one of type, cluster_type may be set (cluster_discovery_type is a oneof)" });
+  if ((aggregate || c.dynamicForwardProxy) && c.type !== undefined) ctx.addIssue({ code: "custom", path: ["cluster_type"], message: "only one of type, cluster_type may be set (cluster_discovery_type is a oneof)" });
   if (!aggregate) {
-    // An ORIGINAL_DST cluster provides its balancer too (original-dst-cluster-schema.ts checks it).
-    if (c.lb_policy === "CLUSTER_PROVIDED" && c.type !== "ORIGINAL_DST") ctx.addIssue({ code: "custom", path: ["lb_policy"], message: clusterProvidedMismatch(c.name, false) });
+    // An ORIGINAL_DST or dynamic forward proxy cluster provides its balancer too (their checks follow).
+    if (c.lb_policy === "CLUSTER_PROVIDED" && c.type !== "ORIGINAL_DST" && !c.dynamicForwardProxy) ctx.addIssue({ code: "custom", path: ["lb_policy"], message: clusterProvidedMismatch(c.name, false) });
     return;
   }
   if (c.lb_policy !== "CLUSTER_PROVIDED" || c.load_balancing_policy !== undefined) ctx.addIssue({ code: "custom", path: [c.load_balancing_policy !== undefined ? "load_balancing_policy" : "lb_policy"], message: clusterProvidedMismatch(c.name, true) });
@@ -1199,6 +1202,35 @@ function checkAggregateCluster(c: { name: string; type?: string | undefined; clu
   // locality and hashing settings are its clusters' balancers' business.
   for (const field of ["zone_aware_lb_config", "locality_weighted_lb_config", "consistent_hashing_lb_config"]) {
     if (c.common_lb_config?.[field] !== undefined) ctx.addIssue({ code: "custom", path: ["common_lb_config", field], message: "an aggregate cluster picks a priority level only: set it on its clusters (Envoy ignores it here)" });
+  }
+}
+
+/**
+ * A dynamic forward proxy cluster (cluster_type envoy.clusters.dynamic_forward_proxy):
+ * lb_policy CLUSTER_PROVIDED (Envoy's loadCluster), auto_sni and auto_san_validation on
+ * unless allow_insecure_cluster_options (Envoy's ClusterFactory, its message), and none of
+ * the fields about hosts from the config or DNS settings outside its dns_cache_config.
+ */
+function checkDynamicForwardProxyCluster(c: { name: string; lb_policy?: string; load_balancing_policy?: unknown } & Record<string, unknown>, allowInsecure: boolean, sni: { auto_sni: boolean; auto_san_validation: boolean } | undefined, ctx: z.RefinementCtx): void {
+  if (c.lb_policy !== "CLUSTER_PROVIDED" || c.load_balancing_policy !== undefined) ctx.addIssue({ code: "custom", path: [c.load_balancing_policy !== undefined ? "load_balancing_policy" : "lb_policy"], message: clusterProvidedMismatch(c.name, true) });
+  if (!allowInsecure && sni !== undefined && (!sni.auto_sni || !sni.auto_san_validation)) {
+    const path = c.upstream_http_protocol_options !== undefined ? ["upstream_http_protocol_options"] : ["typed_extension_protocol_options", HTTP_PROTOCOL_OPTIONS, "upstream_http_protocol_options"];
+    ctx.addIssue({ code: "custom", path, message: "dynamic_forward_proxy cluster must have auto_sni and auto_san_validation true unless allow_insecure_cluster_options is set." });
+  }
+  const own: Readonly<Record<string, string>> = {
+    load_assignment: "its hosts come from its DNS cache's answers",
+    health_checks: "its hosts come and go with its DNS cache's answers, which health checks do not follow here",
+    lb_subset_config: "it picks the request's own host, never a subset",
+    dns_lookup_family: "set it in the cluster's dns_cache_config",
+    dns_refresh_rate: "set it in the cluster's dns_cache_config",
+    dns_failure_refresh_rate: "set it in the cluster's dns_cache_config",
+    respect_dns_ttl: "set dns_min_refresh_rate in the cluster's dns_cache_config",
+    dns_jitter: "its DNS cache refreshes each host on its own schedule",
+    typed_dns_resolver_config: "set it in the cluster's dns_cache_config",
+    dns_resolution_config: "set it in the cluster's dns_cache_config",
+  };
+  for (const [field, why] of Object.entries(own)) {
+    if (c[field] !== undefined) ctx.addIssue({ code: "custom", path: [field], message: `a dynamic_forward_proxy cluster does not use it: ${why}` });
   }
 }
 

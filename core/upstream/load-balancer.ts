@@ -52,8 +52,8 @@ export interface LoadBalancerContext {
    * Undefined when there are none.
    */
   metadataMatchCriteria?(): MetadataMatchCriteria | undefined;
-  /** The request's headers (Envoy's downstreamHeaders): an ORIGINAL_DST cluster's use_http_header reads them. */
-  downstreamHeaders?(): { get(name: string): string | undefined } | undefined;
+  /** The request's headers (Envoy's downstreamHeaders): an ORIGINAL_DST cluster's use_http_header reads them, a dynamic forward proxy cluster its `authority`. */
+  downstreamHeaders?(): { get(name: string): string | undefined; readonly authority?: string } | undefined;
   /** The request's dynamic metadata (Envoy's requestStreamInfo): an ORIGINAL_DST cluster's metadata_key reads it first. */
   requestDynamicMetadata?(): DynamicMetadata | undefined;
   /** The downstream connection, if any (an ORIGINAL_DST cluster's restored local address, its metadata). */
