@@ -92,7 +92,6 @@ export const dynamicForwardProxyFilterConfig: z.ZodType<DynamicForwardProxyFilte
     dns_cache_config: dnsCacheConfig.optional(),
     sub_cluster_config: unsupportedField(SUB_CLUSTERS),
     save_upstream_address: boolFalse,
-    allow_dynamic_host_from_filter_state: unsupportedField("no polyvoy filter sets envoy.upstream.dynamic_host", (v) => v === false),
   }).transform((c, ctx): DynamicForwardProxyFilterConfig => {
     if (c.dns_cache_config === undefined) {
       if (c.sub_cluster_config === undefined) ctx.addIssue({ code: "custom", path: ["dns_cache_config"], message: "must set one of dns_cache_config, sub_cluster_config" });
