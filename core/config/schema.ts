@@ -18,7 +18,7 @@ import { networkRbacConfig } from "./rbac-schema.ts";
 import { mysqlProxyConfig } from "./mysql-proxy-schema.ts";
 import { redisProxyConfig } from "./redis-proxy-schema.ts";
 import { postgresProxyConfig } from "./postgres-proxy-schema.ts";
-import type { Bootstrap, CidrRangeConfig, ClusterConfig, EdsClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, RedisUpstreamAuth, RetryBudgetConfig, SocketAddressConfig, TcpProxyConfig, TcpTunnelingConfig, TlsInspectorConfig, XdsConfigSource } from "./bootstrap.ts";
+import type { Bootstrap, CidrRangeConfig, ClusterConfig, DnsCacheSettings, DynamicForwardProxyFilterConfig, EdsClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, RedisUpstreamAuth, RetryBudgetConfig, SocketAddressConfig, TcpProxyConfig, TcpTunnelingConfig, TlsInspectorConfig, XdsConfigSource } from "./bootstrap.ts";
 import { dataSource } from "./data-source-schema.ts";
 import { NETWORK_SCRIPT_TYPE_URL, networkScriptConfig } from "./user-filter-schema.ts";
 import { parseIp } from "../network/cidr-range.ts";
@@ -1426,6 +1426,7 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
   })
   .superRefine((b, ctx) => {
     checkAggregateReferences(b.static_resources.clusters, b.dynamic_resources?.cds_config !== undefined, ctx);
+    checkDnsCacheNames(b.static_resources, ctx);
     // The LRS stream's cluster: Envoy's AsyncClientFactoryImpl checks it with
     // ClusterManagerImpl::checkActiveStaticCluster ("Unknown gRPC client cluster '…'").
     const lrs = b.cluster_manager?.load_stats_config;
@@ -1470,6 +1471,34 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
  * set is empty, so it adds nothing — a cycle included); without CDS a missing name can never
  * come, and an aggregate never has hosts: both refused rather than ignored.
  */
+/**
+ * The dynamic forward proxy's DNS caches are shared by name: every config of one name must
+ * have the same settings (dns_cache.proto, `name`; Envoy's DnsCacheManagerImpl::getCache
+ * refuses another with this message). The static clusters' and listeners' HTTP filters'.
+ */
+function checkDnsCacheNames(statics: { listeners: readonly ListenerConfig[]; clusters: readonly ClusterConfig[] }, ctx: z.RefinementCtx): void {
+  const seen = new Map<string, string>();
+  const check = (settings: DnsCacheSettings | undefined, path: PropertyKey[]): void => {
+    if (settings === undefined) return;
+    const text = JSON.stringify(settings);
+    const first = seen.get(settings.name);
+    if (first === undefined) seen.set(settings.name, text);
+    else if (first !== text) ctx.addIssue({ code: "custom", path, message: `config specified DNS cache '${settings.name}' with different settings` });
+  };
+  for (const [i, cluster] of statics.clusters.entries()) check(cluster?.dynamicForwardProxy?.dnsCache, ["static_resources", "clusters", i, "cluster_type", "typed_config", "dns_cache_config"]);
+  for (const [i, listener] of statics.listeners.entries()) {
+    for (const [c, chain] of (listener?.filterChains ?? []).entries()) {
+      for (const [f, filter] of (chain?.filters ?? []).entries()) {
+        const httpFilters = (filter?.config as { httpFilters?: { type?: string; config?: unknown }[] } | undefined)?.httpFilters;
+        for (const [h, http] of (httpFilters ?? []).entries()) {
+          if (http?.type !== "envoy.filters.http.dynamic_forward_proxy") continue;
+          check((http.config as DynamicForwardProxyFilterConfig).dnsCache, ["static_resources", "listeners", i, "filter_chains", c, "filters", f, "typed_config", "http_filters", h, "typed_config", "dns_cache_config"]);
+        }
+      }
+    }
+  }
+}
+
 function checkAggregateReferences(clusters: readonly ClusterConfig[], hasCds: boolean, ctx: z.RefinementCtx): void {
   // Refinements run even over parts that failed: every step is guarded.
   const byName = new Map<string, ClusterConfig>();

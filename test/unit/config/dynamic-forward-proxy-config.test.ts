@@ -63,6 +63,19 @@ describe("dynamic_forward_proxy cluster config", () => {
   });
 });
 
+describe("DNS caches shared by name", () => {
+  test("two configs of one name must be equal (Envoy's message); equal ones and other names are fine", () => {
+    const two = (a: string, b: string) =>
+      `static_resources:\n  clusters:\n` +
+      ["a", "b"].map((name, i) => `  - name: ${name}\n    lb_policy: CLUSTER_PROVIDED\n    cluster_type: { name: envoy.clusters.dynamic_forward_proxy, typed_config: { "@type": ${CLUSTER_TYPE}, dns_cache_config: ${i === 0 ? a : b} } }\n`).join("");
+    expect(yamlProblems(two("{ name: d }", "{ name: d, max_hosts: 3 }"))).toEqual([
+      "static_resources.clusters[1].cluster_type.typed_config.dns_cache_config: config specified DNS cache 'd' with different settings",
+    ]);
+    expect(loadBootstrap(two("{ name: d, max_hosts: 3 }", "{ max_hosts: 3, name: d }"), "yaml").clusters).toHaveLength(2);
+    expect(loadBootstrap(two("{ name: d }", "{ name: e, max_hosts: 3 }"), "yaml").clusters).toHaveLength(2);
+  });
+});
+
 describe("dynamic_forward_proxy filter config", () => {
   const hcm = (filter: string, route = "") => `static_resources:
   listeners:
