@@ -1221,6 +1221,8 @@ function checkDynamicForwardProxyCluster(c: { name: string; lb_policy?: string; 
     load_assignment: "its hosts come from its DNS cache's answers",
     health_checks: "its hosts come and go with its DNS cache's answers, which health checks do not follow here",
     lb_subset_config: "it picks the request's own host, never a subset",
+    outlier_detection: "it picks the request's own host whatever its health: ejections would change nothing",
+    common_lb_config: "it picks the request's own host: no panic threshold, locality or hashing applies",
     dns_lookup_family: "set it in the cluster's dns_cache_config",
     dns_refresh_rate: "set it in the cluster's dns_cache_config",
     dns_failure_refresh_rate: "set it in the cluster's dns_cache_config",

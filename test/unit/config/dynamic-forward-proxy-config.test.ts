@@ -57,6 +57,7 @@ describe("dynamic_forward_proxy cluster config", () => {
     expect(problems("dns_cache_config: { name: dfp, preresolve_hostnames: [{ address: a, port_value: 80 }] }")).toMatch(/`preresolve_hostnames` is an Envoy field/);
     expect(problems("dns_cache_config: { name: dfp, use_tcp_for_dns_lookups: true }")).toMatch(/`use_tcp_for_dns_lookups` is an Envoy field/);
     expect(problems("dns_cache_config: { name: dfp }", "    lb_policy: CLUSTER_PROVIDED\n    dns_refresh_rate: 1s\n")).toMatch(/clusters\[0\]\.dns_refresh_rate: a dynamic_forward_proxy cluster does not use it: set it in the cluster's dns_cache_config/);
+    expect(problems("dns_cache_config: { name: dfp }", "    lb_policy: CLUSTER_PROVIDED\n    outlier_detection: {}\n")).toMatch(/clusters\[0\]\.outlier_detection: a dynamic_forward_proxy cluster does not use it/);
     expect(problems("dns_cache_config: { name: dfp }", "    lb_policy: CLUSTER_PROVIDED\n    type: STRICT_DNS\n")).toMatch(/cluster_type: only one of type, cluster_type may be set/);
     expect(problems("dns_cache_config: { name: '' }")).toMatch(/dns_cache_config\.name/);
     expect(problems("dns_cache_config: { name: dfp, max_hosts: 0 }")).toMatch(/max_hosts: /);
