@@ -12,7 +12,9 @@ import * as https from "node:https";
 import type { AddressInfo } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { lookup } from "node:dns/promises";
-import { hostname } from "node:os";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
 import { Agent, request } from "undici";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
@@ -36,7 +38,7 @@ let tlsPort = 0;
 let otherName: string | undefined;
 
 beforeAll(async () => {
-  a = await httpUpstream((req, res) => res.end(`a saw ${req.headers.host}`));
+  a = await httpUpstream((req, res) => res.end(`a saw ${req.headers.host}${req.body.length > 0 ? ` and ${req.body.toString()}` : ""}`));
   b = await httpUpstream((req, res) => res.end(`b saw ${req.headers.host}`));
   fixed = await httpUpstream((req, res) => res.end(`static saw ${req.headers.host}`));
   certs = mintTestCerts();
@@ -61,11 +63,12 @@ afterAll(async () => {
 
 describe.each(RUNTIMES)("dynamic forward proxy on %s", (runtime) => {
   let proxy: ProxyProcess;
+  let dir = "";
   const ports = { http: 0, admin: 0 };
   const agent = new Agent({ keepAliveTimeout: 10_000 });
 
-  async function get(path: string, host: string, headers: Record<string, string> = {}): Promise<string> {
-    const res = await request(`http://127.0.0.1:${ports.http}${path}`, { dispatcher: agent, headers: { host, ...headers } });
+  async function get(path: string, host: string, headers: Record<string, string> = {}, body?: string): Promise<string> {
+    const res = await request(`http://127.0.0.1:${ports.http}${path}`, { dispatcher: agent, headers: { host, ...headers }, ...(body !== undefined ? { method: "POST" as const, body } : {}) });
     return `${res.statusCode} ${await res.body.text()}`;
   }
 
@@ -87,6 +90,7 @@ describe.each(RUNTIMES)("dynamic forward proxy on %s", (runtime) => {
 
   beforeAll(async () => {
     [ports.http, ports.admin] = await Promise.all([freePort(), freePort()]);
+    dir = mkdtempSync(join(tmpdir(), "polyvoy-dfp-"));
     const dfpCluster = (name: string, extra: Record<string, unknown> = {}) => ({
       name,
       connect_timeout: "1s",
@@ -112,6 +116,16 @@ describe.each(RUNTIMES)("dynamic forward proxy on %s", (runtime) => {
                     typed_config: {
                       "@type": HCM,
                       stat_prefix: "http",
+                      access_log: [
+                        {
+                          name: "envoy.access_loggers.file",
+                          typed_config: {
+                            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+                            path: join(dir, "access.log"),
+                            log_format: { text_format: "%REQ(:AUTHORITY)% %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS%\n" },
+                          },
+                        },
+                      ],
                       route_config: {
                         virtual_hosts: [
                           {
@@ -156,6 +170,7 @@ describe.each(RUNTIMES)("dynamic forward proxy on %s", (runtime) => {
   afterAll(async () => {
     await proxy?.stop("SIGKILL");
     await agent.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   test("the Host names the upstream: resolved once, then from the cache", async () => {
@@ -171,7 +186,15 @@ describe.each(RUNTIMES)("dynamic forward proxy on %s", (runtime) => {
 
   test("a name that does not resolve: 503 DNS resolution failure", async () => {
     expect(await get("/", "nowhere.invalid")).toBe("503 DNS resolution failure");
+    // Envoy's response flag DF and details dns_resolution_failure{<why>}.
+    const logged = () => { try { return readFileSync(join(dir, "access.log"), "utf8").split("\n").filter((l) => l.startsWith("nowhere.invalid ")); } catch { return []; } };
+    await expect.poll(logged, { timeout: 10_000 }).toHaveLength(1);
+    expect(logged()[0]).toMatch(/^nowhere\.invalid 503 DF dns_resolution_failure\{\w+\}$/);
     expect(await stat("cluster.dfp.upstream_rq_total")).toBe(otherName !== undefined ? 4 : 3);
+  });
+
+  test("a request with a body to a new host waits for the answer with its body", async () => {
+    expect(await get("/", `127.0.0.1:${a.port}`, {}, "hello")).toBe(`200 a saw 127.0.0.1:${a.port} and hello`);
   });
 
   test("PerRouteConfig: host_rewrite_literal and host_rewrite_header set the Host looked up and sent", async () => {

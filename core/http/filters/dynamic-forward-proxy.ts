@@ -46,7 +46,6 @@ export class DynamicForwardProxyFilter implements StreamDecoderFilter, LoadDnsCa
   private release: (() => void) | undefined;
   /** Stop waiting for the cache (Envoy's cache_load_handle_). */
   private cancel: (() => void) | undefined;
-  private port = 80;
 
   constructor(
     private readonly config: DynamicForwardProxyFilterConfig,
@@ -66,7 +65,7 @@ export class DynamicForwardProxyFilter implements StreamDecoderFilter, LoadDnsCa
     // Only a dynamic forward proxy cluster's hosts need the cache: other types resolve their own names.
     const dfp = cluster?.dynamicForwardProxy;
     if (!dfp) return FilterHeadersStatus.Continue;
-    const defaultPort = (this.port = dfp.defaultPort);
+    const defaultPort = dfp.defaultPort;
     const perRoute = callbacks.mostSpecificPerFilterConfig<DynamicForwardProxyPerRouteConfig>();
     if (perRoute?.hostRewriteLiteral !== undefined) headers.authority = perRoute.hostRewriteLiteral;
     if (perRoute?.hostRewriteHeader !== undefined) {
