@@ -84,6 +84,15 @@ registerLazyNetworkFilterFactory("envoy.filters.network.connection_limit", async
   };
 });
 
+registerLazyNetworkFilterFactory("envoy.filters.network.sni_dynamic_forward_proxy", async () => {
+  const { SniDynamicForwardProxyFilter, sniDynamicForwardProxyCache } = await import("./network/sni-dynamic-forward-proxy.ts");
+  return (config, context) => {
+    // The cache is made (or found by name) with the filter chain.
+    const cache = sniDynamicForwardProxyCache(config, context);
+    return (connection) => new SniDynamicForwardProxyFilter(config, cache, connection);
+  };
+});
+
 registerLazyNetworkFilterFactory("envoy.filters.network.rbac", async () => {
   const { NetworkRbacConfigState, NetworkRbacFilter } = await import("./network/rbac-filter.ts");
   return (config, context) => {

@@ -35,6 +35,7 @@ const ROOTS = [
   ["envoy/extensions/clusters/dynamic_forward_proxy/v3/cluster.proto", "envoy.extensions.clusters.dynamic_forward_proxy.v3.ClusterConfig"],
   ["envoy/extensions/filters/http/dynamic_forward_proxy/v3/dynamic_forward_proxy.proto", "envoy.extensions.filters.http.dynamic_forward_proxy.v3.FilterConfig"],
   ["envoy/extensions/filters/http/dynamic_forward_proxy/v3/dynamic_forward_proxy.proto", "envoy.extensions.filters.http.dynamic_forward_proxy.v3.PerRouteConfig"],
+  ["envoy/extensions/filters/network/sni_dynamic_forward_proxy/v3/sni_dynamic_forward_proxy.proto", "envoy.extensions.filters.network.sni_dynamic_forward_proxy.v3.FilterConfig"],
   ["envoy/extensions/access_loggers/file/v3/file.proto", "envoy.extensions.access_loggers.file.v3.FileAccessLog"],
   ["envoy/extensions/access_loggers/stream/v3/stream.proto", "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"],
   ["envoy/extensions/access_loggers/stream/v3/stream.proto", "envoy.extensions.access_loggers.stream.v3.StderrAccessLog"],

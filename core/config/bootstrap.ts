@@ -223,7 +223,13 @@ export interface ProxyProtocolConfig {
 }
 
 /** A network filter: `type` is the canonical extension name, e.g. "envoy.filters.network.tcp_proxy". */
-export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter | ConnectionLimitFilterConfig | NetworkRbacFilterConfig | NetworkScriptFilterConfig | PostgresProxyFilterConfig | MySQLProxyFilterConfig | RedisProxyFilterConfig);
+export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter | ConnectionLimitFilterConfig | NetworkRbacFilterConfig | NetworkScriptFilterConfig | PostgresProxyFilterConfig | MySQLProxyFilterConfig | RedisProxyFilterConfig | SniDynamicForwardProxyFilterConfig);
+
+/** envoy.extensions.filters.network.sni_dynamic_forward_proxy.v3.FilterConfig (core/network/sni-dynamic-forward-proxy.ts). */
+export interface SniDynamicForwardProxyFilterConfig {
+  type: "envoy.filters.network.sni_dynamic_forward_proxy";
+  config: { dnsCache: DnsCacheSettings; portValue: number };
+}
 
 /** polyvoy.filters.network.script.v1.Script: a network filter written in TypeScript (core/network/user-filter/). */
 export interface NetworkScriptFilterConfig {

@@ -17,6 +17,7 @@ import { unsupportedField } from "./unsupported-field.ts";
 export const DYNAMIC_FORWARD_PROXY_CLUSTER_NAME = "envoy.clusters.dynamic_forward_proxy";
 export const DYNAMIC_FORWARD_PROXY_CLUSTER_TYPE_URL = "type.googleapis.com/envoy.extensions.clusters.dynamic_forward_proxy.v3.ClusterConfig";
 export const DYNAMIC_FORWARD_PROXY_FILTER_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.dynamic_forward_proxy.v3.FilterConfig";
+export const SNI_DYNAMIC_FORWARD_PROXY_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.network.sni_dynamic_forward_proxy.v3.FilterConfig";
 export const DYNAMIC_FORWARD_PROXY_PER_ROUTE_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.dynamic_forward_proxy.v3.PerRouteConfig";
 
 /** Envoy's DnsCacheImpl defaults. */
@@ -112,3 +113,14 @@ export const dynamicForwardProxyPerRouteConfig: z.ZodType<DynamicForwardProxyPer
       ...(r.host_rewrite_header ? { hostRewriteHeader: r.host_rewrite_header.toLowerCase() } : {}),
     };
   }));
+
+/**
+ * envoy.extensions.filters.network.sni_dynamic_forward_proxy.v3.FilterConfig: dns_cache_config
+ * required; port_value (0 < port <= 65535) is the upstream port, required here: Envoy's filter
+ * without it sends port 0 (sni_dynamic_forward_proxy/proxy_filter.cc), which connects nowhere.
+ */
+export const sniDynamicForwardProxyConfig = lazySchema(() =>
+  strictObject({
+    dns_cache_config: dnsCacheConfig,
+    port_value: uint32.min(1).max(65535),
+  }).transform((c) => ({ dnsCache: c.dns_cache_config, portValue: c.port_value })));

@@ -45,6 +45,7 @@ import { enableTrailers } from "./http1-trailers-schema.ts";
 import { apiConfigSource, configSourceSchema } from "./xds/config-source-schema.ts";
 import { missingExtension } from "./missing-extension.ts";
 import { AGGREGATE_IGNORED_FIELDS, clusterProvidedMismatch, customClusterType } from "./aggregate-cluster-schema.ts";
+import { SNI_DYNAMIC_FORWARD_PROXY_TYPE_URL, sniDynamicForwardProxyConfig } from "./dynamic-forward-proxy-schema.ts";
 import { checkOriginalDstCluster, originalDstConfig, originalDstLbConfig } from "./original-dst-cluster-schema.ts";
 import { DEFAULT_UDP_MAX_DATAGRAM_SIZE, UDP_PROXY_NAME, isUdpProxyFilter, udpListenerConfig, udpProxyConfig, type UdpProxyConfig } from "./udp-proxy-schema.ts";
 import { setGoogleGrpcClusterParser } from "./google-grpc-target.ts";
@@ -325,6 +326,10 @@ export const NETWORK_FILTERS: { [T in NetworkFilterType]: { typeUrl: string; typ
     typeUrl: NETWORK_SCRIPT_TYPE_URL,
     typedConfig: networkScriptConfig,
   },
+  "envoy.filters.network.sni_dynamic_forward_proxy": {
+    typeUrl: SNI_DYNAMIC_FORWARD_PROXY_TYPE_URL,
+    typedConfig: sniDynamicForwardProxyConfig,
+  },
 };
 
 /**
@@ -433,7 +438,7 @@ const networkFilters = lazySchema(() =>
   .superRefine((filters, ctx) => {
     // Envoy's terminal-filter check: tcp_proxy and the HCM end a chain, nothing else may.
     filters.forEach((filter, i) => {
-      const terminal = filter.type !== "envoy.filters.network.connection_limit" && filter.type !== "envoy.filters.network.rbac" && filter.type !== "envoy.filters.network.postgres_proxy" && filter.type !== "envoy.filters.network.mysql_proxy" && filter.type !== "polyvoy.filters.network.script";
+      const terminal = filter.type !== "envoy.filters.network.connection_limit" && filter.type !== "envoy.filters.network.rbac" && filter.type !== "envoy.filters.network.postgres_proxy" && filter.type !== "envoy.filters.network.mysql_proxy" && filter.type !== "polyvoy.filters.network.script" && filter.type !== "envoy.filters.network.sni_dynamic_forward_proxy";
       const last = i === filters.length - 1;
       if (terminal && !last) {
         const message = `terminal filter named ${filter.name} of type ${filter.type} must be the last filter in a network filter chain`;
@@ -1491,6 +1496,7 @@ function checkDnsCacheNames(statics: { listeners: readonly ListenerConfig[]; clu
   for (const [i, listener] of statics.listeners.entries()) {
     for (const [c, chain] of (listener?.filterChains ?? []).entries()) {
       for (const [f, filter] of (chain?.filters ?? []).entries()) {
+        if (filter?.type === "envoy.filters.network.sni_dynamic_forward_proxy") check(filter.config.dnsCache, ["static_resources", "listeners", i, "filter_chains", c, "filters", f, "typed_config", "dns_cache_config"]);
         const httpFilters = (filter?.config as { httpFilters?: { type?: string; config?: unknown }[] } | undefined)?.httpFilters;
         for (const [h, http] of (httpFilters ?? []).entries()) {
           if (http?.type !== "envoy.filters.http.dynamic_forward_proxy") continue;

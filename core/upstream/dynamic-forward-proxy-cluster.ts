@@ -5,7 +5,8 @@
  * and removed when the cache drops the host (host_ttl); an address change moves the host
  * (new connections go there, open ones stay), as Envoy's LogicalHost. A request's host is
  * the one of its `:authority` — after the dynamic_forward_proxy filter's rewrite — with
- * the cluster's default port (443 with TLS, else 80) when it names none. A name the cache
+ * the cluster's default port (443 with TLS, else 80) when it names none; a TCP connection's
+ * (tcp_proxy) is its SNI on the port sni_dynamic_forward_proxy chose. A name the cache
  * has not resolved has no host: 503 "no healthy upstream", as Envoy's chooseHost returning
  * none (the filter before the router makes sure it is resolved).
  */
@@ -36,10 +37,17 @@ export class DynamicForwardProxyLoadBalancer implements LoadBalancer, DnsCacheUp
     this.unsubscribe?.();
   }
 
+  /**
+   * Envoy's LoadBalancer::chooseHost: the request's host, else (a TCP connection: the SNI
+   * dynamic forward proxy) the SNI, on the port that filter chose when it chose one.
+   */
   chooseHost(context: LoadBalancerContext | undefined): Host | undefined {
-    const authority = context?.downstreamHeaders?.()?.authority;
+    const headers = context?.downstreamHeaders?.();
+    const connection = headers === undefined ? context?.downstreamConnection?.() : undefined;
+    const authority = headers !== undefined ? headers.authority : connection?.requestedServerName;
     if (authority === undefined || authority === "") return undefined;
-    const key = normalizeHostForDfp(authority, this.defaultPort);
+    const port = connection?.upstreamDynamicPort;
+    const key = normalizeHostForDfp(authority, port !== undefined && port > 0 && port <= 65535 ? port : this.defaultPort);
     const host = this.hosts.get(key);
     if (host) this.cache.touch(key);
     return host;

@@ -12,6 +12,10 @@ export interface DownstreamConnectionView {
   /** A listener filter (proxy_protocol) put the address the client connected to in place of the socket's own (Envoy's localAddressRestored). */
   readonly localAddressRestored: boolean;
   readonly dynamicMetadata: DynamicMetadata | undefined;
+  /** The SNI the tls_inspector read ("" when none): a dynamic forward proxy cluster's host without request headers. */
+  readonly requestedServerName?: string;
+  /** The port sni_dynamic_forward_proxy chose (Envoy's `envoy.upstream.dynamic_port` filter state). */
+  readonly upstreamDynamicPort?: number | undefined;
 }
 
 /** A host's level in the priority set being balanced, undefined when it is in none (Envoy's RetryPriority::PriorityMappingFunc). */

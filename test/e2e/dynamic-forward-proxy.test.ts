@@ -64,7 +64,7 @@ afterAll(async () => {
 describe.each(RUNTIMES)("dynamic forward proxy on %s", (runtime) => {
   let proxy: ProxyProcess;
   let dir = "";
-  const ports = { http: 0, admin: 0 };
+  const ports = { http: 0, admin: 0, sni: 0 };
   const agent = new Agent({ keepAliveTimeout: 10_000 });
 
   async function get(path: string, host: string, headers: Record<string, string> = {}, body?: string): Promise<string> {
@@ -89,7 +89,7 @@ describe.each(RUNTIMES)("dynamic forward proxy on %s", (runtime) => {
   }
 
   beforeAll(async () => {
-    [ports.http, ports.admin] = await Promise.all([freePort(), freePort()]);
+    [ports.http, ports.admin, ports.sni] = await Promise.all([freePort(), freePort(), freePort()]);
     dir = mkdtempSync(join(tmpdir(), "polyvoy-dfp-"));
     const dfpCluster = (name: string, extra: Record<string, unknown> = {}) => ({
       name,
@@ -151,8 +151,22 @@ describe.each(RUNTIMES)("dynamic forward proxy on %s", (runtime) => {
               },
             ],
           },
+          {
+            name: "sni",
+            address: { socket_address: { address: "127.0.0.1", port_value: ports.sni } },
+            listener_filters: [{ name: "envoy.filters.listener.tls_inspector", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector" } }],
+            filter_chains: [
+              {
+                filters: [
+                  { name: "envoy.filters.network.sni_dynamic_forward_proxy", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.sni_dynamic_forward_proxy.v3.FilterConfig", dns_cache_config: DNS_CACHE, port_value: tlsPort } },
+                  { name: "envoy.filters.network.tcp_proxy", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", stat_prefix: "sni", cluster: "dfp_sni" } },
+                ],
+              },
+            ],
+          },
         ],
         clusters: [
+          dfpCluster("dfp_sni"),
           dfpCluster("dfp"),
           dfpCluster("dfp_tls", {
             transport_socket: {
@@ -222,5 +236,23 @@ describe.each(RUNTIMES)("dynamic forward proxy on %s", (runtime) => {
     if (otherName === undefined) return;
     expect(await get("/tls", `${otherName}:${tlsPort}`)).toMatch(/^503 upstream connect error/);
     expect(await stat("cluster.dfp_tls.ssl.fail_verify_san")).toBeGreaterThanOrEqual(1);
+  });
+
+  test("envoy.filters.network.sni_dynamic_forward_proxy: the SNI names the upstream on port_value, the TLS passed through", async () => {
+    const viaSni = (servername: string) =>
+      new Promise<string>((resolve) => {
+        const req = https.request({ host: "127.0.0.1", port: ports.sni, servername, path: "/", ca: certs.read(certs.ca), agent: false }, (res) => {
+          let body = "";
+          res.on("data", (d: Buffer) => (body += d.toString()));
+          res.on("end", () => resolve(`${res.statusCode} ${body}`));
+        });
+        req.on("error", (err: NodeJS.ErrnoException) => resolve(`error ${err.code ?? err.message}`));
+        req.end();
+      });
+    expect(await viaSni("localhost")).toBe("200 tls saw localhost");
+    expect(await stat("cluster.dfp_sni.upstream_cx_total")).toBe(1);
+    // A name that does not resolve: tcp_proxy finds no host and closes the connection.
+    expect(await viaSni("nowhere.invalid")).toMatch(/^error /);
+    expect(await stat("cluster.dfp_sni.upstream_cx_none_healthy")).toBe(1);
   });
 });

@@ -108,3 +108,32 @@ describe("dynamic_forward_proxy filter config", () => {
     expect(yamlProblems(hcm("dns_cache_config: { name: dfp }", `${PER_ROUTE}host_rewrite_literal: a.test, host_rewrite_header: x-host } }`)).join("\n")).toMatch(/must set only one of host_rewrite_literal, host_rewrite_header/);
   });
 });
+
+describe("sni_dynamic_forward_proxy network filter config", () => {
+  const chain = (typed: string) => `static_resources:
+  listeners:
+  - name: l
+    address: { socket_address: { address: 127.0.0.1, port_value: 10000 } }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.sni_dynamic_forward_proxy
+        typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.network.sni_dynamic_forward_proxy.v3.FilterConfig, ${typed} }
+      - name: envoy.filters.network.tcp_proxy
+        typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, stat_prefix: t, cluster: c }
+  clusters:
+  - name: c
+    lb_policy: CLUSTER_PROVIDED
+    cluster_type: { name: envoy.clusters.dynamic_forward_proxy, typed_config: { "@type": ${CLUSTER_TYPE}, dns_cache_config: { name: d } } }
+`;
+
+  test("dns_cache_config and port_value (1–65535) are required; it is not terminal; its cache shares the cluster's by name", () => {
+    const filter = loadBootstrap(chain("dns_cache_config: { name: d }, port_value: 443"), "yaml").listeners[0]!.filterChains[0]!.filters[0]!;
+    expect(filter.config).toEqual({ dnsCache: expect.objectContaining({ name: "d" }), portValue: 443 });
+    expect(yamlProblems(chain("dns_cache_config: { name: d }")).join("\n")).toMatch(/typed_config\.port_value: /);
+    expect(yamlProblems(chain("dns_cache_config: { name: d }, port_value: 0")).join("\n")).toMatch(/port_value: 0 is out of range \(must be >= 1\)/);
+    expect(yamlProblems(chain("port_value: 443")).join("\n")).toMatch(/dns_cache_config/);
+    expect(yamlProblems(chain("dns_cache_config: { name: d, max_hosts: 2 }, port_value: 443"))).toEqual([
+      "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.dns_cache_config: config specified DNS cache 'd' with different settings",
+    ]);
+  });
+});
