@@ -18,7 +18,7 @@ import { routerStats } from "./http/filters/router-stats.ts";
 import { resolvedUserFilter } from "./http/user-filter/resolve-user-filters.ts";
 import { resolvedNetworkScript } from "./network-script/resolve-network-script.ts";
 import { PerConfig } from "./util/per-config.ts";
-import type { JwtAuthnConfig, OAuth2Config, RouteConfiguration, UserFilterSource } from "./config/bootstrap.ts";
+import type { DynamicForwardProxyFilterConfig, JwtAuthnConfig, OAuth2Config, RouteConfiguration, UserFilterSource } from "./config/bootstrap.ts";
 import type { ServerContext } from "./server-context.ts";
 import type { HttpFilterChainContext } from "./http/filters/http-filter-registry.ts";
 import type { CustomResponseConfig } from "./config/custom-response-schema.ts";
@@ -81,6 +81,15 @@ registerLazyNetworkFilterFactory("envoy.filters.network.connection_limit", async
     // One count per filter config, shared by the connections through its chain.
     const limit = new ConnectionLimit(config, context);
     return (connection) => new ConnectionLimitFilter(limit, context, connection);
+  };
+});
+
+registerLazyNetworkFilterFactory("envoy.filters.network.sni_dynamic_forward_proxy", async () => {
+  const { SniDynamicForwardProxyFilter, sniDynamicForwardProxyCache } = await import("./network/sni-dynamic-forward-proxy.ts");
+  return (config, context) => {
+    // The cache is made (or found by name) with the filter chain.
+    const cache = sniDynamicForwardProxyCache(config, context);
+    return (connection) => new SniDynamicForwardProxyFilter(config, cache, connection);
   };
 });
 
@@ -301,6 +310,16 @@ registerLazyHttpFilterFactory<JwtAuthnConfig>("envoy.filters.http.jwt_authn", as
       // remote_jwks with async_fetch: fetched now, and the listener waits unless fast_listener.
       jwtAuthnFilterConfig(config, server, chain).startAsyncFetches();
     },
+  };
+});
+
+registerLazyHttpFilterFactory<DynamicForwardProxyFilterConfig>("envoy.filters.http.dynamic_forward_proxy", async () => {
+  const { DynamicForwardProxyFilter, dynamicForwardProxyCache } = await import("./http/filters/dynamic-forward-proxy.ts");
+  return {
+    kind: "decoder",
+    create: (config, server) => new DynamicForwardProxyFilter(config, dynamicForwardProxyCache(config, server), server),
+    // The cache is made (or found by name, its settings compared) with the filter chain.
+    prepare: (config, server) => void dynamicForwardProxyCache(config, server),
   };
 });
 

@@ -9,31 +9,46 @@
 import * as z from "./schema-kit/index.ts";
 import { nonEmptyString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
+import type { DynamicForwardProxyClusterConfig } from "./bootstrap.ts";
+import { DYNAMIC_FORWARD_PROXY_CLUSTER_NAME, DYNAMIC_FORWARD_PROXY_CLUSTER_TYPE_URL, dynamicForwardProxyClusterConfig } from "./dynamic-forward-proxy-schema.ts";
 
 export const AGGREGATE_CLUSTER_NAME = "envoy.clusters.aggregate";
 export const AGGREGATE_CLUSTER_TYPE_URL = "type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig";
 
-/** Cluster.CustomClusterType: the aggregate cluster is the one polyvoy has. */
+/** What a Cluster.CustomClusterType names: an aggregate's clusters, or a dynamic forward proxy's settings. */
+export type CustomClusterType =
+  | { readonly kind: "aggregate"; readonly clusters: string[] }
+  | { readonly kind: "dynamic_forward_proxy"; readonly config: DynamicForwardProxyClusterConfig; readonly allowInsecure: boolean };
+
+const CUSTOM_CLUSTER_TYPES: Readonly<Record<string, { typeUrl: string; schema: () => z.ZodType }>> = {
+  [AGGREGATE_CLUSTER_NAME]: { typeUrl: AGGREGATE_CLUSTER_TYPE_URL, schema: () => aggregateClusterConfig },
+  [DYNAMIC_FORWARD_PROXY_CLUSTER_NAME]: { typeUrl: DYNAMIC_FORWARD_PROXY_CLUSTER_TYPE_URL, schema: () => dynamicForwardProxyClusterConfig },
+};
+
+/** Cluster.CustomClusterType: the aggregate and dynamic forward proxy clusters are the ones polyvoy has. */
 export const customClusterType = lazySchema(() =>
   strictObject({
     name: nonEmptyString,
     typed_config: z.looseObject({ "@type": z.string() }).optional(),
-  }).transform((t, ctx): string[] => {
-    if (t.name !== AGGREGATE_CLUSTER_NAME) {
-      ctx.addIssue({ code: "custom", path: ["name"], message: `cluster type '${t.name}' is not one polyvoy has (supported: ${AGGREGATE_CLUSTER_NAME})` });
+  }).transform((t, ctx): CustomClusterType => {
+    const kind = CUSTOM_CLUSTER_TYPES[t.name];
+    if (kind === undefined) {
+      ctx.addIssue({ code: "custom", path: ["name"], message: `cluster type '${t.name}' is not one polyvoy has (supported: ${Object.keys(CUSTOM_CLUSTER_TYPES).join(", ")})` });
       return z.NEVER;
     }
     const typed = t.typed_config;
-    if (typed?.["@type"] !== AGGREGATE_CLUSTER_TYPE_URL) {
-      ctx.addIssue({ code: "custom", path: ["typed_config", "@type"], message: `${AGGREGATE_CLUSTER_NAME} needs typed_config of type ${AGGREGATE_CLUSTER_TYPE_URL}` });
+    if (typed?.["@type"] !== kind.typeUrl) {
+      ctx.addIssue({ code: "custom", path: ["typed_config", "@type"], message: `${t.name} needs typed_config of type ${kind.typeUrl}` });
       return z.NEVER;
     }
-    const parsed = aggregateClusterConfig.safeParse(typed);
+    const parsed = kind.schema().safeParse(typed);
     if (!parsed.success) {
-      for (const issue of parsed.error.issues) ctx.addIssue({ code: "custom", path: ["typed_config", ...issue.path.map(String)], message: issue.message });
+      for (const issue of parsed.error.issues) ctx.addIssue({ ...issue, code: "custom", path: ["typed_config", ...issue.path.map(String)], message: issue.message });
       return z.NEVER;
     }
-    return parsed.data.clusters;
+    if (t.name === AGGREGATE_CLUSTER_NAME) return { kind: "aggregate", clusters: (parsed.data as { clusters: string[] }).clusters };
+    const dfp = parsed.data as DynamicForwardProxyClusterConfig & { allowInsecure: boolean };
+    return { kind: "dynamic_forward_proxy", config: { dnsCache: dfp.dnsCache }, allowInsecure: dfp.allowInsecure };
   }));
 
 /** envoy.extensions.clusters.aggregate.v3.ClusterConfig */

@@ -237,7 +237,13 @@ export interface ProxyProtocolConfig {
 }
 
 /** A network filter: `type` is the canonical extension name, e.g. "envoy.filters.network.tcp_proxy". */
-export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter | ConnectionLimitFilterConfig | NetworkRbacFilterConfig | NetworkScriptFilterConfig | PostgresProxyFilterConfig | MySQLProxyFilterConfig | RedisProxyFilterConfig);
+export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter | ConnectionLimitFilterConfig | NetworkRbacFilterConfig | NetworkScriptFilterConfig | PostgresProxyFilterConfig | MySQLProxyFilterConfig | RedisProxyFilterConfig | SniDynamicForwardProxyFilterConfig);
+
+/** envoy.extensions.filters.network.sni_dynamic_forward_proxy.v3.FilterConfig (core/network/sni-dynamic-forward-proxy.ts). */
+export interface SniDynamicForwardProxyFilterConfig {
+  type: "envoy.filters.network.sni_dynamic_forward_proxy";
+  config: { dnsCache: DnsCacheSettings; portValue: number };
+}
 
 /** polyvoy.filters.network.script.v1.Script: a network filter written in TypeScript (core/network/user-filter/). */
 export interface NetworkScriptFilterConfig {
@@ -481,6 +487,47 @@ export interface DnsClusterConfig {
   jitterMs: number;
 }
 
+/**
+ * envoy.extensions.common.dynamic_forward_proxy.v3.DnsCacheConfig, Envoy's defaults
+ * applied (core/upstream/dns-cache.ts).
+ */
+export interface DnsCacheSettings {
+  name: string;
+  lookupFamily: DnsLookupFamily;
+  /** dns_refresh_rate (default 60 s). */
+  refreshRateMs: number;
+  /** dns_min_refresh_rate: when set, a resolved host refreshes after its DNS TTL, at least this (absent: dns_refresh_rate). */
+  minRefreshRateMs?: number;
+  /** host_ttl (default 5 min): a host unused that long is removed at its next refresh. */
+  hostTtlMs: number;
+  /** max_hosts (default 1024). */
+  maxHosts: number;
+  /** dns_failure_refresh_rate: jittered exponential backoff after failures; absent: the refresh rate. */
+  failureRefreshRate?: { baseIntervalMs: number; maxIntervalMs: number };
+  /** dns_cache_circuit_breaker.max_pending_requests (default 1024): requests waiting for answers at once. */
+  maxPendingRequests: number;
+  /** dns_query_timeout (default 5 s). */
+  queryTimeoutMs: number;
+}
+
+/** A cluster of cluster_type envoy.clusters.dynamic_forward_proxy (core/upstream/dynamic-forward-proxy-cluster.ts). */
+export interface DynamicForwardProxyClusterConfig {
+  dnsCache: DnsCacheSettings;
+}
+
+/** envoy.extensions.filters.http.dynamic_forward_proxy.v3.FilterConfig (core/http/filters/dynamic-forward-proxy.ts). */
+export interface DynamicForwardProxyFilterConfig {
+  dnsCache: DnsCacheSettings;
+  /** save_upstream_address: the resolved address goes in the filter state `envoy.stream.upstream_address`. */
+  saveUpstreamAddress: boolean;
+}
+
+/** envoy.extensions.filters.http.dynamic_forward_proxy.v3.PerRouteConfig: at most one of the two. */
+export interface DynamicForwardProxyPerRouteConfig {
+  hostRewriteLiteral?: string;
+  hostRewriteHeader?: string;
+}
+
 /** CircuitBreakers.Thresholds.RetryBudget as configured: a field is present only when set (Envoy keeps each as an absl::optional). */
 export interface RetryBudgetConfig {
   budgetPercent?: number;
@@ -522,6 +569,8 @@ export interface ClusterConfig {
   type: "STATIC" | "STRICT_DNS" | "LOGICAL_DNS" | "EDS" | "ORIGINAL_DST";
   /** Present for ORIGINAL_DST clusters: where a request's destination comes from, and how long unused hosts stay. */
   originalDst?: OriginalDstConfig;
+  /** cluster_type envoy.clusters.dynamic_forward_proxy: hosts made from its DNS cache's answers. */
+  dynamicForwardProxy?: DynamicForwardProxyClusterConfig;
   /** Present for STRICT_DNS and LOGICAL_DNS clusters. */
   dns?: DnsClusterConfig;
   /** preconnect_policy.per_upstream_preconnect_ratio (1–3); absent: 1, no connection opened ahead of streams. */
@@ -900,7 +949,8 @@ export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.compressor"; config: CompressorConfig }
   | { name: string; type: "envoy.filters.http.decompressor"; config: DecompressorConfig }
   | { name: string; type: "envoy.filters.http.jwt_authn"; config: JwtAuthnConfig }
-  | { name: string; type: "envoy.filters.http.oauth2"; config: OAuth2Config };
+  | { name: string; type: "envoy.filters.http.oauth2"; config: OAuth2Config }
+  | { name: string; type: "envoy.filters.http.dynamic_forward_proxy"; config: DynamicForwardProxyFilterConfig };
 
 /** One direction of envoy.extensions.filters.http.compressor.v3.Compressor (CommonDirectionConfig). */
 export interface CompressorDirectionConfig {

@@ -16,11 +16,11 @@ import { unsupportedNameMessage } from "./refusal.ts";
 export const DEFAULT_DNS_REFRESH_RATE_MS = 5000;
 
 /** Envoy validates these Durations as `gt: {nanos: 1000000}`. */
-const overOneMs = lazySchema(() =>
+export const overOneMs = lazySchema(() =>
   durationMs.refine((ms) => ms > 1, { message: "must be greater than 1ms" }));
 
 /** Cluster.RefreshRate */
-const refreshRate = lazySchema(() =>
+export const refreshRate = lazySchema(() =>
   strictObject({
   base_interval: overOneMs,
   max_interval: overOneMs.optional(),
@@ -38,7 +38,7 @@ const NO_CUSTOM_RESOLVERS =
  * resolvers, as getaddrinfo uses). Anything that would change where or how names are
  * looked up is refused, saying why.
  */
-const typedDnsResolverConfig = lazySchema(() =>
+export const typedDnsResolverConfig = lazySchema(() =>
   strictObject({
     name: nonEmptyString,
     typed_config: z.looseObject({ "@type": z.string() }),
@@ -55,7 +55,7 @@ const typedDnsResolverConfig = lazySchema(() =>
   }));
 
 /** The deprecated dns_resolution_config (resolvers and options for c-ares): nothing in it can be honoured. */
-const dnsResolutionConfig = lazySchema(() =>
+export const dnsResolutionConfig = lazySchema(() =>
   z.looseObject({}).superRefine((config, ctx) => {
   for (const key of Object.keys(config)) refuseField(ctx, NO_CUSTOM_RESOLVERS, [key]);
 }));

@@ -6,6 +6,7 @@
 // The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
 import * as z from "./schema-kit/index.ts";
 import { boolFalse, boolTrue, nonEmptyString, optionalBool, optionalString, strictObject, stringEmpty } from "./shared-schemas.ts";
+import { DYNAMIC_FORWARD_PROXY_FILTER_TYPE_URL, DYNAMIC_FORWARD_PROXY_PER_ROUTE_TYPE_URL, dynamicForwardProxyFilterConfig, dynamicForwardProxyPerRouteConfig } from "./dynamic-forward-proxy-schema.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { enableTrailers } from "./http1-trailers-schema.ts";
 import type {
@@ -225,6 +226,12 @@ export const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
     typeUrl: OAUTH2_TYPE_URL,
     typedConfig: oauth2Config,
     terminal: false,
+  },
+  "envoy.filters.http.dynamic_forward_proxy": {
+    typeUrl: DYNAMIC_FORWARD_PROXY_FILTER_TYPE_URL,
+    typedConfig: dynamicForwardProxyFilterConfig,
+    terminal: false,
+    perRoute: { typeUrl: DYNAMIC_FORWARD_PROXY_PER_ROUTE_TYPE_URL, schema: dynamicForwardProxyPerRouteConfig },
   },
 };
 

@@ -38,8 +38,6 @@ const WHAT_IT_IS: Readonly<Record<string, string>> = {
   zookeeper_proxy: "the ZooKeeper proxy",
   echo: "the echo filter",
   rocketmq_proxy: "the RocketMQ proxy",
-  sni_dynamic_forward_proxy: "the SNI dynamic forward proxy",
-  dynamic_forward_proxy: "the dynamic forward proxy",
   udp_proxy: "the UDP proxy",
   ext_proc: "external processing",
   grpc_http1_bridge: "the gRPC HTTP/1.1 bridge",

@@ -18,7 +18,7 @@ import { networkRbacConfig } from "./rbac-schema.ts";
 import { mysqlProxyConfig } from "./mysql-proxy-schema.ts";
 import { redisProxyConfig } from "./redis-proxy-schema.ts";
 import { postgresProxyConfig } from "./postgres-proxy-schema.ts";
-import type { Bootstrap, CidrRangeConfig, ClusterConfig, EdsClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, RedisUpstreamAuth, RetryBudgetConfig, SocketAddressConfig, TcpProxyConfig, TcpTunnelingConfig, TlsInspectorConfig, XdsConfigSource } from "./bootstrap.ts";
+import type { Bootstrap, CidrRangeConfig, ClusterConfig, DnsCacheSettings, DynamicForwardProxyFilterConfig, EdsClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, RedisUpstreamAuth, RetryBudgetConfig, SocketAddressConfig, TcpProxyConfig, TcpTunnelingConfig, TlsInspectorConfig, XdsConfigSource } from "./bootstrap.ts";
 import { dataSource } from "./data-source-schema.ts";
 import { NETWORK_SCRIPT_TYPE_URL, networkScriptConfig } from "./user-filter-schema.ts";
 import { parseIp } from "../network/cidr-range.ts";
@@ -46,6 +46,7 @@ import { enableTrailers } from "./http1-trailers-schema.ts";
 import { apiConfigSource, configSourceSchema } from "./xds/config-source-schema.ts";
 import { missingExtension } from "./missing-extension.ts";
 import { AGGREGATE_IGNORED_FIELDS, clusterProvidedMismatch, customClusterType } from "./aggregate-cluster-schema.ts";
+import { SNI_DYNAMIC_FORWARD_PROXY_TYPE_URL, sniDynamicForwardProxyConfig } from "./dynamic-forward-proxy-schema.ts";
 import { checkOriginalDstCluster, originalDstConfig, originalDstLbConfig } from "./original-dst-cluster-schema.ts";
 import { DEFAULT_UDP_MAX_DATAGRAM_SIZE, UDP_PROXY_NAME, isUdpProxyFilter, udpListenerConfig, udpProxyConfig, type UdpProxyConfig } from "./udp-proxy-schema.ts";
 import { setGoogleGrpcClusterParser } from "./google-grpc-target.ts";
@@ -326,6 +327,10 @@ export const NETWORK_FILTERS: { [T in NetworkFilterType]: { typeUrl: string; typ
     typeUrl: NETWORK_SCRIPT_TYPE_URL,
     typedConfig: networkScriptConfig,
   },
+  "envoy.filters.network.sni_dynamic_forward_proxy": {
+    typeUrl: SNI_DYNAMIC_FORWARD_PROXY_TYPE_URL,
+    typedConfig: sniDynamicForwardProxyConfig,
+  },
 };
 
 /**
@@ -434,7 +439,7 @@ const networkFilters = lazySchema(() =>
   .superRefine((filters, ctx) => {
     // Envoy's terminal-filter check: tcp_proxy and the HCM end a chain, nothing else may.
     filters.forEach((filter, i) => {
-      const terminal = filter.type !== "envoy.filters.network.connection_limit" && filter.type !== "envoy.filters.network.rbac" && filter.type !== "envoy.filters.network.postgres_proxy" && filter.type !== "envoy.filters.network.mysql_proxy" && filter.type !== "polyvoy.filters.network.script";
+      const terminal = filter.type !== "envoy.filters.network.connection_limit" && filter.type !== "envoy.filters.network.rbac" && filter.type !== "envoy.filters.network.postgres_proxy" && filter.type !== "envoy.filters.network.mysql_proxy" && filter.type !== "polyvoy.filters.network.script" && filter.type !== "envoy.filters.network.sni_dynamic_forward_proxy";
       const last = i === filters.length - 1;
       if (terminal && !last) {
         const message = `terminal filter named ${filter.name} of type ${filter.type} must be the last filter in a network filter chain`;
@@ -1076,7 +1081,8 @@ const clusterMessage = lazySchema(() =>
   })
   .superRefine((c, ctx) => {
     // One refinement for all of these: each .superRefine is one more schema to build at start-up (schema-count.test.ts).
-    checkAggregateCluster(c, ctx);
+    checkAggregateCluster({ ...c, cluster_type: c.cluster_type?.kind === "aggregate" ? c.cluster_type.clusters : undefined, dynamicForwardProxy: c.cluster_type?.kind === "dynamic_forward_proxy" }, ctx);
+    if (c.cluster_type?.kind === "dynamic_forward_proxy") checkDynamicForwardProxyCluster(c, c.cluster_type.allowInsecure, sniOptions(c), ctx);
     checkOriginalDstCluster(c, ctx);
     checkDiscoveryEndpoints(c.type ?? "STATIC", c.load_assignment?.endpoints, ctx);
     checkDnsFields(c, ctx);
@@ -1125,7 +1131,8 @@ const clusterMessage = lazySchema(() =>
     (c, ctx): ClusterConfig => ({
       name: c.name,
       type: c.type ?? "STATIC",
-      ...(c.cluster_type ? { aggregateClusters: c.cluster_type } : {}),
+      ...(c.cluster_type?.kind === "aggregate" ? { aggregateClusters: c.cluster_type.clusters } : {}),
+      ...(c.cluster_type?.kind === "dynamic_forward_proxy" ? { dynamicForwardProxy: c.cluster_type.config } : {}),
       ...(c.type === "ORIGINAL_DST" ? { originalDst: originalDstConfig(c.original_dst_lb_config, c.cleanup_interval) } : {}),
       ...(c.type === "STRICT_DNS" || c.type === "LOGICAL_DNS" ? { dns: dnsClusterConfig(c) } : {}),
       ...(c.eds_cluster_config ? { eds: c.eds_cluster_config } : {}),
@@ -1159,8 +1166,9 @@ const clusterMessage = lazySchema(() =>
       // ClusterInfoImpl's warm_hosts_: only with a health checker to do the first check.
       ...(c.common_lb_config?.ignore_new_hosts_until_first_hc && c.health_checks?.length ? { ignoreNewHostsUntilFirstHc: true as const } : {}),
       ...upstreamTransport(c.transport_socket, c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS], c.http2_protocol_options),
-      ...(sniOptions(c)?.auto_sni ? { autoSni: true } : {}),
-      ...(sniOptions(c)?.auto_san_validation ? { autoSanValidation: true } : {}),
+      // A dynamic forward proxy cluster without upstream_http_protocol_options has both on (Envoy's ClusterFactory::createClusterWithConfig).
+      ...((sniOptions(c)?.auto_sni ?? c.cluster_type?.kind === "dynamic_forward_proxy") ? { autoSni: true } : {}),
+      ...((sniOptions(c)?.auto_san_validation ?? c.cluster_type?.kind === "dynamic_forward_proxy") ? { autoSanValidation: true } : {}),
       ...upstreamIdleTimeout(c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.idle_timeout ?? c.common_http_protocol_options?.idle_timeout),
       ...upstreamProtocol(c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS], c.http2_protocol_options, c.protocol_selection, c.http_protocol_options),
     }),
@@ -1171,12 +1179,12 @@ const clusterMessage = lazySchema(() =>
  * and none of the fields about hosts of its own; CLUSTER_PROVIDED on any other cluster but
  * an ORIGINAL_DST one is refused, as Envoy's ClusterManagerImpl::loadCluster does.
  */
-function checkAggregateCluster(c: { name: string; type?: string | undefined; cluster_type?: string[] | undefined; lb_policy?: string; load_balancing_policy?: unknown; common_lb_config?: Record<string, unknown> | undefined } & Record<string, unknown>, ctx: z.RefinementCtx): void {
+function checkAggregateCluster(c: { name: string; type?: string | undefined; cluster_type?: string[] | undefined; dynamicForwardProxy: boolean; lb_policy?: string; load_balancing_policy?: unknown; common_lb_config?: Record<string, unknown> | undefined } & Record<string, unknown>, ctx: z.RefinementCtx): void {
   const aggregate = c.cluster_type !== undefined;
-  if (aggregate && c.type !== undefined) ctx.addIssue({ code: "custom", path: ["cluster_type"], message: "only one of type, cluster_type may be set (cluster_discovery_type is a oneof)" });
+  if ((aggregate || c.dynamicForwardProxy) && c.type !== undefined) ctx.addIssue({ code: "custom", path: ["cluster_type"], message: "only one of type, cluster_type may be set (cluster_discovery_type is a oneof)" });
   if (!aggregate) {
-    // An ORIGINAL_DST cluster provides its balancer too (original-dst-cluster-schema.ts checks it).
-    if (c.lb_policy === "CLUSTER_PROVIDED" && c.type !== "ORIGINAL_DST") ctx.addIssue({ code: "custom", path: ["lb_policy"], message: clusterProvidedMismatch(c.name, false) });
+    // An ORIGINAL_DST or dynamic forward proxy cluster provides its balancer too (their checks follow).
+    if (c.lb_policy === "CLUSTER_PROVIDED" && c.type !== "ORIGINAL_DST" && !c.dynamicForwardProxy) ctx.addIssue({ code: "custom", path: ["lb_policy"], message: clusterProvidedMismatch(c.name, false) });
     return;
   }
   if (c.lb_policy !== "CLUSTER_PROVIDED" || c.load_balancing_policy !== undefined) ctx.addIssue({ code: "custom", path: [c.load_balancing_policy !== undefined ? "load_balancing_policy" : "lb_policy"], message: clusterProvidedMismatch(c.name, true) });
@@ -1200,6 +1208,37 @@ function checkAggregateCluster(c: { name: string; type?: string | undefined; clu
   // locality and hashing settings are its clusters' balancers' business.
   for (const field of ["zone_aware_lb_config", "locality_weighted_lb_config", "consistent_hashing_lb_config"]) {
     if (c.common_lb_config?.[field] !== undefined) ctx.addIssue({ code: "custom", path: ["common_lb_config", field], message: "an aggregate cluster picks a priority level only: set it on its clusters (Envoy ignores it here)" });
+  }
+}
+
+/**
+ * A dynamic forward proxy cluster (cluster_type envoy.clusters.dynamic_forward_proxy):
+ * lb_policy CLUSTER_PROVIDED (Envoy's loadCluster), auto_sni and auto_san_validation on
+ * unless allow_insecure_cluster_options (Envoy's ClusterFactory, its message), and none of
+ * the fields about hosts from the config or DNS settings outside its dns_cache_config.
+ */
+function checkDynamicForwardProxyCluster(c: { name: string; lb_policy?: string; load_balancing_policy?: unknown } & Record<string, unknown>, allowInsecure: boolean, sni: { auto_sni: boolean; auto_san_validation: boolean } | undefined, ctx: z.RefinementCtx): void {
+  if (c.lb_policy !== "CLUSTER_PROVIDED" || c.load_balancing_policy !== undefined) ctx.addIssue({ code: "custom", path: [c.load_balancing_policy !== undefined ? "load_balancing_policy" : "lb_policy"], message: clusterProvidedMismatch(c.name, true) });
+  if (!allowInsecure && sni !== undefined && (!sni.auto_sni || !sni.auto_san_validation)) {
+    const path = c.upstream_http_protocol_options !== undefined ? ["upstream_http_protocol_options"] : ["typed_extension_protocol_options", HTTP_PROTOCOL_OPTIONS, "upstream_http_protocol_options"];
+    ctx.addIssue({ code: "custom", path, message: "dynamic_forward_proxy cluster must have auto_sni and auto_san_validation true unless allow_insecure_cluster_options is set." });
+  }
+  const own: Readonly<Record<string, string>> = {
+    load_assignment: "its hosts come from its DNS cache's answers",
+    health_checks: "its hosts come and go with its DNS cache's answers, which health checks do not follow here",
+    lb_subset_config: "it picks the request's own host, never a subset",
+    outlier_detection: "it picks the request's own host whatever its health: ejections would change nothing",
+    common_lb_config: "it picks the request's own host: no panic threshold, locality or hashing applies",
+    dns_lookup_family: "set it in the cluster's dns_cache_config",
+    dns_refresh_rate: "set it in the cluster's dns_cache_config",
+    dns_failure_refresh_rate: "set it in the cluster's dns_cache_config",
+    respect_dns_ttl: "set dns_min_refresh_rate in the cluster's dns_cache_config",
+    dns_jitter: "its DNS cache refreshes each host on its own schedule",
+    typed_dns_resolver_config: "set it in the cluster's dns_cache_config",
+    dns_resolution_config: "set it in the cluster's dns_cache_config",
+  };
+  for (const [field, why] of Object.entries(own)) {
+    if (c[field] !== undefined) ctx.addIssue({ code: "custom", path: [field], message: `a dynamic_forward_proxy cluster does not use it: ${why}` });
   }
 }
 
@@ -1411,6 +1450,7 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
   })
   .superRefine((b, ctx) => {
     checkAggregateReferences(b.static_resources.clusters, b.dynamic_resources?.cds_config !== undefined, ctx);
+    checkDnsCacheNames(b.static_resources, ctx);
     // The LRS stream's cluster: Envoy's AsyncClientFactoryImpl checks it with
     // ClusterManagerImpl::checkActiveStaticCluster ("Unknown gRPC client cluster '…'").
     const lrs = b.cluster_manager?.load_stats_config;
@@ -1457,6 +1497,35 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
  * set is empty, so it adds nothing — a cycle included); without CDS a missing name can never
  * come, and an aggregate never has hosts: both refused rather than ignored.
  */
+/**
+ * The dynamic forward proxy's DNS caches are shared by name: every config of one name must
+ * have the same settings (dns_cache.proto, `name`; Envoy's DnsCacheManagerImpl::getCache
+ * refuses another with this message). The static clusters' and listeners' HTTP filters'.
+ */
+function checkDnsCacheNames(statics: { listeners: readonly ListenerConfig[]; clusters: readonly ClusterConfig[] }, ctx: z.RefinementCtx): void {
+  const seen = new Map<string, string>();
+  const check = (settings: DnsCacheSettings | undefined, path: PropertyKey[]): void => {
+    if (settings === undefined) return;
+    const text = JSON.stringify(settings);
+    const first = seen.get(settings.name);
+    if (first === undefined) seen.set(settings.name, text);
+    else if (first !== text) ctx.addIssue({ code: "custom", path, message: `config specified DNS cache '${settings.name}' with different settings` });
+  };
+  for (const [i, cluster] of statics.clusters.entries()) check(cluster?.dynamicForwardProxy?.dnsCache, ["static_resources", "clusters", i, "cluster_type", "typed_config", "dns_cache_config"]);
+  for (const [i, listener] of statics.listeners.entries()) {
+    for (const [c, chain] of (listener?.filterChains ?? []).entries()) {
+      for (const [f, filter] of (chain?.filters ?? []).entries()) {
+        if (filter?.type === "envoy.filters.network.sni_dynamic_forward_proxy") check(filter.config.dnsCache, ["static_resources", "listeners", i, "filter_chains", c, "filters", f, "typed_config", "dns_cache_config"]);
+        const httpFilters = (filter?.config as { httpFilters?: { type?: string; config?: unknown }[] } | undefined)?.httpFilters;
+        for (const [h, http] of (httpFilters ?? []).entries()) {
+          if (http?.type !== "envoy.filters.http.dynamic_forward_proxy") continue;
+          check((http.config as DynamicForwardProxyFilterConfig).dnsCache, ["static_resources", "listeners", i, "filter_chains", c, "filters", f, "typed_config", "http_filters", h, "typed_config", "dns_cache_config"]);
+        }
+      }
+    }
+  }
+}
+
 function checkAggregateReferences(clusters: readonly ClusterConfig[], hasCds: boolean, ctx: z.RefinementCtx): void {
   // Refinements run even over parts that failed: every step is guarded.
   const byName = new Map<string, ClusterConfig>();

@@ -156,6 +156,12 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
 
   /** SNI the tls_inspector read ("" when none): Envoy's requestedServerName. */
   requestedServerName = "";
+  /**
+   * The upstream port a network filter chose for this connection (Envoy's connection filter
+   * state `envoy.upstream.dynamic_port`, set by sni_dynamic_forward_proxy): a dynamic forward
+   * proxy cluster's host for the SNI is on it. Undefined: the cluster's default port.
+   */
+  upstreamDynamicPort: number | undefined = undefined;
 
   addConnectionCallbacks(callbacks: ConnectionCallbacks): void {
     // Copied, not pushed: a pushed-to array reserves room for 16 more, on every connection.

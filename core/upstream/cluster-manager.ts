@@ -1,3 +1,4 @@
+import { DnsCacheManager } from "./dns-cache-manager.ts";
 import type { SecretManager } from "../tls/secret-manager.ts";
 import type { ClusterConfig } from "../config/bootstrap.ts";
 import { defaultsOnly, type RuntimeSnapshot } from "../runtime/runtime-loader.ts";
@@ -130,6 +131,8 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
   /** The discovery of each STRICT_DNS, LOGICAL_DNS and EDS cluster. */
   private readonly dnsDiscoveries = new Map<Cluster, DnsDiscovery | EdsClusterImpl>();
   private readonly runtimeValues: RuntimeSnapshot;
+  /** The dynamic forward proxy's DNS caches by name, shared by its clusters and filters (dns-cache-manager.ts). */
+  readonly dnsCaches: DnsCacheManager;
   private readonly localInfo: { readonly clusterName?: string; readonly locality?: Locality };
   /** The local cluster's priority set, which every other cluster's balancer follows (zone aware routing). */
   private localPrioritySet: Cluster["prioritySet"] | undefined;
@@ -155,6 +158,7 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
   ) {
     this.runtimeValues = layeredRuntime;
     this.localInfo = local;
+    this.dnsCaches = new DnsCacheManager(dispatcher.runtime, statsStore, log);
     const scope = statsStore.scope("cluster_manager.");
     this.cmStats = {
       clusterAdded: scope.counter("cluster_added"),
@@ -187,6 +191,7 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
       ...(localLocality ? { localLocality } : {}),
       ...(!isLocal && this.localPrioritySet ? { localPrioritySet: this.localPrioritySet } : {}),
       aggregateSource: this,
+      dnsCaches: this.dnsCaches,
     });
     if (isLocal) this.localPrioritySet = cluster.prioritySet;
     cluster.prioritySet.addMemberUpdateCallback((_added, removed) => this.onHostsRemoved(removed));
@@ -505,6 +510,7 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
     for (const [name, entry] of [...this.warming]) this.dropWarming(name, entry);
     for (const discovery of this.dnsDiscoveries.values()) discovery.stop();
     for (const cluster of this.clusters.values()) cluster.stopHealthChecking();
+    this.dnsCaches.stop();
   }
 
   /** A cluster of the config (static, CDS): never an internal one, which no route, header or cluster name reaches. */

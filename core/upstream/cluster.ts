@@ -18,6 +18,8 @@ import { createLoadBalancer } from "./load-balancer-factory.ts";
 import { AggregateClusterLoadBalancer, type AggregateClusterSource } from "./aggregate-cluster.ts";
 import { ClusterLbStats } from "./lb-stats.ts";
 import { MAX_ORIGINAL_DST_HOSTS, OriginalDstLoadBalancer } from "./original-dst-cluster.ts";
+import { DynamicForwardProxyLoadBalancer } from "./dynamic-forward-proxy-cluster.ts";
+import type { DnsCacheManager } from "./dns-cache-manager.ts";
 import { DEFAULT_LOAD_BALANCING } from "../config/lb-policy-defaults.ts";
 import type { RandomSource } from "./load-balancer-base.ts";
 import type { Runtime, Socket } from "../port.ts";
@@ -46,6 +48,8 @@ export interface ClusterOptions {
   readonly localPrioritySet?: PrioritySet;
   /** The runtime the load balancer reads its runtime keys from (none: the configured values). */
   readonly layeredRuntime?: RuntimeSnapshot;
+  /** A dynamic forward proxy cluster's: where its DNS cache is shared by name (the cluster manager's); required for one. */
+  readonly dnsCaches?: DnsCacheManager;
   /** An aggregate cluster's: where it finds the clusters it names (the cluster manager); none: they are never found. */
   readonly aggregateSource?: AggregateClusterSource<Cluster>;
 }
@@ -71,6 +75,8 @@ export class Cluster {
   readonly aggregate: AggregateClusterLoadBalancer<Cluster> | undefined;
   /** An ORIGINAL_DST cluster's balancer, which is also its loadBalancer: it makes the hosts it picks. */
   readonly originalDst: OriginalDstLoadBalancer | undefined;
+  /** A dynamic forward proxy cluster's balancer, which is also its loadBalancer: its hosts are its DNS cache's. */
+  readonly dynamicForwardProxy: DynamicForwardProxyLoadBalancer | undefined;
   /** Circuit breakers, shared by the connection pools of all its hosts. */
   readonly resources: ResourceManager;
   /**
@@ -134,8 +140,11 @@ export class Cluster {
     this.aggregate = aggregateNames && new AggregateClusterLoadBalancer<Cluster>(aggregateNames, { stats: new ClusterLbStats(store.scope(`cluster.${config.name}.`)), random, config: config.loadBalancing ?? DEFAULT_LOAD_BALANCING, ...(runtime && { runtime }) }, options.aggregateSource, config.name);
     const originalDst = config.originalDst;
     this.originalDst = originalDst && new OriginalDstLoadBalancer(originalDst, this.prioritySet, store.scope(`cluster.${config.name}.`), MAX_ORIGINAL_DST_HOSTS, config.name);
+    const dfp = config.dynamicForwardProxy;
+    if (dfp && !options.dnsCaches) throw new Error(`cluster '${config.name}': a dynamic_forward_proxy cluster needs the cluster manager's DNS caches`);
+    this.dynamicForwardProxy = dfp && new DynamicForwardProxyLoadBalancer(options.dnsCaches!.getCache(dfp.dnsCache), this.prioritySet, config.transportSocket ? 443 : 80);
     // After the hosts: a balancer starts from the hosts it is given (later changes reach it by callback).
-    this.loadBalancer = this.aggregate ?? this.originalDst ?? createLoadBalancer(config.loadBalancing, this.prioritySet, store.scope(`cluster.${config.name}.`), random, config.lbSubset ? { ...options, lbSubset: config.lbSubset } : options);
+    this.loadBalancer = this.aggregate ?? this.originalDst ?? this.dynamicForwardProxy ?? createLoadBalancer(config.loadBalancing, this.prioritySet, store.scope(`cluster.${config.name}.`), random, config.lbSubset ? { ...options, lbSubset: config.lbSubset } : options);
   }
 
   /** Its HTTP/2 upstream connections' codec stats (cluster.<name>.http2.*, Envoy's names), made on first use. */
@@ -153,6 +162,7 @@ export class Cluster {
     const keepaliveRefusal = clusterTcpKeepaliveRefusal(this.config, dispatcher.runtime);
     if (keepaliveRefusal !== undefined) return Promise.reject(new Error(keepaliveRefusal));
     if (!this.checksStopped) this.originalDst?.start(dispatcher.timers, log);
+    if (!this.checksStopped) this.dynamicForwardProxy?.start();
     const tls = this.config.transportSocket;
     if (!tls) return this.initializeChecks(dispatcher, log, eventLog, layeredRuntime);
     // The TLS context first: health checks connect through it. TLS's code loads only when a
@@ -236,6 +246,7 @@ export class Cluster {
   stopHealthChecking(): void {
     this.aggregate?.stop();
     this.originalDst?.stop();
+    this.dynamicForwardProxy?.stop();
     this.checksStopped = true;
     this.settleWarming?.();
     this.healthChecker?.stop();

@@ -12,6 +12,10 @@ export interface DownstreamConnectionView {
   /** A listener filter (proxy_protocol) put the address the client connected to in place of the socket's own (Envoy's localAddressRestored). */
   readonly localAddressRestored: boolean;
   readonly dynamicMetadata: DynamicMetadata | undefined;
+  /** The SNI the tls_inspector read ("" when none): a dynamic forward proxy cluster's host without request headers. */
+  readonly requestedServerName?: string;
+  /** The port sni_dynamic_forward_proxy chose (Envoy's `envoy.upstream.dynamic_port` filter state). */
+  readonly upstreamDynamicPort?: number | undefined;
 }
 
 /** A host's level in the priority set being balanced, undefined when it is in none (Envoy's RetryPriority::PriorityMappingFunc). */
@@ -52,8 +56,8 @@ export interface LoadBalancerContext {
    * Undefined when there are none.
    */
   metadataMatchCriteria?(): MetadataMatchCriteria | undefined;
-  /** The request's headers (Envoy's downstreamHeaders): an ORIGINAL_DST cluster's use_http_header reads them. */
-  downstreamHeaders?(): { get(name: string): string | undefined } | undefined;
+  /** The request's headers (Envoy's downstreamHeaders): an ORIGINAL_DST cluster's use_http_header reads them, a dynamic forward proxy cluster its `authority`. */
+  downstreamHeaders?(): { get(name: string): string | undefined; readonly authority?: string } | undefined;
   /** The request's dynamic metadata (Envoy's requestStreamInfo): an ORIGINAL_DST cluster's metadata_key reads it first. */
   requestDynamicMetadata?(): DynamicMetadata | undefined;
   /** The downstream connection, if any (an ORIGINAL_DST cluster's restored local address, its metadata). */

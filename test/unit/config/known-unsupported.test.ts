@@ -70,6 +70,7 @@ function overload(action: string): Json {
   };
 }
 
+const dfpCluster = (typed: Json) => ({ static_resources: { clusters: [{ name: "c", connect_timeout: "1s", lb_policy: "CLUSTER_PROVIDED", cluster_type: { name: "envoy.clusters.dynamic_forward_proxy", typed_config: { "@type": "type.googleapis.com/envoy.extensions.clusters.dynamic_forward_proxy.v3.ClusterConfig", ...typed } } }] } });
 const subset = (fields: Json) => withCluster({ lb_subset_config: { subset_selectors: [{ keys: ["v"] }], ...fields } });
 const lbMeta = { filter_metadata: { "envoy.lb": { v: 1 } }, typed_filter_metadata: { x: { "@type": "type.googleapis.com/google.protobuf.Struct" } } };
 
@@ -136,6 +137,11 @@ const USES: Record<string, Json> = {
   "lb_subset_config.metadata_fallback_policy": subset({ metadata_fallback_policy: "FALLBACK_LIST" }),
   typed_dns_resolver_config: withCluster({ type: "STRICT_DNS", typed_dns_resolver_config: { name: "envoy.network.dns_resolver.cares", typed_config: { "@type": "type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig", resolvers: [] } } }),
   "cluster_type: envoy.cluster.dns": withCluster({ cluster_type: { name: "envoy.cluster.dns" } }),
+  sub_clusters_config: dfpCluster({ sub_clusters_config: {} }),
+  sub_cluster_config: withHcm({ http_filters: [{ name: "envoy.filters.http.dynamic_forward_proxy", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.dynamic_forward_proxy.v3.FilterConfig", sub_cluster_config: {} } }, { name: "envoy.filters.http.router" }] }),
+  allow_coalesced_connections: dfpCluster({ dns_cache_config: { name: "d" }, allow_coalesced_connections: true }),
+  preresolve_hostnames: dfpCluster({ dns_cache_config: { name: "d", preresolve_hostnames: [{ address: "a.test", port_value: 80 }] } }),
+  key_value_config: dfpCluster({ dns_cache_config: { name: "d", key_value_config: {} } }),
   filter_state: withHcm({}, { hash_policy: [{ filter_state: { key: "k" } }] }),
   event_logger: withCluster({ health_checks: [{ timeout: "1s", interval: "1s", unhealthy_threshold: 1, healthy_threshold: 1, tcp_health_check: {}, event_logger: [{ name: "x" }] }] }),
   send: withCluster({ health_checks: [{ timeout: "1s", interval: "1s", unhealthy_threshold: 1, healthy_threshold: 1, http_health_check: { path: "/", send: { text: "00" } } }] }),
@@ -152,6 +158,11 @@ const USES: Record<string, Json> = {
  * the proxy_protocol listener filter's config is not among those protos' messages.
  */
 const FIRST_LINE: Record<string, string> = {
+  "sub_clusters_config": "static_resources.clusters[0].cluster_type.typed_config: `sub_clusters_config` is an Envoy field that polyvoy does not support yet (sub clusters (a STRICT_DNS cluster made per host:port) are not built: use dns_cache_config, whose hosts are made from the cache's answers)",
+  "sub_cluster_config": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config: `sub_cluster_config` is an Envoy field that polyvoy does not support yet (sub clusters (a STRICT_DNS cluster made per host:port) are not built: use dns_cache_config, whose hosts are made from the cache's answers)",
+  "allow_coalesced_connections": "static_resources.clusters[0].cluster_type.typed_config: `allow_coalesced_connections` is an Envoy field that polyvoy does not support yet (HTTP/2 connections are not shared between hosts)",
+  "preresolve_hostnames": "static_resources.clusters[0].cluster_type.typed_config.dns_cache_config: `preresolve_hostnames` is an Envoy field that polyvoy does not support yet (hosts are resolved when a request first names them)",
+  "key_value_config": "static_resources.clusters[0].cluster_type.typed_config.dns_cache_config: `key_value_config` is an Envoy field that polyvoy does not support yet (the cache is not persisted to a key-value store)",
   "scoped_routes": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config: `scoped_routes` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
   "http3_protocol_options": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config: `http3_protocol_options` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
   "transport_socket_matches": "static_resources.clusters[0]: `transport_socket_matches` is an Envoy field that polyvoy does not support yet (use transport_socket)",
@@ -212,7 +223,7 @@ const FIRST_LINE: Record<string, string> = {
   "delay_deny": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config: `delay_deny` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
   "lb_subset_config.metadata_fallback_policy": "static_resources.clusters[0].lb_subset_config.metadata_fallback_policy: FALLBACK_LIST is an Envoy value that polyvoy does not support yet (supported: METADATA_NO_FALLBACK; FALLBACK_LIST reads fallback_list in the route's metadata_match)",
   "typed_dns_resolver_config": "static_resources.clusters[0].typed_dns_resolver_config.typed_config: `resolvers` is an Envoy field that polyvoy does not support yet (polyvoy resolves names with the runtime's getaddrinfo (/etc/hosts, then the servers in /etc/resolv.conf), as Envoy's getaddrinfo resolver: resolver addresses and options cannot be set)",
-  "cluster_type: envoy.cluster.dns": "static_resources.clusters[0].cluster_type.name: cluster type 'envoy.cluster.dns' is not one polyvoy has (supported: envoy.clusters.aggregate)",
+  "cluster_type: envoy.cluster.dns": "static_resources.clusters[0].cluster_type.name: cluster type 'envoy.cluster.dns' is not one polyvoy has (supported: envoy.clusters.aggregate, envoy.clusters.dynamic_forward_proxy)",
   "filter_state": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].route.hash_policy[0]: `filter_state` is an Envoy field that polyvoy does not support yet (no polyvoy filter stores a hashable filter state object)",
   "event_logger": "static_resources.clusters[0].health_checks[0]: `event_logger` is an Envoy field that polyvoy does not support yet (health check event logger extensions: event_log_path is supported)",
   "send": "static_resources.clusters[0].health_checks[0].http_health_check: `send` is an Envoy field that polyvoy does not support yet (a request body for HTTP health checks)",

@@ -1,0 +1,362 @@
+/**
+ * The dynamic forward proxy's DNS cache (Envoy's DnsCacheImpl,
+ * source/extensions/common/dynamic_forward_proxy/dns_cache_impl.cc): the hosts requests
+ * named, each resolved through the port's resolver when first asked for and again on its
+ * refresh schedule, until it goes unused for `host_ttl`. Shared by name between the
+ * dynamic_forward_proxy HTTP filter, which waits for a new host's first answer, and the
+ * dynamic_forward_proxy cluster, which makes a host of every address the cache learns.
+ *
+ * A host is keyed `host:port` as the request's authority gives it (the port from the
+ * authority, else the cluster's default: 443 with TLS, else 80). One address per host,
+ * as Envoy's cache keeps (the first of the answer in the lookup family's order); once a
+ * host has an address it keeps it through failed or empty refreshes.
+ */
+import type { DnsCacheSettings } from "../config/bootstrap.ts";
+import type { ComponentLogger } from "../log.ts";
+import type { PortError, ResolvedAddress, ResolveFamily, Runtime, TimerHandle } from "../port.ts";
+import type { Counter } from "../stats/counter.ts";
+import type { Gauge } from "../stats/gauge.ts";
+import type { StatsScope } from "../stats/stats-store.ts";
+import { FixedBackOffStrategy, JitteredExponentialBackOffStrategy, type BackOffStrategy } from "./backoff-strategy.ts";
+import { selectFamily } from "./dns-resolve-target.ts";
+
+/** Envoy's ALL_DNS_CACHE_STATS (dns_cache_impl.h), under `dns_cache.<name>.`. */
+export class DnsCacheStats {
+  readonly dnsQueryAttempt: Counter;
+  readonly dnsQuerySuccess: Counter;
+  readonly dnsQueryFailure: Counter;
+  readonly dnsQueryTimeout: Counter;
+  readonly hostAddressChanged: Counter;
+  readonly hostAdded: Counter;
+  readonly hostRemoved: Counter;
+  readonly hostOverflow: Counter;
+  readonly dnsRqPendingOverflow: Counter;
+  /** Loads from a key-value store: key_value_config is refused, so it stays 0 (made so dashboards find it). */
+  readonly cacheLoad: Counter;
+  readonly numHosts: Gauge;
+  /** The dns_cache_circuit_breaker's gauges (Envoy's circuit_breakers.rq_pending_open and remaining). */
+  readonly rqPendingOpen: Gauge;
+  readonly rqPendingRemaining: Gauge;
+
+  constructor(scope: StatsScope) {
+    this.dnsQueryAttempt = scope.counter("dns_query_attempt");
+    this.dnsQuerySuccess = scope.counter("dns_query_success");
+    this.dnsQueryFailure = scope.counter("dns_query_failure");
+    this.dnsQueryTimeout = scope.counter("dns_query_timeout");
+    this.hostAddressChanged = scope.counter("host_address_changed");
+    this.hostAdded = scope.counter("host_added");
+    this.hostRemoved = scope.counter("host_removed");
+    this.hostOverflow = scope.counter("host_overflow");
+    this.dnsRqPendingOverflow = scope.counter("dns_rq_pending_overflow");
+    this.cacheLoad = scope.counter("cache_load");
+    this.numHosts = scope.gauge("num_hosts");
+    this.rqPendingOpen = scope.gauge("circuit_breakers.rq_pending_open");
+    this.rqPendingRemaining = scope.gauge("circuit_breakers.rq_pending_remaining");
+  }
+}
+
+/** What the cache knows of one host (Envoy's DnsHostInfo). */
+export interface DnsHostInfo {
+  /** The name (or IP literal) resolved, without the port. */
+  readonly resolvedHost: string;
+  readonly port: number;
+  /** The address last resolved, if any answer ever had one. */
+  readonly address: string | undefined;
+  /** Why the host has no address: Envoy's details (`resolve_timeout`, or the resolver's reason). */
+  readonly details: string;
+}
+
+/** Told of hosts with a (new) address and of hosts removed (Envoy's DnsCache::UpdateCallbacks): the cluster. */
+export interface DnsCacheUpdateCallbacks {
+  onDnsHostAddOrUpdate(key: string, info: DnsHostInfo): void;
+  onDnsHostRemove(key: string): void;
+}
+
+/** Told when a host being loaded has its first answer (Envoy's LoadDnsCacheEntryCallbacks): the filter. */
+export interface LoadDnsCacheEntryCallbacks {
+  onLoadDnsCacheComplete(info: DnsHostInfo): void;
+}
+
+export type LoadDnsCacheEntryResult =
+  | { readonly status: "InCache"; readonly info: DnsHostInfo }
+  | { readonly status: "Loading"; readonly cancel: () => void }
+  | { readonly status: "Overflow" };
+
+/** One host of the cache (Envoy's PrimaryHostInfo with its DnsHostInfoImpl). */
+class PrimaryHost implements DnsHostInfo {
+  address: string | undefined = undefined;
+  details = "not_resolved";
+  firstResolveComplete = false;
+  lastUsed: number;
+  refreshTimer: TimerHandle | undefined;
+  timeoutTimer: TimerHandle | undefined;
+  /** The query in flight, by number: an answer for an older one (timed out) is dropped. */
+  query = 0;
+  inFlight = false;
+  readonly pending = new Set<LoadDnsCacheEntryCallbacks>();
+
+  constructor(
+    readonly resolvedHost: string,
+    readonly port: number,
+    now: number,
+  ) {
+    this.lastUsed = now;
+  }
+}
+
+/** An authority's host and port (Envoy's Http::Utility::parseAuthority): `[v6]:port`, `name:port`, or no port. */
+export function parseAuthority(authority: string): { host: string; port: number | undefined } {
+  if (authority.startsWith("[")) {
+    const close = authority.indexOf("]");
+    if (close > 0) {
+      const rest = authority.slice(close + 1);
+      const port = /^:[0-9]{1,5}$/.test(rest) ? Number(rest.slice(1)) : undefined;
+      return { host: authority.slice(0, close + 1), port: port !== undefined && port <= 65535 ? port : undefined };
+    }
+    return { host: authority, port: undefined };
+  }
+  const colon = authority.lastIndexOf(":");
+  // A bare IPv6 literal has several colons: no port in it.
+  if (colon < 0 || authority.indexOf(":") !== colon) return { host: authority, port: undefined };
+  const text = authority.slice(colon + 1);
+  const port = /^[0-9]{1,5}$/.test(text) ? Number(text) : undefined;
+  if (port === undefined || port > 65535) return { host: authority, port: undefined };
+  return { host: authority.slice(0, colon), port };
+}
+
+/**
+ * The cache's key for an authority (Envoy's DnsHostInfo::normalizeHostForDfp): the host,
+ * lower-cased (names are case-insensitive, RFC 4343), with its port or the default one.
+ */
+export function normalizeHostForDfp(authority: string, defaultPort: number): string {
+  const { host, port } = parseAuthority(authority);
+  return `${host.toLowerCase()}:${port ?? defaultPort}`;
+}
+
+export class DnsCache {
+  private readonly hosts = new Map<string, PrimaryHost>();
+  private readonly updateCallbacks = new Set<DnsCacheUpdateCallbacks>();
+  readonly stats: DnsCacheStats;
+  private readonly backOff: BackOffStrategy;
+  private readonly queryFamily: ResolveFamily;
+  private pendingRequests = 0;
+  private stopped = false;
+
+  constructor(
+    readonly settings: DnsCacheSettings,
+    private readonly runtime: Runtime,
+    /** `dns_cache.<name>.` */
+    scope: StatsScope,
+    private readonly log?: ComponentLogger,
+  ) {
+    this.stats = new DnsCacheStats(scope);
+    this.stats.rqPendingRemaining.set(settings.maxPendingRequests);
+    const failure = settings.failureRefreshRate;
+    // Envoy's prepareDnsRefreshStrategy: the failure rate's jittered backoff, else the refresh rate.
+    this.backOff = failure
+      ? new JitteredExponentialBackOffStrategy(failure.baseIntervalMs, failure.maxIntervalMs, () => runtime.random())
+      : new FixedBackOffStrategy(settings.refreshRateMs);
+    this.queryFamily = settings.lookupFamily === "V4_ONLY" ? "v4" : settings.lookupFamily === "V6_ONLY" ? "v6" : "all";
+  }
+
+  get size(): number {
+    return this.hosts.size;
+  }
+
+  /**
+   * Envoy's canCreateDnsRequest: a request may wait for an answer while fewer than
+   * dns_cache_circuit_breaker.max_pending_requests do. The release function, or undefined
+   * (counted in dns_rq_pending_overflow).
+   */
+  canCreateDnsRequest(): (() => void) | undefined {
+    if (this.pendingRequests >= this.settings.maxPendingRequests) {
+      this.stats.dnsRqPendingOverflow.inc();
+      return undefined;
+    }
+    this.setPending(this.pendingRequests + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.setPending(this.pendingRequests - 1);
+    };
+  }
+
+  private setPending(count: number): void {
+    this.pendingRequests = count;
+    this.stats.rqPendingOpen.set(count >= this.settings.maxPendingRequests ? 1 : 0);
+    this.stats.rqPendingRemaining.set(this.settings.maxPendingRequests - count);
+  }
+
+  /**
+   * Envoy's loadDnsCacheEntry: a host resolved at least once is InCache (and marked used);
+   * a new one starts loading unless the cache holds max_hosts already (Overflow, counted
+   * in host_overflow); one still loading makes the caller wait too. `callbacks` hear of the
+   * first answer unless the caller cancels first.
+   */
+  loadDnsCacheEntry(authority: string, defaultPort: number, callbacks: LoadDnsCacheEntryCallbacks): LoadDnsCacheEntryResult {
+    const key = normalizeHostForDfp(authority, defaultPort);
+    let host = this.hosts.get(key);
+    if (host?.firstResolveComplete) {
+      host.lastUsed = this.runtime.now();
+      return { status: "InCache", info: host };
+    }
+    if (!host) {
+      if (this.hosts.size >= this.settings.maxHosts) {
+        if (this.log?.debugOn) this.log.debug(`DNS cache overflow for host '${key}'`);
+        this.stats.hostOverflow.inc();
+        return { status: "Overflow" };
+      }
+      host = this.startCacheLoad(key, authority, defaultPort);
+    }
+    const pending = host.pending;
+    pending.add(callbacks);
+    return { status: "Loading", cancel: () => pending.delete(callbacks) };
+  }
+
+  /** The host of `key` once it has an address (Envoy's getHost), marked used. */
+  getHost(key: string): DnsHostInfo | undefined {
+    const host = this.hosts.get(key);
+    return host?.address === undefined ? undefined : host;
+  }
+
+  /** Mark a host used (the cluster's pick: Envoy's DnsHostInfo::touch). */
+  touch(key: string): void {
+    const host = this.hosts.get(key);
+    if (host) host.lastUsed = this.runtime.now();
+  }
+
+  /** Envoy's addUpdateCallbacks: hosts with an address are told at once (the cluster's startPreInit iterates them). */
+  addUpdateCallbacks(callbacks: DnsCacheUpdateCallbacks): () => void {
+    this.updateCallbacks.add(callbacks);
+    for (const [key, host] of this.hosts) if (host.address !== undefined) callbacks.onDnsHostAddOrUpdate(key, host);
+    return () => this.updateCallbacks.delete(callbacks);
+  }
+
+  /** No more queries or timers (shutdown); waiting requests stay until their streams end. */
+  stop(): void {
+    this.stopped = true;
+    for (const host of this.hosts.values()) this.clearTimers(host);
+  }
+
+  private startCacheLoad(key: string, authority: string, defaultPort: number): PrimaryHost {
+    const { host: name, port } = parseAuthority(authority);
+    // A bracketed IPv6 literal resolves without its brackets.
+    const resolved = name.startsWith("[") ? name.slice(1, -1) : name;
+    const host = new PrimaryHost(resolved.toLowerCase(), port ?? defaultPort, this.runtime.now());
+    this.hosts.set(key, host);
+    this.stats.hostAdded.inc();
+    this.stats.numHosts.set(this.hosts.size);
+    this.startResolve(key, host);
+    return host;
+  }
+
+  private startResolve(key: string, host: PrimaryHost): void {
+    if (this.stopped) return;
+    this.stats.dnsQueryAttempt.inc();
+    if (this.log?.debugOn) this.log.debug(`starting main thread resolve for host='${key}' dns='${host.resolvedHost}' port='${host.port}'`);
+    const query = ++host.query;
+    host.inFlight = true;
+    // dns_query_timeout: an answer later than it is dropped and the query counted failed (Envoy's onResolveTimeout).
+    host.timeoutTimer = this.runtime.setTimeout(() => {
+      host.timeoutTimer = undefined;
+      if (host.query !== query || !host.inFlight) return;
+      this.stats.dnsQueryTimeout.inc();
+      this.finishResolve(key, host, query, undefined, "resolve_timeout");
+    }, this.settings.queryTimeoutMs);
+    this.runtime.resolve(host.resolvedHost, this.queryFamily, this.settings.minRefreshRateMs !== undefined ? { ttl: true } : undefined).then(
+      (answers) => this.finishResolve(key, host, query, answers, ""),
+      (err: unknown) => this.finishResolve(key, host, query, undefined, failureDetails(err)),
+    );
+  }
+
+  /**
+   * Envoy's finishResolve: counts the answer, keeps a new first address (a failed or
+   * empty answer leaves the last one), tells the cluster of a change and the waiting
+   * requests of the first answer, then schedules the next refresh.
+   */
+  private finishResolve(key: string, host: PrimaryHost, query: number, answers: ResolvedAddress[] | undefined, failure: string): void {
+    if (this.stopped || host.query !== query || !host.inFlight || this.hosts.get(key) !== host) return;
+    host.inFlight = false;
+    if (host.timeoutTimer !== undefined) this.runtime.clearTimeout(host.timeoutTimer);
+    host.timeoutTimer = undefined;
+    const first = !host.firstResolveComplete;
+    const addresses = answers ? selectFamily(answers, this.settings.lookupFamily) : [];
+    if (answers === undefined) this.stats.dnsQueryFailure.inc();
+    else this.stats.dnsQuerySuccess.inc();
+    const address = addresses[0]?.address;
+    let changed = false;
+    if (address !== undefined && address !== host.address) {
+      if (this.log?.debugOn) this.log.debug(`host '${key}' address has changed from ${host.address ?? "<empty>"} to ${address}`);
+      host.address = address;
+      changed = true;
+      this.stats.hostAddressChanged.inc();
+      for (const callbacks of [...this.updateCallbacks]) callbacks.onDnsHostAddOrUpdate(key, host);
+    }
+    if (host.address === undefined) host.details = answers === undefined ? failure : "no_addresses";
+    if (first || changed) {
+      host.firstResolveComplete = true;
+      this.notifyPending(host);
+    }
+    if (answers !== undefined) {
+      this.backOff.reset();
+      this.scheduleRefresh(key, host, this.refreshAfterSuccess(addresses));
+    } else {
+      this.scheduleRefresh(key, host, this.backOff.nextBackOffMs());
+    }
+  }
+
+  /** dns_refresh_rate, or with dns_min_refresh_rate set the answer's TTL, at least that minimum (dns_cache.proto). */
+  private refreshAfterSuccess(addresses: readonly ResolvedAddress[]): number {
+    const min = this.settings.minRefreshRateMs;
+    if (min === undefined) return this.settings.refreshRateMs;
+    const ttl = addresses[0]?.ttlSeconds;
+    return ttl === undefined ? this.settings.refreshRateMs : Math.max(ttl * 1000, min);
+  }
+
+  private scheduleRefresh(key: string, host: PrimaryHost, ms: number): void {
+    if (this.stopped) return;
+    host.refreshTimer = this.runtime.setTimeout(() => {
+      host.refreshTimer = undefined;
+      this.onReResolve(key, host);
+    }, ms);
+  }
+
+  /**
+   * Envoy's onReResolve: a host unused for host_ttl is removed (the cluster told, its
+   * hosts' pools drain); any other is resolved again. The TTL is checked only here, so a
+   * host_ttl shorter than the refresh rate takes up to a refresh to act (dns_cache.proto).
+   */
+  private onReResolve(key: string, host: PrimaryHost): void {
+    if (this.runtime.now() - host.lastUsed > this.settings.hostTtlMs) {
+      if (this.log?.debugOn) this.log.debug(`host='${key}' TTL expired, removing`);
+      this.hosts.delete(key);
+      this.clearTimers(host);
+      this.stats.hostRemoved.inc();
+      this.stats.numHosts.set(this.hosts.size);
+      if (host.address !== undefined) for (const callbacks of [...this.updateCallbacks]) callbacks.onDnsHostRemove(key);
+      this.notifyPending(host);
+      return;
+    }
+    this.startResolve(key, host);
+  }
+
+  private notifyPending(host: PrimaryHost): void {
+    const waiting = [...host.pending];
+    host.pending.clear();
+    for (const callbacks of waiting) callbacks.onLoadDnsCacheComplete(host);
+  }
+
+  private clearTimers(host: PrimaryHost): void {
+    if (host.refreshTimer !== undefined) this.runtime.clearTimeout(host.refreshTimer);
+    if (host.timeoutTimer !== undefined) this.runtime.clearTimeout(host.timeoutTimer);
+    host.refreshTimer = host.timeoutTimer = undefined;
+    host.inFlight = false;
+  }
+}
+
+/** A failed lookup's details: the resolver's code (getaddrinfo's EAI_AGAIN, …), as Envoy's details carry the resolver's reason. */
+function failureDetails(err: unknown): string {
+  const e = err as Partial<PortError> | undefined;
+  return typeof e?.code === "string" ? e.code : "resolve_failure";
+}

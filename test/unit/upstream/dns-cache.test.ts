@@ -1,0 +1,165 @@
+/**
+ * The dynamic forward proxy's DNS cache (core/upstream/dns-cache.ts) on the memory runtime,
+ * its resolver and timers: Envoy's DnsCacheImpl behaviour and dns_cache.<name>.* stats —
+ * a host loaded once and then served from the cache, max_hosts, failures and the query
+ * timeout, refreshes that move or keep the address, host_ttl removal, the pending-request
+ * circuit breaker — and the cache manager's one-settings-per-name rule.
+ */
+import { describe, expect, test } from "vitest";
+import { DnsCache, normalizeHostForDfp, parseAuthority, type DnsHostInfo } from "../../../core/upstream/dns-cache.ts";
+import { DnsCacheManager } from "../../../core/upstream/dns-cache-manager.ts";
+import { DynamicForwardProxyLoadBalancer } from "../../../core/upstream/dynamic-forward-proxy-cluster.ts";
+import { PrioritySet } from "../../../core/upstream/host-set.ts";
+import { StatsStore } from "../../../core/stats/stats-store.ts";
+import type { DnsCacheSettings } from "../../../core/config/bootstrap.ts";
+import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
+
+const SETTINGS: DnsCacheSettings = { name: "c", lookupFamily: "V4_ONLY", refreshRateMs: 60_000, hostTtlMs: 300_000, maxHosts: 1024, maxPendingRequests: 1024, queryTimeoutMs: 5000 };
+
+/** Let settled answers' callbacks run (the port's resolve is a promise). */
+const flush = () => new Promise<void>((r) => setTimeout(r, 0));
+
+function setup(settings: Partial<DnsCacheSettings> = {}, dnsDelayMs = 0) {
+  const runtime = new MemoryRuntime({ dnsDelayMs });
+  const store = new StatsStore();
+  const cache = new DnsCache({ ...SETTINGS, ...settings }, runtime, store.scope("dns_cache.c."));
+  const stat = (name: string) => store.counter(`dns_cache.c.${name}`).value;
+  const gauge = (name: string) => store.gauge(`dns_cache.c.${name}`).value;
+  const answers: DnsHostInfo[] = [];
+  const waiter = { onLoadDnsCacheComplete: (info: DnsHostInfo) => answers.push(info) };
+  return { runtime, cache, stat, gauge, answers, waiter };
+}
+
+describe("the cache's key (Envoy's normalizeHostForDfp, parseAuthority)", () => {
+  test("the authority's port, else the default; names lower-cased; IPv6 in brackets", () => {
+    expect(normalizeHostForDfp("Example.COM", 80)).toBe("example.com:80");
+    expect(normalizeHostForDfp("example.com:8443", 443)).toBe("example.com:8443");
+    expect(normalizeHostForDfp("[::1]", 443)).toBe("[::1]:443");
+    expect(normalizeHostForDfp("[::1]:8080", 443)).toBe("[::1]:8080");
+    expect(parseAuthority("a:b:c")).toEqual({ host: "a:b:c", port: undefined });
+    expect(parseAuthority("a:99999")).toEqual({ host: "a:99999", port: undefined });
+  });
+});
+
+describe("DnsCache", () => {
+  test("a new host waits for its first answer, then is in the cache; stats as Envoy's", async () => {
+    const { runtime, cache, stat, gauge, answers, waiter } = setup();
+    runtime.setDnsAnswer("svc.test", ["10.0.0.1"]);
+    const first = cache.loadDnsCacheEntry("svc.test:8080", 80, waiter);
+    expect(first.status).toBe("Loading");
+    // A second request for the same host waits on the same query.
+    expect(cache.loadDnsCacheEntry("SVC.test:8080", 80, { onLoadDnsCacheComplete: (info) => answers.push(info) }).status).toBe("Loading");
+    await flush();
+    expect(answers.map((a) => a.address)).toEqual(["10.0.0.1", "10.0.0.1"]);
+    const again = cache.loadDnsCacheEntry("svc.test:8080", 80, waiter);
+    expect(again.status === "InCache" && again.info.address).toBe("10.0.0.1");
+    expect(runtime.dnsQueries.get("svc.test")).toBe(1);
+    expect([stat("dns_query_attempt"), stat("dns_query_success"), stat("host_added"), stat("host_address_changed"), gauge("num_hosts")]).toEqual([1, 1, 1, 1, 1]);
+  });
+
+  test("max_hosts: a new host past it is Overflow (host_overflow); a cancelled wait hears nothing", async () => {
+    const { runtime, cache, stat, answers, waiter } = setup({ maxHosts: 1 });
+    runtime.setDnsAnswer("a.test", ["10.0.0.1"]);
+    const loading = cache.loadDnsCacheEntry("a.test", 80, waiter);
+    expect(cache.loadDnsCacheEntry("b.test", 80, waiter).status).toBe("Overflow");
+    expect(stat("host_overflow")).toBe(1);
+    if (loading.status === "Loading") loading.cancel();
+    await flush();
+    expect(answers).toEqual([]);
+  });
+
+  test("no address: an empty answer and a failed lookup say why; the query timeout gives up", async () => {
+    const { runtime, cache, stat, answers, waiter } = setup();
+    runtime.setDnsFailure("down.test", "EAI_AGAIN");
+    cache.loadDnsCacheEntry("nowhere.test", 80, waiter);
+    cache.loadDnsCacheEntry("down.test", 80, waiter);
+    await flush();
+    expect(answers.map((a) => [a.address, a.details])).toEqual([
+      [undefined, "no_addresses"],
+      [undefined, "EAI_AGAIN"],
+    ]);
+    expect([stat("dns_query_success"), stat("dns_query_failure")]).toEqual([1, 1]);
+    // Resolved once (without an address), it is in the cache: the next request fails at once.
+    const next = cache.loadDnsCacheEntry("nowhere.test", 80, waiter);
+    expect(next.status === "InCache" && next.info.address).toBeUndefined();
+
+    const slow = setup({ queryTimeoutMs: 1000 }, 3000);
+    slow.runtime.setDnsAnswer("slow.test", ["10.0.0.9"]);
+    slow.cache.loadDnsCacheEntry("slow.test", 80, slow.waiter);
+    slow.runtime.advance(1000);
+    await flush();
+    expect(slow.answers.map((a) => [a.address, a.details])).toEqual([[undefined, "resolve_timeout"]]);
+    expect([slow.stat("dns_query_timeout"), slow.stat("dns_query_failure")]).toEqual([1, 1]);
+    // The late answer is dropped.
+    slow.runtime.advance(2000);
+    await flush();
+    expect(slow.stat("dns_query_success")).toBe(0);
+  });
+
+  test("refreshes: a new address moves the cluster's host; a failure keeps the address", async () => {
+    const { runtime, cache, stat, waiter } = setup({ refreshRateMs: 1000 });
+    const set = new PrioritySet();
+    const lb = new DynamicForwardProxyLoadBalancer(cache, set, 80);
+    lb.start();
+    runtime.setDnsAnswer("svc.test", ["10.0.0.1"]);
+    cache.loadDnsCacheEntry("svc.test", 80, waiter);
+    await flush();
+    const request = { downstreamHeaders: () => ({ get: () => undefined, authority: "svc.test" }) };
+    expect(String(lb.chooseHost(request))).toBe("10.0.0.1:80");
+    runtime.setDnsAnswer("svc.test", ["10.0.0.2"]);
+    runtime.advance(1000);
+    await flush();
+    expect(String(lb.chooseHost(request))).toBe("10.0.0.2:80");
+    expect(stat("host_address_changed")).toBe(2);
+    runtime.setDnsFailure("svc.test");
+    runtime.advance(1000);
+    await flush();
+    expect(String(lb.chooseHost(request))).toBe("10.0.0.2:80");
+    expect(set.allHosts()).toHaveLength(1);
+    // A name the cache does not hold has no host.
+    expect(lb.chooseHost({ downstreamHeaders: () => ({ get: () => undefined, authority: "other.test" }) })).toBeUndefined();
+  });
+
+  test("host_ttl: a host unused that long is removed at its next refresh, from the cluster too; a used one stays", async () => {
+    const { runtime, cache, stat, gauge, waiter } = setup({ refreshRateMs: 1000, hostTtlMs: 2500 });
+    const set = new PrioritySet();
+    const lb = new DynamicForwardProxyLoadBalancer(cache, set, 80);
+    lb.start();
+    runtime.setDnsAnswer("a.test", ["10.0.0.1"]);
+    runtime.setDnsAnswer("b.test", ["10.0.0.2"]);
+    cache.loadDnsCacheEntry("a.test", 80, waiter);
+    cache.loadDnsCacheEntry("b.test", 80, waiter);
+    await flush();
+    expect(set.allHosts()).toHaveLength(2);
+    for (let i = 0; i < 4; i++) {
+      runtime.advance(1000);
+      // b is picked each second (the router's pick touches it).
+      lb.chooseHost({ downstreamHeaders: () => ({ get: () => undefined, authority: "b.test" }) });
+      await flush();
+    }
+    expect(set.allHosts().map(String)).toEqual(["10.0.0.2:80"]);
+    expect([stat("host_removed"), gauge("num_hosts")]).toEqual([1, 1]);
+  });
+
+  test("dns_cache_circuit_breaker.max_pending_requests: over it, dns_rq_pending_overflow", () => {
+    const { cache, stat, gauge } = setup({ maxPendingRequests: 1 });
+    const release = cache.canCreateDnsRequest();
+    expect(release).toBeDefined();
+    expect(cache.canCreateDnsRequest()).toBeUndefined();
+    expect([stat("dns_rq_pending_overflow"), gauge("circuit_breakers.rq_pending_open")]).toEqual([1, 1]);
+    release!();
+    release!();
+    expect(cache.canCreateDnsRequest()).toBeDefined();
+  });
+});
+
+describe("DnsCacheManager", () => {
+  test("one cache per name; the same name with other settings is refused (Envoy's message)", () => {
+    const runtime = new MemoryRuntime();
+    const manager = new DnsCacheManager(runtime, new StatsStore());
+    const cache = manager.getCache(SETTINGS);
+    expect(manager.getCache({ ...SETTINGS })).toBe(cache);
+    expect(() => manager.getCache({ ...SETTINGS, maxHosts: 3 })).toThrow("config specified DNS cache 'c' with different settings");
+    expect(manager.getCache({ ...SETTINGS, name: "d" })).not.toBe(cache);
+  });
+});
