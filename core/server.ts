@@ -374,7 +374,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     const sinkConfigs = this.bootstrap.statsSinks;
     const sinks = sinkConfigs ? (await import("./stats/stats-sinks.ts")).createStatsSinks(sinkConfigs, this, this.bootstrap.statsConfig) : [];
     const flusher = new StatsFlusher(this.stats, sinks, this.log, () => this.admin?.onStatsFlush());
-    await flusher.start(this.timers, this.bootstrap.statsFlushOnAdmin === true ? undefined : (this.bootstrap.statsFlushIntervalMs ?? DEFAULT_STATS_FLUSH_INTERVAL_MS));
+    await flusher.start(this.timers, this.bootstrap.statsFlushOnAdmin === true || (sinks.length === 0 && !this.admin) ? undefined : (this.bootstrap.statsFlushIntervalMs ?? DEFAULT_STATS_FLUSH_INTERVAL_MS));
     this.statsFlusher = flusher;
     if (this.stopping) flusher.stop();
     // Envoy's MainImpl::initialize logs these steps ("loading N cluster(s)") at info; here at debug.
