@@ -4,13 +4,16 @@
  * admin's /stats shows what Envoy's filter counts. Two listeners: one with an
  * individual_method_stats_allowlist (pkg.Echo's Say and Chat by name, any other method in
  * the shared `cluster.grpc.grpc.*`), enable_upstream_stats and emit_filter_state; one with
- * stats_for_all_methods and replace_dots_in_grpc_service_name.
+ * stats_for_all_methods and replace_dots_in_grpc_service_name. The first's access log reads
+ * the filter state with %FILTER_STATE(envoy.filters.http.grpc_stats[:PLAIN])%.
  */
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import * as grpc from "@grpc/grpc-js";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
-import { httpProxyConfig } from "../support/configs.ts";
+import { fileAccessLog, httpProxyConfig } from "../support/configs.ts";
+import { lines } from "../support/log-lines.ts";
 import { adminStats } from "../support/admin-stats.ts";
 
 const raw = (b: Buffer): Buffer => b;
@@ -64,6 +67,7 @@ async function histogramLine(adminPort: number, name: string): Promise<string | 
 }
 
 describe.each(RUNTIMES)("grpc_stats on %s", (runtime) => {
+  const accessLog = join(inject("tempRoot"), `grpc-stats-${runtime}.log`);
   let upstream: { server: grpc.Server; port: number };
   let proxy: ProxyProcess;
   let adminPort: number;
@@ -96,6 +100,7 @@ describe.each(RUNTIMES)("grpc_stats on %s", (runtime) => {
           },
           router,
         ],
+        access_log: [fileAccessLog(accessLog, "%REQ(:PATH)% %FILTER_STATE(envoy.filters.http.grpc_stats:PLAIN)% %FILTER_STATE(envoy.filters.http.grpc_stats)%\n")],
       },
     }) as { static_resources: { listeners: Record<string, unknown>[] } };
     // A second listener, the same routes, its filter naming every method (dots replaced).
@@ -108,6 +113,7 @@ describe.each(RUNTIMES)("grpc_stats on %s", (runtime) => {
     second.address.socket_address.port_value = port2;
     const hcm = second.filter_chains[0]!.filters[0]!.typed_config;
     hcm.stat_prefix = "all_methods";
+    delete (hcm as { access_log?: unknown }).access_log;
     hcm.http_filters = [{ name: "envoy.filters.http.grpc_stats", typed_config: { "@type": GRPC_STATS, stats_for_all_methods: true, replace_dots_in_grpc_service_name: true } }, router];
     config.static_resources.listeners.push(second);
     proxy = await ProxyProcess.start(runtime, { admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } }, ...config });
@@ -149,6 +155,15 @@ describe.each(RUNTIMES)("grpc_stats on %s", (runtime) => {
     expect(s.get("cluster.grpc.grpc.pkg.Echo.Chat.request_message_count")).toBe(3);
     expect(s.get("cluster.grpc.grpc.pkg.Echo.Chat.response_message_count")).toBe(6);
     expect(s.get("cluster.grpc.grpc.pkg.Echo.Chat.success")).toBe(1);
+  });
+
+  test("emit_filter_state: the access log reads the message counts, PLAIN and TYPED", async () => {
+    let logged: string[] = [];
+    for (let i = 0; i < 50 && logged.length === 0; i++) {
+      logged = (await lines(accessLog, 1)).filter((line) => line.startsWith("/pkg.Echo/Chat "));
+      if (logged.length === 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(logged).toEqual(['/pkg.Echo/Chat 3,6 {"requestMessageCount":"3","responseMessageCount":"6"}']);
   });
 
   test("enable_upstream_stats: upstream_rq_time recorded for the method", async () => {

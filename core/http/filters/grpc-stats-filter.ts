@@ -28,20 +28,30 @@ import { GrpcFrameInspector } from "../grpc-frame-inspector.ts";
 import type { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { routeCluster } from "../route/route-cluster.ts";
+import type { SerializableFilterState } from "../../stream-info/serializable-filter-state.ts";
 
 /** The filter state's name (grpc_stats_filter.cc maybeWriteFilterState). */
 export const GRPC_STATS_FILTER_STATE = "envoy.filters.http.grpc_stats";
 
 /**
  * The filter state object (GrpcStatsObject, FilterObject in config.proto): the messages
- * begun each way so far. Its text form is "<request>,<response>" (serializeAsString).
+ * begun each way so far. Its text form is "<request>,<response>" (serializeAsString); its
+ * typed form the FilterObject as JSON (serializeAsProto).
  */
-export class GrpcStatsObject {
+export class GrpcStatsObject implements SerializableFilterState {
   requestMessageCount = 0;
   responseMessageCount = 0;
 
   serializeAsString(): string {
     return `${this.requestMessageCount},${this.responseMessageCount}`;
+  }
+
+  /** MessageToJsonString of the FilterObject: uint64 fields as strings, a field at 0 left out. */
+  serializeAsJson(): string {
+    const fields: string[] = [];
+    if (this.requestMessageCount !== 0) fields.push(`"requestMessageCount":"${this.requestMessageCount}"`);
+    if (this.responseMessageCount !== 0) fields.push(`"responseMessageCount":"${this.responseMessageCount}"`);
+    return `{${fields.join(",")}}`;
   }
 }
 
