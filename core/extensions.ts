@@ -22,7 +22,7 @@ import type { DynamicForwardProxyFilterConfig, JwtAuthnConfig, OAuth2Config, Rou
 import type { ServerContext } from "./server-context.ts";
 import type { HttpFilterChainContext } from "./http/filters/http-filter-registry.ts";
 import type { CustomResponseConfig } from "./config/custom-response-schema.ts";
-import type { BufferConfig, CacheConfig, LuaConfig, LuaPerRouteConfig, RouterConfig, GrpcHttp1BridgeConfig, GrpcJsonTranscoderConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, ExtAuthzConfig, ExtProcConfig, RateLimitConfig, FaultConfig, HeaderMutationConfig, HeaderToMetadataConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
+import type { BufferConfig, CacheConfig, LuaConfig, LuaPerRouteConfig, RouterConfig, GrpcHttp1BridgeConfig, GrpcStatsConfig, GrpcJsonTranscoderConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, ExtAuthzConfig, ExtProcConfig, RateLimitConfig, FaultConfig, HeaderMutationConfig, HeaderToMetadataConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
 import { RouteTable } from "./http/route/route-table.ts";
 import { RdsRouteConfigProvider } from "./http/route/rds-route-config-provider.ts";
 import { registerLazyNetworkFilterFactory, registerNetworkFilterDependencies, registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
@@ -213,6 +213,10 @@ registerLazyHttpFilterFactory<GrpcJsonTranscoderConfig>("envoy.filters.http.grpc
     prepare: (config) => prepareGrpcJsonTranscoder(config),
     preparePerRoute: (config) => prepareGrpcJsonTranscoder(config as GrpcJsonTranscoderConfig),
   };
+});
+registerLazyHttpFilterFactory<GrpcStatsConfig>("envoy.filters.http.grpc_stats", async () => {
+  const { GrpcStatsFilter } = await import("./http/filters/grpc-stats-filter.ts");
+  return { kind: "dual", create: (config, server) => new GrpcStatsFilter(config, server) };
 });
 registerLazyHttpFilterFactory<GrpcHttp1BridgeConfig>("envoy.filters.http.grpc_http1_bridge", async () => {
   const { GrpcHttp1BridgeFilter } = await import("./http/filters/grpc-http1-bridge.ts");

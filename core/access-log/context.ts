@@ -137,4 +137,6 @@ export interface AccessLogContext {
   readonly upstreamHostMetadata?: Readonly<Record<string, Readonly<Record<string, unknown>>>> | undefined;
   /** The stream's dynamic metadata, by namespace (filters such as rbac set it). %METADATA(DYNAMIC:NAMESPACE:KEY)%, %DYNAMIC_METADATA(NAMESPACE:KEY)% */
   readonly dynamicMetadata?: Readonly<Record<string, Record<string, unknown>>> | undefined;
+  /** The stream's filter state objects, by name. %FILTER_STATE(KEY:PLAIN|TYPED)% */
+  readonly filterState?: ReadonlyMap<string, unknown> | undefined;
 }

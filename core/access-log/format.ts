@@ -15,6 +15,7 @@ import type { AccessLogContext } from "./context.ts";
 import { FormatError } from "./format-error.ts";
 import { compileTimeFormat } from "./time-format.ts";
 import { responseFlagLongName } from "../stream-info/response-flags.ts";
+import { isSerializableFilterState } from "../stream-info/serializable-filter-state.ts";
 import { httpToGrpcStatus, isGrpcContentType, parseGrpcStatus } from "../http/grpc-common.ts";
 
 export { FormatError } from "./format-error.ts";
@@ -208,6 +209,11 @@ const OPERATORS: Record<string, OperatorKind> = {
     lengthAllowed: true,
     build: (subcommand, maxLength) => buildMetadataOperator(`UPSTREAM_HOST:${subcommand}`, maxLength),
   },
+  FILTER_STATE: {
+    syntax: "params-required",
+    lengthAllowed: true,
+    build: buildFilterStateOperator,
+  },
   // Envoy's older spelling of %METADATA(DYNAMIC:…)%.
   DYNAMIC_METADATA: {
     syntax: "params-required",
@@ -262,6 +268,27 @@ function buildMetadataOperator(subcommand: string, maxLength: number | undefined
     }
     if (value === undefined) return undefined;
     const text = typeof value === "string" ? utf8ByteString(value) : utf8ByteString(JSON.stringify(value));
+    return maxLength === undefined ? text : text.slice(0, maxLength);
+  };
+}
+
+/**
+ * Envoy's FilterStateFormatter: %FILTER_STATE(KEY)%, (KEY:TYPED) — the object's proto as
+ * JSON text — or (KEY:PLAIN), its string form; at most Z bytes; unset when the stream has no
+ * such object or it cannot be serialized that way (in a JSON format, too, the TYPED form is
+ * that JSON as a string, as %METADATA% writes its objects). FIELD is not built.
+ */
+function buildFilterStateOperator(subcommand: string, maxLength: number | undefined): Operator {
+  const [key, format = "TYPED", ...rest] = subcommand.split(":");
+  if (key === undefined || key === "") throw new FormatError("Invalid filter state configuration, key cannot be empty.");
+  if (format === "FIELD") throw new FormatError("FILTER_STATE's FIELD serialization is not supported (supported: PLAIN, TYPED)");
+  if ((format !== "PLAIN" && format !== "TYPED") || rest.length > 0) throw new FormatError("Invalid filter state serialize type, only support PLAIN/TYPED/FIELD.");
+  return (ctx) => {
+    const state = ctx.filterState?.get(key);
+    if (!isSerializableFilterState(state)) return undefined;
+    const value = format === "PLAIN" ? state.serializeAsString() : state.serializeAsJson();
+    if (value === undefined) return undefined;
+    const text = utf8ByteString(value);
     return maxLength === undefined ? text : text.slice(0, maxLength);
   };
 }

@@ -937,6 +937,7 @@ export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.cors"; config: Record<string, never> }
   | { name: string; type: "envoy.filters.http.grpc_web"; config: Record<string, never> }
   | { name: string; type: "envoy.filters.http.grpc_http1_bridge"; config: GrpcHttp1BridgeConfig }
+  | { name: string; type: "envoy.filters.http.grpc_stats"; config: GrpcStatsConfig }
   | { name: string; type: "envoy.filters.http.grpc_json_transcoder"; config: GrpcJsonTranscoderConfig }
   | { name: string; type: "envoy.filters.http.csrf"; config: CsrfPolicyConfig }
   | { name: string; type: "envoy.filters.http.custom_response"; config: CustomResponseConfig }
@@ -1903,6 +1904,20 @@ export interface RouterConfig {
 export interface GrpcHttp1BridgeConfig {
   upgradeProtobufToGrpc: boolean;
   ignoreQueryParameters: boolean;
+}
+
+/** envoy.extensions.filters.http.grpc_stats.v3.FilterConfig (core/http/filters/grpc-stats-filter.ts). */
+export interface GrpcStatsConfig {
+  /** A filter state object `envoy.filters.http.grpc_stats` with the request and response message counts. */
+  emitFilterState: boolean;
+  /** Stats named by every request's service and method (false when unset, or when an allowlist is given). */
+  statsForAllMethods: boolean;
+  /** individual_method_stats_allowlist: these methods get their own stats, any other the shared `cluster.<c>.grpc.*`. */
+  allowlist?: readonly { service: string; methods: readonly string[] }[];
+  /** The `upstream_rq_time` histogram: the request's end sent upstream to the response's end received. */
+  enableUpstreamStats: boolean;
+  /** "." in a service name becomes "_" in its stats (stats_for_all_methods only). */
+  replaceDotsInGrpcServiceName: boolean;
 }
 
 /**

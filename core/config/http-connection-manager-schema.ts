@@ -56,6 +56,7 @@ import { EXT_AUTHZ_PER_ROUTE_TYPE_URL, EXT_AUTHZ_TYPE_URL, extAuthzConfig, extAu
 import { EXT_PROC_PER_ROUTE_TYPE_URL, EXT_PROC_TYPE_URL, extProcConfig, extProcPerRouteConfig } from "./ext-proc-schema.ts";
 import { missingExtension } from "./missing-extension.ts";
 import { GRPC_JSON_TRANSCODER_TYPE_URL, grpcJsonTranscoderConfig } from "./grpc-json-transcoder-schema.ts";
+import { GRPC_STATS_TYPE_URL, grpcStatsConfig } from "./grpc-stats-schema.ts";
 
 /** Envoy's stream_idle_timeout default: 5 minutes. */
 const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 300_000;
@@ -146,6 +147,11 @@ export const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
     typedConfig: lazySchema(() =>
   strictObject({ upgrade_protobuf_to_grpc: boolFalse, ignore_query_parameters: boolFalse })
       .transform((c) => ({ upgradeProtobufToGrpc: c.upgrade_protobuf_to_grpc, ignoreQueryParameters: c.ignore_query_parameters }))),
+    terminal: false,
+  },
+  "envoy.filters.http.grpc_stats": {
+    typeUrl: GRPC_STATS_TYPE_URL,
+    typedConfig: grpcStatsConfig,
     terminal: false,
   },
   "envoy.filters.http.grpc_json_transcoder": {

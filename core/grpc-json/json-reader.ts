@@ -9,11 +9,12 @@
  * ("<field path>: invalid value <value> for type <type>").
  */
 import { MAX_DEPTH } from "../util/protobuf-struct.ts";
+import { decodeBase64Any } from "../util/base64.ts";
 import { TranscodeError, type DescriptorPool, type FieldDescriptor, type FieldType, type JsonParseOptions, type MessageDescriptor } from "./descriptors.ts";
 import { enumIndex } from "./descriptor-index.ts";
 import { invalid, MessageNode, setField, writeMessage, type FieldValue, type Scalar } from "./message-tree.ts";
 import { formatDouble } from "./number-format.ts";
-import { anyUsesValueKey, decodeBase64Any, fieldMaskPathFromJson, parseDuration, parseTimestamp, resolveTypeUrl, wellKnown } from "./well-known.ts";
+import { anyUsesValueKey, fieldMaskPathFromJson, parseDuration, parseTimestamp, resolveTypeUrl, wellKnown } from "./well-known.ts";
 
 export interface Context {
   readonly pool: DescriptorPool;

@@ -171,30 +171,3 @@ export function fieldMaskPathToJson(path: string): string | undefined {
   return out;
 }
 
-const BASE64 = new Int16Array(128).fill(-1);
-for (let i = 0; i < 64; i++) BASE64["ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".charCodeAt(i)] = i;
-BASE64[45] = 62; // "-", URL-safe (RFC 4648 §5)
-BASE64[95] = 63; // "_"
-
-/** Base64, standard or URL-safe, padding optional (protobuf's JSON parser takes both); undefined when not base64. */
-export function decodeBase64Any(text: string): Uint8Array | undefined {
-  let end = text.length;
-  if (end % 4 === 0 && end > 0 && text.charCodeAt(end - 1) === 61) end -= text.charCodeAt(end - 2) === 61 ? 2 : 1;
-  if (end % 4 === 1) return undefined;
-  const out = new Uint8Array(Math.floor((end * 3) / 4));
-  let acc = 0;
-  let bits = 0;
-  let at = 0;
-  for (let i = 0; i < end; i++) {
-    const c = text.charCodeAt(i);
-    const v = c < 128 ? BASE64[c]! : -1;
-    if (v < 0) return undefined;
-    acc = ((acc << 6) | v) & 0xffffff;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[at++] = (acc >> bits) & 0xff;
-    }
-  }
-  return out.subarray(0, at);
-}

@@ -3,7 +3,7 @@
  * source/common/grpc/common.cc): recognising a gRPC request, and reading and writing the
  * `grpc-timeout` header (gRPC's PROTOCOL-HTTP2.md: 1 to 8 digits and a unit, H M S m u n).
  */
-import type { RequestHeaders } from "./message.ts";
+import type { RequestHeaders, ResponseHeaders } from "./message.ts";
 
 /** The largest TimeoutValue: at most 8 digits. */
 const MAX_GRPC_TIMEOUT_VALUE = 99_999_999;
@@ -23,6 +23,26 @@ export function isGrpcContentType(type: string | undefined): boolean {
 /** Grpc::Common::isGrpcRequestHeaders: a gRPC content type on a request with a path. */
 export function isGrpcRequestHeaders(headers: RequestHeaders): boolean {
   return headers.path !== "" && hasGrpcContentType(headers);
+}
+
+/**
+ * Grpc::Common::isGrpcResponseHeaders: a headers-only (trailers-only) answer with a
+ * grpc-status, else a 200 with a gRPC content type.
+ */
+export function isGrpcResponseHeaders(headers: ResponseHeaders, endStream: boolean): boolean {
+  if (endStream) return headers.has("grpc-status");
+  return headers.status === 200 && isGrpcContentType(headers.get("content-type"));
+}
+
+/**
+ * Grpc::Common::resolveServiceAndMethod: the service and method of a path
+ * "/<service>/<method>", its query ignored; the path split at "/" with empty pieces dropped
+ * (StringUtil::splitToken) must give exactly two. Undefined otherwise.
+ */
+export function resolveServiceAndMethod(path: string): { service: string; method: string } | undefined {
+  const query = path.indexOf("?");
+  const parts = (query < 0 ? path : path.slice(0, query)).split("/").filter((part) => part !== "");
+  return parts.length === 2 ? { service: parts[0]!, method: parts[1]! } : undefined;
 }
 
 /**

@@ -51,10 +51,12 @@ export class StreamInfo {
    * Monotonic ms of Envoy's DownstreamTiming / UpstreamTiming points the access log's
    * %REQUEST_DURATION%, %REQUEST_TX_DURATION% and %RESPONSE_TX_DURATION% read: the request's
    * end received, the request's end sent upstream (the last attempt's), the response's end
-   * sent downstream; undefined until it happened.
+   * received from upstream (grpc_stats' upstream_rq_time), the response's end sent
+   * downstream; undefined until it happened.
    */
   lastDownstreamRxByteReceived: number | undefined = undefined;
   lastUpstreamTxByteSent: number | undefined = undefined;
+  lastUpstreamRxByteReceived: number | undefined = undefined;
   lastDownstreamTxByteSent: number | undefined = undefined;
   /** The upstream connection's local address (the last attempt's). %UPSTREAM_LOCAL_ADDRESS% */
   upstreamLocalAddress: SocketAddress | undefined = undefined;

@@ -74,3 +74,62 @@ export function decodeBase64Groups(text: Uint8Array): Uint8Array | undefined {
   }
   return out.subarray(0, at);
 }
+
+/** Base64's 64 values by character code (below 128); -1 for a character not in the table. */
+function alphabetTable(urlSafe: boolean, standard: boolean): Int8Array {
+  const table = new Int8Array(128).fill(-1);
+  for (let i = 0; i < 62; i++) table[ALPHABET.charCodeAt(i)] = i;
+  if (standard) {
+    table[0x2b /* + */] = 62;
+    table[0x2f /* / */] = 63;
+  }
+  if (urlSafe) {
+    table[0x2d /* - */] = 62;
+    table[0x5f /* _ */] = 63;
+  }
+  return table;
+}
+
+const URL_ONLY = alphabetTable(true, false);
+const EITHER = alphabetTable(true, true);
+
+/**
+ * The characters text[0, end) of `table`'s alphabet as bytes; undefined for any other
+ * character (whitespace and "=" included) or a length no encoding gives (4n + 1). The
+ * unused low bits of the last character are not checked, as neither caller's reference does.
+ */
+function decodeAlphabet(text: string, end: number, table: Int8Array): Uint8Array | undefined {
+  if (end % 4 === 1) return undefined;
+  const out = new Uint8Array((end * 3) >> 2);
+  let acc = 0;
+  let bits = 0;
+  let at = 0;
+  for (let i = 0; i < end; i++) {
+    const c = text.charCodeAt(i);
+    const v = c < 128 ? table[c]! : -1;
+    if (v < 0) return undefined;
+    acc = ((acc << 6) | v) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[at++] = (acc >> bits) & 0xff;
+    }
+  }
+  return out;
+}
+
+/** base64url without padding (RFC 7515 §2, a JWT's parts); undefined for any other character or a stray length. */
+export function decodeBase64Url(text: string): Uint8Array | undefined {
+  return decodeAlphabet(text, text.length, URL_ONLY);
+}
+
+/**
+ * Base64, standard or URL-safe (RFC 4648 §4, §5; the two alphabets may mix), padding
+ * optional but only as a whole group's end ("xx==", "xxx="): what protobuf's JSON parser
+ * takes for `bytes`. Undefined when not base64.
+ */
+export function decodeBase64Any(text: string): Uint8Array | undefined {
+  let end = text.length;
+  if (end % 4 === 0 && end > 0 && text.charCodeAt(end - 1) === 61 /* = */) end -= text.charCodeAt(end - 2) === 61 ? 2 : 1;
+  return decodeAlphabet(text, end, EITHER);
+}

@@ -134,6 +134,10 @@ export class StreamAccessLogContext implements AccessLogContext {
   get dynamicMetadata(): Readonly<Record<string, Record<string, unknown>>> | undefined {
     return this.info.dynamicMetadata;
   }
+
+  get filterState(): ReadonlyMap<string, unknown> | undefined {
+    return this.info.filterState;
+  }
   get routeName(): string | undefined {
     return this.info.routeName || undefined;
   }

@@ -811,12 +811,16 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     // Envoy resets an upstream request whose response completed before the request
     // did: the connection still expects body bytes and can never be reused.
     if (!this.requestEnded) request?.resetStream();
+    // The response's end came from the upstream: UpstreamTiming's last_upstream_rx_byte_received_
+    // (UpstreamRequest sets it before the end goes down the filter chain).
+    const now = approximateNow(this.server.runtime);
+    this.callbacks.streamInfo.lastUpstreamRxByteReceived = now;
     // Envoy's onUpstreamComplete: no timing for a health check passed through; canary by the host alone.
     const stats = this.callbacks.streamInfo.healthCheck ? undefined : this.cluster?.stats;
     if (stats) {
       if (this.dynamicStats) {
         stats.upstreamRqCompleted.inc();
-        const time = approximateNow(this.server.runtime) - this.callbacks.streamInfo.upstreamRequestStart;
+        const time = now - this.callbacks.streamInfo.upstreamRequestStart;
         stats.upstreamRqTime.record(time);
         stats.recordResponseTimeCategories(time, this.internalRequest, request?.host.canary === true);
       }

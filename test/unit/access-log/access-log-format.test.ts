@@ -3,6 +3,7 @@ import type { AccessLogContext } from "../../../core/access-log/context.ts";
 import { compileJsonFormat, compileTextFormat, DEFAULT_FORMAT, FormatError, parseFormat } from "../../../core/access-log/format.ts";
 import { compileTimeFormat } from "../../../core/access-log/time-format.ts";
 import type { SocketAddress } from "../../../core/port.ts";
+import { GrpcStatsObject } from "../../../core/http/filters/grpc-stats-filter.ts";
 
 const T0 = Date.UTC(2016, 3, 15, 20, 17, 0, 310); // 2016-04-15T20:17:00.310Z, a Friday
 
@@ -406,6 +407,40 @@ describe("JSON formats", () => {
     const ctx = context({ req: { "user-agent": 'a "quoted" \\ agent\n\x01', "x-utf8": "caf\xc3\xa9" } });
     const line = json({ ua: "%REQ(USER-AGENT)%", utf8: "%REQ(X-UTF8)%" }, ctx);
     expect(line).toBe('{"ua":"a \\"quoted\\" \\\\ agent\\n\\u0001","utf8":"caf\xc3\xa9"}\n');
+  });
+});
+
+describe("%FILTER_STATE(KEY:F):Z%", () => {
+  const counts = new GrpcStatsObject();
+  counts.requestMessageCount = 1;
+  counts.responseMessageCount = 12;
+  const filterState = new Map<string, unknown>([
+    ["envoy.filters.http.grpc_stats", counts],
+    ["plain.number", 3],
+  ]);
+  const line = (format: string, state: ReadonlyMap<string, unknown> | undefined = filterState) => compileTextFormat(format).format(context({ filterState: state }));
+
+  test("TYPED (the default): the object's proto as protobuf's JSON; PLAIN: its string form; Z truncates", () => {
+    expect(line("%FILTER_STATE(envoy.filters.http.grpc_stats)%")).toBe('{"requestMessageCount":"1","responseMessageCount":"12"}');
+    expect(line("%FILTER_STATE(envoy.filters.http.grpc_stats:TYPED)%")).toBe('{"requestMessageCount":"1","responseMessageCount":"12"}');
+    expect(line("%FILTER_STATE(envoy.filters.http.grpc_stats:PLAIN)%")).toBe("1,12");
+    expect(line("%FILTER_STATE(envoy.filters.http.grpc_stats:PLAIN):3%")).toBe("1,1");
+    const none = new GrpcStatsObject();
+    none.responseMessageCount = 2;
+    // A field at its default is left out, as MessageToJsonString does.
+    expect(line("%FILTER_STATE(g)%", new Map([["g", none]]))).toBe('{"responseMessageCount":"2"}');
+  });
+
+  test("unset without the object, for one that cannot be serialized, and for a stream without filter state", () => {
+    expect(line("%FILTER_STATE(missing)% %FILTER_STATE(plain.number:PLAIN)% %FILTER_STATE(plain.number)%")).toBe("- - -");
+    expect(compileTextFormat("%FILTER_STATE(envoy.filters.http.grpc_stats)%").format(context())).toBe("-");
+  });
+
+  test("bad forms are format errors; FIELD is not built", () => {
+    expect(() => parseFormat("%FILTER_STATE(k:JSON)%")).toThrow("Invalid filter state serialize type, only support PLAIN/TYPED/FIELD.");
+    expect(() => parseFormat("%FILTER_STATE(:PLAIN)%")).toThrow("Invalid filter state configuration, key cannot be empty.");
+    expect(() => parseFormat("%FILTER_STATE(k:FIELD:f)%")).toThrow(/FIELD serialization is not supported/);
+    expect(() => parseFormat("%FILTER_STATE%")).toThrow(/FILTER_STATE requires parameters/);
   });
 });
 

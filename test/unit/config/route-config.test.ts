@@ -426,13 +426,13 @@ describe("bad HCM configs give one-line problems", () => {
     ],
     [
       "unsupported HTTP filter by name",
-      { route_config: {}, http_filters: [{ name: "envoy.filters.http.grpc_stats" }, ROUTER] },
-      [`${HCM}.http_filters[0]: envoy.filters.http.grpc_stats (gRPC statistics) is an Envoy HTTP filter that polyvoy does not have (polyvoy's: docs/configuration.md)`],
+      { route_config: {}, http_filters: [{ name: "envoy.filters.http.tap" }, ROUTER] },
+      [`${HCM}.http_filters[0]: envoy.filters.http.tap (the tap filter) is an Envoy HTTP filter that polyvoy does not have (polyvoy's: docs/configuration.md)`],
     ],
     [
       "unsupported HTTP filter by @type",
-      { route_config: {}, http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.grpc_stats.v3.FilterConfig" } }] },
-      [`${HCM}.http_filters[0]: envoy.filters.http.grpc_stats (gRPC statistics) is an Envoy HTTP filter that polyvoy does not have (polyvoy's: docs/configuration.md)`],
+      { route_config: {}, http_filters: [{ name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.tap.v3.Tap" } }] },
+      [`${HCM}.http_filters[0]: envoy.filters.http.tap (the tap filter) is an Envoy HTTP filter that polyvoy does not have (polyvoy's: docs/configuration.md)`],
     ],
     [
       "a Router option",

@@ -5,6 +5,7 @@
  * jwt_verify_lib's status texts, which Envoy sends as the 401's body.
  */
 import { utf8DecodeStrict } from "../../../util/utf8.ts";
+import { decodeBase64Url } from "../../../util/base64.ts";
 
 export const JWT_MISSED = "Jwt is missing";
 export const JWT_EXPIRED = "Jwt is expired";
@@ -85,30 +86,6 @@ export function parseJwt(token: string): Jwt | string {
   };
 }
 
-const BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-const LOOKUP = new Int8Array(128).fill(-1);
-for (let i = 0; i < BASE64URL.length; i++) LOOKUP[BASE64URL.charCodeAt(i)] = i;
-
-/** base64url without padding (RFC 7515 §2); undefined for any other character or a stray length. */
-export function decodeBase64Url(text: string): Uint8Array | undefined {
-  if (text.length % 4 === 1) return undefined;
-  const out = new Uint8Array((text.length * 3) >> 2);
-  let acc = 0;
-  let bits = 0;
-  let at = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    const v = c < 128 ? LOOKUP[c]! : -1;
-    if (v < 0) return undefined;
-    acc = ((acc << 6) | v) & 0xffffff;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[at++] = (acc >> bits) & 0xff;
-    }
-  }
-  return out;
-}
 
 function parseJsonObject(bytes: Uint8Array): Record<string, unknown> | undefined {
   const text = utf8DecodeStrict(bytes);

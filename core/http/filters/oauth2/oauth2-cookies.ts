@@ -116,8 +116,14 @@ function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
  * whitespace). At most 20 digits: 2^64-1 has 20, and a longer one is no uint64.
  */
 function expiresIsValid(expires: string, nowSeconds: number): boolean {
+  const value = parseExpires(expires);
+  return value !== undefined && value > nowSeconds;
+}
+
+/** OauthExpires as a number of seconds, or undefined when timestampIsValid would refuse it. */
+export function parseExpires(expires: string): number | undefined {
   const trimmed = expires.trim();
-  if (!/^\+?[0-9]{1,20}$/.test(trimmed)) return false;
+  if (!/^\+?[0-9]{1,20}$/.test(trimmed)) return undefined;
   const value = Number(trimmed);
-  return Number.isFinite(value) && value > nowSeconds;
+  return Number.isFinite(value) ? value : undefined;
 }

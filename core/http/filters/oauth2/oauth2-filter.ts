@@ -39,7 +39,8 @@ import { compileHeaderMatcher, compileStringMatch } from "../../route/header-mat
 import type { HttpFilterChainContext } from "../http-filter-registry.ts";
 import { PerConfig } from "../../../util/per-config.ts";
 import { OAuth2Client, type AccessTokenResult, type OAuth2ClientCallbacks } from "./oauth2-client.ts";
-import { cookiesAreValid, encodeHmacBase64, parseCookies, readOAuth2Cookies, type HmacSha256 } from "./oauth2-cookies.ts";
+import { encodeHmacBase64, parseCookies, readOAuth2Cookies, type HmacSha256 } from "./oauth2-cookies.ts";
+import { VerifiedCookies } from "./verified-cookies.ts";
 import { isAbsoluteHttpUrl, parseQueryString, pathAndQuery, percentDecode, replaceQueryString, urlEncodeQueryParameter } from "./oauth2-url.ts";
 
 /** filter.cc's local reply body and response code details. */
@@ -108,6 +109,8 @@ export class OAuth2Shared {
   readonly oauthSuccess: Counter;
   readonly oauthRefreshtokenSuccess: Counter;
   readonly oauthRefreshtokenFailure: Counter;
+  /** Cookie tuples whose HMAC was checked: the same cookies again need no new HMAC until they expire. */
+  readonly verifiedCookies = new VerifiedCookies();
   private resolving: Promise<void> | undefined;
 
   constructor(
@@ -264,7 +267,7 @@ export class OAuth2Filter implements StreamFilter, OAuth2ClientCallbacks {
     const shared = this.shared!;
     const path = headers.path;
     const cookies = readOAuth2Cookies(headers, shared.config.cookieNames);
-    const valid = await cookiesAreValid(shared.hmac, shared.hmacSecret!.value, cookies, shared.nowSeconds());
+    const valid = await shared.verifiedCookies.verify(shared.hmac, shared.hmacSecret!.value, cookies, shared.nowSeconds());
     if (this.destroyed) return;
     if (valid) {
       shared.oauthSuccess.inc();

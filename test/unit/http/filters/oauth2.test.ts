@@ -12,6 +12,7 @@ import { loadConfig } from "../../../../core/config/load.ts";
 import { RequestHeaders } from "../../../../core/http/message.ts";
 import { accessTokenRequest, parseTokenResponse, refreshTokenRequest } from "../../../../core/http/filters/oauth2/oauth2-client.ts";
 import { cookiesAreValid, encodeHmacBase64, parseCookies, readOAuth2Cookies } from "../../../../core/http/filters/oauth2/oauth2-cookies.ts";
+import { VerifiedCookies } from "../../../../core/http/filters/oauth2/verified-cookies.ts";
 import { isAbsoluteHttpUrl, parseQueryString, percentDecode, replaceQueryString, urlEncodeQueryParameter } from "../../../../core/http/filters/oauth2/oauth2-url.ts";
 import { MemoryRuntime } from "../../../../runtimes/memory/memory-runtime.ts";
 import "../../../../core/config/regex-engine-static.ts";
@@ -76,6 +77,80 @@ describe("the HMAC cookie", () => {
     expect(await encodeHmacBase64(hmac, empty, FIELDS)).toBe(expected);
     const cookies = readOAuth2Cookies(request(`OauthHMAC=${expected}; OauthExpires=2000000000; BearerToken=tok; IdToken=idt`), NAMES);
     expect(await cookiesAreValid(hmac, empty, cookies, 1_900_000_000)).toBe(true);
+  });
+});
+
+describe("the cache of verified cookies", () => {
+  const NOW = 1_900_000_000;
+  /** The port's HMAC, counted: a cache hit computes none. */
+  function countingHmac() {
+    const counted = { calls: 0, hmac: (key: Uint8Array, data: Uint8Array) => (counted.calls++, hmac(key, data)) };
+    return counted;
+  }
+  const signed = (fields: typeof FIELDS, secret = "the-hmac-secret") =>
+    createHmac("sha256", secret).update([fields.host, fields.expires, fields.token, fields.idToken, fields.refreshToken].join("\n")).digest("base64");
+  const cookies = (fields = FIELDS, mac = signed(fields), authority = fields.host) =>
+    readOAuth2Cookies(request(`OauthHMAC=${mac}; OauthExpires=${fields.expires}; BearerToken=${fields.token}; IdToken=${fields.idToken}`, authority), NAMES);
+
+  test("the same cookies for the same host again: valid without a new HMAC", async () => {
+    const cache = new VerifiedCookies();
+    const counted = countingHmac();
+    expect(await cache.verify(counted.hmac, SECRET, cookies(), NOW)).toBe(true);
+    expect(await cache.verify(counted.hmac, SECRET, cookies(), NOW + 1)).toBe(true);
+    expect(counted.calls).toBe(1);
+  });
+
+  test("as strict as a fresh check: another host, token or HMAC is checked (and refused), not served", async () => {
+    const cache = new VerifiedCookies();
+    const counted = countingHmac();
+    expect(await cache.verify(counted.hmac, SECRET, cookies(), NOW)).toBe(true);
+    expect(await cache.verify(counted.hmac, SECRET, cookies(FIELDS, signed(FIELDS), "other.example"), NOW)).toBe(false);
+    expect(await cache.verify(counted.hmac, SECRET, cookies({ ...FIELDS, token: "tok2" }, signed(FIELDS)), NOW)).toBe(false);
+    expect(await cache.verify(counted.hmac, SECRET, cookies(FIELDS, signed(FIELDS, "another-secret")), NOW)).toBe(false);
+    expect(counted.calls).toBe(4);
+  });
+
+  test("a rotated hmac_secret drops every entry: cookies signed with the old one are refused", async () => {
+    const cache = new VerifiedCookies();
+    const counted = countingHmac();
+    expect(await cache.verify(counted.hmac, SECRET, cookies(), NOW)).toBe(true);
+    const rotated = new TextEncoder().encode("the-new-secret");
+    expect(await cache.verify(counted.hmac, rotated, cookies(), NOW)).toBe(false);
+    expect(counted.calls).toBe(2);
+    // The same bytes delivered again (SDS re-sending the secret): the entries stay.
+    expect(await cache.verify(counted.hmac, SECRET, cookies(), NOW)).toBe(true);
+    expect(await cache.verify(counted.hmac, SECRET.slice(), cookies(), NOW)).toBe(true);
+    expect(counted.calls).toBe(3);
+  });
+
+  test("an entry whose OauthExpires has passed is not served", async () => {
+    const cache = new VerifiedCookies();
+    const counted = countingHmac();
+    expect(await cache.verify(counted.hmac, SECRET, cookies(), NOW)).toBe(true);
+    expect(await cache.verify(counted.hmac, SECRET, cookies(), 2_000_000_000)).toBe(false);
+    expect(counted.calls).toBe(2);
+  });
+
+  test("bounded: the least recently used entry goes first; an over-long tuple is not kept", async () => {
+    const cache = new VerifiedCookies(2, 200);
+    const counted = countingHmac();
+    const a = { ...FIELDS, token: "a" };
+    const b = { ...FIELDS, token: "b" };
+    const c = { ...FIELDS, token: "c" };
+    for (const fields of [a, b, a, c]) expect(await cache.verify(counted.hmac, SECRET, cookies(fields), NOW)).toBe(true);
+    expect(cache.size).toBe(2);
+    expect(counted.calls).toBe(3);
+    // a (used after b) and c are kept; b was dropped.
+    await cache.verify(counted.hmac, SECRET, cookies(a), NOW);
+    await cache.verify(counted.hmac, SECRET, cookies(c), NOW);
+    expect(counted.calls).toBe(3);
+    await cache.verify(counted.hmac, SECRET, cookies(b), NOW);
+    expect(counted.calls).toBe(4);
+    const long = { ...FIELDS, token: "t".repeat(300) };
+    await cache.verify(counted.hmac, SECRET, cookies(long), NOW);
+    await cache.verify(counted.hmac, SECRET, cookies(long), NOW);
+    expect(counted.calls).toBe(6);
+    expect(cache.size).toBe(2);
   });
 });
 
