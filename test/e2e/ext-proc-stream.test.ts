@@ -10,7 +10,9 @@
  *   trailers mutated by the processor (enable_trailers on both sides); a gRPC upstream's
  *   HTTP/2 trailers, its response body STREAMED;
  * - a processor that stalls on a body chunk: message_timeout's 504;
- * - a processor that ends the stream mid-body (the rest goes on unprocessed) or fails it (500).
+ * - a processor that ends the stream mid-body (the rest goes on unprocessed) or fails it (500);
+ * - a spurious message while chunks wait (they go on unprocessed); CONTINUE_AND_REPLACE on the
+ *   headers while the body comes (nothing of the original goes upstream).
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import * as http from "node:http";
@@ -69,12 +71,16 @@ async function startProcessor(): Promise<{ port: number; seen: Map<string, Seen>
           path = header(req.request_headers.headers, ":path") ?? "";
           record = { bodies: [], responseBodies: 0 };
           seen.set(path, record);
+          // CONTINUE_AND_REPLACE, answered once the body's first part has come (held meanwhile).
+          if (path === "/replace") return void setTimeout(() => call.write({ request_headers: { response: { status: "CONTINUE_AND_REPLACE", body_mutation: { body: Buffer.from("REPLACED") } } } }), 200);
           call.write({ request_headers: {} });
         } else if (req.request_body) {
           const body = req.request_body.body ?? Buffer.alloc(0);
           record.bodies.push({ size: body.length, end: req.request_body.end_of_stream === true });
           // The stalled request: its chunk is never answered.
           if (path === "/stall") return;
+          // A processor that leaves its chunks unanswered and, at the third, sends a message out of turn.
+          if (path === "/spurious") return void (record.bodies.length === 3 && call.write({ request_trailers: {} }));
           // A processor that fails the stream at the first chunk.
           if (path === "/fail-mid") return call.emit("error", Object.assign(new Error("processor failed"), { code: 13 }));
           const replaced = path === "/partial" ? Buffer.from(`PARTIAL(${body.length},${req.request_body.end_of_stream === true})`) : Buffer.from(body.toString("latin1").toUpperCase(), "latin1");
@@ -298,6 +304,36 @@ describe.each(RUNTIMES)("ext_proc streamed bodies and trailers on %s", (runtime)
     const expected = "X".repeat(sizes[0]!) + sent.slice(sizes[0]!);
     expect(response.headers["x-len"]).toBe(String(expected.length));
     expect(body).toBe(expected.toLowerCase());
+  });
+
+  test("a spurious message while streamed chunks await their answers: they go on unprocessed, in order (no hole)", async () => {
+    async function* slowBody(): AsyncGenerator<Buffer> {
+      for (let i = 0; i < 4; i++) {
+        yield Buffer.alloc(1024, 97 + i);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    const response = await request(`http://127.0.0.1:${ports.streamed}/spurious`, { method: "POST", body: Readable.from(slowBody()) });
+    const body = await response.body.text();
+    expect(response.statusCode).toBe(200);
+    const sent = ["a", "b", "c", "d"].map((c) => c.repeat(1024)).join("");
+    expect(response.headers["x-len"]).toBe(String(sent.length));
+    expect(body).toBe(sent);
+    const stats = await adminStats(adminPort);
+    expect(stats.get("http.ingress_http.ext_proc.spurious_msgs_received")).toBeGreaterThanOrEqual(1);
+  });
+
+  test("CONTINUE_AND_REPLACE on the headers while the body comes: only the replacement goes upstream, nothing of the original", async () => {
+    async function* secretBody(): AsyncGenerator<Buffer> {
+      yield Buffer.from("SECRET-1;");
+      await new Promise((r) => setTimeout(r, 400));
+      yield Buffer.from("SECRET-2");
+    }
+    const response = await request(`http://127.0.0.1:${ports.streamed}/replace`, { method: "POST", body: Readable.from(secretBody()) });
+    await response.body.text();
+    expect(response.statusCode).toBe(200);
+    expect([response.headers["x-head"], response.headers["x-len"]]).toEqual(["REPLACED", "8"]);
+    expect(processor.seen.get("/replace")!.bodies).toEqual([]);
   });
 
   test("a processor that fails its stream mid-body: a 500 with the gRPC status in the details", async () => {
