@@ -10,7 +10,10 @@
  *   trailers mutated by the processor (enable_trailers on both sides); a gRPC upstream's
  *   HTTP/2 trailers, its response body STREAMED;
  * - a processor that stalls on a body chunk: message_timeout's 504;
- * - a processor that ends the stream mid-body (the rest goes on unprocessed) or fails it (500).
+ * - a processor that ends the stream mid-body (the rest goes on unprocessed) or fails it (500);
+ * - a spurious message while chunks wait (they go on unprocessed); CONTINUE_AND_REPLACE on the
+ *   headers while the body comes (nothing of the original goes upstream); content-length
+ *   removed when mode_override makes the body STREAMED, and not set by the processor then.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import * as http from "node:http";
@@ -69,15 +72,24 @@ async function startProcessor(): Promise<{ port: number; seen: Map<string, Seen>
           path = header(req.request_headers.headers, ":path") ?? "";
           record = { bodies: [], responseBodies: 0 };
           seen.set(path, record);
+          // CONTINUE_AND_REPLACE, answered once the body's first part has come (held meanwhile).
+          // The body mode made STREAMED by mode_override (on the "override" listener); a content-length set by the processor.
+          if (path === "/override") return void call.write({ request_headers: {}, mode_override: { request_body_mode: "STREAMED" } });
+          if (path === "/set-length") return void call.write({ request_headers: { response: { header_mutation: { set_headers: [set("content-length", "3")] } } } });
+          if (path === "/replace") return void setTimeout(() => call.write({ request_headers: { response: { status: "CONTINUE_AND_REPLACE", body_mutation: { body: Buffer.from("REPLACED") } } } }), 200);
           call.write({ request_headers: {} });
         } else if (req.request_body) {
           const body = req.request_body.body ?? Buffer.alloc(0);
           record.bodies.push({ size: body.length, end: req.request_body.end_of_stream === true });
           // The stalled request: its chunk is never answered.
           if (path === "/stall") return;
+          // A processor that leaves its chunks unanswered and, at the third, sends a message out of turn.
+          if (path === "/spurious") return void (record.bodies.length === 3 && call.write({ request_trailers: {} }));
           // A processor that fails the stream at the first chunk.
           if (path === "/fail-mid") return call.emit("error", Object.assign(new Error("processor failed"), { code: 13 }));
-          const replaced = path === "/partial" ? Buffer.from(`PARTIAL(${body.length},${req.request_body.end_of_stream === true})`) : Buffer.from(body.toString("latin1").toUpperCase(), "latin1");
+          let replaced = path === "/partial" ? Buffer.from(`PARTIAL(${body.length},${req.request_body.end_of_stream === true})`) : Buffer.from(body.toString("latin1").toUpperCase(), "latin1");
+          // Each chunk made longer: a content-length left in place would cut it short (or wait for more).
+          if ((path === "/override" || path === "/set-length") && body.length > 0) replaced = Buffer.concat([replaced, Buffer.from("+MORE")]);
           // A processor done after the first chunk: at the third (or the last), it answers the
           // first and ends the stream (OK) mid-body, the ones after it unanswered.
           if (path === "/close-mid") {
@@ -171,7 +183,7 @@ describe.each(RUNTIMES)("ext_proc streamed bodies and trailers on %s", (runtime)
     processor = await startProcessor();
     grpcEcho = await startEchoGrpcServer();
     adminPort = await freePort();
-    for (const name of ["streamed", "partial", "trailers", "grpc"]) ports[name] = await freePort();
+    for (const name of ["streamed", "partial", "trailers", "grpc", "override"]) ports[name] = await freePort();
     const router = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
     const config = httpProxyConfig({
       listenPort: ports.streamed!,
@@ -190,6 +202,7 @@ describe.each(RUNTIMES)("ext_proc streamed bodies and trailers on %s", (runtime)
       return copy;
     };
     config.static_resources.listeners.push(variant("partial", extProc({ request_body_mode: "BUFFERED_PARTIAL" })));
+    config.static_resources.listeners.push(variant("override", extProc({ response_header_mode: "SKIP" }, { allow_mode_override: true })));
     config.static_resources.listeners.push(
       variant("trailers", extProc({ request_header_mode: "SKIP", response_header_mode: "SKIP", request_trailer_mode: "SEND", response_trailer_mode: "SEND" }), { http_protocol_options: { enable_trailers: true } }),
     );
@@ -298,6 +311,54 @@ describe.each(RUNTIMES)("ext_proc streamed bodies and trailers on %s", (runtime)
     const expected = "X".repeat(sizes[0]!) + sent.slice(sizes[0]!);
     expect(response.headers["x-len"]).toBe(String(expected.length));
     expect(body).toBe(expected.toLowerCase());
+  });
+
+  test("a spurious message while streamed chunks await their answers: they go on unprocessed, in order (no hole)", async () => {
+    async function* slowBody(): AsyncGenerator<Buffer> {
+      for (let i = 0; i < 4; i++) {
+        yield Buffer.alloc(1024, 97 + i);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    const response = await request(`http://127.0.0.1:${ports.streamed}/spurious`, { method: "POST", body: Readable.from(slowBody()) });
+    const body = await response.body.text();
+    expect(response.statusCode).toBe(200);
+    const sent = ["a", "b", "c", "d"].map((c) => c.repeat(1024)).join("");
+    expect(response.headers["x-len"]).toBe(String(sent.length));
+    expect(body).toBe(sent);
+    const stats = await adminStats(adminPort);
+    expect(stats.get("http.ingress_http.ext_proc.spurious_msgs_received")).toBeGreaterThanOrEqual(1);
+  });
+
+  test("CONTINUE_AND_REPLACE on the headers while the body comes: only the replacement goes upstream, nothing of the original", async () => {
+    async function* secretBody(): AsyncGenerator<Buffer> {
+      yield Buffer.from("SECRET-1;");
+      await new Promise((r) => setTimeout(r, 400));
+      yield Buffer.from("SECRET-2");
+    }
+    const response = await request(`http://127.0.0.1:${ports.streamed}/replace`, { method: "POST", body: Readable.from(secretBody()) });
+    await response.body.text();
+    expect(response.statusCode).toBe(200);
+    expect([response.headers["x-head"], response.headers["x-len"]]).toEqual(["REPLACED", "8"]);
+    expect(processor.seen.get("/replace")!.bodies).toEqual([]);
+  });
+
+  test("content-length goes when mode_override makes the body STREAMED, and a processor's is not set then: longer chunks arrive whole", async () => {
+    for (const [port, path] of [
+      [ports.override!, "/override"],
+      [ports.streamed!, "/set-length"],
+    ] as const) {
+      // Sent after the headers' answer, in two chunks, with a content-length.
+      async function* slowHello(): AsyncGenerator<Buffer> {
+        await new Promise((r) => setTimeout(r, 200));
+        yield Buffer.from("hel");
+        await new Promise((r) => setTimeout(r, 100));
+        yield Buffer.from("lo");
+      }
+      const response = await request(`http://127.0.0.1:${port}${path}`, { method: "POST", headers: { "content-length": "5" }, body: Readable.from(slowHello()), headersTimeout: 3000 });
+      await response.body.text();
+      expect([path, response.statusCode, response.headers["x-head"]]).toEqual([path, 200, "HEL+MORELO+MORE"]);
+    }
   });
 
   test("a processor that fails its stream mid-body: a 500 with the gRPC status in the details", async () => {

@@ -158,9 +158,17 @@ function setHeader(headers: HeaderMap, name: string, value: string, append: bool
 /**
  * Apply `mutation` to `headers`. Returns undefined, or the error Envoy's
  * applyHeaderMutations returns (its message is the local reply's details).
- * `replacing`: CONTINUE_AND_REPLACE, which may change :method.
+ * `replacing`: CONTINUE_AND_REPLACE, which may change :method. `removeContentLength`: Envoy's
+ * shouldRemoveContentLength (a STREAMED or BUFFERED_PARTIAL body), content-length is not set.
  */
-export function applyHeaderMutation(mutation: HeaderMutation, headers: HeaderMap, replacing: boolean, rejected: Counter, checker: MutationChecker = DEFAULT_CHECKER): string | undefined {
+export function applyHeaderMutation(
+  mutation: HeaderMutation,
+  headers: HeaderMap,
+  replacing: boolean,
+  rejected: Counter,
+  checker: MutationChecker = DEFAULT_CHECKER,
+  removeContentLength = false,
+): string | undefined {
   for (const name of mutation.removeHeaders) {
     if (!HEADER_NAME.test(name)) {
       rejected.inc();
@@ -183,6 +191,8 @@ export function applyHeaderMutation(mutation: HeaderMutation, headers: HeaderMap
       rejected.inc();
       return "Invalid character in set_headers mutation.";
     }
+    // mutation_utils.cc: a streamed body's length is not known, so a content-length set then is skipped (not counted).
+    if (removeContentLength && h.name === "content-length") continue;
     const exists = getHeader(headers, h.name) !== undefined;
     let append: boolean;
     switch (h.action) {

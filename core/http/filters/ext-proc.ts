@@ -29,6 +29,7 @@ import type { ExtProcBodyMode, ExtProcConfig, ExtProcPerRouteConfig, ExtProcProc
 import type { Timer, TimerTarget } from "../../event/timers.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { Counter } from "../../stats/counter.ts";
+import { EMPTY_BYTES } from "../../util/bytes.ts";
 import { latin1Decode } from "../../util/latin1.ts";
 import { PerConfig } from "../../util/per-config.ts";
 import { ProtoDecodeError } from "../../util/protobuf-wire.ts";
@@ -306,7 +307,11 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
    */
   private removeContentLengthIfStreamed(dir: Direction): void {
     if (this.processingComplete) return;
-    if (dir.bodyMode === "STREAMED" || dir.bodyMode === "BUFFERED_PARTIAL") dir.headers!.remove("content-length");
+    if (this.shouldRemoveContentLength(dir)) dir.headers!.remove("content-length");
+  }
+
+  private shouldRemoveContentLength(dir: Direction): boolean {
+    return dir.bodyMode === "STREAMED" || dir.bodyMode === "BUFFERED_PARTIAL";
   }
 
   private endHeadersCall(dir: Direction): FilterHeadersStatus {
@@ -597,9 +602,11 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
     if (status === "ok") {
       stats.streamMsgsReceived.inc();
     } else if (status === "spurious") {
-      // ext_proc.cc: ignore the processor for the rest of the request, let the request go on.
+      // ext_proc.cc: ignore the processor for the rest of the request, let the request go on —
+      // closeStream(); clearAsyncState(): the chunks still queued pass on unprocessed (not finish(), which drops them).
       stats.spuriousMsgsReceived.inc();
-      this.finish();
+      this.processingComplete = true;
+      this.closeStream();
       this.clearAsyncState();
     } else {
       // Any other error (a header mutation refused): a 500 with the error as details.
@@ -676,10 +683,14 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
     if (dir.state !== CallState.HeadersCallback) return "spurious";
     this.disableTimer(dir);
     const replacing = common.status === CONTINUE_AND_REPLACE;
+    // The mode here is the one mode_override may just have set (Envoy applies it before the mutation).
+    const streamed = this.shouldRemoveContentLength(dir);
     if (common.headerMutation !== undefined) {
-      const error = applyHeaderMutation(common.headerMutation, dir.headers!, replacing, this.shared.stats.rejectedHeaderMutations, this.shared.mutationChecker);
+      const error = applyHeaderMutation(common.headerMutation, dir.headers!, replacing, this.shared.stats.rejectedHeaderMutations, this.shared.mutationChecker, streamed);
       if (error !== undefined) return error;
     }
+    // The headers are still held: a mode overridden to STREAMED / BUFFERED_PARTIAL drops content-length too.
+    if (streamed) dir.headers!.remove("content-length");
     this.clearRouteCache(dir, common);
     dir.state = CallState.Idle;
     if (replacing) {
@@ -688,6 +699,10 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
       if (dir.complete) {
         if (body.byteLength > 0 || this.bufferedLength(dir) > 0) this.replaceBuffered(dir, body);
       } else {
+        // handleHeadersResponse's modifyBufferedData: what came during the headers' call is replaced
+        // too (else it would go ahead of the replacement); the rest is dropped as it comes (onData).
+        this.buffer(dir)?.replace(EMPTY_BYTES);
+        this.fixContentLength(dir, body.byteLength);
         dir.replacement = body;
       }
       dir.queue.clear();
@@ -775,7 +790,7 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
         this.disableTimer(dir);
         const chunk = dir.queue.pop()!;
         if (common.headerMutation !== undefined && dir.headersHeld) {
-          const error = applyHeaderMutation(common.headerMutation, dir.headers!, false, this.shared.stats.rejectedHeaderMutations, this.shared.mutationChecker);
+          const error = applyHeaderMutation(common.headerMutation, dir.headers!, false, this.shared.stats.rejectedHeaderMutations, this.shared.mutationChecker, true);
           if (error !== undefined) return error;
         }
         const data = common.bodyMutation ?? chunk.data;
@@ -867,9 +882,16 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
     mode.responseBody = BODY_MODES[m.responseBodyMode] ?? mode.responseBody;
     this.mode = mode;
     for (const dir of [this.decoding, this.encoding]) {
-      dir.bodyMode = dir.request ? mode.requestBody : mode.responseBody;
+      // Envoy's setProcessingMode rewrites both directions' body modes; a direction whose body is
+      // already under way (chunks queued or answers awaited) keeps its own, or its data would reorder.
+      if (this.bodyModeMayChange(dir)) dir.bodyMode = dir.request ? mode.requestBody : mode.responseBody;
       dir.sendTrailers = dir.request ? mode.requestTrailers : mode.responseTrailers;
     }
+  }
+
+  /** A body mode may change while its direction is idle or awaiting its headers' answer, with nothing queued. */
+  private bodyModeMayChange(dir: Direction): boolean {
+    return (dir.state === CallState.Idle || dir.state === CallState.HeadersCallback) && dir.queue.empty && !dir.partialBodyProcessed;
   }
 
   /** Envoy's sendImmediateResponse: a local reply with the processor's status, headers, body, grpc_status and details. */

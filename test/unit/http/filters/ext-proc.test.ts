@@ -221,8 +221,11 @@ interface Harness {
   stats: StatsStore;
   continued: { decoding: number; encoding: number };
   replies: { status: number; body: string; details: string; headers: [string, string][] | undefined }[];
-  fireTimer(): void;
-  /** The timeout the message timer was last enabled with. */
+  /** Fires the one enabled message timer (of `direction`, when given). */
+  fireTimer(direction?: "decoding" | "encoding"): void;
+  /** Whether `direction`'s message timer is running (each direction has its own, as in Envoy). */
+  timerEnabled(direction: "decoding" | "encoding"): boolean;
+  /** The timeout a message timer was last enabled with. */
   timerMs(): number;
   buffer: BodyBuffer;
   /** Body the filter passed on, as text with its end flag, per direction. */
@@ -233,22 +236,23 @@ interface Harness {
 
 function harness(config: object, bufferLimit = 1 << 20): Harness {
   const stats = new StatsStore();
-  let timerTarget: { onTimer(): void } | undefined;
-  let timerEnabled = false;
+  // One fake timer per direction, each with its own state: a disable meant for one direction must not stop the other's.
+  const timers: { request: boolean; target: { onTimer(): void }; enabled: boolean }[] = [];
   let timerMs = 0;
   const server = {
     stats,
     timers: {
-      create: (target: { onTimer(): void }) => (
-        (timerTarget = target),
-        {
-          enable: (ms: number) => ((timerEnabled = true), (timerMs = ms)),
-          disable: () => (timerEnabled = false),
-          get enabled() {
-            return timerEnabled;
-          },
-        }
-      ),
+      create: (target: { request: boolean; onTimer(): void }) => {
+        const timer = {
+          request: target.request,
+          target,
+          enabled: false,
+          enable: (ms: number) => ((timer.enabled = true), (timerMs = ms)),
+          disable: () => (timer.enabled = false),
+        };
+        timers.push(timer);
+        return timer;
+      },
     },
     // A cluster whose pool never gives a stream: messages queue, answers are handed in by the test.
     clusterManager: {
@@ -277,6 +281,7 @@ function harness(config: object, bufferLimit = 1 << 20): Harness {
     clearRouteCache: () => {},
     decoderBufferLimit: bufferLimit,
     injectDecodedDataToFilterChain: (data: Uint8Array, end: boolean) => injected.decoding.push([text(data), end]),
+    replaceDecodedData: (data: Uint8Array) => injected.decoding.push([`replaced:${text(data)}`, true]),
     readDisableDownstream: (disable: boolean) => paused.decoding.push(disable),
   } as unknown as DecoderFilterCallbacks);
   filter.setEncoderFilterCallbacks({
@@ -297,10 +302,12 @@ function harness(config: object, bufferLimit = 1 << 20): Harness {
     replies,
     buffer,
     timerMs: () => timerMs,
-    fireTimer: () => {
-      expect(timerEnabled).toBe(true);
-      timerEnabled = false;
-      timerTarget!.onTimer();
+    timerEnabled: (direction) => timers.some((t) => t.enabled && t.request === (direction === "decoding")),
+    fireTimer: (direction) => {
+      const enabled = timers.filter((t) => t.enabled && (direction === undefined || t.request === (direction === "decoding")));
+      expect(enabled.length).toBe(1);
+      enabled[0]!.enabled = false;
+      enabled[0]!.target.onTimer();
     },
   };
 }
@@ -550,5 +557,105 @@ describe("ext_proc STREAMED, BUFFERED_PARTIAL and trailers (processor_state.cc)"
     expect(h.filter.decodeTrailers(new RequestHeaders())).toBe(FilterTrailersStatus.Continue);
     expect(new TextDecoder().decode(h.buffer.toBytes())).toBe("new");
     expect(counter(h, "stream_msgs_sent")).toBe(1);
+  });
+
+  test("a spurious message while chunks wait: they pass on unprocessed, in order (ext_proc.cc: closeStream, clearAsyncState)", () => {
+    const h = harness({ processing_mode: { request_header_mode: "SKIP", request_body_mode: "STREAMED" } });
+    h.filter.decodeHeaders(new RequestHeaders(), false);
+    h.filter.decodeData(bytes("a"), false);
+    h.filter.decodeData(bytes("b"), false);
+    h.filter.decodeData(bytes("c"), true);
+    h.filter.onReceiveMessage(body("request_body", "A"));
+    // The response's body was never sent: its answer is out of turn.
+    h.filter.onReceiveMessage(body("response_body"));
+    expect(counter(h, "spurious_msgs_received")).toBe(1);
+    expect(h.injected.decoding).toEqual([["A", false], ["bc", true]]);
+    expect([h.continued.decoding, h.replies.length, h.timerEnabled("decoding")]).toEqual([1, 0, false]);
+  });
+
+  test("CONTINUE_AND_REPLACE on the headers with the body under way: what came meanwhile is replaced too, the rest dropped", () => {
+    for (const mode of ["NONE", "STREAMED", "BUFFERED_PARTIAL"]) {
+      const h = harness({ processing_mode: { request_body_mode: mode } });
+      const request = new RequestHeaders();
+      h.filter.decodeHeaders(request, false);
+      expect(h.filter.decodeData(bytes("SECRET-1;"), false)).toBe(FilterDataStatus.StopIterationAndWatermark);
+      h.buffer.add(bytes("SECRET-1;"));
+      h.filter.onReceiveMessage(response({ request_headers: { response: { status: "CONTINUE_AND_REPLACE", body_mutation: { body: Buffer.from("REPLACED") } } } }));
+      // The held part does not go ahead of the replacement.
+      expect([mode, h.buffer.length, h.continued.decoding]).toEqual([mode, 0, 1]);
+      expect(h.filter.decodeData(bytes("SECRET-2;"), false)).toBe(FilterDataStatus.StopIterationNoBuffer);
+      expect(h.filter.decodeData(bytes("SECRET-3"), true)).toBe(FilterDataStatus.Continue);
+      expect(h.injected.decoding).toEqual([["replaced:REPLACED", true]]);
+      expect(counter(h, "stream_msgs_sent")).toBe(1);
+    }
+    // A content-length follows the replacement.
+    const sized = harness({});
+    const request = new RequestHeaders();
+    request.set("content-length", "17");
+    sized.filter.decodeHeaders(request, false);
+    sized.filter.onReceiveMessage(response({ request_headers: { response: { status: "CONTINUE_AND_REPLACE", body_mutation: { body: Buffer.from("new") } } } }));
+    expect(request.get("content-length")).toBe("3");
+  });
+
+  test("content-length goes when mode_override makes the body STREAMED or BUFFERED_PARTIAL, and a processor's is not set then", () => {
+    for (const mode of ["STREAMED", "BUFFERED_PARTIAL"]) {
+      const h = harness({ allow_mode_override: true });
+      const request = new RequestHeaders();
+      request.set("content-length", "4");
+      h.filter.decodeHeaders(request, false);
+      expect(request.get("content-length")).toBe("4");
+      h.filter.onReceiveMessage(response({ request_headers: {}, mode_override: { request_body_mode: mode } }));
+      expect([mode, request.has("content-length")]).toEqual([mode, false]);
+    }
+    const h = harness({ processing_mode: { request_body_mode: "STREAMED" } });
+    const request = new RequestHeaders();
+    h.filter.decodeHeaders(request, false);
+    h.filter.onReceiveMessage(response({ request_headers: { response: { header_mutation: { set_headers: [set("content-length", "4"), set("x-a", "1")] } } } }));
+    expect([request.has("content-length"), request.get("x-a"), counter(h, "rejected_header_mutations")]).toEqual([false, "1", 0]);
+    // Nor by a BUFFERED_PARTIAL body's answer, the headers still held.
+    const partial = harness({ processing_mode: { request_body_mode: "BUFFERED_PARTIAL" } });
+    const held = new RequestHeaders();
+    partial.filter.decodeHeaders(held, false);
+    partial.filter.onReceiveMessage(response({ request_headers: {} }));
+    partial.filter.decodeData(bytes("ab"), true);
+    partial.filter.onReceiveMessage(response({ request_body: { response: { header_mutation: { set_headers: [set("content-length", "2"), set("x-b", "1")] } } } }));
+    expect([held.has("content-length"), held.get("x-b"), partial.injected.decoding]).toEqual([false, "1", [["ab", true]]]);
+    // BUFFERED: the processor's content-length stands (the body is held whole).
+    const buffered = harness({ processing_mode: { request_body_mode: "BUFFERED" } });
+    const whole = new RequestHeaders();
+    buffered.filter.decodeHeaders(whole, false);
+    buffered.filter.onReceiveMessage(response({ request_headers: { response: { header_mutation: { set_headers: [set("content-length", "4")] } } } }));
+    expect(whole.get("content-length")).toBe("4");
+  });
+
+  test("mode_override does not change the body mode of a direction whose chunks are under way", () => {
+    const h = harness({ allow_mode_override: true, processing_mode: { request_header_mode: "SKIP", request_body_mode: "STREAMED" } });
+    h.filter.decodeHeaders(new RequestHeaders(), false);
+    h.filter.decodeData(bytes("a"), false);
+    // The upstream answers early: the response headers' answer overrides the request's body mode.
+    expect(h.filter.encodeHeaders(new ResponseHeaders(200), false)).toBe(FilterHeadersStatus.StopIteration);
+    h.filter.onReceiveMessage(response({ response_headers: {}, mode_override: { request_body_mode: "NONE", response_body_mode: "STREAMED" } }));
+    // Its own timer stopped, the request's still runs.
+    expect([h.timerEnabled("encoding"), h.timerEnabled("decoding")]).toEqual([false, true]);
+    // "b" does not overtake "a", still awaited.
+    expect(h.filter.decodeData(bytes("b"), true)).toBe(FilterDataStatus.StopIterationNoBuffer);
+    h.filter.onReceiveMessage(body("request_body"));
+    h.filter.onReceiveMessage(body("request_body"));
+    expect(h.injected.decoding).toEqual([["a", false], ["b", true]]);
+    // The idle response took the override.
+    expect(h.filter.encodeData(bytes("r"), true)).toBe(FilterDataStatus.StopIterationNoBuffer);
+    expect(counter(h, "stream_msgs_sent")).toBe(4);
+  });
+
+  test("each direction's message timer is its own: an answer on one leaves the other's running", () => {
+    const h = harness({ processing_mode: { request_header_mode: "SKIP", request_body_mode: "STREAMED" } });
+    h.filter.decodeHeaders(new RequestHeaders(), false);
+    h.filter.decodeData(bytes("a"), false);
+    h.filter.encodeHeaders(new ResponseHeaders(200), true);
+    expect([h.timerEnabled("decoding"), h.timerEnabled("encoding")]).toEqual([true, true]);
+    h.filter.onReceiveMessage(body("request_body"));
+    expect([h.timerEnabled("decoding"), h.timerEnabled("encoding")]).toEqual([false, true]);
+    h.fireTimer("encoding");
+    expect(h.replies.map((r) => r.status)).toEqual([504]);
   });
 });
