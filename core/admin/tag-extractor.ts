@@ -39,10 +39,14 @@ const RULES: readonly Rule[] = [
   { name: "envoy.response_code", regex: /_rq(_(\d{3}))$/d, substr: "_rq_" },
   // *_rq_(<response_code_class>)xx
   { name: "envoy.response_code_class", regex: /_rq_(\d)xx$/d, substr: "_rq_" },
+  // cluster.[<route_target_cluster>.]grpc.[<grpc_service>.](<grpc_method>.)<base_stat>
+  { name: "envoy.grpc_bridge_method", regex: /^cluster(?=\.).*?\.grpc(?=\.).*\.((.*?)\.)\w+?$/d, substr: ".grpc." },
   // http.[<stat_prefix>.]user_agent.(<user_agent>.)<base_stat>
   { name: "envoy.http_user_agent", regex: /^http(?=\.).*?\.user_agent\.((.*?)\.)\w+?$/d, substr: ".user_agent." },
   // vhost.[<virtual host name>.]vcluster.(<virtual_cluster_name>.)<base_stat>
   { name: "envoy.virtual_cluster", regex: /^vhost(?=\.).*?\.vcluster\.((.*?)\.)\w+?$/d, substr: ".vcluster." },
+  // cluster.[<route_target_cluster>.]grpc.(<grpc_service>.)*
+  { name: "envoy.grpc_bridge_service", regex: /^cluster(?=\.).*?\.grpc\.((.*?)\.)/d, substr: ".grpc." },
   // tcp.(<stat_prefix>.)<base_stat>
   { name: "envoy.tcp_prefix", regex: /^tcp\.((.*?)\.)\w+?$/d },
   // cluster.(<cluster_name>.)*

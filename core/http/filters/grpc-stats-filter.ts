@@ -30,6 +30,8 @@ import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { routeCluster } from "../route/route-cluster.ts";
 import type { SerializableFilterState } from "../../stream-info/serializable-filter-state.ts";
 
+/** A grpc-status that gets a counter of its own: digits only (see chargeStat). */
+const NUMERIC_STATUS = /^\d{1,10}$/;
 /** The filter state's name (grpc_stats_filter.cc maybeWriteFilterState). */
 export const GRPC_STATS_FILTER_STATE = "envoy.filters.http.grpc_stats";
 
@@ -153,12 +155,16 @@ export class GrpcStatsFilter implements StreamFilter {
 
   /**
    * ContextImpl::chargeStat: the status's own counter (its text as it came: 0–16, or any
-   * other value), then success (status "0") or failure, and total. Nothing without a status.
+   * other number), then success (status "0") or failure, and total. Nothing without a status.
+   * Unlike Envoy, a status that is not a number gets no counter of its own: the upstream
+   * writes that text, and as a stat name it could be one of this prefix's other stats
+   * (`upstream_rq_time`, a histogram, where Envoy keeps each kind apart) or carry `:` or `|`
+   * into a statsd line.
    */
   private chargeStat(grpcStatus: string | undefined): void {
     if (grpcStatus === undefined) return;
     const stats = this.server.stats;
-    stats.counter(this.prefix + grpcStatus).inc();
+    if (NUMERIC_STATUS.test(grpcStatus)) stats.counter(this.prefix + grpcStatus).inc();
     stats.counter(this.prefix + (grpcStatus === "0" ? "success" : "failure")).inc();
     stats.counter(`${this.prefix}total`).inc();
   }

@@ -74,6 +74,20 @@ stats_config:
     expect(some.all().map((s) => s.name)).toEqual(["http.in.downstream_rq_total"]);
   });
 
+  test("gRPC stats (grpc_stats, the HTTP/1 bridge): Envoy's envoy.grpc_bridge_method and envoy.grpc_bridge_service tags", () => {
+    const tags = new TagExtractor();
+    expect(tags.extract("cluster.backend.grpc.helloworld_Greeter.SayHello.total")).toEqual({
+      name: "cluster.grpc.total",
+      tags: [
+        { name: "envoy.grpc_bridge_method", value: "SayHello" },
+        { name: "envoy.grpc_bridge_service", value: "helloworld_Greeter" },
+        { name: "envoy.cluster_name", value: "backend" },
+      ],
+    });
+    // The shared bucket (no service or method) has neither.
+    expect(tags.extract("cluster.backend.grpc.upstream_rq_time")).toEqual({ name: "cluster.grpc.upstream_rq_time", tags: [{ name: "envoy.cluster_name", value: "backend" }] });
+  });
+
   test("tags: defaults unless use_all_default_tags is false; stats_tags after them (regex, fixed value, a default by name)", () => {
     expect(new TagExtractor().extract("cluster.backend.upstream_rq_200")).toEqual({
       name: "cluster.upstream_rq",

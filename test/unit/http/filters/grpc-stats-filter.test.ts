@@ -32,8 +32,7 @@ const concat = (...parts: Uint8Array[]) => {
 };
 
 /** One stream through a filter: the route sends it to `cluster` (one the cluster manager has only if it is "backend"). */
-function stream(config: Partial<GrpcStatsConfig>, path = "/helloworld.Greeter/SayHello", cluster = "backend") {
-  const stats = new StatsStore();
+function stream(config: Partial<GrpcStatsConfig>, path = "/helloworld.Greeter/SayHello", cluster = "backend", stats = new StatsStore()) {
   const server = { stats, runtime: new MemoryRuntime({ seed: 1 }), clusterManager: { get: (name: string) => (name === "backend" ? {} : undefined) } } as unknown as ServerContext;
   const info = new StreamInfo(0);
   const route = {} as RouteMatch;
@@ -113,12 +112,15 @@ describe("which stats a request is counted in", () => {
   test("nothing for a path that is no method, a cluster polyvoy does not have, or a request that is not gRPC", () => {
     const noMethod = stream({ statsForAllMethods: true }, "/only-one");
     unary(noMethod);
+    // Not counted in the default mode's shared bucket either (grpc_stats_filter.cc: no request names).
+    const noMethodShared = stream({}, "/only-one");
+    unary(noMethodShared);
     const noCluster = stream({}, "/a/b", "missing");
     unary(noCluster);
     const notGrpc = stream({});
     notGrpc.headers.set("content-type", "application/json");
     unary(notGrpc);
-    for (const s of [noMethod, noCluster, notGrpc]) expect(s.counters()).toEqual({});
+    for (const s of [noMethod, noMethodShared, noCluster, notGrpc]) expect(s.counters()).toEqual({});
   });
 
   test("a trailers-only answer is counted from its headers", () => {
@@ -160,13 +162,44 @@ describe("message counts", () => {
     const state = s.info.filterState?.get(GRPC_STATS_FILTER_STATE) as GrpcStatsObject;
     expect(state).toBeInstanceOf(GrpcStatsObject);
     expect(state.serializeAsString()).toBe("2,3");
-    expect(stream({}).info.filterState).toBeUndefined();
   });
 
   test("without emit_filter_state no filter state is written", () => {
     const s = stream({});
     unary(s);
     expect(s.info.filterState?.get(GRPC_STATS_FILTER_STATE)).toBeUndefined();
+  });
+});
+
+describe("a grpc-status the upstream writes as any text", () => {
+  test.each([
+    ["the status first", ["upstream_rq_time", "0"]],
+    ["the status after a normal answer", ["0", "upstream_rq_time"]],
+  ])("a status named as the prefix's histogram neither throws nor gets a counter (%s)", (_, statuses) => {
+    // Envoy keeps each kind of stat apart; one store here: `upstream_rq_time` as a counter
+    // would collide with the histogram and throw out of the filter chain (the process's end).
+    const s = stream({ enableUpstreamStats: true });
+    for (const status of statuses) {
+      const one = stream({ enableUpstreamStats: true }, undefined, undefined, s.stats);
+      one.info.lastUpstreamTxByteSent = 1;
+      one.info.lastUpstreamRxByteReceived = 2;
+      unary(one, status);
+    }
+    expect(s.counters()).toEqual({
+      "cluster.backend.grpc.0": 1,
+      "cluster.backend.grpc.success": 1,
+      "cluster.backend.grpc.failure": 1,
+      "cluster.backend.grpc.total": 2,
+      "cluster.backend.grpc.request_message_count": 2,
+      "cluster.backend.grpc.response_message_count": 2,
+    });
+    expect(s.stats.histogram("cluster.backend.grpc.upstream_rq_time").count).toBe(2);
+  });
+
+  test("a numeric status outside 0–16 still gets its own counter, as in Envoy", () => {
+    const s = stream({});
+    unary(s, "99");
+    expect(s.counters()["cluster.backend.grpc.99"]).toBe(1);
   });
 });
 
