@@ -18,6 +18,7 @@ import type { Counter } from "../stats/counter.ts";
 import type { Gauge } from "../stats/gauge.ts";
 import type { StatsScope } from "../stats/stats-store.ts";
 import { FixedBackOffStrategy, JitteredExponentialBackOffStrategy, type BackOffStrategy } from "./backoff-strategy.ts";
+import { parseIp } from "../network/cidr-range.ts";
 import { selectFamily } from "./dns-resolve-target.ts";
 
 /** Envoy's ALL_DNS_CACHE_STATS (dns_cache_impl.h), under `dns_cache.<name>.`. */
@@ -104,16 +105,28 @@ class PrimaryHost implements DnsHostInfo {
   }
 }
 
-/** An authority's host and port (Envoy's Http::Utility::parseAuthority): `[v6]:port`, `name:port`, or no port. */
-export function parseAuthority(authority: string): { host: string; port: number | undefined } {
+/**
+ * An authority's host and port (Envoy's Http::Utility::parseAuthority, source/common/http/utility.cc):
+ * `name:port`, `[v6]:port`, or no port. `host` is the authority's text without the port
+ * (the cache key's part); `hostToResolve` drops the brackets only when what they hold is
+ * an IP address — `[internal.corp]` is resolved as written (and fails), never as
+ * `internal.corp`, so a bracketed name cannot slip past a virtual host or RBAC rule on
+ * the name. Anything after `]` other than `:port` stays part of the host.
+ */
+export function parseAuthority(authority: string): { host: string; port: number | undefined; hostToResolve: string; isIpAddress: boolean } {
+  const { host, port } = splitPort(authority);
+  const inside = host.length >= 2 && host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
+  const isIpAddress = parseIp(inside) !== undefined;
+  return { host, port, hostToResolve: isIpAddress ? inside : host, isIpAddress };
+}
+
+function splitPort(authority: string): { host: string; port: number | undefined } {
   if (authority.startsWith("[")) {
     const close = authority.indexOf("]");
-    if (close > 0) {
-      const rest = authority.slice(close + 1);
-      const port = /^:[0-9]{1,5}$/.test(rest) ? Number(rest.slice(1)) : undefined;
-      return { host: authority.slice(0, close + 1), port: port !== undefined && port <= 65535 ? port : undefined };
-    }
-    return { host: authority, port: undefined };
+    const rest = close > 0 ? authority.slice(close + 1) : "";
+    const port = /^:[0-9]{1,5}$/.test(rest) ? Number(rest.slice(1)) : undefined;
+    if (port === undefined || port > 65535) return { host: authority, port: undefined };
+    return { host: authority.slice(0, close + 1), port };
   }
   const colon = authority.lastIndexOf(":");
   // A bare IPv6 literal has several colons: no port in it.
@@ -240,10 +253,8 @@ export class DnsCache {
   }
 
   private startCacheLoad(key: string, authority: string, defaultPort: number): PrimaryHost {
-    const { host: name, port } = parseAuthority(authority);
-    // A bracketed IPv6 literal resolves without its brackets.
-    const resolved = name.startsWith("[") ? name.slice(1, -1) : name;
-    const host = new PrimaryHost(resolved.toLowerCase(), port ?? defaultPort, this.runtime.now());
+    const { hostToResolve, port } = parseAuthority(authority);
+    const host = new PrimaryHost(hostToResolve.toLowerCase(), port ?? defaultPort, this.runtime.now());
     this.hosts.set(key, host);
     this.stats.hostAdded.inc();
     this.stats.numHosts.set(this.hosts.size);

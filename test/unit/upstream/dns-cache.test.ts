@@ -36,8 +36,27 @@ describe("the cache's key (Envoy's normalizeHostForDfp, parseAuthority)", () => 
     expect(normalizeHostForDfp("example.com:8443", 443)).toBe("example.com:8443");
     expect(normalizeHostForDfp("[::1]", 443)).toBe("[::1]:443");
     expect(normalizeHostForDfp("[::1]:8080", 443)).toBe("[::1]:8080");
-    expect(parseAuthority("a:b:c")).toEqual({ host: "a:b:c", port: undefined });
-    expect(parseAuthority("a:99999")).toEqual({ host: "a:99999", port: undefined });
+    expect(parseAuthority("a:b:c")).toMatchObject({ host: "a:b:c", port: undefined });
+    expect(parseAuthority("a:99999")).toMatchObject({ host: "a:99999", port: undefined });
+  });
+
+  test("brackets are dropped only around an IP address; a bracketed name is resolved as written", async () => {
+    expect(parseAuthority("[::1]:8080")).toEqual({ host: "[::1]", port: 8080, hostToResolve: "::1", isIpAddress: true });
+    expect(parseAuthority("[127.0.0.1]")).toEqual({ host: "[127.0.0.1]", port: undefined, hostToResolve: "127.0.0.1", isIpAddress: true });
+    expect(parseAuthority("[localhost]:19901")).toEqual({ host: "[localhost]", port: 19901, hostToResolve: "[localhost]", isIpAddress: false });
+    // What follows `]` stays part of the host unless it is `:port`.
+    expect(parseAuthority("[::1]evil.test")).toMatchObject({ host: "[::1]evil.test", port: undefined, hostToResolve: "[::1]evil.test" });
+    expect(parseAuthority("[::1]:80x")).toMatchObject({ host: "[::1]:80x", port: undefined, isIpAddress: false });
+    const { runtime, cache, answers, waiter } = setup();
+    runtime.setDnsAnswer("internal.corp", ["10.0.0.1"]);
+    cache.loadDnsCacheEntry("[internal.corp]:80", 80, waiter);
+    cache.loadDnsCacheEntry("[::1]junk", 80, waiter);
+    await flush();
+    expect(answers.map((a) => [a.resolvedHost, a.address])).toEqual([
+      ["[internal.corp]", undefined],
+      ["[::1]junk", undefined],
+    ]);
+    expect(runtime.dnsQueries.get("internal.corp")).toBeUndefined();
   });
 });
 
