@@ -238,6 +238,15 @@ describe.each(RUNTIMES)("dynamic forward proxy on %s", (runtime) => {
     expect(await stat("cluster.dfp_tls.ssl.fail_verify_san")).toBeGreaterThanOrEqual(1);
   });
 
+  test("auto_sni: the SNI is the host lower-cased, so case variants of one name share one pool and connection", async () => {
+    const before = await stat("cluster.dfp_tls.upstream_cx_total");
+    for (let i = 0; i < 16; i++) {
+      const variant = [..."localhost"].map((c, j) => ((i >> j) & 1 ? c.toUpperCase() : c)).join("");
+      expect(await get("/tls", `${variant}:${tlsPort}`)).toBe("200 tls saw localhost");
+    }
+    expect((await stat("cluster.dfp_tls.upstream_cx_total")) - before).toBeLessThanOrEqual(1);
+  });
+
   test("envoy.filters.network.sni_dynamic_forward_proxy: the SNI names the upstream on port_value, the TLS passed through", async () => {
     const viaSni = (servername: string) =>
       new Promise<string>((resolve) => {

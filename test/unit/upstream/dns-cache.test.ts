@@ -6,7 +6,8 @@
  * circuit breaker — and the cache manager's one-settings-per-name rule.
  */
 import { describe, expect, test } from "vitest";
-import { DnsCache, normalizeHostForDfp, parseAuthority, type DnsHostInfo } from "../../../core/upstream/dns-cache.ts";
+import { DnsCache, normalizeHostForDfp, type DnsHostInfo } from "../../../core/upstream/dns-cache.ts";
+import { parseAuthority } from "../../../core/http/parse-authority.ts";
 import { DnsCacheManager } from "../../../core/upstream/dns-cache-manager.ts";
 import { DynamicForwardProxyLoadBalancer } from "../../../core/upstream/dynamic-forward-proxy-cluster.ts";
 import { PrioritySet } from "../../../core/upstream/host-set.ts";
