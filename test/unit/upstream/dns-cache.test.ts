@@ -6,7 +6,7 @@
  * circuit breaker — and the cache manager's one-settings-per-name rule.
  */
 import { describe, expect, test } from "vitest";
-import { DnsCache, normalizeHostForDfp, type DnsHostInfo } from "../../../core/upstream/dns-cache.ts";
+import { DnsCache, MAX_LOOKUPS_IN_FLIGHT, normalizeHostForDfp, type DnsHostInfo } from "../../../core/upstream/dns-cache.ts";
 import { parseAuthority } from "../../../core/http/parse-authority.ts";
 import { DnsCacheManager } from "../../../core/upstream/dns-cache-manager.ts";
 import { DynamicForwardProxyLoadBalancer } from "../../../core/upstream/dynamic-forward-proxy-cluster.ts";
@@ -159,6 +159,55 @@ describe("DnsCache", () => {
     }
     expect(set.allHosts().map(String)).toEqual(["10.0.0.2:80"]);
     expect([stat("host_removed"), gauge("num_hosts")]).toEqual([1, 1]);
+  });
+
+  test("at most MAX_LOOKUPS_IN_FLIGHT lookups at the resolver; queued ones wait, their queued time counted in dns_query_timeout", async () => {
+    expect(MAX_LOOKUPS_IN_FLIGHT).toBe(2);
+    // Names whose answers take 10 s: past the 5 s timeout the resolver still holds them.
+    const { runtime, cache, stat, answers, waiter } = setup({ queryTimeoutMs: 5000 }, 10_000);
+    for (const name of ["a", "b", "c", "d"]) runtime.setDnsAnswer(`${name}.test`, ["10.0.0.1"]);
+    cache.loadDnsCacheEntry("a.test", 80, waiter);
+    cache.loadDnsCacheEntry("b.test", 80, waiter);
+    cache.loadDnsCacheEntry("c.test", 80, waiter);
+    expect([...runtime.dnsQueries.keys()]).toEqual(["a.test", "b.test"]);
+    runtime.advance(5000);
+    await flush();
+    // c timed out while queued, never asked; all three fail with resolve_timeout.
+    expect(answers.map((a) => [a.resolvedHost, a.details])).toEqual([
+      ["a.test", "resolve_timeout"],
+      ["b.test", "resolve_timeout"],
+      ["c.test", "resolve_timeout"],
+    ]);
+    expect([stat("dns_query_timeout"), stat("dns_query_attempt")]).toEqual([3, 3]);
+    expect(runtime.dnsQueries.has("c.test")).toBe(false);
+    // The timed-out lookups still hold their slots: d waits until they answer (at 10 s).
+    runtime.advance(1000);
+    cache.loadDnsCacheEntry("d.test", 80, waiter);
+    runtime.advance(3999);
+    await flush();
+    expect(runtime.dnsQueries.has("d.test")).toBe(false);
+    runtime.advance(1);
+    await flush();
+    expect(runtime.dnsQueries.get("d.test")).toBe(1);
+  });
+
+  test("dns_failure_refresh_rate: each host has its own backoff (Envoy's PrimaryHostInfo::failure_backoff_strategy_)", async () => {
+    const { runtime, cache, waiter } = setup({ hostTtlMs: 1e9, failureRefreshRate: { baseIntervalMs: 1000, maxIntervalMs: 1_000_000 } });
+    runtime.setDnsFailure("a.test", "EAI_AGAIN");
+    runtime.setDnsFailure("b.test", "EAI_AGAIN");
+    cache.loadDnsCacheEntry("a.test", 80, waiter);
+    await flush();
+    // a fails again and again: its backoff grows past 100 s.
+    while ((runtime.dnsQueries.get("a.test") ?? 0) < 9) {
+      runtime.advance(1000);
+      await flush();
+    }
+    // b's first failure retries within the base interval, whatever a's backoff is.
+    cache.loadDnsCacheEntry("b.test", 80, waiter);
+    await flush();
+    runtime.advance(1000);
+    await flush();
+    expect(runtime.dnsQueries.get("b.test")).toBe(2);
   });
 
   test("dns_cache_circuit_breaker.max_pending_requests: over it, dns_rq_pending_overflow", () => {
