@@ -1167,8 +1167,8 @@ const clusterMessage = lazySchema(() =>
       ...(c.common_lb_config?.ignore_new_hosts_until_first_hc && c.health_checks?.length ? { ignoreNewHostsUntilFirstHc: true as const } : {}),
       ...upstreamTransport(c.transport_socket, c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS], c.http2_protocol_options),
       // A dynamic forward proxy cluster without upstream_http_protocol_options has both on (Envoy's ClusterFactory::createClusterWithConfig).
-      ...((sniOptions(c)?.auto_sni ?? c.cluster_type?.kind === "dynamic_forward_proxy") ? { autoSni: true } : {}),
-      ...((sniOptions(c)?.auto_san_validation ?? c.cluster_type?.kind === "dynamic_forward_proxy") ? { autoSanValidation: true } : {}),
+      ...((sniOptions(c)?.auto_sni ?? dfpSniDefault(c)) ? { autoSni: true } : {}),
+      ...((sniOptions(c)?.auto_san_validation ?? dfpSniDefault(c)) ? { autoSanValidation: true } : {}),
       ...upstreamIdleTimeout(c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.idle_timeout ?? c.common_http_protocol_options?.idle_timeout),
       ...upstreamProtocol(c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS], c.http2_protocol_options, c.protocol_selection, c.http_protocol_options),
     }),
@@ -1219,8 +1219,10 @@ function checkAggregateCluster(c: { name: string; type?: string | undefined; clu
  */
 function checkDynamicForwardProxyCluster(c: { name: string; lb_policy?: string; load_balancing_policy?: unknown } & Record<string, unknown>, allowInsecure: boolean, sni: { auto_sni: boolean; auto_san_validation: boolean } | undefined, ctx: z.RefinementCtx): void {
   if (c.lb_policy !== "CLUSTER_PROVIDED" || c.load_balancing_policy !== undefined) ctx.addIssue({ code: "custom", path: [c.load_balancing_policy !== undefined ? "load_balancing_policy" : "lb_policy"], message: clusterProvidedMismatch(c.name, true) });
-  if (!allowInsecure && sni !== undefined && (!sni.auto_sni || !sni.auto_san_validation)) {
-    const path = c.upstream_http_protocol_options !== undefined ? ["upstream_http_protocol_options"] : ["typed_extension_protocol_options", HTTP_PROTOCOL_OPTIONS, "upstream_http_protocol_options"];
+  // Typed HttpProtocolOptions without upstream_http_protocol_options leave both off (Envoy refuses that too).
+  const typed = (c.typed_extension_protocol_options as Record<string, unknown> | undefined)?.[HTTP_PROTOCOL_OPTIONS] !== undefined;
+  if (!allowInsecure && (sni !== undefined ? !sni.auto_sni || !sni.auto_san_validation : typed)) {
+    const path = c.upstream_http_protocol_options !== undefined ? ["upstream_http_protocol_options"] : typed && sni === undefined ? ["typed_extension_protocol_options", HTTP_PROTOCOL_OPTIONS] : ["typed_extension_protocol_options", HTTP_PROTOCOL_OPTIONS, "upstream_http_protocol_options"];
     ctx.addIssue({ code: "custom", path, message: "dynamic_forward_proxy cluster must have auto_sni and auto_san_validation true unless allow_insecure_cluster_options is set." });
   }
   const own: Readonly<Record<string, string>> = {
@@ -1302,6 +1304,15 @@ function withOverprovisioningFactor(factor: number | undefined): { overprovision
 }
 
 /** The cluster's UpstreamHttpProtocolOptions: inside the typed HttpProtocolOptions, else the deprecated cluster field. */
+/**
+ * A dynamic forward proxy cluster turns auto_sni and auto_san_validation on only when it
+ * has no upstream_http_protocol_options and no typed HttpProtocolOptions (Envoy's
+ * ClusterFactory sets them on the cluster's legacy field, which typed options replace).
+ */
+function dfpSniDefault(c: { cluster_type?: { kind: string }; typed_extension_protocol_options?: z.infer<typeof typedExtensionProtocolOptions> }): boolean {
+  return c.cluster_type?.kind === "dynamic_forward_proxy" && c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS] === undefined;
+}
+
 function sniOptions(c: { typed_extension_protocol_options?: z.infer<typeof typedExtensionProtocolOptions>; upstream_http_protocol_options?: z.infer<typeof upstreamHttpProtocolOptionsSni> }) {
   return c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.upstream_http_protocol_options ?? c.upstream_http_protocol_options;
 }

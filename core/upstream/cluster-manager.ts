@@ -666,6 +666,15 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
     const key = http2 ? `h2 ${serverName}` : serverName;
     let pool = byName.get(key);
     if (!pool) {
+      // Pools of other names left with no connection and no stream are dropped (Envoy erases
+      // an idle pool: ClusterManagerImpl's httpConnPoolIsIdle), so a host's pools stay those
+      // with connections, however many names requests give it.
+      for (const [name, idle] of byName) {
+        if (idle.connectionCount === 0 && idle.pendingCount === 0) {
+          idle.drainConnections();
+          byName.delete(name);
+        }
+      }
       pool = this.newHttpPool(cluster, host, http2, serverName);
       byName.set(key, pool);
     }

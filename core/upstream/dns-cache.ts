@@ -18,6 +18,7 @@ import type { Counter } from "../stats/counter.ts";
 import type { Gauge } from "../stats/gauge.ts";
 import type { StatsScope } from "../stats/stats-store.ts";
 import { FixedBackOffStrategy, JitteredExponentialBackOffStrategy, type BackOffStrategy } from "./backoff-strategy.ts";
+import { parseAuthority } from "../http/parse-authority.ts";
 import { selectFamily } from "./dns-resolve-target.ts";
 
 /** Envoy's ALL_DNS_CACHE_STATS (dns_cache_impl.h), under `dns_cache.<name>.`. */
@@ -93,35 +94,19 @@ class PrimaryHost implements DnsHostInfo {
   /** The query in flight, by number: an answer for an older one (timed out) is dropped. */
   query = 0;
   inFlight = false;
+  /** The lookup waiting for a free slot (MAX_LOOKUPS_IN_FLIGHT), if the query is queued. */
+  queuedLookup: (() => void) | undefined;
   readonly pending = new Set<LoadDnsCacheEntryCallbacks>();
 
   constructor(
     readonly resolvedHost: string,
     readonly port: number,
     now: number,
+    /** This host's refresh backoff after failures (Envoy's PrimaryHostInfo::failure_backoff_strategy_). */
+    readonly backOff: BackOffStrategy,
   ) {
     this.lastUsed = now;
   }
-}
-
-/** An authority's host and port (Envoy's Http::Utility::parseAuthority): `[v6]:port`, `name:port`, or no port. */
-export function parseAuthority(authority: string): { host: string; port: number | undefined } {
-  if (authority.startsWith("[")) {
-    const close = authority.indexOf("]");
-    if (close > 0) {
-      const rest = authority.slice(close + 1);
-      const port = /^:[0-9]{1,5}$/.test(rest) ? Number(rest.slice(1)) : undefined;
-      return { host: authority.slice(0, close + 1), port: port !== undefined && port <= 65535 ? port : undefined };
-    }
-    return { host: authority, port: undefined };
-  }
-  const colon = authority.lastIndexOf(":");
-  // A bare IPv6 literal has several colons: no port in it.
-  if (colon < 0 || authority.indexOf(":") !== colon) return { host: authority, port: undefined };
-  const text = authority.slice(colon + 1);
-  const port = /^[0-9]{1,5}$/.test(text) ? Number(text) : undefined;
-  if (port === undefined || port > 65535) return { host: authority, port: undefined };
-  return { host: authority.slice(0, colon), port };
 }
 
 /**
@@ -133,11 +118,22 @@ export function normalizeHostForDfp(authority: string, defaultPort: number): str
   return `${host.toLowerCase()}:${port ?? defaultPort}`;
 }
 
+/**
+ * Lookups one cache has at the resolver at once; more wait in order. The runtimes'
+ * getaddrinfo runs on a small thread pool (libuv's 4 threads under Node), and a name that
+ * never answers keeps its thread after dns_query_timeout gave up on it, so without a cap a
+ * few such names would starve every other lookup (and file I/O) of the process.
+ */
+export const MAX_LOOKUPS_IN_FLIGHT = 2;
+
 export class DnsCache {
   private readonly hosts = new Map<string, PrimaryHost>();
   private readonly updateCallbacks = new Set<DnsCacheUpdateCallbacks>();
   readonly stats: DnsCacheStats;
-  private readonly backOff: BackOffStrategy;
+  /** Lookups at the resolver, whose promise has not settled (timed out or not). */
+  private lookupsInFlight = 0;
+  /** Queries waiting for a lookup slot, oldest first: at most one per host, so max_hosts bounds it. */
+  private readonly lookupQueue: PrimaryHost[] = [];
   private readonly queryFamily: ResolveFamily;
   private pendingRequests = 0;
   private stopped = false;
@@ -151,11 +147,6 @@ export class DnsCache {
   ) {
     this.stats = new DnsCacheStats(scope);
     this.stats.rqPendingRemaining.set(settings.maxPendingRequests);
-    const failure = settings.failureRefreshRate;
-    // Envoy's prepareDnsRefreshStrategy: the failure rate's jittered backoff, else the refresh rate.
-    this.backOff = failure
-      ? new JitteredExponentialBackOffStrategy(failure.baseIntervalMs, failure.maxIntervalMs, () => runtime.random())
-      : new FixedBackOffStrategy(settings.refreshRateMs);
     this.queryFamily = settings.lookupFamily === "V4_ONLY" ? "v4" : settings.lookupFamily === "V6_ONLY" ? "v6" : "all";
   }
 
@@ -236,14 +227,21 @@ export class DnsCache {
   /** No more queries or timers (shutdown); waiting requests stay until their streams end. */
   stop(): void {
     this.stopped = true;
+    this.lookupQueue.length = 0;
     for (const host of this.hosts.values()) this.clearTimers(host);
   }
 
+  /** Envoy's prepareDnsRefreshStrategy, one per host: the failure rate's jittered backoff, else the refresh rate. */
+  private newBackOff(): BackOffStrategy {
+    const failure = this.settings.failureRefreshRate;
+    return failure
+      ? new JitteredExponentialBackOffStrategy(failure.baseIntervalMs, failure.maxIntervalMs, () => this.runtime.random())
+      : new FixedBackOffStrategy(this.settings.refreshRateMs);
+  }
+
   private startCacheLoad(key: string, authority: string, defaultPort: number): PrimaryHost {
-    const { host: name, port } = parseAuthority(authority);
-    // A bracketed IPv6 literal resolves without its brackets.
-    const resolved = name.startsWith("[") ? name.slice(1, -1) : name;
-    const host = new PrimaryHost(resolved.toLowerCase(), port ?? defaultPort, this.runtime.now());
+    const { hostToResolve, port } = parseAuthority(authority);
+    const host = new PrimaryHost(hostToResolve.toLowerCase(), port ?? defaultPort, this.runtime.now(), this.newBackOff());
     this.hosts.set(key, host);
     this.stats.hostAdded.inc();
     this.stats.numHosts.set(this.hosts.size);
@@ -257,17 +255,49 @@ export class DnsCache {
     if (this.log?.debugOn) this.log.debug(`starting main thread resolve for host='${key}' dns='${host.resolvedHost}' port='${host.port}'`);
     const query = ++host.query;
     host.inFlight = true;
-    // dns_query_timeout: an answer later than it is dropped and the query counted failed (Envoy's onResolveTimeout).
+    // dns_query_timeout: an answer later than it is dropped and the query counted failed
+    // (Envoy's onResolveTimeout). It runs from here, so time queued for a slot counts too.
     host.timeoutTimer = this.runtime.setTimeout(() => {
       host.timeoutTimer = undefined;
       if (host.query !== query || !host.inFlight) return;
+      this.dequeue(host);
       this.stats.dnsQueryTimeout.inc();
       this.finishResolve(key, host, query, undefined, "resolve_timeout");
     }, this.settings.queryTimeoutMs);
-    this.runtime.resolve(host.resolvedHost, this.queryFamily, this.settings.minRefreshRateMs !== undefined ? { ttl: true } : undefined).then(
-      (answers) => this.finishResolve(key, host, query, answers, ""),
-      (err: unknown) => this.finishResolve(key, host, query, undefined, failureDetails(err)),
-    );
+    host.queuedLookup = () => {
+      host.queuedLookup = undefined;
+      this.lookupsInFlight++;
+      // The slot is held until the resolver answers, even after a timeout: its thread is busy till then.
+      const done = () => {
+        this.lookupsInFlight--;
+        this.startQueuedLookups();
+      };
+      this.runtime.resolve(host.resolvedHost, this.queryFamily, this.settings.minRefreshRateMs !== undefined ? { ttl: true } : undefined).then(
+        (answers) => {
+          done();
+          this.finishResolve(key, host, query, answers, "");
+        },
+        (err: unknown) => {
+          done();
+          this.finishResolve(key, host, query, undefined, failureDetails(err));
+        },
+      );
+    };
+    this.lookupQueue.push(host);
+    this.startQueuedLookups();
+  }
+
+  private startQueuedLookups(): void {
+    while (!this.stopped && this.lookupsInFlight < MAX_LOOKUPS_IN_FLIGHT && this.lookupQueue.length > 0) {
+      this.lookupQueue.shift()!.queuedLookup?.();
+    }
+  }
+
+  private dequeue(host: PrimaryHost): void {
+    if (host.queuedLookup === undefined) return;
+    host.queuedLookup = undefined;
+    const at = this.lookupQueue.indexOf(host);
+    if (at >= 0) this.lookupQueue.splice(at, 1);
   }
 
   /**
@@ -299,10 +329,10 @@ export class DnsCache {
       this.notifyPending(host);
     }
     if (answers !== undefined) {
-      this.backOff.reset();
+      host.backOff.reset();
       this.scheduleRefresh(key, host, this.refreshAfterSuccess(addresses));
     } else {
-      this.scheduleRefresh(key, host, this.backOff.nextBackOffMs());
+      this.scheduleRefresh(key, host, host.backOff.nextBackOffMs());
     }
   }
 
@@ -348,6 +378,7 @@ export class DnsCache {
   }
 
   private clearTimers(host: PrimaryHost): void {
+    this.dequeue(host);
     if (host.refreshTimer !== undefined) this.runtime.clearTimeout(host.refreshTimer);
     if (host.timeoutTimer !== undefined) this.runtime.clearTimeout(host.timeoutTimer);
     host.refreshTimer = host.timeoutTimer = undefined;

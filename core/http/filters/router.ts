@@ -39,6 +39,7 @@ import type { RouterStats } from "./router-stats.ts";
 import { newTcpUpstreamStream } from "./tcp-upstream.ts";
 import { NULL_HEALTH_CHECK_HOST_MONITOR, OutlierResult, UnhealthyType } from "../../upstream/host-monitors.ts";
 import { KeptChunks } from "../../util/kept-chunks.ts";
+import { parseAuthority } from "../parse-authority.ts";
 
 /** Methods Envoy's retry logic treats as safe to send again. */
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
@@ -406,15 +407,17 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
 
   /**
    * upstream_http_protocol_options.auto_sni (Envoy's router.cc): a TLS cluster's
-   * connection sends the upstream request's host, without its port, as SNI. `cluster` is the
-   * one whose pool serves the host (an aggregate's: the member's, whose TLS and
-   * auto_san_validation the connection uses).
+   * connection sends the upstream request's host, without its port, as SNI — none for an
+   * IP address (Envoy's parseAuthority's is_ip_address_). Lower-cased, unlike Envoy: names
+   * are case-insensitive (RFC 4343, RFC 6066 §3) and each SNI has a pool of its own, so
+   * case variants of one name must not each open connections. `cluster` is the one whose
+   * pool serves the host (an aggregate's: the member's, whose TLS and auto_san_validation
+   * the connection uses).
    */
   private autoSni(cluster: Cluster): string | undefined {
     if (!cluster.config.autoSni || !cluster.config.transportSocket) return undefined;
-    const authority = this.upstreamHeaders?.authority ?? "";
-    const host = authority.startsWith("[") ? authority.slice(0, authority.indexOf("]") + 1) : authority.replace(/:\d*$/, "");
-    return host === "" ? undefined : host;
+    const { host, isIpAddress } = parseAuthority(this.upstreamHeaders?.authority ?? "");
+    return host === "" || isIpAddress ? undefined : host.toLowerCase();
   }
 
   /** @internal The retry's back-off passed (RetryCallbacks; Envoy's doRetry). */

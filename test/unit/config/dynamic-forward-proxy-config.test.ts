@@ -49,6 +49,16 @@ describe("dynamic_forward_proxy cluster config", () => {
     expect([allowed.autoSni, allowed.autoSanValidation]).toEqual([true, undefined]);
   });
 
+  test("typed HttpProtocolOptions without upstream_http_protocol_options: both off, so refused unless allow_insecure_cluster_options (Envoy's ClusterFactory)", () => {
+    const typedOptions =
+      '    lb_policy: CLUSTER_PROVIDED\n    typed_extension_protocol_options: { envoy.extensions.upstreams.http.v3.HttpProtocolOptions: { "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions, explicit_http_config: { http_protocol_options: {} } } }\n';
+    expect(yamlProblems(cluster("dns_cache_config: { name: dfp }", typedOptions))).toEqual([
+      `${C}.typed_extension_protocol_options.envoy.extensions.upstreams.http.v3.HttpProtocolOptions: dynamic_forward_proxy cluster must have auto_sni and auto_san_validation true unless allow_insecure_cluster_options is set.`,
+    ]);
+    const allowed = loadBootstrap(cluster("dns_cache_config: { name: dfp }, allow_insecure_cluster_options: true", typedOptions), "yaml").clusters[0]!;
+    expect([allowed.autoSni, allowed.autoSanValidation]).toEqual([undefined, undefined]);
+  });
+
   test("refused by name: sub clusters, coalescing, persistence, preresolving, the cluster's own hosts and DNS fields", () => {
     const problems = (typed: string, fields?: string) => yamlProblems(cluster(typed, fields)).join("\n");
     expect(problems("sub_clusters_config: {}")).toMatch(/cluster_type\.typed_config: `sub_clusters_config` is an Envoy field that polyvoy does not support yet \(sub clusters/);

@@ -216,3 +216,16 @@ describe("ClusterManager: a cluster start-up waits on, stopped before its first 
     manager.shutdown();
   });
 });
+
+describe("ClusterManager: auto_sni's pools, one per SNI name", () => {
+  test("a name's pool left without connections or streams is dropped when another name needs one", () => {
+    const manager = new ClusterManager([cluster("a", [1])], new StatsStore(), DISPATCHER);
+    const a = manager.get("a")!;
+    const host = a.hosts[0]!;
+    const first = manager.httpConnPool(a, host, "one.test");
+    expect(manager.httpConnPool(a, host, "one.test")).toBe(first);
+    // Many names, none with a connection: each earlier pool is gone when the next is made.
+    for (let i = 0; i < 512; i++) manager.httpConnPool(a, host, `name${i}.test`);
+    expect(manager.httpConnPool(a, host, "one.test")).not.toBe(first);
+  });
+});

@@ -6,7 +6,8 @@
  * circuit breaker — and the cache manager's one-settings-per-name rule.
  */
 import { describe, expect, test } from "vitest";
-import { DnsCache, normalizeHostForDfp, parseAuthority, type DnsHostInfo } from "../../../core/upstream/dns-cache.ts";
+import { DnsCache, MAX_LOOKUPS_IN_FLIGHT, normalizeHostForDfp, type DnsHostInfo } from "../../../core/upstream/dns-cache.ts";
+import { parseAuthority } from "../../../core/http/parse-authority.ts";
 import { DnsCacheManager } from "../../../core/upstream/dns-cache-manager.ts";
 import { DynamicForwardProxyLoadBalancer } from "../../../core/upstream/dynamic-forward-proxy-cluster.ts";
 import { PrioritySet } from "../../../core/upstream/host-set.ts";
@@ -36,8 +37,27 @@ describe("the cache's key (Envoy's normalizeHostForDfp, parseAuthority)", () => 
     expect(normalizeHostForDfp("example.com:8443", 443)).toBe("example.com:8443");
     expect(normalizeHostForDfp("[::1]", 443)).toBe("[::1]:443");
     expect(normalizeHostForDfp("[::1]:8080", 443)).toBe("[::1]:8080");
-    expect(parseAuthority("a:b:c")).toEqual({ host: "a:b:c", port: undefined });
-    expect(parseAuthority("a:99999")).toEqual({ host: "a:99999", port: undefined });
+    expect(parseAuthority("a:b:c")).toMatchObject({ host: "a:b:c", port: undefined });
+    expect(parseAuthority("a:99999")).toMatchObject({ host: "a:99999", port: undefined });
+  });
+
+  test("brackets are dropped only around an IP address; a bracketed name is resolved as written", async () => {
+    expect(parseAuthority("[::1]:8080")).toEqual({ host: "[::1]", port: 8080, hostToResolve: "::1", isIpAddress: true });
+    expect(parseAuthority("[127.0.0.1]")).toEqual({ host: "[127.0.0.1]", port: undefined, hostToResolve: "127.0.0.1", isIpAddress: true });
+    expect(parseAuthority("[localhost]:19901")).toEqual({ host: "[localhost]", port: 19901, hostToResolve: "[localhost]", isIpAddress: false });
+    // What follows `]` stays part of the host unless it is `:port`.
+    expect(parseAuthority("[::1]evil.test")).toMatchObject({ host: "[::1]evil.test", port: undefined, hostToResolve: "[::1]evil.test" });
+    expect(parseAuthority("[::1]:80x")).toMatchObject({ host: "[::1]:80x", port: undefined, isIpAddress: false });
+    const { runtime, cache, answers, waiter } = setup();
+    runtime.setDnsAnswer("internal.corp", ["10.0.0.1"]);
+    cache.loadDnsCacheEntry("[internal.corp]:80", 80, waiter);
+    cache.loadDnsCacheEntry("[::1]junk", 80, waiter);
+    await flush();
+    expect(answers.map((a) => [a.resolvedHost, a.address])).toEqual([
+      ["[internal.corp]", undefined],
+      ["[::1]junk", undefined],
+    ]);
+    expect(runtime.dnsQueries.get("internal.corp")).toBeUndefined();
   });
 });
 
@@ -139,6 +159,55 @@ describe("DnsCache", () => {
     }
     expect(set.allHosts().map(String)).toEqual(["10.0.0.2:80"]);
     expect([stat("host_removed"), gauge("num_hosts")]).toEqual([1, 1]);
+  });
+
+  test("at most MAX_LOOKUPS_IN_FLIGHT lookups at the resolver; queued ones wait, their queued time counted in dns_query_timeout", async () => {
+    expect(MAX_LOOKUPS_IN_FLIGHT).toBe(2);
+    // Names whose answers take 10 s: past the 5 s timeout the resolver still holds them.
+    const { runtime, cache, stat, answers, waiter } = setup({ queryTimeoutMs: 5000 }, 10_000);
+    for (const name of ["a", "b", "c", "d"]) runtime.setDnsAnswer(`${name}.test`, ["10.0.0.1"]);
+    cache.loadDnsCacheEntry("a.test", 80, waiter);
+    cache.loadDnsCacheEntry("b.test", 80, waiter);
+    cache.loadDnsCacheEntry("c.test", 80, waiter);
+    expect([...runtime.dnsQueries.keys()]).toEqual(["a.test", "b.test"]);
+    runtime.advance(5000);
+    await flush();
+    // c timed out while queued, never asked; all three fail with resolve_timeout.
+    expect(answers.map((a) => [a.resolvedHost, a.details])).toEqual([
+      ["a.test", "resolve_timeout"],
+      ["b.test", "resolve_timeout"],
+      ["c.test", "resolve_timeout"],
+    ]);
+    expect([stat("dns_query_timeout"), stat("dns_query_attempt")]).toEqual([3, 3]);
+    expect(runtime.dnsQueries.has("c.test")).toBe(false);
+    // The timed-out lookups still hold their slots: d waits until they answer (at 10 s).
+    runtime.advance(1000);
+    cache.loadDnsCacheEntry("d.test", 80, waiter);
+    runtime.advance(3999);
+    await flush();
+    expect(runtime.dnsQueries.has("d.test")).toBe(false);
+    runtime.advance(1);
+    await flush();
+    expect(runtime.dnsQueries.get("d.test")).toBe(1);
+  });
+
+  test("dns_failure_refresh_rate: each host has its own backoff (Envoy's PrimaryHostInfo::failure_backoff_strategy_)", async () => {
+    const { runtime, cache, waiter } = setup({ hostTtlMs: 1e9, failureRefreshRate: { baseIntervalMs: 1000, maxIntervalMs: 1_000_000 } });
+    runtime.setDnsFailure("a.test", "EAI_AGAIN");
+    runtime.setDnsFailure("b.test", "EAI_AGAIN");
+    cache.loadDnsCacheEntry("a.test", 80, waiter);
+    await flush();
+    // a fails again and again: its backoff grows past 100 s.
+    while ((runtime.dnsQueries.get("a.test") ?? 0) < 9) {
+      runtime.advance(1000);
+      await flush();
+    }
+    // b's first failure retries within the base interval, whatever a's backoff is.
+    cache.loadDnsCacheEntry("b.test", 80, waiter);
+    await flush();
+    runtime.advance(1000);
+    await flush();
+    expect(runtime.dnsQueries.get("b.test")).toBe(2);
   });
 
   test("dns_cache_circuit_breaker.max_pending_requests: over it, dns_rq_pending_overflow", () => {
