@@ -377,6 +377,17 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     await flusher.start(this.timers, this.bootstrap.statsFlushOnAdmin === true ? undefined : (this.bootstrap.statsFlushIntervalMs ?? DEFAULT_STATS_FLUSH_INTERVAL_MS));
     this.statsFlusher = flusher;
     if (this.stopping) flusher.stop();
+    try {
+      await this.startClustersAndListeners();
+    } catch (err) {
+      // A start that fails leaves no flush timer or sink socket behind.
+      flusher.stop();
+      throw err;
+    }
+  }
+
+  /** After the admin and the stats sinks: clusters warmed, then the listeners bound (start()'s second half). */
+  private async startClustersAndListeners(): Promise<void> {
     // Envoy's MainImpl::initialize logs these steps ("loading N cluster(s)") at info; here at debug.
     const configLog = this.log.component("config");
     if (configLog.debugOn) configLog.debug(`loading ${this.bootstrap.secrets?.length ?? 0} static secret(s), ${this.bootstrap.clusters.length} cluster(s)`);
@@ -574,15 +585,20 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     this.secretManager.stop();
     this.xdsManager.stop();
     this.loadStatsReporter?.stop();
-    this.statsFlusher?.finalFlush();
     for (const subscription of this.rtdsSubscriptions) subscription.stop();
     this.clusterManager.shutdown();
     this.admin?.stop();
     this.listenerManager.stopListening();
     const closed = Promise.all([this.listenerManager.closeConnections(), this.admin?.listener.closeConnections()]);
     await this.within(SHUTDOWN_GRACE_MS, closed);
-    // After the connections' last stats were recorded (and the final flush had time to leave).
-    this.statsFlusher?.stop();
+    // Envoy's terminate() flushes after the workers stopped, so the connections' last stats
+    // are in it; the sinks then get the grace period to send what they hold.
+    const flusher = this.statsFlusher;
+    if (flusher !== undefined) {
+      flusher.finalFlush();
+      await this.within(SHUTDOWN_GRACE_MS, flusher.drained());
+      flusher.stop();
+    }
     this.clusterManager.drainConnections();
     // Disabled timers leave their lists' runtime timers armed (see timers.ts): cancel them,
     // so an embedder's event loop can end.

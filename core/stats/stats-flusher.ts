@@ -66,6 +66,12 @@ export class StatsFlusher {
     this.flush();
   }
 
+  /** Resolves once every sink has handed on what it holds (the shutdown's wait after the final flush). */
+  async drained(): Promise<void> {
+    if (!this.started) return;
+    await Promise.all(this.sinks.map((sink) => sink.idle?.()));
+  }
+
   /** Flushing on the admin's reads (stats_flush_on_admin), not on a timer. */
   get onAdmin(): boolean {
     return this.started && this.intervalMs === undefined;
@@ -89,7 +95,8 @@ export class StatsFlusher {
     if (!this.started || this.sinks.length === 0) return;
     const counters: { counter: Counter; delta: number }[] = [];
     const gauges: Gauge[] = [];
-    for (const stat of this.store.all()) {
+    // The store's own order: sorting 50,000 names each flush costs more than the flush.
+    for (const stat of this.store.values()) {
       if (stat instanceof Counter) counters.push({ counter: stat, delta: stat.latch() });
       else if (stat instanceof Gauge) gauges.push(stat);
     }

@@ -8,7 +8,9 @@
 import { describe, expect, test } from "vitest";
 import { loadBootstrap } from "../../../core/config/load.ts";
 import type { Server } from "../../../core/server.ts";
+import type { DatagramCapability, DatagramHandler, DatagramSocket, PortError } from "../../../core/port.ts";
 import { Counter } from "../../../core/stats/counter.ts";
+import { UdpStatsdSink } from "../../../core/stats/udp-statsd-sink.ts";
 import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
 import { MemoryHttpClient, MemoryHttpServer } from "../../memory/support/http-peers.ts";
 import { startProxy } from "../../memory/support/proxy.ts";
@@ -130,6 +132,61 @@ describe("envoy.stat_sinks.statsd over UDP", () => {
     expect(ours[0]).toBe("envoy.test.c0000:1|c");
     expect(ours[2999]).toBe("envoy.test.c2999:1|c");
     expect(h.server.stats.counter("statsd.udp_tx_errors").value).toBe(0);
+  });
+
+  test("a flush of 20,000 used counters: every line arrives, flush after flush (the tail is not cut)", async () => {
+    const h = await harness({ stats_sinks: sinks });
+    for (let i = 0; i < 20_000; i++) h.server.stats.counter(`test.c${String(i).padStart(5, "0")}`).inc();
+    for (const round of [1, 2]) {
+      h.datagrams.length = 0;
+      await h.runtime.settle(5000);
+      await h.runtime.settle(200);
+      const ours = h.datagrams.filter((d) => d.startsWith("envoy.test.c"));
+      expect(ours).toHaveLength(20_000);
+      expect(ours[19_999]).toBe(`envoy.test.c19999:${round === 1 ? 1 : 0}|c`);
+    }
+    expect(h.server.stats.counter("statsd.udp_tx_errors").value).toBe(0);
+  });
+
+  test("the shutdown's final flush of 20,000 lines is all sent before the socket closes", async () => {
+    const h = await harness({ stats_sinks: sinks });
+    await h.runtime.settle(5000);
+    for (let i = 0; i < 20_000; i++) h.server.stats.counter(`test.c${String(i).padStart(5, "0")}`).inc();
+    h.datagrams.length = 0;
+    const done = h.server.shutdown();
+    await h.runtime.settle(20_000);
+    await done;
+    expect(h.datagrams.filter((d) => d.startsWith("envoy.test.c"))).toHaveLength(20_000);
+  });
+
+  test("a start that fails after the sinks started leaves no flush timer or socket behind", async () => {
+    const runtime = new MemoryRuntime();
+    const datagrams: string[] = [];
+    await runtime.udp.bind({ address: "127.0.0.1", port: STATSD, maxDatagramSize: 65536 }, { onMessage: (data) => datagrams.push(text(data)), onError: () => {} });
+    // The listener's port is taken: start() fails after the flusher started.
+    await runtime.listen({ address: "127.0.0.1", port: PROXY }, () => {});
+    await expect(startProxy(runtime, config({ stats_sinks: sinks }))).rejects.toThrow(/ingress/);
+    await runtime.settle(20_000);
+    expect(datagrams).toEqual([]);
+  });
+
+  test("statsd.udp_tx_errors counts failed sends, not an unconnected socket's ICMP errors", async () => {
+    const runtime = new MemoryRuntime();
+    let handler: DatagramHandler | undefined;
+    const udp: DatagramCapability = {
+      bind: async (_options, h) => {
+        handler = h;
+        return { address: { address: "0.0.0.0", port: 40000, family: 4 }, send: () => true, close() {} } as DatagramSocket;
+      },
+    };
+    const txErrors = new Counter("statsd.udp_tx_errors");
+    const sink = new UdpStatsdSink(runtime, udp, { target: { address: "127.0.0.1", port: STATSD }, prefix: "envoy", bufferSize: 0, txErrors });
+    await sink.start();
+    handler!.onError({ code: "ECONNREFUSED", message: "port unreachable" } as PortError);
+    expect(txErrors.value).toBe(0);
+    handler!.onSendError!({ code: "EMSGSIZE", message: "too long" } as PortError);
+    expect(txErrors.value).toBe(1);
+    sink.stop();
   });
 
   test("prefix replaces envoy", async () => {
