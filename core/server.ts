@@ -22,7 +22,7 @@ import { Tracer } from "./trace/tracer.ts";
 import { AccessLogManager, type AccessLogger } from "./access-log/logger.ts";
 import type { Admin, AdminServer } from "./admin/admin.ts";
 import { DEFAULT_DRAIN_TIME_S } from "./network/drain-manager.ts";
-import type { ServerState } from "./admin/server-stats.ts";
+import { ServerStats, type ServerState } from "./admin/server-stats.ts";
 import type { ServerOptions } from "./server-options.ts";
 import { InitManager } from "./init/init-manager.ts";
 import { XdsManager } from "./config/xds/xds-manager.ts";
@@ -373,7 +373,11 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     // The flush timer and the sinks (Envoy's InstanceImpl::initialize creates them before the clusters warm).
     const sinkConfigs = this.bootstrap.statsSinks;
     const sinks = sinkConfigs ? (await import("./stats/stats-sinks.ts")).createStatsSinks(sinkConfigs, this, this.bootstrap.statsConfig) : [];
-    const flusher = new StatsFlusher(this.stats, sinks, this.log, () => this.admin?.onStatsFlush());
+    // Envoy's flushStats always calls updateServerStats(), admin or not.
+    const flusher = new StatsFlusher(this.stats, sinks, this.log, () => {
+      this.refreshServerStats();
+      this.admin?.onStatsFlush();
+    });
     await flusher.start(this.timers, this.bootstrap.statsFlushOnAdmin === true ? undefined : (this.bootstrap.statsFlushIntervalMs ?? DEFAULT_STATS_FLUSH_INTERVAL_MS));
     this.statsFlusher = flusher;
     if (this.stopping) flusher.stop();
@@ -569,6 +573,21 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
       if (this.stopping || !this.clusterManager.hasInternalClusters) return;
       const named = googleGrpcClusterNames([this.bootstrap, this.listenerManager.configs(), this.clusterManager.configs()]);
       for (const name of this.clusterManager.removeInternalClustersExcept(named)) this.log.debug(`google_grpc: internal cluster '${name}' removed: no config names it`);
+    });
+  }
+
+  /** The server.* gauges (Envoy's InstanceImpl::updateServerStats), made at their first refresh. */
+  private serverStats: ServerStats | undefined;
+
+  /** Bring the server.* gauges up to date: at each stats flush, and before the admin shows stats. */
+  refreshServerStats(): void {
+    this.serverStats ??= new ServerStats(this.stats);
+    this.serverStats.update({
+      state: this.state,
+      uptimeSeconds: this.uptimeSeconds,
+      totalConnections: this.listeners.reduce((n, listener) => n + listener.activeConnections, 0),
+      memoryBytes: this.runtime.memoryUsage(),
+      concurrency: this.options.commandLine?.concurrency ?? 1,
     });
   }
 

@@ -189,6 +189,14 @@ describe("envoy.stat_sinks.statsd over UDP", () => {
     sink.stop();
   });
 
+  test("the server.* gauges reach the sink without an admin (Envoy's flushStats updates them always)", async () => {
+    const h = await harness({ stats_sinks: sinks });
+    await h.runtime.settle(5000);
+    expect(h.datagrams).toContain("envoy.server.live:1|g");
+    expect(h.datagrams).toContain("envoy.server.concurrency:1|g");
+    expect(h.datagrams).toContain("envoy.server.uptime:5|g");
+  });
+
   test("prefix replaces envoy", async () => {
     const h = await harness({ stats_sinks: [{ name: "envoy.stat_sinks.statsd", typed_config: { "@type": STATSD_TYPE, address: statsdAt, prefix: "edge" } }] });
     await h.request();
