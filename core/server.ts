@@ -373,11 +373,21 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     // The flush timer and the sinks (Envoy's InstanceImpl::initialize creates them before the clusters warm).
     const sinkConfigs = this.bootstrap.statsSinks;
     const sinks = sinkConfigs ? (await import("./stats/stats-sinks.ts")).createStatsSinks(sinkConfigs, this, this.bootstrap.statsConfig) : [];
+    // With --concurrency every worker holds the same copy of some stats (cluster_manager.*, …):
+    // only the first worker sends those, so statsd counts them once.
+    const worker = this.runtime.workers?.worker;
+    const sentElsewhere = sinks.length > 0 && worker !== undefined && worker.index > 0 ? (await import("./admin/worker-stats.ts")).repeatedByEveryWorker : undefined;
     // Envoy's flushStats always calls updateServerStats(), admin or not.
-    const flusher = new StatsFlusher(this.stats, sinks, this.log, () => {
-      this.refreshServerStats();
-      this.admin?.onStatsFlush();
-    });
+    const flusher = new StatsFlusher(
+      this.stats,
+      sinks,
+      this.log,
+      () => {
+        this.refreshServerStats();
+        this.admin?.onStatsFlush();
+      },
+      sentElsewhere,
+    );
     await flusher.start(this.timers, this.bootstrap.statsFlushOnAdmin === true ? undefined : (this.bootstrap.statsFlushIntervalMs ?? DEFAULT_STATS_FLUSH_INTERVAL_MS));
     this.statsFlusher = flusher;
     if (this.stopping) flusher.stop();
