@@ -312,15 +312,18 @@ describe("the stats flush", () => {
     expect(h.datagrams).toEqual([]);
   });
 
-  test("a counter's latch is what it gained since the last; /reset_counters starts it over", () => {
+  test("a counter's latch is what it gained since the last; /reset_counters zeroes the value, not what is still to be latched (Envoy's CounterImpl::reset)", () => {
     const counter = new Counter("c");
     counter.inc(3);
     expect(counter.latch()).toBe(3);
     expect(counter.latch()).toBe(0);
     counter.inc(5);
     counter.reset();
+    expect(counter.value).toBe(0);
     counter.inc(2);
-    expect(counter.latch()).toBe(2);
+    expect(counter.value).toBe(2);
+    expect(counter.latch()).toBe(7);
+    expect(counter.latch()).toBe(0);
   });
 });
 
