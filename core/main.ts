@@ -80,6 +80,19 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
     for (const problem of filterProblems) runtime.log.write(`config error: ${problem}\n`);
     return exit(1);
   }
+  // --service-node, --service-cluster and --service-zone win over the config's node, as in
+  // Envoy (local_info_impl.h, buildLocalNode: node.id, node.cluster, node.locality.zone; an
+  // empty value changes nothing there): zone-aware routing and the node a control plane is
+  // sent read it from here. Before validate, which checks the TCP statsd sink's need of them.
+  const { serviceNode: id, serviceCluster: cluster, serviceZone: zone } = commandLine;
+  if (id || cluster || zone) {
+    bootstrap.node = {
+      ...bootstrap.node,
+      ...(id ? { id } : {}),
+      ...(cluster ? { cluster } : {}),
+      ...(zone ? { locality: { ...bootstrap.node?.locality, zone } } : {}),
+    };
+  }
   if (commandLine.mode === "validate") {
     // What this runtime cannot do, serving refuses when a listener or cluster starts: validate says so too.
     // Also what the workers a start would run refuse (the count it would choose, said quietly).
@@ -93,20 +106,6 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
     await writeStdout(runtime, `configuration '${commandLine.configPath ?? "--config-yaml"}' OK\n`);
     return runtime.exit(0);
   }
-  // --service-node, --service-cluster and --service-zone win over the config's node, as in
-  // Envoy (local_info_impl.h, buildLocalNode: node.id, node.cluster, node.locality.zone; an
-  // empty value changes nothing there): zone-aware routing and the node a control plane is
-  // sent read it from here.
-  const { serviceNode: id, serviceCluster: cluster, serviceZone: zone } = commandLine;
-  if (id || cluster || zone) {
-    bootstrap.node = {
-      ...bootstrap.node,
-      ...(id ? { id } : {}),
-      ...(cluster ? { cluster } : {}),
-      ...(zone ? { locality: { ...bootstrap.node?.locality, zone } } : {}),
-    };
-  }
-
   // --concurrency N (unset: one per hardware thread, as Envoy): the supervisor of N workers
   // (docs/architecture.md, Workers), or one of them, or with 1 the single process. The count
   // chosen goes into the command line the admin shows (/server_info, server.concurrency).

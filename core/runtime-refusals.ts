@@ -17,6 +17,6 @@ export function runtimeRefusals(bootstrap: Bootstrap, runtime: Runtime): string[
   if (bootstrap.admin !== undefined) problems.push(adminAbstractRefusal(runtime, bootstrap.admin.address));
   for (const listener of bootstrap.listeners) problems.push(listenerAbstractRefusal(runtime, listener.name, listener.address));
   for (const cluster of bootstrap.clusters) problems.push(clusterAbstractRefusal(runtime, cluster), clusterTcpKeepaliveRefusal(cluster, runtime));
-  (bootstrap.statsSinks ?? []).forEach((sink, i) => problems.push(statsSinkRefusal(sink, i, runtime)));
+  (bootstrap.statsSinks ?? []).forEach((sink, i) => problems.push(statsSinkRefusal(sink, i, runtime, bootstrap.node)));
   return problems.filter((p): p is string => p !== undefined);
 }

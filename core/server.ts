@@ -22,7 +22,7 @@ import { Tracer } from "./trace/tracer.ts";
 import { AccessLogManager, type AccessLogger } from "./access-log/logger.ts";
 import type { Admin, AdminServer } from "./admin/admin.ts";
 import { DEFAULT_DRAIN_TIME_S } from "./network/drain-manager.ts";
-import type { ServerState } from "./admin/server-stats.ts";
+import { ServerStats, type ServerState } from "./admin/server-stats.ts";
 import type { ServerOptions } from "./server-options.ts";
 import { InitManager } from "./init/init-manager.ts";
 import { XdsManager } from "./config/xds/xds-manager.ts";
@@ -373,10 +373,36 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     // The flush timer and the sinks (Envoy's InstanceImpl::initialize creates them before the clusters warm).
     const sinkConfigs = this.bootstrap.statsSinks;
     const sinks = sinkConfigs ? (await import("./stats/stats-sinks.ts")).createStatsSinks(sinkConfigs, this, this.bootstrap.statsConfig) : [];
-    const flusher = new StatsFlusher(this.stats, sinks, this.log, () => this.admin?.onStatsFlush());
+    // With --concurrency every worker holds the same copy of some stats (cluster_manager.*, …):
+    // only the first worker sends those, so statsd counts them once.
+    const worker = this.runtime.workers?.worker;
+    const sentElsewhere = sinks.length > 0 && worker !== undefined && worker.index > 0 ? (await import("./admin/worker-stats.ts")).repeatedByEveryWorker : undefined;
+    // Envoy's flushStats always calls updateServerStats(), admin or not.
+    const flusher = new StatsFlusher(
+      this.stats,
+      sinks,
+      this.log,
+      () => {
+        this.refreshServerStats();
+        this.admin?.onStatsFlush();
+      },
+      sentElsewhere,
+    );
+    // No timer with neither a sink nor an admin: nothing would read what it flushes.
     await flusher.start(this.timers, this.bootstrap.statsFlushOnAdmin === true || (sinks.length === 0 && !this.admin) ? undefined : (this.bootstrap.statsFlushIntervalMs ?? DEFAULT_STATS_FLUSH_INTERVAL_MS));
     this.statsFlusher = flusher;
     if (this.stopping) flusher.stop();
+    try {
+      await this.startClustersAndListeners();
+    } catch (err) {
+      // A start that fails leaves no flush timer or sink socket behind.
+      flusher.stop();
+      throw err;
+    }
+  }
+
+  /** After the admin and the stats sinks: clusters warmed, then the listeners bound (start()'s second half). */
+  private async startClustersAndListeners(): Promise<void> {
     // Envoy's MainImpl::initialize logs these steps ("loading N cluster(s)") at info; here at debug.
     const configLog = this.log.component("config");
     if (configLog.debugOn) configLog.debug(`loading ${this.bootstrap.secrets?.length ?? 0} static secret(s), ${this.bootstrap.clusters.length} cluster(s)`);
@@ -561,6 +587,21 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     });
   }
 
+  /** The server.* gauges (Envoy's InstanceImpl::updateServerStats), made at their first refresh. */
+  private serverStats: ServerStats | undefined;
+
+  /** Bring the server.* gauges up to date: at each stats flush, and before the admin shows stats. */
+  refreshServerStats(): void {
+    this.serverStats ??= new ServerStats(this.stats);
+    this.serverStats.update({
+      state: this.state,
+      uptimeSeconds: this.uptimeSeconds,
+      totalConnections: this.listeners.reduce((n, listener) => n + listener.activeConnections, 0),
+      memoryBytes: this.runtime.memoryUsage(),
+      concurrency: this.options.commandLine?.concurrency ?? 1,
+    });
+  }
+
   /** StatsHandler: with stats_flush_on_admin (as the server started), reading /stats flushes. */
   onAdminStatsRead(): void {
     if (this.statsFlusher?.onAdmin === true) this.statsFlusher.flush();
@@ -574,15 +615,20 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     this.secretManager.stop();
     this.xdsManager.stop();
     this.loadStatsReporter?.stop();
-    this.statsFlusher?.finalFlush();
     for (const subscription of this.rtdsSubscriptions) subscription.stop();
     this.clusterManager.shutdown();
     this.admin?.stop();
     this.listenerManager.stopListening();
     const closed = Promise.all([this.listenerManager.closeConnections(), this.admin?.listener.closeConnections()]);
     await this.within(SHUTDOWN_GRACE_MS, closed);
-    // After the connections' last stats were recorded (and the final flush had time to leave).
-    this.statsFlusher?.stop();
+    // Envoy's terminate() flushes after the workers stopped, so the connections' last stats
+    // are in it; the sinks then get the grace period to send what they hold.
+    const flusher = this.statsFlusher;
+    if (flusher !== undefined) {
+      flusher.finalFlush();
+      await this.within(SHUTDOWN_GRACE_MS, flusher.drained());
+      flusher.stop();
+    }
     this.clusterManager.drainConnections();
     // Disabled timers leave their lists' runtime timers armed (see timers.ts): cancel them,
     // so an embedder's event loop can end.

@@ -31,7 +31,7 @@ import { clustersAsJson, clustersAsText } from "./clusters.ts";
 import { compileRegex } from "../config/regex.ts";
 import { CONFIG_DUMP_RESOURCES, configDump, configDumpResource, filterConfigDumpByName, maskConfigDump } from "./config-dump.ts";
 import { HistogramIntervals } from "./histogram-intervals.ts";
-import { ServerStats, type ServerState } from "./server-stats.ts";
+import type { ServerState } from "./server-stats.ts";
 import { statsResponse } from "./stats-render.ts";
 import { workerStatsSnapshot } from "./worker-stats.ts";
 import { TagExtractor } from "./tag-extractor.ts";
@@ -59,6 +59,8 @@ export interface AdminServer extends ServerContext {
   stop(reason: string): void;
   /** /stats or /stats/prometheus is read: with stats_flush_on_admin, Envoy's flushStats (core/stats/stats-flusher.ts). */
   onAdminStatsRead(): void;
+  /** Bring the server.* gauges up to date (the server's, refreshed at each stats flush too). */
+  refreshServerStats(): void;
 }
 
 const TEXT = "text/plain; charset=UTF-8";
@@ -77,7 +79,6 @@ export class Admin implements AdminRequestHandler {
   private readonly handlers: AdminHandler[];
   private readonly tags: TagExtractor;
   private readonly intervals = new HistogramIntervals();
-  private readonly serverStats: ServerStats;
 
   /** The admin's connection manager config (its access logs are opened by the server under it). */
   readonly httpConnectionManager: HttpConnectionManagerConfig;
@@ -86,7 +87,6 @@ export class Admin implements AdminRequestHandler {
     private readonly server: AdminServer,
     config: AdminConfig,
   ) {
-    this.serverStats = new ServerStats(server.stats);
     this.tags = new TagExtractor(server.bootstrap.statsConfig);
     const listenerConfig = adminListenerConfig(config, this);
     this.httpConnectionManager = listenerConfig.filterChains[0]!.filters[0]!.config as HttpConnectionManagerConfig;
@@ -105,17 +105,18 @@ export class Admin implements AdminRequestHandler {
   }
 
   /**
-   * The admin's part of each stats flush (the server's, core/stats/stats-flusher.ts), as
-   * Envoy's flushStats does first: the server gauges brought up to date, the histograms'
-   * interval closed.
+   * The admin's part of each stats flush (the server's, core/stats/stats-flusher.ts): the
+   * histograms' interval closed (the server refreshes its gauges itself).
    */
   onStatsFlush(): void {
-    this.refreshServerStats();
     this.flushHistograms();
   }
 
   private flushHistograms(): void {
-    this.intervals.flush(this.server.stats.all().filter((stat): stat is Histogram => stat instanceof Histogram));
+    const histograms: Histogram[] = [];
+    // Unsorted: the intervals are kept per histogram, in no order.
+    for (const stat of this.server.stats.values()) if (stat instanceof Histogram) histograms.push(stat);
+    this.intervals.flush(histograms);
   }
 
   // ---- requests ----
@@ -335,22 +336,10 @@ ${rows}    </tbody>
 
   // ---- stats ----
 
-  /** Bring the server.* gauges up to date before they are shown. */
-  private refreshServerStats(): void {
-    const server = this.server;
-    this.serverStats.update({
-      state: server.state,
-      uptimeSeconds: server.uptimeSeconds,
-      totalConnections: server.listeners.reduce((n, listener) => n + listener.activeConnections, 0),
-      memoryBytes: server.runtime.memoryUsage(),
-      concurrency: server.options.commandLine?.concurrency ?? 1,
-    });
-  }
-
   private stats(request: AdminRequest): AdminResponse {
     // StatsHandler: with stats_flush_on_admin, reading the stats is what flushes them.
     this.server.onAdminStatsRead();
-    this.refreshServerStats();
+    this.server.refreshServerStats();
     // A worker's snapshot for its supervisor's merged /stats (--concurrency; worker-stats.ts).
     if (request.query.get("format") === "worker" && this.server.runtime.workers?.worker !== undefined) {
       return json(200, workerStatsSnapshot(this.server.stats.all(), this.intervals));

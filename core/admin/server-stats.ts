@@ -19,8 +19,9 @@ export interface ServerStatsSource {
 }
 
 /**
- * Envoy's `server.*` gauges. Envoy refreshes them at each stats flush; here they are
- * set whenever the admin shows stats, so they are current when read.
+ * Envoy's `server.*` gauges, the server's (core/server.ts): refreshed at each stats flush
+ * (InstanceImpl::updateServerStats, with or without an admin) and whenever the admin
+ * shows stats, so they are current when read.
  */
 export class ServerStats {
   private readonly uptime: Gauge;

@@ -97,6 +97,14 @@ export function gaugeIsSummed(name: string): boolean {
   return !COPIED_GAUGES.has(name) && !COPIED_CLUSTER_GAUGES.test(name) && !COPIED_XDS_GAUGES.test(name) && !OPEN_GAUGES.test(name);
 }
 
+/**
+ * A stat every worker holds the same value of (a copy, not a share): with --concurrency the
+ * workers other than the first leave it out of their stats flushes, so statsd gets it once.
+ */
+export function repeatedByEveryWorker(stat: Counter | Gauge): boolean {
+  return stat instanceof Counter ? !counterIsSummed(stat.name) : !gaugeIsSummed(stat.name);
+}
+
 /** This worker's stats, for the supervisor to merge. */
 export function workerStatsSnapshot(stats: readonly Stat[], intervals: { intervalCounts(histogram: Histogram): readonly number[] | undefined }): string {
   const out: WorkerStat[] = stats.map((stat) => {

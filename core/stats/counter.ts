@@ -5,29 +5,32 @@
 export class Counter {
   value = 0;
   used = false;
-  /** The value at the last latch() (the stats flush's). */
-  private latched = 0;
+  /** What was added since the last latch() (Envoy's CounterImpl::pending_increment_). */
+  private pending = 0;
 
   constructor(readonly name: string) {}
 
   inc(by = 1): void {
     this.value += by;
+    this.pending += by;
     this.used = true;
   }
 
   /**
    * What was added since the last latch (Envoy's Counter::latch(), which the stats flush
-   * calls once per flush for every sink's delta): a reset in between counts from zero.
+   * calls once per flush for every sink's delta). A reset in between does not change it.
    */
   latch(): number {
-    const delta = this.value - this.latched;
-    this.latched = this.value;
+    const delta = this.pending;
+    this.pending = 0;
     return delta;
   }
 
-  /** /reset_counters: back to zero (Envoy keeps `used`, and drops the increments not yet latched). */
+  /**
+   * /reset_counters: the value back to zero. Envoy's CounterImpl::reset() zeroes value_
+   * only: `used` and the increments not yet latched stay (the next flush still sends them).
+   */
   reset(): void {
     this.value = 0;
-    this.latched = 0;
   }
 }

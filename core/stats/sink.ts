@@ -9,7 +9,7 @@ import type { HistogramSink } from "./histogram.ts";
 
 /** One flush's view of the store (Envoy's MetricSnapshotImpl). */
 export interface MetricSnapshot {
-  /** Every counter and its latched delta (Counter.latch), in name order. */
+  /** Every counter and its latched delta (Counter.latch), in the store's order. */
   readonly counters: readonly { readonly counter: Counter; readonly delta: number }[];
   readonly gauges: readonly Gauge[];
 }
@@ -18,6 +18,8 @@ export interface StatsSink extends HistogramSink {
   /** Open what the sink sends on (a UDP socket); rejects when it cannot. */
   start(): Promise<void>;
   flush(snapshot: MetricSnapshot): void;
+  /** Resolves once what the sink holds has been handed on (the shutdown waits for it, within its grace period). */
+  idle?(): Promise<void>;
   /** Close what it opened; nothing is sent after. */
   stop(): void;
 }

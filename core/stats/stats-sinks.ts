@@ -24,13 +24,9 @@ export interface StatsSinkContext {
 /** The sinks, in config order; throws one line naming the sink that cannot be made. */
 export function createStatsSinks(configs: readonly StatsSinkConfig[], context: StatsSinkContext, statsConfig: StatsConfig | undefined): StatsSink[] {
   return configs.map((config, i): StatsSink => {
-    const refusal = statsSinkRefusal(config, i, context.runtime);
+    const refusal = statsSinkRefusal(config, i, context.runtime, { id: context.localNodeId, cluster: context.localClusterName });
     if (refusal !== undefined) throw new Error(refusal);
     if (config.kind === "statsd_tcp") {
-      // Config::Utility::checkLocalInfo("tcp statsd", …)
-      if (context.localNodeId === "" || context.localClusterName === "") {
-        throw new Error(`stats_sinks[${i}]: tcp statsd: node 'id' and 'cluster' are required. Set it either in 'node' config or via --service-node and --service-cluster options.`);
-      }
       return new TcpStatsdSink(context.runtime, context.clusterManager, config.clusterName, config.prefix, context.stats.counter("statsd.cx_overflow"));
     }
     const txErrors = context.stats.counter("statsd.udp_tx_errors");

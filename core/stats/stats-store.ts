@@ -44,6 +44,11 @@ export class StatsStore {
     return [...this.stats.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
+  /** All stats in the order they were made, not sorted (the stats flush's walk, where order does not matter). */
+  values(): IterableIterator<Stat> {
+    return this.stats.values();
+  }
+
   get(name: string): Stat | undefined {
     return this.stats.get(name);
   }

@@ -13,24 +13,29 @@
  * the type as `|#name:value,name:value` (tag_formats.cc's default TagFormat).
  *
  * Envoy's writer ignores a failed sendmsg; here a datagram the socket drops or fails to
- * send is counted (`statsd.udp_tx_errors`, polyvoy's own stat), never thrown.
+ * send is counted (`statsd.udp_tx_errors`, polyvoy's own stat), never thrown. An
+ * unconnected socket's ICMP errors (port unreachable, reported by some runtimes only) are
+ * not failed sends and are not counted.
  *
  * Envoy's sendmsg goes to the kernel at once; the port's UDP sockets queue sends in the
  * runtime, at most DATAGRAM_SEND_QUEUE_LIMIT, which one flush of a large config (a
- * datagram per line) would pass. What the socket refuses waits in an outbox, bounded by
- * MAX_OUTBOX_DATAGRAMS, and is sent again a millisecond later, in order.
+ * datagram per line) passes. So a flush's datagrams wait in the sink and go out as the
+ * runtime's queue frees (a cursor over them, retried every RETRY_MS): bounded by the
+ * number of stats, nothing of a flush is dropped for the queue's sake. Histogram values,
+ * sent as recorded, wait in an outbox of at most MAX_OUTBOX_DATAGRAMS.
  */
 
-/** How many datagrams may wait for the runtime's send queue to drain (beyond: dropped, counted). */
+/** How many histogram datagrams may wait for the runtime's send queue to drain (beyond: dropped, counted). */
 export const MAX_OUTBOX_DATAGRAMS = 16_384;
 /** The pause before sending again what the socket refused. */
 const RETRY_MS = 1;
-/** Retries in a row that send nothing before the outbox is given up (the socket is not taking any). */
+/** Retries in a row that send nothing before what waits is given up (the socket is not taking any). */
 const MAX_IDLE_RETRIES = 1000;
 import type { TagExtractor } from "../admin/tag-extractor.ts";
 import type { DatagramCapability, DatagramSocket, PortError, Runtime, TimerHandle } from "../port.ts";
 import { utf8Encode, utf8Length } from "../util/utf8.ts";
 import type { Counter } from "./counter.ts";
+import type { Gauge } from "./gauge.ts";
 import type { Histogram } from "./histogram.ts";
 import { statsdHistogramValue, type MetricSnapshot, type StatsSink } from "./sink.ts";
 
@@ -45,13 +50,30 @@ export interface UdpStatsdSinkOptions {
   readonly txErrors: Counter;
 }
 
+/** A stat's line around its value: `prefix.name:` and its DogStatsD tags (built once per stat). */
+interface LineParts {
+  readonly head: string;
+  readonly tags: string;
+}
+
+/** One flush's datagrams and how far they have gone. */
+interface FlushQueue {
+  readonly datagrams: string[];
+  next: number;
+}
+
 export class UdpStatsdSink implements StatsSink {
   private socket: DatagramSocket | undefined;
   private stopped = false;
-  /** Datagrams the socket refused (its queue full), oldest first. */
+  /** Histogram datagrams the socket refused (its queue full), oldest first. */
   private outbox: Uint8Array[] = [];
+  /** The flush being sent, and the newest flush waiting behind it (at most two are held). */
+  private sending: FlushQueue | undefined;
+  private waiting: FlushQueue | undefined;
   private retry: TimerHandle | undefined;
   private idleRetries = 0;
+  private readonly parts = new WeakMap<Counter | Gauge | Histogram, LineParts>();
+  private whenIdle: (() => void)[] = [];
 
   constructor(
     private readonly runtime: Runtime,
@@ -66,7 +88,8 @@ export class UdpStatsdSink implements StatsSink {
       { address: this.options.target.address.includes(":") ? "::" : "0.0.0.0", port: 0, maxDatagramSize: 1500 },
       {
         onMessage: () => {},
-        onError: (_error: PortError) => txErrors.inc(),
+        // An ICMP error (port unreachable, …) for an earlier datagram: not a failed send (Envoy ignores it too).
+        onError: (_error: PortError) => {},
         onSendError: (_error: PortError) => txErrors.inc(),
       },
     );
@@ -74,88 +97,170 @@ export class UdpStatsdSink implements StatsSink {
     else this.socket = socket;
   }
 
+  /** Resolves once nothing waits to be handed to the runtime (at once when nothing does). */
+  idle(): Promise<void> {
+    if (!this.busy) return Promise.resolve();
+    return new Promise((resolve) => this.whenIdle.push(resolve));
+  }
+
   stop(): void {
     this.stopped = true;
     if (this.retry !== undefined) this.runtime.clearTimeout(this.retry);
     this.retry = undefined;
     this.outbox = [];
+    this.sending = undefined;
+    this.waiting = undefined;
     this.socket?.close();
     this.socket = undefined;
+    this.notifyIdle();
   }
 
+  /**
+   * A flush while the last one is still being sent: the last one finishes (its counter
+   * deltas reach statsd no other way) and this one waits behind it; a flush still waiting
+   * when another comes is replaced by it, its datagrams counted as dropped, so a socket
+   * that does not keep up holds at most two flushes.
+   */
   flush(snapshot: MetricSnapshot): void {
-    const batch: string[] = [];
-    let batchLength = 0;
-    const add = (line: string): void => {
-      const size = this.options.bufferSize;
-      const length = utf8Length(line);
-      if (length >= size) {
-        this.write(line);
-        return;
-      }
-      // The line and its "\n" would overflow: what is buffered goes first.
-      if (batchLength + length + 1 > size && batch.length > 0) {
-        this.write(batch.join("\n"));
-        batch.length = 0;
-        batchLength = 0;
-      }
-      batchLength += (batch.length > 0 ? 1 : 0) + length;
-      batch.push(line);
-    };
-    for (const { counter, delta } of snapshot.counters) if (counter.used) add(this.message(counter.name, delta, "|c"));
-    for (const gauge of snapshot.gauges) if (gauge.used) add(this.message(gauge.name, gauge.value, "|g"));
-    if (batch.length > 0) this.write(batch.join("\n"));
+    if (this.socket === undefined) return;
+    const queue: FlushQueue = { datagrams: this.datagrams(snapshot), next: 0 };
+    if (queue.datagrams.length === 0) return;
+    if (this.sending === undefined) this.sending = queue;
+    else {
+      if (this.waiting !== undefined) this.options.txErrors.inc(this.waiting.datagrams.length);
+      this.waiting = queue;
+    }
+    this.sendWaiting();
   }
 
   onHistogramComplete(histogram: Histogram, value: number): void {
-    this.write(this.message(histogram.name, statsdHistogramValue(value), "|ms"));
-  }
-
-  /** `prefix.name:value|type` and DogStatsD's tags (UdpStatsdSink::buildMessage, TagAfterValue). */
-  private message(name: string, value: number, type: string): string {
-    const tags = this.options.tags;
-    if (tags === undefined) return `${this.options.prefix}.${name}:${value}${type}`;
-    const tagged = tags.extract(name);
-    const tagText = tagged.tags.length === 0 ? "" : `|#${tagged.tags.map((t) => `${t.name}:${t.value}`).join(",")}`;
-    return `${this.options.prefix}.${tagged.name}:${value}${type}${tagText}`;
-  }
-
-  private write(text: string): void {
     const socket = this.socket;
     // Before the socket is bound (or after stop) nothing can be sent: counted as dropped.
     if (socket === undefined) {
       this.options.txErrors.inc();
       return;
     }
-    const bytes = utf8Encode(text);
-    if (this.outbox.length === 0 && socket.send(bytes, this.options.target)) return;
+    const bytes = utf8Encode(this.line(histogram, statsdHistogramValue(value), "|ms"));
+    if (!this.busy && socket.send(bytes, this.options.target)) return;
     if (this.outbox.length >= MAX_OUTBOX_DATAGRAMS) {
       this.options.txErrors.inc();
       return;
     }
     this.outbox.push(bytes);
-    this.retry ??= this.runtime.setTimeout(() => this.sendOutbox(), RETRY_MS);
+    this.scheduleRetry();
   }
 
-  /** Send what waits, in order, until the socket refuses again. */
-  private sendOutbox(): void {
-    this.retry = undefined;
+  /** A flush's lines, joined into datagrams of at most bufferSize (UdpStatsdSink::writeBuffer). */
+  private datagrams(snapshot: MetricSnapshot): string[] {
+    const size = this.options.bufferSize;
+    const out: string[] = [];
+    let batch = "";
+    let batchLength = 0;
+    const add = (line: string): void => {
+      if (size === 0) {
+        out.push(line);
+        return;
+      }
+      const length = utf8Length(line);
+      if (length >= size) {
+        out.push(line);
+        return;
+      }
+      // The line and its "\n" would overflow: what is buffered goes first.
+      if (batch !== "" && batchLength + length + 1 > size) {
+        out.push(batch);
+        batch = "";
+        batchLength = 0;
+      }
+      batchLength += (batch === "" ? 0 : 1) + length;
+      batch = batch === "" ? line : `${batch}\n${line}`;
+    };
+    for (const { counter, delta } of snapshot.counters) if (counter.used) add(this.line(counter, delta, "|c"));
+    for (const gauge of snapshot.gauges) if (gauge.used) add(this.line(gauge, gauge.value, "|g"));
+    if (batch !== "") out.push(batch);
+    return out;
+  }
+
+  /** `prefix.name:value|type` and DogStatsD's tags (UdpStatsdSink::buildMessage, TagAfterValue). */
+  private line(stat: Counter | Gauge | Histogram, value: number, type: string): string {
+    let parts = this.parts.get(stat);
+    if (parts === undefined) {
+      parts = this.lineParts(stat.name);
+      this.parts.set(stat, parts);
+    }
+    return `${parts.head}${value}${type}${parts.tags}`;
+  }
+
+  private lineParts(name: string): LineParts {
+    const tags = this.options.tags;
+    if (tags === undefined) return { head: `${this.options.prefix}.${name}:`, tags: "" };
+    const tagged = tags.extract(name);
+    const tagText = tagged.tags.length === 0 ? "" : `|#${tagged.tags.map((t) => `${t.name}:${t.value}`).join(",")}`;
+    return { head: `${this.options.prefix}.${tagged.name}:`, tags: tagText };
+  }
+
+  private get busy(): boolean {
+    return this.outbox.length > 0 || this.sending !== undefined;
+  }
+
+  private scheduleRetry(): void {
+    this.retry ??= this.runtime.setTimeout(() => {
+      this.retry = undefined;
+      this.sendWaiting();
+    }, RETRY_MS);
+  }
+
+  /** Histogram values first, then the flush's datagrams, in order, until the socket refuses. */
+  private sendWaiting(): void {
     const socket = this.socket;
     if (socket === undefined) return;
+    const target = this.options.target;
     let sent = 0;
-    while (sent < this.outbox.length && socket.send(this.outbox[sent]!, this.options.target)) sent++;
+    while (sent < this.outbox.length && socket.send(this.outbox[sent]!, target)) sent++;
     this.outbox.splice(0, sent);
-    if (this.outbox.length === 0) {
-      this.idleRetries = 0;
-      return;
+    let refused = this.outbox.length > 0;
+    while (!refused && this.sending !== undefined) {
+      const queue = this.sending;
+      while (queue.next < queue.datagrams.length) {
+        if (!socket.send(utf8Encode(queue.datagrams[queue.next]!), target)) {
+          refused = true;
+          break;
+        }
+        queue.next++;
+        sent++;
+      }
+      if (refused) break;
+      this.sending = this.waiting;
+      this.waiting = undefined;
     }
-    if (sent === 0 && ++this.idleRetries >= MAX_IDLE_RETRIES) {
-      this.options.txErrors.inc(this.outbox.length);
-      this.outbox = [];
+    if (!this.busy) {
       this.idleRetries = 0;
+      this.notifyIdle();
       return;
     }
     if (sent > 0) this.idleRetries = 0;
-    this.retry = this.runtime.setTimeout(() => this.sendOutbox(), RETRY_MS);
+    else if (++this.idleRetries >= MAX_IDLE_RETRIES) {
+      this.giveUp();
+      return;
+    }
+    this.scheduleRetry();
+  }
+
+  /** The socket took nothing for MAX_IDLE_RETRIES tries: what waits is dropped, counted. */
+  private giveUp(): void {
+    let dropped = this.outbox.length;
+    for (const queue of [this.sending, this.waiting]) if (queue !== undefined) dropped += queue.datagrams.length - queue.next;
+    this.options.txErrors.inc(dropped);
+    this.outbox = [];
+    this.sending = undefined;
+    this.waiting = undefined;
+    this.idleRetries = 0;
+    this.notifyIdle();
+  }
+
+  private notifyIdle(): void {
+    const waiting = this.whenIdle;
+    this.whenIdle = [];
+    for (const resolve of waiting) resolve();
   }
 }

@@ -103,6 +103,18 @@ describe("runMain on the memory runtime", () => {
     expect(throwing.logLines).toEqual([]);
   });
 
+  test("--mode validate refuses a TCP statsd sink without node id and cluster, as start does; --service-node/--service-cluster supply them", async () => {
+    const withSink = structuredClone(config) as { stats_sinks?: unknown[] };
+    withSink.stats_sinks = [{ name: "envoy.stat_sinks.statsd", typed_config: { "@type": "type.googleapis.com/envoy.config.metrics.v3.StatsdSink", tcp_cluster_name: "backend" } }];
+    const refused = new MemoryRuntime({ files: { [CONFIG_PATH]: JSON.stringify(withSink) } });
+    await runMain(refused, ["-c", CONFIG_PATH, "--mode", "validate"]);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.logText).toContain("config error: stats_sinks[0]: tcp statsd: node 'id' and 'cluster' are required. Set it either in 'node' config or via --service-node and --service-cluster options.");
+    const named = new MemoryRuntime({ files: { [CONFIG_PATH]: JSON.stringify(withSink) } });
+    await runMain(named, ["-c", CONFIG_PATH, "--mode", "validate", "--service-node", "n1", "--service-cluster", "c1"]);
+    expect(named.exitCode).toBe(0);
+  });
+
   test("--mode validate refuses what serving would: a tcp_keepalive field this runtime's sockets cannot set (exit 1)", async () => {
     const withKeepalive = structuredClone(config) as { static_resources: { clusters: Record<string, unknown>[] } };
     withKeepalive.static_resources.clusters[0]!.upstream_connection_options = { tcp_keepalive: { keepalive_time: 30, keepalive_interval: 5 } };

@@ -7,8 +7,11 @@
  */
 import { describe, expect, test } from "vitest";
 import { loadBootstrap } from "../../../core/config/load.ts";
-import type { Server } from "../../../core/server.ts";
+import { Logger } from "../../../core/log.ts";
+import { Server } from "../../../core/server.ts";
+import type { DatagramCapability, DatagramHandler, DatagramSocket, PortError, Runtime, WorkerProcesses } from "../../../core/port.ts";
 import { Counter } from "../../../core/stats/counter.ts";
+import { UdpStatsdSink } from "../../../core/stats/udp-statsd-sink.ts";
 import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
 import { MemoryHttpClient, MemoryHttpServer } from "../../memory/support/http-peers.ts";
 import { startProxy } from "../../memory/support/proxy.ts";
@@ -132,6 +135,95 @@ describe("envoy.stat_sinks.statsd over UDP", () => {
     expect(h.server.stats.counter("statsd.udp_tx_errors").value).toBe(0);
   });
 
+  test("a flush of 20,000 used counters: every line arrives, flush after flush (the tail is not cut)", async () => {
+    const h = await harness({ stats_sinks: sinks });
+    for (let i = 0; i < 20_000; i++) h.server.stats.counter(`test.c${String(i).padStart(5, "0")}`).inc();
+    for (const round of [1, 2]) {
+      h.datagrams.length = 0;
+      await h.runtime.settle(5000);
+      await h.runtime.settle(200);
+      const ours = h.datagrams.filter((d) => d.startsWith("envoy.test.c"));
+      expect(ours).toHaveLength(20_000);
+      expect(ours[19_999]).toBe(`envoy.test.c19999:${round === 1 ? 1 : 0}|c`);
+    }
+    expect(h.server.stats.counter("statsd.udp_tx_errors").value).toBe(0);
+  });
+
+  test("the shutdown's final flush of 20,000 lines is all sent before the socket closes", async () => {
+    const h = await harness({ stats_sinks: sinks });
+    await h.runtime.settle(5000);
+    for (let i = 0; i < 20_000; i++) h.server.stats.counter(`test.c${String(i).padStart(5, "0")}`).inc();
+    h.datagrams.length = 0;
+    const done = h.server.shutdown();
+    await h.runtime.settle(20_000);
+    await done;
+    expect(h.datagrams.filter((d) => d.startsWith("envoy.test.c"))).toHaveLength(20_000);
+  });
+
+  test("a start that fails after the sinks started leaves no flush timer or socket behind", async () => {
+    const runtime = new MemoryRuntime();
+    const datagrams: string[] = [];
+    await runtime.udp.bind({ address: "127.0.0.1", port: STATSD, maxDatagramSize: 65536 }, { onMessage: (data) => datagrams.push(text(data)), onError: () => {} });
+    // The listener's port is taken: start() fails after the flusher started.
+    await runtime.listen({ address: "127.0.0.1", port: PROXY }, () => {});
+    await expect(startProxy(runtime, config({ stats_sinks: sinks }))).rejects.toThrow(/ingress/);
+    await runtime.settle(20_000);
+    expect(datagrams).toEqual([]);
+  });
+
+  test("statsd.udp_tx_errors counts failed sends, not an unconnected socket's ICMP errors", async () => {
+    const runtime = new MemoryRuntime();
+    let handler: DatagramHandler | undefined;
+    const udp: DatagramCapability = {
+      bind: async (_options, h) => {
+        handler = h;
+        return { address: { address: "0.0.0.0", port: 40000, family: 4 }, send: () => true, close() {} } as DatagramSocket;
+      },
+    };
+    const txErrors = new Counter("statsd.udp_tx_errors");
+    const sink = new UdpStatsdSink(runtime, udp, { target: { address: "127.0.0.1", port: STATSD }, prefix: "envoy", bufferSize: 0, txErrors });
+    await sink.start();
+    handler!.onError({ code: "ECONNREFUSED", message: "port unreachable" } as PortError);
+    expect(txErrors.value).toBe(0);
+    handler!.onSendError!({ code: "EMSGSIZE", message: "too long" } as PortError);
+    expect(txErrors.value).toBe(1);
+    sink.stop();
+  });
+
+  test("the server.* gauges reach the sink without an admin (Envoy's flushStats updates them always)", async () => {
+    const h = await harness({ stats_sinks: sinks });
+    await h.runtime.settle(5000);
+    expect(h.datagrams).toContain("envoy.server.live:1|g");
+    expect(h.datagrams).toContain("envoy.server.concurrency:1|g");
+    expect(h.datagrams).toContain("envoy.server.uptime:5|g");
+  });
+
+  test("--concurrency: a worker other than the first leaves out the stats every worker repeats (cluster_manager.*)", async () => {
+    const sent = async (index: number): Promise<string[]> => {
+      const runtime = new MemoryRuntime();
+      const datagrams: string[] = [];
+      await runtime.udp.bind({ address: "127.0.0.1", port: STATSD, maxDatagramSize: 65536 }, { onMessage: (data) => datagrams.push(text(data)), onError: () => {} });
+      const workers: WorkerProcesses = { worker: { index, count: 2 }, sharing: "reuse-port", supervise: () => Promise.resolve(0), announceStarted: () => Promise.resolve(), startConfig: () => Promise.resolve(undefined) };
+      const asWorker = Object.assign(Object.create(runtime) as Runtime, { workers });
+      const server = new Server(asWorker, loadBootstrap(JSON.stringify(config({ stats_sinks: sinks })), "json"), new Logger(asWorker, "warn"));
+      await server.start();
+      await runtime.settle(5000);
+      await server.shutdown();
+      return datagrams;
+    };
+    const first = await sent(0);
+    const second = await sent(1);
+    expect(first).toContain("envoy.cluster_manager.cluster_added:1|c");
+    expect(second.some((d) => d.startsWith("envoy.cluster_manager.cluster_added:"))).toBe(false);
+    expect(second.some((d) => d.startsWith("envoy.cluster_manager.active_clusters:"))).toBe(false);
+    expect(second.some((d) => d.startsWith("envoy.cluster.backend.membership_total:"))).toBe(false);
+    expect(second.some((d) => d.startsWith("envoy.server.live:"))).toBe(false);
+    expect(first).toContain("envoy.server.live:1|g");
+    // A worker's own share (summed across workers) is sent by each.
+    expect(second).toContain("envoy.listener_manager.listener_create_success:1|c");
+    expect(second).toContain("envoy.server.total_connections:0|g");
+  });
+
   test("prefix replaces envoy", async () => {
     const h = await harness({ stats_sinks: [{ name: "envoy.stat_sinks.statsd", typed_config: { "@type": STATSD_TYPE, address: statsdAt, prefix: "edge" } }] });
     await h.request();
@@ -220,15 +312,18 @@ describe("the stats flush", () => {
     expect(h.datagrams).toEqual([]);
   });
 
-  test("a counter's latch is what it gained since the last; /reset_counters starts it over", () => {
+  test("a counter's latch is what it gained since the last; /reset_counters zeroes the value, not what is still to be latched (Envoy's CounterImpl::reset)", () => {
     const counter = new Counter("c");
     counter.inc(3);
     expect(counter.latch()).toBe(3);
     expect(counter.latch()).toBe(0);
     counter.inc(5);
     counter.reset();
+    expect(counter.value).toBe(0);
     counter.inc(2);
-    expect(counter.latch()).toBe(2);
+    expect(counter.value).toBe(2);
+    expect(counter.latch()).toBe(7);
+    expect(counter.latch()).toBe(0);
   });
 });
 
