@@ -1,6 +1,6 @@
 import type * as tls from "node:tls";
 import type { PortError, SocketHandler, TlsHandshakeCallbacks, TlsSession } from "../../core/port.ts";
-import { keepBytes } from "../../core/util/bytes.ts";
+import { concatBytes, keepBytes } from "../../core/util/bytes.ts";
 import { toPortError } from "../kit/errors.ts";
 import { tlsSession } from "../kit/tls/tls-session.ts";
 import type { BunServerTlsOptions, BunSocketHandle, BunSocketHandlers, BunTlsSocketHandle } from "./bun-api.ts";
@@ -85,12 +85,8 @@ export class BunTlsSocket extends BunSocket {
   writev(chunks: readonly Uint8Array[]): void {
     let bytes = 0;
     for (const chunk of chunks) bytes += chunk.byteLength;
-    const joined = new Uint8Array(bytes);
-    let at = 0;
-    for (const chunk of chunks) {
-      joined.set(chunk, at);
-      at += chunk.byteLength;
-    }
+    // A copy even of a single chunk: it may be bytes lent to an onData still running.
+    const joined = chunks.length === 1 ? keepBytes(chunks[0]!) : concatBytes(chunks, bytes);
     this.write(joined);
   }
 

@@ -1,4 +1,5 @@
 import type { CloseReason, PortError, Socket, SocketAddress, SocketHandler } from "../../core/port.ts";
+import { concatBytes, keepBytes } from "../../core/util/bytes.ts";
 import { ReadDisableCount } from "../kit/read-disable-count.ts";
 import { WriteQueue } from "../kit/write-queue.ts";
 import { toPortError } from "../kit/errors.ts";
@@ -129,12 +130,8 @@ export class DenoSocket implements Socket, ResetProbed {
     if (this.writeClosed) return;
     let bytes = 0;
     for (const chunk of chunks) bytes += chunk.byteLength;
-    const joined = new Uint8Array(bytes);
-    let at = 0;
-    for (const chunk of chunks) {
-      joined.set(chunk, at);
-      at += chunk.byteLength;
-    }
+    // A copy even of a single chunk: it may be bytes lent to an onData still running.
+    const joined = chunks.length === 1 ? keepBytes(chunks[0]!) : concatBytes(chunks, bytes);
     this.write(joined);
   }
 

@@ -1,7 +1,7 @@
 import type * as tls from "node:tls";
 import type { Buffer } from "node:buffer";
 import type { CloseReason, PortError, Socket, SocketAddress, SocketHandler, TlsSession } from "../../../core/port.ts";
-import { keepBytes } from "../../../core/util/bytes.ts";
+import { concatBytes, keepBytes } from "../../../core/util/bytes.ts";
 import { ReadDisableCount } from "../read-disable-count.ts";
 import { HeldReads } from "../held-reads.ts";
 import { detachedHandler } from "../detached-handler.ts";
@@ -159,12 +159,8 @@ export abstract class NodeTlsSocketBase implements Socket {
     let bytes = 0;
     for (const chunk of chunks) bytes += chunk.byteLength;
     if (bytes === 0) return;
-    const joined = new Uint8Array(bytes);
-    let at = 0;
-    for (const chunk of chunks) {
-      joined.set(chunk, at);
-      at += chunk.byteLength;
-    }
+    // A copy even of a single chunk: it may be bytes lent to an onData still running.
+    const joined = chunks.length === 1 ? keepBytes(chunks[0]!) : concatBytes(chunks, bytes);
     this.secure.write(joined, this.afterWrite);
     if (this.bufferedAmount > 0) this.waitingDrain = true;
   }
