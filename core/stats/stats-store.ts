@@ -18,7 +18,7 @@ export class StatsStore {
   /** Stats the matcher rejected, so a second lookup returns the same object. */
   private readonly rejected = new Map<string, Stat>();
   /** The stats sinks each histogram's recorded values go to (core/stats/stats-flusher.ts adds them). */
-  readonly histogramDelivery = new HistogramDelivery();
+  readonly histogramDelivery: HistogramDelivery = new HistogramDelivery();
 
   constructor(private readonly rejects?: StatsMatcher) {}
 
