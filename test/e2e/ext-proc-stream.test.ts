@@ -25,7 +25,7 @@ import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { startEnvoyGrpcService } from "../support/envoy-grpc-service.ts";
-import { rawExchange } from "../support/raw-http.ts";
+import { chunkedResponse, rawExchange } from "../support/raw-http.ts";
 import { adminStats } from "../support/admin-stats.ts";
 import { startEchoGrpcServer, type EchoGrpcServer } from "../support/grpc-upstream.ts";
 
@@ -134,21 +134,6 @@ async function* lowercaseBody(): AsyncGenerator<Buffer> {
   for (let sent = 0; sent < MIB; sent += chunk.length) yield chunk;
 }
 
-/** A chunked response's body and raw trailer section (RFC 9112 §7.1). */
-function chunkedResponse(text: string): { status: number; body: string; trailers: string } {
-  const head = text.indexOf("\r\n\r\n");
-  let rest = text.slice(head + 4);
-  let body = "";
-  for (;;) {
-    const line = rest.indexOf("\r\n");
-    const size = parseInt(rest.slice(0, line), 16);
-    rest = rest.slice(line + 2);
-    if (size === 0) break;
-    body += rest.slice(0, size);
-    rest = rest.slice(size + 2);
-  }
-  return { status: Number(text.split(" ")[1]), body, trailers: rest };
-}
 
 describe.each(RUNTIMES)("ext_proc streamed bodies and trailers on %s", (runtime) => {
   let upstream: http.Server;

@@ -13,24 +13,8 @@ import type { AddressInfo } from "node:net";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
-import { rawExchange } from "../support/raw-http.ts";
+import { chunkedResponse, rawExchange } from "../support/raw-http.ts";
 
-/** A chunked response's status, decoded body and raw trailer section (RFC 9112 §7.1). */
-function chunkedResponse(text: string): { status: number; body: string; trailers: string } {
-  const head = text.indexOf("\r\n\r\n");
-  expect(text.slice(0, head)).toMatch(/\r\ntransfer-encoding: chunked/i);
-  let rest = text.slice(head + 4);
-  let body = "";
-  for (;;) {
-    const line = rest.indexOf("\r\n");
-    const size = parseInt(rest.slice(0, line), 16);
-    rest = rest.slice(line + 2);
-    if (size === 0) break;
-    body += rest.slice(0, size);
-    rest = rest.slice(size + 2);
-  }
-  return { status: Number(text.split(" ")[1]), body, trailers: rest };
-}
 
 describe.each(RUNTIMES)("request trailers on %s", (runtime) => {
   let upstream: http.Server;

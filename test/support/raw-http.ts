@@ -42,3 +42,23 @@ export function parseResponses(text: string): { status: number; headers: Record<
   }
   return out;
 }
+
+/**
+ * A chunked response's status, decoded body and raw trailer section (RFC 9112 §7.1); throws
+ * when the response is not chunked.
+ */
+export function chunkedResponse(text: string): { status: number; body: string; trailers: string } {
+  const head = text.indexOf("\r\n\r\n");
+  if (!/\r\ntransfer-encoding: chunked/i.test(text.slice(0, head))) throw new Error(`not a chunked response: ${text.slice(0, head)}`);
+  let rest = text.slice(head + 4);
+  let body = "";
+  for (;;) {
+    const line = rest.indexOf("\r\n");
+    const size = parseInt(rest.slice(0, line), 16);
+    rest = rest.slice(line + 2);
+    if (size === 0) break;
+    body += rest.slice(0, size);
+    rest = rest.slice(size + 2);
+  }
+  return { status: Number(text.split(" ")[1]), body, trailers: rest };
+}
