@@ -39,7 +39,8 @@ describe.each(RUNTIMES)("Envoy's command-line flags on %s", (runtime) => {
     const proxy = new CommandProcess(cmd, argv, process.cwd());
     const log = () => (existsSync(logPath) ? readFileSync(logPath, "latin1") : "");
     try {
-      await until(() => log().includes("listening on"), `"listening on" in ${logPath}:\n${proxy.stderr}`);
+      // The listener's own line: the admin's ("listener 'admin' listening on") may come first.
+      await until(() => log().includes(`listening on 127.0.0.1:${port}`), `the listener in ${logPath}:\n${proxy.stderr}`);
       expect(await (await fetch(`http://127.0.0.1:${port}/`)).text()).toBe("ok");
       await until(() => log().includes("new connection"), "the debug line of the new connection");
       const info = (await (await fetch(`http://127.0.0.1:${admin}/server_info`)).json()) as {

@@ -50,7 +50,7 @@ describe.each(RUNTIMES)("workers by default (%s)", (runtime) => {
         expect(proxy.stderr.match(new RegExp(`starting on ${runtime} [^\\n]*\\(worker \\d+ of ${CPUS}\\)`, "g"))).toHaveLength(CPUS);
       } else {
         await proxy.waitFor(`starting on ${runtime} `, STARTED_MS);
-        await proxy.waitFor("listening on", STARTED_MS);
+        await proxy.waitFor(`listening on 127.0.0.1:${listen}`, STARTED_MS);
       }
       expect(await (await fetch(`http://127.0.0.1:${listen}/`)).text()).toBe("served\n");
       expect(statValue(await (await fetch(`http://127.0.0.1:${admin}/stats?filter=^server\\.concurrency$`)).text(), "server.concurrency")).toBe(CPUS);
