@@ -1489,6 +1489,8 @@ export interface VirtualHostConfig extends HeaderMutations {
   routes: RouteConfig[];
   /** retry_policy for routes without their own. */
   retryPolicy?: RetryPolicyConfig;
+  /** hedge_policy for routes without their own. */
+  hedgePolicy?: HedgePolicyConfig;
   /** request_mirror_policies for routes without their own. */
   requestMirrorPolicies?: RequestMirrorPolicyConfig[];
   /** per_request_buffer_limit_bytes for routes without their own. */
@@ -1647,6 +1649,8 @@ export interface ForwardAction {
   hashPolicy?: HashPolicyConfig[];
   /** retry_policy; absent: the virtual host's, if any. */
   retryPolicy?: RetryPolicyConfig;
+  /** hedge_policy; absent: the virtual host's, if any (the route's wins whole, as Envoy's buildHedgePolicy). */
+  hedgePolicy?: HedgePolicyConfig;
   /** request_mirror_policies; absent: the virtual host's, if any. */
   requestMirrorPolicies?: RequestMirrorPolicyConfig[];
   /** The deprecated route `cors` policy (the cors filter reads it when no typed_per_filter_config has one). */
@@ -1812,6 +1816,12 @@ export type AccessLogJsonValue = string | number | AccessLogJsonValue[] | { [key
 // ---- Retries and mirroring (route and virtual host; core/config/retry-policy-schema.ts) ----
 
 /** envoy.config.route.v3.RetryPolicy, defaults applied. */
+/** envoy.config.route.v3.HedgePolicy (core/config/hedge-policy-schema.ts). */
+export interface HedgePolicyConfig {
+  /** hedge_on_per_try_timeout: a per-try timeout starts a retry beside the attempt, which goes on. */
+  hedgeOnPerTryTimeout: boolean;
+}
+
 export interface RetryPolicyConfig {
   /** retry_on as RetryOn bits (core/config/retry-on.ts); 0: no condition (only request headers can add some). */
   retryOn: number;

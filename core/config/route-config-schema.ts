@@ -27,6 +27,7 @@ import { headerMatcher, metadataMatcher, queryParameterMatcher } from "./matcher
 import { typedPerFilterConfig } from "./per-filter-config-schema.ts";
 import { durationMs, headerName, headerValue, oneOf, regexMatcher, replaceAllRegex, uint32 } from "./proto-schema.ts";
 import { perRequestBufferLimitBytes, requestMirrorPolicy, retryPolicy } from "./retry-policy-schema.ts";
+import { hedgePolicy } from "./hedge-policy-schema.ts";
 import { corsPolicy } from "./cors-schema.ts";
 import { withRuntimeKey } from "./fractional-percent-schema.ts";
 import { isFalse, unsupportedField } from "./unsupported-field.ts";
@@ -174,6 +175,7 @@ const forwardAction = lazySchema(() =>
     max_stream_duration: maxStreamDuration.optional(),
     hash_policy: hashPolicy.optional(),
     retry_policy: retryPolicy.optional(),
+    hedge_policy: hedgePolicy.optional(),
     request_mirror_policies: z.array(requestMirrorPolicy).optional(),
     // Deprecated in Envoy for typed_per_filter_config, still read by its cors filter.
     cors: corsPolicy.optional(),
@@ -221,6 +223,7 @@ const forwardAction = lazySchema(() =>
     if (a.grpc_timeout_offset !== undefined) action.grpcTimeoutOffsetMs = a.grpc_timeout_offset;
     if (a.hash_policy !== undefined && a.hash_policy.length > 0) action.hashPolicy = a.hash_policy;
     if (a.retry_policy !== undefined) action.retryPolicy = a.retry_policy;
+    if (a.hedge_policy !== undefined) action.hedgePolicy = a.hedge_policy;
     if (a.request_mirror_policies !== undefined) action.requestMirrorPolicies = a.request_mirror_policies;
     if (a.cors !== undefined) action.cors = a.cors;
     if (a.rate_limits !== undefined && a.rate_limits.length > 0) action.rateLimits = a.rate_limits;
@@ -328,6 +331,7 @@ const virtualHost = lazySchema(() =>
     ...headerMutationFields,
     typed_per_filter_config: typedPerFilterConfig,
     retry_policy: retryPolicy.optional(),
+    hedge_policy: hedgePolicy.optional(),
     request_mirror_policies: z.array(requestMirrorPolicy).optional(),
     per_request_buffer_limit_bytes: perRequestBufferLimitBytes.optional(),
     include_request_attempt_count: boolFalse,
@@ -350,6 +354,7 @@ const virtualHost = lazySchema(() =>
     if (v.include_is_timeout_retry_header) vhost.includeIsTimeoutRetryHeader = true;
     if (v.typed_per_filter_config !== undefined) Object.assign(vhost, v.typed_per_filter_config);
     if (v.retry_policy !== undefined) vhost.retryPolicy = v.retry_policy;
+    if (v.hedge_policy !== undefined) vhost.hedgePolicy = v.hedge_policy;
     if (v.request_mirror_policies !== undefined) vhost.requestMirrorPolicies = v.request_mirror_policies;
     if (v.per_request_buffer_limit_bytes !== undefined) vhost.perRequestBufferLimitBytes = v.per_request_buffer_limit_bytes;
     if (v.cors !== undefined) vhost.cors = v.cors;

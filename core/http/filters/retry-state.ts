@@ -233,6 +233,15 @@ export class RetryState implements TimerTarget {
     return this.shouldRetry(this.wouldRetryFromReset(reason, upstreamRequestStarted));
   }
 
+  /**
+   * A per-try timeout with hedge_on_per_try_timeout (Envoy's shouldHedgeRetryPerTryTimeout):
+   * retried whenever retries are left, whatever retry_on says — no stream was reset, so the
+   * reset conditions do not apply — after the usual back-off.
+   */
+  shouldHedgeRetryPerTryTimeout(): RetryStatus {
+    return this.shouldRetry(true);
+  }
+
   /** Whether `headers` meet a retry condition (Envoy's `wouldRetryFromHeaders`). */
   wouldRetryFromHeaders(headers: ResponseHeaders): boolean {
     const retryOn = this.retryOn;

@@ -1,7 +1,7 @@
 import { getGrpcTimeoutMs, grpcToHttpStatus, isGrpcRequestHeaders, parseGrpcStatus, toGrpcTimeout } from "../grpc-common.ts";
 import { concatBytes, EMPTY_BYTES } from "../../util/bytes.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
-import type { ForwardAction, InternalRedirectPolicyConfig, MetadataMatchCriteria, RedirectAction, RequestMirrorPolicyConfig, RetryPolicyConfig, VirtualHostConfig } from "../../config/bootstrap.ts";
+import type { ForwardAction, HedgePolicyConfig, InternalRedirectPolicyConfig, MetadataMatchCriteria, RedirectAction, RequestMirrorPolicyConfig, RetryPolicyConfig, VirtualHostConfig } from "../../config/bootstrap.ts";
 import type { Timer, TimerTarget } from "../../event/timers.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { Cluster } from "../../upstream/cluster.ts";
@@ -113,8 +113,18 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   private virtualHost: VirtualHostConfig | undefined;
   private cluster: Cluster | undefined;
   private upstreamHeaders: RequestHeaders | undefined;
-  /** The attempt in flight (Envoy's upstream_requests_: at most one, as there is no hedging); none while a retry backs off. */
+  /** The latest attempt in flight; none while a retry backs off. */
   private upstreamRequest: UpstreamRequest | undefined;
+  /**
+   * Earlier attempts a per-try timeout hedged (hedge_on_per_try_timeout): still awaiting their
+   * response beside the latest. With `upstreamRequest` they are Envoy's upstream_requests_:
+   * the first whose response headers go downstream wins, the others are reset.
+   */
+  private hedgedRequests: UpstreamRequest[] | undefined;
+  /** Envoy's hedging_params_.hedge_on_per_try_timeout_: a per-try timeout hedges instead of resetting. */
+  private hedgeOnPerTryTimeout = false;
+  /** Retries scheduled and not started yet (Envoy's pending_retries_): an answer may still come from one. */
+  private pendingRetries = 0;
   private retryState: RetryState | undefined;
   /**
    * Request body chunks (copies): the ones waiting for the attempt's connection, and —
@@ -226,6 +236,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const limit = callbacks.decoderBufferLimit;
     this.retryShadowBufferLimit = Math.min(limit > 0 ? limit : Infinity, match.route.perRequestBufferLimitBytes ?? vhost.perRequestBufferLimitBytes ?? Infinity);
     const retryPolicy = action.route.retryPolicy ?? vhost.retryPolicy;
+    // Before the timeouts: with hedging the upstream is told the route timeout, not the per-try one.
+    this.finalHedgingParams(action.route.hedgePolicy ?? vhost.hedgePolicy, headers);
     // Envoy's router: the active span's context goes upstream (injectContext).
     callbacks.streamInfo.activeSpan?.injectContext(headers);
     this.upstreamHeaders = this.buildUpstreamHeaders(headers, action.route, retryPolicy);
@@ -376,6 +388,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     info.upstreamHostMetadata = host.metadata;
     info.upstreamRequestStart = approximateNow(this.server.runtime);
     const request = new UpstreamRequest(this, host);
+    request.startedAt = info.upstreamRequestStart;
     this.upstreamRequest = request;
     // Envoy's UpstreamRequest: with spawn_upstream_span (or zipkin's split_spans_for_request)
     // each attempt has a CLIENT span, a child of the stream's, and its context goes upstream.
@@ -423,6 +436,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   /** @internal The retry's back-off passed (RetryCallbacks; Envoy's doRetry). */
   doRetry(): void {
     if (this.done) return;
+    if (this.pendingRetries > 0) this.pendingRetries--;
     this.isRetry = true;
     this.attemptCount++;
     this.callbacks.streamInfo.attemptCount = this.attemptCount;
@@ -529,12 +543,13 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   }
 
   onUpstreamReset(request: UpstreamRequest, stream: UpstreamStream | undefined, reason: StreamResetReason, details: string): void {
-    if (this.done || request !== this.upstreamRequest) return;
+    if (this.done || !this.inFlight(request)) return;
     // A keep-alive connection the upstream closed just as we reused it: the request
     // never reached it, so an idempotent request without a body is safely sent again —
     // but only if not one byte of a response came (a status line cut short is an answer
     // begun). This one reconnect is no policy retry: it needs no retry_on and uses none.
     if (
+      request === this.upstreamRequest &&
       stream?.reused &&
       !stream.responseStarted &&
       !this.staleConnectionRetried &&
@@ -560,7 +575,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     // local-origin failure — but not the circuit breakers' overflow (cluster-wide, no host's fault).
     if (reason !== StreamResetReason.Overflow) request.host.outlierDetector.putResult(OutlierResult.LocalOriginConnectFailed);
     if (this.maybeRetryReset(reason, request)) return;
-    this.upstreamRequest = undefined;
+    this.removeAttempt(request);
     if (this.responseStarted) {
       // Part of the response went out: reset the downstream stream rather than end it as if
       // complete (HTTP/1: the connection closes behind what was written; HTTP/2: RST_STREAM).
@@ -575,6 +590,11 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       return;
     }
     this.canaryHost = request.host.canary;
+    // Another attempt may still answer (a hedge): this one is charged, the client waits.
+    if (this.othersMayAnswer(request)) {
+      this.chargeReset(reason);
+      return;
+    }
     this.replyForReset(reason, details);
   }
 
@@ -584,11 +604,13 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
    */
   private maybeRetryReset(reason: StreamResetReason, request: UpstreamRequest, timeout = false): boolean {
     const retryState = this.retryState;
-    if (this.responseStarted || !retryState) return false;
+    // A hedged attempt was retried already, when its per-try timeout passed.
+    if (this.responseStarted || !retryState || request.hedged) return false;
     const status = retryState.shouldRetryReset(reason, request.requestStarted);
     if (status === RetryStatus.Yes) {
       request.resetStream();
-      this.upstreamRequest = undefined;
+      this.removeAttempt(request);
+      this.pendingRetries++;
       this.isTimeoutRetry = timeout;
       return true;
     }
@@ -619,14 +641,20 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const retried = this.isRetry ? "retried and the latest " : "";
     const body = `${RESET_BEFORE_HEADERS}${retried}reset reason: ${text}`;
     const codeDetails = resetDetails("upstream_reset_before_response_started", reason, details);
-    const code = reason === StreamResetReason.ProtocolError ? 502 : 503;
-    this.chargeUpstreamAbort(code);
-    // Envoy's chargeUpstreamCode with `dropped` (a reset of reason overflow): counted for load reports.
-    if (reason === StreamResetReason.Overflow && this.cluster !== undefined && this.dynamicStats) this.cluster.loadReportStats.upstreamRqDropped++;
+    const code = this.chargeReset(reason);
     let headers = this.responseExtraHeaders();
     // A circuit breaker refused the request itself (Envoy's `dropped`): the client may back off.
     if (reason === StreamResetReason.Overflow && !this.suppressEnvoyHeaders) (headers ??= []).push(["x-envoy-overloaded", "true"]);
     this.callbacks.sendLocalReply(code, body, codeDetails, resetResponseFlag(reason), headers);
+  }
+
+  /** Charge a reset attempt as the cluster's response (Envoy's onUpstreamReset, chargeUpstreamAbort); returns the code. */
+  private chargeReset(reason: StreamResetReason): number {
+    const code = reason === StreamResetReason.ProtocolError ? 502 : 503;
+    this.chargeUpstreamAbort(code);
+    // Envoy's chargeUpstreamCode with `dropped` (a reset of reason overflow): counted for load reports.
+    if (reason === StreamResetReason.Overflow && this.cluster !== undefined && this.dynamicStats) this.cluster.loadReportStats.upstreamRqDropped++;
+    return code;
   }
 
   onUpstreamAboveWriteBufferHighWatermark(request: UpstreamRequest): void {
@@ -640,7 +668,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   // ---- the response, through UpstreamRequest ----
 
   onUpstreamHeaders(request: UpstreamRequest, headers: ResponseHeaders, endStream: boolean): void {
-    if (this.done || request !== this.upstreamRequest) return;
+    if (this.done || !this.inFlight(request)) return;
     // Outlier detection and the data path's health verdict (Envoy's Filter::onUpstreamHeaders),
     // before the retry decision: a 503 that is retried still counts against its host.
     const host = request.host;
@@ -660,22 +688,40 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     }
     const retryState = this.retryState;
     if (retryState) {
-      const status = retryState.shouldRetryHeaders(headers);
-      if (status === RetryStatus.Yes) {
-        this.cluster!.stats.countRetriedResponse(headers.status);
-        // Envoy's onUpstreamHeaders: a retried response is an rq_error of its host, a 409 too.
+      // A hedged attempt is not retried again; its response is only judged (Envoy: retried()).
+      let couldNotRetry: boolean;
+      if (request.hedged) {
+        couldNotRetry = retryState.wouldRetryFromHeaders(headers);
+      } else {
+        const status = retryState.shouldRetryHeaders(headers);
+        if (status === RetryStatus.Yes) {
+          this.cluster!.stats.countRetriedResponse(headers.status);
+          // Envoy's onUpstreamHeaders: a retried response is an rq_error of its host, a 409 too.
+          request.retried = true;
+          // A complete response on a complete request leaves a reusable connection; anything else is cut.
+          if (!endStream || !this.requestEnded) request.resetStream();
+          else request.cleanup();
+          this.removeAttempt(request);
+          this.pendingRetries++;
+          this.isTimeoutRetry = false;
+          return;
+        }
+        this.flagRetryRefusal(status);
+        couldNotRetry = status === RetryStatus.NoOverflow || status === RetryStatus.NoRetryLimitExceeded;
+      }
+      // A response worth a retry that cannot have one, while another attempt may still answer:
+      // dropped (its stream reset, an rq_error of its host) to wait for the other.
+      if (couldNotRetry && this.othersMayAnswer(request)) {
         request.retried = true;
-        // A complete response on a complete request leaves a reusable connection; anything else is cut.
-        if (!endStream || !this.requestEnded) request.resetStream();
-        else request.cleanup();
-        this.upstreamRequest = undefined;
-        this.isTimeoutRetry = false;
+        request.resetStream();
+        this.removeAttempt(request);
         return;
       }
-      this.flagRetryRefusal(status);
       retryState.destroy();
       this.retryState = undefined;
+      this.pendingRetries = 0;
     }
+    this.settleHedge(request);
     // A redirect the policy covers is followed rather than passed on (the 3xx is not charged).
     const redirectPolicy = this.action?.internalRedirectPolicy;
     if (redirectPolicy?.redirectResponseCodes.has(headers.status) && this.setupRedirect(redirectPolicy, headers)) return;
@@ -792,6 +838,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   onDestroy(): void {
     this.retryState?.destroy();
     this.retryState = undefined;
+    this.resetHedgedRequests(undefined);
     if (this.done && !this.upstreamRequest) return;
     this.done = true;
     this.clearTimeout();
@@ -846,25 +893,44 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (log.debugOn) log.debug(`${this.callbacks.logPrefix()}upstream timeout`);
     const request = this.upstreamRequest;
     this.upstreamRequest = undefined;
-    if (request) {
-      this.canaryHost = request.host.canary;
-      // Counted per attempt in flight; none while a retry backs off.
-      this.cluster?.stats.upstreamRqTimeout.inc();
-      request.host.stats.rqTimeout++;
-      // Outlier detection: a timeout, the code it amounts to when errors are not split — only
-      // while the attempt awaited its headers (Envoy's onResponseTimeout, awaitingHeaders()):
-      // a response that began was already reported with its own status.
-      if (!this.responseStarted) request.host.outlierDetector.putResult(OutlierResult.LocalOriginTimeout, this.timeoutResponseCode);
-      request.resetStream();
+    const hedged = this.hedgedRequests;
+    this.hedgedRequests = undefined;
+    // Hedged attempts still awaiting their response count as the latest does, each charged
+    // the timeout's code (Envoy's onResponseTimeout, chargeUpstreamAbort per attempt); the
+    // latest's charge is timeoutAbort's.
+    if (hedged) {
+      for (const attempt of hedged) {
+        this.timeOutAttempt(attempt);
+        this.chargeUpstreamAbort(this.timeoutResponseCode);
+      }
     }
+    if (request) this.timeOutAttempt(request);
     this.retryState?.destroy();
     this.retryState = undefined;
     this.timeoutAbort("upstream_response_timeout");
   }
 
+  /** An attempt in flight when the route timeout passed (Envoy's onResponseTimeout, for each): counted and reset. */
+  private timeOutAttempt(request: UpstreamRequest): void {
+    this.canaryHost = request.host.canary;
+    // Counted per attempt in flight; none while a retry backs off.
+    this.cluster?.stats.upstreamRqTimeout.inc();
+    request.host.stats.rqTimeout++;
+    // Outlier detection: a timeout, the code it amounts to when errors are not split — only
+    // while the attempt awaited its headers (Envoy's onResponseTimeout, awaitingHeaders()):
+    // a response that began was already reported with its own status, and a hedged attempt's
+    // per-try timeout was reported when it passed.
+    if (!this.responseStarted && !request.outlierTimeoutRecorded) request.host.outlierDetector.putResult(OutlierResult.LocalOriginTimeout, this.timeoutResponseCode);
+    request.resetStream();
+  }
+
   /** @internal A per-try timeout (Envoy's onPerTryTimeout): ignored once the response started. */
   onPerTryTimeout(request: UpstreamRequest): void {
     if (this.done || request !== this.upstreamRequest || this.responseStarted) return;
+    if (this.hedgeOnPerTryTimeout) {
+      this.onSoftPerTryTimeout(request);
+      return;
+    }
     this.cluster!.stats.upstreamRqPerTryTimeout.inc();
     this.perTryTimedOut(request, "upstream_per_try_timeout");
   }
@@ -872,8 +938,107 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   /** @internal A per-try idle timeout: the attempt made no progress for per_try_idle_timeout. */
   onPerTryIdleTimeout(request: UpstreamRequest): void {
     if (this.done || request !== this.upstreamRequest) return;
+    // Envoy's onPerTryTimeoutCommon: with hedging an idle attempt is hedged, not reset, too.
+    if (this.hedgeOnPerTryTimeout) {
+      this.onSoftPerTryTimeout(request);
+      return;
+    }
     this.cluster!.stats.upstreamRqPerTryIdleTimeout.inc();
     this.perTryTimedOut(request, "upstream_per_try_idle_timeout");
+  }
+
+  /**
+   * A per-try timeout with hedge_on_per_try_timeout (Envoy's onSoftPerTryTimeout, router.cc):
+   * the attempt is not reset and no per-try timeout stat is counted; outlier detection hears
+   * of the timeout now (the attempt may still answer 2xx), and while retries are left a retry
+   * goes out beside it after the usual back-off, whatever retry_on says. With none left the
+   * attempt simply goes on (URX, or UO for the retries circuit breaker), up to the route timeout.
+   */
+  private onSoftPerTryTimeout(request: UpstreamRequest): void {
+    request.host.outlierDetector.putResult(OutlierResult.LocalOriginTimeout, this.timeoutResponseCode);
+    request.outlierTimeoutRecorded = true;
+    const retryState = this.retryState;
+    // A retry state with no condition (retriable_request_headers matched none) kept no body to replay.
+    if (this.responseStarted || !retryState?.enabled) return;
+    const status = retryState.shouldHedgeRetryPerTryTimeout();
+    if (status !== RetryStatus.Yes) {
+      this.flagRetryRefusal(status);
+      return;
+    }
+    this.pendingRetries++;
+    request.hedged = true;
+    (this.hedgedRequests ??= []).push(request);
+    this.upstreamRequest = undefined;
+    this.isTimeoutRetry = true;
+  }
+
+  /**
+   * Envoy's FilterUtility::finalHedgingParams: the route's (else the virtual host's)
+   * hedge_on_per_try_timeout, which an x-envoy-hedge-on-per-try-timeout of "true" or "false"
+   * overrides (the connection manager strips it from external requests); consumed either way.
+   */
+  private finalHedgingParams(policy: HedgePolicyConfig | undefined, headers: RequestHeaders): void {
+    let hedge = policy?.hedgeOnPerTryTimeout ?? false;
+    const header = headers.get("x-envoy-hedge-on-per-try-timeout");
+    if (header !== undefined) {
+      if (header === "true") hedge = true;
+      else if (header === "false") hedge = false;
+      headers.remove("x-envoy-hedge-on-per-try-timeout");
+    }
+    this.hedgeOnPerTryTimeout = hedge;
+  }
+
+  /** The attempt is over for the router: it is no longer the latest or among the hedged. */
+  private removeAttempt(request: UpstreamRequest): void {
+    if (request === this.upstreamRequest) {
+      this.upstreamRequest = undefined;
+      return;
+    }
+    const hedged = this.hedgedRequests;
+    const i = hedged?.indexOf(request) ?? -1;
+    if (i >= 0) hedged!.splice(i, 1);
+  }
+
+  /** The attempt is one the router still waits on (the latest, or a hedged one). */
+  private inFlight(request: UpstreamRequest): boolean {
+    return request === this.upstreamRequest || (this.hedgedRequests !== undefined && this.hedgedRequests.includes(request));
+  }
+
+  /** Another attempt, or a scheduled retry, may still answer (Envoy: numRequestsAwaitingHeaders() > 0 || pending_retries_ > 0). */
+  private othersMayAnswer(request: UpstreamRequest): boolean {
+    if (this.pendingRetries > 0) return true;
+    if (this.upstreamRequest !== undefined && this.upstreamRequest !== request) return true;
+    return this.hedgedRequests !== undefined && this.hedgedRequests.some((other) => other !== request);
+  }
+
+  /** Reset the hedged attempts but `winner` (Envoy's resetOtherUpstreams); all of them when it is undefined. */
+  private resetHedgedRequests(winner: UpstreamRequest | undefined): void {
+    const hedged = this.hedgedRequests;
+    if (hedged === undefined) return;
+    this.hedgedRequests = undefined;
+    for (const request of hedged) if (request !== winner) request.resetStream();
+  }
+
+  /**
+   * A hedged race is won (Envoy's onUpstreamHeaders: resetOtherUpstreams, and the stream's
+   * upstream info becomes the winner's): the others are reset, and the winner's host,
+   * address, TLS and start time are what the access log and the response headers report.
+   */
+  private settleHedge(winner: UpstreamRequest): void {
+    if (this.hedgedRequests === undefined) return;
+    this.resetHedgedRequests(winner);
+    const latest = this.upstreamRequest;
+    if (latest !== undefined && latest !== winner) latest.resetStream();
+    this.upstreamRequest = winner;
+    const info = this.callbacks.streamInfo;
+    info.upstreamHost = winner.host.toString();
+    info.upstreamHostMetadata = winner.host.metadata;
+    info.upstreamRequestStart = winner.startedAt;
+    const stream = winner.stream;
+    if (stream !== undefined) {
+      info.upstreamTls = stream.tls;
+      info.upstreamLocalAddress = stream.localAddress;
+    }
   }
 
   /** Envoy's onPerTryTimeoutCommon: the attempt is reset, and retried as a LocalReset when the policy allows. */
@@ -1050,7 +1215,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   /** x-envoy-expected-rq-timeout-ms: the per-try timeout, else the route's, never past what is left of it (Envoy's setTimeoutHeaders). */
   private setTimeoutHeaders(headers: RequestHeaders, elapsedMs: number): void {
     const global = this.globalTimeoutMs;
-    let expected = this.perTryTimeoutMs > 0 ? this.perTryTimeoutMs : global;
+    // With hedging an attempt is not cut at its per-try timeout: it may use the whole route timeout.
+    let expected = this.perTryTimeoutMs > 0 && !this.hedgeOnPerTryTimeout ? this.perTryTimeoutMs : global;
     if (expected <= 0) return;
     if (global > 0) expected = elapsedMs >= global ? 1 : Math.min(expected, global - elapsedMs);
     // Envoy's finalTimeout(insert_envoy_expected_request_timeout_ms = !suppress_envoy_headers).

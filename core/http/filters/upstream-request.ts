@@ -38,6 +38,16 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget {
   requestStarted = false;
   /** The router retried this attempt's response: its host counts an rq_error (UpstreamCallbacks.retried). */
   retried = false;
+  /**
+   * A per-try timeout hedged this attempt (hedge_on_per_try_timeout): a retry went out beside
+   * it and it goes on, never retried again (Envoy's UpstreamRequest::retried() as
+   * onSoftPerTryTimeout sets it). Unlike `retried`, its host is not charged an error for it.
+   */
+  hedged = false;
+  /** Outlier detection already heard of this attempt's per-try timeout (Envoy's outlierDetectionTimeoutRecorded). */
+  outlierTimeoutRecorded = false;
+  /** Monotonic ms the attempt started (its host was chosen): the stream's upstream timing if it wins a hedge. */
+  startedAt = 0;
   /** The pool gave a stream before the downstream request was complete: the per-try timers start when it is. */
   createPerTryTimeoutOnRequestComplete = false;
   private perTryTimer: Timer | undefined;

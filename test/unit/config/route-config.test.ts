@@ -387,6 +387,28 @@ describe("routes: matches and actions", () => {
   });
 });
 
+describe("hedge_policy (route_components.proto HedgePolicy)", () => {
+  const NOT_IMPLEMENTED = "Envoy reads it but does not implement it (route_components.proto: not-implemented); only hedge_on_per_try_timeout hedges";
+
+  test("on a route and on a virtual host; the not-implemented fields at their defaults are accepted", () => {
+    const hedged = { hedge_on_per_try_timeout: true, initial_requests: 1, additional_request_chance: { numerator: 0 } };
+    const vhost = hcmOf(withRoutes([route({ route: { cluster: "a", hedge_policy: hedged } })], { hedge_policy: {} })).routeConfig.virtualHosts[0]!;
+    expect(vhost.hedgePolicy).toEqual({ hedgeOnPerTryTimeout: false });
+    const action = vhost.routes[0]!.action;
+    expect(action.type === "route" && action.route.hedgePolicy).toEqual({ hedgeOnPerTryTimeout: true });
+  });
+
+  test("initial_requests and additional_request_chance that would change something are refused by name; initial_requests 0 is invalid", () => {
+    expect(problems(withRoutes([route({ route: { cluster: "a", hedge_policy: { initial_requests: 2 } } })]))).toEqual([
+      `${ROUTE}.route.hedge_policy: \`initial_requests\` is an Envoy field that polyvoy does not support yet (${NOT_IMPLEMENTED})`,
+    ]);
+    expect(problems(withRoutes([route()], { hedge_policy: { additional_request_chance: { numerator: 5, denominator: "TEN_THOUSAND" } } }))).toEqual([
+      `${VHOST}.hedge_policy: \`additional_request_chance\` is an Envoy field that polyvoy does not support yet (${NOT_IMPLEMENTED})`,
+    ]);
+    expect(problems(withRoutes([route({ route: { cluster: "a", hedge_policy: { initial_requests: 0 } } })]))).toHaveLength(1);
+  });
+});
+
 describe("bad HCM configs give one-line problems", () => {
   test.each<[string, Json, string[]]>([
     ["HTTP/3 codec", { route_config: {}, codec_type: "HTTP3" }, [`${HCM}.codec_type: HTTP3 is an Envoy value that polyvoy does not support yet (supported: AUTO, HTTP1, HTTP2)`]],
@@ -529,7 +551,7 @@ describe("bad route configs give one-line problems", () => {
       [route({ route: { cluster: "a", prefix_rewrite: "/", regex_rewrite: { pattern: { regex: "x" }, substitution: "y" } } })],
       [`${ROUTE}.route: must set only one of prefix_rewrite, regex_rewrite (got prefix_rewrite, regex_rewrite)`],
     ],
-    ["a route option outside the subset", [route({ route: { cluster: "a", hedge_policy: {} } })], [`${ROUTE}.route: \`hedge_policy\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`]],
+    ["a route option outside the subset", [route({ route: { cluster: "a", early_data_policy: {} } })], [`${ROUTE}.route: \`early_data_policy\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`]],
     ["cluster and cluster_header", [route({ route: { cluster: "b", cluster_header: "x-cluster" } })], [`${ROUTE}.route: must set only one of cluster, cluster_header, weighted_clusters (got cluster, cluster_header)`]],
     [
       "two host rewrites",
