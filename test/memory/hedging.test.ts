@@ -14,6 +14,8 @@ import { activeDownstreamConnections, pooledConnections, resourceCounters, start
 
 const PROXY = 10000;
 const PORTS = [8081, 8082];
+/** A port nothing listens on. */
+const DEAD = 8099;
 const LOG_FORMAT = "%RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_REQUEST_ATTEMPT_COUNT% %UPSTREAM_HOST% %RESPONSE_CODE_DETAILS%\n";
 /** The retry back-off's most (base 25 ms, first retry: up to 24 ms) and then some. */
 const BACKOFF = 30;
@@ -26,6 +28,10 @@ let upstreams: MemoryHttpServer[] = [];
 
 interface Setup {
   handlers: UpstreamHandler[];
+  /** The cluster's ports (default: the live ones). */
+  ports?: number[];
+  /** Fields of the route itself (beside match and route). */
+  routeFields?: Record<string, unknown>;
   retryPolicy?: Record<string, unknown>;
   /** The route action's hedge_policy (absent: none). */
   hedgePolicy?: Record<string, unknown>;
@@ -46,9 +52,9 @@ async function setup(options: Setup): Promise<void> {
   };
   const config = httpProxyConfig({
     listenPort: PROXY,
-    clusters: { backend: PORTS.slice(0, options.handlers.length) },
+    clusters: { backend: options.ports ?? PORTS.slice(0, options.handlers.length) },
     routes: [],
-    virtualHosts: [{ name: "backend", domains: ["*"], routes: [{ match: { prefix: "/" }, route: action }], ...options.vhostExtra }],
+    virtualHosts: [{ name: "backend", domains: ["*"], routes: [{ match: { prefix: "/" }, route: action, ...options.routeFields }], ...options.vhostExtra }],
     hcm: {
       access_log: [
         {
@@ -186,6 +192,39 @@ describe("hedge_policy: hedge_on_per_try_timeout", () => {
     closeAll(client);
     expectNoLeaks();
     expect(accessLog()).toEqual(["200 URX 2 127.0.0.1:8081 via_upstream"]);
+  });
+
+  test("the hedge's connect fails with no retry left: charged as its 503, the client waits for the first attempt", async () => {
+    await setup({ handlers: [answerAfter(1000, "first")], ports: [PORTS[0]!, DEAD], hedgePolicy: HEDGE });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/x");
+    runtime.advance(500 + BACKOFF);
+    runtime.runDue();
+    expect(stat("cluster.backend.upstream_cx_connect_fail")).toBe(1);
+    expect(client.responses).toHaveLength(0);
+    runtime.advance(1000 - 500 - BACKOFF);
+    runtime.runDue();
+    expect(client.responses.map((r) => [r.status, r.text()])).toEqual([[200, "first"]]);
+    // Envoy's onUpstreamReset charges the failed attempt before it waits for the other.
+    expect(stat("cluster.backend.upstream_rq_503")).toBe(1);
+    expect(stat("cluster.backend.upstream_rq_200")).toBe(1);
+    closeAll(client);
+    expectNoLeaks();
+    expect(accessLog()).toEqual(["200 URX 2 127.0.0.1:8081 via_upstream"]);
+  });
+
+  test("a body over per_request_buffer_limit_bytes gives up hedging with retries: the per-try timeout passes unhedged", async () => {
+    await setup({ handlers: [answerAfter(1000, "first"), answerAfter(0, "never")], routeFields: { per_request_buffer_limit_bytes: 4 }, hedgePolicy: HEDGE });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("POST", "/x", { body: "more than four bytes" });
+    runtime.advance(1000);
+    runtime.runDue();
+    expect(client.responses.map((r) => [r.status, r.text()])).toEqual([[200, "first"]]);
+    expect(upstreams[1]!.requests).toHaveLength(0);
+    expect(stat("cluster.backend.retry_or_shadow_abandoned")).toBe(1);
+    expect(stat("cluster.backend.upstream_rq_retry")).toBe(0);
+    closeAll(client);
+    expectNoLeaks();
   });
 
   test("the route timeout still applies: both attempts are reset at it, each counted; 504 UT", async () => {
