@@ -28,6 +28,11 @@ export interface UpstreamCallbacks extends ResponseDecoder, PoolFailureCallbacks
    */
   readonly retried?: boolean;
   /**
+   * The router gave the stream up for another attempt's response (a hedge that lost): its
+   * host counts neither an rq_success nor an rq_error (Envoy's resetOtherUpstreams charges nothing).
+   */
+  readonly abandoned?: boolean;
+  /**
    * The stream tunnels TCP (tcp_proxy's tunneling_config): its connection is closed once the
    * stream ends, never reused — Envoy's HTTP/1 codec closes the connection after a tunneling
    * request (StreamEncoderImpl::endEncode, codec_impl.cc).
@@ -127,7 +132,7 @@ export class Http1ActiveClient extends ActiveClient implements UpstreamStream, R
   private detach(close?: "FlushWrite" | "Abort"): UpstreamCallbacks | undefined {
     const callbacks = this.callbacks;
     this.callbacks = undefined;
-    if (callbacks) {
+    if (callbacks && callbacks.abandoned !== true) {
       // Envoy's host rq_success/rq_error: a complete (or upgraded) response below 500 is a
       // success, unless the router retried it.
       const hostStats = this.host.stats;

@@ -261,6 +261,7 @@ class Http2UpstreamStream implements UpstreamStream, Http2StreamCallbacks {
 
   /** Envoy's host rq_success / rq_error: a complete response below 500 is a success, unless the router retried it. */
   private countResponse(callbacks: UpstreamCallbacks, complete: boolean): void {
+    if (callbacks.abandoned === true) return;
     const status = this.responseStatus;
     if (complete && status > 0 && status < 500 && callbacks.retried !== true) this.host.stats.rqSuccess++;
     else this.host.stats.rqError++;

@@ -79,6 +79,12 @@ function accessLog(): string[] {
   return runtime.stdoutText.split("\n").filter(Boolean);
 }
 
+/** The host's rq_error and rq_success (admin /clusters). */
+function hostCounters(port: number): { rqError: number; rqSuccess: number } {
+  const stats = server.clusterManager.get("backend")!.hosts.find((h) => String(h).endsWith(`:${port}`))!.stats;
+  return { rqError: stats.rqError, rqSuccess: stats.rqSuccess };
+}
+
 function expectNoLeaks(): void {
   runtime.runUntilIdle();
   expect(activeDownstreamConnections(server)).toBe(0);
@@ -135,6 +141,9 @@ describe("hedge_policy: hedge_on_per_try_timeout", () => {
     expect(stat("cluster.backend.upstream_rq_timeout")).toBe(0);
     expect(stat("cluster.backend.upstream_rq_200")).toBe(1);
     expect(stat("cluster.backend.upstream_rq_completed")).toBe(1);
+    // The losing attempt is charged nothing on its host (Envoy's resetOtherUpstreams).
+    expect(hostCounters(PORTS[0]!)).toEqual({ rqError: 0, rqSuccess: 0 });
+    expect(hostCounters(PORTS[1]!)).toEqual({ rqError: 0, rqSuccess: 1 });
     closeAll(client);
     expectNoLeaks();
     expect(accessLog()).toEqual(["200 - 2 127.0.0.1:8082 via_upstream"]);

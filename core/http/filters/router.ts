@@ -1016,7 +1016,11 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const hedged = this.hedgedRequests;
     if (hedged === undefined) return;
     this.hedgedRequests = undefined;
-    for (const request of hedged) if (request !== winner) request.resetStream();
+    for (const request of hedged) {
+      if (request === winner) continue;
+      if (winner !== undefined) request.abandoned = true;
+      request.resetStream();
+    }
   }
 
   /**
@@ -1028,7 +1032,10 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (this.hedgedRequests === undefined) return;
     this.resetHedgedRequests(winner);
     const latest = this.upstreamRequest;
-    if (latest !== undefined && latest !== winner) latest.resetStream();
+    if (latest !== undefined && latest !== winner) {
+      latest.abandoned = true;
+      latest.resetStream();
+    }
     this.upstreamRequest = winner;
     const info = this.callbacks.streamInfo;
     info.upstreamHost = winner.host.toString();

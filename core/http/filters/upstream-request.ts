@@ -44,6 +44,8 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget {
    * onSoftPerTryTimeout sets it). Unlike `retried`, its host is not charged an error for it.
    */
   hedged = false;
+  /** A hedge was won by another attempt: this one was reset, its host charged nothing (UpstreamCallbacks.abandoned). */
+  abandoned = false;
   /** Outlier detection already heard of this attempt's per-try timeout (Envoy's outlierDetectionTimeoutRecorded). */
   outlierTimeoutRecorded = false;
   /** Monotonic ms the attempt started (its host was chosen): the stream's upstream timing if it wins a hedge. */
