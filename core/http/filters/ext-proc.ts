@@ -813,6 +813,12 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
       return "ok";
     }
     if (!dir.noBody && dir.fullDuplex) {
+      // Body held during the headers' call (the mode was another until this answer's mode_override) goes now.
+      const held = this.buffer(dir);
+      if (held !== undefined && held.length > 0 && this.openStream()) {
+        dir.duplexBodySent = true;
+        this.sendDuplex(dir, encodeBodyRequest(this.bodyKind(dir), held.take(), dir.complete && dir.trailers === undefined));
+      }
       // getCallbackStateAfterHeaderResp: streamed answers are awaited for the body already sent.
       if (dir.duplexBodySent) dir.state = CallState.StreamedBodyCallback;
       // The whole body (or the trailers) came meanwhile: the headers go with the processor's body, or its trailers' answer.
@@ -1020,7 +1026,7 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
 
   /** A body mode may change while its direction is idle or awaiting its headers' answer, with nothing queued. */
   private bodyModeMayChange(dir: Direction): boolean {
-    return (dir.state === CallState.Idle || dir.state === CallState.HeadersCallback) && dir.queue.empty && !dir.partialBodyProcessed;
+    return (dir.state === CallState.Idle || dir.state === CallState.HeadersCallback) && dir.queue.empty && !dir.partialBodyProcessed && !dir.duplexBodySent;
   }
 
   /** Envoy's sendImmediateResponse: a local reply with the processor's status, headers, body, grpc_status and details. */

@@ -781,3 +781,17 @@ describe("ext_proc per-route config (ExtProcPerRoute)", () => {
     });
   });
 });
+
+describe("ext_proc FULL_DUPLEX_STREAMED by mode_override", () => {
+  test("the body held during the headers' call goes to the processor as one chunk, and the processor's pieces pass on", () => {
+    const h = harness({ allow_mode_override: true, processing_mode: { request_trailer_mode: "SEND" } });
+    h.filter.decodeHeaders(new RequestHeaders(), false);
+    expect(h.filter.decodeData(bytes("ab"), false)).toBe(FilterDataStatus.StopIterationAndWatermark);
+    h.buffer.add(bytes("ab"));
+    h.filter.onReceiveMessage(response({ request_headers: {}, mode_override: { request_body_mode: 4 } }));
+    // Sent, not passed on: the processor's pieces are the body now.
+    expect([counter(h, "stream_msgs_sent"), h.buffer.length, h.continued.decoding]).toEqual([2, 0, 1]);
+    h.filter.onReceiveMessage(streamedBody("request_body", "AB", true));
+    expect([h.injected.decoding, counter(h, "spurious_msgs_received")]).toEqual([[["AB", true]], 0]);
+  });
+});
