@@ -12,8 +12,7 @@ import { lazySchema } from "./lazy-schema.ts";
 import type { ExtProcConfig, ExtProcOverridesConfig, ExtProcPerRouteConfig, ExtProcProcessingMode, HeaderMutationRulesConfig } from "./bootstrap.ts";
 import { durationMs, regexMatcher } from "./proto-schema.ts";
 import { DEFAULT_MUTATION_RULES } from "../http/filters/ext-proc-mutation.ts";
-import { isEmptyList, isFalse, REFUSED_VALUE, refuseField, unsupportedField } from "./unsupported-field.ts";
-import { unsupportedValueMessage } from "./refusal.ts";
+import { isEmptyList, isFalse, unsupportedField } from "./unsupported-field.ts";
 import { grpcService, metadataEntry } from "./grpc-service-schema.ts";
 
 export const EXT_PROC_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor";

@@ -7,7 +7,10 @@
  * until the processor answers (or message_timeout passes). The body goes whole (BUFFERED),
  * up to the buffer limit (BUFFERED_PARTIAL), or chunk by chunk as it comes (STREAMED: the
  * chunks wait in a queue bounded by the buffer limit — the sender is paused over it — and
- * each answer's body passes on in order, ext-proc-chunk-queue.ts):
+ * each answer's body passes on in order, ext-proc-chunk-queue.ts), or as it comes without
+ * being kept (FULL_DUPLEX_STREAMED: the processor's streamed_response pieces are the body);
+ * a route's ExtProcPerRoute may disable the filter or override its mode, processor and
+ * failure mode (ext-proc-route.ts):
  * - a HeadersResponse / BodyResponse's CommonResponse mutates the headers (ext-proc-mutation.ts,
  *   Envoy's default mutation rules), replaces the body (body_mutation), may ask to clear
  *   the route cache; CONTINUE_AND_REPLACE on headers takes the body mutation as the whole
