@@ -2138,7 +2138,8 @@ export interface ExtProcProcessingMode {
   /**
    * processing_mode.proto's BodySendMode: NONE, STREAMED (each chunk as it comes),
    * BUFFERED (the whole body, once, before the headers go on), BUFFERED_PARTIAL (up to the
-   * buffer limit, once).
+   * buffer limit, once), FULL_DUPLEX_STREAMED (each chunk as it comes, the processor
+   * answering with body in its own grouping).
    */
   requestBody: ExtProcBodyMode;
   responseBody: ExtProcBodyMode;
@@ -2147,7 +2148,7 @@ export interface ExtProcProcessingMode {
   responseTrailers: boolean;
 }
 
-export type ExtProcBodyMode = "NONE" | "STREAMED" | "BUFFERED" | "BUFFERED_PARTIAL";
+export type ExtProcBodyMode = "NONE" | "STREAMED" | "BUFFERED" | "BUFFERED_PARTIAL" | "FULL_DUPLEX_STREAMED";
 
 /** envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor */
 export interface ExtProcConfig {
@@ -2179,9 +2180,22 @@ export interface HeaderMutationRulesConfig {
   disallowIsError: boolean;
 }
 
-/** ExtProcPerRoute */
+/** ExtProcPerRoute: disabled, or ExtProcOverrides. */
 export interface ExtProcPerRouteConfig {
   disabled: boolean;
+  overrides?: ExtProcOverridesConfig;
+}
+
+/** ExtProcOverrides as the filter takes them (core/http/filters/ext-proc-route.ts merges the levels). */
+export interface ExtProcOverridesConfig {
+  /** Replaces the filter's processing_mode whole. */
+  processingMode?: ExtProcProcessingMode;
+  /** A different processor (its GrpcService.timeout as grpcTimeoutMs). */
+  grpc?: GrpcServiceTarget;
+  grpcTimeoutMs?: number;
+  /** Added to the service's initial_metadata, replacing entries of the same key. */
+  grpcInitialMetadata: readonly (readonly [string, string])[];
+  failureModeAllow?: boolean;
 }
 
 // ---- ext_authz (config/ext-authz-schema.ts, core/http/filters/ext-authz.ts) ----

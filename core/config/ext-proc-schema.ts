@@ -1,20 +1,19 @@
 /**
  * envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor and ExtProcPerRoute
  * (core/http/filters/ext-proc.ts), after api/envoy/extensions/filters/http/ext_proc/v3/
- * ext_proc.proto and processing_mode.proto. What the filter does not implement (full duplex
- * streamed bodies, attributes, metadata, mutation rules other than Envoy's defaults) is
- * refused by name, never accepted and ignored.
+ * ext_proc.proto and processing_mode.proto. What the filter does not implement (attributes,
+ * metadata, the HTTP processor protocol, observability mode) is refused by name, never
+ * accepted and ignored.
  */
 // The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
 import * as z from "./schema-kit/index.ts";
 import { boolFalse, stringEmpty, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
-import type { ExtProcBodyMode, ExtProcConfig, ExtProcPerRouteConfig, ExtProcProcessingMode, HeaderMutationRulesConfig } from "./bootstrap.ts";
+import type { ExtProcConfig, ExtProcOverridesConfig, ExtProcPerRouteConfig, ExtProcProcessingMode, HeaderMutationRulesConfig } from "./bootstrap.ts";
 import { durationMs, regexMatcher } from "./proto-schema.ts";
 import { DEFAULT_MUTATION_RULES } from "../http/filters/ext-proc-mutation.ts";
-import { isEmptyList, isFalse, REFUSED_VALUE, refuseField, unsupportedField } from "./unsupported-field.ts";
-import { unsupportedValueMessage } from "./refusal.ts";
-import { grpcService } from "./grpc-service-schema.ts";
+import { isEmptyList, isFalse, unsupportedField } from "./unsupported-field.ts";
+import { grpcService, metadataEntry } from "./grpc-service-schema.ts";
 
 export const EXT_PROC_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor";
 export const EXT_PROC_PER_ROUTE_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute";
@@ -51,11 +50,10 @@ export const processingMode = lazySchema(() =>
     response_trailer_mode: enumValue(HEADER_MODES).default("DEFAULT"),
   })
     .superRefine((m, ctx) => {
-      for (const field of ["request_body_mode", "response_body_mode"] as const) {
-        if (m[field] === "FULL_DUPLEX_STREAMED") {
-          // Envoy's FULL_DUPLEX_STREAMED lets the processor answer chunks in any grouping, trailers included; polyvoy answers each chunk with its own message.
-          const detail = "supported: NONE, STREAMED, BUFFERED, BUFFERED_PARTIAL (full duplex streaming, where the processor's answers need not match the chunks sent, is not implemented)";
-          ctx.addIssue({ code: "custom", message: unsupportedValueMessage("FULL_DUPLEX_STREAMED", detail), params: { [REFUSED_VALUE]: detail }, path: [field] });
+      // config.cc verifyProcessingModeConfig: a full duplex body ends, when trailers come, only with the trailers' answer.
+      for (const dir of ["request", "response"] as const) {
+        if (m[`${dir}_body_mode`] === "FULL_DUPLEX_STREAMED" && m[`${dir}_trailer_mode`] !== "SEND") {
+          ctx.addIssue({ code: "custom", message: `If the ext_proc filter has the ${dir}_body_mode set to FULL_DUPLEX_STREAMED, then the ${dir}_trailer_mode has to be set to SEND`, path: [`${dir}_trailer_mode`] });
         }
       }
     })
@@ -63,8 +61,8 @@ export const processingMode = lazySchema(() =>
       // processing_mode.proto: DEFAULT is SEND for headers, SKIP for trailers.
       requestHeaders: m.request_header_mode !== "SKIP",
       responseHeaders: m.response_header_mode !== "SKIP",
-      requestBody: m.request_body_mode as ExtProcBodyMode,
-      responseBody: m.response_body_mode as ExtProcBodyMode,
+      requestBody: m.request_body_mode,
+      responseBody: m.response_body_mode,
       requestTrailers: m.request_trailer_mode === "SEND",
       responseTrailers: m.response_trailer_mode === "SEND",
     })));
@@ -127,6 +125,11 @@ export const extProcConfig: z.ZodType<ExtProcConfig> = lazySchema(() =>
       if (t !== undefined && (t <= 0 || t > MAX_MESSAGE_TIMEOUT_MS)) ctx.addIssue({ code: "custom", message: "must be greater than 0s and at most 3600s", path: ["message_timeout"] });
       const max = c.max_message_timeout;
       if (max !== undefined && (max < 0 || max > MAX_MESSAGE_TIMEOUT_MS)) ctx.addIssue({ code: "custom", message: "must be at least 0s and at most 3600s", path: ["max_message_timeout"] });
+      const mode = c.processing_mode;
+      if (c.failure_mode_allow && mode !== undefined && (mode.requestBody === "FULL_DUPLEX_STREAMED" || mode.responseBody === "FULL_DUPLEX_STREAMED")) {
+        // config.cc: a full duplex body, handed to the processor as it comes and not kept, cannot go on without it.
+        ctx.addIssue({ code: "custom", message: "If the ext_proc filter has either the request_body_mode or the response_body_mode set to FULL_DUPLEX_STREAMED, then the failure_mode_allow has to be left as false", path: ["failure_mode_allow"] });
+      }
     })
     .transform((c): ExtProcConfig => ({
       grpc: c.grpc_service!.target,
@@ -143,9 +146,35 @@ export const extProcConfig: z.ZodType<ExtProcConfig> = lazySchema(() =>
       mutationRules: c.mutation_rules ?? DEFAULT_MUTATION_RULES,
     })));
 
+/**
+ * ExtProcOverrides: what a route changes of the filter's config (Envoy's FilterConfigPerRoute,
+ * merged across levels in ext-proc-route.ts). failure_mode_allow is newer Envoy's BoolValue.
+ */
+const extProcOverrides = lazySchema(() =>
+  strictObject({
+    processing_mode: processingMode.optional(),
+    async_mode: unsupportedField("the filter always waits for the processor's answers (Envoy does not implement async_mode either)", isFalse),
+    request_attributes: unsupportedField("no CEL attributes are sent", isEmptyList),
+    response_attributes: unsupportedField("no CEL attributes are sent", isEmptyList),
+    grpc_service: grpcService({ timeout: "taken" }).optional(),
+    metadata_options: unsupportedField("no dynamic metadata is forwarded or received"),
+    grpc_initial_metadata: z.array(metadataEntry).default([]),
+    failure_mode_allow: z.boolean().optional(),
+  }).transform((o): ExtProcOverridesConfig => ({
+    ...(o.processing_mode !== undefined && { processingMode: o.processing_mode }),
+    ...(o.grpc_service !== undefined && { grpc: o.grpc_service.target, ...(o.grpc_service.timeoutMs !== undefined && { grpcTimeoutMs: o.grpc_service.timeoutMs }) }),
+    grpcInitialMetadata: o.grpc_initial_metadata,
+    ...(o.failure_mode_allow !== undefined && { failureModeAllow: o.failure_mode_allow }),
+  })));
+
 export const extProcPerRouteConfig: z.ZodType<ExtProcPerRouteConfig> = lazySchema(() =>
   strictObject({
-    // Envoy: const true.
+    // A oneof, one of the two required (validate.required); disabled: const true.
     disabled: z.literal(true).optional(),
-    overrides: unsupportedField("per-route overrides of the processing mode or service"),
-  }).transform((c): ExtProcPerRouteConfig => ({ disabled: c.disabled === true })));
+    overrides: extProcOverrides.optional(),
+  })
+    .superRefine((c, ctx) => {
+      if (c.disabled === undefined && c.overrides === undefined) ctx.addIssue({ code: "custom", message: "must set one of disabled, overrides" });
+      if (c.disabled !== undefined && c.overrides !== undefined) ctx.addIssue({ code: "custom", message: "only one of disabled, overrides may be set (a oneof)", path: ["overrides"] });
+    })
+    .transform((c): ExtProcPerRouteConfig => ({ disabled: c.disabled === true, ...(c.overrides !== undefined && { overrides: c.overrides }) })));

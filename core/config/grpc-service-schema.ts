@@ -34,7 +34,7 @@ const envoyGrpc = lazySchema(() =>
 }));
 
 /** envoy.config.core.v3.HeaderValue as initial_metadata takes it. */
-const metadataEntry = lazySchema(() =>
+export const metadataEntry = lazySchema(() =>
   strictObject({ key: headerName, value: headerValue.default("") }).transform((h): [string, string] => [h.key.toLowerCase(), h.value]));
 
 /** GrpcService.GoogleGrpc: what google-grpc-target.ts builds the internal cluster from; the rest refused by name. */

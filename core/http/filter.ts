@@ -85,6 +85,12 @@ export interface StreamFilterCallbacks {
    */
   mostSpecificPerFilterConfig<T = unknown>(): T | undefined;
   /**
+   * Every level's typed_per_filter_config for this filter, the least specific first (route
+   * configuration, virtual host, route): Envoy's getAllPerFilterConfig, for a filter that
+   * merges them (ext_proc). Empty without a route.
+   */
+  perFilterConfigs<T = unknown>(): T[];
+  /**
    * Answer the request from here: status, body, Envoy's response code details and flag.
    * The reply goes through the encoder filters; once response headers went downstream,
    * the stream is reset instead. To a gRPC request the reply is a trailers-only gRPC

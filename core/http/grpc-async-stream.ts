@@ -28,6 +28,9 @@ export interface GrpcStreamCallbacks {
   onReceiveMessage(message: Uint8Array): void;
   /** The call ended: the server's grpc-status and grpc-message, or the local failure's. No callback follows. */
   onRemoteClose(status: number, message: string): void;
+  /** The stream's write buffer went above its high watermark (the server reads slower than we send), and back under the low one. */
+  onAboveWriteBufferHighWatermark?(): void;
+  onBelowWriteBufferLowWatermark?(): void;
 }
 
 /** Where a call's events go once its caller has let it go (closeSendAndDeleteOnRemoteClose). */
@@ -226,9 +229,11 @@ export class GrpcAsyncStream implements UpstreamCallbacks {
   decodeUpgradeData(): void {}
   onUpstreamAboveWriteBufferHighWatermark(): void {
     this.aboveWriteBufferHighWatermark = true;
+    this.callbacks.onAboveWriteBufferHighWatermark?.();
   }
   onUpstreamBelowWriteBufferLowWatermark(): void {
     this.aboveWriteBufferHighWatermark = false;
+    this.callbacks.onBelowWriteBufferLowWatermark?.();
   }
 
   private onTrailers(trailers: HeaderMap): void {

@@ -187,6 +187,11 @@ abstract class ActiveStreamFilterBase {
     return mostSpecificPerFilterConfig(callbacks.route, callbacks.routeConfig, this.name) as T | undefined;
   }
 
+  perFilterConfigs<T = unknown>(): T[] {
+    const callbacks = this.parent.callbacks;
+    return allPerFilterConfigs(callbacks.route, callbacks.routeConfig, this.name) as T[];
+  }
+
   sendLocalReply(status: number, body: string, details: string, flag?: ResponseFlag, extraHeaders?: [string, string][], grpcStatus?: number): void {
     this.parent.sendLocalReply(status, body, details, flag, extraHeaders, grpcStatus);
   }
@@ -1110,6 +1115,17 @@ function grpcLocalReply(headers: ResponseHeaders, body: string, contentType: str
 export function mostSpecificPerFilterConfig(match: RouteMatch | undefined, routeConfig: RouteConfiguration, name: string): unknown {
   if (match === undefined) return undefined;
   return perFilterConfig(match.route, name) ?? perFilterConfig(match.virtualHost, name) ?? perFilterConfig(routeConfig, name);
+}
+
+/** Envoy's Http::Utility::getAllPerFilterConfig: each level's config for `name`, the least specific first. */
+export function allPerFilterConfigs(match: RouteMatch | undefined, routeConfig: RouteConfiguration, name: string): unknown[] {
+  if (match === undefined) return [];
+  const configs: unknown[] = [];
+  for (const level of [routeConfig, match.virtualHost, match.route]) {
+    const config = perFilterConfig(level, name);
+    if (config !== undefined) configs.push(config);
+  }
+  return configs;
 }
 
 function perFilterConfig(level: RouteConfig | VirtualHostConfig | RouteConfiguration, name: string): unknown {

@@ -100,9 +100,17 @@ export interface CommonResponse {
   headerMutation: HeaderMutation | undefined;
   /** BodyMutation: the new body; an empty one for clear_body. */
   bodyMutation: Uint8Array | undefined;
+  /** BodyMutation.streamed_response (FULL_DUPLEX_STREAMED): a piece of the body, in the processor's own grouping. */
+  streamedResponse: StreamedBodyResponse | undefined;
   /** CommonResponse.trailers is set (Envoy adds them with CONTINUE_AND_REPLACE). */
   hasTrailers: boolean;
   clearRouteCache: boolean;
+}
+
+/** StreamedBodyResponse { bytes body = 1; bool end_of_stream = 2; } */
+export interface StreamedBodyResponse {
+  body: Uint8Array;
+  endOfStream: boolean;
 }
 
 export interface ImmediateResponse {
@@ -199,16 +207,25 @@ function readHeaderMutation(bytes: Uint8Array): HeaderMutation {
 
 /** CommonResponse { ResponseStatus status = 1; HeaderMutation header_mutation = 2; BodyMutation body_mutation = 3; HeaderMap trailers = 4; bool clear_route_cache = 5; } */
 function readCommonResponse(bytes: Uint8Array): CommonResponse {
-  const common: CommonResponse = { status: 0, headerMutation: undefined, bodyMutation: undefined, hasTrailers: false, clearRouteCache: false };
+  const common: CommonResponse = { status: 0, headerMutation: undefined, bodyMutation: undefined, streamedResponse: undefined, hasTrailers: false, clearRouteCache: false };
   readMessage(bytes, (r) => {
     if (r.field === 1 && r.wire === WireType.Varint) common.status = r.int32();
     else if (r.field === 2 && r.wire === WireType.Len) common.headerMutation = readHeaderMutation(r.lengthDelimited());
     else if (r.field === 3 && r.wire === WireType.Len) {
-      // BodyMutation { oneof mutation { bytes body = 1; bool clear_body = 2; } }
+      // BodyMutation { oneof mutation { bytes body = 1; bool clear_body = 2; StreamedBodyResponse streamed_response = 3; } }
       readMessage(r.lengthDelimited(), (b) => {
         if (b.field === 1 && b.wire === WireType.Len) common.bodyMutation = b.lengthDelimited().slice();
         else if (b.field === 2 && b.wire === WireType.Varint) {
           if (b.bool()) common.bodyMutation = new Uint8Array(0);
+        } else if (b.field === 3 && b.wire === WireType.Len) {
+          const streamed: StreamedBodyResponse = { body: new Uint8Array(0), endOfStream: false };
+          readMessage(b.lengthDelimited(), (f) => {
+            if (f.field === 1 && f.wire === WireType.Len) streamed.body = f.lengthDelimited().slice();
+            else if (f.field === 2 && f.wire === WireType.Varint) streamed.endOfStream = f.bool();
+            else return false;
+            return true;
+          });
+          common.streamedResponse = streamed;
         } else return false;
         return true;
       });

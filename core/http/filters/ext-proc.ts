@@ -7,7 +7,10 @@
  * until the processor answers (or message_timeout passes). The body goes whole (BUFFERED),
  * up to the buffer limit (BUFFERED_PARTIAL), or chunk by chunk as it comes (STREAMED: the
  * chunks wait in a queue bounded by the buffer limit — the sender is paused over it — and
- * each answer's body passes on in order, ext-proc-chunk-queue.ts):
+ * each answer's body passes on in order, ext-proc-chunk-queue.ts), or as it comes without
+ * being kept (FULL_DUPLEX_STREAMED: the processor's streamed_response pieces are the body);
+ * a route's ExtProcPerRoute may disable the filter or override its mode, processor and
+ * failure mode (ext-proc-route.ts):
  * - a HeadersResponse / BodyResponse's CommonResponse mutates the headers (ext-proc-mutation.ts,
  *   Envoy's default mutation rules), replaces the body (body_mutation), may ask to clear
  *   the route cache; CONTINUE_AND_REPLACE on headers takes the body mutation as the whole
@@ -25,7 +28,7 @@
  * failure_mode_allowed, message_timeouts, rejected_header_mutations, clear_route_cache_ignored,
  * clear_route_cache_disabled, override_message_timeout_received, override_message_timeout_ignored}.
  */
-import type { ExtProcBodyMode, ExtProcConfig, ExtProcPerRouteConfig, ExtProcProcessingMode } from "../../config/bootstrap.ts";
+import type { ExtProcBodyMode, ExtProcConfig, ExtProcPerRouteConfig, ExtProcProcessingMode, GrpcServiceTarget } from "../../config/bootstrap.ts";
 import type { Timer, TimerTarget } from "../../event/timers.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { Counter } from "../../stats/counter.ts";
@@ -38,6 +41,7 @@ import { GrpcAsyncStream, type GrpcStreamCallbacks } from "../grpc-async-stream.
 import type { HeaderMap } from "../header-map.ts";
 import type { BodyBuffer } from "../body-buffer.ts";
 import { ChunkQueue } from "./ext-proc-chunk-queue.ts";
+import { mergeExtProcPerRoute, mergeMetadata } from "./ext-proc-route.ts";
 import {
   FilterDataStatus,
   FilterHeadersStatus,
@@ -62,6 +66,7 @@ import {
   type HeaderMutation,
   type ImmediateResponse,
   type ModeOverride,
+  type StreamedBodyResponse,
 } from "./ext-proc-proto.ts";
 
 /** Envoy's ErrorPrefix for local-reply details. */
@@ -74,8 +79,8 @@ const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 const DEFERRED_CLOSE_MS = 5000;
 /** CommonResponse.ResponseStatus CONTINUE_AND_REPLACE. */
 const CONTINUE_AND_REPLACE = 1;
-/** ProcessingMode.BodySendMode by number, those polyvoy runs (FULL_DUPLEX_STREAMED = 4 is not). */
-const BODY_MODES: readonly ExtProcBodyMode[] = ["NONE", "STREAMED", "BUFFERED", "BUFFERED_PARTIAL"];
+/** ProcessingMode.BodySendMode by number. */
+const BODY_MODES: readonly ExtProcBodyMode[] = ["NONE", "STREAMED", "BUFFERED", "BUFFERED_PARTIAL", "FULL_DUPLEX_STREAMED"];
 
 export class ExtProcStats {
   readonly streamsStarted: Counter;
@@ -124,11 +129,15 @@ export class ExtProcFilterConfig {
   ) {
     this.stats = new ExtProcStats(server, `http.${chain.statPrefix}.ext_proc.${config.statPrefix === "" ? "" : config.statPrefix + "."}`);
     this.mutationChecker = new MutationChecker(config.mutationRules);
-    const metadata = [...config.grpc.initialMetadata];
-    // GrpcService.timeout: the deadline of the whole call, as Envoy's AsyncStreamImpl sends it.
-    if (config.grpcTimeoutMs !== undefined && config.grpcTimeoutMs > 0) metadata.push(["grpc-timeout", toGrpcTimeout(config.grpcTimeoutMs)]);
-    this.initialMetadata = metadata;
+    this.initialMetadata = streamMetadata(config.grpc.initialMetadata, config.grpcTimeoutMs);
   }
+}
+
+/** The stream's headers: the service's initial_metadata and, with GrpcService.timeout, the deadline of the whole call (as Envoy's AsyncStreamImpl sends it). */
+function streamMetadata(initial: readonly (readonly [string, string])[], timeoutMs: number | undefined): readonly (readonly [string, string])[] {
+  const metadata = [...initial];
+  if (timeoutMs !== undefined && timeoutMs > 0) metadata.push(["grpc-timeout", toGrpcTimeout(timeoutMs)]);
+  return metadata;
 }
 
 const CONFIGS = new PerConfig((config: ExtProcConfig, server: ServerContext, chain: HttpFilterChainContext) => new ExtProcFilterConfig(config, server, chain));
@@ -184,6 +193,10 @@ class Direction implements TimerTarget {
   timer: Timer | undefined;
   /** override_message_timeout was taken for the message awaited (Envoy's new_timeout_received_). */
   newTimeoutReceived = false;
+  /** FULL_DUPLEX_STREAMED: body went to the processor (Envoy's bodyReceived), its streamed answers awaited. */
+  duplexBodySent = false;
+  /** FULL_DUPLEX_STREAMED: the trailers went to the processor; their answer is awaited. */
+  duplexTrailersSent = false;
 
   constructor(
     readonly request: boolean,
@@ -192,6 +205,16 @@ class Direction implements TimerTarget {
   ) {
     this.bodyMode = request ? mode.requestBody : mode.responseBody;
     this.sendTrailers = request ? mode.requestTrailers : mode.responseTrailers;
+  }
+
+  /** Envoy's setProcessingMode. */
+  setMode(mode: ExtProcProcessingMode): void {
+    this.bodyMode = this.request ? mode.requestBody : mode.responseBody;
+    this.sendTrailers = this.request ? mode.requestTrailers : mode.responseTrailers;
+  }
+
+  get fullDuplex(): boolean {
+    return this.bodyMode === "FULL_DUPLEX_STREAMED";
   }
 
   /** @internal TimerTarget: this direction's message timer (Envoy keeps one per ProcessorState). */
@@ -211,9 +234,16 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
   private disabled = false;
   private mode: ExtProcProcessingMode;
   private sentLocalReply = false;
+  /** The processor and the failure mode, the filter's unless a route's ExtProcOverrides changed them. */
+  private grpc: GrpcServiceTarget;
+  private initialMetadata: readonly (readonly [string, string])[];
+  private failureModeAllow: boolean;
 
   constructor(private readonly shared: ExtProcFilterConfig) {
     this.mode = shared.config.processingMode;
+    this.grpc = shared.config.grpc;
+    this.initialMetadata = shared.initialMetadata;
+    this.failureModeAllow = shared.config.failureModeAllow;
     this.decoding = new Direction(true, this, this.mode);
     this.encoding = new Direction(false, this, this.mode);
   }
@@ -229,8 +259,7 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
   // ---- the request ----
 
   decodeHeaders(headers: RequestHeaders, endStream: boolean): FilterHeadersStatus {
-    const perRoute = this.decoderCallbacks.route === undefined ? undefined : this.decoderCallbacks.mostSpecificPerFilterConfig<ExtProcPerRouteConfig>();
-    this.disabled = perRoute?.disabled === true;
+    this.mergePerRouteConfig();
     const dir = this.decoding;
     dir.headers = headers;
     dir.complete = endStream;
@@ -267,6 +296,32 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
   encodeTrailers(trailers: HeaderMap): FilterTrailersStatus {
     if (this.disabled || this.sentLocalReply) return FilterTrailersStatus.Continue;
     return this.onTrailers(this.encoding, trailers);
+  }
+
+  /**
+   * Envoy's mergePerRouteConfig, at the request headers (once: a route cache clear later does
+   * not change it): ExtProcPerRoute of every level, merged (ext-proc-route.ts).
+   */
+  private mergePerRouteConfig(): void {
+    if (this.decoderCallbacks.route === undefined) return;
+    const merged = mergeExtProcPerRoute(this.decoderCallbacks.perFilterConfigs<ExtProcPerRouteConfig>());
+    if (merged === undefined) return;
+    if (merged.disabled) {
+      this.disabled = true;
+      return;
+    }
+    if (merged.processingMode !== undefined) {
+      this.mode = merged.processingMode;
+      this.decoding.setMode(this.mode);
+      this.encoding.setMode(this.mode);
+    }
+    if (merged.failureModeAllow !== undefined) this.failureModeAllow = merged.failureModeAllow;
+    if (merged.grpc === undefined && merged.grpcInitialMetadata.length === 0) return;
+    const service = merged.grpc ?? this.shared.config.grpc;
+    const timeoutMs = merged.grpc !== undefined ? merged.grpcTimeoutMs : this.shared.config.grpcTimeoutMs;
+    // grpc_initial_metadata goes into the service's initial_metadata (Envoy's mergeHeaderValuesField).
+    this.grpc = { ...service, initialMetadata: mergeMetadata(service.initialMetadata, merged.grpcInitialMetadata) };
+    this.initialMetadata = streamMetadata(this.grpc.initialMetadata, timeoutMs);
   }
 
   onDestroy(): void {
@@ -311,7 +366,7 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
   }
 
   private shouldRemoveContentLength(dir: Direction): boolean {
-    return dir.bodyMode === "STREAMED" || dir.bodyMode === "BUFFERED_PARTIAL";
+    return dir.bodyMode === "STREAMED" || dir.bodyMode === "BUFFERED_PARTIAL" || dir.bodyMode === "FULL_DUPLEX_STREAMED";
   }
 
   private endHeadersCall(dir: Direction): FilterHeadersStatus {
@@ -334,6 +389,8 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
       return FilterDataStatus.Continue;
     }
     if (this.processingComplete) return dir.stopped ? FilterDataStatus.StopIterationAndBuffer : FilterDataStatus.Continue;
+    // Full duplex: the body goes as it comes, even while the headers' answer is awaited.
+    if (dir.fullDuplex) return this.onDuplexData(dir, data, endStream);
     if (dir.state === CallState.HeadersCallback) {
       // The headers' answer decides what the body does: hold it meanwhile, pausing the sender over the limit (ext_proc.cc).
       return FilterDataStatus.StopIterationAndWatermark;
@@ -383,6 +440,28 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
   }
 
   /**
+   * FULL_DUPLEX_STREAMED (ext_proc.cc onData): each chunk goes to the processor as it comes
+   * and is not kept — what passes on is what the processor sends back as streamed_response,
+   * in its own grouping (onDuplexBodyResponse). The end is held until the processor's
+   * end_of_stream. The sender is paused while the processor's stream is backed up
+   * (onGrpcStreamAboveWriteBufferHighWatermark).
+   */
+  private onDuplexData(dir: Direction, data: Uint8Array, endStream: boolean): FilterDataStatus {
+    if (!this.openStream()) return this.sentLocalReply ? FilterDataStatus.StopIterationNoBuffer : FilterDataStatus.Continue;
+    dir.duplexBodySent = true;
+    if (endStream) dir.stopped = true;
+    if (dir.state !== CallState.HeadersCallback) dir.state = CallState.StreamedBodyCallback;
+    this.sendDuplex(dir, encodeBodyRequest(this.bodyKind(dir), data, endStream));
+    return FilterDataStatus.StopIterationNoBuffer;
+  }
+
+  /** One full duplex message: the direction's state is the caller's; no message timer (processor_state.cc onStartProcessorCall skips it in this mode). */
+  private sendDuplex(_dir: Direction, message: Uint8Array): void {
+    this.stream!.sendMessage(message);
+    this.shared.stats.streamMsgsSent.inc();
+  }
+
+  /**
    * BUFFERED_PARTIAL (ext_proc.cc onData): chunks are queued until the end or the buffer
    * limit, then all of it goes as one message (end_of_stream false when more follows);
    * what comes while its answer is awaited is queued and passed on after it; once answered,
@@ -419,6 +498,15 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
     const bodyDelivered = dir.complete;
     dir.complete = true;
     dir.trailers = trailers;
+    if (dir.fullDuplex && dir.sendTrailers) {
+      // Full duplex: the trailers end the body for the processor; they go at once and wait for their answer.
+      if (!this.openStream()) return this.sentLocalReply ? FilterTrailersStatus.StopIteration : FilterTrailersStatus.Continue;
+      dir.stopped = true;
+      dir.duplexTrailersSent = true;
+      const kind = dir.request ? ProcessingKind.RequestTrailers : ProcessingKind.ResponseTrailers;
+      this.sendDuplex(dir, encodeTrailersRequest(kind, trailers.entries()));
+      return FilterTrailersStatus.StopIteration;
+    }
     if (dir.state !== CallState.Idle && dir.state !== CallState.BufferingBody) {
       // A message is still awaited: the trailers wait for it (ext_proc.cc onTrailers).
       dir.stopped = true;
@@ -539,8 +627,8 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
     const shared = this.shared;
     shared.stats.streamsStarted.inc();
     this.stream = new GrpcAsyncStream(shared.server, this, MAX_MESSAGE_BYTES, true);
-    const grpc = shared.config.grpc;
-    this.stream.start(grpc.clusterName, PROCESS_METHOD, grpc.authority, shared.initialMetadata, grpc.google);
+    const grpc = this.grpc;
+    this.stream.start(grpc.clusterName, PROCESS_METHOD, grpc.authority, this.initialMetadata, grpc.google);
     // The start may have failed at once (no such cluster, no healthy host).
     return !this.processingComplete;
   }
@@ -551,7 +639,8 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
     if (!this.openStream()) return;
     this.stream!.sendMessage(message);
     this.shared.stats.streamMsgsSent.inc();
-    this.enableTimer(dir, this.shared.config.messageTimeoutMs);
+    // processor_state.cc onStartProcessorCall: none in full duplex, where answers need not follow what is sent.
+    if (!dir.fullDuplex) this.enableTimer(dir, this.shared.config.messageTimeoutMs);
     dir.newTimeoutReceived = false;
   }
 
@@ -635,6 +724,20 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
     else stats.overrideMessageTimeoutIgnored.inc();
   }
 
+  /**
+   * @internal GrpcStreamCallbacks: the processor's stream is backed up. A full duplex body is
+   * not queued here, so this is its flow control: its sender waits until the stream drains
+   * (as Envoy's side stream's watermark callbacks).
+   */
+  onAboveWriteBufferHighWatermark(): void {
+    for (const dir of [this.decoding, this.encoding]) if (dir.fullDuplex && !dir.complete) this.requestWatermark(dir);
+  }
+
+  /** @internal GrpcStreamCallbacks */
+  onBelowWriteBufferLowWatermark(): void {
+    for (const dir of [this.decoding, this.encoding]) if (dir.fullDuplex) this.clearWatermark(dir);
+  }
+
   /** @internal GrpcStreamCallbacks: the call ended. */
   onRemoteClose(status: number, _message: string): void {
     this.stream = undefined;
@@ -642,7 +745,7 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
     const stats = this.shared.stats;
     stats.streamsFailed.inc();
     if (this.processingComplete) return;
-    if (this.shared.config.failureModeAllow) {
+    if (this.failureModeAllow) {
       this.onGrpcClose();
       stats.failureModeAllowed.inc();
       return;
@@ -664,7 +767,7 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
     if (this.processingComplete) return;
     const stats = this.shared.stats;
     stats.messageTimeouts.inc();
-    if (this.shared.config.failureModeAllow) {
+    if (this.failureModeAllow) {
       this.processingComplete = true;
       this.closeStream();
       stats.failureModeAllowed.inc();
@@ -709,6 +812,20 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
       dir.bodyMode = "NONE";
       dir.sendTrailers = false;
       this.clearWatermark(dir);
+      this.continueDirection(dir);
+      return "ok";
+    }
+    if (!dir.noBody && dir.fullDuplex) {
+      // Body held during the headers' call (the mode was another until this answer's mode_override) goes now.
+      const held = this.buffer(dir);
+      if (held !== undefined && held.length > 0 && this.openStream()) {
+        dir.duplexBodySent = true;
+        this.sendDuplex(dir, encodeBodyRequest(this.bodyKind(dir), held.take(), dir.complete && dir.trailers === undefined));
+      }
+      // getCallbackStateAfterHeaderResp: streamed answers are awaited for the body already sent.
+      if (dir.duplexBodySent) dir.state = CallState.StreamedBodyCallback;
+      // The whole body (or the trailers) came meanwhile: the headers go with the processor's body, or its trailers' answer.
+      if (dir.complete) return "ok";
       this.continueDirection(dir);
       return "ok";
     }
@@ -757,6 +874,11 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
 
   /** ProcessorState::handleBodyResponse. */
   private onBodyResponse(dir: Direction, common: CommonResponse): "ok" | "spurious" | string {
+    // processor_state.cc handleStreamedBodyCallback: streamed_response only in full duplex, and only it there.
+    if (common.streamedResponse !== undefined || dir.fullDuplex) {
+      if (common.streamedResponse === undefined || !dir.fullDuplex || dir.state !== CallState.StreamedBodyCallback) return "spurious";
+      return this.onDuplexBodyResponse(dir, common.streamedResponse, common);
+    }
     let shouldContinue = false;
     switch (dir.state) {
       case CallState.BufferedBodyCallback: {
@@ -819,9 +941,25 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
     return "ok";
   }
 
-  /** ProcessorState::handleTrailersResponse. */
+  /**
+   * ProcessorState::handleDuplexStreamedBodyResponse: a piece of the body, passed on as it
+   * comes; its end_of_stream ends the direction's body and lets what was held go on.
+   */
+  private onDuplexBodyResponse(dir: Direction, streamed: StreamedBodyResponse, common: CommonResponse): "ok" {
+    if (streamed.body.byteLength > 0) this.inject(dir, streamed.body, streamed.endOfStream);
+    this.clearRouteCache(dir, common);
+    if (streamed.endOfStream) {
+      dir.state = CallState.Idle;
+      this.continueDirection(dir);
+    }
+    return "ok";
+  }
+
+  /** ProcessorState::handleTrailersResponse (in full duplex it may come while body answers are awaited). */
   private onTrailersResponse(dir: Direction, mutation: HeaderMutation | undefined): "ok" | "spurious" | string {
-    if (dir.state !== CallState.TrailersCallback) return "spurious";
+    const duplex = dir.fullDuplex && dir.duplexTrailersSent;
+    if (dir.state !== CallState.TrailersCallback && !duplex) return "spurious";
+    dir.duplexTrailersSent = false;
     this.disableTimer(dir);
     if (mutation !== undefined) {
       const error = applyHeaderMutation(mutation, dir.trailers!, false, this.shared.stats.rejectedHeaderMutations, this.shared.mutationChecker);
@@ -891,7 +1029,7 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
 
   /** A body mode may change while its direction is idle or awaiting its headers' answer, with nothing queued. */
   private bodyModeMayChange(dir: Direction): boolean {
-    return (dir.state === CallState.Idle || dir.state === CallState.HeadersCallback) && dir.queue.empty && !dir.partialBodyProcessed;
+    return (dir.state === CallState.Idle || dir.state === CallState.HeadersCallback) && dir.queue.empty && !dir.partialBodyProcessed && !dir.duplexBodySent;
   }
 
   /** Envoy's sendImmediateResponse: a local reply with the processor's status, headers, body, grpc_status and details. */

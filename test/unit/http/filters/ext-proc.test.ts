@@ -12,7 +12,8 @@ import { decodeProcessingResponse, encodeBodyRequest, encodeHeadersRequest, Proc
 import { applyHeaderMutation, CheckOperation, CheckResult, DEFAULT_MUTATION_RULES, MutationChecker, mutationAllowed } from "../../../../core/http/filters/ext-proc-mutation.ts";
 import { loadRegexEngine } from "../../../../core/config/regex-engine.ts";
 import { ExtProcFilter, ExtProcFilterConfig } from "../../../../core/http/filters/ext-proc.ts";
-import { extProcConfig } from "../../../../core/config/ext-proc-schema.ts";
+import { extProcConfig, extProcPerRouteConfig } from "../../../../core/config/ext-proc-schema.ts";
+import { mergeExtProcPerRoute } from "../../../../core/http/filters/ext-proc-route.ts";
 import { StatsStore } from "../../../../core/stats/stats-store.ts";
 import { Counter } from "../../../../core/stats/counter.ts";
 import { BodyBuffer } from "../../../../core/http/body-buffer.ts";
@@ -203,7 +204,15 @@ describe("ext_proc config", () => {
 
   test("refused by name", () => {
     const problems = (c: object) => extProcConfig.safeParse(c).error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
-    expect(problems({ ...base, processing_mode: { request_body_mode: "FULL_DUPLEX_STREAMED" } })?.[0]).toMatch(/^processing_mode.request_body_mode: FULL_DUPLEX_STREAMED is an Envoy value that polyvoy does not support yet \(supported: NONE, STREAMED, BUFFERED, BUFFERED_PARTIAL/);
+    // config.cc verifyProcessingModeConfig, with Envoy's messages.
+    expect(problems({ ...base, processing_mode: { request_body_mode: "FULL_DUPLEX_STREAMED" } })).toEqual([
+      "processing_mode.request_trailer_mode: If the ext_proc filter has the request_body_mode set to FULL_DUPLEX_STREAMED, then the request_trailer_mode has to be set to SEND",
+    ]);
+    expect(problems({ ...base, processing_mode: { response_body_mode: "FULL_DUPLEX_STREAMED", response_trailer_mode: "SKIP" } })?.[0]).toMatch(/^processing_mode.response_trailer_mode: If the ext_proc filter has the response_body_mode set to FULL_DUPLEX_STREAMED, then the response_trailer_mode has to be set to SEND$/);
+    expect(problems({ ...base, failure_mode_allow: true, processing_mode: { request_body_mode: "FULL_DUPLEX_STREAMED", request_trailer_mode: "SEND" } })).toEqual([
+      "failure_mode_allow: If the ext_proc filter has either the request_body_mode or the response_body_mode set to FULL_DUPLEX_STREAMED, then the failure_mode_allow has to be left as false",
+    ]);
+    expect(extProcConfig.parse({ ...base, processing_mode: { request_body_mode: 4, request_trailer_mode: "SEND" } }).processingMode.requestBody).toBe("FULL_DUPLEX_STREAMED");
     expect(extProcConfig.parse({ ...base, mutation_rules: { allow_all_routing: true, disallow_expression: { regex: "x-secret-.*" } } }).mutationRules).toEqual({ allowAllRouting: true, allowEnvoy: false, disallowSystem: false, disallowAll: false, disallowExpression: "x-secret-.*", disallowIsError: false });
     expect(problems({ ...base, request_attributes: ["request.path"] })?.[0]).toMatch(/^request_attributes: /);
     expect(problems({})?.[0]).toBe("grpc_service: must set grpc_service");
@@ -657,5 +666,132 @@ describe("ext_proc STREAMED, BUFFERED_PARTIAL and trailers (processor_state.cc)"
     expect([h.timerEnabled("decoding"), h.timerEnabled("encoding")]).toEqual([false, true]);
     h.fireTimer("encoding");
     expect(h.replies.map((r) => r.status)).toEqual([504]);
+  });
+});
+
+// ---- FULL_DUPLEX_STREAMED (processor_state.cc handleDuplexStreamedBodyResponse) ----
+
+/** ProcessingResponse with BodyMutation.streamed_response, encoded by hand (the shipped proto predates it). */
+function streamedBody(direction: "request_body" | "response_body", text: string, end: boolean): Uint8Array {
+  const len = (field: number, body: Uint8Array) => {
+    if (body.length > 127) throw new Error("short messages only");
+    return new Uint8Array([(field << 3) | 2, body.length, ...body]);
+  };
+  const streamed = new Uint8Array([...len(1, bytes(text)), ...(end ? [0x10, 1] : [])]);
+  return len(direction === "request_body" ? 3 : 4, len(1, len(3, len(3, streamed))));
+}
+
+describe("ext_proc FULL_DUPLEX_STREAMED", () => {
+  const duplex = { request_body_mode: "FULL_DUPLEX_STREAMED", request_trailer_mode: "SEND", response_body_mode: "FULL_DUPLEX_STREAMED", response_trailer_mode: "SEND" };
+
+  test("chunks go as they come, even before the headers' answer; the processor's pieces pass on in its own grouping; the end waits for its end_of_stream; no message timer", () => {
+    const h = harness({ processing_mode: duplex });
+    const request = new RequestHeaders();
+    request.set("content-length", "6");
+    expect(h.filter.decodeHeaders(request, false)).toBe(FilterHeadersStatus.StopIteration);
+    expect(request.has("content-length")).toBe(false);
+    expect(h.timerEnabled("decoding")).toBe(false);
+    expect(h.filter.decodeData(bytes("ab"), false)).toBe(FilterDataStatus.StopIterationNoBuffer);
+    expect(counter(h, "stream_msgs_sent")).toBe(2);
+    h.filter.onReceiveMessage(response({ request_headers: {} }));
+    // The headers go on; the body is the processor's to send.
+    expect(h.continued.decoding).toBe(1);
+    expect(h.filter.decodeData(bytes("cd"), false)).toBe(FilterDataStatus.StopIterationNoBuffer);
+    expect(h.filter.decodeData(bytes("ef"), true)).toBe(FilterDataStatus.StopIterationNoBuffer);
+    expect(counter(h, "stream_msgs_sent")).toBe(4);
+    expect(h.injected.decoding).toEqual([]);
+    h.filter.onReceiveMessage(streamedBody("request_body", "ABC", false));
+    h.filter.onReceiveMessage(streamedBody("request_body", "DEF", false));
+    expect(h.continued.decoding).toBe(1);
+    h.filter.onReceiveMessage(streamedBody("request_body", "", true));
+    expect(h.injected.decoding).toEqual([["ABC", false], ["DEF", false]]);
+    // The end goes on with the processor's end_of_stream.
+    expect(h.continued.decoding).toBe(2);
+    expect([counter(h, "stream_msgs_received"), counter(h, "spurious_msgs_received"), h.timerEnabled("decoding")]).toEqual([4, 0, false]);
+  });
+
+  test("the trailers go at once and hold until their answer, which may come while body answers are awaited", () => {
+    const h = harness({ processing_mode: { ...duplex, request_header_mode: "SKIP" } });
+    expect(h.filter.decodeHeaders(new RequestHeaders(), false)).toBe(FilterHeadersStatus.Continue);
+    h.filter.decodeData(bytes("x"), false);
+    const trailers = new RequestHeaders();
+    expect(h.filter.decodeTrailers(trailers)).toBe(FilterTrailersStatus.StopIteration);
+    expect(counter(h, "stream_msgs_sent")).toBe(2);
+    h.filter.onReceiveMessage(streamedBody("request_body", "X1", false));
+    h.filter.onReceiveMessage(response({ request_trailers: { header_mutation: { set_headers: [set("x-t", "1")] } } }));
+    expect([h.injected.decoding, trailers.get("x-t"), h.continued.decoding]).toEqual([[["X1", false]], "1", 1]);
+  });
+
+  test("a plain body_mutation in full duplex, or a streamed_response in STREAMED, is spurious", () => {
+    const h = harness({ processing_mode: { ...duplex, request_header_mode: "SKIP" } });
+    h.filter.decodeHeaders(new RequestHeaders(), false);
+    h.filter.decodeData(bytes("x"), true);
+    h.filter.onReceiveMessage(body("request_body", "X"));
+    expect(counter(h, "spurious_msgs_received")).toBe(1);
+    const s = harness({ processing_mode: { request_header_mode: "SKIP", request_body_mode: "STREAMED" } });
+    s.filter.decodeHeaders(new RequestHeaders(), false);
+    s.filter.decodeData(bytes("x"), true);
+    s.filter.onReceiveMessage(streamedBody("request_body", "X", true));
+    expect(counter(s, "spurious_msgs_received")).toBe(1);
+  });
+
+  test("flow control: the sender waits while the processor's stream is backed up", () => {
+    const h = harness({ processing_mode: { ...duplex, response_header_mode: "SKIP" } });
+    h.filter.encodeHeaders(new ResponseHeaders(200), false);
+    h.filter.encodeData(bytes("x"), false);
+    h.filter.onAboveWriteBufferHighWatermark();
+    h.filter.onBelowWriteBufferLowWatermark();
+    expect(h.paused.encoding).toEqual([true, false]);
+  });
+});
+
+describe("ext_proc per-route config (ExtProcPerRoute)", () => {
+  const parse = (c: object) => extProcPerRouteConfig.safeParse(c);
+  const problems = (c: object) => parse(c).error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+
+  test("overrides taken, the rest refused by name; disabled and overrides a oneof", () => {
+    expect(parse({ overrides: { processing_mode: { request_body_mode: "BUFFERED" }, grpc_service: { envoy_grpc: { cluster_name: "b" }, timeout: "3s" }, grpc_initial_metadata: [{ key: "X-A", value: "1" }], failure_mode_allow: true } }).data).toMatchObject({
+      disabled: false,
+      overrides: { processingMode: { requestBody: "BUFFERED", requestHeaders: true }, grpc: { clusterName: "b" }, grpcTimeoutMs: 3000, grpcInitialMetadata: [["x-a", "1"]], failureModeAllow: true },
+    });
+    expect(problems({ overrides: { async_mode: true } })?.[0]).toMatch(/^overrides.async_mode: /);
+    expect(problems({ overrides: { metadata_options: {} } })?.[0]).toMatch(/^overrides.metadata_options: /);
+    expect(problems({ overrides: { request_attributes: ["request.path"] } })?.[0]).toMatch(/^overrides.request_attributes: /);
+    expect(problems({ overrides: { processing_mode: { response_body_mode: "FULL_DUPLEX_STREAMED" } } })?.[0]).toMatch(/^overrides.processing_mode.response_trailer_mode: If the ext_proc filter/);
+    expect(problems({})).toEqual([": must set one of disabled, overrides"]);
+    expect(problems({ disabled: true, overrides: {} })).toEqual(["overrides: only one of disabled, overrides may be set (a oneof)"]);
+  });
+
+  test("merged as Envoy merges the levels: the most specific disabled; mode, service and failure mode from the most specific that sets them; metadata gathered", () => {
+    const level = (c: object) => extProcPerRouteConfig.parse(c);
+    const vhostOff = level({ disabled: true });
+    const routeMode = level({ overrides: { processing_mode: { request_body_mode: "STREAMED" }, grpc_initial_metadata: [{ key: "x-a", value: "2" }, { key: "x-c", value: "3" }] } });
+    const configService = level({ overrides: { grpc_service: { envoy_grpc: { cluster_name: "b" } }, grpc_initial_metadata: [{ key: "x-a", value: "1" }, { key: "x-b", value: "1" }], failure_mode_allow: true, processing_mode: { request_body_mode: "BUFFERED" } } });
+    expect(mergeExtProcPerRoute([])).toBeUndefined();
+    expect(mergeExtProcPerRoute([configService, vhostOff])).toMatchObject({ disabled: true, grpc: { clusterName: "b" } });
+    // A disabled level drops the processing mode before it; a more specific level with overrides enables the filter again.
+    const merged = mergeExtProcPerRoute([configService, vhostOff, level({ overrides: { failure_mode_allow: false } })])!;
+    expect([merged.disabled, merged.processingMode, merged.failureModeAllow, merged.grpc?.clusterName]).toEqual([false, undefined, false, "b"]);
+    expect(mergeExtProcPerRoute([configService, routeMode])).toMatchObject({
+      disabled: false,
+      processingMode: { requestBody: "STREAMED" },
+      grpc: { clusterName: "b" },
+      failureModeAllow: true,
+      grpcInitialMetadata: [["x-a", "2"], ["x-b", "1"], ["x-c", "3"]],
+    });
+  });
+});
+
+describe("ext_proc FULL_DUPLEX_STREAMED by mode_override", () => {
+  test("the body held during the headers' call goes to the processor as one chunk, and the processor's pieces pass on", () => {
+    const h = harness({ allow_mode_override: true, processing_mode: { request_trailer_mode: "SEND" } });
+    h.filter.decodeHeaders(new RequestHeaders(), false);
+    expect(h.filter.decodeData(bytes("ab"), false)).toBe(FilterDataStatus.StopIterationAndWatermark);
+    h.buffer.add(bytes("ab"));
+    h.filter.onReceiveMessage(response({ request_headers: {}, mode_override: { request_body_mode: 4 } }));
+    // Sent, not passed on: the processor's pieces are the body now.
+    expect([counter(h, "stream_msgs_sent"), h.buffer.length, h.continued.decoding]).toEqual([2, 0, 1]);
+    h.filter.onReceiveMessage(streamedBody("request_body", "AB", true));
+    expect([h.injected.decoding, counter(h, "spurious_msgs_received")]).toEqual([[["AB", true]], 0]);
   });
 });
