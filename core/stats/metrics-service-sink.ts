@@ -13,7 +13,8 @@
  * Nothing waits without limit: while a new call is still connecting, it holds its first
  * message and later flushes are dropped; while the call's write buffer is above its high
  * watermark (a server that does not read), flushes are dropped too. Envoy has no stat for
- * either; a debug line says so.
+ * either; a debug line says so. At shutdown the call is half-closed after the final flush
+ * and the server given the shutdown's grace period to end it.
  *
  * Histogram values are not taken as they are recorded (Envoy's onHistogramComplete is a
  * no-op here): the flush reads each histogram's interval.
@@ -35,6 +36,7 @@ const CLOSE_TIMEOUT_MS = 1000;
 export interface MetricsCall {
   start(clusterName: string, method: string, authority: string, initialMetadata: readonly (readonly [string, string])[], google?: GrpcServiceTarget["google"]): void;
   sendMessage(message: Uint8Array): boolean;
+  closeSend(): void;
   closeSendAndDeleteOnRemoteClose(timeoutMs: number): void;
   reset(): void;
   readonly aboveWriteBufferHighWatermark?: boolean;
@@ -53,6 +55,8 @@ export class MetricsServiceSink implements StatsSink {
   /** The call has its connection (GrpcAsyncStream's onReady): messages go out at once. */
   private ready = false;
   private stopped = false;
+  /** The shutdown's wait (idle()) for the server to end the half-closed call. */
+  private whenClosed: (() => void) | undefined;
 
   constructor(
     private readonly flusher: MetricsFlusher,
@@ -102,6 +106,7 @@ export class MetricsServiceSink implements StatsSink {
           if (this.call !== call) return;
           this.call = undefined;
           this.ready = false;
+          this.whenClosed?.();
           if (!this.stopped) this.log.debug(`metrics service: ${STREAM_METRICS_METHOD} to cluster '${this.target.clusterName}' closed: gRPC status ${status}${message ? ` ${message}` : ""}; the next flush opens another`);
         },
       },
@@ -111,6 +116,21 @@ export class MetricsServiceSink implements StatsSink {
     call.start(this.target.clusterName, STREAM_METRICS_METHOD, this.target.authority, this.target.initialMetadata, this.target.google);
     // Failed at once (no host, no cluster): the message is dropped, as Envoy's when start() gives no stream.
     if (this.call === call) call.sendMessage(first);
+  }
+
+  /**
+   * At shutdown, after the final flush: the call half-closed and, once the server has ended
+   * it (its response sent, so it does not see a cancel when the process exits), resolved.
+   * The shutdown bounds the wait. No flush is sent after.
+   */
+  idle(): Promise<void> {
+    this.stopped = true;
+    const call = this.call;
+    if (call === undefined) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.whenClosed = resolve;
+      call.closeSend();
+    });
   }
 
   /** Half-close (the server sees the end of the stream), reset if it does not end the call soon. */

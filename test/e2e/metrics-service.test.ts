@@ -4,7 +4,8 @@
  * (StreamMetrics, client-streaming) through an HTTP/2 static cluster. A proxied request's
  * cluster.backend.upstream_rq_total arrives, as deltas (report_counters_as_deltas) that add
  * up to the requests made; the stream's first message alone carries the node; after the
- * server restarts on the same port, a new stream opens and carries the node again.
+ * server restarts on the same port, a new stream opens and carries the node again; at
+ * shutdown the last flush goes out and the stream ends.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { request } from "undici";
@@ -105,5 +106,15 @@ describe.each(RUNTIMES)("metrics_service stats sink on %s", (runtime) => {
     expect(next!.message.identifier?.node?.id).toBe("e2e-node");
     expect(await eventually(async () => sent(RQ_TOTAL), (n) => n >= 4, 10_000)).toBeGreaterThanOrEqual(4);
     expect(metrics.messages.filter((m) => m.stream === 2).slice(1).every((m) => m.message.identifier === undefined)).toBe(true);
+  });
+
+  test("at shutdown the final flush goes out and the server sees the stream end", async () => {
+    await get();
+    const before = metrics.messages.length;
+    const exited = await proxy.stop("SIGTERM");
+    expect(exited.code).toBe(0);
+    expect(await eventually(async () => metrics.ended, (n) => n >= 1, 5000)).toBeGreaterThanOrEqual(1);
+    expect(metrics.messages.length).toBeGreaterThan(before);
+    expect(sent(RQ_TOTAL)).toBe(5);
   });
 });

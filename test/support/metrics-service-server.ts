@@ -59,7 +59,7 @@ export class MetricsServiceServer {
   private readonly streams = new Set<Stream>();
   private server: grpc.Server | undefined;
   port = 0;
-  /** Streams opened so far; ended (the client half-closed) so far. */
+  /** Streams opened so far; ended by the client so far (grpc-js's 'end': a half-close, or a reset after the last message). */
   opened = 0;
   ended = 0;
 

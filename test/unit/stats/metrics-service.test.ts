@@ -147,6 +147,9 @@ class FakeCall implements MetricsCall {
     this.sent.push(message);
     return true;
   }
+  closeSend(): void {
+    this.halfClosed = true;
+  }
   closeSendAndDeleteOnRemoteClose(): void {
     this.halfClosed = true;
   }
@@ -208,6 +211,21 @@ describe("MetricsServiceSink: the StreamMetrics stream", () => {
     flush();
     expect(calls).toHaveLength(2);
     expect(codec.decode(calls[1]!.sent[0]!).identifier?.node?.id).toBe("node-1");
+  });
+
+  test("at shutdown idle() half-closes the stream and waits for the server to end it; nothing is sent after", async () => {
+    const { calls, flush, sink } = sinkHarness();
+    flush();
+    let idle = false;
+    const waiting = sink.idle().then(() => (idle = true));
+    expect(calls[0]!.halfClosed).toBe(true);
+    await Promise.resolve();
+    expect(idle).toBe(false);
+    calls[0]!.callbacks.onRemoteClose(0, "");
+    await waiting;
+    flush();
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.sent).toHaveLength(1);
   });
 
   test("stop half-closes the stream; nothing is sent after", () => {
