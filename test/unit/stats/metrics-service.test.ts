@@ -260,6 +260,7 @@ describe("metrics_service config", () => {
   test("accepted: Envoy's fields", () => {
     expect(problems({ grpc_service: grpc, transport_api_version: "V3" })).toEqual([]);
     expect(problems({ grpc_service: grpc, transport_api_version: "V3", report_counters_as_deltas: { value: true }, emit_tags_as_labels: true, histogram_emit_mode: "HISTOGRAM" })).toEqual([]);
+    expect(problems({ grpc_service: { google_grpc: { target_uri: "127.0.0.1:9", stat_prefix: "metrics" } }, transport_api_version: "V3" })).toEqual([]);
   });
 
   test("refused, one line each naming the field", () => {
