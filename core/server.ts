@@ -372,7 +372,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     }
     // The flush timer and the sinks (Envoy's InstanceImpl::initialize creates them before the clusters warm).
     const sinkConfigs = this.bootstrap.statsSinks;
-    const sinks = sinkConfigs ? (await import("./stats/stats-sinks.ts")).createStatsSinks(sinkConfigs, this, this.bootstrap.statsConfig) : [];
+    const sinks = sinkConfigs ? (await import("./stats/stats-sinks.ts")).createStatsSinks(sinkConfigs, this, this.bootstrap.statsConfig, { server: this, node: () => this.bootstrap.node }) : [];
     // With --concurrency every worker holds the same copy of some stats (cluster_manager.*, …):
     // only the first worker sends those, so statsd counts them once.
     const worker = this.runtime.workers?.worker;

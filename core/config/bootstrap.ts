@@ -52,13 +52,28 @@ export interface Bootstrap {
 
 /**
  * A stats_sinks entry (core/config/stats-sinks-schema.ts): Envoy's statsd sink over UDP
- * (`statsd`) or TCP to a static cluster (`statsd_tcp`), or its DogStatsD sink.
+ * (`statsd`) or TCP to a static cluster (`statsd_tcp`), its DogStatsD sink, or its gRPC
+ * metrics service sink (`metrics_service`).
  */
 export type StatsSinkConfig =
   | { readonly kind: "statsd"; readonly address: { readonly address: string; readonly port: number }; readonly prefix: string }
   | { readonly kind: "statsd_tcp"; readonly clusterName: string; readonly prefix: string }
   /** maxBytesPerDatagram 0: every metric a datagram of its own (Envoy's buffer_size unset). */
-  | { readonly kind: "dog_statsd"; readonly address: { readonly address: string; readonly port: number }; readonly prefix: string; readonly maxBytesPerDatagram: number };
+  | { readonly kind: "dog_statsd"; readonly address: { readonly address: string; readonly port: number }; readonly prefix: string; readonly maxBytesPerDatagram: number }
+  | MetricsServiceSinkConfig;
+
+/** envoy.config.metrics.v3.MetricsServiceConfig (core/stats/metrics-service-sink.ts). */
+export interface MetricsServiceSinkConfig {
+  readonly kind: "metrics_service";
+  /** grpc_service: where StreamMetrics goes. */
+  readonly target: GrpcServiceTarget;
+  /** report_counters_as_deltas (default false): a counter's gain since the last flush, not its value. */
+  readonly reportCountersAsDeltas: boolean;
+  /** emit_tags_as_labels (default false): tag-extracted names, the tags as labels. */
+  readonly emitTagsAsLabels: boolean;
+  /** histogram_emit_mode (default SUMMARY_AND_HISTOGRAM). */
+  readonly histogramEmitMode: "SUMMARY_AND_HISTOGRAM" | "SUMMARY" | "HISTOGRAM";
+}
 
 /** cluster_manager.load_stats_config (an ApiConfigSource of api_type GRPC or DELTA_GRPC): the LRS server's cluster. */
 export interface LoadStatsConfig {

@@ -1,7 +1,8 @@
 /**
  * The bootstrap's `stats_sinks` (envoy.config.metrics.v3.StatsSink): Envoy's statsd sink
- * (StatsdSink, UDP or TCP) and DogStatsD sink (DogStatsdSink), as
- * source/extensions/stat_sinks/statsd/config.cc and dog_statsd/config.cc build them. A
+ * (StatsdSink, UDP or TCP), DogStatsD sink (DogStatsdSink) and gRPC metrics service sink
+ * (MetricsServiceConfig), as source/extensions/stat_sinks/statsd/config.cc,
+ * dog_statsd/config.cc and metrics_service/config.cc build them. A
  * sink is found by its typed_config's "@type" first, then by its name (Envoy's
  * getAndCheckFactory); the other sinks Envoy has are refused by name.
  */
@@ -10,18 +11,20 @@ import * as z from "./schema-kit/index.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { stringEmpty, strictObject } from "./shared-schemas.ts";
 import type { StatsSinkConfig } from "./bootstrap.ts";
+import { grpcService } from "./grpc-service-schema.ts";
 
 const STATSD = "envoy.stat_sinks.statsd";
 const STATSD_TYPE = "type.googleapis.com/envoy.config.metrics.v3.StatsdSink";
 const DOG_STATSD = "envoy.stat_sinks.dog_statsd";
 const DOG_STATSD_TYPE = "type.googleapis.com/envoy.config.metrics.v3.DogStatsdSink";
+const METRICS_SERVICE = "envoy.stat_sinks.metrics_service";
+const METRICS_SERVICE_TYPE = "type.googleapis.com/envoy.config.metrics.v3.MetricsServiceConfig";
 
 /** Envoy's getDefaultPrefix() (statsd.h): an empty prefix is this one. */
 export const DEFAULT_STATSD_PREFIX = "envoy";
 
 /** Sinks Envoy has and polyvoy does not, by canonical name, legacy name and type URL: what each is. */
 const OTHER_SINKS: readonly { names: readonly string[]; type: string; what: string }[] = [
-  { names: ["envoy.stat_sinks.metrics_service", "envoy.metrics_service"], type: "type.googleapis.com/envoy.config.metrics.v3.MetricsServiceConfig", what: "the gRPC metrics service sink" },
   { names: ["envoy.stat_sinks.open_telemetry"], type: "type.googleapis.com/envoy.extensions.stat_sinks.open_telemetry.v3.SinkConfig", what: "the OpenTelemetry (OTLP) metrics sink" },
   { names: ["envoy.stat_sinks.hystrix", "envoy.hystrix"], type: "type.googleapis.com/envoy.config.metrics.v3.HystrixSink", what: "the Hystrix dashboard sink" },
   { names: ["envoy.stat_sinks.graphite_statsd"], type: "type.googleapis.com/envoy.extensions.stat_sinks.graphite_statsd.v3.GraphiteStatsdSink", what: "the Graphite statsd sink" },
@@ -91,6 +94,36 @@ const dogStatsdSink = lazySchema(() =>
     maxBytesPerDatagram: s.max_bytes_per_datagram ?? 0,
   })));
 
+/**
+ * envoy.config.metrics.v3.MetricsServiceConfig (metrics_service.proto). transport_api_version
+ * must be V3: Envoy's factory calls Config::Utility::checkTransportVersion, which refuses
+ * AUTO (unset) and V2. The stream has no deadline and is not retried: grpc_service's timeout
+ * and retry_policy are refused by name.
+ */
+const metricsServiceSink = lazySchema(() =>
+  strictObject({
+    "@type": z.literal(METRICS_SERVICE_TYPE).optional(),
+    grpc_service: grpcService({ timeout: "a stream's timeout: Envoy's metrics service stream has no deadline" }).optional(),
+    transport_api_version: z.string().optional(),
+    report_counters_as_deltas: z.union([z.boolean(), strictObject({ value: z.boolean() }).transform((w) => w.value)]).default(false),
+    emit_tags_as_labels: z.boolean().default(false),
+    histogram_emit_mode: z.enum(["SUMMARY_AND_HISTOGRAM", "SUMMARY", "HISTOGRAM"]).default("SUMMARY_AND_HISTOGRAM"),
+  })
+  .superRefine((s, ctx) => {
+    if (s.grpc_service === undefined) ctx.addIssue({ code: "custom", path: ["grpc_service"], message: "value is required (the metrics service's gRPC cluster)" });
+    if (s.transport_api_version !== "V3") {
+      const got = s.transport_api_version === undefined ? "unset (AUTO)" : `'${s.transport_api_version}'`;
+      ctx.addIssue({ code: "custom", path: ["transport_api_version"], message: `must be V3, got ${got}: the V2 and AUTO transport versions are no longer supported (as Envoy's checkTransportVersion)` });
+    }
+  })
+  .transform((s): StatsSinkConfig => ({
+    kind: "metrics_service",
+    target: s.grpc_service!.target,
+    reportCountersAsDeltas: s.report_counters_as_deltas,
+    emitTagsAsLabels: s.emit_tags_as_labels,
+    histogramEmitMode: s.histogram_emit_mode,
+  })));
+
 /** The typed_config parsed by `schema`, its issues under typed_config. */
 function parseTyped(schema: z.ZodType<StatsSinkConfig, unknown>, typed: unknown, ctx: z.RefinementCtx): StatsSinkConfig {
   const parsed = schema.safeParse(typed ?? {}, { reportInput: true });
@@ -106,11 +139,12 @@ export const statsSink = lazySchema(() =>
     const type = (s.typed_config as { "@type"?: unknown } | undefined)?.["@type"];
     if (type === STATSD_TYPE || (type === undefined && (s.name === STATSD || s.name === "envoy.statsd"))) return parseTyped(statsdSink, s.typed_config, ctx);
     if (type === DOG_STATSD_TYPE || (type === undefined && (s.name === DOG_STATSD || s.name === "envoy.dog_statsd"))) return parseTyped(dogStatsdSink, s.typed_config, ctx);
+    if (type === METRICS_SERVICE_TYPE || (type === undefined && (s.name === METRICS_SERVICE || s.name === "envoy.metrics_service"))) return parseTyped(metricsServiceSink, s.typed_config, ctx);
     const other = OTHER_SINKS.find((o) => o.type === type || (type === undefined && o.names.includes(s.name)));
     const name = other?.names[0] ?? (s.name !== "" ? s.name : String(type ?? "(unnamed)"));
     ctx.addIssue({
       code: "custom",
-      message: `${name}${other ? ` (${other.what})` : ""} is an Envoy stats sink that polyvoy does not support (polyvoy has ${STATSD} and ${DOG_STATSD})`,
+      message: `${name}${other ? ` (${other.what})` : ""} is an Envoy stats sink that polyvoy does not support (polyvoy has ${STATSD}, ${DOG_STATSD} and ${METRICS_SERVICE})`,
     });
     return z.NEVER;
   }));

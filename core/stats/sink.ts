@@ -5,13 +5,15 @@
  */
 import type { Counter } from "./counter.ts";
 import type { Gauge } from "./gauge.ts";
-import type { HistogramSink } from "./histogram.ts";
+import type { Histogram, HistogramSink } from "./histogram.ts";
 
 /** One flush's view of the store (Envoy's MetricSnapshotImpl). */
 export interface MetricSnapshot {
   /** Every counter and its latched delta (Counter.latch), in the store's order. */
   readonly counters: readonly { readonly counter: Counter; readonly delta: number }[];
   readonly gauges: readonly Gauge[];
+  /** Every histogram (Envoy's ParentHistograms), for the sinks that read them at the flush (metrics_service). */
+  readonly histograms: readonly Histogram[];
 }
 
 export interface StatsSink extends HistogramSink {

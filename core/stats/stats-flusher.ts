@@ -12,6 +12,7 @@ import type { Timer, Timers } from "../event/timers.ts";
 import type { Logger } from "../log.ts";
 import { Counter } from "./counter.ts";
 import { Gauge } from "./gauge.ts";
+import { Histogram } from "./histogram.ts";
 import type { MetricSnapshot, StatsSink } from "./sink.ts";
 import type { StatsStore } from "./stats-store.ts";
 
@@ -111,13 +112,16 @@ export class StatsFlusher {
     if (!this.started || this.sinks.length === 0) return;
     const counters: { counter: Counter; delta: number }[] = [];
     const gauges: Gauge[] = [];
+    const histograms: Histogram[] = [];
     // The store's own order: sorting 50,000 names each flush costs more than the flush.
     for (const stat of this.store.values()) {
       if (stat instanceof Counter) {
         if (!this.skip(stat)) counters.push({ counter: stat, delta: stat.latch() });
-      } else if (stat instanceof Gauge && !this.skip(stat)) gauges.push(stat);
+      } else if (stat instanceof Gauge) {
+        if (!this.skip(stat)) gauges.push(stat);
+      } else if (stat instanceof Histogram) histograms.push(stat);
     }
-    const snapshot: MetricSnapshot = { counters, gauges };
+    const snapshot: MetricSnapshot = { counters, gauges, histograms };
     for (const sink of this.sinks) {
       try {
         sink.flush(snapshot);

@@ -1,16 +1,21 @@
 /**
- * The bootstrap's stats_sinks made into sinks (Envoy's statsd and dog_statsd factories,
- * source/extensions/stat_sinks/statsd/config.cc, dog_statsd/config.cc). Loaded only when
- * the bootstrap has stats_sinks.
+ * The bootstrap's stats_sinks made into sinks (Envoy's statsd, dog_statsd and
+ * metrics_service factories, source/extensions/stat_sinks/statsd/config.cc,
+ * dog_statsd/config.cc, metrics_service/config.cc). Loaded only when the bootstrap has
+ * stats_sinks.
  */
 import { TagExtractor } from "../admin/tag-extractor.ts";
-import type { StatsConfig, StatsSinkConfig } from "../config/bootstrap.ts";
+import type { MetricsServiceSinkConfig, NodeConfig, StatsConfig, StatsSinkConfig } from "../config/bootstrap.ts";
+import { GrpcAsyncStream } from "../http/grpc-async-stream.ts";
 import type { Runtime } from "../port.ts";
+import type { ServerContext } from "../server-context.ts";
 import type { ClusterManager } from "../upstream/cluster-manager.ts";
 import type { StatsSink } from "./sink.ts";
 import type { StatsStore } from "./stats-store.ts";
 import { TcpStatsdSink } from "./tcp-statsd-sink.ts";
 import { UdpStatsdSink } from "./udp-statsd-sink.ts";
+import { MetricsFlusher } from "./metrics-flusher.ts";
+import { MetricsServiceSink } from "./metrics-service-sink.ts";
 import { statsSinkRefusal } from "./stats-sink-refusal.ts";
 
 export interface StatsSinkContext {
@@ -21,11 +26,21 @@ export interface StatsSinkContext {
   readonly localClusterName: string;
 }
 
+/** What the metrics service sink's gRPC stream needs besides: the server, and the bootstrap's node for identifier.node. */
+export interface GrpcSinkContext {
+  readonly server: ServerContext;
+  readonly node: () => NodeConfig | undefined;
+}
+
 /** The sinks, in config order; throws one line naming the sink that cannot be made. */
-export function createStatsSinks(configs: readonly StatsSinkConfig[], context: StatsSinkContext, statsConfig: StatsConfig | undefined): StatsSink[] {
+export function createStatsSinks(configs: readonly StatsSinkConfig[], context: StatsSinkContext, statsConfig: StatsConfig | undefined, grpc?: GrpcSinkContext): StatsSink[] {
   return configs.map((config, i): StatsSink => {
     const refusal = statsSinkRefusal(config, i, context.runtime, { id: context.localNodeId, cluster: context.localClusterName });
     if (refusal !== undefined) throw new Error(refusal);
+    if (config.kind === "metrics_service") {
+      if (grpc === undefined) throw new Error(`stats_sinks[${i}]: the metrics service sink needs the server's gRPC client`);
+      return metricsServiceSink(config, grpc, statsConfig);
+    }
     if (config.kind === "statsd_tcp") {
       return new TcpStatsdSink(context.runtime, context.clusterManager, config.clusterName, config.prefix, context.stats.counter("statsd.cx_overflow"));
     }
@@ -34,4 +49,10 @@ export function createStatsSinks(configs: readonly StatsSinkConfig[], context: S
     if (config.kind === "statsd") return new UdpStatsdSink(context.runtime, context.runtime.udp!, { target, prefix: config.prefix, bufferSize: 0, txErrors });
     return new UdpStatsdSink(context.runtime, context.runtime.udp!, { target, prefix: config.prefix, bufferSize: config.maxBytesPerDatagram, txErrors, tags: new TagExtractor(statsConfig) });
   });
+}
+
+function metricsServiceSink(config: MetricsServiceSinkConfig, grpc: GrpcSinkContext, statsConfig: StatsConfig | undefined): MetricsServiceSink {
+  const server = grpc.server;
+  const flusher = new MetricsFlusher(config, config.emitTagsAsLabels ? new TagExtractor(statsConfig) : undefined);
+  return new MetricsServiceSink(flusher, config.target, grpc.node, (callbacks, maxMessageBytes) => new GrpcAsyncStream(server, callbacks, maxMessageBytes), () => server.runtime.wallClock(), server.log);
 }

@@ -378,8 +378,8 @@ describe("stats sink config", () => {
   });
 
   test("refused, one line each naming the field", () => {
-    expect(problems({ stats_sinks: [{ name: "envoy.stat_sinks.metrics_service", typed_config: { "@type": "type.googleapis.com/envoy.config.metrics.v3.MetricsServiceConfig" } }] })).toEqual([
-      expect.stringMatching(/^stats_sinks\[0\]: envoy\.stat_sinks\.metrics_service \(the gRPC metrics service sink\) is an Envoy stats sink that polyvoy does not support/),
+    expect(problems({ stats_sinks: [{ name: "envoy.stat_sinks.hystrix" }] })).toEqual([
+      expect.stringMatching(/^stats_sinks\[0\]: envoy\.stat_sinks\.hystrix \(the Hystrix dashboard sink\) is an Envoy stats sink that polyvoy does not support/),
     ]);
     expect(problems({ stats_sinks: [{ name: "envoy.stat_sinks.open_telemetry" }] })).toEqual([expect.stringMatching(/^stats_sinks\[0\]: envoy\.stat_sinks\.open_telemetry \(the OpenTelemetry/)]);
     expect(problems({ stats_sinks: [{ name: "envoy.stat_sinks.statsd", typed_config: { "@type": STATSD_TYPE } }] })).toEqual([expect.stringMatching(/^stats_sinks\[0\]\.typed_config: value is required: one of address \(UDP\) or tcp_cluster_name/)]);
