@@ -33,7 +33,19 @@ export const DEFAULT_FORMAT =
 
 /** An operator's value: a string (byte string), a number (typed JSON keeps it), or undefined (unset). */
 export type OperatorValue = string | number | undefined;
-export type Operator = (ctx: AccessLogContext) => OperatorValue;
+export type Operator = ((ctx: AccessLogContext) => OperatorValue) & {
+  /**
+   * Its value in typed JSON when that is a JSON value other than the string it prints
+   * (Envoy's formatValue: %METADATA%'s struct, %FILTER_STATE%'s proto): compact JSON text
+   * (a byte string), or undefined (unset).
+   */
+  readonly typedJson?: (ctx: AccessLogContext) => string | undefined;
+};
+
+/** `text` (the operator's printed form) with `typedJson` (its typed JSON form) attached. */
+function withTypedJson(text: (ctx: AccessLogContext) => OperatorValue, typedJson: (ctx: AccessLogContext) => string | undefined): Operator {
+  return Object.assign(text, { typedJson });
+}
 
 /** A compiled format string: literals and operators, in order. */
 export type FormatPart = string | Operator;
@@ -251,46 +263,63 @@ const METADATA_SOURCES = {
 /**
  * %METADATA(TYPE:NAMESPACE:KEY*):Z% (Envoy's MetadataFormatter): the value at KEY (a
  * path through nested structs) in NAMESPACE of the TYPE's metadata; a string as is,
- * anything else as JSON; unset when absent. ROUTE reads the route's metadata; DYNAMIC
- * the stream's dynamic metadata (set by filters such as rbac); UPSTREAM_HOST the chosen
- * host's endpoint metadata (also %UPSTREAM_METADATA(NAMESPACE:KEY*)%).
+ * anything else as JSON, at most Z bytes; unset when absent. In typed JSON it is the value
+ * itself (an object, a number, true…), not truncated (MetadataFormatter::formatValue).
+ * ROUTE reads the route's metadata; DYNAMIC the stream's dynamic metadata (set by filters
+ * such as rbac); UPSTREAM_HOST the chosen host's endpoint metadata (also
+ * %UPSTREAM_METADATA(NAMESPACE:KEY*)%).
  */
 function buildMetadataOperator(subcommand: string, maxLength: number | undefined): Operator {
   const [type, namespace, ...path] = subcommand.split(":");
   if (namespace === undefined || namespace === "") throw new FormatError(`METADATA needs TYPE:NAMESPACE[:KEY…], got "${subcommand}"`);
   if (type !== "ROUTE" && type !== "DYNAMIC" && type !== "UPSTREAM_HOST") throw new FormatError(`METADATA type ${type} is not supported (supported: ROUTE, DYNAMIC, UPSTREAM_HOST)`);
   const source = METADATA_SOURCES[type];
-  return (ctx) => {
+  const valueOf = (ctx: AccessLogContext): unknown => {
     let value: unknown = source(ctx)?.[namespace];
     for (const key of path) {
       if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
       value = (value as Record<string, unknown>)[key];
     }
-    if (value === undefined) return undefined;
-    const text = typeof value === "string" ? utf8ByteString(value) : utf8ByteString(JSON.stringify(value));
-    return maxLength === undefined ? text : text.slice(0, maxLength);
+    return value;
   };
+  return withTypedJson(
+    (ctx) => {
+      const value = valueOf(ctx);
+      if (value === undefined) return undefined;
+      const text = typeof value === "string" ? utf8ByteString(value) : utf8ByteString(JSON.stringify(value));
+      return maxLength === undefined ? text : text.slice(0, maxLength);
+    },
+    (ctx) => {
+      const value = valueOf(ctx);
+      return value === undefined ? undefined : utf8ByteString(JSON.stringify(value));
+    },
+  );
 }
 
 /**
- * Envoy's FilterStateFormatter: %FILTER_STATE(KEY)%, (KEY:TYPED) — the object's proto as
- * JSON text — or (KEY:PLAIN), its string form; at most Z bytes; unset when the stream has no
- * such object or it cannot be serialized that way (in a JSON format, too, the TYPED form is
- * that JSON as a string, as %METADATA% writes its objects). FIELD is not built.
+ * Envoy's FilterStateFormatter (stream_info_formatter.cc): %FILTER_STATE(KEY)%, (KEY:TYPED)
+ * — the object's proto as JSON text (MessageToJsonString) — or (KEY:PLAIN), its string
+ * form; at most Z bytes; unset when the stream has no such object or it cannot be
+ * serialized that way. In typed JSON the TYPED form is that JSON value itself, not a string
+ * holding it, and not truncated (FilterStateFormatter::formatValue, jsonConvertValue); the
+ * PLAIN form stays a string. FIELD is not built.
  */
 function buildFilterStateOperator(subcommand: string, maxLength: number | undefined): Operator {
   const [key, format = "TYPED", ...rest] = subcommand.split(":");
   if (key === undefined || key === "") throw new FormatError("Invalid filter state configuration, key cannot be empty.");
   if (format === "FIELD") throw new FormatError("FILTER_STATE's FIELD serialization is not supported (supported: PLAIN, TYPED)");
   if ((format !== "PLAIN" && format !== "TYPED") || rest.length > 0) throw new FormatError("Invalid filter state serialize type, only support PLAIN/TYPED/FIELD.");
-  return (ctx) => {
+  const serialized = (ctx: AccessLogContext): string | undefined => {
     const state = ctx.filterState?.get(key);
     if (!isSerializableFilterState(state)) return undefined;
     const value = format === "PLAIN" ? state.serializeAsString() : state.serializeAsJson();
-    if (value === undefined) return undefined;
-    const text = utf8ByteString(value);
-    return maxLength === undefined ? text : text.slice(0, maxLength);
+    return value === undefined ? undefined : utf8ByteString(value);
   };
+  const text = (ctx: AccessLogContext): string | undefined => {
+    const value = serialized(ctx);
+    return value === undefined || maxLength === undefined ? value : value.slice(0, maxLength);
+  };
+  return format === "PLAIN" ? text : withTypedJson(text, serialized);
 }
 
 /** The peer certificate's SANs of one type, comma-separated (Envoy's PEER_URI_SAN, PEER_DNS_SAN). */
@@ -489,6 +518,7 @@ function compileJsonString(format: string, options: JsonOptions, path: string): 
   if (single !== undefined) {
     // Only a value that is exactly one operator keeps its type (Envoy: "%DURATION%" is a number, "%DURATION%.0" a string).
     if (options.typed) {
+      if (single.typedJson) return single.typedJson;
       return (ctx) => {
         const value = single(ctx);
         return value === undefined ? undefined : typeof value === "number" ? `${value}` : jsonString(value);

@@ -523,6 +523,8 @@ export interface DnsCacheSettings {
   maxPendingRequests: number;
   /** dns_query_timeout (default 5 s). */
   queryTimeoutMs: number;
+  /** preresolve_hostnames: hosts loaded when the cache is made, before any request names them. */
+  preresolveHostnames?: { address: string; port: number }[];
 }
 
 /** A cluster of cluster_type envoy.clusters.dynamic_forward_proxy (core/upstream/dynamic-forward-proxy-cluster.ts). */

@@ -46,7 +46,11 @@ export const dnsCacheConfig: z.ZodType<DnsCacheSettings> = lazySchema(() =>
     use_tcp_for_dns_lookups: unsupportedField("polyvoy resolves names with the runtime's getaddrinfo, which chooses the transport itself", (v) => v === false),
     dns_resolution_config: dnsResolutionConfig.optional(),
     typed_dns_resolver_config: typedDnsResolverConfig.optional(),
-    preresolve_hostnames: unsupportedField("hosts are resolved when a request first names them", (v) => Array.isArray(v) && v.length === 0),
+    // SocketAddress list (dns_cache.proto): a name (or IP) and its port (proto3's 0 when unset,
+    // as Envoy keys it), loaded as the cache is made.
+    preresolve_hostnames: z
+      .array(strictObject({ address: nonEmptyString, port_value: z.number().int().min(0).max(65535).default(0), protocol: z.enum(["TCP"]).optional() }))
+      .optional(),
     dns_query_timeout: durationMs.refine((ms) => ms > 0, { message: "must be greater than 0s" }).optional(),
     key_value_config: unsupportedField("the cache is not persisted to a key-value store"),
   }).transform((c): DnsCacheSettings => {
@@ -61,8 +65,14 @@ export const dnsCacheConfig: z.ZodType<DnsCacheSettings> = lazySchema(() =>
       ...(rate ? { failureRefreshRate: { baseIntervalMs: rate.base_interval, maxIntervalMs: rate.max_interval ?? rate.base_interval * 10 } } : {}),
       maxPendingRequests: c.dns_cache_circuit_breaker?.max_pending_requests ?? DEFAULT_MAX_PENDING_REQUESTS,
       queryTimeoutMs: c.dns_query_timeout ?? DEFAULT_QUERY_TIMEOUT_MS,
+      ...(c.preresolve_hostnames?.length ? { preresolveHostnames: c.preresolve_hostnames.map((h) => ({ address: h.address, port: h.port_value })) } : {}),
     };
   }).superRefine((s, ctx) => {
+    // Envoy's DnsCacheImpl::createDnsCacheImpl.
+    const preresolved = s.preresolveHostnames?.length ?? 0;
+    if (preresolved > s.maxHosts) {
+      ctx.addIssue({ code: "custom", path: ["preresolve_hostnames"], message: `DNS Cache [${s.name}] configured with preresolve_hostnames=${preresolved} larger than max_hosts=${s.maxHosts}` });
+    }
     // Envoy's prepareDnsRefreshStrategy.
     const rate = s.failureRefreshRate;
     if (rate && rate.maxIntervalMs < rate.baseIntervalMs) {

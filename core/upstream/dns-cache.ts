@@ -148,6 +148,16 @@ export class DnsCache {
     this.stats = new DnsCacheStats(scope);
     this.stats.rqPendingRemaining.set(settings.maxPendingRequests);
     this.queryFamily = settings.lookupFamily === "V4_ONLY" ? "v4" : settings.lookupFamily === "V6_ONLY" ? "v6" : "all";
+    // preresolve_hostnames: loaded now, as Envoy's DnsCacheImpl constructor does; nothing
+    // waits for them (a failure only loses the head start), and each ages out by host_ttl
+    // like any other host. The schema keeps them within max_hosts. A bare IPv6 address is
+    // bracketed, as normalizeHostForDfp does.
+    for (const { address, port } of settings.preresolveHostnames ?? []) {
+      const ipv6Literal = !address.startsWith("[") && address.indexOf(":") !== address.lastIndexOf(":");
+      const authority = ipv6Literal ? `[${address}]` : address;
+      const key = normalizeHostForDfp(authority, port);
+      if (!this.hosts.has(key)) this.startCacheLoad(key, authority, port);
+    }
   }
 
   get size(): number {

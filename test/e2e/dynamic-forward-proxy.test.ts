@@ -326,3 +326,71 @@ describe.each(RUNTIMES)("dynamic forward proxy on %s", (runtime) => {
     expect(proxy.child.exitCode).toBeNull();
   });
 });
+
+describe.each(RUNTIMES)("dynamic forward proxy: preresolve_hostnames on %s", (runtime) => {
+  let proxy: ProxyProcess;
+  const ports = { http: 0, admin: 0 };
+  const agent = new Agent({ keepAliveTimeout: 10_000 });
+  const PRE_CACHE = { name: "pre_cache", dns_lookup_family: "V4_ONLY", preresolve_hostnames: [{ address: "localhost", port_value: 0 }] };
+
+  async function stat(name: string): Promise<number> {
+    const res = await request(`http://127.0.0.1:${ports.admin}/stats?filter=^${name.replace(/\./g, "\\.")}$`, { dispatcher: agent });
+    return Number((await res.body.text()).match(/: (\S+)\n?$/)?.[1] ?? "NaN");
+  }
+
+  beforeAll(async () => {
+    [ports.http, ports.admin] = await Promise.all([freePort(), freePort()]);
+    PRE_CACHE.preresolve_hostnames[0]!.port_value = a.port;
+    const config = {
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: ports.admin } } },
+      static_resources: {
+        listeners: [
+          {
+            name: "http",
+            address: { socket_address: { address: "127.0.0.1", port_value: ports.http } },
+            filter_chains: [
+              {
+                filters: [
+                  {
+                    name: "envoy.filters.network.http_connection_manager",
+                    typed_config: {
+                      "@type": HCM,
+                      stat_prefix: "http",
+                      route_config: { virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: "pre" } }] }] },
+                      http_filters: [
+                        { name: "envoy.filters.http.dynamic_forward_proxy", typed_config: { "@type": FILTER, dns_cache_config: PRE_CACHE } },
+                        { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
+                      ],
+                    },
+                  },
+                ],
+              },
+            ],
+          },
+        ],
+        clusters: [{ name: "pre", connect_timeout: "1s", lb_policy: "CLUSTER_PROVIDED", cluster_type: { name: "envoy.clusters.dynamic_forward_proxy", typed_config: { "@type": CLUSTER, dns_cache_config: PRE_CACHE } } }],
+      },
+    };
+    proxy = await ProxyProcess.start(runtime, config, 1);
+  });
+
+  afterAll(async () => {
+    await proxy?.stop("SIGKILL");
+    await agent.close();
+  });
+
+  test("a preresolved host is in the cache and the cluster before any request; its first request asks the resolver nothing", async () => {
+    expect(await stat("dns_cache.pre_cache.host_added")).toBe(1);
+    let members = 0;
+    for (let i = 0; i < 50 && members !== 1; i++) {
+      members = await stat("cluster.pre.membership_total");
+      if (members !== 1) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(members).toBe(1);
+    const attempts = await stat("dns_cache.pre_cache.dns_query_attempt");
+    const res = await request(`http://127.0.0.1:${ports.http}/`, { dispatcher: agent, headers: { host: `localhost:${a.port}` } });
+    expect(`${res.statusCode} ${await res.body.text()}`).toBe(`200 a saw localhost:${a.port}`);
+    expect(await stat("dns_cache.pre_cache.host_added")).toBe(1);
+    expect(await stat("dns_cache.pre_cache.dns_query_attempt")).toBe(attempts);
+  });
+});

@@ -431,6 +431,22 @@ describe("%FILTER_STATE(KEY:F):Z%", () => {
     expect(line("%FILTER_STATE(g)%", new Map([["g", none]]))).toBe('{"responseMessageCount":"2"}');
   });
 
+  test("in typed JSON the TYPED form is the JSON value, not a string, and not truncated (Envoy's formatValue); PLAIN stays a string", () => {
+    const ctx = context({ filterState });
+    const format = {
+      typed: "%FILTER_STATE(envoy.filters.http.grpc_stats)%",
+      cut: "%FILTER_STATE(envoy.filters.http.grpc_stats:TYPED):5%",
+      plain: "%FILTER_STATE(envoy.filters.http.grpc_stats:PLAIN)%",
+      inText: "[%FILTER_STATE(envoy.filters.http.grpc_stats)%]",
+      missing: "%FILTER_STATE(missing)%",
+    };
+    const object = '{"requestMessageCount":"1","responseMessageCount":"12"}';
+    expect(json(format, ctx)).toBe(`{"typed":${object},"cut":${object},"plain":"1,12","inText":${JSON.stringify(`[${object}]`)},"missing":null}\n`);
+    expect(JSON.parse(json(format, ctx)).typed).toEqual({ requestMessageCount: "1", responseMessageCount: "12" });
+    // The deprecated untyped json_format: every value a string.
+    expect(json({ typed: format.typed }, ctx, { typed: false })).toBe(`{"typed":${JSON.stringify(object)}}\n`);
+  });
+
   test("unset without the object, for one that cannot be serialized, and for a stream without filter state", () => {
     expect(line("%FILTER_STATE(missing)% %FILTER_STATE(plain.number:PLAIN)% %FILTER_STATE(plain.number)%")).toBe("- - -");
     expect(compileTextFormat("%FILTER_STATE(envoy.filters.http.grpc_stats)%").format(context())).toBe("-");
@@ -452,6 +468,11 @@ describe("%METADATA(ROUTE:…)%", () => {
     expect(line("%METADATA(ROUTE:envoy.lb:team)% %METADATA(ROUTE:envoy.lb:canary)% %METADATA(ROUTE:envoy.lb:nested:a)%", metadata)).toBe('edge true {"b":1}');
     expect(line("%METADATA(ROUTE:envoy.lb:nested:a:b)%", metadata)).toBe("1");
     expect(line("%METADATA(ROUTE:envoy.lb):9%", metadata)).toBe('{"canary"');
+  });
+
+  test("in typed JSON: the value itself (an object, a boolean, a number, a string), not truncated", () => {
+    const format = { all: "%METADATA(ROUTE:envoy.lb):9%", canary: "%METADATA(ROUTE:envoy.lb:canary)%", b: "%METADATA(ROUTE:envoy.lb:nested:a:b)%", team: "%METADATA(ROUTE:envoy.lb:team)%", none: "%METADATA(ROUTE:envoy.lb:missing)%" };
+    expect(JSON.parse(json(format, context({ routeMetadata: metadata })))).toEqual({ all: metadata["envoy.lb"], canary: true, b: 1, team: "edge", none: null });
   });
 
   test("absent: unset", () => {

@@ -59,12 +59,14 @@ describe("dynamic_forward_proxy cluster config", () => {
     expect([allowed.autoSni, allowed.autoSanValidation]).toEqual([undefined, undefined]);
   });
 
-  test("refused by name: sub clusters, coalescing, persistence, preresolving, the cluster's own hosts and DNS fields", () => {
+  test("refused by name: sub clusters, coalescing, persistence, the cluster's own hosts and DNS fields", () => {
     const problems = (typed: string, fields?: string) => yamlProblems(cluster(typed, fields)).join("\n");
     expect(problems("sub_clusters_config: {}")).toMatch(/cluster_type\.typed_config: `sub_clusters_config` is an Envoy field that polyvoy does not support yet \(sub clusters/);
     expect(problems("dns_cache_config: { name: dfp }, allow_coalesced_connections: true")).toMatch(/`allow_coalesced_connections` is an Envoy field/);
     expect(problems("dns_cache_config: { name: dfp, key_value_config: {} }")).toMatch(/dns_cache_config: `key_value_config` is an Envoy field/);
-    expect(problems("dns_cache_config: { name: dfp, preresolve_hostnames: [{ address: a, port_value: 80 }] }")).toMatch(/`preresolve_hostnames` is an Envoy field/);
+    expect(problems("dns_cache_config: { name: dfp, preresolve_hostnames: [{ address: a, port_value: 70000 }] }")).toMatch(/preresolve_hostnames\.0\.port_value/);
+    expect(problems("dns_cache_config: { name: dfp, max_hosts: 1, preresolve_hostnames: [{ address: a, port_value: 80 }, { address: b, port_value: 80 }] }")).toMatch(/preresolve_hostnames: DNS Cache \[dfp\] configured with preresolve_hostnames=2 larger than max_hosts=1/);
+    expect(problems("dns_cache_config: { name: dfp, preresolve_hostnames: [{ address: a, port_value: 80, named_port: x }] }")).toMatch(/preresolve_hostnames\.0.*named_port/);
     expect(problems("dns_cache_config: { name: dfp, use_tcp_for_dns_lookups: true }")).toMatch(/`use_tcp_for_dns_lookups` is an Envoy field/);
     expect(problems("dns_cache_config: { name: dfp }", "    lb_policy: CLUSTER_PROVIDED\n    dns_refresh_rate: 1s\n")).toMatch(/clusters\[0\]\.dns_refresh_rate: a dynamic_forward_proxy cluster does not use it: set it in the cluster's dns_cache_config/);
     expect(problems("dns_cache_config: { name: dfp }", "    lb_policy: CLUSTER_PROVIDED\n    outlier_detection: {}\n")).toMatch(/clusters\[0\]\.outlier_detection: a dynamic_forward_proxy cluster does not use it/);

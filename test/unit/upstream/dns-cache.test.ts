@@ -232,3 +232,23 @@ describe("DnsCacheManager", () => {
     expect(manager.getCache({ ...SETTINGS, name: "d" })).not.toBe(cache);
   });
 });
+
+describe("preresolve_hostnames (Envoy's DnsCacheImpl constructor)", () => {
+  test("each is loaded as the cache is made: host_added and the query before any request; a request then finds it InCache", async () => {
+    const runtime = new MemoryRuntime({});
+    runtime.setDnsAnswer("pre.test", ["10.0.0.7"]);
+    const store = new StatsStore();
+    const cache = new DnsCache({ ...SETTINGS, lookupFamily: "AUTO", preresolveHostnames: [{ address: "Pre.test", port: 8080 }, { address: "::1", port: 443 }, { address: "localhost:81", port: 80 }] }, runtime, store.scope("dns_cache.c."));
+    expect(store.counter("dns_cache.c.host_added").value).toBe(3);
+    expect(store.counter("dns_cache.c.dns_query_attempt").value).toBe(3);
+    await flush();
+    expect(cache.getHost("pre.test:8080")?.address).toBe("10.0.0.7");
+    expect(cache.getHost("[::1]:443")?.address).toBe("::1");
+    // An address with its own port keeps it (normalizeHostForDfp).
+    expect(cache.getHost("localhost:81")?.address).toBeDefined();
+    const result = cache.loadDnsCacheEntry("pre.test:8080", 80, { onLoadDnsCacheComplete: () => undefined });
+    expect(result.status).toBe("InCache");
+    expect(store.counter("dns_cache.c.dns_query_attempt").value).toBe(3);
+    cache.stop();
+  });
+});
