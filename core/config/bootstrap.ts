@@ -2271,12 +2271,13 @@ export interface GenericSecretConfig {
 }
 
 /**
- * SdsSecretConfig: a secret by name, from static_resources.secrets (no sdsConfig) or
- * from an SDS file (a DiscoveryResponse holding it), watched for changes.
+ * SdsSecretConfig: a secret by name, from static_resources.secrets (no sdsConfig), from
+ * an SDS file (a DiscoveryResponse holding it), watched for changes, or from a
+ * management server (api_config_source, ads).
  */
 export interface SdsSecretConfig {
   readonly name: string;
-  readonly sdsConfig?: SdsConfigSource;
+  readonly sdsConfig?: XdsConfigSource;
 }
 
 /** Cluster.eds_cluster_config: the file of the ClusterLoadAssignment, and its cluster_name (absent: the cluster's name). */

@@ -43,6 +43,7 @@ export const TYPE_METHODS: Readonly<Record<string, string>> = {
   "type.googleapis.com/envoy.config.cluster.v3.Cluster": "/envoy.service.cluster.v3.ClusterDiscoveryService/StreamClusters",
   "type.googleapis.com/envoy.config.route.v3.RouteConfiguration": "/envoy.service.route.v3.RouteDiscoveryService/StreamRoutes",
   "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment": "/envoy.service.endpoint.v3.EndpointDiscoveryService/StreamEndpoints",
+  "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret": "/envoy.service.secret.v3.SecretDiscoveryService/StreamSecrets",
 };
 
 const RDS_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
