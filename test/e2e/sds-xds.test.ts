@@ -2,7 +2,8 @@
  * SDS from a real management server on every runtime, black-box: test/support's control
  * plane (@grpc/grpc-js with Envoy's own protos) serves TLS certificates as Secrets, over
  * ADS (state of the world) and over the SecretDiscoveryService's incremental stream
- * (api_config_source DELTA_GRPC). Two listeners naming one secret share its subscription.
+ * (api_config_source DELTA_GRPC), and by REST polling. Two listeners naming one secret
+ * share its subscription.
  * A pushed certificate is used by new handshakes while an open connection goes on; a
  * secret that does not validate is NACKed with the reason and the old one kept. A
  * secret the server does not send: the listener starts once initial_fetch_timeout
@@ -107,23 +108,28 @@ describe.each(RUNTIMES)("SDS from a management server on %s", (runtime) => {
   let adsPort: number;
   let sharedPort: number;
   let latePort: number;
+  let restPort: number;
   let adminPort: number;
 
   beforeAll(async () => {
-    [adsPort, sharedPort, latePort, adminPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    [adsPort, sharedPort, latePort, restPort, adminPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
     controlPlane = new XdsControlPlane();
     const cpPort = await controlPlane.start();
+    const restServerPort = await controlPlane.startRest();
     controlPlane.setSnapshot(SECRET, "s1", [certificateSecret("server_cert", certs.server)]);
+    controlPlane.setRestSnapshot(SECRET, "r1", [certificateSecret("rest_cert", certs.server)]);
+    const rest = { api_config_source: { api_type: "REST", transport_api_version: "V3", cluster_names: ["rest_cluster"], refresh_delay: "0.2s" } };
     proxy = await ProxyProcess.start(runtime, {
       admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
       node: { id: "polyvoy-sds", cluster: "test" },
       dynamic_resources: { ads_config: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds_cluster" } }] } },
       static_resources: {
-        clusters: [xdsCluster(cpPort)],
+        clusters: [xdsCluster(cpPort), xdsCluster(restServerPort, "rest_cluster", true)],
         listeners: [
           tlsListener("ads", adsPort, "server_cert", ADS, "over ads"),
           tlsListener("shared", sharedPort, "server_cert", ADS, "shared"),
           tlsListener("late", latePort, "late_cert", DELTA, "late"),
+          tlsListener("rest", restPort, "rest_cert", rest, "over rest"),
         ],
       },
     });
@@ -184,5 +190,13 @@ describe.each(RUNTIMES)("SDS from a management server on %s", (runtime) => {
     stats = await adminStats(adminPort);
     expect(stats.get("sds.late_cert.update_success")).toBe(1);
     expect(controlPlane.requestsOf(SECRET).some((r) => r.service === "delta-sds" && r.subscribe?.includes("late_cert"))).toBe(true);
+  });
+
+  test("a certificate by REST polling, then a new one polled", async () => {
+    expect(await tlsGet(restPort)).toEqual({ cn: "example.com", body: expect.stringContaining("over rest") });
+    controlPlane.setRestSnapshot(SECRET, "r2", [certificateSecret("rest_cert", certs.rsa)]);
+    expect(await eventually(() => cnOf(restPort), (cn) => cn === "rsa.test")).toBe("rsa.test");
+    const polls = controlPlane.requestsOf(SECRET).filter((r) => r.service === "rest");
+    expect(polls.some((r) => r.versionInfo === "r1" && r.resourceNames.join() === "rest_cert")).toBe(true);
   });
 });
