@@ -102,8 +102,8 @@ export type RuntimeLayerConfig =
    * append_service_cluster), read once at start-up (core/runtime/disk-layer.ts).
    */
   | { kind: "disk"; name: string; symlinkRoot: string; subdirectory: string; appendServiceCluster: boolean }
-  /** rtds_layer: the Runtime resource `resourceName` from the file of rtds_config (core/runtime/rtds-subscription.ts). */
-  | { kind: "rtds"; name: string; resourceName: string; source: SdsConfigSource };
+  /** rtds_layer: the Runtime resource `resourceName` from the file or management server of rtds_config (core/runtime/rtds-subscription.ts). */
+  | { kind: "rtds"; name: string; resourceName: string; source: XdsConfigSource };
 
 /** envoy.config.core.v3.Node: who this proxy is, for logs and the admin's /server_info. */
 export interface NodeConfig {

@@ -1452,6 +1452,14 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
   })
   .superRefine((b, ctx) => checkAdsSources(b.dynamic_resources?.ads_config !== undefined, b.dynamic_resources, b.static_resources, ctx))
   .superRefine((b, ctx) => {
+    // An rtds_layer over ADS needs ads_config too (Envoy refuses it at start, as above).
+    if (b.dynamic_resources?.ads_config !== undefined) return;
+    for (const [i, layer] of (b.layered_runtime?.layers ?? []).entries()) {
+      const source = layer?.kind === "rtds" ? layer.source : undefined;
+      if (source !== undefined && "kind" in source && source.kind === "ads") ctx.addIssue({ code: "custom", path: ["layered_runtime", "layers", i, "rtds_layer", "rtds_config", "ads"], message: "ADS must be configured to support an ADS config source (dynamic_resources.ads_config)" });
+    }
+  })
+  .superRefine((b, ctx) => {
     // cluster_manager_impl.cc: the local cluster must be defined, with priority 0 endpoints only.
     const local = b.cluster_manager?.local_cluster_name;
     if (!local) return;

@@ -44,6 +44,7 @@ export const TYPE_METHODS: Readonly<Record<string, string>> = {
   "type.googleapis.com/envoy.config.route.v3.RouteConfiguration": "/envoy.service.route.v3.RouteDiscoveryService/StreamRoutes",
   "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment": "/envoy.service.endpoint.v3.EndpointDiscoveryService/StreamEndpoints",
   "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret": "/envoy.service.secret.v3.SecretDiscoveryService/StreamSecrets",
+  "type.googleapis.com/envoy.service.runtime.v3.Runtime": "/envoy.service.runtime.v3.RuntimeDiscoveryService/StreamRuntime",
 };
 
 const RDS_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
