@@ -1,6 +1,5 @@
 import "./extensions.ts";
 import { startRtdsSubscription } from "./runtime/rtds-subscription.ts";
-import type { FilesystemSubscription } from "./config/xds/filesystem-subscription.ts";
 import { SecretManager } from "./tls/secret-manager.ts";
 import { hasUnresolvedUserFilters, resolveUserFilters } from "./http/user-filter/resolve-user-filters.ts";
 import { ConfigError } from "./config/errors.ts";
@@ -27,7 +26,7 @@ import type { ServerOptions } from "./server-options.ts";
 import { InitManager } from "./init/init-manager.ts";
 import { XdsManager } from "./config/xds/xds-manager.ts";
 import { DynamicResourceApi } from "./config/xds/lds-cds-api.ts";
-import type { GrpcMuxLike, SubscriptionContext } from "./config/xds/subscription-types.ts";
+import type { GrpcMuxLike, Subscription, SubscriptionContext } from "./config/xds/subscription-types.ts";
 import { decodeLoadAssignment } from "./config/xds/eds-resource.ts";
 import { googleGrpcClusterNames } from "./config/google-grpc-cluster-names.ts";
 import { OverloadManager, type OverloadCallbacks } from "./overload/overload-manager.ts";
@@ -58,7 +57,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
   readonly stats: StatsStore;
   readonly layeredRuntime: RuntimeLoader;
   /** rtds_layer subscriptions (core/runtime/rtds-subscription.ts). */
-  private readonly rtdsSubscriptions: FilesystemSubscription[] = [];
+  private readonly rtdsSubscriptions: Subscription[] = [];
   readonly tracer: Tracer;
   readonly clusterManager: ClusterManager;
   /** static_resources.secrets and the SDS files TLS contexts name (core/tls/secret-manager.ts). */
@@ -130,6 +129,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     this.xdsManager.restFetch = (clusterName, path, body, timeoutMs, maxResponseBytes) =>
       import("./config/xds/rest-fetch.ts").then(({ restFetch }) => restFetch(this, clusterName, path, body, timeoutMs, maxResponseBytes));
     this.xdsManager.node = bootstrap.node;
+    // SDS from a management server: the same streams (ADS's, or one per source) and REST polls.
+    this.secretManager.subscriptionContext = { runtime, log, openMux: this.xdsManager.openMux, restFetch: this.xdsManager.restFetch, node: bootstrap.node };
     this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers, log }, log, this.layeredRuntime, {
       ...(bootstrap.localClusterName !== undefined ? { clusterName: bootstrap.localClusterName } : {}),
       ...(nodeLocality ? { locality: { region: nodeLocality.region ?? "", zone: nodeLocality.zone ?? "", subZone: nodeLocality.sub_zone ?? "" } } : {}),
@@ -343,13 +344,9 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     await this.layeredRuntime.loadDiskLayers(this.runtime, this.bootstrap.node?.cluster ?? "", (layer, message) =>
       this.log.warn(`runtime disk layer '${layer}' not loaded: ${message}`),
     );
-    // rtds_layer: each Runtime resource's file read before anything binds, then watched.
-    for (const layer of this.bootstrap.layeredRuntime?.layers ?? []) {
-      if (layer.kind !== "rtds") continue;
-      const subscription = startRtdsSubscription(this.runtime, this.log, this.layeredRuntime, layer.resourceName, layer.source, this.stats.scope(`runtime.${layer.resourceName}.`));
-      this.rtdsSubscriptions.push(subscription);
-      await subscription.start();
-    }
+    // rtds_layer: each Runtime resource's file read before anything binds, then watched
+    // (a management server's, once the static clusters are up: startRtdsLayers).
+    await this.startRtdsLayers("file");
     const adminConfig = this.bootstrap.admin;
     // The admin's code (handlers, stats rendering, config dump) loads only when one is configured.
     if (adminConfig) {
@@ -417,6 +414,9 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     const cdsFromServer = dynamic?.cds !== undefined && !("path" in dynamic.cds);
     if (!cdsFromServer) await this.startCds(dynamic?.cds, subscriptionContext);
     await this.clusterManager.initialize((path) => this.accessLogManager.file(path), this.secretManager);
+    // RTDS from a management server: its stream's cluster is a static one, now up (Envoy's
+    // onClusterManagerPrimaryInitializationComplete starts the RTDS subscriptions, before CDS).
+    await this.startRtdsLayers("server");
     // Envoy's ClusterManagerImpl starts its LoadStatsReporter once the static clusters are
     // up (initializeSecondaryClusters), before CDS: its stream's cluster is one of them.
     const lrs = this.bootstrap.loadStatsConfig;
@@ -464,6 +464,17 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     if (this.stopping) {
       this.admin?.stop();
       this.listenerManager.stopListening();
+    }
+  }
+
+  /** The rtds_layers whose source is a file, or a management server: each waited for (its first update or initial_fetch_timeout). */
+  private async startRtdsLayers(which: "file" | "server"): Promise<void> {
+    const context = { runtime: this.runtime, log: this.log, openMux: this.xdsManager.openMux, restFetch: this.xdsManager.restFetch, node: this.bootstrap.node };
+    for (const layer of this.bootstrap.layeredRuntime?.layers ?? []) {
+      if (layer.kind !== "rtds" || ("path" in layer.source) !== (which === "file")) continue;
+      const subscription = await startRtdsSubscription(context, this.layeredRuntime, layer.resourceName, layer.source, this.stats.scope(`runtime.${layer.resourceName}.`));
+      this.rtdsSubscriptions.push(subscription);
+      await subscription.start();
     }
   }
 

@@ -117,8 +117,8 @@ export type RuntimeLayerConfig =
    * append_service_cluster), read once at start-up (core/runtime/disk-layer.ts).
    */
   | { kind: "disk"; name: string; symlinkRoot: string; subdirectory: string; appendServiceCluster: boolean }
-  /** rtds_layer: the Runtime resource `resourceName` from the file of rtds_config (core/runtime/rtds-subscription.ts). */
-  | { kind: "rtds"; name: string; resourceName: string; source: SdsConfigSource };
+  /** rtds_layer: the Runtime resource `resourceName` from the file or management server of rtds_config (core/runtime/rtds-subscription.ts). */
+  | { kind: "rtds"; name: string; resourceName: string; source: XdsConfigSource };
 
 /** envoy.config.core.v3.Node: who this proxy is, for logs and the admin's /server_info. */
 export interface NodeConfig {
@@ -2312,12 +2312,13 @@ export interface GenericSecretConfig {
 }
 
 /**
- * SdsSecretConfig: a secret by name, from static_resources.secrets (no sdsConfig) or
- * from an SDS file (a DiscoveryResponse holding it), watched for changes.
+ * SdsSecretConfig: a secret by name, from static_resources.secrets (no sdsConfig), from
+ * an SDS file (a DiscoveryResponse holding it), watched for changes, or from a
+ * management server (api_config_source, ads).
  */
 export interface SdsSecretConfig {
   readonly name: string;
-  readonly sdsConfig?: SdsConfigSource;
+  readonly sdsConfig?: XdsConfigSource;
 }
 
 /** Cluster.eds_cluster_config: the file of the ClusterLoadAssignment, and its cluster_name (absent: the cluster's name). */

@@ -3,7 +3,7 @@
  * layers are flattened here into dotted keys as Envoy's ProtoLayer walks its Struct
  * (runtime_impl.cc walkProtoValue); at most one admin layer. A disk_layer is read once at
  * start-up (core/runtime/disk-layer.ts); an rtds_layer's Runtime resource comes from the
- * file of its rtds_config (core/runtime/rtds-subscription.ts), as LDS/CDS from files.
+ * file or management server of its rtds_config (core/runtime/rtds-subscription.ts), as LDS/CDS.
  */
 // The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
 import * as z from "./schema-kit/index.ts";
@@ -22,7 +22,7 @@ const runtimeLayer = lazySchema(() =>
       .optional(),
     admin_layer: strictObject({}).optional(),
     // envoy.config.bootstrap.v3.RuntimeLayer.RtdsLayer: `name` is the Runtime resource's.
-    rtds_layer: strictObject({ name: nonEmptyString, rtds_config: configSourceSchema("RTDS") }).optional(),
+    rtds_layer: strictObject({ name: nonEmptyString, rtds_config: configSourceSchema("RTDS", "server") }).optional(),
   })
   .transform((layer, ctx): RuntimeLayerConfig => {
     oneOf(layer, ["static_layer", "disk_layer", "admin_layer", "rtds_layer"] as const, ctx, true);

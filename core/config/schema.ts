@@ -18,7 +18,7 @@ import { networkRbacConfig } from "./rbac-schema.ts";
 import { mysqlProxyConfig } from "./mysql-proxy-schema.ts";
 import { redisProxyConfig } from "./redis-proxy-schema.ts";
 import { postgresProxyConfig } from "./postgres-proxy-schema.ts";
-import type { Bootstrap, CidrRangeConfig, ClusterConfig, DnsCacheSettings, DynamicForwardProxyFilterConfig, EdsClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, RedisUpstreamAuth, RetryBudgetConfig, SocketAddressConfig, TcpProxyConfig, TcpTunnelingConfig, TlsInspectorConfig, XdsConfigSource } from "./bootstrap.ts";
+import type { Bootstrap, CidrRangeConfig, ClusterConfig, DnsCacheSettings, DownstreamTlsConfig, DynamicForwardProxyFilterConfig, EdsClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, RedisUpstreamAuth, RetryBudgetConfig, SocketAddressConfig, TcpProxyConfig, TcpTunnelingConfig, TlsInspectorConfig, XdsConfigSource } from "./bootstrap.ts";
 import { dataSource } from "./data-source-schema.ts";
 import { NETWORK_SCRIPT_TYPE_URL, networkScriptConfig } from "./user-filter-schema.ts";
 import { parseIp } from "../network/cidr-range.ts";
@@ -1457,6 +1457,14 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
   })
   .superRefine((b, ctx) => checkAdsSources(b.dynamic_resources?.ads_config !== undefined, b.dynamic_resources, b.static_resources, ctx))
   .superRefine((b, ctx) => {
+    // An rtds_layer over ADS needs ads_config too (Envoy refuses it at start, as above).
+    if (b.dynamic_resources?.ads_config !== undefined) return;
+    for (const [i, layer] of (b.layered_runtime?.layers ?? []).entries()) {
+      const source = layer?.kind === "rtds" ? layer.source : undefined;
+      if (source !== undefined && "kind" in source && source.kind === "ads") ctx.addIssue({ code: "custom", path: ["layered_runtime", "layers", i, "rtds_layer", "rtds_config", "ads"], message: "ADS must be configured to support an ADS config source (dynamic_resources.ads_config)" });
+    }
+  })
+  .superRefine((b, ctx) => {
     // cluster_manager_impl.cc: the local cluster must be defined, with priority 0 endpoints only.
     const local = b.cluster_manager?.local_cluster_name;
     if (!local) return;
@@ -1561,7 +1569,8 @@ function checkAggregateReferences(clusters: readonly ClusterConfig[], hasCds: bo
 /**
  * A ConfigSource `ads: {}` needs dynamic_resources.ads_config (Envoy refuses it at start:
  * "ADS must be configured to support an ADS config source"). Checked where the bootstrap
- * names them: LDS, CDS, static EDS clusters and static listeners' RDS.
+ * names them: LDS, CDS, static EDS clusters, static listeners' RDS, and the SDS secrets
+ * of static listeners' and clusters' TLS.
  */
 function checkAdsSources(
   hasAds: boolean,
@@ -1575,15 +1584,24 @@ function checkAdsSources(
   const refuse = (path: (string | number)[]) => ctx.addIssue({ code: "custom", path, message: "ADS must be configured to support an ADS config source (dynamic_resources.ads_config)" });
   if (isAds(dynamic?.lds_config)) refuse(["dynamic_resources", "lds_config", "ads"]);
   if (isAds(dynamic?.cds_config)) refuse(["dynamic_resources", "cds_config", "ads"]);
+  // A TLS context's SDS secrets: the certificates' and the validation context's.
+  const sdsSources = (tls: DownstreamTlsConfig | UpstreamTlsConfig | undefined, at: (string | number)[]) => {
+    const common = tls?.common;
+    for (const [k, ref] of (common?.tlsCertificateSds ?? []).entries()) if (isAds(ref?.sdsConfig)) refuse([...at, "common_tls_context", "tls_certificate_sds_secret_configs", k, "sds_config", "ads"]);
+    if (isAds(common?.validationContextSds?.sdsConfig)) refuse([...at, "common_tls_context", "validation_context_sds_secret_config", "sds_config", "ads"]);
+  };
   for (const [i, cluster] of (statics?.clusters ?? []).entries()) {
     if (isAds(cluster?.eds?.configSource)) refuse(["static_resources", "clusters", i, "eds_cluster_config", "eds_config", "ads"]);
+    sdsSources(cluster?.transportSocket, ["static_resources", "clusters", i, "transport_socket", "typed_config"]);
   }
   for (const [i, listener] of (statics?.listeners ?? []).entries()) {
     for (const [c, chain] of (listener?.filterChains ?? []).entries()) {
+      sdsSources(chain?.transportSocket, ["static_resources", "listeners", i, "filter_chains", c, "transport_socket", "typed_config"]);
       for (const [f, filter] of (chain?.filters ?? []).entries()) {
         const rds = (filter?.config as { rds?: { configSource?: XdsConfigSource } } | undefined)?.rds;
         if (isAds(rds?.configSource)) refuse(["static_resources", "listeners", i, "filter_chains", c, "filters", f, "typed_config", "rds", "config_source", "ads"]);
       }
     }
+    sdsSources(listener?.defaultFilterChain?.transportSocket, ["static_resources", "listeners", i, "default_filter_chain", "transport_socket", "typed_config"]);
   }
 }

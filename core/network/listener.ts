@@ -137,6 +137,7 @@ export class ActiveListener implements ActiveTcpSocketOwner {
   async prepareTransportSockets(): Promise<void> {
     // Envoy's listener-wide `listener.<address>.ssl.*` scope, shared by its chains.
     const scope = this.context.stats.scope(`${this.stats.prefix}ssl.`);
+    const factoryScope = this.context.stats.scope(`${this.stats.prefix}server_ssl_socket_factory.`);
     const chains: [FilterChainConfig, string][] = this.config.filterChains.map((chain, i) => [chain, `filter_chains[${i}]`]);
     if (this.config.defaultFilterChain) chains.push([this.config.defaultFilterChain, "default_filter_chain"]);
     for (const [chain, at] of chains) {
@@ -147,7 +148,7 @@ export class ActiveListener implements ActiveTcpSocketOwner {
         throw new Error(`${at}.transport_socket: cannot load the TLS code: ${describe(err)}`);
       });
       try {
-        this.transportSocketFactories.set(chain, await SslSocketFactory.create(this.context.runtime, chain.transportSocket, scope, false, this.context.secretManager));
+        this.transportSocketFactories.set(chain, await SslSocketFactory.create(this.context.runtime, chain.transportSocket, scope, false, this.context.secretManager, factoryScope));
       } catch (err) {
         throw new Error(`${at}.transport_socket: ${describe(err)}`);
       }

@@ -1,8 +1,7 @@
-import type { SdsConfigSource } from "../config/bootstrap.ts";
+import type { XdsConfigSource } from "../config/bootstrap.ts";
 import { FilesystemSubscription } from "../config/xds/filesystem-subscription.ts";
 import type { RawDiscoveryResponse } from "../config/xds/raw-discovery-response.ts";
-import type { Logger } from "../log.ts";
-import type { Runtime } from "../port.ts";
+import type { Subscription, SubscriptionContext } from "../config/xds/subscription-types.ts";
 import type { StatsScope } from "../stats/stats-store.ts";
 import type { RuntimeLoader } from "./runtime-loader.ts";
 
@@ -14,13 +13,14 @@ class RtdsUpdateError extends Error {
 }
 
 /**
- * An rtds_layer fed from the file of its rtds_config (Envoy's RtdsSubscription,
- * runtime_impl.cc, over a filesystem subscription): the file's one Runtime resource, whose
- * name must be the layer's, replaces the layer's values whole at each change. Envoy's
- * checks and messages: exactly one resource, the expected name.
+ * An rtds_layer fed from its rtds_config (Envoy's RtdsSubscription, runtime_impl.cc): a
+ * file (a filesystem subscription) or a management server (GRPC, DELTA_GRPC, REST or ADS:
+ * config/xds/subscription.ts, loaded then, subscribing to the one name). The one Runtime
+ * resource, whose name must be the layer's, replaces the layer's values whole at each
+ * update. Envoy's checks and messages: exactly one resource, the expected name.
  */
-export function startRtdsSubscription(runtime: Runtime, log: Logger, loader: RuntimeLoader, name: string, source: SdsConfigSource, scope: StatsScope): FilesystemSubscription {
-  const subscription = new FilesystemSubscription(runtime, log, `rtds '${name}'`, source, scope, async (response: RawDiscoveryResponse) => {
+export async function startRtdsSubscription(context: SubscriptionContext, loader: RuntimeLoader, name: string, source: XdsConfigSource, scope: StatsScope): Promise<Subscription> {
+  const onUpdate = async (response: RawDiscoveryResponse) => {
     if (response.resources.length !== 1) throw new RtdsUpdateError(`Unexpected RTDS resource length: ${response.resources.length}`);
     const resource = response.resources[0] as Record<string, unknown> | null;
     if (resource === null || typeof resource !== "object" || resource["@type"] !== RUNTIME_TYPE) throw new RtdsUpdateError(`the resource's "@type" must be ${RUNTIME_TYPE}`);
@@ -33,6 +33,8 @@ export function startRtdsSubscription(runtime: Runtime, log: Logger, loader: Run
     const { values, problems } = flattenRuntimeLayer(layer as Record<string, unknown>);
     if (problems.length > 0) throw new RtdsUpdateError(problems.join("; "));
     loader.setRtdsLayer(name, values);
-  });
-  return subscription;
+  };
+  if ("path" in source) return new FilesystemSubscription(context.runtime, context.log, `rtds '${name}'`, source, scope, onUpdate);
+  const { createSubscription } = await import("../config/xds/subscription.ts");
+  return createSubscription(context, `rtds '${name}'`, source, RUNTIME_TYPE, [name], scope, onUpdate);
 }

@@ -1,5 +1,7 @@
 import type { Runtime } from "../port.ts";
-import type { SdsConfigSource, SecretConfig } from "../config/bootstrap.ts";
+import type { SdsConfigSource, SecretConfig, XdsConfigSource } from "../config/bootstrap.ts";
+import type { RawDiscoveryResponse } from "../config/xds/raw-discovery-response.ts";
+import type { Subscription, SubscriptionContext } from "../config/xds/subscription-types.ts";
 import type { Logger } from "../log.ts";
 import type { Counter } from "../stats/counter.ts";
 import type { StatsScope } from "../stats/stats-store.ts";
@@ -17,8 +19,20 @@ export type { ResolvedSecret } from "./read-secret.ts";
 export type SecretUpdateCallback = (secret: ResolvedSecret) => () => void;
 
 /**
- * Envoy's SdsApi over a filesystem subscription (secret/sds_api.cc): one named secret
- * read from an SDS file, kept up to date. The file is watched (its directory, or the
+ * Envoy's SdsApi (secret/sds_api.cc): one named secret kept up to date, from an SDS file
+ * or from a management server.
+ *
+ * From a management server (api_config_source GRPC, DELTA_GRPC or REST, or `ads`): a
+ * subscription to the one name (config/xds/subscription.ts), its stats
+ * (update_attempt, update_success, update_rejected, update_failure, init_fetch_timeout,
+ * version, …) under `sds.<name>.` as Envoy's. start() resolves on the first update,
+ * applied or refused, or once initial_fetch_timeout passed: the listener or cluster
+ * waiting on it (Envoy's init target) then goes on, without the secret if none came
+ * (its TLS is not ready: ssl-socket-factory.ts). A pushed secret that does not validate,
+ * names files that cannot be read or a context that cannot be built is NACKed with the
+ * reason; the secret in use is kept. The files a pushed secret names are watched as below.
+ *
+ * From a file: the file is watched (its directory, or the
  * path_config_source's watched_directory), and so are the files the secret names (their
  * directories, or the secret's watched_directory): a new file or a rotated certificate
  * is read, checked and handed to the secret's users for new connections. A file that
@@ -37,6 +51,8 @@ export class SdsApi {
   private configWatch: FileWatch | undefined;
   private filesWatch: FileWatch | undefined;
   private running: Promise<void> = Promise.resolve();
+  /** A management server's subscription (server sources only). */
+  private subscription: Subscription | undefined;
   private readonly stats: { updateAttempt: Counter; updateSuccess: Counter; updateFailure: Counter; updateRejected: Counter; keyRotationFailed: Counter };
 
   constructor(
@@ -44,8 +60,10 @@ export class SdsApi {
     private readonly log: Logger,
     readonly name: string,
     readonly kind: ResolvedSecret["kind"],
-    private readonly source: SdsConfigSource,
-    scope: StatsScope,
+    private readonly source: XdsConfigSource,
+    private readonly scope: StatsScope,
+    /** How a management server is reached (server sources only). */
+    private readonly context?: SubscriptionContext,
   ) {
     this.stats = {
       updateAttempt: scope.counter("update_attempt"),
@@ -56,17 +74,47 @@ export class SdsApi {
     };
   }
 
-  /** The secret now (after start). */
-  get secret(): ResolvedSecret {
-    return this.resolved!;
+  /** The secret now (after start); undefined when a management server has not sent it yet. */
+  get secret(): ResolvedSecret | undefined {
+    return this.resolved;
   }
 
-  /** Read the file for the first time and start watching; rejects, naming the file, when it gives no usable secret. */
+  /**
+   * A file: read it for the first time and start watching; rejects, naming the file, when
+   * it gives no usable secret. A management server: subscribe, and resolve once the first
+   * update was applied or refused, or initial_fetch_timeout passed.
+   */
   async start(): Promise<void> {
     if (this.resolved) return;
+    const source = this.source;
+    if (!("path" in source)) return this.subscribe(source);
     const error = await this.refresh("config");
-    if (error !== undefined) throw new Error(`sds_config ${this.source.path}: ${error}`);
-    this.configWatch = new FileWatch(this.runtime, [this.source.path], this.source.watchedDirectory, () => this.schedule("config"));
+    if (error !== undefined) throw new Error(`sds_config ${source.path}: ${error}`);
+    this.configWatch = new FileWatch(this.runtime, [source.path], source.watchedDirectory, () => this.schedule("config"));
+  }
+
+  private async subscribe(source: Exclude<XdsConfigSource, SdsConfigSource>): Promise<void> {
+    const [{ createSubscription }, { SECRET_TYPE }] = await Promise.all([import("../config/xds/subscription.ts"), import("./sds-resource.ts")]);
+    const context = this.context ?? { runtime: this.runtime, log: this.log };
+    const subscription = createSubscription(context, `sds '${this.name}'`, source, SECRET_TYPE, [this.name], this.scope, (response, origin) => this.onConfigUpdate(response, origin));
+    this.subscription = subscription;
+    await subscription.start();
+  }
+
+  /** A management server's update: checked, read and handed to the users, or thrown (NACKed) leaving the secret in use. */
+  private async onConfigUpdate(response: RawDiscoveryResponse, origin: string): Promise<void> {
+    const [{ readSecretResources }, { releaseSchemas }] = await Promise.all([import("./sds-resource.ts"), import("../config/lazy-schema.ts")]);
+    let config: SecretConfig;
+    try {
+      config = await withRegexEngine(() => readSecretResources(response.resources, origin, this.name));
+    } finally {
+      releaseSchemas();
+    }
+    if (!(this.kind in config)) throw new SdsError("rejected", `secret '${this.name}' is not a ${FIELD_OF_KIND[this.kind]}`);
+    // In turn with the rotations of the files a secret names.
+    const applied = this.running.then(() => this.apply(config, origin));
+    this.running = applied.catch(() => undefined);
+    await applied;
   }
 
   addUpdateCallback(callback: SecretUpdateCallback): () => void {
@@ -75,6 +123,7 @@ export class SdsApi {
   }
 
   stop(): void {
+    this.subscription?.stop();
     this.configWatch?.close();
     this.filesWatch?.close();
   }
@@ -91,11 +140,12 @@ export class SdsApi {
     let config = this.config;
     if (trigger === "config") {
       try {
-        const text = await this.runtime.readTextFile(this.source.path);
+        const path = (this.source as SdsConfigSource).path;
+        const text = await this.runtime.readTextFile(path);
         const [{ readSecretResponse }, { releaseSchemas }] = await Promise.all([import("./sds-resource.ts"), import("../config/lazy-schema.ts")]);
         try {
           // A validation context may match SANs by safe_regex: the RE2 engine loads if the check meets one.
-          config = await withRegexEngine(() => readSecretResponse(text, this.source.path, this.name));
+          config = await withRegexEngine(() => readSecretResponse(text, path, this.name));
         } finally {
           // As validateConfig: the schemas this check built are not kept until the next one (lazy-schema.ts).
           releaseSchemas();
@@ -110,17 +160,7 @@ export class SdsApi {
       }
     }
     try {
-      const resolved = await readSecret(this.runtime, config!);
-      const key = JSON.stringify(resolved);
-      if (key !== this.resolvedKey) {
-        const commits = [...this.users].map((user) => user(resolved));
-        for (const commit of commits) commit();
-        if (this.resolved) this.log.info(`sds '${this.name}': secret updated from ${trigger === "config" ? this.source.path : "its files"}`);
-        this.resolved = resolved;
-        this.resolvedKey = key;
-      }
-      if (config !== this.config) this.watchFiles(config!);
-      this.config = config;
+      await this.apply(config!, trigger === "config" && "path" in this.source ? this.source.path : "its files");
     } catch (err) {
       (trigger === "config" ? stats.updateRejected : stats.keyRotationFailed).inc();
       const message = describe(err);
@@ -129,6 +169,21 @@ export class SdsApi {
     }
     if (trigger === "config") stats.updateSuccess.inc();
     return undefined;
+  }
+
+  /** Read the secret's files, hand it to every user (all prepare, then all commit) and watch its files; throws, keeping the secret in use. */
+  private async apply(config: SecretConfig, from: string): Promise<void> {
+    const resolved = await readSecret(this.runtime, config);
+    const key = JSON.stringify(resolved);
+    if (key !== this.resolvedKey) {
+      const commits = [...this.users].map((user) => user(resolved));
+      for (const commit of commits) commit();
+      if (this.resolved) this.log.info(`sds '${this.name}': secret updated from ${from}`);
+      this.resolved = resolved;
+      this.resolvedKey = key;
+    }
+    if (config !== this.config) this.watchFiles(config);
+    this.config = config;
   }
 
   /** Watch the files the secret reads (Envoy: their directories, or the secret's watched_directory). */

@@ -2,24 +2,30 @@ import type { Runtime } from "../port.ts";
 import type { SdsSecretConfig, SecretConfig } from "../config/bootstrap.ts";
 import type { Logger } from "../log.ts";
 import type { StatsStore } from "../stats/stats-store.ts";
+import type { SubscriptionContext } from "../config/xds/subscription-types.ts";
 import { readSecret } from "./read-secret.ts";
 import { SdsApi, type ResolvedSecret, type SecretUpdateCallback } from "./sds-api.ts";
 
 /** A secret as a TLS context uses it: what it is now, and (for SDS) its updates. */
 export interface SecretProvider {
-  readonly secret: ResolvedSecret;
+  /** Undefined while a management server has not sent it (its initial_fetch_timeout passed first). */
+  readonly secret: ResolvedSecret | undefined;
   /** Returns the function that stops the updates. */
   addUpdateCallback(callback: SecretUpdateCallback): () => void;
 }
 
 /**
  * Envoy's SecretManagerImpl: static_resources.secrets by name (read once, at first use),
- * and one SdsApi per SDS file and secret name, shared by every TLS context naming it.
+ * and one SdsApi per config source and secret name (an SDS file, or a management
+ * server: Envoy keys them by the ConfigSource's hash and the name), shared by every TLS
+ * context naming it.
  */
 export class SecretManager {
   private readonly staticSecrets = new Map<string, SecretConfig>();
   private readonly staticProviders = new Map<string, Promise<SecretProvider>>();
   private readonly dynamic = new Map<string, { api: SdsApi; started: Promise<void> }>();
+  /** How SDS from a management server reaches it (set by the server; absent: files only). */
+  subscriptionContext: SubscriptionContext | undefined;
 
   constructor(
     private readonly runtime: Runtime,
@@ -53,10 +59,11 @@ export class SecretManager {
   private provider(ref: SdsSecretConfig, kind: ResolvedSecret["kind"]): Promise<SecretProvider> {
     if (!ref.sdsConfig) return this.staticProvider(ref.name, kind);
     const source = ref.sdsConfig;
-    const key = [kind, source.path, source.watchedDirectory ?? "", ref.name].join("\0");
+    // The source as parsed: two that read alike share the subscription.
+    const key = [kind, JSON.stringify(source), ref.name].join("\0");
     let entry = this.dynamic.get(key);
     if (!entry) {
-      const api = new SdsApi(this.runtime, this.log, ref.name, kind, source, this.stats.scope(`sds.${ref.name}.`));
+      const api = new SdsApi(this.runtime, this.log, ref.name, kind, source, this.stats.scope(`sds.${ref.name}.`), this.subscriptionContext);
       entry = { api, started: api.start() };
       this.dynamic.set(key, entry);
     }

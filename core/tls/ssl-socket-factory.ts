@@ -6,6 +6,8 @@ import { SslStats } from "./ssl-stats.ts";
 import { pathOf, readBytes, readCertificate, readValidationContext, type ResolvedSecret, type ResolvedValidationContext } from "./read-secret.ts";
 import type { SecretManager } from "./secret-manager.ts";
 import { OcspStapler } from "./ocsp-stapler.ts";
+import { notReadySocket } from "./not-ready-socket.ts";
+import type { Counter } from "../stats/counter.ts";
 
 /**
  * A filter chain's or a cluster's TLS (Envoy's ServerSslSocketFactory and
@@ -15,11 +17,24 @@ import { OcspStapler } from "./ocsp-stapler.ts";
  * SANs, the certificate hash and a required certificate are checked here, once the
  * handshake is done and before any application byte is delivered. Certificates and the
  * validation context may come from secrets (SecretManager): an SDS update builds a new
- * runtime context, which new connections use (Envoy's onAddOrUpdateSecret).
+ * runtime context, which new connections use (Envoy's onAddOrUpdateSecret). While a
+ * secret a management server has not sent is missing (its initial_fetch_timeout passed),
+ * there is no context: each connection is closed before any handshake, counted in
+ * `server_ssl_socket_factory.downstream_context_secrets_not_ready` (upstream:
+ * `client_ssl_socket_factory.upstream_context_secrets_not_ready`), as Envoy's
+ * NotReadySslSocket ("TLS error: Secret is not supplied by SDS"), until it comes.
  */
 export class SslSocketFactory implements TlsHandshakeCallbacks {
   readonly stats: SslStats;
-  private context!: TlsContext;
+  /** Undefined while a secret is missing. */
+  private context: TlsContext | undefined;
+  /** The certificates, a missing secret's undefined (certificates holds them once all are there). */
+  private slots: readonly (CertificateInUse | undefined)[] = [];
+  /** The validation context's secret is missing. */
+  private validationMissing = false;
+  /** Envoy's SslSocketFactoryStats: connections refused for a missing secret, contexts rebuilt by SDS. */
+  private secretsNotReady: Counter | undefined;
+  private contextUpdateBySds: Counter | undefined;
   private sanMatchers: ((session: TlsSession) => boolean) | undefined;
   /** The certificates in use (read from the config's files, or its secrets). */
   certificates: readonly CertificateInUse[] = [];
@@ -45,9 +60,21 @@ export class SslSocketFactory implements TlsHandshakeCallbacks {
    * with an Error naming what is wrong (an unreadable file, a bad key, something this
    * runtime's TLS cannot do).
    */
-  static async create(runtime: Runtime, config: DownstreamTlsConfig | UpstreamTlsConfig, scope: StatsScope, autoSanValidation = false, secrets?: SecretManager): Promise<SslSocketFactory> {
+  static async create(
+    runtime: Runtime,
+    config: DownstreamTlsConfig | UpstreamTlsConfig,
+    scope: StatsScope,
+    autoSanValidation = false,
+    secrets?: SecretManager,
+    /** The listener's or cluster's `server_ssl_socket_factory.` / `client_ssl_socket_factory.` scope. */
+    factoryScope?: StatsScope,
+  ): Promise<SslSocketFactory> {
     if (!runtime.tls) throw new Error(`envoy.transport_sockets.tls is not available on ${runtime.name}: its adapter offers no TLS`);
     const factory = new SslSocketFactory(runtime, config, scope, autoSanValidation);
+    if (factoryScope) {
+      factory.secretsNotReady = factoryScope.counter(config.side === "downstream" ? "downstream_context_secrets_not_ready" : "upstream_context_secrets_not_ready");
+      factory.contextUpdateBySds = factoryScope.counter("ssl_context_update_by_sds");
+    }
     const common = config.common;
     const needSecrets = (): SecretManager => {
       if (!secrets) throw new Error("secrets are not available here");
@@ -67,28 +94,48 @@ export class SslSocketFactory implements TlsHandshakeCallbacks {
           .validationContext(validationRef)
           .catch((err: unknown) => Promise.reject(new Error(`validation_context_sds_secret_config ('${validationRef.name}'): ${describeError(err)}`)))
       : undefined;
-    const certificates =
+    // A secret a management server has not sent (yet) is undefined.
+    const slots =
       certificateProviders.length > 0
-        ? certificateProviders.map((provider) => certificateOf(provider.secret))
+        ? certificateProviders.map((provider) => (provider.secret ? certificateOf(provider.secret) : undefined))
         : await Promise.all(common.tlsCertificates.map(async (c) => ({ ...(await readCertificate(runtime, c)), path: pathOf(c.certificateChain) })));
     if (config.side === "downstream" && config.session) factory.session = await readSession(runtime, config.session);
-    const validation = validationProvider ? validationOf(validationProvider.secret) : common.validationContext ? { ...(await readValidationContext(runtime, common.validationContext)), path: pathOf(common.validationContext.trustedCa) } : undefined;
-    factory.apply(certificates, validation, factory.build(certificates, validation));
+    const validationMissing = validationProvider !== undefined && validationProvider.secret === undefined;
+    const validation = validationProvider?.secret ? validationOf(validationProvider.secret) : !validationProvider && common.validationContext ? { ...(await readValidationContext(runtime, common.validationContext)), path: pathOf(common.validationContext.trustedCa) } : undefined;
+    factory.prepare(slots, validation, validationMissing)();
     // Each update builds a context beside the one in use; the SDS api switches once every user could.
     certificateProviders.forEach((provider, i) =>
       provider.addUpdateCallback((secret) => {
-        const next = [...factory.certificates];
+        const next = [...factory.slots];
         next[i] = certificateOf(secret);
-        const context = factory.build(next, factory.validation);
-        return () => factory.apply(next, factory.validation, context);
+        return factory.prepare(next, factory.validation, factory.validationMissing, true);
       }),
     );
-    validationProvider?.addUpdateCallback((secret) => {
-      const next = validationOf(secret);
-      const context = factory.build(factory.certificates, next);
-      return () => factory.apply(factory.certificates, next, context);
-    });
+    validationProvider?.addUpdateCallback((secret) => factory.prepare(factory.slots, validationOf(secret), false, true));
     return factory;
+  }
+
+  /**
+   * Build the context for these secrets (throws naming what is wrong) and return what
+   * puts it in use; with a secret still missing, what records the others (no context).
+   */
+  private prepare(slots: readonly (CertificateInUse | undefined)[], validation: SslSocketFactory["validation"], validationMissing: boolean, bySds = false): () => void {
+    const certificates = slots.flatMap((c) => (c ? [c] : []));
+    const ready = certificates.length === slots.length && !validationMissing;
+    const built = ready ? this.build(certificates, validation) : undefined;
+    return () => {
+      this.slots = slots;
+      this.validationMissing = validationMissing;
+      if (built) {
+        this.apply(certificates, validation, built);
+        if (bySds) this.contextUpdateBySds?.inc();
+      } else this.validation = validation;
+    };
+  }
+
+  /** Every secret is there: connections get TLS (else each is closed before a handshake). */
+  get ready(): boolean {
+    return this.context !== undefined;
   }
 
   /** The runtime's context for these certificates and this validation context (throws naming what is wrong). */
@@ -126,13 +173,23 @@ export class SslSocketFactory implements TlsHandshakeCallbacks {
 
   /** Terminate TLS on an accepted socket (`peeked`: bytes a listener filter already read). */
   accept(socket: Socket, peeked: Uint8Array | undefined): Socket {
-    return this.runtime.tls!.accept(socket, this.context, peeked);
+    const context = this.context;
+    if (context === undefined) {
+      this.secretsNotReady?.inc();
+      return notReadySocket(socket, false);
+    }
+    return this.runtime.tls!.accept(socket, context, peeked);
   }
 
   /** Connect to an upstream host over TLS, with `serverName` (auto_sni) or the configured SNI. */
   connect(options: ConnectOptions, serverName?: string): Socket {
+    const context = this.context;
+    if (context === undefined) {
+      this.secretsNotReady?.inc();
+      return notReadySocket(this.runtime.connect(options), true);
+    }
     const sni = serverName ?? (this.config.side === "upstream" ? this.config.sni : undefined);
-    return this.runtime.tls!.connect(options, this.context, sni);
+    return this.runtime.tls!.connect(options, context, sni);
   }
 
   /** Envoy's DefaultCertValidator order: a missing certificate, the chain, the SANs, the hash. */

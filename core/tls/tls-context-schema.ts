@@ -192,9 +192,9 @@ function validationContextSchema(inSecret: boolean) {
 const validationContext = lazySchema(() =>
   validationContextSchema(false));
 
-/** ConfigSource for SDS: a file whose DiscoveryResponse holds the Secret (core/tls/sds-api.ts). */
+/** ConfigSource for SDS: a file whose DiscoveryResponse holds the Secret, or a management server (core/tls/sds-api.ts). */
 const sdsConfigSource = lazySchema(() =>
-  configSourceSchema("SDS"));
+  configSourceSchema("SDS", "server"));
 
 /** SdsSecretConfig: without sds_config, a secret of static_resources.secrets. */
 export const sdsSecretConfig = lazySchema(() =>

@@ -169,7 +169,7 @@ export class Cluster {
     // listener or cluster has a transport socket.
     return import("../tls/ssl-socket-factory.ts")
       .catch((err: unknown) => Promise.reject(new Error(`cannot load the TLS code: ${err instanceof Error ? err.message : String(err)}`)))
-      .then(({ SslSocketFactory }) => SslSocketFactory.create(dispatcher.runtime, tls, this.statsStore.scope(`cluster.${this.name}.ssl.`), this.config.autoSanValidation === true, secrets))
+      .then(({ SslSocketFactory }) => SslSocketFactory.create(dispatcher.runtime, tls, this.statsStore.scope(`cluster.${this.name}.ssl.`), this.config.autoSanValidation === true, secrets, this.statsStore.scope(`cluster.${this.name}.client_ssl_socket_factory.`)))
       .then(
       (factory) => {
         this.transportSocketFactory = factory;

@@ -209,15 +209,20 @@ describe.each(RUNTIMES)("secret config errors on %s", (runtime) => {
     expect(r.stderr).toContain("tls_certificate_sds_secret_configs[0].name: Unknown static secret: nope");
   });
 
-  test("tls_certificates beside SDS, and an xDS sds_config, are refused naming the field", async () => {
+  test("tls_certificates beside SDS, and SDS over ADS without ads_config, are refused naming the field", async () => {
     const common = {
       tls_certificates: [{ certificate_chain: { filename: "a.pem" }, private_key: { filename: "a.key" } }],
-      tls_certificate_sds_secret_configs: [{ name: "x", sds_config: { ads: {} } }],
+      tls_certificate_sds_secret_configs: [{ name: "x", sds_config: { path: "x.yaml" } }],
     };
+    const overAds = { tls_certificate_sds_secret_configs: [{ name: "x", sds_config: { ads: {} } }] };
     const path = writeConfig({ static_resources: { listeners: [listener("b", 2, downstreamTls(common), "x")] } });
     const r = await runToExit(runtime, ["--mode", "validate", "-c", path]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("set tls_certificates or tls_certificate_sds_secret_configs, not both");
-    expect(r.stderr).toMatch(/sds_config: `ads` is an Envoy field that polyvoy does not support yet \(polyvoy reads SDS from files only, not from a management server/);
+    // Checked once the listeners parsed (a bootstrap-wide check): a config of its own.
+    const adsPath = writeConfig({ static_resources: { listeners: [listener("c", 3, downstreamTls(overAds), "x")] } });
+    const ads = await runToExit(runtime, ["--mode", "validate", "-c", adsPath]);
+    expect(ads.code).not.toBe(0);
+    expect(ads.stderr).toContain("sds_config.ads: ADS must be configured to support an ADS config source (dynamic_resources.ads_config)");
   });
 });

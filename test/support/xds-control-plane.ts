@@ -1,6 +1,6 @@
 /**
  * A real xDS management server for the tests: @grpc/grpc-js serving Envoy's own
- * AggregatedDiscoveryService and the per-type Listener/Cluster/Route/Endpoint discovery
+ * AggregatedDiscoveryService and the per-type Listener/Cluster/Route/Endpoint/Secret/Runtime discovery
  * services (protos from @grpc/grpc-js-xds, loaded with @grpc/proto-loader), state of the
  * world and incremental (the Delta* methods: per-resource versions, subscribe/unsubscribe,
  * removed_resources, initial_resource_versions honoured on a new stream), and REST (a
@@ -24,6 +24,8 @@ export const LISTENER = "type.googleapis.com/envoy.config.listener.v3.Listener";
 export const CLUSTER = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
 export const ROUTE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
 export const ENDPOINT = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
+export const SECRET = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
+export const RUNTIME = "type.googleapis.com/envoy.service.runtime.v3.Runtime";
 
 /** A DiscoveryRequest as the server received it. */
 export interface RecordedRequest {
@@ -80,6 +82,8 @@ const RESOURCE_PROTOS = [
   "envoy/extensions/upstreams/http/v3/http_protocol_options.proto",
   "envoy/extensions/access_loggers/stream/v3/stream.proto",
   "envoy/extensions/access_loggers/file/v3/file.proto",
+  "envoy/extensions/transport_sockets/tls/v3/secret.proto",
+  "envoy/service/runtime/v3/rtds.proto",
   "envoy/service/discovery/v3/discovery.proto",
 ];
 
@@ -89,6 +93,8 @@ const SERVICE_PROTOS = [
   "envoy/service/cluster/v3/cds.proto",
   "envoy/service/route/v3/rds.proto",
   "envoy/service/endpoint/v3/eds.proto",
+  "envoy/service/secret/v3/sds.proto",
+  "envoy/service/runtime/v3/rtds.proto",
 ];
 
 export class XdsControlPlane {
@@ -164,7 +170,7 @@ export class XdsControlPlane {
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
       req.on("end", () => {
-        const kinds: Record<string, string> = { listeners: LISTENER, clusters: CLUSTER, routes: ROUTE, endpoints: ENDPOINT };
+        const kinds: Record<string, string> = { listeners: LISTENER, clusters: CLUSTER, routes: ROUTE, endpoints: ENDPOINT, secrets: SECRET, runtime: RUNTIME };
         const typeUrl = kinds[(req.url ?? "").replace("/v3/discovery:", "")];
         let request: Record<string, unknown>;
         try {
@@ -217,6 +223,8 @@ export class XdsControlPlane {
     server.addService(discovery(["envoy", "service", "cluster", "v3", "ClusterDiscoveryService"]).service, { StreamClusters: handler("cds"), DeltaClusters: delta("delta-cds"), FetchClusters: unimplemented });
     server.addService(discovery(["envoy", "service", "route", "v3", "RouteDiscoveryService"]).service, { StreamRoutes: handler("rds"), DeltaRoutes: delta("delta-rds"), FetchRoutes: unimplemented });
     server.addService(discovery(["envoy", "service", "endpoint", "v3", "EndpointDiscoveryService"]).service, { StreamEndpoints: handler("eds"), DeltaEndpoints: delta("delta-eds"), FetchEndpoints: unimplemented });
+    server.addService(discovery(["envoy", "service", "secret", "v3", "SecretDiscoveryService"]).service, { StreamSecrets: handler("sds"), DeltaSecrets: delta("delta-sds"), FetchSecrets: unimplemented });
+    server.addService(discovery(["envoy", "service", "runtime", "v3", "RuntimeDiscoveryService"]).service, { StreamRuntime: handler("rtds"), DeltaRuntime: delta("delta-rtds"), FetchRuntime: unimplemented });
     this.port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
     );

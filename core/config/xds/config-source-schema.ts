@@ -1,11 +1,10 @@
 /**
  * envoy.config.core.v3.ConfigSource as polyvoy reads it: a file (path_config_source, or
  * the older `path`), Envoy's filesystem subscription (config_subscription/filesystem/);
- * for LDS, CDS, RDS and EDS also a management server: a state-of-the-world gRPC stream
+ * for LDS, CDS, RDS, EDS, SDS and RTDS also a management server: a state-of-the-world gRPC stream
  * (api_config_source with api_type GRPC, grpc-mux.ts), an incremental one (DELTA_GRPC,
  * delta-grpc-mux.ts), JSON polling (REST, http-subscription.ts) or the ADS stream
- * (`ads: {}`, dynamic_resources.ads_config). `self` is refused by name, as is a server
- * for SDS. Used by SDS (sds_config), RDS (rds.config_source), EDS
+ * (`ads: {}`, dynamic_resources.ads_config); RTDS too. `self` is refused by name. Used by SDS (sds_config), RDS (rds.config_source), EDS
  * (eds_cluster_config) and dynamic_resources (lds_config, cds_config, ads_config).
  */
 // The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.

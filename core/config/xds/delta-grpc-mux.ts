@@ -39,6 +39,8 @@ export const DELTA_TYPE_METHODS: Readonly<Record<string, string>> = {
   "type.googleapis.com/envoy.config.cluster.v3.Cluster": "/envoy.service.cluster.v3.ClusterDiscoveryService/DeltaClusters",
   "type.googleapis.com/envoy.config.route.v3.RouteConfiguration": "/envoy.service.route.v3.RouteDiscoveryService/DeltaRoutes",
   "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment": "/envoy.service.endpoint.v3.EndpointDiscoveryService/DeltaEndpoints",
+  "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret": "/envoy.service.secret.v3.SecretDiscoveryService/DeltaSecrets",
+  "type.googleapis.com/envoy.service.runtime.v3.Runtime": "/envoy.service.runtime.v3.RuntimeDiscoveryService/DeltaRuntime",
 };
 
 const CDS_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster";

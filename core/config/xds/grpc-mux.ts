@@ -5,7 +5,7 @@
  * own service. Per type it keeps the watches, the resource names they want (none:
  * wildcard), the last accepted version_info and the last nonce. Each DiscoveryResponse
  * is decoded (resources are Any, proto-to-json.ts), handed to the type's watches (a named
- * watch gets its own resources; RDS and EDS watches with none are skipped, as Envoy), and
+ * watch gets its own resources; named watches with none are skipped, as Envoy), and
  * answered: an ACK (the new version_info, the nonce) when every watch took it, else a
  * NACK (the previous version_info, the nonce, error_detail with code INTERNAL and the
  * reason) while the watches keep what they had. Each type's responses are applied one
@@ -43,6 +43,8 @@ export const TYPE_METHODS: Readonly<Record<string, string>> = {
   "type.googleapis.com/envoy.config.cluster.v3.Cluster": "/envoy.service.cluster.v3.ClusterDiscoveryService/StreamClusters",
   "type.googleapis.com/envoy.config.route.v3.RouteConfiguration": "/envoy.service.route.v3.RouteDiscoveryService/StreamRoutes",
   "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment": "/envoy.service.endpoint.v3.EndpointDiscoveryService/StreamEndpoints",
+  "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret": "/envoy.service.secret.v3.SecretDiscoveryService/StreamSecrets",
+  "type.googleapis.com/envoy.service.runtime.v3.Runtime": "/envoy.service.runtime.v3.RuntimeDiscoveryService/StreamRuntime",
 };
 
 const RDS_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
@@ -302,8 +304,9 @@ export class GrpcMux implements GrpcMuxLike {
           // listener's RDS) gets nothing more, and cannot NACK the others' update.
           if (!state.watches.has(watch)) continue;
           const mine = watch.names.length === 0 ? resources : [...new Set(watch.names)].flatMap((name) => byName.get(name) ?? []);
-          // onConfigUpdate reaches RDS and EDS watches only when the response has theirs.
-          if (watch.names.length > 0 && mine.length === 0 && (state.typeUrl === RDS_TYPE || state.typeUrl === EDS_TYPE)) continue;
+          // A named watch (RDS, EDS, SDS) is called only when the response has its resources
+          // (GrpcMuxImpl::processDiscoveryResources: `if (!found_resources.empty())`).
+          if (watch.names.length > 0 && mine.length === 0) continue;
           const update: RawDiscoveryResponse = { versionInfo: response.versionInfo, resources: mine };
           try {
             await watch.callbacks.onConfigUpdate(update);

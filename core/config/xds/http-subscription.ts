@@ -32,6 +32,8 @@ export const REST_PATHS: Readonly<Record<string, string>> = {
   "type.googleapis.com/envoy.config.cluster.v3.Cluster": "/v3/discovery:clusters",
   "type.googleapis.com/envoy.config.route.v3.RouteConfiguration": "/v3/discovery:routes",
   "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment": "/v3/discovery:endpoints",
+  "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret": "/v3/discovery:secrets",
+  "type.googleapis.com/envoy.service.runtime.v3.Runtime": "/v3/discovery:runtime",
 };
 
 export class HttpSubscription implements Subscription {

@@ -61,9 +61,9 @@ layered_runtime:
     expect(problems("layered_runtime: { layers: [ { name: d, disk_layer: { symlink_root: /r, subdirectry: envoy } } ] }")[0]).toMatch(/disk_layer: `subdirectry` is not a field of envoy.config.bootstrap.v3.RuntimeLayer.DiskLayer; did you mean `subdirectory`\?/);
   });
 
-  test("refusals: RTDS from a management server, two admin layers, a duplicate name, a list or null value, no layer kind", () => {
+  test("refusals: RTDS over ADS without ads_config, two admin layers, a duplicate name, a list or null value, no layer kind", () => {
     expect(problems("layered_runtime: { layers: [ { name: r, rtds_layer: { name: x, rtds_config: { ads: {} } } } ] }")).toEqual([
-      "layered_runtime.layers[0].rtds_layer.rtds_config: `ads` is an Envoy field that polyvoy does not support yet (polyvoy reads RTDS from files only, not from a management server: use path_config_source)",
+      "layered_runtime.layers[0].rtds_layer.rtds_config.ads: ADS must be configured to support an ADS config source (dynamic_resources.ads_config)",
     ]);
     expect(problems("layered_runtime: { layers: [ { name: a, admin_layer: {} }, { name: b, admin_layer: {} } ] }")).toEqual([
       "layered_runtime.layers: Too many admin layers specified in LayeredRuntime, at most one may be specified",

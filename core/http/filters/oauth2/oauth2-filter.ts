@@ -80,7 +80,8 @@ class GenericSecret {
     }
     const secret = new GenericSecret();
     const take = (resolved: SecretProvider["secret"]) => {
-      if (resolved.kind === "genericSecret") secret.value = resolved.secret;
+      // Not yet sent by a management server: empty until it is (the HMAC and token checks fail).
+      if (resolved?.kind === "genericSecret") secret.value = resolved.secret;
     };
     take(provider.secret);
     provider.addUpdateCallback((resolved) => () => take(resolved));

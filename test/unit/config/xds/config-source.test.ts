@@ -2,8 +2,8 @@
  * ConfigSource with a management server (core/config/xds/config-source-schema.ts): what
  * is taken (GRPC, DELTA_GRPC, REST, ADS, initial_fetch_timeout with Envoy's 15 s default,
  * REST's request_timeout with its 1 s default) and what is refused by name (the REST-only
- * fields on gRPC, gRPC services on REST, REST without refresh_delay or for ADS, a server
- * for SDS, ADS without ads_config).
+ * fields on gRPC, gRPC services on REST, REST without refresh_delay or for ADS, ADS
+ * without ads_config, for SDS too).
  */
 import { describe, expect, test } from "vitest";
 import { loadConfig } from "../../../../core/config/load.ts";
@@ -79,5 +79,48 @@ describe("ConfigSource from a management server", () => {
     [{ lds_config: { api_config_source: { api_type: "REST", cluster_names: ["xds_cluster"], refresh_delay: "0s" } } }, "dynamic_resources.lds_config.api_config_source.refresh_delay: must be at least 1ms"],
   ])("%j is refused by name", (dynamic, problem) => {
     expect(load(dynamic).problems?.[0]).toBe(problem);
+  });
+
+  describe("SDS (sds_config of a TLS context's secret)", () => {
+    const listenerWith = (sdsConfig: object) => ({
+      name: "tls",
+      address: { socket_address: { address: "127.0.0.1", port_value: 10443 } },
+      filter_chains: [
+        {
+          transport_socket: {
+            name: "envoy.transport_sockets.tls",
+            typed_config: {
+              "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+              common_tls_context: { tls_certificate_sds_secret_configs: [{ name: "cert", sds_config: sdsConfig }] },
+            },
+          },
+          filters: [{ name: "envoy.filters.network.tcp_proxy", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", stat_prefix: "t", cluster: "xds_cluster" } }],
+        },
+      ],
+    });
+    const loadSds = (sdsConfig: object, dynamic: object = {}) =>
+      loadConfig(JSON.stringify({ dynamic_resources: dynamic, static_resources: { clusters: [XDS_CLUSTER], listeners: [listenerWith(sdsConfig)] } }), "json") as {
+        problems?: readonly string[];
+        bootstrap?: { listeners: { filterChains: { transportSocket: { common: { tlsCertificateSds: unknown[] } } }[] }[] };
+      };
+    const refOf = (result: ReturnType<typeof loadSds>) => result.bootstrap!.listeners[0]!.filterChains[0]!.transportSocket.common.tlsCertificateSds[0];
+
+    test("api_config_source (GRPC, DELTA_GRPC, REST) and ads are taken, initial_fetch_timeout defaults to 15 s", () => {
+      const grpc = loadSds({ api_config_source: api({ api_type: "DELTA_GRPC" }), resource_api_version: "V3", initial_fetch_timeout: "1s" });
+      expect(grpc.problems).toBeUndefined();
+      expect(refOf(grpc)).toEqual({ name: "cert", sdsConfig: { kind: "grpc", target: { clusterName: "xds_cluster", authority: "", initialMetadata: [] }, nodeOnFirstMessageOnly: false, delta: true, initialFetchTimeoutMs: 1000 } });
+      const rest = loadSds({ api_config_source: { api_type: "REST", cluster_names: ["xds_cluster"], refresh_delay: "1s" } });
+      expect(refOf(rest)).toEqual({ name: "cert", sdsConfig: { kind: "rest", clusterName: "xds_cluster", refreshDelayMs: 1000, requestTimeoutMs: 1000, initialFetchTimeoutMs: 15_000 } });
+      const ads = loadSds({ ads: {} }, { ads_config: api() });
+      expect(refOf(ads)).toEqual({ name: "cert", sdsConfig: { kind: "ads", initialFetchTimeoutMs: 15_000 } });
+    });
+
+    test.each([
+      [{ ads: {} }, "static_resources.listeners[0].filter_chains[0].transport_socket.typed_config.common_tls_context.tls_certificate_sds_secret_configs[0].sds_config.ads: ADS must be configured to support an ADS config source (dynamic_resources.ads_config)"],
+      [{ path_config_source: { path: "/tmp/sds.yaml" }, initial_fetch_timeout: "1s" }, "static_resources.listeners[0].filter_chains[0].transport_socket.typed_config.common_tls_context.tls_certificate_sds_secret_configs[0].sds_config.initial_fetch_timeout: initial_fetch_timeout is for a management server (a SDS file is read before anything waits on it)"],
+      [{ api_config_source: api({ refresh_delay: "1s" }) }, "static_resources.listeners[0].filter_chains[0].transport_socket.typed_config.common_tls_context.tls_certificate_sds_secret_configs[0].sds_config.api_config_source.refresh_delay: refresh_delay is for api_type REST only (a gRPC stream is pushed to)"],
+    ])("%j is refused by name", (sdsConfig, problem) => {
+      expect(loadSds(sdsConfig).problems).toEqual([problem]);
+    });
   });
 });

@@ -574,4 +574,21 @@ describe("a named resource twice in one response (audit-xds)", () => {
     expect(eds.updates.map((u) => u.resources)).toEqual([[{ "@type": EDS, cluster_name: "a", endpoints: [{ priority: 1 }] }]]);
     expect(cp.last.of(EDS).at(-1)).toMatchObject({ versionInfo: "e1", responseNonce: "n-1", error: undefined });
   });
+
+  test("a named SDS watch whose secret the response lacks is not called (Envoy: `if (!found_resources.empty())`): a watch added while an older request's answer arrives does not NACK it", async () => {
+    const server = await setup();
+    const mux = newMux(server);
+    const SECRET = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
+    const first = recorder();
+    mux.watch(SECRET, ["a"], first);
+    await settle();
+    const second = recorder({ refuse: "Missing SDS resources for b in onConfigUpdate()" });
+    mux.watch(SECRET, ["b"], second);
+    // The answer to the request naming only "a".
+    cp.last.respond(SECRET, "s1", "n-1", [new ProtoWriter().string(1, "a").finish()]);
+    await settle();
+    expect(first.updates.map((u) => u.resources)).toEqual([[{ "@type": SECRET, name: "a" }]]);
+    expect(second.updates).toEqual([]);
+    expect(cp.last.of(SECRET).at(-1)).toMatchObject({ versionInfo: "s1", responseNonce: "n-1", error: undefined });
+  });
 });
