@@ -44,6 +44,8 @@ describe.each(RUNTIMES)("hedge_on_per_try_timeout on %s", (runtime) => {
     // /fast-hedge: the first attempt answers after 3 s, the hedge at once.
     // /slow-hedge: the first attempt answers after 700 ms (past its per-try timeout), the hedge after 3 s.
     upstream = await httpUpstream((req, res: http.ServerResponse) => {
+      // /connect-fail: never answered (the route timeout comes first).
+      if (req.url.startsWith("/connect-fail")) return;
       const attempt = String(req.headers["x-envoy-attempt-count"]);
       const first = attempt === "1";
       const delay = req.url.startsWith("/fast-hedge") ? (first ? 3000 : 0) : first ? 700 : 3000;
@@ -64,7 +66,7 @@ describe.each(RUNTIMES)("hedge_on_per_try_timeout on %s", (runtime) => {
     adminPort = await freePort();
     const config = httpProxyConfig({
       listenPort: port,
-      clusters: { fast: [upstream.port], slow: [upstream.port] },
+      clusters: { fast: [upstream.port], slow: [upstream.port], twoprio: [upstream.port] },
       routes: [],
       virtualHosts: [
         {
@@ -73,13 +75,38 @@ describe.each(RUNTIMES)("hedge_on_per_try_timeout on %s", (runtime) => {
           include_request_attempt_count: true,
           include_attempt_count_in_response: true,
           hedge_policy: { hedge_on_per_try_timeout: true },
-          routes: ["fast", "slow"].map((name) => ({
-            match: { prefix: `/${name}-hedge` },
-            route: { cluster: name, timeout: "10s", retry_policy: { retry_on: "5xx", num_retries: 1, per_try_timeout: `${PER_TRY_MS / 1000}s` } },
-          })),
+          routes: [
+            ...["fast", "slow"].map((name) => ({
+              match: { prefix: `/${name}-hedge` },
+              route: { cluster: name, timeout: "10s", retry_policy: { retry_on: "5xx", num_retries: 1, per_try_timeout: `${PER_TRY_MS / 1000}s` } },
+            })),
+            // The hedge goes to the other priority (previous_priorities), where nothing listens.
+            {
+              match: { prefix: "/connect-fail" },
+              route: {
+                cluster: "twoprio",
+                timeout: "1.5s",
+                retry_policy: {
+                  retry_on: "5xx",
+                  num_retries: 1,
+                  per_try_timeout: `${PER_TRY_MS / 1000}s`,
+                  retry_priority: {
+                    name: "envoy.retry_priorities.previous_priorities",
+                    typed_config: { "@type": "type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig", update_frequency: 1 },
+                  },
+                },
+              },
+            },
+          ],
         },
       ],
     });
+    const deadPort = await freePort();
+    const twoPriorities = (config as { static_resources: { clusters: { name: string; load_assignment: unknown }[] } }).static_resources.clusters.find((c) => c.name === "twoprio")!;
+    twoPriorities.load_assignment = {
+      cluster_name: "twoprio",
+      endpoints: [upstream.port, deadPort].map((p, priority) => ({ priority, lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: p } } } }] })),
+    };
     proxy = await ProxyProcess.start(runtime, { admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } }, ...config }, 2);
   });
 
@@ -125,5 +152,14 @@ describe.each(RUNTIMES)("hedge_on_per_try_timeout on %s", (runtime) => {
     expect(s.get("cluster.slow.upstream_rq_retry")).toBe(1);
     expect(s.get("cluster.slow.upstream_rq_retry_success") ?? 0).toBe(0);
     expect(s.get("cluster.slow.upstream_rq_200")).toBe(1);
+  });
+
+  test("the route timeout after the hedge's connect failed: 504, the one attempt in flight charged once beside the hedge's 503", async () => {
+    const result = await get("/connect-fail", "payload");
+    expect([result.status, result.body]).toEqual([504, "upstream request timeout"]);
+    expect(upstream.requests.filter((r) => r.url === "/connect-fail")).toHaveLength(1);
+    const s = await stats(adminPort);
+    expect(s.get("cluster.twoprio.upstream_cx_connect_fail")).toBe(1);
+    expect([s.get("cluster.twoprio.upstream_rq_503"), s.get("cluster.twoprio.upstream_rq_504"), s.get("cluster.twoprio.upstream_rq_completed"), s.get("cluster.twoprio.upstream_rq_timeout")]).toEqual([1, 1, 2, 1]);
   });
 });

@@ -11,6 +11,7 @@ import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { MemoryHttpClient, MemoryHttpServer, type UpstreamHandler, type UpstreamResponse } from "./support/http-peers.ts";
 import { activeDownstreamConnections, pooledConnections, resourceCounters, startProxy } from "./support/proxy.ts";
+import { H2Client } from "./support/h2-client.ts";
 
 const PROXY = 10000;
 const PORTS = [8081, 8082];
@@ -37,6 +38,8 @@ interface Setup {
   hedgePolicy?: Record<string, unknown>;
   routeExtra?: Record<string, unknown>;
   vhostExtra?: Record<string, unknown>;
+  /** The access log's format (default LOG_FORMAT). */
+  logFormat?: string;
 }
 
 async function setup(options: Setup): Promise<void> {
@@ -62,7 +65,7 @@ async function setup(options: Setup): Promise<void> {
           typed_config: {
             "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
             path: "/dev/stdout",
-            log_format: { text_format_source: { inline_string: LOG_FORMAT } },
+            log_format: { text_format_source: { inline_string: options.logFormat ?? LOG_FORMAT } },
           },
         },
       ],
@@ -301,5 +304,133 @@ describe("hedge_policy: hedge_on_per_try_timeout", () => {
     expect(stat("cluster.backend.upstream_rq_per_try_timeout")).toBe(0);
     closeAll(client);
     expectNoLeaks();
+  });
+});
+
+describe("hedge_policy: more than one attempt in flight", () => {
+  test("a slow HTTP/2 client pauses every attempt: the one hedged while paused is resumed, and its response delivered", async () => {
+    runtime = new MemoryRuntime({ seed: 8 });
+    const big: UpstreamHandler = (_req, res) => {
+      res.writeHead(200, { "content-length": String(8 * 1024 * 1024) });
+      const chunk = new Uint8Array(64 * 1024);
+      for (let sent = 0; sent < 8 * 1024 * 1024; sent += chunk.length) res.write(chunk);
+      res.end();
+    };
+    const handlers: UpstreamHandler[] = [answerAfter(1000, "first"), () => {}, big];
+    upstreams = [];
+    for (let i = 0; i < handlers.length; i++) upstreams.push(await MemoryHttpServer.listen(runtime, 8081 + i, handlers[i]!));
+    server = await startProxy(
+      runtime,
+      httpProxyConfig({
+        listenPort: PROXY,
+        clusters: { backend: [8081, 8082], big: [8083] },
+        routes: [],
+        virtualHosts: [
+          {
+            name: "v",
+            domains: ["*"],
+            routes: [
+              { match: { prefix: "/big" }, route: { cluster: "big" } },
+              { match: { prefix: "/" }, route: { cluster: "backend", timeout: "3s", retry_policy: { retry_on: "5xx", num_retries: 1, per_try_timeout: "0.5s" }, hedge_policy: HEDGE } },
+            ],
+          },
+        ],
+      }),
+    );
+    const client = new H2Client(runtime, PROXY, { initialStreamWindowSize: 16 * 1024 * 1024 });
+    const hedged = client.request([":path", "/h"]);
+    runtime.advance(10);
+    // The client stops reading while a large response comes on the same connection: the
+    // proxy's write buffer goes over its limit and /h's attempt is paused.
+    client.socket.readDisable(true);
+    const large = client.request([":path", "/big"]);
+    // /h's attempt hedges at its per-try timeout (500 ms) while paused; the hedge never answers.
+    runtime.advance(590);
+    expect(upstreams[1]!.requests).toHaveLength(1);
+    client.socket.readDisable(false);
+    runtime.advance(2400);
+    expect([hedged.headers.map((f) => f[1]), hedged.text]).toEqual([["200"], "first"]);
+    expect(large.ended).toBe(true);
+    expect(large.body).toBe(8 * 1024 * 1024);
+    expect(stat("cluster.backend.upstream_rq_timeout")).toBe(0);
+    client.socket.close();
+    for (const upstream of upstreams) for (const connection of upstream.connections) connection.socket.close();
+    runtime.runUntilIdle();
+    expect(activeDownstreamConnections(server)).toBe(0);
+  });
+
+  test("route timeout after the hedge's connect failed (no retry left): the one attempt in flight is charged one 504", async () => {
+    await setup({ handlers: [() => {}], ports: [PORTS[0]!, DEAD], hedgePolicy: HEDGE, routeExtra: { timeout: "2s" } });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/x");
+    runtime.advance(2000);
+    runtime.runDue();
+    expect(client.responses.map((r) => r.status)).toEqual([504]);
+    // Envoy: the failed hedge's 503 (onUpstreamReset), the hedged attempt's 504 (onResponseTimeout); onUpstreamTimeoutAbort charges nothing.
+    expect([stat("cluster.backend.upstream_rq_503"), stat("cluster.backend.upstream_rq_504"), stat("cluster.backend.upstream_rq_completed")]).toEqual([1, 1, 2]);
+    expect(stat("cluster.backend.upstream_rq_timeout")).toBe(1);
+    closeAll(client);
+    expectNoLeaks();
+  });
+
+  test("route timeout during the hedge's back-off: only the hedged attempt is charged", async () => {
+    await setup({
+      handlers: [() => {}, answerAfter(0, "b")],
+      hedgePolicy: HEDGE,
+      retryPolicy: { retry_on: "5xx", num_retries: 1, per_try_timeout: "0.5s", retry_back_off: { base_interval: "2s", max_interval: "2s" } },
+      routeExtra: { timeout: "1s" },
+    });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/x");
+    runtime.advance(1000);
+    runtime.runDue();
+    expect(client.responses.map((r) => r.status)).toEqual([504]);
+    expect(upstreams[1]!.requests).toHaveLength(0);
+    expect([stat("cluster.backend.upstream_rq_504"), stat("cluster.backend.upstream_rq_completed"), stat("cluster.backend.upstream_rq_timeout")]).toEqual([1, 1, 1]);
+    closeAll(client);
+    expectNoLeaks();
+  });
+
+  test("route timeout during a plain retry's back-off, no attempt in flight: 504 to the client, nothing charged to the cluster", async () => {
+    await setup({
+      handlers: [answerAfter(0, "busy", [], 503), answerAfter(0, "b")],
+      retryPolicy: { retry_on: "5xx", num_retries: 1, retry_back_off: { base_interval: "2s", max_interval: "2s" } },
+      routeExtra: { timeout: "1s" },
+    });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/x");
+    runtime.advance(1000);
+    runtime.runDue();
+    expect(client.responses.map((r) => r.status)).toEqual([504]);
+    // Envoy's onResponseTimeout charges per upstream request, of which there is none.
+    expect([stat("cluster.backend.upstream_rq_504"), stat("cluster.backend.upstream_rq_timeout")]).toEqual([0, 0]);
+    closeAll(client);
+    expectNoLeaks();
+    expect(accessLog()).toEqual(["504 UT 1 127.0.0.1:8081 upstream_response_timeout"]);
+  });
+
+  test("the winner's upstream info is logged, not the failed hedge's connect error", async () => {
+    await setup({ handlers: [answerAfter(1000, "first")], ports: [PORTS[0]!, DEAD], hedgePolicy: HEDGE, logFormat: "%RESPONSE_CODE% %UPSTREAM_HOST% tfr=%UPSTREAM_TRANSPORT_FAILURE_REASON%\n" });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/x");
+    runtime.advance(1000);
+    runtime.runDue();
+    expect(client.responses.map((r) => r.status)).toEqual([200]);
+    closeAll(client);
+    expectNoLeaks();
+    expect(accessLog()).toEqual(["200 127.0.0.1:8081 tfr=-"]);
+  });
+
+  test("the winner's request timing is logged, not the losing hedge's", async () => {
+    await setup({ handlers: [answerAfter(700, "first"), () => {}], hedgePolicy: HEDGE, logFormat: "%RESPONSE_CODE% %UPSTREAM_HOST% tx=%REQUEST_TX_DURATION%\n" });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/x");
+    runtime.advance(700);
+    runtime.runDue();
+    expect(upstreams[1]!.requests).toHaveLength(1);
+    expect(client.responses.map((r) => r.status)).toEqual([200]);
+    closeAll(client);
+    expectNoLeaks();
+    expect(accessLog()).toEqual(["200 127.0.0.1:8081 tx=0"]);
   });
 });

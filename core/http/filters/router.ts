@@ -177,6 +177,12 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   private hashKey: bigint | undefined;
   /** The route entry's (or weighted cluster's) metadata_match criteria. */
   private routeMetadataMatch: MetadataMatchCriteria | undefined;
+  /**
+   * Downstream high-watermark events not yet matched by a low one: each attempt's stream has
+   * its upstream read disabled that many times (from onPoolReady on), so a slow client pauses
+   * every attempt that may still answer.
+   */
+  private downstreamHighWatermarks = 0;
   /** The request's x-envoy-internal is "true": its responses count under the cluster's `internal.` stats, else `external.`. */
   private internalRequest = false;
   /** The host of the last attempt is a canary: its responses count under `canary.` too. */
@@ -265,7 +271,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       // Copied: the socket lent these bytes for this read only (port.ts: onData).
       if (this.retainBody && data.byteLength > 0) this.keepBody(data);
       stream.encodeData(data, endStream);
-      if (endStream) this.onUpstreamRequestSent();
+      if (endStream) this.onUpstreamRequestSent(this.upstreamRequest);
       if (data.byteLength > 0 && this.callbacks.traced) this.callbacks.trace("upstream_write", String(data.byteLength));
     } else if (!this.done) {
       if (data.byteLength > 0) this.keepBody(data);
@@ -282,7 +288,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const stream = this.upstreamRequest?.stream;
     if (stream) {
       stream.encodeTrailers(trailers);
-      this.onUpstreamRequestSent();
+      this.onUpstreamRequestSent(this.upstreamRequest);
     }
     this.onRequestComplete();
     return FilterTrailersStatus.StopIteration;
@@ -495,6 +501,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     }
     // Outlier detection (Envoy's UpstreamRequest::onPoolReady): connected; the status reports the rest.
     stream.host.outlierDetector.putResult(OutlierResult.LocalOriginConnectSuccess);
+    // A client already too slow to read pauses this attempt too (its low watermarks resume it).
+    for (let i = 0; i < this.downstreamHighWatermarks; i++) stream.readDisable(true);
     this.callbacks.streamInfo.upstreamTls = stream.tls;
     this.callbacks.streamInfo.upstreamLocalAddress = stream.localAddress;
     if (this.callbacks.traced) this.callbacks.trace(stream.reused ? "pool_reuse" : "upstream_connected", stream.host.toString());
@@ -520,7 +528,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     for (let i = 0; i <= last; i++) stream.encodeData(buffered[i]!, this.requestEnded && !trailers && i === last);
     if (last < 0 && this.requestEnded && !trailers && this.requestHadBody) stream.encodeData(EMPTY_BYTES, true);
     if (trailers) stream.encodeTrailers(trailers);
-    if (this.requestEnded) this.onUpstreamRequestSent();
+    if (this.requestEnded) this.onUpstreamRequestSent(request);
     if (this.readDisabledForBuffer) {
       this.readDisabledForBuffer = false;
       this.callbacks.readDisableDownstream(false);
@@ -531,13 +539,18 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   }
 
   /** The request's end went to the upstream codec: Envoy's UpstreamTiming last_upstream_tx_byte_sent_ (%REQUEST_TX_DURATION%). */
-  private onUpstreamRequestSent(): void {
-    this.callbacks.streamInfo.lastUpstreamTxByteSent = approximateNow(this.server.runtime);
+  private onUpstreamRequestSent(request: UpstreamRequest | undefined): void {
+    const now = approximateNow(this.server.runtime);
+    if (request !== undefined) request.lastUpstreamTxByteSent = now;
+    this.callbacks.streamInfo.lastUpstreamTxByteSent = now;
   }
 
   onPoolFailure(request: UpstreamRequest, reason: PoolFailureReason, transportFailureReason: string): void {
     if (this.done || request !== this.upstreamRequest) return;
-    if (transportFailureReason) this.callbacks.streamInfo.upstreamTransportFailureReason = transportFailureReason;
+    if (transportFailureReason) {
+      request.transportFailureReason = transportFailureReason;
+      this.callbacks.streamInfo.upstreamTransportFailureReason = transportFailureReason;
+    }
     // Envoy's UpstreamRequest::onPoolFailure "mimics an upstream reset".
     this.onAttemptReset(request, POOL_FAILURE_RESET[reason], transportFailureReason, transportFailureReason);
   }
@@ -827,12 +840,27 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
 
   // ---- downstream watermarks: a slow client pauses the upstream ----
 
+  // Every attempt in flight is paused, not only the latest: a hedged attempt may still win,
+  // and one paused as the latest must be resumed after it was hedged. Envoy's UpstreamRequest
+  // each registers its own DownstreamWatermarkManager (addDownstreamWatermarkCallbacks), a new
+  // one told the current state; here the router counts and applies it (onPoolReady).
+
   onAboveWriteBufferHighWatermark(): void {
-    this.upstreamRequest?.stream?.readDisable(true);
+    this.downstreamHighWatermarks++;
+    this.readDisableAttempts(true);
   }
 
   onBelowWriteBufferLowWatermark(): void {
-    this.upstreamRequest?.stream?.readDisable(false);
+    if (this.downstreamHighWatermarks === 0) return;
+    this.downstreamHighWatermarks--;
+    this.readDisableAttempts(false);
+  }
+
+  /** Pause or resume the upstream read of each attempt in flight with a stream. */
+  private readDisableAttempts(disable: boolean): void {
+    this.upstreamRequest?.stream?.readDisable(disable);
+    const hedged = this.hedgedRequests;
+    if (hedged !== undefined) for (const request of hedged) request.stream?.readDisable(disable);
   }
 
   onDestroy(): void {
@@ -895,22 +923,20 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.upstreamRequest = undefined;
     const hedged = this.hedgedRequests;
     this.hedgedRequests = undefined;
-    // Hedged attempts still awaiting their response count as the latest does, each charged
-    // the timeout's code (Envoy's onResponseTimeout, chargeUpstreamAbort per attempt); the
-    // latest's charge is timeoutAbort's.
-    if (hedged) {
-      for (const attempt of hedged) {
-        this.timeOutAttempt(attempt);
-        this.chargeUpstreamAbort(this.timeoutResponseCode);
-      }
-    }
+    // Each attempt in flight (hedged ones and the latest) is timed out and charged here, as in
+    // Envoy's onResponseTimeout loop; its onUpstreamTimeoutAbort charges nothing — so none
+    // while a retry backs off with no attempt in flight.
+    if (hedged) for (const attempt of hedged) this.timeOutAttempt(attempt);
     if (request) this.timeOutAttempt(request);
     this.retryState?.destroy();
     this.retryState = undefined;
-    this.timeoutAbort("upstream_response_timeout");
+    this.timeoutAbort("upstream_response_timeout", false);
   }
 
-  /** An attempt in flight when the route timeout passed (Envoy's onResponseTimeout, for each): counted and reset. */
+  /**
+   * An attempt in flight when the route timeout passed (Envoy's onResponseTimeout, for each):
+   * counted and reset; one still awaiting its response headers is charged the timeout's code.
+   */
   private timeOutAttempt(request: UpstreamRequest): void {
     this.canaryHost = request.host.canary;
     // Counted per attempt in flight; none while a retry backs off.
@@ -921,6 +947,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     // a response that began was already reported with its own status, and a hedged attempt's
     // per-try timeout was reported when it passed.
     if (!this.responseStarted && !request.outlierTimeoutRecorded) request.host.outlierDetector.putResult(OutlierResult.LocalOriginTimeout, this.timeoutResponseCode);
+    if (!this.responseStarted) this.chargeUpstreamAbort(this.timeoutResponseCode);
     request.resetStream();
   }
 
@@ -1041,6 +1068,10 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     info.upstreamHost = winner.host.toString();
     info.upstreamHostMetadata = winner.host.metadata;
     info.upstreamRequestStart = winner.startedAt;
+    // Upstream info is per attempt in Envoy (UpstreamRequest's stream info): a failed hedge's
+    // connect error or request timing is not the winner's.
+    info.upstreamTransportFailureReason = winner.transportFailureReason;
+    info.lastUpstreamTxByteSent = winner.lastUpstreamTxByteSent;
     const stream = winner.stream;
     if (stream !== undefined) {
       info.upstreamTls = stream.tls;
@@ -1057,11 +1088,15 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     request.resetStream();
     if (this.maybeRetryReset(StreamResetReason.LocalReset, request, true)) return;
     this.upstreamRequest = undefined;
-    this.timeoutAbort(details);
+    this.timeoutAbort(details, true);
   }
 
-  /** Envoy's onUpstreamTimeoutAbort: 504 "upstream request timeout" (or the alternative 204), or a reset once the response started. */
-  private timeoutAbort(details: string): void {
+  /**
+   * Envoy's onUpstreamTimeoutAbort: 504 "upstream request timeout" (or the alternative 204), or
+   * a reset once the response started. `charge`: the timed-out attempt is charged the code here
+   * (a per-try timeout, Envoy's onPerTryTimeoutCommon); the route timeout charged its attempts.
+   */
+  private timeoutAbort(details: string, charge: boolean): void {
     this.done = true;
     this.clearTimeout();
     this.retryState?.destroy();
@@ -1074,7 +1109,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       return;
     }
     const body = this.timeoutResponseCode === 504 ? "upstream request timeout" : "";
-    this.chargeUpstreamAbort(this.timeoutResponseCode);
+    if (charge) this.chargeUpstreamAbort(this.timeoutResponseCode);
     this.callbacks.sendLocalReply(this.timeoutResponseCode, body, details, CoreResponseFlag.UpstreamRequestTimeout, this.responseExtraHeaders());
   }
 

@@ -50,6 +50,10 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget {
   outlierTimeoutRecorded = false;
   /** Monotonic ms the attempt started (its host was chosen): the stream's upstream timing if it wins a hedge. */
   startedAt = 0;
+  /** Monotonic ms this attempt's request end went to the codec (the stream's last_upstream_tx_byte_sent if it wins a hedge). */
+  lastUpstreamTxByteSent: number | undefined = undefined;
+  /** Why this attempt's connect failed ("" for none): the stream's %UPSTREAM_TRANSPORT_FAILURE_REASON% if it wins a hedge. */
+  transportFailureReason = "";
   /** The pool gave a stream before the downstream request was complete: the per-try timers start when it is. */
   createPerTryTimeoutOnRequestComplete = false;
   private perTryTimer: Timer | undefined;
