@@ -17,11 +17,12 @@
  *   body and sends no body message;
  * - an ImmediateResponse ends the request with a local reply (its status, default 200,
  *   headers, body, grpc_status and details);
- * - a message out of turn is spurious: the processor is ignored for the rest of the request;
+ * - a message out of turn is spurious: a 500 (details Envoy's "spurious message...");
  * - mode_override, with allow_mode_override, changes the mode while headers are awaited.
  * A failed stream is a 500 (details ext_proc_error_gRPC_error_<status>), a message timeout
  * a 504 (ext_proc_error_per-message_timeout_exceeded), unless failure_mode_allow lets the
- * request go on without the processor. A stream the processor closes cleanly leaves the
+ * request go on without the processor (never once a full duplex body went to it: failOpen).
+ * A stream the processor closes cleanly leaves the
  * rest of the request unprocessed.
  * Stats: http.<hcm stat_prefix>.ext_proc.[<stat_prefix>.]{streams_started, stream_msgs_sent,
  * stream_msgs_received, spurious_msgs_received, streams_closed, streams_failed,
