@@ -39,8 +39,8 @@ function enumValue<T extends readonly string[]>(names: T) {
   });
 }
 
-/** ProcessingMode, the modes polyvoy's filter implements (ext-proc.ts). */
-export const processingMode = lazySchema(() =>
+/** ProcessingMode's fields, the modes polyvoy's filter implements (ext-proc.ts). */
+const processingModeFields = lazySchema(() =>
   strictObject({
     request_header_mode: enumValue(HEADER_MODES).default("DEFAULT"),
     response_header_mode: enumValue(HEADER_MODES).default("DEFAULT"),
@@ -48,7 +48,31 @@ export const processingMode = lazySchema(() =>
     response_body_mode: enumValue(BODY_MODES).default("NONE"),
     request_trailer_mode: enumValue(HEADER_MODES).default("DEFAULT"),
     response_trailer_mode: enumValue(HEADER_MODES).default("DEFAULT"),
-  })
+  }));
+
+/** The modes, in the filter's terms. */
+function toProcessingMode(m: z.infer<typeof processingModeFields>): ExtProcProcessingMode {
+  return {
+    // processing_mode.proto: DEFAULT is SEND for headers, SKIP for trailers.
+    requestHeaders: m.request_header_mode !== "SKIP",
+    responseHeaders: m.response_header_mode !== "SKIP",
+    requestBody: m.request_body_mode,
+    responseBody: m.response_body_mode,
+    requestTrailers: m.request_trailer_mode === "SEND",
+    responseTrailers: m.response_trailer_mode === "SEND",
+  };
+}
+
+/**
+ * A route's processing_mode: Envoy checks only the filter's own (config.cc
+ * verifyProcessingModeConfig runs on the ExternalProcessor); a full duplex body whose trailer
+ * mode is not SEND still sends its trailers once body went (ext-proc.ts onTrailers).
+ */
+const routeProcessingMode = lazySchema(() => processingModeFields.transform(toProcessingMode));
+
+/** The filter's processing_mode. */
+export const processingMode = lazySchema(() =>
+  processingModeFields
     .superRefine((m, ctx) => {
       // config.cc verifyProcessingModeConfig: a full duplex body ends, when trailers come, only with the trailers' answer.
       for (const dir of ["request", "response"] as const) {
@@ -57,15 +81,7 @@ export const processingMode = lazySchema(() =>
         }
       }
     })
-    .transform((m): ExtProcProcessingMode => ({
-      // processing_mode.proto: DEFAULT is SEND for headers, SKIP for trailers.
-      requestHeaders: m.request_header_mode !== "SKIP",
-      responseHeaders: m.response_header_mode !== "SKIP",
-      requestBody: m.request_body_mode,
-      responseBody: m.response_body_mode,
-      requestTrailers: m.request_trailer_mode === "SEND",
-      responseTrailers: m.response_trailer_mode === "SEND",
-    })));
+    .transform(toProcessingMode));
 
 export const DEFAULT_PROCESSING_MODE: ExtProcProcessingMode = { requestHeaders: true, responseHeaders: true, requestBody: "NONE", responseBody: "NONE", requestTrailers: false, responseTrailers: false };
 
@@ -152,7 +168,7 @@ export const extProcConfig: z.ZodType<ExtProcConfig> = lazySchema(() =>
  */
 const extProcOverrides = lazySchema(() =>
   strictObject({
-    processing_mode: processingMode.optional(),
+    processing_mode: routeProcessingMode.optional(),
     async_mode: unsupportedField("the filter always waits for the processor's answers (Envoy does not implement async_mode either)", isFalse),
     request_attributes: unsupportedField("no CEL attributes are sent", isEmptyList),
     response_attributes: unsupportedField("no CEL attributes are sent", isEmptyList),

@@ -124,6 +124,11 @@ export class GrpcAsyncStream implements UpstreamCallbacks {
     return true;
   }
 
+  /** The stream has its connection: messages go out at once (before, they wait in the queue sendMessage bounds). */
+  get ready(): boolean {
+    return this.stream !== undefined && !this.closed;
+  }
+
   /** Half-close: no more messages from us (Envoy's AsyncStream::closeStream); the server's answer still comes. */
   closeSend(): void {
     if (this.closed || this.sendClosed) return;

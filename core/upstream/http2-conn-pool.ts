@@ -322,6 +322,10 @@ export class Http2ActiveClient extends ActiveClient implements ByteSink, Http2Co
     const stream = new Http2UpstreamStream(this, callbacks);
     this.streams.add(stream);
     callbacks.onPoolReady(stream);
+    // A connection already over its high watermark tells its new stream at once (Envoy's
+    // codec_impl.cc ClientConnectionImpl::newStream), or the stream's producer would not be
+    // paused until the connection drained and filled again.
+    if (this.aboveHighWatermark && this.streams.has(stream)) stream.onConnectionWatermark(true);
   }
 
   /** @internal One of its streams closed or was reset. */
@@ -462,12 +466,17 @@ export class Http2ActiveClient extends ActiveClient implements ByteSink, Http2Co
   }
 
   override onAboveWriteBufferHighWatermark(): void {
+    this.aboveHighWatermark = true;
     for (const stream of this.streams) stream.onConnectionWatermark(true);
   }
 
   override onBelowWriteBufferLowWatermark(): void {
+    this.aboveHighWatermark = false;
     for (const stream of this.streams) stream.onConnectionWatermark(false);
   }
+
+  /** The connection's write buffer is over its high watermark (a stream opened now is told so). */
+  private aboveHighWatermark = false;
 }
 
 /**

@@ -7,7 +7,9 @@
  * - overrides.grpc_service (+ grpc_initial_metadata): another route goes to a second processor;
  * - overrides.processing_mode FULL_DUPLEX_STREAMED both ways: the processor answers the
  *   request body with its own grouping (held whole, sent back in three pieces) and each
- *   response chunk with two pieces, via streamed_response.
+ *   response chunk with two pieces, via streamed_response;
+ * - a full duplex route with failure_mode_allow whose processor answers with a plain
+ *   body_mutation: a 500, not the request upstream without the body the processor took.
  * The processors encode their answers by hand: the proto @grpc/grpc-js-xds ships predates
  * StreamedBodyResponse.
  */
@@ -169,6 +171,7 @@ describe.each(RUNTIMES)("ext_proc per-route overrides and full duplex bodies on 
             route("/disabled", perRoute({ disabled: true })),
             route("/mode", perRoute({ overrides: { processing_mode: { request_body_mode: "BUFFERED", response_header_mode: "SKIP" } } })),
             route("/other", perRoute({ overrides: { grpc_service: { envoy_grpc: { cluster_name: "proc_b" } }, grpc_initial_metadata: [{ key: "x-tenant", value: "t1" }] } })),
+            route("/duplex-wrong", perRoute({ overrides: { processing_mode: duplex, failure_mode_allow: true } })),
             route("/duplex", perRoute({ overrides: { processing_mode: duplex } })),
             route("/"),
           ],
@@ -235,5 +238,13 @@ describe.each(RUNTIMES)("ext_proc per-route overrides and full duplex bodies on 
     expect(seen.responseChunks).toBeGreaterThan(0);
     expect(seen.messages[0]).toBe("request_headers");
     expect(seen.messages).toContain("response_headers");
+  });
+
+  test("full duplex with failure_mode_allow: a plain body answer after the body went is a 500 (Envoy's failureModeAllow is false then), never the request without its body", async () => {
+    const response = await request(`http://127.0.0.1:${port}/duplex-wrong`, { method: "POST", body: "taken by the processor" });
+    await response.body.text();
+    expect(response.statusCode).toBe(500);
+    expect(response.headers["x-len"]).toBeUndefined();
+    expect(procA.seen.get("/duplex-wrong")!.requestChunks).toBeGreaterThan(0);
   });
 });

@@ -11,7 +11,7 @@
  *   HTTP/2 trailers, its response body STREAMED;
  * - a processor that stalls on a body chunk: message_timeout's 504;
  * - a processor that ends the stream mid-body (the rest goes on unprocessed) or fails it (500);
- * - a spurious message while chunks wait (they go on unprocessed); CONTINUE_AND_REPLACE on the
+ * - a spurious message while chunks wait (a 500; with failure_mode_allow they go on unprocessed); CONTINUE_AND_REPLACE on the
  *   headers while the body comes (nothing of the original goes upstream); content-length
  *   removed when mode_override makes the body STREAMED, and not set by the processor then.
  */
@@ -168,7 +168,7 @@ describe.each(RUNTIMES)("ext_proc streamed bodies and trailers on %s", (runtime)
     processor = await startProcessor();
     grpcEcho = await startEchoGrpcServer();
     adminPort = await freePort();
-    for (const name of ["streamed", "partial", "trailers", "grpc", "override"]) ports[name] = await freePort();
+    for (const name of ["streamed", "partial", "trailers", "grpc", "override", "streamed_allow"]) ports[name] = await freePort();
     const router = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
     const config = httpProxyConfig({
       listenPort: ports.streamed!,
@@ -187,6 +187,7 @@ describe.each(RUNTIMES)("ext_proc streamed bodies and trailers on %s", (runtime)
       return copy;
     };
     config.static_resources.listeners.push(variant("partial", extProc({ request_body_mode: "BUFFERED_PARTIAL" })));
+    config.static_resources.listeners.push(variant("streamed_allow", extProc({ request_body_mode: "STREAMED", response_body_mode: "STREAMED" }, { failure_mode_allow: true })));
     config.static_resources.listeners.push(variant("override", extProc({ response_header_mode: "SKIP" }, { allow_mode_override: true })));
     config.static_resources.listeners.push(
       variant("trailers", extProc({ request_header_mode: "SKIP", response_header_mode: "SKIP", request_trailer_mode: "SEND", response_trailer_mode: "SEND" }), { http_protocol_options: { enable_trailers: true } }),
@@ -298,14 +299,17 @@ describe.each(RUNTIMES)("ext_proc streamed bodies and trailers on %s", (runtime)
     expect(body).toBe(expected.toLowerCase());
   });
 
-  test("a spurious message while streamed chunks await their answers: they go on unprocessed, in order (no hole)", async () => {
+  test("a spurious message while streamed chunks await their answers: a 500; with failure_mode_allow they go on unprocessed, in order (no hole)", async () => {
     async function* slowBody(): AsyncGenerator<Buffer> {
       for (let i = 0; i < 4; i++) {
         yield Buffer.alloc(1024, 97 + i);
         await new Promise((r) => setTimeout(r, 100));
       }
     }
-    const response = await request(`http://127.0.0.1:${ports.streamed}/spurious`, { method: "POST", body: Readable.from(slowBody()) });
+    const failed = await request(`http://127.0.0.1:${ports.streamed}/spurious`, { method: "POST", body: Readable.from(slowBody()) });
+    await failed.body.text();
+    expect(failed.statusCode).toBe(500);
+    const response = await request(`http://127.0.0.1:${ports.streamed_allow}/spurious`, { method: "POST", body: Readable.from(slowBody()) });
     const body = await response.body.text();
     expect(response.statusCode).toBe(200);
     const sent = ["a", "b", "c", "d"].map((c) => c.repeat(1024)).join("");
@@ -313,6 +317,8 @@ describe.each(RUNTIMES)("ext_proc streamed bodies and trailers on %s", (runtime)
     expect(body).toBe(sent);
     const stats = await adminStats(adminPort);
     expect(stats.get("http.ingress_http.ext_proc.spurious_msgs_received")).toBeGreaterThanOrEqual(1);
+    expect(stats.get("http.streamed_allow.ext_proc.spurious_msgs_received")).toBeGreaterThanOrEqual(1);
+    expect(stats.get("http.streamed_allow.ext_proc.failure_mode_allowed")).toBeGreaterThanOrEqual(1);
   });
 
   test("CONTINUE_AND_REPLACE on the headers while the body comes: only the replacement goes upstream, nothing of the original", async () => {

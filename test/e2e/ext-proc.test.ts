@@ -4,7 +4,8 @@
  * http2_protocol_options (the stream is HTTP/2 anyway, as the Envoy example needs), a
  * node:http upstream. Headers added on the way in and out, a buffered request body
  * replaced, an immediate response, a message timeout (504, and with failure_mode_allow),
- * the processor's server down (500, and with failure_mode_allow), stats.
+ * the processor's server down (500, and with failure_mode_allow), a message out of turn (500,
+ * and with failure_mode_allow), stats.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type * as grpc from "@grpc/grpc-js";
@@ -198,8 +199,11 @@ describe.each(RUNTIMES)("ext_proc on %s", (runtime) => {
     expect(await allowed.body.text()).toContain("GET /slow in=-");
   });
 
-  test("a spurious message: the processor is ignored for the rest of the request", async () => {
-    const response = await request(urls.main + "/spurious");
+  test("a spurious message: a 500 (Envoy's ext_proc_fail_close_spurious_resp); with failure_mode_allow the processor is ignored for the rest of the request", async () => {
+    const failed = await request(urls.main + "/spurious");
+    expect(failed.statusCode).toBe(500);
+    await failed.body.text();
+    const response = await request(urls.allow + "/spurious");
     expect(response.statusCode).toBe(200);
     expect(response.headers["x-ext-out"]).toBeUndefined();
     expect(await response.body.text()).toContain("GET /spurious in=-");
@@ -234,7 +238,9 @@ describe.each(RUNTIMES)("ext_proc on %s", (runtime) => {
     expect(stats.get("http.ingress_http.ext_proc.message_timeouts")).toBe(1);
     expect(stats.get("http.ingress_http.ext_proc.spurious_msgs_received")).toBe(1);
     expect(stats.get("http.ingress_http.ext_proc.rejected_header_mutations")).toBeGreaterThanOrEqual(1);
-    expect(stats.get("http.allow.ext_proc.failure_mode_allowed")).toBe(1);
+    // The message timeout's and the spurious message's.
+    expect(stats.get("http.allow.ext_proc.failure_mode_allowed")).toBe(2);
+    expect(stats.get("http.allow.ext_proc.spurious_msgs_received")).toBe(1);
     expect(stats.get("http.down.ext_proc.streams_failed")).toBe(1);
     expect(stats.get("http.down_allow.ext_proc.failure_mode_allowed")).toBe(1);
   });

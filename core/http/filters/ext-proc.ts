@@ -17,11 +17,12 @@
  *   body and sends no body message;
  * - an ImmediateResponse ends the request with a local reply (its status, default 200,
  *   headers, body, grpc_status and details);
- * - a message out of turn is spurious: the processor is ignored for the rest of the request;
+ * - a message out of turn is spurious: a 500 (details Envoy's "spurious message...");
  * - mode_override, with allow_mode_override, changes the mode while headers are awaited.
  * A failed stream is a 500 (details ext_proc_error_gRPC_error_<status>), a message timeout
  * a 504 (ext_proc_error_per-message_timeout_exceeded), unless failure_mode_allow lets the
- * request go on without the processor. A stream the processor closes cleanly leaves the
+ * request go on without the processor (never once a full duplex body went to it: failOpen).
+ * A stream the processor closes cleanly leaves the
  * rest of the request unprocessed.
  * Stats: http.<hcm stat_prefix>.ext_proc.[<stat_prefix>.]{streams_started, stream_msgs_sent,
  * stream_msgs_received, spurious_msgs_received, streams_closed, streams_failed,
@@ -79,6 +80,16 @@ const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 const DEFERRED_CLOSE_MS = 5000;
 /** CommonResponse.ResponseStatus CONTINUE_AND_REPLACE. */
 const CONTINUE_AND_REPLACE = 1;
+/**
+ * An answer out of turn (Envoy's FailedPrecondition status from processor_state.cc), with
+ * Envoy's message: the local reply's details when it fails the request.
+ */
+class Spurious {
+  constructor(readonly message: string) {}
+}
+const SPURIOUS = new Spurious("spurious message");
+/** One answer's outcome: done, out of turn, or an error (a refused mutation: the local reply's details). */
+type AnswerStatus = "ok" | Spurious | string;
 /** ProcessingMode.BodySendMode by number. */
 const BODY_MODES: readonly ExtProcBodyMode[] = ["NONE", "STREAMED", "BUFFERED", "BUFFERED_PARTIAL", "FULL_DUPLEX_STREAMED"];
 
@@ -238,6 +249,8 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
   private grpc: GrpcServiceTarget;
   private initialMetadata: readonly (readonly [string, string])[];
   private failureModeAllow: boolean;
+  /** The route's ExtProcPerRoute was taken (Envoy's route_config_merged_). */
+  private routeConfigMerged = false;
 
   constructor(private readonly shared: ExtProcFilterConfig) {
     this.mode = shared.config.processingMode;
@@ -280,6 +293,8 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
   // ---- the response ----
 
   encodeHeaders(headers: ResponseHeaders, endStream: boolean): FilterHeadersStatus {
+    // A local reply from a filter before this one comes here without decodeHeaders: the route's config still applies (ext_proc.cc encodeHeaders).
+    this.mergePerRouteConfig();
     const dir = this.encoding;
     dir.headers = headers;
     dir.complete = endStream;
@@ -299,10 +314,13 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
   }
 
   /**
-   * Envoy's mergePerRouteConfig, at the request headers (once: a route cache clear later does
-   * not change it): ExtProcPerRoute of every level, merged (ext-proc-route.ts).
+   * Envoy's mergePerRouteConfig, at the request headers, or the response headers of a local
+   * reply sent before them (once: a route cache clear later does not change it):
+   * ExtProcPerRoute of every level, merged (ext-proc-route.ts).
    */
   private mergePerRouteConfig(): void {
+    if (this.routeConfigMerged) return;
+    this.routeConfigMerged = true;
     if (this.decoderCallbacks.route === undefined) return;
     const merged = mergeExtProcPerRoute(this.decoderCallbacks.perFilterConfigs<ExtProcPerRouteConfig>());
     if (merged === undefined) return;
@@ -455,10 +473,21 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
     return FilterDataStatus.StopIterationNoBuffer;
   }
 
-  /** One full duplex message: the direction's state is the caller's; no message timer (processor_state.cc onStartProcessorCall skips it in this mode). */
-  private sendDuplex(_dir: Direction, message: Uint8Array): void {
-    this.stream!.sendMessage(message);
+  /**
+   * One full duplex message: the direction's state is the caller's; no message timer
+   * (processor_state.cc onStartProcessorCall skips it in this mode). Until the processor's
+   * stream has its connection, what is sent waits in the stream's queue, which the stream's
+   * watermarks do not cover: the sender is paused meanwhile (resumed by onReady). A message
+   * the queue cannot take fails the stream — the body is not kept, so it cannot go on without it.
+   */
+  private sendDuplex(dir: Direction, message: Uint8Array): void {
+    const stream = this.stream!;
+    if (!stream.sendMessage(message)) {
+      stream.reset();
+      return this.onRemoteClose(GrpcStatus.Internal, "the processor's stream could not take the message");
+    }
     this.shared.stats.streamMsgsSent.inc();
+    if (!stream.ready && !dir.complete) this.requestWatermark(dir);
   }
 
   /**
@@ -498,8 +527,11 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
     const bodyDelivered = dir.complete;
     dir.complete = true;
     dir.trailers = trailers;
-    if (dir.fullDuplex && dir.sendTrailers) {
-      // Full duplex: the trailers end the body for the processor; they go at once and wait for their answer.
+    // Full duplex: the trailers end the body for the processor; they go at once and wait for their
+    // answer — whatever the trailer mode once body went (a route's mode or a mode_override may
+    // say SKIP, which Envoy's config check only refuses at the filter level): else the processor
+    // would never learn the body's end and the request would hang.
+    if (dir.fullDuplex && (dir.sendTrailers || dir.duplexBodySent)) {
       if (!this.openStream()) return this.sentLocalReply ? FilterTrailersStatus.StopIteration : FilterTrailersStatus.Continue;
       dir.stopped = true;
       dir.duplexTrailersSent = true;
@@ -658,8 +690,8 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
     }
     if (response.overrideMessageTimeoutMs !== undefined) return this.onNewTimeout(response.overrideMessageTimeoutMs);
     const inHeaders = this.decoding.state === CallState.HeadersCallback || this.encoding.state === CallState.HeadersCallback;
-    if (this.shared.config.allowModeOverride && inHeaders && response.modeOverride !== undefined) this.overrideMode(response.modeOverride);
-    let status: "ok" | "spurious" | string;
+    if (this.modeOverrideAllowed() && inHeaders && response.modeOverride !== undefined) this.overrideMode(response.modeOverride);
+    let status: AnswerStatus;
     switch (response.kind) {
       case ResponseKind.RequestHeaders:
         status = this.onHeadersResponse(this.decoding, response.common!);
@@ -685,18 +717,25 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
         this.sendImmediateResponse(response.immediate!);
         return;
       default:
-        status = "spurious";
+        status = new Spurious("unhandled message");
     }
     const stats = this.shared.stats;
     if (status === "ok") {
       stats.streamMsgsReceived.inc();
-    } else if (status === "spurious") {
-      // ext_proc.cc: ignore the processor for the rest of the request, let the request go on —
-      // closeStream(); clearAsyncState(): the chunks still queued pass on unprocessed (not finish(), which drops them).
+    } else if (status instanceof Spurious) {
       stats.spuriousMsgsReceived.inc();
-      this.processingComplete = true;
-      this.closeStream();
-      this.clearAsyncState();
+      if (this.failOpen()) {
+        // ext_proc.cc: ignore the processor for the rest of the request, let the request go on —
+        // closeStream(); clearAsyncState(): the chunks still queued pass on unprocessed (not finish(), which drops them).
+        stats.failureModeAllowed.inc();
+        this.processingComplete = true;
+        this.closeStream();
+        this.clearAsyncState();
+      } else {
+        // envoy.reloadable_features.ext_proc_fail_close_spurious_resp (on by default): handleErrorResponse, a 500.
+        this.finish();
+        this.sendImmediateResponse({ status: 500, headers: undefined, body: new Uint8Array(0), grpcStatus: undefined, details: status.message });
+      }
     } else {
       // Any other error (a header mutation refused): a 500 with the error as details.
       stats.streamMsgsReceived.inc();
@@ -733,6 +772,12 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
     for (const dir of [this.decoding, this.encoding]) if (dir.fullDuplex && !dir.complete) this.requestWatermark(dir);
   }
 
+  /** @internal GrpcStreamCallbacks: the stream has its connection; a full duplex sender paused while it had none goes on, unless the stream is already backed up. */
+  onReady(): void {
+    if (this.stream === undefined || this.stream.aboveWriteBufferHighWatermark) return;
+    for (const dir of [this.decoding, this.encoding]) if (dir.fullDuplex) this.clearWatermark(dir);
+  }
+
   /** @internal GrpcStreamCallbacks */
   onBelowWriteBufferLowWatermark(): void {
     for (const dir of [this.decoding, this.encoding]) if (dir.fullDuplex) this.clearWatermark(dir);
@@ -745,13 +790,22 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
     const stats = this.shared.stats;
     stats.streamsFailed.inc();
     if (this.processingComplete) return;
-    if (this.failureModeAllow) {
+    if (this.failOpen()) {
       this.onGrpcClose();
       stats.failureModeAllowed.inc();
       return;
     }
     this.finish();
     this.sendImmediateResponse({ status: 500, headers: undefined, body: new Uint8Array(0), grpcStatus: undefined, details: `${ERROR_PREFIX}_gRPC_error_${status}` });
+  }
+
+  /**
+   * Envoy's Filter::failureModeAllow: failure_mode_allow, unless a full duplex direction has
+   * already given the processor body (or trailers) — it was not kept, so going on without the
+   * processor would send the request or response on with its body missing.
+   */
+  private failOpen(): boolean {
+    return this.failureModeAllow && ![this.decoding, this.encoding].some((d) => d.fullDuplex && (d.duplexBodySent || d.duplexTrailersSent));
   }
 
   /** Envoy's onGrpcClose: the processor is done; what waited goes on unprocessed. */
@@ -767,7 +821,7 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
     if (this.processingComplete) return;
     const stats = this.shared.stats;
     stats.messageTimeouts.inc();
-    if (this.failureModeAllow) {
+    if (this.failOpen()) {
       this.processingComplete = true;
       this.closeStream();
       stats.failureModeAllowed.inc();
@@ -782,8 +836,8 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
   // ---- answers (processor_state.cc) ----
 
   /** ProcessorState::handleHeadersResponse. */
-  private onHeadersResponse(dir: Direction, common: CommonResponse): "ok" | "spurious" | string {
-    if (dir.state !== CallState.HeadersCallback) return "spurious";
+  private onHeadersResponse(dir: Direction, common: CommonResponse): AnswerStatus {
+    if (dir.state !== CallState.HeadersCallback) return SPURIOUS;
     this.disableTimer(dir);
     const replacing = common.status === CONTINUE_AND_REPLACE;
     // The mode here is the one mode_override may just have set (Envoy applies it before the mutation).
@@ -821,6 +875,7 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
       if (held !== undefined && held.length > 0 && this.openStream()) {
         dir.duplexBodySent = true;
         this.sendDuplex(dir, encodeBodyRequest(this.bodyKind(dir), held.take(), dir.complete && dir.trailers === undefined));
+        if (this.processingComplete) return "ok";
       }
       // getCallbackStateAfterHeaderResp: streamed answers are awaited for the body already sent.
       if (dir.duplexBodySent) dir.state = CallState.StreamedBodyCallback;
@@ -873,11 +928,14 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
   }
 
   /** ProcessorState::handleBodyResponse. */
-  private onBodyResponse(dir: Direction, common: CommonResponse): "ok" | "spurious" | string {
+  private onBodyResponse(dir: Direction, common: CommonResponse): AnswerStatus {
     // processor_state.cc handleStreamedBodyCallback: streamed_response only in full duplex, and only it there.
     if (common.streamedResponse !== undefined || dir.fullDuplex) {
-      if (common.streamedResponse === undefined || !dir.fullDuplex || dir.state !== CallState.StreamedBodyCallback) return "spurious";
-      return this.onDuplexBodyResponse(dir, common.streamedResponse, common);
+      const streamed = common.streamedResponse;
+      if (dir.state !== CallState.StreamedBodyCallback) return SPURIOUS;
+      if (!dir.fullDuplex) return new Spurious("spurious message: streamed_response is received while body_mode_ is not FULL_DUPLEX_STREAMED");
+      if (streamed === undefined) return new Spurious("spurious message: Normal body mutation response is received while body_mode_ is FULL_DUPLEX_STREAMED");
+      return this.onDuplexBodyResponse(dir, streamed, common);
     }
     let shouldContinue = false;
     switch (dir.state) {
@@ -930,7 +988,7 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
         break;
       }
       default:
-        return "spurious";
+        return SPURIOUS;
     }
     this.clearRouteCache(dir, common);
     if (dir.sendTrailers && dir.trailers !== undefined && dir.queue.empty && dir.state === CallState.Idle) {
@@ -946,19 +1004,21 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
    * comes; its end_of_stream ends the direction's body and lets what was held go on.
    */
   private onDuplexBodyResponse(dir: Direction, streamed: StreamedBodyResponse, common: CommonResponse): "ok" {
-    if (streamed.body.byteLength > 0) this.inject(dir, streamed.body, streamed.endOfStream);
+    // Trailers that came end the body, not this piece.
+    if (streamed.body.byteLength > 0) this.inject(dir, streamed.body, streamed.endOfStream && dir.trailers === undefined);
     this.clearRouteCache(dir, common);
     if (streamed.endOfStream) {
       dir.state = CallState.Idle;
-      this.continueDirection(dir);
+      // Trailers sent and not yet answered go on with their answer (processor_state.cc finalizeBodyResponse).
+      if (!dir.duplexTrailersSent) this.continueDirection(dir);
     }
     return "ok";
   }
 
   /** ProcessorState::handleTrailersResponse (in full duplex it may come while body answers are awaited). */
-  private onTrailersResponse(dir: Direction, mutation: HeaderMutation | undefined): "ok" | "spurious" | string {
+  private onTrailersResponse(dir: Direction, mutation: HeaderMutation | undefined): AnswerStatus {
     const duplex = dir.fullDuplex && dir.duplexTrailersSent;
-    if (dir.state !== CallState.TrailersCallback && !duplex) return "spurious";
+    if (dir.state !== CallState.TrailersCallback && !duplex) return SPURIOUS;
     dir.duplexTrailersSent = false;
     this.disableTimer(dir);
     if (mutation !== undefined) {
@@ -1008,14 +1068,24 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
     if (headers !== undefined && headers.has("content-length")) headers.set("content-length", String(length));
   }
 
-  /** mode_override (Envoy's setProcessingMode on both directions): FULL_DUPLEX_STREAMED, which polyvoy does not run, keeps the current body mode. */
+  /** allow_mode_override, unless the filter's own mode is full duplex in either direction (ext_proc.cc onReceiveMessage ignores mode_override then). */
+  private modeOverrideAllowed(): boolean {
+    const own = this.shared.config.processingMode;
+    return this.shared.config.allowModeOverride && own.requestBody !== "FULL_DUPLEX_STREAMED" && own.responseBody !== "FULL_DUPLEX_STREAMED";
+  }
+
+  /**
+   * mode_override (Envoy's setProcessingMode on both directions with effectiveModeOverride):
+   * a header or trailer mode DEFAULT keeps the filter's own (processing_mode, not a route's —
+   * as Envoy); the body modes are always the override's.
+   */
   private overrideMode(m: ModeOverride): void {
-    const mode = { ...this.mode };
+    const mode = { ...this.shared.config.processingMode };
     // HeaderSendMode: DEFAULT 0, SEND 1, SKIP 2.
     if (m.requestHeaderMode !== 0) mode.requestHeaders = m.requestHeaderMode !== 2;
     if (m.responseHeaderMode !== 0) mode.responseHeaders = m.responseHeaderMode !== 2;
-    mode.requestTrailers = m.requestTrailerMode === 1;
-    mode.responseTrailers = m.responseTrailerMode === 1;
+    if (m.requestTrailerMode !== 0) mode.requestTrailers = m.requestTrailerMode === 1;
+    if (m.responseTrailerMode !== 0) mode.responseTrailers = m.responseTrailerMode === 1;
     mode.requestBody = BODY_MODES[m.requestBodyMode] ?? mode.requestBody;
     mode.responseBody = BODY_MODES[m.responseBodyMode] ?? mode.responseBody;
     this.mode = mode;

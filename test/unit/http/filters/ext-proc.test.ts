@@ -343,11 +343,16 @@ describe("ext_proc filter state machine", () => {
     expect(counter(h, "streams_closed")).toBe(1);
   });
 
-  test("a message out of turn is spurious: the processor is ignored and the request goes on", () => {
-    const h = harness({});
+  test("a message out of turn is spurious: a 500 (Envoy's ext_proc_fail_close_spurious_resp), or with failure_mode_allow the processor is ignored and the request goes on", () => {
+    const closed = harness({});
+    closed.filter.decodeHeaders(new RequestHeaders(), true);
+    closed.filter.onReceiveMessage(response({ response_body: { response: {} } }));
+    expect(closed.replies.map((r) => [r.status, r.details])).toEqual([[500, "spurious_message"]]);
+    expect([counter(closed, "spurious_msgs_received"), counter(closed, "failure_mode_allowed"), closed.continued.decoding]).toEqual([1, 0, 0]);
+    const h = harness({ failure_mode_allow: true });
     h.filter.decodeHeaders(new RequestHeaders(), true);
     h.filter.onReceiveMessage(response({ response_body: { response: {} } }));
-    expect(counter(h, "spurious_msgs_received")).toBe(1);
+    expect([counter(h, "spurious_msgs_received"), counter(h, "failure_mode_allowed")]).toEqual([1, 1]);
     expect(h.continued.decoding).toBe(1);
     // The response is not sent to the processor any more.
     expect(h.filter.encodeHeaders(new ResponseHeaders(200), true)).toBe(FilterHeadersStatus.Continue);
@@ -568,8 +573,8 @@ describe("ext_proc STREAMED, BUFFERED_PARTIAL and trailers (processor_state.cc)"
     expect(counter(h, "stream_msgs_sent")).toBe(1);
   });
 
-  test("a spurious message while chunks wait: they pass on unprocessed, in order (ext_proc.cc: closeStream, clearAsyncState)", () => {
-    const h = harness({ processing_mode: { request_header_mode: "SKIP", request_body_mode: "STREAMED" } });
+  test("a spurious message while chunks wait, with failure_mode_allow: they pass on unprocessed, in order (ext_proc.cc: closeStream, clearAsyncState)", () => {
+    const h = harness({ failure_mode_allow: true, processing_mode: { request_header_mode: "SKIP", request_body_mode: "STREAMED" } });
     h.filter.decodeHeaders(new RequestHeaders(), false);
     h.filter.decodeData(bytes("a"), false);
     h.filter.decodeData(bytes("b"), false);
@@ -757,7 +762,9 @@ describe("ext_proc per-route config (ExtProcPerRoute)", () => {
     expect(problems({ overrides: { async_mode: true } })?.[0]).toMatch(/^overrides.async_mode: /);
     expect(problems({ overrides: { metadata_options: {} } })?.[0]).toMatch(/^overrides.metadata_options: /);
     expect(problems({ overrides: { request_attributes: ["request.path"] } })?.[0]).toMatch(/^overrides.request_attributes: /);
-    expect(problems({ overrides: { processing_mode: { response_body_mode: "FULL_DUPLEX_STREAMED" } } })?.[0]).toMatch(/^overrides.processing_mode.response_trailer_mode: If the ext_proc filter/);
+    // Envoy's config.cc checks the filter's own mode only: a route's full duplex mode may leave its trailers SKIP (they still go once body went).
+    expect(problems({ overrides: { processing_mode: { response_body_mode: "FULL_DUPLEX_STREAMED" } } })).toBeUndefined();
+    expect(extProcConfig.safeParse({ grpc_service: { envoy_grpc: { cluster_name: "p" } }, processing_mode: { response_body_mode: "FULL_DUPLEX_STREAMED" } }).error?.issues[0]?.message).toMatch(/^If the ext_proc filter has the response_body_mode/);
     expect(problems({})).toEqual([": must set one of disabled, overrides"]);
     expect(problems({ disabled: true, overrides: {} })).toEqual(["overrides: only one of disabled, overrides may be set (a oneof)"]);
   });
@@ -793,5 +800,121 @@ describe("ext_proc FULL_DUPLEX_STREAMED by mode_override", () => {
     expect([counter(h, "stream_msgs_sent"), h.buffer.length, h.continued.decoding]).toEqual([2, 0, 1]);
     h.filter.onReceiveMessage(streamedBody("request_body", "AB", true));
     expect([h.injected.decoding, counter(h, "spurious_msgs_received")]).toEqual([[["AB", true]], 0]);
+  });
+});
+
+describe("ext_proc full duplex safety (a body given to the processor is not kept)", () => {
+  const duplex = { request_body_mode: "FULL_DUPLEX_STREAMED", request_trailer_mode: "SEND", response_body_mode: "FULL_DUPLEX_STREAMED", response_trailer_mode: "SEND" };
+
+  test("failure_mode_allow does not let the request go on once its full duplex body went to the processor (Envoy's Filter::failureModeAllow)", () => {
+    // Reached by mode_override (the schema refuses failure_mode_allow with the filter's own duplex mode).
+    const h = harness({ allow_mode_override: true, failure_mode_allow: true, processing_mode: { request_trailer_mode: "SEND" } });
+    h.filter.decodeHeaders(new RequestHeaders(), false);
+    h.filter.onReceiveMessage(response({ request_headers: {}, mode_override: { request_body_mode: 4 } }));
+    h.filter.decodeData(bytes("part-1"), false);
+    h.filter.decodeData(bytes("part-2"), true);
+    h.filter.onRemoteClose(14, "unavailable");
+    expect(h.replies.map((r) => [r.status, r.details])).toEqual([[500, "ext_proc_error_gRPC_error_14"]]);
+    expect([h.injected.decoding, h.continued.decoding, counter(h, "failure_mode_allowed")]).toEqual([[], 1, 0]);
+    // Before any body went, failure_mode_allow still holds.
+    const early = harness({ allow_mode_override: true, failure_mode_allow: true, processing_mode: { request_trailer_mode: "SEND" } });
+    early.filter.decodeHeaders(new RequestHeaders(), false);
+    early.filter.onReceiveMessage(response({ request_headers: {}, mode_override: { request_body_mode: 4 } }));
+    early.filter.onRemoteClose(14, "unavailable");
+    expect([early.replies.length, counter(early, "failure_mode_allowed")]).toEqual([0, 1]);
+  });
+
+  test("the filter's failure_mode_allow with a route's full duplex mode: an answer out of turn after body went is a 500, not a request without its body", () => {
+    const h = harness({ failure_mode_allow: true, processing_mode: { request_header_mode: "SKIP" } });
+    const f = h.filter as unknown as { decoderCallbacks: DecoderFilterCallbacks };
+    f.decoderCallbacks = { ...f.decoderCallbacks, route: {}, perFilterConfigs: () => [extProcPerRouteConfig.parse({ overrides: { processing_mode: { ...duplex, request_header_mode: "SKIP" } } })] } as unknown as DecoderFilterCallbacks;
+    h.filter.decodeHeaders(new RequestHeaders(), false);
+    h.filter.decodeData(bytes("a"), false);
+    h.filter.onReceiveMessage(response({ request_body: { response: { body_mutation: { body: Buffer.from("A") } } } }));
+    expect(h.replies.map((r) => [r.status, r.details])).toEqual([[500, "spurious_message:_Normal_body_mutation_response_is_received_while_body_mode__is_FULL_DUPLEX_STREAMED"]]);
+    expect(counter(h, "failure_mode_allowed")).toBe(0);
+  });
+
+  test("an answer that does not fit full duplex fails the request (500, Envoy's message) rather than passing the rest of the body on without what was consumed", () => {
+    const h = harness({ processing_mode: { request_body_mode: "FULL_DUPLEX_STREAMED", request_trailer_mode: "SEND", request_header_mode: "SKIP" } });
+    h.filter.decodeHeaders(new RequestHeaders(), false);
+    h.filter.decodeData(bytes("aaaa"), false);
+    h.filter.onReceiveMessage(body("request_body", "X"));
+    h.filter.decodeData(bytes("bbbb"), true);
+    expect(h.replies.map((r) => [r.status, r.details])).toEqual([[500, "spurious_message:_Normal_body_mutation_response_is_received_while_body_mode__is_FULL_DUPLEX_STREAMED"]]);
+    expect([h.injected.decoding, h.continued.decoding, counter(h, "spurious_msgs_received")]).toEqual([[], 0, 1]);
+    const s = harness({ processing_mode: { request_header_mode: "SKIP", request_body_mode: "STREAMED" } });
+    s.filter.decodeHeaders(new RequestHeaders(), false);
+    s.filter.decodeData(bytes("x"), true);
+    s.filter.onReceiveMessage(streamedBody("request_body", "X", true));
+    expect(s.replies.map((r) => r.details)).toEqual(["spurious_message:_streamed_response_is_received_while_body_mode__is_not_FULL_DUPLEX_STREAMED"]);
+  });
+
+  test("before the processor's stream has a connection, the sender is paused; a message its queue cannot take fails the request", () => {
+    const h = harness({ processing_mode: { ...duplex, request_header_mode: "SKIP" } });
+    h.filter.decodeHeaders(new RequestHeaders(), false);
+    const chunk = new Uint8Array(64);
+    h.filter.decodeData(chunk, false);
+    expect(h.paused.decoding).toEqual([true]);
+    // A sender that goes on regardless: the 1025th message is refused, and the request fails rather than losing it.
+    for (let i = 1; i < 1100 && h.replies.length === 0; i++) h.filter.decodeData(chunk, false);
+    expect(counter(h, "stream_msgs_sent")).toBe(1024);
+    expect(h.replies.map((r) => [r.status, r.details])).toEqual([[500, "ext_proc_error_gRPC_error_13"]]);
+    expect(h.paused.decoding).toEqual([true, false]);
+    // The connection comes: the sender goes on.
+    const r = harness({ processing_mode: { ...duplex, request_header_mode: "SKIP" } });
+    r.filter.decodeHeaders(new RequestHeaders(), false);
+    r.filter.decodeData(chunk, false);
+    (r.filter as unknown as { stream: { stream: unknown } }).stream.stream = { encodeData() {} };
+    r.filter.onReady();
+    expect(r.paused.decoding).toEqual([true, false]);
+  });
+
+  test("the body's end_of_stream does not release trailers still awaiting their answer; the answer's mutation lands on them", () => {
+    const h = harness({ processing_mode: { ...duplex, request_header_mode: "SKIP" } });
+    h.filter.decodeHeaders(new RequestHeaders(), false);
+    h.filter.decodeData(bytes("x"), false);
+    const trailers = new RequestHeaders();
+    expect(h.filter.decodeTrailers(trailers)).toBe(FilterTrailersStatus.StopIteration);
+    h.filter.onReceiveMessage(streamedBody("request_body", "X", true));
+    // Trailers follow: the body piece does not end the stream.
+    expect([h.injected.decoding, h.continued.decoding]).toEqual([[["X", false]], 0]);
+    h.filter.onReceiveMessage(response({ request_trailers: { header_mutation: { set_headers: [set("x-t", "1")] } } }));
+    expect([h.continued.decoding, trailers.get("x-t"), counter(h, "spurious_msgs_received")]).toEqual([1, "1", 0]);
+  });
+
+  test("mode_override: a trailer mode DEFAULT keeps the filter's (effectiveModeOverride), so a body overridden into full duplex still ends with the trailers", () => {
+    const h = harness({ allow_mode_override: true, processing_mode: { request_trailer_mode: "SEND" } });
+    h.filter.decodeHeaders(new RequestHeaders(), false);
+    h.filter.onReceiveMessage(response({ request_headers: {}, mode_override: { request_body_mode: 4 } }));
+    h.filter.decodeData(bytes("ab"), false);
+    const sent = counter(h, "stream_msgs_sent");
+    expect(h.filter.decodeTrailers(new RequestHeaders())).toBe(FilterTrailersStatus.StopIteration);
+    expect(counter(h, "stream_msgs_sent") - sent).toBe(1);
+    // Trailer mode SKIP said outright, or a route's duplex mode without SEND: once body went, the trailers still go (the processor must learn the end).
+    const skip = harness({ allow_mode_override: true });
+    skip.filter.decodeHeaders(new RequestHeaders(), false);
+    skip.filter.onReceiveMessage(response({ request_headers: {}, mode_override: { request_body_mode: 4, request_trailer_mode: "SKIP" } }));
+    skip.filter.decodeData(bytes("ab"), false);
+    expect(skip.filter.decodeTrailers(new RequestHeaders())).toBe(FilterTrailersStatus.StopIteration);
+    expect(counter(skip, "stream_msgs_sent")).toBe(3);
+  });
+
+  test("mode_override is ignored when the filter's own mode is full duplex in either direction (ext_proc.cc onReceiveMessage)", () => {
+    const h = harness({ allow_mode_override: true, processing_mode: duplex });
+    h.filter.decodeHeaders(new RequestHeaders(), false);
+    h.filter.onReceiveMessage(response({ request_headers: {}, mode_override: { request_body_mode: 0, response_header_mode: "SKIP" } }));
+    expect(h.filter.decodeData(bytes("a"), true)).toBe(FilterDataStatus.StopIterationNoBuffer);
+    expect(h.filter.encodeHeaders(new ResponseHeaders(200), false)).toBe(FilterHeadersStatus.StopIteration);
+  });
+});
+
+describe("ext_proc per-route config at a local reply sent before the request headers reached the filter", () => {
+  test("encodeHeaders takes the route's config: disabled means no processor (ext_proc.cc encodeHeaders: mergePerRouteConfig)", () => {
+    const h = harness({});
+    const f = h.filter as unknown as { decoderCallbacks: DecoderFilterCallbacks };
+    f.decoderCallbacks = { ...f.decoderCallbacks, route: {}, perFilterConfigs: () => [extProcPerRouteConfig.parse({ disabled: true })] } as unknown as DecoderFilterCallbacks;
+    expect(h.filter.encodeHeaders(new ResponseHeaders(403), false)).toBe(FilterHeadersStatus.Continue);
+    expect(counter(h, "streams_started")).toBe(0);
   });
 });
