@@ -152,7 +152,7 @@ export class DnsCache {
     // waits for them (a failure only loses the head start), and each ages out by host_ttl
     // like any other host. The schema keeps them within max_hosts. A bare IPv6 address
     // (`::1`) is bracketed first, so its last `:` is not taken for a port; unlike Envoy,
-    // whose normalizeHostForDfp appends the port to it as it is and mis-parses it.
+    // whose normalizeHostForDfp (hostHasPort) reads `::1` as host `:` with port 1.
     for (const { address, port } of settings.preresolveHostnames ?? []) {
       const ipv6Literal = !address.startsWith("[") && address.indexOf(":") !== address.lastIndexOf(":");
       const authority = ipv6Literal ? `[${address}]` : address;
