@@ -29,6 +29,7 @@ import { registerLazyNetworkFilterFactory, registerNetworkFilterDependencies, re
 import { pickWeighted } from "./util/weighted-pick.ts";
 import { loadZipkin } from "./tracing/zipkin-loader.ts";
 import { loadOpenTelemetry } from "./tracing/opentelemetry-loader.ts";
+import { sanitizeStatsPrefix } from "./stats/sanitize-stats-name.ts";
 
 // ---------------------------------------------------------------- network filters
 
@@ -130,7 +131,7 @@ registerLazyNetworkFilterFactory("polyvoy.filters.network.script", async () => {
     const resolved = resolvedNetworkScript(script);
     if (resolved === undefined) throw new Error(`network script '${script.module}' was not loaded (Server.start() loads user filters)`);
     const name = script.filterName;
-    const prefix = `network_script.${name}.`;
+    const prefix = sanitizeStatsPrefix(`network_script.${name}.`);
     const shared = new NetworkUserFilterConfig(name, resolved.definition, resolved.config, context.stats.counter(`${prefix}errors`), context.log, new UserFilterStats(context.stats, prefix));
     return (connection) => new NetworkUserFilter(shared, connection);
   };
@@ -357,7 +358,7 @@ registerLazyHttpFilterFactory<UserFilterSource>("polyvoy.filters.http.user", asy
   const configs = new PerConfig((source: UserFilterSource, server: ServerContext, chain: HttpFilterChainContext) => {
     const resolved = resolvedUserFilter(source);
     if (resolved === undefined) throw new Error(`user filter '${source.filterName}' was not loaded (Server.start() loads user filters)`);
-    const prefix = `http.${chain.statPrefix}.${source.filterName}.`;
+    const prefix = sanitizeStatsPrefix(`http.${chain.statPrefix}.${source.filterName}.`);
     const services = { stats: new UserFilterStats(server.stats, prefix), server, client: new AsyncClient(server) };
     return new UserFilterConfig(source.filterName, resolved.definition, resolved.config, server.stats.counter(`${prefix}errors`), server.log, services);
   });

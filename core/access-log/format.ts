@@ -17,6 +17,7 @@ import { compileTimeFormat } from "./time-format.ts";
 import { responseFlagLongName } from "../stream-info/response-flags.ts";
 import { isSerializableFilterState } from "../stream-info/serializable-filter-state.ts";
 import { httpToGrpcStatus, isGrpcContentType, parseGrpcStatus } from "../http/grpc-common.ts";
+import { sortedJson } from "../util/sorted-json.ts";
 
 export { FormatError } from "./format-error.ts";
 
@@ -284,14 +285,16 @@ function buildMetadataOperator(subcommand: string, maxLength: number | undefined
   };
   return withTypedJson(
     (ctx) => {
+      // An explicit null is unset, as an absent key: Envoy's formatMetadata turns a null Value into "-".
       const value = valueOf(ctx);
-      if (value === undefined) return undefined;
-      const text = typeof value === "string" ? utf8ByteString(value) : utf8ByteString(JSON.stringify(value));
+      if (value === undefined || value === null) return undefined;
+      const text = typeof value === "string" ? utf8ByteString(value) : utf8ByteString(sortedJson(value));
       return maxLength === undefined ? text : text.slice(0, maxLength);
     },
     (ctx) => {
+      // A null is unset here too (Envoy's formatValue gives a null Value, which omit_empty_values drops).
       const value = valueOf(ctx);
-      return value === undefined ? undefined : utf8ByteString(JSON.stringify(value));
+      return value === undefined || value === null ? undefined : utf8ByteString(sortedJson(value));
     },
   );
 }

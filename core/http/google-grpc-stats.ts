@@ -7,6 +7,7 @@
  */
 import type { Counter } from "../stats/counter.ts";
 import type { StatsStore } from "../stats/stats-store.ts";
+import { sanitizeStatsPrefix } from "../stats/sanitize-stats-name.ts";
 
 /** gRPC's last status code (Status::GrpcStatus::MaximumValid, Unauthenticated). */
 const MAX_STATUS = 16;
@@ -27,7 +28,7 @@ export class GoogleGrpcStats {
     let byPrefix = CACHE.get(stats);
     if (byPrefix === undefined) CACHE.set(stats, (byPrefix = new Map()));
     let found = byPrefix.get(statPrefix);
-    if (found === undefined) byPrefix.set(statPrefix, (found = new GoogleGrpcStats(stats, `grpc.${statPrefix}.`)));
+    if (found === undefined) byPrefix.set(statPrefix, (found = new GoogleGrpcStats(stats, sanitizeStatsPrefix(`grpc.${statPrefix}.`))));
     return found;
   }
 

@@ -5,6 +5,7 @@
  * `.success` or `.failure`, and `.total`, once per stream.
  */
 import type { StatsStore } from "../stats/stats-store.ts";
+import { sanitizeStatsPrefix } from "../stats/sanitize-stats-name.ts";
 
 const MAX_KNOWN_STATUS = 16;
 
@@ -25,7 +26,7 @@ export class GrpcRequestStats {
     const query = path.indexOf("?");
     const parts = (query < 0 ? path : path.slice(0, query)).split("/");
     if (parts.length !== 3 || parts[0] !== "" || parts[1] === "" || parts[2] === "") return undefined;
-    return new GrpcRequestStats(stats, `cluster.${cluster}.${protocol}.${parts[1]}.${parts[2]}.`);
+    return new GrpcRequestStats(stats, `${sanitizeStatsPrefix(`cluster.${cluster}.`)}${protocol}.${parts[1]}.${parts[2]}.`);
   }
 
   /** The grpc-status of a trailers-only answer's headers, or of the trailers; nothing without one. */

@@ -2,6 +2,7 @@ import type { Counter } from "../stats/counter.ts";
 import type { Gauge } from "../stats/gauge.ts";
 import type { Histogram } from "../stats/histogram.ts";
 import type { StatsStore } from "../stats/stats-store.ts";
+import { sanitizeStatsPrefix } from "../stats/sanitize-stats-name.ts";
 
 /**
  * Envoy's per-listener stats, `listener.<address>.*` (the address as `127.0.0.1_10000`),
@@ -34,7 +35,9 @@ export class ListenerStats {
   readonly prefix: string;
 
   constructor(store: StatsStore, address: { address: string; port: number }, statPrefix?: string) {
-    this.prefix = `listener.${statPrefix ?? `${address.address}_${address.port}`}.`;
+    // Envoy names it by the address's asString() (`[::1]:10000` for IPv6), sanitized: `listener.[__1]_10000.`.
+    const host = address.address.includes(":") ? `[${address.address}]` : address.address;
+    this.prefix = sanitizeStatsPrefix(`listener.${statPrefix ?? `${host}:${address.port}`}.`);
     const scope = store.scope(this.prefix);
     this.downstreamCxTotal = scope.counter("downstream_cx_total");
     this.downstreamCxActive = scope.gauge("downstream_cx_active");

@@ -14,6 +14,7 @@ import { RbacEngine, type RbacInput } from "../rbac/rbac-engine.ts";
 import type { Connection } from "./connection.ts";
 import { FilterStatus, type ReadFilter } from "./filter.ts";
 import type { ReadBuffer } from "./read-buffer.ts";
+import { sanitizeStatsPrefix } from "../stats/sanitize-stats-name.ts";
 
 /** The network filter's dynamic metadata namespace (Envoy's NetworkFilterNames::get().Rbac). */
 export const NETWORK_RBAC_METADATA_NAMESPACE = "envoy.filters.network.rbac";
@@ -37,7 +38,7 @@ export class NetworkRbacConfigState {
     this.shadowPolicyKey = config.shadowRulesStatPrefix + "shadow_effective_policy_id";
     this.engine = config.rules && new RbacEngine(config.rules);
     this.shadowEngine = config.shadowRules && new RbacEngine(config.shadowRules);
-    const prefix = `${config.statPrefix}${config.statPrefix.endsWith(".") ? "" : "."}rbac.`;
+    const prefix = sanitizeStatsPrefix(`${config.statPrefix}${config.statPrefix.endsWith(".") ? "" : "."}rbac.`);
     this.allowed = context.stats.counter(prefix + config.rulesStatPrefix + "allowed");
     this.denied = context.stats.counter(prefix + config.rulesStatPrefix + "denied");
     this.shadowAllowed = context.stats.counter(prefix + config.shadowRulesStatPrefix + "shadow_allowed");

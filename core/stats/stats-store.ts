@@ -2,6 +2,7 @@ import { Counter } from "./counter.ts";
 import { Gauge } from "./gauge.ts";
 import { Histogram, HistogramDelivery } from "./histogram.ts";
 import type { StatsMatcher } from "./stats-matcher.ts";
+import { sanitizeStatsPrefix } from "./sanitize-stats-name.ts";
 
 export type Stat = Counter | Gauge | Histogram;
 
@@ -34,9 +35,12 @@ export class StatsStore {
     return this.getOrCreate(name, Histogram, () => new Histogram(name, unit));
   }
 
-  /** A view that prefixes names, e.g. `scope("cluster.backend.")`. */
+  /**
+   * A view that prefixes names, e.g. `scope("cluster.backend.")`. The prefix is sanitized
+   * as Envoy's createScope does (`cluster.a:b.` → `cluster.a_b.`).
+   */
   scope(prefix: string): StatsScope {
-    return new StatsScope(this, prefix);
+    return new StatsScope(this, sanitizeStatsPrefix(prefix));
   }
 
   /** All stats, sorted by name (Envoy's admin order). */

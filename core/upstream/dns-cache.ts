@@ -150,8 +150,9 @@ export class DnsCache {
     this.queryFamily = settings.lookupFamily === "V4_ONLY" ? "v4" : settings.lookupFamily === "V6_ONLY" ? "v6" : "all";
     // preresolve_hostnames: loaded now, as Envoy's DnsCacheImpl constructor does; nothing
     // waits for them (a failure only loses the head start), and each ages out by host_ttl
-    // like any other host. The schema keeps them within max_hosts. A bare IPv6 address is
-    // bracketed, as normalizeHostForDfp does.
+    // like any other host. The schema keeps them within max_hosts. A bare IPv6 address
+    // (`::1`) is bracketed first, so its last `:` is not taken for a port; unlike Envoy,
+    // whose normalizeHostForDfp (hostHasPort) reads `::1` as host `:` with port 1.
     for (const { address, port } of settings.preresolveHostnames ?? []) {
       const ipv6Literal = !address.startsWith("[") && address.indexOf(":") !== address.lastIndexOf(":");
       const authority = ipv6Literal ? `[${address}]` : address;
@@ -297,9 +298,16 @@ export class DnsCache {
     this.startQueuedLookups();
   }
 
+  /**
+   * Start queued lookups while a slot is free. A lookup a request waits for goes first, so
+   * preresolve and refresh lookups, which nobody waits for, cannot keep a request's first
+   * lookup behind them; otherwise in order.
+   */
   private startQueuedLookups(): void {
     while (!this.stopped && this.lookupsInFlight < MAX_LOOKUPS_IN_FLIGHT && this.lookupQueue.length > 0) {
-      this.lookupQueue.shift()!.queuedLookup?.();
+      const waitedFor = this.lookupQueue.findIndex((host) => host.pending.size > 0);
+      const [next] = this.lookupQueue.splice(waitedFor >= 0 ? waitedFor : 0, 1);
+      next!.queuedLookup?.();
     }
   }
 

@@ -57,6 +57,12 @@ describe.each(RUNTIMES)("stats_sinks on %s", (runtime) => {
       type: "STATIC",
       load_assignment: { cluster_name: "statsd_tcp", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: tcpPort } } } }] }] },
     });
+    // A cluster whose name has a ':' (statsd's name/value separator).
+    config.static_resources.clusters.push({
+      name: "api:v1",
+      type: "STATIC",
+      load_assignment: { cluster_name: "api:v1", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: upstream.port } } } }] }] },
+    });
     proxy = await ProxyProcess.start(runtime, {
       ...config,
       node: { id: "e2e", cluster: "e2e" },
@@ -102,6 +108,11 @@ describe.each(RUNTIMES)("stats_sinks on %s", (runtime) => {
     await expect.poll(() => tcpText, { timeout: 5000, interval: 50 }).toMatch(/(^|\n)envoy\.cluster\.backend\.upstream_rq_time:\d+\|ms\n/);
     await expect.poll(() => tcpText, { timeout: 5000, interval: 50 }).toContain("envoy.cluster.backend.membership_total:1|g\n");
     expect(tcpConnections).toBe(1);
+  });
+
+  test("a cluster named api:v1 is sent as cluster.api_v1 (Envoy's sanitizeStatsName), never with its ':'", async () => {
+    await expect.poll(() => texts(statsd), { timeout: 5000, interval: 50 }).toContain("envoy.cluster.api_v1.membership_total:1|g");
+    expect(texts(statsd).some((d) => d.includes("api:v1"))).toBe(false);
   });
 
   test("stats_flush_interval 0.5s: flushes come every half second (Envoy's default would be 5 s)", async () => {

@@ -24,6 +24,7 @@ import { ResponseHeaders, type RequestHeaders } from "../message.ts";
 import { compileStringMatch } from "../route/header-matcher.ts";
 import type { RouteMatch } from "../route/route-table.ts";
 import type { HttpFilterChainContext } from "./http-filter-registry.ts";
+import { sanitizeStatsPrefix } from "../../stats/sanitize-stats-name.ts";
 
 const CORS_RESPONSE = "cors_response";
 
@@ -81,7 +82,7 @@ export class CorsFilterConfig {
     /** The filter's name in http_filters: the key of its typed_per_filter_config. */
     private readonly name: string,
   ) {
-    const prefix = `http.${chain.statPrefix}.cors.`;
+    const prefix = sanitizeStatsPrefix(`http.${chain.statPrefix}.cors.`);
     this.originValid = server.stats.counter(prefix + "origin_valid");
     this.originInvalid = server.stats.counter(prefix + "origin_invalid");
   }

@@ -21,6 +21,7 @@ import type { RequestHeaders } from "../message.ts";
 import { compileStringMatch } from "../route/header-matcher.ts";
 import type { HttpFilterChainContext } from "./http-filter-registry.ts";
 import { PerConfig } from "../../util/per-config.ts";
+import { sanitizeStatsPrefix } from "../../stats/sanitize-stats-name.ts";
 
 const INVALID_ORIGIN = "Invalid origin";
 const ORIGIN_MISMATCH = "csrf_origin_mismatch";
@@ -66,7 +67,7 @@ export class CsrfFilterConfig {
 
   constructor(config: CsrfPolicyConfig, server: ServerContext, chain: HttpFilterChainContext) {
     this.policy = csrfPolicy(config);
-    const prefix = `http.${chain.statPrefix}.csrf.`;
+    const prefix = sanitizeStatsPrefix(`http.${chain.statPrefix}.csrf.`);
     this.missingSourceOrigin = server.stats.counter(prefix + "missing_source_origin");
     this.requestInvalid = server.stats.counter(prefix + "request_invalid");
     this.requestValid = server.stats.counter(prefix + "request_valid");

@@ -34,6 +34,7 @@ import { parseAbsoluteUrl } from "../codec/absolute-url.ts";
 import { redirectLocation } from "./redirect.ts";
 import type { HttpFilterChainContext } from "./http-filter-registry.ts";
 import { PerConfig } from "../../util/per-config.ts";
+import { sanitizeStatsPrefix } from "../../stats/sanitize-stats-name.ts";
 
 /** The filter state a redirect leaves for the recreated stream (Envoy's CustomResponseFilterState). */
 const FILTER_STATE_NAME = "envoy.filters.http.custom_response";
@@ -271,7 +272,7 @@ function redirectStats(server: ServerContext, prefix: string): RedirectStats {
   };
 }
 
-const CONFIGS = new PerConfig((config: CustomResponseConfig, server: ServerContext, chain: HttpFilterChainContext) => new CustomResponseFilterConfig(config, server, `http.${chain.statPrefix}.`));
+const CONFIGS = new PerConfig((config: CustomResponseConfig, server: ServerContext, chain: HttpFilterChainContext) => new CustomResponseFilterConfig(config, server, sanitizeStatsPrefix(`http.${chain.statPrefix}.`)));
 
 export function customResponseFilterConfig(config: CustomResponseConfig, server: ServerContext, chain: HttpFilterChainContext): CustomResponseFilterConfig {
   return CONFIGS.get(config, server, chain);

@@ -60,6 +60,7 @@ import type { ClusterStats } from "../../upstream/cluster-stats.ts";
 import { urlEncodePem } from "../../tls/url-encoded-pem.ts";
 import type { TlsPeerCertificate } from "../../port.ts";
 import type { HttpFilterChainContext } from "./http-filter-registry.ts";
+import { sanitizeStatsPrefix } from "../../stats/sanitize-stats-name.ts";
 
 const DENIED = "ext_authz_denied";
 const ERROR = "ext_authz_error";
@@ -134,7 +135,7 @@ export class ExtAuthzFilterConfig {
     this.metadataHeaders = config.dynamicMetadataFromHeaders.length > 0 ? keyMatcher(config.dynamicMetadataFromHeaders) : NOTHING;
     this.client = new AsyncClient(server);
     this.grpcClient = config.grpc === undefined ? undefined : new GrpcAsyncClient(server);
-    const prefix = `http.${chain.statPrefix}.ext_authz.${config.statPrefix === "" ? "" : config.statPrefix + "."}`;
+    const prefix = sanitizeStatsPrefix(`http.${chain.statPrefix}.ext_authz.${config.statPrefix === "" ? "" : config.statPrefix + "."}`);
     this.ok = server.stats.counter(prefix + "ok");
     this.denied = server.stats.counter(prefix + "denied");
     this.error = server.stats.counter(prefix + "error");
@@ -150,7 +151,7 @@ export class ExtAuthzFilterConfig {
     if (counters === undefined) {
       const found = this.server.clusterManager.get(cluster);
       if (found === undefined) return undefined;
-      const prefix = `cluster.${cluster}.ext_authz.`;
+      const prefix = sanitizeStatsPrefix(`cluster.${cluster}.ext_authz.`);
       const stats = this.server.stats;
       counters = {
         cluster: found.stats,

@@ -69,6 +69,7 @@ import {
   type ModeOverride,
   type StreamedBodyResponse,
 } from "./ext-proc-proto.ts";
+import { sanitizeStatsPrefix } from "../../stats/sanitize-stats-name.ts";
 
 /** Envoy's ErrorPrefix for local-reply details. */
 const ERROR_PREFIX = "ext_proc_error";
@@ -138,7 +139,7 @@ export class ExtProcFilterConfig {
     readonly server: ServerContext,
     chain: HttpFilterChainContext,
   ) {
-    this.stats = new ExtProcStats(server, `http.${chain.statPrefix}.ext_proc.${config.statPrefix === "" ? "" : config.statPrefix + "."}`);
+    this.stats = new ExtProcStats(server, sanitizeStatsPrefix(`http.${chain.statPrefix}.ext_proc.${config.statPrefix === "" ? "" : config.statPrefix + "."}`));
     this.mutationChecker = new MutationChecker(config.mutationRules);
     this.initialMetadata = streamMetadata(config.grpc.initialMetadata, config.grpcTimeoutMs);
   }

@@ -29,6 +29,7 @@ import { compileHeaderMatcher, type HeaderSource } from "../route/header-matcher
 import { routeCluster } from "../route/route-cluster.ts";
 import type { HttpFilterChainContext } from "./http-filter-registry.ts";
 import { PerConfig } from "../../util/per-config.ts";
+import { sanitizeStatsPrefix } from "../../stats/sanitize-stats-name.ts";
 
 /** Envoy's fault header names (source/extensions/filters/common/fault/fault_config.h). */
 const HEADERS = {
@@ -93,7 +94,7 @@ export class FaultFilterConfig {
 
   constructor(config: FaultConfig, server: ServerContext, chain: HttpFilterChainContext) {
     this.settings = faultSettings(config);
-    this.stats = new FaultFilterStats(server, `http.${chain.statPrefix}.fault.`);
+    this.stats = new FaultFilterStats(server, sanitizeStatsPrefix(`http.${chain.statPrefix}.fault.`));
   }
 }
 

@@ -29,6 +29,7 @@ import type { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { routeCluster } from "../route/route-cluster.ts";
 import type { SerializableFilterState } from "../../stream-info/serializable-filter-state.ts";
+import { sanitizeStatsPrefix } from "../../stats/sanitize-stats-name.ts";
 
 /** A grpc-status that gets a counter of its own: digits only (see chargeStat). */
 const NUMERIC_STATUS = /^\d{1,10}$/;
@@ -98,7 +99,7 @@ export class GrpcStatsFilter implements StreamFilter {
     // Read now: a route's prefix_rewrite must not change the names (context_impl.cc resolveDynamicServiceAndMethod).
     const names = resolveServiceAndMethod(headers.path);
     if (names === undefined) return FilterHeadersStatus.Continue;
-    const base = `cluster.${cluster}.grpc.`;
+    const base = sanitizeStatsPrefix(`cluster.${cluster}.grpc.`);
     if (this.config.statsForAllMethods) {
       const service = this.config.replaceDotsInGrpcServiceName ? names.service.replaceAll(".", "_") : names.service;
       this.prefix = `${base}${service}.${names.method}.`;

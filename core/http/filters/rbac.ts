@@ -26,6 +26,7 @@ import {
 } from "../filter.ts";
 import type { RequestHeaders } from "../message.ts";
 import type { HttpFilterChainContext } from "./http-filter-registry.ts";
+import { sanitizeStatsPrefix } from "../../stats/sanitize-stats-name.ts";
 
 export const RBAC_METADATA_NAMESPACE = "envoy.filters.http.rbac";
 /** Where LOG rules put access_log_hint (Envoy's DynamicMetadataKeys::CommonNamespace). */
@@ -68,7 +69,7 @@ export class RbacFilterConfig {
 
   constructor(config: RbacConfig, server: ServerContext, chain: HttpFilterChainContext) {
     this.rules = RULES.get(config);
-    const prefix = `http.${chain.statPrefix}.rbac.`;
+    const prefix = sanitizeStatsPrefix(`http.${chain.statPrefix}.rbac.`);
     this.allowed = server.stats.counter(prefix + config.rulesStatPrefix + "allowed");
     this.denied = server.stats.counter(prefix + config.rulesStatPrefix + "denied");
     this.shadowAllowed = server.stats.counter(prefix + config.shadowRulesStatPrefix + "shadow_allowed");

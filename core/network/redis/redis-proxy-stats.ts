@@ -2,6 +2,7 @@ import type { Counter } from "../../stats/counter.ts";
 import type { Gauge } from "../../stats/gauge.ts";
 import type { Histogram } from "../../stats/histogram.ts";
 import type { StatsStore } from "../../stats/stats-store.ts";
+import { sanitizeStatsPrefix } from "../../stats/sanitize-stats-name.ts";
 
 /** Envoy's CommandStats (redis_proxy/command_splitter_impl.h): `redis.<stat_prefix>.command.<name>.`. */
 export interface RedisCommandStats {
@@ -43,7 +44,7 @@ export class RedisProxyStats {
     /** latency_in_micros: the command latency histograms record microseconds. */
     private readonly latencyInMicros: boolean,
   ) {
-    const prefix = (this.prefix = `redis.${statPrefix}.`);
+    const prefix = (this.prefix = sanitizeStatsPrefix(`redis.${statPrefix}.`));
     this.downstreamCxTotal = stats.counter(`${prefix}downstream_cx_total`);
     this.downstreamCxActive = stats.gauge(`${prefix}downstream_cx_active`);
     this.downstreamCxProtocolError = stats.counter(`${prefix}downstream_cx_protocol_error`);

@@ -472,7 +472,22 @@ describe("%METADATA(ROUTE:…)%", () => {
 
   test("in typed JSON: the value itself (an object, a boolean, a number, a string), not truncated", () => {
     const format = { all: "%METADATA(ROUTE:envoy.lb):9%", canary: "%METADATA(ROUTE:envoy.lb:canary)%", b: "%METADATA(ROUTE:envoy.lb:nested:a:b)%", team: "%METADATA(ROUTE:envoy.lb:team)%", none: "%METADATA(ROUTE:envoy.lb:missing)%" };
-    expect(JSON.parse(json(format, context({ routeMetadata: metadata })))).toEqual({ all: metadata["envoy.lb"], canary: true, b: 1, team: "edge", none: null });
+    // Struct keys sorted, as Envoy's structValueToJson writes them; the exact line, not a parse of it.
+    expect(json(format, context({ routeMetadata: metadata }))).toBe('{"all":{"canary":true,"nested":{"a":{"b":1}},"team":"edge"},"canary":true,"b":1,"team":"edge","none":null}\n');
+  });
+
+  test("struct keys sorted in text and typed JSON alike, whatever order the config gave; list items keep theirs", () => {
+    const unsorted = { ns: { z: 1, "10": "ten", a: { y: [{ q: 1, p: 2 }, 3], x: null }, "2": "two" } };
+    const expected = '{"10":"ten","2":"two","a":{"x":null,"y":[{"p":2,"q":1},3]},"z":1}';
+    expect(line("%METADATA(ROUTE:ns)%", unsorted)).toBe(expected);
+    expect(json({ m: "%METADATA(ROUTE:ns)%" }, context({ routeMetadata: unsorted }))).toBe(`{"m":${expected}}\n`);
+  });
+
+  test("an explicit null value is unset: '-' in text, left out by omit_empty_values in typed JSON", () => {
+    const withNull = { ns: { n: null, k: "v" } };
+    expect(line("%METADATA(ROUTE:ns:n)% %METADATA(ROUTE:ns:k)%", withNull)).toBe("- v");
+    expect(json({ n: "%METADATA(ROUTE:ns:n)%", k: "%METADATA(ROUTE:ns:k)%" }, context({ routeMetadata: withNull }), { omitEmptyValues: true })).toBe('{"k":"v"}\n');
+    expect(json({ n: "%METADATA(ROUTE:ns:n)%" }, context({ routeMetadata: withNull }))).toBe('{"n":null}\n');
   });
 
   test("absent: unset", () => {

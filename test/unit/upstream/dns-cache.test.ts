@@ -251,4 +251,23 @@ describe("preresolve_hostnames (Envoy's DnsCacheImpl constructor)", () => {
     expect(store.counter("dns_cache.c.dns_query_attempt").value).toBe(3);
     cache.stop();
   });
+
+  test("a lookup a request waits for goes ahead of queued preresolve lookups nobody waits for", async () => {
+    const runtime = new MemoryRuntime({ dnsDelayMs: 1000 });
+    for (const name of ["p1", "p2", "p3", "p4", "wanted"]) runtime.setDnsAnswer(`${name}.test`, ["10.0.0.1"]);
+    const store = new StatsStore();
+    const preresolveHostnames = ["p1", "p2", "p3", "p4"].map((name) => ({ address: `${name}.test`, port: 80 }));
+    const cache = new DnsCache({ ...SETTINGS, preresolveHostnames }, runtime, store.scope("dns_cache.c."));
+    expect([...runtime.dnsQueries.keys()]).toEqual(["p1.test", "p2.test"]);
+    const answers: string[] = [];
+    cache.loadDnsCacheEntry("wanted.test", 80, { onLoadDnsCacheComplete: (info) => answers.push(`${info.resolvedHost} ${info.address}`) });
+    // p1 and p2 answer: the request's lookup takes the first free slot, before p3 and p4.
+    runtime.advance(1000);
+    await flush();
+    expect([...runtime.dnsQueries.keys()]).toEqual(["p1.test", "p2.test", "wanted.test", "p3.test"]);
+    runtime.advance(1000);
+    await flush();
+    expect(answers).toEqual(["wanted.test 10.0.0.1"]);
+    cache.stop();
+  });
 });

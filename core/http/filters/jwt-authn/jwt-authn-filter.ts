@@ -43,6 +43,7 @@ import {
   parseJwt,
   type Jwt,
 } from "./jwt.ts";
+import { sanitizeStatsPrefix } from "../../../stats/sanitize-stats-name.ts";
 
 const OK = "OK";
 /** Envoy's MaximumUriLength for the realm (filter.cc). */
@@ -78,7 +79,7 @@ export class JwtAuthnFilterConfig {
     private readonly server: ServerContext,
     chain: HttpFilterChainContext,
   ) {
-    const prefix = `http.${chain.statPrefix}.jwt_authn.${config.statPrefix}`;
+    const prefix = sanitizeStatsPrefix(`http.${chain.statPrefix}.jwt_authn.${config.statPrefix}`);
     this.allowed = server.stats.counter(`${prefix}allowed`);
     this.denied = server.stats.counter(`${prefix}denied`);
     this.corsPreflightBypassed = server.stats.counter(`${prefix}cors_preflight_bypassed`);

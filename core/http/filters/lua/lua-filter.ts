@@ -37,6 +37,7 @@ import { luaPackagePath, readByteString, resolveModules } from "./lua-sources.ts
 import { AsyncClient, type AsyncRequest, type AsyncRequestCallbacks, type AsyncResponse } from "../../async-client.ts";
 import { localAddress } from "../../conn-manager/proxy-headers.ts";
 import { addAsyncClientHeaders, httpCallOptions, httpCallRequestHeaders, pushHttpCallResponse, upstreamFailureResponse } from "./lua-http-call.ts";
+import { sanitizeStatsPrefix } from "../../../stats/sanitize-stats-name.ts";
 
 /** The name Envoy's FilterConfig gives the default code (GLOBAL_SCRIPT_NAME). */
 const GLOBAL_SCRIPT_NAME = "GLOBAL";
@@ -67,7 +68,7 @@ export class LuaFilterConfig {
   ) {
     this.log = server.log.component("lua");
     // Envoy (lua_filter.cc generateStats): `<hcm prefix>lua.<stat_prefix>`.
-    this.stats = new LuaFilterStats(server, `http.${chain.statPrefix}.lua.${config.statPrefix === "" ? "" : `${config.statPrefix}.`}`);
+    this.stats = new LuaFilterStats(server, sanitizeStatsPrefix(`http.${chain.statPrefix}.lua.${config.statPrefix === "" ? "" : `${config.statPrefix}.`}`));
     const make = (source: LuaSource, name: string) => new LuaCode(sources.get(source)!, chunkName(source, name), modules, server, (line) => this.log.info(`script print: ${line}`));
     if (config.defaultSource !== undefined) this.defaultCode = make(config.defaultSource, GLOBAL_SCRIPT_NAME);
     for (const [name, source] of config.sourceCodes) this.codes.set(name, make(source, name));

@@ -42,6 +42,7 @@ import { OAuth2Client, type AccessTokenResult, type OAuth2ClientCallbacks } from
 import { encodeHmacBase64, parseCookies, readOAuth2Cookies, type HmacSha256 } from "./oauth2-cookies.ts";
 import { VerifiedCookies } from "./verified-cookies.ts";
 import { isAbsoluteHttpUrl, parseQueryString, pathAndQuery, percentDecode, replaceQueryString, urlEncodeQueryParameter } from "./oauth2-url.ts";
+import { sanitizeStatsPrefix } from "../../../stats/sanitize-stats-name.ts";
 
 /** filter.cc's local reply body and response code details. */
 const UNAUTHORIZED_BODY = "OAuth flow failed.";
@@ -132,7 +133,7 @@ export class OAuth2Shared {
     this.encodedResources = config.resources.map((r) => `&resource=${urlEncodeQueryParameter(utf8Encode(r))}`).join("");
     this.client = new AsyncClient(server);
     // ALL_OAUTH_FILTER_STATS under the HCM's prefix (config.cc passes the filter's stats_prefix).
-    const prefix = `http.${chain.statPrefix}.`;
+    const prefix = sanitizeStatsPrefix(`http.${chain.statPrefix}.`);
     this.oauthUnauthorizedRq = server.stats.counter(`${prefix}oauth_unauthorized_rq`);
     this.oauthFailure = server.stats.counter(`${prefix}oauth_failure`);
     this.oauthPassthrough = server.stats.counter(`${prefix}oauth_passthrough`);
