@@ -301,9 +301,12 @@ function checkRouteClusters(routeConfig: RouteConfiguration, at: ConfigPath, clu
 }
 
 /**
- * dynamic_resources' management servers: an envoy_grpc or REST source names a cluster of
- * static_resources that is not EDS (Envoy's checkApiConfigSourceSubscriptionBackingCluster:
- * the cluster that brings the config cannot itself come from it).
+ * Management servers: an envoy_grpc or REST source names a cluster of static_resources
+ * that is not EDS (Envoy's checkApiConfigSourceSubscriptionBackingCluster, which
+ * SubscriptionFactoryImpl runs for every subscription: the cluster that brings the config
+ * cannot itself come from it). Checked for dynamic_resources' sources and for the SDS and
+ * RTDS sources the bootstrap names (static listeners', clusters' and filters' sds_config,
+ * rtds layers' rtds_config).
  */
 function checkConfigSourceClusters(tree: unknown, resources: unknown): string[] {
   const staticNonEds = new Set<string>();
@@ -314,10 +317,19 @@ function checkConfigSourceClusters(tree: unknown, resources: unknown): string[] 
   }
   const problems: string[] = [];
   const dynamic = field(tree, "dynamic_resources");
+  const sources: [ConfigPath, unknown][] = [];
   for (const key of ["lds_config", "cds_config", "ads_config"]) {
     const api = key === "ads_config" ? field(dynamic, key) : field(field(dynamic, key), "api_config_source");
+    sources.push([key === "ads_config" ? ["dynamic_resources", key] : ["dynamic_resources", key, "api_config_source"], api]);
+  }
+  for (const key of ["listeners", "clusters"]) {
+    collectConfigSources(field(resources, key), ["static_resources", key], "sds_config", sources, 0);
+  }
+  for (const [i, layer] of items(field(field(tree, "layered_runtime"), "layers")).entries()) {
+    sources.push([["layered_runtime", "layers", i, "rtds_layer", "rtds_config", "api_config_source"], field(field(field(layer, "rtds_layer"), "rtds_config"), "api_config_source")]);
+  }
+  for (const [at, api] of sources) {
     if (api === undefined) continue;
-    const at: ConfigPath = key === "ads_config" ? ["dynamic_resources", key] : ["dynamic_resources", key, "api_config_source"];
     const named: [ConfigPath, unknown][] = [
       ...items(field(api, "grpc_services")).map((g, i): [ConfigPath, unknown] => [[...at, "grpc_services", i, "envoy_grpc", "cluster_name"], field(field(g, "envoy_grpc"), "cluster_name")]),
       ...items(field(api, "cluster_names")).map((n, i): [ConfigPath, unknown] => [[...at, "cluster_names", i], n]),
@@ -329,6 +341,22 @@ function checkConfigSourceClusters(tree: unknown, resources: unknown): string[] 
     }
   }
   return problems;
+}
+
+/** Deeper than any SdsSecretConfig sits in a listener or cluster (and a bound on a YAML alias cycle). */
+const MAX_SOURCE_DEPTH = 64;
+
+/** Every `key` ConfigSource's api_config_source under `value` (raw config), with its path. */
+function collectConfigSources(value: unknown, at: ConfigPath, key: string, into: [ConfigPath, unknown][], depth: number): void {
+  if (typeof value !== "object" || value === null || depth > MAX_SOURCE_DEPTH) return;
+  if (Array.isArray(value)) {
+    value.forEach((item, i) => collectConfigSources(item, [...at, i], key, into, depth + 1));
+    return;
+  }
+  for (const [name, inner] of Object.entries(value)) {
+    if (name === key) into.push([[...at, key, "api_config_source"], field(inner, "api_config_source")]);
+    else collectConfigSources(inner, [...at, name], key, into, depth + 1);
+  }
 }
 
 /** (d) a reference to a cluster that is not there. */

@@ -18,7 +18,7 @@ import { networkRbacConfig } from "./rbac-schema.ts";
 import { mysqlProxyConfig } from "./mysql-proxy-schema.ts";
 import { redisProxyConfig } from "./redis-proxy-schema.ts";
 import { postgresProxyConfig } from "./postgres-proxy-schema.ts";
-import type { Bootstrap, CidrRangeConfig, ClusterConfig, DnsCacheSettings, DownstreamTlsConfig, DynamicForwardProxyFilterConfig, EdsClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, RedisUpstreamAuth, RetryBudgetConfig, SocketAddressConfig, TcpProxyConfig, TcpTunnelingConfig, TlsInspectorConfig, XdsConfigSource } from "./bootstrap.ts";
+import type { Bootstrap, CidrRangeConfig, ClusterConfig, DnsCacheSettings, DownstreamTlsConfig, DynamicForwardProxyFilterConfig, EdsClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, HttpFilterConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, RedisUpstreamAuth, RetryBudgetConfig, SocketAddressConfig, TcpProxyConfig, TcpTunnelingConfig, TlsInspectorConfig, XdsConfigSource } from "./bootstrap.ts";
 import { dataSource } from "./data-source-schema.ts";
 import { NETWORK_SCRIPT_TYPE_URL, networkScriptConfig } from "./user-filter-schema.ts";
 import { parseIp } from "../network/cidr-range.ts";
@@ -1570,7 +1570,7 @@ function checkAggregateReferences(clusters: readonly ClusterConfig[], hasCds: bo
  * A ConfigSource `ads: {}` needs dynamic_resources.ads_config (Envoy refuses it at start:
  * "ADS must be configured to support an ADS config source"). Checked where the bootstrap
  * names them: LDS, CDS, static EDS clusters, static listeners' RDS, and the SDS secrets
- * of static listeners' and clusters' TLS.
+ * of static listeners' and clusters' TLS and of their oauth2 filters' credentials.
  */
 function checkAdsSources(
   hasAds: boolean,
@@ -1600,6 +1600,15 @@ function checkAdsSources(
       for (const [f, filter] of (chain?.filters ?? []).entries()) {
         const rds = (filter?.config as { rds?: { configSource?: XdsConfigSource } } | undefined)?.rds;
         if (isAds(rds?.configSource)) refuse(["static_resources", "listeners", i, "filter_chains", c, "filters", f, "typed_config", "rds", "config_source", "ads"]);
+        // An oauth2 filter's token_secret and hmac_secret.
+        const httpFilters = (filter?.config as { httpFilters?: readonly HttpFilterConfig[] } | undefined)?.httpFilters;
+        for (const [h, http] of (Array.isArray(httpFilters) ? httpFilters : []).entries()) {
+          if (http?.type !== "envoy.filters.http.oauth2") continue;
+          const credentials = http.config?.config;
+          const at = ["static_resources", "listeners", i, "filter_chains", c, "filters", f, "typed_config", "http_filters", h, "typed_config", "config", "credentials"];
+          if (isAds(credentials?.tokenSecret?.sdsConfig)) refuse([...at, "token_secret", "sds_config", "ads"]);
+          if (isAds(credentials?.hmacSecret?.sdsConfig)) refuse([...at, "hmac_secret", "sds_config", "ads"]);
+        }
       }
     }
     sdsSources(listener?.defaultFilterChain?.transportSocket, ["static_resources", "listeners", i, "default_filter_chain", "transport_socket", "typed_config"]);

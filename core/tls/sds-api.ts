@@ -96,6 +96,12 @@ export class SdsApi {
   private async subscribe(source: Exclude<XdsConfigSource, SdsConfigSource>): Promise<void> {
     const [{ createSubscription }, { SECRET_TYPE }] = await Promise.all([import("../config/xds/subscription.ts"), import("./sds-resource.ts")]);
     const context = this.context ?? { runtime: this.runtime, log: this.log };
+    if (source.kind === "ads") {
+      // Envoy's SubscriptionFactoryImpl throws for an ADS source without ADS: the listener or
+      // cluster naming the secret is refused (an LDS/CDS update NACKed), not started without it.
+      if (context.openMux === undefined) throw new Error(ADS_NOT_CONFIGURED);
+      await context.openMux(source, SECRET_TYPE);
+    }
     const subscription = createSubscription(context, `sds '${this.name}'`, source, SECRET_TYPE, [this.name], this.scope, (response, origin) => this.onConfigUpdate(response, origin));
     this.subscription = subscription;
     await subscription.start();
@@ -195,6 +201,9 @@ export class SdsApi {
     this.filesWatch = files.length > 0 ? new FileWatch(this.runtime, files, watchedDirectory, () => this.schedule("files")) : undefined;
   }
 }
+
+/** Envoy's message (subscription_factory_impl.cc) for an ADS source without ads_config. */
+const ADS_NOT_CONFIGURED = "ADS must be configured to support an ADS config source (dynamic_resources.ads_config)";
 
 /** The Secret field each kind of secret is in, for the refusal of a secret of another kind. */
 const FIELD_OF_KIND: Record<ResolvedSecret["kind"], string> = { tlsCertificate: "tls_certificate", validationContext: "validation_context", genericSecret: "generic_secret" };

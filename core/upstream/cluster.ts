@@ -25,6 +25,7 @@ import type { RandomSource } from "./load-balancer-base.ts";
 import type { Runtime, Socket } from "../port.ts";
 import type { SslSocketFactory } from "../tls/ssl-socket-factory.ts";
 import type { SecretManager } from "../tls/secret-manager.ts";
+import { notReadySocket } from "../tls/not-ready-socket.ts";
 
 /** Envoy's thresholds for priority HIGH when the config sets none (CircuitBreakers.Thresholds defaults). */
 const HIGH_PRIORITY_DEFAULTS = { maxConnections: 1024, maxPendingRequests: 1024, maxRequests: 1024, maxRetries: 3 };
@@ -180,15 +181,20 @@ export class Cluster {
   }
 
   /**
-   * Connect to one of its hosts (pools and health checks): through the cluster's
-   * transport socket (TLS) when it has one, else plain TCP.
+   * Connect to one of its hosts (pools, health checks, xDS streams, sinks): through the
+   * cluster's transport socket (TLS) when it has one, else plain TCP. A cluster with TLS
+   * whose context is not made yet (its SDS secrets awaited, up to initial_fetch_timeout)
+   * never sends plaintext: the connection fails as Envoy's NotReadySslSocket does.
    */
   connect(runtime: Runtime, address: string, port: number, serverName?: string, pipe = false): Socket {
     const factory = this.transportSocketFactory;
     // tcp_keepalive is TCP's (Envoy sets it with IPPROTO_TCP options): not on a Unix socket.
     const keepalive = this.config.tcpKeepalive;
     const options = pipe ? { address, port, pipe } : keepalive !== undefined ? { address, port, keepalive } : { address, port };
-    return factory ? factory.connect(options, serverName) : runtime.connect(options);
+    if (factory) return factory.connect(options, serverName);
+    if (this.config.transportSocket === undefined) return runtime.connect(options);
+    this.statsStore.counter(`cluster.${this.name}.client_ssl_socket_factory.upstream_context_secrets_not_ready`).inc();
+    return notReadySocket(runtime.connect(options), true);
   }
 
   private initializeChecks(dispatcher: Dispatcher, log: Logger | undefined, eventLog: EventLogSink | undefined, layeredRuntime: RuntimeSnapshot): Promise<void> {

@@ -53,6 +53,19 @@ describe("SdsApi (polled files)", () => {
     api.stop();
   });
 
+  test("SDS over ADS without ads_config: start rejects with Envoy's reason (an LDS update naming the secret is NACKed, not started without it)", async () => {
+    const runtime = new MemoryRuntime();
+    const log = new Logger(runtime);
+    const reason = "ADS must be configured to support an ADS config source (dynamic_resources.ads_config)";
+    // As Server.openMux answers an ADS source when the bootstrap has no ads_config.
+    const context = { runtime, log, openMux: () => Promise.reject(new Error(reason)) };
+    const api = new SdsApi(runtime, log, "s", "tlsCertificate", { kind: "ads", initialFetchTimeoutMs: 1000 }, new StatsStore().scope("sds.s."), context);
+    await expect(api.start()).rejects.toThrow(reason);
+    // Without any management server at all, the same.
+    const alone = new SdsApi(runtime, log, "s", "tlsCertificate", { kind: "ads", initialFetchTimeoutMs: 1000 }, new StatsStore().scope("sds.s."), { runtime, log });
+    await expect(alone.start()).rejects.toThrow(reason);
+  });
+
   test("a missing file at start is an error naming it", async () => {
     const runtime = new MemoryRuntime();
     const api = new SdsApi(runtime, new Logger(runtime), "s", "tlsCertificate", { path: "/nope.yaml" }, new StatsStore().scope("sds.s."));

@@ -66,9 +66,16 @@ function pathMatcher(config: StringMatcherConfig): (path: string) => boolean {
   return (path) => matches(withoutQuery(path));
 }
 
-/** A generic secret's bytes now, kept up to date as SDS delivers new ones. */
+/**
+ * A generic secret's bytes now, kept up to date as SDS delivers new ones. Empty while a
+ * management server has not sent it (or sent it empty): not ready, never used as a key.
+ */
 class GenericSecret {
   value: Uint8Array = new Uint8Array(0);
+
+  get ready(): boolean {
+    return this.value.length > 0;
+  }
 
   static async load(server: ServerContext, ref: SdsSecretConfig, field: string): Promise<GenericSecret> {
     const manager = server.secretManager;
@@ -81,7 +88,7 @@ class GenericSecret {
     }
     const secret = new GenericSecret();
     const take = (resolved: SecretProvider["secret"]) => {
-      // Not yet sent by a management server: empty until it is (the HMAC and token checks fail).
+      // Not yet sent by a management server: empty until it is (the filter answers 401 meanwhile).
       if (resolved?.kind === "genericSecret") secret.value = resolved.secret;
     };
     take(provider.secret);
@@ -149,6 +156,15 @@ export class OAuth2Shared {
       this.hmacSecret = await GenericSecret.load(this.server, this.config.hmacSecret, "invalid HMAC secret configuration");
     })();
     return this.resolving;
+  }
+
+  /**
+   * Both secrets are there. Without hmac_secret any cookie could be forged (an HMAC with
+   * an empty key is anyone's) and nothing can be signed; without token_secret no code can
+   * be exchanged: until SDS delivers them, every request the filter would check is refused.
+   */
+  get secretsReady(): boolean {
+    return this.hmacSecret?.ready === true && this.clientSecret?.ready === true;
   }
 
   get hmac(): HmacSha256 {
@@ -268,6 +284,11 @@ export class OAuth2Filter implements StreamFilter, OAuth2ClientCallbacks {
   private async decide(headers: RequestHeaders): Promise<void> {
     const shared = this.shared!;
     const path = headers.path;
+    if (!shared.secretsReady) {
+      const log = this.server.log.component("oauth2");
+      if (log.debugOn) log.debug(`${this.callbacks.logPrefix()}oauth2: token_secret or hmac_secret not supplied by SDS yet`);
+      return this.sendUnauthorizedResponse();
+    }
     const cookies = readOAuth2Cookies(headers, shared.config.cookieNames);
     const valid = await shared.verifiedCookies.verify(shared.hmac, shared.hmacSecret!.value, cookies, shared.nowSeconds());
     if (this.destroyed) return;
@@ -362,6 +383,8 @@ export class OAuth2Filter implements StreamFilter, OAuth2ClientCallbacks {
     const idToken = shared.config.disableIdTokenSetCookie ? "" : result.idToken;
     const expiresIn = String(result.expiresIn);
     const newExpires = String(shared.nowSeconds() + result.expiresIn);
+    // An SDS update emptied the key while the token endpoint answered: nothing is signed with it.
+    if (!shared.hmacSecret!.ready) throw new Error("hmac_secret is empty: no cookie is signed");
     const hmac = await encodeHmacBase64(shared.hmac, shared.hmacSecret!.value, {
       host: this.host,
       expires: newExpires,

@@ -21,6 +21,45 @@ function load(dynamic: object): { problems?: readonly string[]; bootstrap?: { dy
   return result as never;
 }
 
+const TOKEN = { name: "token", generic_secret: { secret: { inline_string: "tok" } } };
+
+/** A listener whose oauth2 filter's hmac_secret comes from `hmacSds` (its token_secret is static). */
+const oauthListener = (hmacSds: object) => ({
+  name: "web",
+  address: { socket_address: { address: "127.0.0.1", port_value: 10080 } },
+  filter_chains: [
+    {
+      filters: [
+        {
+          name: "envoy.filters.network.http_connection_manager",
+          typed_config: {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            stat_prefix: "web",
+            route_config: { virtual_hosts: [{ name: "all", domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: "xds_cluster" } }] }] },
+            http_filters: [
+              {
+                name: "envoy.filters.http.oauth2",
+                typed_config: {
+                  "@type": "type.googleapis.com/envoy.extensions.filters.http.oauth2.v3.OAuth2",
+                  config: {
+                    token_endpoint: { cluster: "xds_cluster", uri: "http://auth.test/token", timeout: "3s" },
+                    authorization_endpoint: "https://auth.test/authorize",
+                    redirect_uri: "http://%REQ(:authority)%/callback",
+                    redirect_path_matcher: { path: { exact: "/callback" } },
+                    signout_path: { path: { exact: "/signout" } },
+                    credentials: { client_id: "c", token_secret: { name: "token" }, hmac_secret: { name: "hmac", sds_config: hmacSds } },
+                  },
+                },
+              },
+              { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
+            ],
+          },
+        },
+      ],
+    },
+  ],
+});
+
 const api = (extra: object = {}) => ({ api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds_cluster" } }], ...extra });
 
 describe("ConfigSource from a management server", () => {
@@ -121,6 +160,45 @@ describe("ConfigSource from a management server", () => {
       [{ api_config_source: api({ refresh_delay: "1s" }) }, "static_resources.listeners[0].filter_chains[0].transport_socket.typed_config.common_tls_context.tls_certificate_sds_secret_configs[0].sds_config.api_config_source.refresh_delay: refresh_delay is for api_type REST only (a gRPC stream is pushed to)"],
     ])("%j is refused by name", (sdsConfig, problem) => {
       expect(loadSds(sdsConfig).problems).toEqual([problem]);
+    });
+
+    test("an SDS or RTDS server's cluster is a static one, not EDS (checkApiConfigSourceSubscriptionBackingCluster runs for every subscription)", () => {
+      const message = (name: string) => `envoy.config.core.v3.ApiConfigSource must have a statically defined non-EDS cluster: '${name}' does not exist, was added via api, or is an EDS cluster`;
+      const tlsAt = "static_resources.listeners[0].filter_chains[0].transport_socket.typed_config.common_tls_context.tls_certificate_sds_secret_configs[0].sds_config.api_config_source";
+      expect(loadSds({ api_config_source: api({ grpc_services: [{ envoy_grpc: { cluster_name: "nope" } }] }) }).problems).toEqual([`${tlsAt}.grpc_services[0].envoy_grpc.cluster_name: ${message("nope")}`]);
+      expect(loadSds({ api_config_source: { api_type: "REST", cluster_names: ["nope"], refresh_delay: "1s" } }).problems).toEqual([`${tlsAt}.cluster_names[0]: ${message("nope")}`]);
+      // A cluster's own TLS, its secret from an EDS cluster; an oauth2 filter's hmac_secret; an RTDS layer.
+      const eds = { name: "eds", type: "EDS", eds_cluster_config: { eds_config: { api_config_source: api() } } };
+      const secure = {
+        ...XDS_CLUSTER,
+        name: "secure",
+        transport_socket: {
+          name: "envoy.transport_sockets.tls",
+          typed_config: {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+            common_tls_context: { validation_context_sds_secret_config: { name: "ca", sds_config: { api_config_source: api({ grpc_services: [{ envoy_grpc: { cluster_name: "eds" } }] }) } } },
+          },
+        },
+      };
+      const result = loadConfig(
+        JSON.stringify({
+          static_resources: { secrets: [TOKEN], clusters: [XDS_CLUSTER, eds, secure], listeners: [oauthListener({ api_config_source: api({ grpc_services: [{ envoy_grpc: { cluster_name: "cds_added" } }] }) })] },
+          layered_runtime: { layers: [{ name: "rtds", rtds_layer: { name: "r", rtds_config: { api_config_source: api({ grpc_services: [{ envoy_grpc: { cluster_name: "gone" } }] }) } } }] },
+        }),
+        "json",
+      ) as { problems?: readonly string[] };
+      expect(result.problems).toEqual([
+        `static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.config.credentials.hmac_secret.sds_config.api_config_source.grpc_services[0].envoy_grpc.cluster_name: ${message("cds_added")}`,
+        `static_resources.clusters[2].transport_socket.typed_config.common_tls_context.validation_context_sds_secret_config.sds_config.api_config_source.grpc_services[0].envoy_grpc.cluster_name: ${message("eds")}`,
+        `layered_runtime.layers[0].rtds_layer.rtds_config.api_config_source.grpc_services[0].envoy_grpc.cluster_name: ${message("gone")}`,
+      ]);
+    });
+
+    test("an oauth2 filter's secrets over ADS need ads_config", () => {
+      const result = loadConfig(JSON.stringify({ static_resources: { secrets: [TOKEN], clusters: [XDS_CLUSTER], listeners: [oauthListener({ ads: {} })] } }), "json") as { problems?: readonly string[] };
+      expect(result.problems).toEqual([
+        "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.config.credentials.hmac_secret.sds_config.ads: ADS must be configured to support an ADS config source (dynamic_resources.ads_config)",
+      ]);
     });
   });
 });
