@@ -29,6 +29,12 @@ export class MetricsFlusher {
   private readonly emitSummary: boolean;
   private readonly emitHistogram: boolean;
   private readonly intervals = new HistogramIntervalTracker();
+  /**
+   * With report_counters_as_deltas, what flushes that did not go out (the stream blocked)
+   * latched, per counter: added to the next message's delta, so the server's sum is the
+   * counter's. At most one entry per counter of the store.
+   */
+  private readonly unsent = new Map<Counter, number>();
 
   constructor(
     private readonly options: MetricsFlusherOptions,
@@ -39,16 +45,33 @@ export class MetricsFlusher {
     this.emitHistogram = options.histogramEmitMode !== "SUMMARY";
   }
 
+  /**
+   * A flush whose message is not sent (the stream still connecting, or not draining): nothing
+   * is encoded; the counters' deltas are kept for the next message. The histograms'
+   * intervals are left open, so the next message's cover every value recorded since the
+   * last message sent (Envoy buffers the message instead; either way the server sees every
+   * increment and every value).
+   */
+  hold(snapshot: MetricSnapshot): void {
+    if (!this.options.reportCountersAsDeltas) return;
+    for (const { counter, delta } of snapshot.counters) {
+      if (delta !== 0) this.unsent.set(counter, (this.unsent.get(counter) ?? 0) + delta);
+    }
+  }
+
   /** Each used stat of `snapshot` as a MetricFamily, field `field` of `writer`; how many were written. */
   flush(writer: ProtoWriter, field: number, snapshot: MetricSnapshot, timestampMs: number): number {
     let families = 0;
+    const unsent = this.unsent;
     for (const { counter, delta } of snapshot.counters) {
       if (!counter.used) continue;
-      const value = this.options.reportCountersAsDeltas ? delta : counter.value;
+      const value = this.options.reportCountersAsDeltas ? delta + (unsent.size === 0 ? 0 : (unsent.get(counter) ?? 0)) : counter.value;
       // Counter: value 1 (double).
       writer.message(field, (family) => this.family(family, MetricType.COUNTER, counter, timestampMs, (metric) => metric.message(3, (c) => c.explicitDouble(1, value))));
       families++;
     }
+    // A counter gone from the store since (its cluster removed) takes its unsent delta with it.
+    unsent.clear();
     for (const gauge of snapshot.gauges) {
       if (!gauge.used) continue;
       // Gauge: value 1 (double).
@@ -57,7 +80,7 @@ export class MetricsFlusher {
     }
     for (const histogram of snapshot.histograms) {
       if (!histogram.used) continue;
-      // Every used histogram's interval is closed at every flush, written or not.
+      // Every used histogram's interval is closed at every message, written or not.
       const stats = this.intervals.next(histogram);
       if (this.emitSummary) {
         writer.message(field, (family) => this.family(family, MetricType.SUMMARY, histogram, timestampMs, (metric) => metric.message(4, (s) => writeSummary(s, stats))));

@@ -11,10 +11,12 @@
  * restarted server receives the node again. Responses are ignored, as Envoy's.
  *
  * Nothing waits without limit: while a new call is still connecting, it holds its first
- * message and later flushes are dropped; while the call's write buffer is above its high
- * watermark (a server that does not read), flushes are dropped too. Envoy has no stat for
- * either; a debug line says so. At shutdown the call is half-closed after the final flush
- * and the server given the shutdown's grace period to end it.
+ * message, and while the call's write buffer is above its high watermark (a server that
+ * does not read), a flush is not encoded; its counter deltas and histogram values go out
+ * with the next message (MetricsFlusher.hold), so nothing is lost while the stream lives —
+ * as Envoy's, whose async stream buffers the messages instead. Only a stream that fails
+ * loses what it held. At shutdown the call is half-closed after the final flush and the
+ * server given CLOSE_TIMEOUT_MS to end it, then reset (Envoy resets it at once).
  *
  * Histogram values are not taken as they are recorded (Envoy's onHistogramComplete is a
  * no-op here): the flush reads each histogram's interval.
@@ -76,16 +78,16 @@ export class MetricsServiceSink implements StatsSink {
   flush(snapshot: MetricSnapshot): void {
     if (this.stopped) return;
     const call = this.call;
-    // A call still connecting holds a message already; one that the server does not drain cannot take more.
-    const blocked = call !== undefined && (!this.ready || call.aboveWriteBufferHighWatermark === true);
-    const writer = new ProtoWriter();
-    if (call === undefined) writer.message(1, (identifier) => identifier.message(1, (node) => encodeNode(node, this.node())));
-    // The intervals and deltas move on whether or not this message goes out.
-    this.flusher.flush(writer, 2, snapshot, Math.floor(this.wallClock()));
-    if (blocked) {
-      if (this.log.debugOn) this.log.debug(`metrics service: the stream to cluster '${this.target.clusterName}' is ${this.ready ? "not draining" : "not connected yet"}; this flush is dropped`);
+    // A call still connecting holds a message already; one that the server does not drain
+    // cannot take more. Nothing is encoded: the next message carries what this one would have.
+    if (call !== undefined && (!this.ready || call.aboveWriteBufferHighWatermark === true)) {
+      this.flusher.hold(snapshot);
+      if (this.log.debugOn) this.log.debug(`metrics service: the stream to cluster '${this.target.clusterName}' is ${this.ready ? "not draining" : "not connected yet"}; this flush goes out with the next`);
       return;
     }
+    const writer = new ProtoWriter();
+    if (call === undefined) writer.message(1, (identifier) => identifier.message(1, (node) => encodeNode(node, this.node())));
+    this.flusher.flush(writer, 2, snapshot, Math.floor(this.wallClock()));
     const message = writer.finish();
     if (call !== undefined) {
       call.sendMessage(message);

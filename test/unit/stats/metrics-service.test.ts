@@ -4,7 +4,8 @@
  * decoded with @grpc/proto-loader from metrics_service.proto — used stats only, counters
  * cumulative or as deltas, gauges, histograms as summary and/or histogram over the flush
  * interval, tags as labels — and the stream: identifier.node in a stream's first message
- * only, a closed stream reopened by the next flush, flushes dropped while it connects; and
+ * only, a closed stream reopened by the next flush, flushes held (not lost) while it
+ * connects or does not drain; and
  * the config's checks.
  */
 import { describe, expect, test } from "vitest";
@@ -191,21 +192,41 @@ describe("MetricsServiceSink: the StreamMetrics stream", () => {
     expect(metricValue(second!, "cluster.backend.upstream_rq_total")).toBe(0);
   });
 
-  test("while the stream connects, or does not drain, flushes are dropped; a closed stream is opened again with the node", () => {
+  test("while the stream connects, or does not drain, nothing is sent and nothing is lost: the next message carries the deltas and histogram values; a closed stream is opened again with the node", () => {
     const { calls, flush, store } = sinkHarness();
+    const rq = store.counter("cluster.backend.upstream_rq_total");
+    const time = store.histogram("cluster.backend.upstream_rq_time");
+    time.record(3);
     flush();
+    // Connecting: held, not sent.
+    rq.inc(2);
+    time.record(7);
     flush();
+    rq.inc(3);
     flush();
     expect(calls[0]!.sent).toHaveLength(1);
     calls[0]!.callbacks.onReady?.();
     calls[0]!.aboveWriteBufferHighWatermark = true;
+    rq.inc(4);
+    time.record(40);
     flush();
     expect(calls[0]!.sent).toHaveLength(1);
     calls[0]!.aboveWriteBufferHighWatermark = false;
-    store.counter("cluster.backend.upstream_rq_total").inc(4);
+    rq.inc(5);
     flush();
     expect(calls[0]!.sent).toHaveLength(2);
-    expect(metricValue(codec.decode(calls[0]!.sent[1]!), "cluster.backend.upstream_rq_total")).toBe(4);
+    const [first, second] = calls[0]!.sent.map((m) => codec.decode(m));
+    expect(metricValue(first!, "cluster.backend.upstream_rq_total")).toBe(1);
+    // 2 + 3 + 4 + 5: every increment since the first message; the sum the server sees is the counter's.
+    expect(metricValue(second!, "cluster.backend.upstream_rq_total")).toBe(14);
+    expect(rq.value).toBe(15);
+    const summary = (m: StreamMetricsMessageObject) => m.envoy_metrics!.find((f) => f.name === "cluster.backend.upstream_rq_time" && f.type === "SUMMARY")!.metric![0]!.summary!;
+    expect(summary(first!).sample_count).toBe(1);
+    // The interval of the second message covers the values recorded while held.
+    expect(summary(second!).sample_count).toBe(2);
+    expect(summary(second!).sample_sum).toBe(47);
+    flush();
+    expect(metricValue(codec.decode(calls[0]!.sent[2]!), "cluster.backend.upstream_rq_total")).toBe(0);
 
     calls[0]!.callbacks.onRemoteClose(14, "upstream connect error");
     flush();
