@@ -23,6 +23,7 @@
  */
 import type { GrpcServiceTarget, NodeConfig } from "../config/bootstrap.ts";
 import { encodeNode } from "../config/xds/discovery-node.ts";
+import type { Timers } from "../event/timers.ts";
 import type { Logger } from "../log.ts";
 import { ProtoWriter } from "../util/protobuf-wire.ts";
 import type { MetricsFlusher } from "./metrics-flusher.ts";
@@ -69,6 +70,8 @@ export class MetricsServiceSink implements StatsSink {
     /** Wall-clock ms since the epoch: each metric's timestamp_ms (Envoy's snapshotTime()). */
     private readonly wallClock: () => number,
     private readonly log: Logger,
+    /** The shutdown's bound on the server ending the call (CLOSE_TIMEOUT_MS). */
+    private readonly timers: Timers,
   ) {}
 
   async start(): Promise<void> {}
@@ -123,15 +126,29 @@ export class MetricsServiceSink implements StatsSink {
   /**
    * At shutdown, after the final flush: the call half-closed and, once the server has ended
    * it (its response sent, so it does not see a cancel when the process exits), resolved.
-   * The shutdown bounds the wait. No flush is sent after.
+   * A server that does not end it within CLOSE_TIMEOUT_MS has the call reset, so it does not
+   * hold the shutdown for the whole grace period (Envoy resets the stream at shutdown and
+   * does not wait at all). No flush is sent after.
    */
   idle(): Promise<void> {
     this.stopped = true;
     const call = this.call;
     if (call === undefined) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      this.whenClosed = resolve;
+      const timer = this.timers.create(() => {
+        if (this.call !== call) return;
+        this.call = undefined;
+        this.whenClosed = undefined;
+        this.log.debug(`metrics service: ${STREAM_METRICS_METHOD} to cluster '${this.target.clusterName}' not ended by the server ${CLOSE_TIMEOUT_MS} ms after our half-close: reset`);
+        call.reset();
+        resolve();
+      });
+      this.whenClosed = () => {
+        timer.disable();
+        resolve();
+      };
       call.closeSend();
+      if (this.call === call) timer.enable(CLOSE_TIMEOUT_MS);
     });
   }
 

@@ -21,6 +21,7 @@ import { Gauge } from "../../../core/stats/gauge.ts";
 import { Histogram } from "../../../core/stats/histogram.ts";
 import { StatsStore } from "../../../core/stats/stats-store.ts";
 import { ProtoWriter } from "../../../core/util/protobuf-wire.ts";
+import { Timers } from "../../../core/event/timers.ts";
 import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
 import { metricsCodec, metricValue, type StreamMetricsMessageObject } from "../../support/metrics-service-server.ts";
 
@@ -139,6 +140,7 @@ class FakeCall implements MetricsCall {
   readonly sent: Uint8Array[] = [];
   started: string | undefined;
   halfClosed = false;
+  wasReset = false;
   aboveWriteBufferHighWatermark = false;
   constructor(readonly callbacks: MetricsCallCallbacks) {}
   start(clusterName: string, method: string): void {
@@ -154,12 +156,15 @@ class FakeCall implements MetricsCall {
   closeSendAndDeleteOnRemoteClose(): void {
     this.halfClosed = true;
   }
-  reset(): void {}
+  reset(): void {
+    this.wasReset = true;
+  }
 }
 
 describe("MetricsServiceSink: the StreamMetrics stream", () => {
   function sinkHarness() {
     const calls: FakeCall[] = [];
+    const runtime = new MemoryRuntime();
     const store = new StatsStore();
     store.counter("cluster.backend.upstream_rq_total").inc();
     const sink = new MetricsServiceSink(
@@ -172,10 +177,11 @@ describe("MetricsServiceSink: the StreamMetrics stream", () => {
         return call;
       },
       () => NOW,
-      new Logger(new MemoryRuntime(), "off"),
+      new Logger(runtime, "off"),
+      new Timers(runtime),
     );
     const flush = () => sink.flush(snapshotOf(store));
-    return { calls, store, sink, flush };
+    return { calls, store, sink, flush, runtime };
   }
 
   test("the first flush opens the stream and carries identifier.node; the next ones do not", () => {
@@ -244,9 +250,30 @@ describe("MetricsServiceSink: the StreamMetrics stream", () => {
     expect(idle).toBe(false);
     calls[0]!.callbacks.onRemoteClose(0, "");
     await waiting;
+    expect(calls[0]!.wasReset).toBe(false);
     flush();
     expect(calls).toHaveLength(1);
     expect(calls[0]!.sent).toHaveLength(1);
+  });
+
+  test("at shutdown a server that does not end the half-closed stream has it reset after 1 s: idle() does not wait for the grace period", async () => {
+    const { calls, flush, sink, runtime } = sinkHarness();
+    flush();
+    calls[0]!.callbacks.onReady?.();
+    let idle = false;
+    const waiting = sink.idle().then(() => (idle = true));
+    expect(calls[0]!.halfClosed).toBe(true);
+    runtime.advance(999);
+    await Promise.resolve();
+    expect(idle).toBe(false);
+    expect(calls[0]!.wasReset).toBe(false);
+    runtime.advance(1);
+    await waiting;
+    expect(calls[0]!.wasReset).toBe(true);
+    // The server's late answer changes nothing; nothing is sent after.
+    calls[0]!.callbacks.onRemoteClose(0, "");
+    flush();
+    expect(calls).toHaveLength(1);
   });
 
   test("stop half-closes the stream; nothing is sent after", () => {
