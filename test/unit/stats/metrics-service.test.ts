@@ -117,6 +117,22 @@ describe("MetricsFlusher: one flush as io.prometheus.client MetricFamily entries
     expect(second[0]!.metric![0]!.histogram!.sample_sum).toBe(2);
   });
 
+  test("each stat's name and labels are encoded once, at its first flush: the tag extractor is not asked again", () => {
+    const store = new StatsStore();
+    store.counter("cluster.backend.upstream_rq_200").inc();
+    store.histogram("cluster.backend.upstream_rq_time").record(5);
+    const tags = new TagExtractor(undefined);
+    const asked: string[] = [];
+    const extract = tags.extract.bind(tags);
+    tags.extract = (name: string) => (asked.push(name), extract(name));
+    const flusher = new MetricsFlusher({ ...OPTIONS, emitTagsAsLabels: true }, tags);
+    const first = flushOnce(flusher, store);
+    const second = flushOnce(flusher, store);
+    expect(asked).toEqual(["cluster.backend.upstream_rq_200", "cluster.backend.upstream_rq_time"]);
+    expect(second.envoy_metrics!.map((f) => [f.name, f.type, f.metric![0]!.label])).toEqual(first.envoy_metrics!.map((f) => [f.name, f.type, f.metric![0]!.label]));
+    expect(second.envoy_metrics![0]).toMatchObject({ name: "cluster.upstream_rq", metric: [{ label: [{ name: "envoy.response_code", value: "200" }, { name: "envoy.cluster_name", value: "backend" }] }] });
+  });
+
   test("emit_tags_as_labels: the tag-extracted name, the tags as labels (stats_config's too)", () => {
     const store = new StatsStore();
     store.counter("cluster.backend.upstream_rq_200").inc();
