@@ -12,7 +12,7 @@ import { hasUnresolvedUserFilters, resolveUserFilters } from "./http/user-filter
 import { readFailure, validateConfig } from "./config/validate-config.ts";
 import { checkedConfigEntry, checkedConfigName, notKeptBecause, readCheckedConfig } from "./config/checked-config-cache.ts";
 import { loadRegexEngine, regexEngineLoaded } from "./config/regex-engine.ts";
-import { resolveConcurrency, sharedSocketRefusal } from "./concurrency.ts";
+import { metricsServiceWorkersRefusals, resolveConcurrency, sharedSocketRefusal } from "./concurrency.ts";
 import { runtimeRefusals } from "./runtime-refusals.ts";
 import { adminAbstractRefusal } from "./network/abstract-pipe.ts";
 import type { Bootstrap } from "./config/bootstrap.ts";
@@ -97,7 +97,7 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
     // What this runtime cannot do, serving refuses when a listener or cluster starts: validate says so too.
     // Also what the workers a start would run refuse (the count it would choose, said quietly).
     const concurrency = resolveConcurrency(commandLine, runtime, () => {});
-    const runtimeProblems = [...runtimeRefusals(bootstrap, runtime), ...(concurrency > 1 && runtime.workers ? supervisorRefusals(bootstrap, runtime) : [])];
+    const runtimeProblems = [...runtimeRefusals(bootstrap, runtime), ...(concurrency > 1 && runtime.workers ? supervisorRefusals(bootstrap, runtime, concurrency, commandLine.concurrency !== undefined) : [])];
     if (runtimeProblems.length > 0) {
       for (const problem of runtimeProblems) runtime.log.write(`config error: ${problem}\n`);
       return exit(1);
@@ -110,6 +110,7 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
   // (docs/architecture.md, Workers), or one of them, or with 1 the single process. The count
   // chosen goes into the command line the admin shows (/server_info, server.concurrency).
   const concurrency = resolveConcurrency(commandLine, runtime, (message) => log.warn(message));
+  const argvConcurrency = commandLine.concurrency;
   commandLine = { ...commandLine, concurrency };
   const workers = concurrency > 1 ? runtime.workers : undefined;
   if (concurrency > 1 && !workers) {
@@ -118,7 +119,7 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
   }
   if (workers && workers.worker === undefined) {
     // Said once, before any worker starts (each would refuse it: ActiveListener.start).
-    const refusals = supervisorRefusals(bootstrap, runtime);
+    const refusals = supervisorRefusals(bootstrap, runtime, concurrency, argvConcurrency !== undefined);
     if (refusals.length > 0) {
       for (const refusal of refusals) log.error(refusal);
       return exit(1);
@@ -313,12 +314,13 @@ async function readConfig(runtime: Runtime, commandLine: CommandLine, log: Compo
 
 /**
  * What a supervisor of worker processes refuses before any worker starts: listeners with
- * enable_reuse_port: false where workers cannot share one socket, and an admin on an
+ * enable_reuse_port: false where workers cannot share one socket, an admin on an
  * abstract socket the runtime cannot bind (the supervisor binds the admin itself,
- * runtimes/kit/workers/admin-front.ts, so no worker's ActiveListener.start would say it).
+ * runtimes/kit/workers/admin-front.ts, so no worker's ActiveListener.start would say it),
+ * and metrics service stats sinks (each worker would stream its own share).
  */
-function supervisorRefusals(bootstrap: Bootstrap, runtime: Runtime): string[] {
-  const problems: string[] = [];
+function supervisorRefusals(bootstrap: Bootstrap, runtime: Runtime, count: number, given: boolean): string[] {
+  const problems: string[] = metricsServiceWorkersRefusals(bootstrap, count, given);
   const shared = sharedSocketRefusal(runtime);
   if (shared !== undefined) {
     for (const listener of bootstrap.listeners) if (listener.reusePort === false) problems.push(`listener '${listener.name}': ${shared}`);

@@ -13,7 +13,7 @@
  */
 import type { Tag, TagExtractor } from "../admin/tag-extractor.ts";
 import type { MetricsServiceSinkConfig } from "../config/bootstrap.ts";
-import type { ProtoWriter } from "../util/protobuf-wire.ts";
+import { ProtoWriter } from "../util/protobuf-wire.ts";
 import type { Counter } from "./counter.ts";
 import type { Gauge } from "./gauge.ts";
 import { DEFAULT_BUCKETS, QUANTILES, type Histogram } from "./histogram.ts";
@@ -29,6 +29,18 @@ export class MetricsFlusher {
   private readonly emitSummary: boolean;
   private readonly emitHistogram: boolean;
   private readonly intervals = new HistogramIntervalTracker();
+  /**
+   * With report_counters_as_deltas, what flushes that did not go out (the stream blocked)
+   * latched, per counter: added to the next message's delta, so the server's sum is the
+   * counter's. At most one entry per counter of the store.
+   */
+  private readonly unsent = new Map<Counter, number>();
+  /**
+   * Per stat, its MetricFamily name field and its Metric's labels, encoded at its first flush
+   * (as the statsd sink caches its prefix): a flush of tens of thousands of stats otherwise
+   * spends most of its time extracting tags and encoding the same names again.
+   */
+  private readonly encoded = new WeakMap<Counter | Gauge | Histogram, EncodedStat>();
 
   constructor(
     private readonly options: MetricsFlusherOptions,
@@ -39,16 +51,33 @@ export class MetricsFlusher {
     this.emitHistogram = options.histogramEmitMode !== "SUMMARY";
   }
 
+  /**
+   * A flush whose message is not sent (the stream still connecting, or not draining): nothing
+   * is encoded; the counters' deltas are kept for the next message. The histograms'
+   * intervals are left open, so the next message's cover every value recorded since the
+   * last message sent (Envoy buffers the message instead; either way the server sees every
+   * increment and every value).
+   */
+  hold(snapshot: MetricSnapshot): void {
+    if (!this.options.reportCountersAsDeltas) return;
+    for (const { counter, delta } of snapshot.counters) {
+      if (delta !== 0) this.unsent.set(counter, (this.unsent.get(counter) ?? 0) + delta);
+    }
+  }
+
   /** Each used stat of `snapshot` as a MetricFamily, field `field` of `writer`; how many were written. */
   flush(writer: ProtoWriter, field: number, snapshot: MetricSnapshot, timestampMs: number): number {
     let families = 0;
+    const unsent = this.unsent;
     for (const { counter, delta } of snapshot.counters) {
       if (!counter.used) continue;
-      const value = this.options.reportCountersAsDeltas ? delta : counter.value;
+      const value = this.options.reportCountersAsDeltas ? delta + (unsent.size === 0 ? 0 : (unsent.get(counter) ?? 0)) : counter.value;
       // Counter: value 1 (double).
       writer.message(field, (family) => this.family(family, MetricType.COUNTER, counter, timestampMs, (metric) => metric.message(3, (c) => c.explicitDouble(1, value))));
       families++;
     }
+    // A counter gone from the store since (its cluster removed) takes its unsent delta with it.
+    unsent.clear();
     for (const gauge of snapshot.gauges) {
       if (!gauge.used) continue;
       // Gauge: value 1 (double).
@@ -57,7 +86,7 @@ export class MetricsFlusher {
     }
     for (const histogram of snapshot.histograms) {
       if (!histogram.used) continue;
-      // Every used histogram's interval is closed at every flush, written or not.
+      // Every used histogram's interval is closed at every message, written or not.
       const stats = this.intervals.next(histogram);
       if (this.emitSummary) {
         writer.message(field, (family) => this.family(family, MetricType.SUMMARY, histogram, timestampMs, (metric) => metric.message(4, (s) => writeSummary(s, stats))));
@@ -76,6 +105,16 @@ export class MetricsFlusher {
    * as Envoy's populateMetricsFamily.
    */
   private family(family: ProtoWriter, type: number, stat: Counter | Gauge | Histogram, timestampMs: number, value: (metric: ProtoWriter) => void): void {
+    const encoded = this.encoded.get(stat) ?? this.encode(stat);
+    family.raw(encoded.name).explicitUint(3, type);
+    family.message(4, (metric) => {
+      metric.raw(encoded.labels);
+      value(metric);
+      metric.int64(6, timestampMs);
+    });
+  }
+
+  private encode(stat: Counter | Gauge | Histogram): EncodedStat {
     let name = stat.name;
     let labels: readonly Tag[] = [];
     if (this.options.emitTagsAsLabels && this.tags !== undefined) {
@@ -83,14 +122,19 @@ export class MetricsFlusher {
       name = tagged.name;
       labels = tagged.tags;
     }
-    family.explicitString(1, name).explicitUint(3, type);
-    family.message(4, (metric) => {
-      // LabelPair: name 1, value 2.
-      for (const label of labels) metric.message(1, (pair) => pair.explicitString(1, label.name).explicitString(2, label.value));
-      value(metric);
-      metric.int64(6, timestampMs);
-    });
+    // LabelPair: name 1, value 2.
+    const labelWriter = new ProtoWriter();
+    for (const label of labels) labelWriter.message(1, (pair) => pair.explicitString(1, label.name).explicitString(2, label.value));
+    const encoded = { name: new ProtoWriter().explicitString(1, name).finish(), labels: labelWriter.finish() };
+    this.encoded.set(stat, encoded);
+    return encoded;
   }
+}
+
+/** A stat's MetricFamily name field and its Metric's label fields, as bytes. */
+interface EncodedStat {
+  readonly name: Uint8Array;
+  readonly labels: Uint8Array;
 }
 
 /** Summary: sample_count 1, sample_sum 2, quantile 3 (Quantile: quantile 1, value 2). */

@@ -11,16 +11,19 @@
  * restarted server receives the node again. Responses are ignored, as Envoy's.
  *
  * Nothing waits without limit: while a new call is still connecting, it holds its first
- * message and later flushes are dropped; while the call's write buffer is above its high
- * watermark (a server that does not read), flushes are dropped too. Envoy has no stat for
- * either; a debug line says so. At shutdown the call is half-closed after the final flush
- * and the server given the shutdown's grace period to end it.
+ * message, and while the call's write buffer is above its high watermark (a server that
+ * does not read), a flush is not encoded; its counter deltas and histogram values go out
+ * with the next message (MetricsFlusher.hold), so nothing is lost while the stream lives —
+ * as Envoy's, whose async stream buffers the messages instead. Only a stream that fails
+ * loses what it held. At shutdown the call is half-closed after the final flush and the
+ * server given CLOSE_TIMEOUT_MS to end it, then reset (Envoy resets it at once).
  *
  * Histogram values are not taken as they are recorded (Envoy's onHistogramComplete is a
  * no-op here): the flush reads each histogram's interval.
  */
 import type { GrpcServiceTarget, NodeConfig } from "../config/bootstrap.ts";
 import { encodeNode } from "../config/xds/discovery-node.ts";
+import type { Timers } from "../event/timers.ts";
 import type { Logger } from "../log.ts";
 import { ProtoWriter } from "../util/protobuf-wire.ts";
 import type { MetricsFlusher } from "./metrics-flusher.ts";
@@ -67,6 +70,8 @@ export class MetricsServiceSink implements StatsSink {
     /** Wall-clock ms since the epoch: each metric's timestamp_ms (Envoy's snapshotTime()). */
     private readonly wallClock: () => number,
     private readonly log: Logger,
+    /** The shutdown's bound on the server ending the call (CLOSE_TIMEOUT_MS). */
+    private readonly timers: Timers,
   ) {}
 
   async start(): Promise<void> {}
@@ -76,16 +81,16 @@ export class MetricsServiceSink implements StatsSink {
   flush(snapshot: MetricSnapshot): void {
     if (this.stopped) return;
     const call = this.call;
-    // A call still connecting holds a message already; one that the server does not drain cannot take more.
-    const blocked = call !== undefined && (!this.ready || call.aboveWriteBufferHighWatermark === true);
-    const writer = new ProtoWriter();
-    if (call === undefined) writer.message(1, (identifier) => identifier.message(1, (node) => encodeNode(node, this.node())));
-    // The intervals and deltas move on whether or not this message goes out.
-    this.flusher.flush(writer, 2, snapshot, Math.floor(this.wallClock()));
-    if (blocked) {
-      if (this.log.debugOn) this.log.debug(`metrics service: the stream to cluster '${this.target.clusterName}' is ${this.ready ? "not draining" : "not connected yet"}; this flush is dropped`);
+    // A call still connecting holds a message already; one that the server does not drain
+    // cannot take more. Nothing is encoded: the next message carries what this one would have.
+    if (call !== undefined && (!this.ready || call.aboveWriteBufferHighWatermark === true)) {
+      this.flusher.hold(snapshot);
+      if (this.log.debugOn) this.log.debug(`metrics service: the stream to cluster '${this.target.clusterName}' is ${this.ready ? "not draining" : "not connected yet"}; this flush goes out with the next`);
       return;
     }
+    const writer = new ProtoWriter();
+    if (call === undefined) writer.message(1, (identifier) => identifier.message(1, (node) => encodeNode(node, this.node())));
+    this.flusher.flush(writer, 2, snapshot, Math.floor(this.wallClock()));
     const message = writer.finish();
     if (call !== undefined) {
       call.sendMessage(message);
@@ -121,15 +126,29 @@ export class MetricsServiceSink implements StatsSink {
   /**
    * At shutdown, after the final flush: the call half-closed and, once the server has ended
    * it (its response sent, so it does not see a cancel when the process exits), resolved.
-   * The shutdown bounds the wait. No flush is sent after.
+   * A server that does not end it within CLOSE_TIMEOUT_MS has the call reset, so it does not
+   * hold the shutdown for the whole grace period (Envoy resets the stream at shutdown and
+   * does not wait at all). No flush is sent after.
    */
   idle(): Promise<void> {
     this.stopped = true;
     const call = this.call;
     if (call === undefined) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      this.whenClosed = resolve;
+      const timer = this.timers.create(() => {
+        if (this.call !== call) return;
+        this.call = undefined;
+        this.whenClosed = undefined;
+        this.log.debug(`metrics service: ${STREAM_METRICS_METHOD} to cluster '${this.target.clusterName}' not ended by the server ${CLOSE_TIMEOUT_MS} ms after our half-close: reset`);
+        call.reset();
+        resolve();
+      });
+      this.whenClosed = () => {
+        timer.disable();
+        resolve();
+      };
       call.closeSend();
+      if (this.call === call) timer.enable(CLOSE_TIMEOUT_MS);
     });
   }
 

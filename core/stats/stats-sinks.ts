@@ -54,5 +54,5 @@ export function createStatsSinks(configs: readonly StatsSinkConfig[], context: S
 function metricsServiceSink(config: MetricsServiceSinkConfig, grpc: GrpcSinkContext, statsConfig: StatsConfig | undefined): MetricsServiceSink {
   const server = grpc.server;
   const flusher = new MetricsFlusher(config, config.emitTagsAsLabels ? new TagExtractor(statsConfig) : undefined);
-  return new MetricsServiceSink(flusher, config.target, grpc.node, (callbacks, maxMessageBytes) => new GrpcAsyncStream(server, callbacks, maxMessageBytes), () => server.runtime.wallClock(), server.log);
+  return new MetricsServiceSink(flusher, config.target, grpc.node, (callbacks, maxMessageBytes) => new GrpcAsyncStream(server, callbacks, maxMessageBytes), () => server.runtime.wallClock(), server.log, server.timers);
 }

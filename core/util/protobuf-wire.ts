@@ -30,6 +30,10 @@ function varintSize(n: number): number {
  * Builds one message. Scalars at proto3's default (0, "", empty bytes) are not written, as
  * proto3 encoders do not; sub-messages always are (their presence means something).
  */
+/** explicitDouble's scratch: a double's 8 bytes, copied into the writer at once. */
+const DOUBLE_BYTES = new Uint8Array(8);
+const DOUBLE_VIEW = new DataView(DOUBLE_BYTES.buffer);
+
 export class ProtoWriter {
   private bytes = new Uint8Array(64);
   private length = 0;
@@ -91,9 +95,14 @@ export class ProtoWriter {
   /** A double field (wire type I64, little-endian), written even when 0. */
   explicitDouble(field: number, value: number): this {
     this.tag(field, WireType.I64);
-    const bytes = new Uint8Array(8);
-    new DataView(bytes.buffer).setFloat64(0, value, true);
-    this.append(bytes);
+    DOUBLE_VIEW.setFloat64(0, value, true);
+    this.append(DOUBLE_BYTES);
+    return this;
+  }
+
+  /** Bytes already encoded as fields of this message (a cached part), written as they are. */
+  raw(encoded: Uint8Array): this {
+    this.append(encoded);
     return this;
   }
 

@@ -7,13 +7,15 @@
  * server restarts on the same port, a new stream opens and carries the node again; at
  * shutdown the last flush goes out and the stream ends.
  */
+import { createServer } from "node:http2";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { request } from "undici";
 import { httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { MetricsServiceServer, metricValue } from "../support/metrics-service-server.ts";
 import { freePort } from "../support/net-helpers.ts";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, runToExit, writeConfig } from "../support/proxy-process.ts";
 import { eventually } from "../support/xds-resources.ts";
 
 const RQ_TOTAL = "cluster.backend.upstream_rq_total";
@@ -104,17 +106,139 @@ describe.each(RUNTIMES)("metrics_service stats sink on %s", (runtime) => {
     await get();
     const next = await eventually(async () => metrics.messages.find((m) => m.stream === 2), (m) => m !== undefined, 15_000);
     expect(next!.message.identifier?.node?.id).toBe("e2e-node");
-    expect(await eventually(async () => sent(RQ_TOTAL), (n) => n >= 4, 10_000)).toBeGreaterThanOrEqual(4);
+    // Exactly the one request made since: no delta lost or sent twice across the restart.
+    expect(await eventually(async () => sent(RQ_TOTAL), (n) => n >= 4, 10_000)).toBe(4);
     expect(metrics.messages.filter((m) => m.stream === 2).slice(1).every((m) => m.message.identifier === undefined)).toBe(true);
   });
 
+  // What this checks: the final flush arrives and the call's stream ends, once, with no new
+  // stream. grpc-js shows a half-close and a reset alike here (both 'end', then 'cancelled'
+  // once the call is over), so the test below, on a raw HTTP/2 server, tells them apart.
   test("at shutdown the final flush goes out and the server sees the stream end", async () => {
     await get();
     const before = metrics.messages.length;
+    const last = metrics.opened;
     const exited = await proxy.stop("SIGTERM");
     expect(exited.code).toBe(0);
-    expect(await eventually(async () => metrics.ended, (n) => n >= 1, 5000)).toBeGreaterThanOrEqual(1);
+    expect(await eventually(async () => metrics.ended.has(last), (ended) => ended, 5000)).toBe(true);
+    expect(metrics.opened).toBe(last);
     expect(metrics.messages.length).toBeGreaterThan(before);
     expect(sent(RQ_TOTAL)).toBe(5);
+  });
+});
+
+/**
+ * A metrics server that takes the stream and never answers (a raw HTTP/2 server: no
+ * response, no trailers): at SIGTERM the proxy half-closes the call, waits 1 s for the
+ * server to end it, then resets it and exits — not after the shutdown's 5 s grace period.
+ */
+describe.each(RUNTIMES)("metrics_service stats sink on %s: a server that never ends the call", (runtime) => {
+  test("SIGTERM: half-close, then a reset after 1 s; the proxy exits well within the grace period", async () => {
+    const events: { what: string; at: number }[] = [];
+    const server = createServer();
+    server.on("stream", (stream) => {
+      events.push({ what: "stream", at: Date.now() });
+      stream.on("data", () => {});
+      stream.on("end", () => events.push({ what: "half-close", at: Date.now() }));
+      stream.on("close", () => events.push({ what: `close ${stream.rstCode}`, at: Date.now() }));
+      stream.on("error", () => {});
+    });
+    server.on("sessionError", () => {});
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as AddressInfo).port;
+    const adminPort = await freePort();
+    let proxy: ProxyProcess | undefined;
+    try {
+      proxy = await ProxyProcess.start(runtime, {
+        admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
+        node: { id: "e2e-node", cluster: "e2e-fleet" },
+        stats_flush_interval: "0.3s",
+        static_resources: {
+          clusters: [
+            {
+              name: "metrics_service",
+              type: "STATIC",
+              typed_extension_protocol_options: {
+                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": { "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions", explicit_http_config: { http2_protocol_options: {} } },
+              },
+              load_assignment: { cluster_name: "metrics_service", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: port } } } }] }] },
+            },
+          ],
+        },
+        stats_sinks: [
+          {
+            name: "envoy.stat_sinks.metrics_service",
+            typed_config: { "@type": "type.googleapis.com/envoy.config.metrics.v3.MetricsServiceConfig", grpc_service: { envoy_grpc: { cluster_name: "metrics_service" } }, transport_api_version: "V3" },
+          },
+        ],
+      });
+      await eventually(async () => events.length, (n) => n >= 1, 10_000);
+      const start = Date.now();
+      const exited = await proxy.stop("SIGTERM");
+      const took = Date.now() - start;
+      expect(exited.code).toBe(0);
+      // 1 s for the server's answer, then the reset; before, the whole 5 s grace period.
+      expect(took).toBeGreaterThanOrEqual(900);
+      expect(took).toBeLessThan(2500);
+      await eventually(async () => events.some((e) => e.what.startsWith("close")), (closed) => closed, 5000);
+      const halfClose = events.find((e) => e.what === "half-close");
+      const close = events.find((e) => e.what.startsWith("close"))!;
+      expect(halfClose).toBeDefined();
+      // RST_STREAM CANCEL (8), about 1 s after the half-close.
+      expect(close.what).toBe("close 8");
+      expect(close.at - halfClose!.at).toBeGreaterThanOrEqual(900);
+    } finally {
+      await proxy?.stop("SIGKILL");
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Sessions the proxy left open end with it; the close waits for none of them.
+        setTimeout(resolve, 1000);
+      });
+    }
+  });
+});
+
+/**
+ * With worker processes each would stream only its own share of the stats under the same
+ * node: the sink is refused, at start and under --mode validate, naming the field and the
+ * remedy. (--concurrency 1 runs: the tests above.)
+ */
+describe.each(RUNTIMES)("metrics_service stats sink on %s: refused with worker processes", (runtime) => {
+  const REFUSAL = /stats_sinks\[0\]: envoy\.stat_sinks\.metrics_service streams the process's stats under one node, and with 2 worker processes \(--concurrency 2\) each holds only its own share: use --concurrency 1/;
+  const path = (): string =>
+    writeConfig({
+      static_resources: {
+        clusters: [
+          {
+            name: "metrics_service",
+            type: "STATIC",
+            typed_extension_protocol_options: {
+              "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": { "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions", explicit_http_config: { http2_protocol_options: {} } },
+            },
+            load_assignment: { cluster_name: "metrics_service", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: 9 } } } }] }] },
+          },
+        ],
+      },
+      stats_sinks: [
+        {
+          name: "envoy.stat_sinks.metrics_service",
+          typed_config: { "@type": "type.googleapis.com/envoy.config.metrics.v3.MetricsServiceConfig", grpc_service: { envoy_grpc: { cluster_name: "metrics_service" } }, transport_api_version: "V3" },
+        },
+        // statsd is not refused: its deltas add up across workers.
+        { name: "envoy.stat_sinks.statsd", typed_config: { "@type": "type.googleapis.com/envoy.config.metrics.v3.StatsdSink", address: { socket_address: { address: "127.0.0.1", port_value: 9 } } } },
+      ],
+    });
+
+  test("--concurrency 2: the start is refused, one line; --mode validate says it too", async () => {
+    const config = path();
+    const started = await runToExit(runtime, ["-c", config, "--concurrency", "2"]);
+    expect(started.code).toBe(1);
+    expect(started.stderr).toMatch(REFUSAL);
+    expect(started.stderr.match(/stats_sinks\[/g)).toHaveLength(1);
+    const validated = await runToExit(runtime, ["-c", config, "--concurrency", "2", "--mode", "validate"]);
+    expect(validated.code).toBe(1);
+    expect(validated.stderr.trim()).toMatch(new RegExp(`^config error: ${REFUSAL.source}$`));
+    const one = await runToExit(runtime, ["-c", config, "--concurrency", "1", "--mode", "validate"]);
+    expect(one.code).toBe(0);
   });
 });

@@ -59,9 +59,10 @@ export class MetricsServiceServer {
   private readonly streams = new Set<Stream>();
   private server: grpc.Server | undefined;
   port = 0;
-  /** Streams opened so far; ended by the client so far (grpc-js's 'end': a half-close, or a reset after the last message). */
+  /** Streams opened so far (each one's number). */
   opened = 0;
-  ended = 0;
+  /** The streams the client ended (grpc-js's 'end': a half-close, or a reset after the last message). */
+  readonly ended = new Set<number>();
 
   async start(port = 0): Promise<number> {
     const services = grpc.loadPackageDefinition(loadDefinition()) as unknown as { envoy: { service: { metrics: { v3: { MetricsService: { service: grpc.ServiceDefinition } } } } } };
@@ -72,7 +73,7 @@ export class MetricsServiceServer {
         this.streams.add(stream);
         stream.on("data", (message: StreamMetricsMessageObject) => this.messages.push({ stream: id, message: structuredClone(message) }));
         stream.on("end", () => {
-          this.ended++;
+          this.ended.add(id);
           callback(null, {});
         });
         stream.on("error", () => {});

@@ -4,7 +4,8 @@
  * decoded with @grpc/proto-loader from metrics_service.proto — used stats only, counters
  * cumulative or as deltas, gauges, histograms as summary and/or histogram over the flush
  * interval, tags as labels — and the stream: identifier.node in a stream's first message
- * only, a closed stream reopened by the next flush, flushes dropped while it connects; and
+ * only, a closed stream reopened by the next flush, flushes held (not lost) while it
+ * connects or does not drain; and
  * the config's checks.
  */
 import { describe, expect, test } from "vitest";
@@ -20,6 +21,7 @@ import { Gauge } from "../../../core/stats/gauge.ts";
 import { Histogram } from "../../../core/stats/histogram.ts";
 import { StatsStore } from "../../../core/stats/stats-store.ts";
 import { ProtoWriter } from "../../../core/util/protobuf-wire.ts";
+import { Timers } from "../../../core/event/timers.ts";
 import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
 import { metricsCodec, metricValue, type StreamMetricsMessageObject } from "../../support/metrics-service-server.ts";
 
@@ -115,6 +117,22 @@ describe("MetricsFlusher: one flush as io.prometheus.client MetricFamily entries
     expect(second[0]!.metric![0]!.histogram!.sample_sum).toBe(2);
   });
 
+  test("each stat's name and labels are encoded once, at its first flush: the tag extractor is not asked again", () => {
+    const store = new StatsStore();
+    store.counter("cluster.backend.upstream_rq_200").inc();
+    store.histogram("cluster.backend.upstream_rq_time").record(5);
+    const tags = new TagExtractor(undefined);
+    const asked: string[] = [];
+    const extract = tags.extract.bind(tags);
+    tags.extract = (name: string) => (asked.push(name), extract(name));
+    const flusher = new MetricsFlusher({ ...OPTIONS, emitTagsAsLabels: true }, tags);
+    const first = flushOnce(flusher, store);
+    const second = flushOnce(flusher, store);
+    expect(asked).toEqual(["cluster.backend.upstream_rq_200", "cluster.backend.upstream_rq_time"]);
+    expect(second.envoy_metrics!.map((f) => [f.name, f.type, f.metric![0]!.label])).toEqual(first.envoy_metrics!.map((f) => [f.name, f.type, f.metric![0]!.label]));
+    expect(second.envoy_metrics![0]).toMatchObject({ name: "cluster.upstream_rq", metric: [{ label: [{ name: "envoy.response_code", value: "200" }, { name: "envoy.cluster_name", value: "backend" }] }] });
+  });
+
   test("emit_tags_as_labels: the tag-extracted name, the tags as labels (stats_config's too)", () => {
     const store = new StatsStore();
     store.counter("cluster.backend.upstream_rq_200").inc();
@@ -138,6 +156,7 @@ class FakeCall implements MetricsCall {
   readonly sent: Uint8Array[] = [];
   started: string | undefined;
   halfClosed = false;
+  wasReset = false;
   aboveWriteBufferHighWatermark = false;
   constructor(readonly callbacks: MetricsCallCallbacks) {}
   start(clusterName: string, method: string): void {
@@ -153,12 +172,15 @@ class FakeCall implements MetricsCall {
   closeSendAndDeleteOnRemoteClose(): void {
     this.halfClosed = true;
   }
-  reset(): void {}
+  reset(): void {
+    this.wasReset = true;
+  }
 }
 
 describe("MetricsServiceSink: the StreamMetrics stream", () => {
   function sinkHarness() {
     const calls: FakeCall[] = [];
+    const runtime = new MemoryRuntime();
     const store = new StatsStore();
     store.counter("cluster.backend.upstream_rq_total").inc();
     const sink = new MetricsServiceSink(
@@ -171,10 +193,11 @@ describe("MetricsServiceSink: the StreamMetrics stream", () => {
         return call;
       },
       () => NOW,
-      new Logger(new MemoryRuntime(), "off"),
+      new Logger(runtime, "off"),
+      new Timers(runtime),
     );
     const flush = () => sink.flush(snapshotOf(store));
-    return { calls, store, sink, flush };
+    return { calls, store, sink, flush, runtime };
   }
 
   test("the first flush opens the stream and carries identifier.node; the next ones do not", () => {
@@ -191,21 +214,41 @@ describe("MetricsServiceSink: the StreamMetrics stream", () => {
     expect(metricValue(second!, "cluster.backend.upstream_rq_total")).toBe(0);
   });
 
-  test("while the stream connects, or does not drain, flushes are dropped; a closed stream is opened again with the node", () => {
+  test("while the stream connects, or does not drain, nothing is sent and nothing is lost: the next message carries the deltas and histogram values; a closed stream is opened again with the node", () => {
     const { calls, flush, store } = sinkHarness();
+    const rq = store.counter("cluster.backend.upstream_rq_total");
+    const time = store.histogram("cluster.backend.upstream_rq_time");
+    time.record(3);
     flush();
+    // Connecting: held, not sent.
+    rq.inc(2);
+    time.record(7);
     flush();
+    rq.inc(3);
     flush();
     expect(calls[0]!.sent).toHaveLength(1);
     calls[0]!.callbacks.onReady?.();
     calls[0]!.aboveWriteBufferHighWatermark = true;
+    rq.inc(4);
+    time.record(40);
     flush();
     expect(calls[0]!.sent).toHaveLength(1);
     calls[0]!.aboveWriteBufferHighWatermark = false;
-    store.counter("cluster.backend.upstream_rq_total").inc(4);
+    rq.inc(5);
     flush();
     expect(calls[0]!.sent).toHaveLength(2);
-    expect(metricValue(codec.decode(calls[0]!.sent[1]!), "cluster.backend.upstream_rq_total")).toBe(4);
+    const [first, second] = calls[0]!.sent.map((m) => codec.decode(m));
+    expect(metricValue(first!, "cluster.backend.upstream_rq_total")).toBe(1);
+    // 2 + 3 + 4 + 5: every increment since the first message; the sum the server sees is the counter's.
+    expect(metricValue(second!, "cluster.backend.upstream_rq_total")).toBe(14);
+    expect(rq.value).toBe(15);
+    const summary = (m: StreamMetricsMessageObject) => m.envoy_metrics!.find((f) => f.name === "cluster.backend.upstream_rq_time" && f.type === "SUMMARY")!.metric![0]!.summary!;
+    expect(summary(first!).sample_count).toBe(1);
+    // The interval of the second message covers the values recorded while held.
+    expect(summary(second!).sample_count).toBe(2);
+    expect(summary(second!).sample_sum).toBe(47);
+    flush();
+    expect(metricValue(codec.decode(calls[0]!.sent[2]!), "cluster.backend.upstream_rq_total")).toBe(0);
 
     calls[0]!.callbacks.onRemoteClose(14, "upstream connect error");
     flush();
@@ -223,9 +266,30 @@ describe("MetricsServiceSink: the StreamMetrics stream", () => {
     expect(idle).toBe(false);
     calls[0]!.callbacks.onRemoteClose(0, "");
     await waiting;
+    expect(calls[0]!.wasReset).toBe(false);
     flush();
     expect(calls).toHaveLength(1);
     expect(calls[0]!.sent).toHaveLength(1);
+  });
+
+  test("at shutdown a server that does not end the half-closed stream has it reset after 1 s: idle() does not wait for the grace period", async () => {
+    const { calls, flush, sink, runtime } = sinkHarness();
+    flush();
+    calls[0]!.callbacks.onReady?.();
+    let idle = false;
+    const waiting = sink.idle().then(() => (idle = true));
+    expect(calls[0]!.halfClosed).toBe(true);
+    runtime.advance(999);
+    await Promise.resolve();
+    expect(idle).toBe(false);
+    expect(calls[0]!.wasReset).toBe(false);
+    runtime.advance(1);
+    await waiting;
+    expect(calls[0]!.wasReset).toBe(true);
+    // The server's late answer changes nothing; nothing is sent after.
+    calls[0]!.callbacks.onRemoteClose(0, "");
+    flush();
+    expect(calls).toHaveLength(1);
   });
 
   test("stop half-closes the stream; nothing is sent after", () => {
