@@ -431,16 +431,15 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     if (cdsFromServer) await this.startCds(dynamic?.cds, subscriptionContext);
     this.clustersInitialized = true;
     if (configLog.debugOn) configLog.debug(`loading ${this.bootstrap.listeners.length} listener(s)`);
-    // Each listener built, its init targets (jwt_authn's first JWKS fetch) awaited, then bound;
-    // if one fails, those already bound close and start-up fails naming it.
-    for (const [i, config] of this.bootstrap.listeners.entries()) {
-      try {
-        await this.listenerManager.addOrUpdateListener(config, { at: `static_resources.listeners[${i}]` });
-      } catch (err) {
-        this.listenerManager.stopListening();
-        this.admin?.stop();
-        throw err;
-      }
+    // Every listener built (each asking for its SDS secrets, RDS, jwt_authn's first JWKS
+    // fetch), then each bound once its init targets are done; if one fails, those already
+    // bound close and start-up fails naming it.
+    try {
+      await this.listenerManager.addListeners(this.bootstrap.listeners.map((config, i) => ({ config, options: { at: `static_resources.listeners[${i}]` } })));
+    } catch (err) {
+      this.listenerManager.stopListening();
+      this.admin?.stop();
+      throw err;
     }
     if (dynamic?.lds) {
       const lds = new DynamicResourceApi<ListenerConfig>("listener", dynamic.lds, subscriptionContext, this.stats, {
