@@ -466,15 +466,21 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     }
   }
 
-  /** The rtds_layers whose source is a file, or a management server: each waited for (its first update or initial_fetch_timeout). */
+  /**
+   * The rtds_layers whose source is a file, or a management server: all started, then
+   * waited for together (each its first update or initial_fetch_timeout), as Envoy's init
+   * manager waits for its RTDS targets: N layers take one timeout, not N.
+   */
   private async startRtdsLayers(which: "file" | "server"): Promise<void> {
     const context = { runtime: this.runtime, log: this.log, openMux: this.xdsManager.openMux, restFetch: this.xdsManager.restFetch, node: this.bootstrap.node };
+    const started: Promise<unknown>[] = [];
     for (const layer of this.bootstrap.layeredRuntime?.layers ?? []) {
       if (layer.kind !== "rtds" || ("path" in layer.source) !== (which === "file")) continue;
       const subscription = await startRtdsSubscription(context, this.layeredRuntime, layer.resourceName, layer.source, this.stats.scope(`runtime.${layer.resourceName}.`));
       this.rtdsSubscriptions.push(subscription);
-      await subscription.start();
+      started.push(subscription.start());
     }
+    await Promise.all(started);
   }
 
   /** CDS's first update (clusters warmed), from a file or a management server. */
