@@ -431,16 +431,15 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     if (cdsFromServer) await this.startCds(dynamic?.cds, subscriptionContext);
     this.clustersInitialized = true;
     if (configLog.debugOn) configLog.debug(`loading ${this.bootstrap.listeners.length} listener(s)`);
-    // Each listener built, its init targets (jwt_authn's first JWKS fetch) awaited, then bound;
-    // if one fails, those already bound close and start-up fails naming it.
-    for (const [i, config] of this.bootstrap.listeners.entries()) {
-      try {
-        await this.listenerManager.addOrUpdateListener(config, { at: `static_resources.listeners[${i}]` });
-      } catch (err) {
-        this.listenerManager.stopListening();
-        this.admin?.stop();
-        throw err;
-      }
+    // Every listener built (each asking for its SDS secrets, RDS, jwt_authn's first JWKS
+    // fetch), then each bound once its init targets are done; if one fails, those already
+    // bound close and start-up fails naming it.
+    try {
+      await this.listenerManager.addListeners(this.bootstrap.listeners.map((config, i) => ({ config, options: { at: `static_resources.listeners[${i}]` } })));
+    } catch (err) {
+      this.listenerManager.stopListening();
+      this.admin?.stop();
+      throw err;
     }
     if (dynamic?.lds) {
       const lds = new DynamicResourceApi<ListenerConfig>("listener", dynamic.lds, subscriptionContext, this.stats, {
@@ -467,15 +466,21 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     }
   }
 
-  /** The rtds_layers whose source is a file, or a management server: each waited for (its first update or initial_fetch_timeout). */
+  /**
+   * The rtds_layers whose source is a file, or a management server: all started, then
+   * waited for together (each its first update or initial_fetch_timeout), as Envoy's init
+   * manager waits for its RTDS targets: N layers take one timeout, not N.
+   */
   private async startRtdsLayers(which: "file" | "server"): Promise<void> {
     const context = { runtime: this.runtime, log: this.log, openMux: this.xdsManager.openMux, restFetch: this.xdsManager.restFetch, node: this.bootstrap.node };
+    const started: Promise<unknown>[] = [];
     for (const layer of this.bootstrap.layeredRuntime?.layers ?? []) {
       if (layer.kind !== "rtds" || ("path" in layer.source) !== (which === "file")) continue;
       const subscription = await startRtdsSubscription(context, this.layeredRuntime, layer.resourceName, layer.source, this.stats.scope(`runtime.${layer.resourceName}.`));
       this.rtdsSubscriptions.push(subscription);
-      await subscription.start();
+      started.push(subscription.start());
     }
+    await Promise.all(started);
   }
 
   /** CDS's first update (clusters warmed), from a file or a management server. */

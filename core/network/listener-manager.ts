@@ -183,6 +183,39 @@ export class ListenerManager {
   }
 
   /**
+   * The static listeners at start: all built first — each asking for what it waits on
+   * (SDS secrets, RDS, JWKS) — then each binds in turn once its own init targets are done,
+   * so N listeners waiting on their secrets take one wait, not N (Envoy's server init
+   * manager waits for every listener's targets together). Rejects with the first that
+   * cannot be built or bound; the ones built and not bound are gone then.
+   */
+  addListeners(listeners: readonly { config: ListenerConfig; options: ListenerUpdateOptions }[]): Promise<void> {
+    for (const { config } of listeners) this.building.add(config);
+    return this.serialized(async () => {
+      const built: { built: BuiltListener; targets: readonly { name: string; ready: Promise<void> }[] }[] = [];
+      try {
+        for (const { config, options } of listeners) {
+          const one = await this.build(config, options);
+          if (one !== undefined) built.push({ built: one, targets: this.context.initManager.take() });
+        }
+      } catch (err) {
+        for (const { built: one } of built) this.destroy(one.config, one.context);
+        throw err;
+      }
+      for (const [i, { built: one, targets }] of built.entries()) {
+        try {
+          await this.warm(one, { targets });
+        } catch (err) {
+          for (const { built: rest } of built.slice(i + 1)) this.destroy(rest.config, rest.context);
+          throw err;
+        }
+      }
+    }).finally(() => {
+      for (const { config } of listeners) this.building.delete(config);
+    });
+  }
+
+  /**
    * LDS's add or update (Envoy's addOrUpdateListener as lds_api.cc calls it): resolves
    * once the listener is built — rejects when it cannot be, as the NACK's reason — with
    * `warmed`, which resolves true once it serves, false when it never does (replaced or
@@ -383,7 +416,7 @@ export class ListenerManager {
    * Its init targets awaited, then it binds (or takes the old one's socket over) and
    * serves; false when `warming` was cancelled meanwhile. Rejects when it cannot bind.
    */
-  private async warm(built: BuiltListener, own?: { entry: WarmingEntry; targets: readonly { name: string; ready: Promise<void> }[] }): Promise<boolean> {
+  private async warm(built: BuiltListener, own?: { entry?: WarmingEntry; targets: readonly { name: string; ready: Promise<void> }[] }): Promise<boolean> {
     const { config, options, listener, hash, drain, context } = built;
     const warming = own?.entry;
     const cancelled = (): boolean => {

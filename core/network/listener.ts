@@ -132,7 +132,11 @@ export class ActiveListener implements ActiveTcpSocketOwner {
   /**
    * Build the filter chain's transport socket (TLS contexts, from files read through the
    * port), before the listener binds. Rejects naming the field when the config cannot be
-   * served on this runtime (a bad key, a setting its TLS cannot honour).
+   * served on this runtime (a bad key, a setting its TLS cannot honour). Secrets from a
+   * management server are not waited for here: every chain's are asked for at once and
+   * their first updates (or initial_fetch_timeout) are the listener's init targets, which
+   * the listener manager awaits outside its queue (Envoy's listener warming). The
+   * factories release their secrets when the listener is gone (its context's destroy).
    */
   async prepareTransportSockets(): Promise<void> {
     // Envoy's listener-wide `listener.<address>.ssl.*` scope, shared by its chains.
@@ -140,19 +144,31 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     const factoryScope = this.context.stats.scope(`${this.stats.prefix}server_ssl_socket_factory.`);
     const chains: [FilterChainConfig, string][] = this.config.filterChains.map((chain, i) => [chain, `filter_chains[${i}]`]);
     if (this.config.defaultFilterChain) chains.push([this.config.defaultFilterChain, "default_filter_chain"]);
-    for (const [chain, at] of chains) {
-      if (!chain.transportSocket) continue;
-      // TLS's code loads only when a listener or cluster has a transport socket. Its failure
-      // to load is no config error: said apart from one.
-      const { SslSocketFactory } = await import("../tls/ssl-socket-factory.ts").catch((err: unknown) => {
-        throw new Error(`${at}.transport_socket: cannot load the TLS code: ${describe(err)}`);
-      });
-      try {
-        this.transportSocketFactories.set(chain, await SslSocketFactory.create(this.context.runtime, chain.transportSocket, scope, false, this.context.secretManager, factoryScope));
-      } catch (err) {
-        throw new Error(`${at}.transport_socket: ${describe(err)}`);
-      }
-    }
+    const tlsChains = chains.filter(([chain]) => chain.transportSocket !== undefined);
+    if (tlsChains.length === 0) return;
+    // TLS's code loads only when a listener or cluster has a transport socket. Its failure
+    // to load is no config error: said apart from one.
+    const { SslSocketFactory } = await import("../tls/ssl-socket-factory.ts").catch((err: unknown) => {
+      throw new Error(`${tlsChains[0]![1]}.transport_socket: cannot load the TLS code: ${describe(err)}`);
+    });
+    const built = await Promise.allSettled(
+      tlsChains.map(([chain, at]) =>
+        SslSocketFactory.createWarming(this.context.runtime, chain.transportSocket!, scope, false, this.context.secretManager, factoryScope).then(
+          (factory) => {
+            this.transportSocketFactories.set(chain, factory);
+            return factory;
+          },
+          (err: unknown) => Promise.reject(new Error(`${at}.transport_socket: ${describe(err)}`)),
+        ),
+      ),
+    );
+    // Gone with the listener (drained, replaced while warming, or never built).
+    this.context.onListenerDestroyed?.(() => {
+      for (const factory of this.transportSocketFactories.values()) factory.close();
+    });
+    const failed = built.find((result): result is PromiseRejectedResult => result.status === "rejected");
+    if (failed) throw failed.reason;
+    for (const factory of this.transportSocketFactories.values()) for (const target of factory.initTargets) this.context.initManager.add(target.name, target.ready);
   }
 
   /** The filter chains' TLS contexts (the admin's /certs). */

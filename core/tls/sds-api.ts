@@ -53,6 +53,14 @@ export class SdsApi {
   private running: Promise<void> = Promise.resolve();
   /** A management server's subscription (server sources only). */
   private subscription: Subscription | undefined;
+  private stopped = false;
+  private markSubscribed!: () => void;
+  /**
+   * A management server's: settles once the subscription's watch is on its stream (or its
+   * start gave up), before the first update: a listener is built then and warms on
+   * start() (its init target).
+   */
+  readonly subscribed = new Promise<void>((resolve) => (this.markSubscribed = resolve));
   private readonly stats: { updateAttempt: Counter; updateSuccess: Counter; updateFailure: Counter; updateRejected: Counter; keyRotationFailed: Counter };
 
   constructor(
@@ -95,6 +103,8 @@ export class SdsApi {
 
   private async subscribe(source: Exclude<XdsConfigSource, SdsConfigSource>): Promise<void> {
     const [{ createSubscription }, { SECRET_TYPE }] = await Promise.all([import("../config/xds/subscription.ts"), import("./sds-resource.ts")]);
+    // Released by every user while its code loaded: nothing is asked for.
+    if (this.stopped) return this.markSubscribed();
     const context = this.context ?? { runtime: this.runtime, log: this.log };
     if (source.kind === "ads") {
       // Envoy's SubscriptionFactoryImpl throws for an ADS source without ADS: the listener or
@@ -104,7 +114,9 @@ export class SdsApi {
     }
     const subscription = createSubscription(context, `sds '${this.name}'`, source, SECRET_TYPE, [this.name], this.scope, (response, origin) => this.onConfigUpdate(response, origin));
     this.subscription = subscription;
-    await subscription.start();
+    const started = subscription.start();
+    void (subscription.subscribed ?? Promise.resolve()).then(() => this.markSubscribed());
+    await started;
   }
 
   /** A management server's update: checked, read and handed to the users, or thrown (NACKed) leaving the secret in use. */
@@ -128,7 +140,9 @@ export class SdsApi {
     return () => this.users.delete(callback);
   }
 
+  /** No user is left (or the server stops): the watch ends, the name leaves the subscription's request. */
   stop(): void {
+    this.stopped = true;
     this.subscription?.stop();
     this.configWatch?.close();
     this.filesWatch?.close();

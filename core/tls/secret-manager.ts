@@ -15,6 +15,27 @@ export interface SecretProvider {
 }
 
 /**
+ * One user's hold on a secret (a TLS context's): what it reads, what its listener or
+ * cluster waits for, and its release when that is gone.
+ */
+export interface SecretLease {
+  /**
+   * The provider once it can be used: a static secret or an SDS file once read (rejects
+   * naming what is wrong); a management server's once its watch is on the stream (or its
+   * start failed: rejected), its secret undefined until sent.
+   */
+  readonly provider: Promise<SecretProvider>;
+  /**
+   * A management server's secret: settles on its first update (applied or refused) or once
+   * initial_fetch_timeout passed: the listener's or cluster's init target (Envoy's SdsApi
+   * init target). Undefined for static secrets and files (read before the provider).
+   */
+  readonly initTarget: Promise<void> | undefined;
+  /** The user is gone: an SDS subscription no user holds any more stops (Envoy's SdsApi destructor). */
+  release(): void;
+}
+
+/**
  * Envoy's SecretManagerImpl: static_resources.secrets by name (read once, at first use),
  * and one SdsApi per config source and secret name (an SDS file, or a management
  * server: Envoy keys them by the ConfigSource's hash and the name), shared by every TLS
@@ -23,7 +44,8 @@ export interface SecretProvider {
 export class SecretManager {
   private readonly staticSecrets = new Map<string, SecretConfig>();
   private readonly staticProviders = new Map<string, Promise<SecretProvider>>();
-  private readonly dynamic = new Map<string, { api: SdsApi; started: Promise<void> }>();
+  /** Each SdsApi with its users' count: at zero it stops and goes, its name leaves the subscription's request. */
+  private readonly dynamic = new Map<string, { api: SdsApi; started: Promise<void>; users: number }>();
   /** How SDS from a management server reaches it (set by the server; absent: files only). */
   subscriptionContext: SubscriptionContext | undefined;
 
@@ -36,19 +58,37 @@ export class SecretManager {
     for (const secret of secrets) this.staticSecrets.set(`${kindOf(secret)}\0${secret.name}`, secret);
   }
 
-  /** The provider of a tls_certificate_sds_secret_configs entry (rejects when its secret cannot be had). */
-  tlsCertificate(ref: SdsSecretConfig): Promise<SecretProvider> {
-    return this.provider(ref, "tlsCertificate");
+  /**
+   * A TLS context's hold on a tls_certificate_sds_secret_configs entry or a
+   * validation_context_sds_secret_config: released when its listener or cluster is gone.
+   */
+  lease(ref: SdsSecretConfig, kind: "tlsCertificate" | "validationContext"): SecretLease {
+    if (!ref.sdsConfig) return { provider: this.staticProvider(ref.name, kind), initTarget: undefined, release: () => undefined };
+    const key = [kind, JSON.stringify(ref.sdsConfig), ref.name].join("\0");
+    const entry = this.acquire(key, ref, kind);
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      if (--entry.users > 0 || this.dynamic.get(key) !== entry) return;
+      this.dynamic.delete(key);
+      entry.api.stop();
+    };
+    const { api, started } = entry;
+    if ("path" in ref.sdsConfig) return { provider: started.then(() => api), initTarget: undefined, release };
+    // The build goes on once the watch is on the stream; the first update is the init target.
+    return { provider: Promise.race([started, api.subscribed]).then(() => api), initTarget: started.catch(() => undefined), release };
   }
 
-  /** The provider of a validation_context_sds_secret_config. */
-  validationContext(ref: SdsSecretConfig): Promise<SecretProvider> {
-    return this.provider(ref, "validationContext");
-  }
-
-  /** The provider of a generic secret (the oauth2 filter's token_secret and hmac_secret). */
+  /**
+   * The provider of a generic secret (the oauth2 filter's token_secret and hmac_secret),
+   * once its first update came or initial_fetch_timeout passed. Held for the server's life:
+   * the filter has no release (yet).
+   */
   genericSecret(ref: SdsSecretConfig): Promise<SecretProvider> {
-    return this.provider(ref, "genericSecret");
+    if (!ref.sdsConfig) return this.staticProvider(ref.name, "genericSecret");
+    const { api, started } = this.acquire(["genericSecret", JSON.stringify(ref.sdsConfig), ref.name].join("\0"), ref, "genericSecret");
+    return started.then(() => api);
   }
 
   /** The SDS secrets' watches end (the server stops). */
@@ -56,19 +96,23 @@ export class SecretManager {
     for (const { api } of this.dynamic.values()) api.stop();
   }
 
-  private provider(ref: SdsSecretConfig, kind: ResolvedSecret["kind"]): Promise<SecretProvider> {
-    if (!ref.sdsConfig) return this.staticProvider(ref.name, kind);
-    const source = ref.sdsConfig;
-    // The source as parsed: two that read alike share the subscription.
-    const key = [kind, JSON.stringify(source), ref.name].join("\0");
+  /** How many SDS subscriptions are held (tests: a released one is gone). */
+  get subscriptionCount(): number {
+    return this.dynamic.size;
+  }
+
+  /** The SdsApi of `key` (the source as parsed: two that read alike share it), started when first asked for, one user more. */
+  private acquire(key: string, ref: SdsSecretConfig, kind: ResolvedSecret["kind"]): { api: SdsApi; started: Promise<void>; users: number } {
     let entry = this.dynamic.get(key);
     if (!entry) {
-      const api = new SdsApi(this.runtime, this.log, ref.name, kind, source, this.stats.scope(`sds.${ref.name}.`), this.subscriptionContext);
-      entry = { api, started: api.start() };
+      const api = new SdsApi(this.runtime, this.log, ref.name, kind, ref.sdsConfig!, this.stats.scope(`sds.${ref.name}.`), this.subscriptionContext);
+      entry = { api, started: api.start(), users: 0 };
+      // Nobody may wait on it (every user released it first): its failure is its users' to report.
+      entry.started.catch(() => undefined);
       this.dynamic.set(key, entry);
     }
-    const { api, started } = entry;
-    return started.then(() => api);
+    entry.users++;
+    return entry;
   }
 
   private staticProvider(name: string, kind: ResolvedSecret["kind"]): Promise<SecretProvider> {

@@ -4,7 +4,7 @@ import { compileStringMatch } from "../http/route/header-matcher.ts";
 import type { DownstreamTlsConfig, DownstreamTlsSessionConfig, UpstreamTlsConfig, ValidationContextConfig } from "../config/bootstrap.ts";
 import { SslStats } from "./ssl-stats.ts";
 import { pathOf, readBytes, readCertificate, readValidationContext, type ResolvedSecret, type ResolvedValidationContext } from "./read-secret.ts";
-import type { SecretManager } from "./secret-manager.ts";
+import type { SecretLease, SecretManager } from "./secret-manager.ts";
 import { OcspStapler } from "./ocsp-stapler.ts";
 import { notReadySocket } from "./not-ready-socket.ts";
 import type { Counter } from "../stats/counter.ts";
@@ -58,9 +58,23 @@ export class SslSocketFactory implements TlsHandshakeCallbacks {
   /**
    * Build it: read the data sources, then have the runtime make its context. Rejects
    * with an Error naming what is wrong (an unreadable file, a bad key, something this
-   * runtime's TLS cannot do).
+   * runtime's TLS cannot do). Resolves once its secrets from a management server came or
+   * their initial_fetch_timeout passed (a cluster's TLS); a listener uses `createWarming`.
    */
-  static async create(
+  static async create(...args: Parameters<typeof SslSocketFactory.createWarming>): Promise<SslSocketFactory> {
+    const factory = await SslSocketFactory.createWarming(...args);
+    await Promise.all(factory.initTargets.map((target) => target.ready));
+    return factory;
+  }
+
+  /**
+   * Build it without waiting for the secrets a management server has not sent yet (Envoy
+   * builds the factory with its context not ready): they settle on their first
+   * updates or initial_fetch_timeout (`initTargets`), the listener's init targets (Envoy's SdsApi init
+   * target), while the listener manager serves the others. Every secret is asked for at
+   * once. close() releases the secrets when its listener or cluster is gone.
+   */
+  static async createWarming(
     runtime: Runtime,
     config: DownstreamTlsConfig | UpstreamTlsConfig,
     scope: StatsScope,
@@ -80,39 +94,77 @@ export class SslSocketFactory implements TlsHandshakeCallbacks {
       if (!secrets) throw new Error("secrets are not available here");
       return secrets;
     };
-    // Certificates and validation context: from the config's data sources, or from secrets.
-    const certificateProviders = await Promise.all(
-      common.tlsCertificateSds.map((ref, i) =>
-        needSecrets()
-          .tlsCertificate(ref)
-          .catch((err: unknown) => Promise.reject(new Error(`tls_certificate_sds_secret_configs[${i}] ('${ref.name}'): ${describeError(err)}`))),
-      ),
-    );
-    const validationRef = common.validationContextSds;
-    const validationProvider = validationRef
-      ? await needSecrets()
-          .validationContext(validationRef)
-          .catch((err: unknown) => Promise.reject(new Error(`validation_context_sds_secret_config ('${validationRef.name}'): ${describeError(err)}`)))
-      : undefined;
-    // A secret a management server has not sent (yet) is undefined.
-    const slots =
-      certificateProviders.length > 0
-        ? certificateProviders.map((provider) => (provider.secret ? certificateOf(provider.secret) : undefined))
-        : await Promise.all(common.tlsCertificates.map(async (c) => ({ ...(await readCertificate(runtime, c)), path: pathOf(c.certificateChain) })));
-    if (config.side === "downstream" && config.session) factory.session = await readSession(runtime, config.session);
-    const validationMissing = validationProvider !== undefined && validationProvider.secret === undefined;
-    const validation = validationProvider?.secret ? validationOf(validationProvider.secret) : !validationProvider && common.validationContext ? { ...(await readValidationContext(runtime, common.validationContext)), path: pathOf(common.validationContext.trustedCa) } : undefined;
-    factory.prepare(slots, validation, validationMissing)();
-    // Each update builds a context beside the one in use; the SDS api switches once every user could.
-    certificateProviders.forEach((provider, i) =>
-      provider.addUpdateCallback((secret) => {
-        const next = [...factory.slots];
-        next[i] = certificateOf(secret);
-        return factory.prepare(next, factory.validation, factory.validationMissing, true);
-      }),
-    );
-    validationProvider?.addUpdateCallback((secret) => factory.prepare(factory.slots, validationOf(secret), false, true));
+    try {
+      // Every secret asked for at once (their subscriptions start in parallel).
+      const certificateLeases = common.tlsCertificateSds.map((ref) => factory.hold(needSecrets().lease(ref, "tlsCertificate")));
+      const validationRef = common.validationContextSds;
+      const validationLease = validationRef ? factory.hold(needSecrets().lease(validationRef, "validationContext")) : undefined;
+      const refs = [...common.tlsCertificateSds, ...(validationRef ? [validationRef] : [])];
+      [...certificateLeases, ...(validationLease ? [validationLease] : [])].forEach((lease, i) => {
+        if (lease.initTarget) factory.initTargets.push({ name: `SdsApi ${refs[i]!.name}`, ready: lease.initTarget });
+      });
+      // What the files give, before any secret is taken: an update then builds with them.
+      if (config.side === "downstream" && config.session) factory.session = await readSession(runtime, config.session);
+      factory.slots = certificateLeases.length > 0 ? certificateLeases.map(() => undefined) : await Promise.all(common.tlsCertificates.map(async (c) => ({ ...(await readCertificate(runtime, c)), path: pathOf(c.certificateChain) })));
+      factory.validationMissing = validationLease !== undefined;
+      if (!validationLease && common.validationContext) factory.validation = { ...(await readValidationContext(runtime, common.validationContext)), path: pathOf(common.validationContext.trustedCa) };
+      // Each secret: what it is now, and its updates, taken in one step (none is missed). An
+      // update builds a context beside the one in use; the SDS api switches once every user could.
+      await Promise.all([
+        ...certificateLeases.map((lease, i) =>
+          lease.provider.then(
+            (provider) => {
+              if (provider.secret) factory.slots = factory.slots.map((slot, j) => (j === i ? certificateOf(provider.secret!) : slot));
+              factory.unsubscribes.push(
+                provider.addUpdateCallback((secret) => {
+                  const next = [...factory.slots];
+                  next[i] = certificateOf(secret);
+                  return factory.prepare(next, factory.validation, factory.validationMissing, true);
+                }),
+              );
+            },
+            (err: unknown) => Promise.reject(new Error(`tls_certificate_sds_secret_configs[${i}] ('${common.tlsCertificateSds[i]!.name}'): ${describeError(err)}`)),
+          ),
+        ),
+        validationLease?.provider.then(
+          (provider) => {
+            if (provider.secret) {
+              factory.validation = validationOf(provider.secret);
+              factory.validationMissing = false;
+            }
+            factory.unsubscribes.push(provider.addUpdateCallback((secret) => factory.prepare(factory.slots, validationOf(secret), false, true)));
+          },
+          (err: unknown) => Promise.reject(new Error(`validation_context_sds_secret_config ('${validationRef!.name}'): ${describeError(err)}`)),
+        ),
+      ]);
+      // An update that came meanwhile built the context already.
+      if (!factory.ready) factory.prepare(factory.slots, factory.validation, factory.validationMissing)();
+    } catch (err) {
+      factory.close();
+      throw err;
+    }
     return factory;
+  }
+
+  /** Its secrets from a management server, each settling on its first update or initial_fetch_timeout (Envoy's SdsApi init targets). */
+  readonly initTargets: { name: string; ready: Promise<void> }[] = [];
+  private readonly unsubscribes: (() => void)[] = [];
+  private readonly leases: SecretLease[] = [];
+
+  private hold(lease: SecretLease): SecretLease {
+    this.leases.push(lease);
+    return lease;
+  }
+
+  /**
+   * Its listener or cluster is gone: no more updates (a rotation builds no context for
+   * it) and its secrets are released — one no context holds any more stops, its name
+   * leaving the subscription's request (Envoy's SdsApi destructor). Connections open keep
+   * the context they have.
+   */
+  close(): void {
+    for (const unsubscribe of this.unsubscribes.splice(0)) unsubscribe();
+    for (const lease of this.leases.splice(0)) lease.release();
   }
 
   /**

@@ -382,6 +382,8 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
     this.dnsDiscoveries.delete(cluster);
     this.hashes.delete(cluster);
     cluster.stopHealthChecking();
+    // Its secrets released: a rotation builds no context for it, a subscription no one holds stops.
+    cluster.transportSocketFactory?.close();
   }
 
   /**

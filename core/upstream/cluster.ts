@@ -173,6 +173,8 @@ export class Cluster {
       .then(({ SslSocketFactory }) => SslSocketFactory.create(dispatcher.runtime, tls, this.statsStore.scope(`cluster.${this.name}.ssl.`), this.config.autoSanValidation === true, secrets, this.statsStore.scope(`cluster.${this.name}.client_ssl_socket_factory.`)))
       .then(
       (factory) => {
+        // Removed or replaced while its secrets were awaited: they are released at once.
+        if (this.checksStopped) factory.close();
         this.transportSocketFactory = factory;
         return this.initializeChecks(dispatcher, log, eventLog, layeredRuntime);
       },

@@ -1,0 +1,50 @@
+/**
+ * rtds_layers from a management server start together, black-box on every runtime: two
+ * layers the server never sends, each with initial_fetch_timeout 4s, delay start-up by one
+ * timeout, not two (Envoy's init manager waits for its RTDS targets together).
+ */
+import { afterAll, describe, expect, test } from "vitest";
+import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { freePort } from "../support/net-helpers.ts";
+import { adminStats } from "../support/tls-probe.ts";
+import { XdsControlPlane } from "../support/xds-control-plane.ts";
+import { eventually, xdsCluster } from "../support/xds-resources.ts";
+
+const NEVER = { ads: {}, resource_api_version: "V3", initial_fetch_timeout: "4s" };
+
+describe.each(RUNTIMES)("rtds layers from a management server on %s", (runtime) => {
+  let proxy: ProxyProcess | undefined;
+  let controlPlane: XdsControlPlane | undefined;
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await controlPlane?.stop();
+  });
+
+  test("two layers never sent: start-up waits one initial_fetch_timeout", async () => {
+    controlPlane = new XdsControlPlane();
+    const cpPort = await controlPlane.start();
+    const adminPort = await freePort();
+    const started = Date.now();
+    proxy = await ProxyProcess.start(runtime, {
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
+      node: { id: "polyvoy-rtds-parallel", cluster: "test" },
+      dynamic_resources: { ads_config: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds_cluster" } }] } },
+      layered_runtime: {
+        layers: [
+          { name: "a", rtds_layer: { name: "never_a", rtds_config: NEVER } },
+          { name: "b", rtds_layer: { name: "never_b", rtds_config: NEVER } },
+        ],
+      },
+      static_resources: { clusters: [xdsCluster(cpPort)] },
+    });
+    // The admin binds first; /ready answers LIVE once both layers gave up and start-up is done.
+    await eventually(() => fetch(`http://127.0.0.1:${adminPort}/ready`).then((r) => r.status, () => 0), (status) => status === 200, 15_000);
+    const elapsed = Date.now() - started;
+    const stats = await adminStats(adminPort);
+    expect(stats.get("runtime.never_a.init_fetch_timeout")).toBe(1);
+    expect(stats.get("runtime.never_b.init_fetch_timeout")).toBe(1);
+    // One 4 s wait (both together), where one after another takes 8 s.
+    expect(elapsed).toBeLessThan(7_500);
+  }, 30_000);
+});
