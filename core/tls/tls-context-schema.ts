@@ -353,7 +353,8 @@ export const upstreamTlsContext = lazySchema(() =>
  * envoy.config.core.v3.TransportSocket: `envoy.transport_sockets.tls` (by name or by
  * its typed_config's @type), or raw_buffer, which is plaintext (undefined).
  */
-function transportSocket<T>(context: z.ZodType<T>, contextName: string) {
+function transportSocket<T>(context: z.ZodType<T>, contextTypeUrl: string) {
+  const contextName = contextTypeUrl.slice(TYPE_PREFIX.length);
   return z
     .strictObject({
       name: z.string().min(1),
@@ -362,7 +363,7 @@ function transportSocket<T>(context: z.ZodType<T>, contextName: string) {
     .transform((t, ctx): T | undefined => {
       const typeUrl = t.typed_config?.["@type"];
       if (typeUrl === RAW_BUFFER_TYPE || (typeUrl === undefined && t.name === RAW_BUFFER_TRANSPORT_SOCKET)) return undefined;
-      const isTls = typeUrl !== undefined ? typeUrl === `${TYPE_PREFIX}${contextName}` : t.name === TLS_TRANSPORT_SOCKET;
+      const isTls = typeUrl !== undefined ? typeUrl === contextTypeUrl : t.name === TLS_TRANSPORT_SOCKET;
       if (!isTls) {
         ctx.addIssue({ code: "custom", message: unsupportedNameMessage("transport socket", typeUrl ?? t.name, [TLS_TRANSPORT_SOCKET, RAW_BUFFER_TRANSPORT_SOCKET], undefined, `${TLS_TRANSPORT_SOCKET} with a ${contextName}, ${RAW_BUFFER_TRANSPORT_SOCKET}`) });
         return z.NEVER;
@@ -376,9 +377,12 @@ function transportSocket<T>(context: z.ZodType<T>, contextName: string) {
     });
 }
 
+// Written out whole: scripts/gen-envoy-wire.mjs finds the messages an xDS server may send
+// inside an Any by the type URLs core/ names (without this one, a TLS listener sent by LDS
+// over gRPC could not be decoded).
 /** A filter chain's transport_socket. */
 export const downstreamTransportSocket = lazySchema(() =>
-  transportSocket(downstreamTlsContext, "DownstreamTlsContext"));
+  transportSocket(downstreamTlsContext, "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"));
 /** A cluster's transport_socket. */
 export const upstreamTransportSocket = lazySchema(() =>
-  transportSocket(upstreamTlsContext, "UpstreamTlsContext"));
+  transportSocket(upstreamTlsContext, "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"));

@@ -83,6 +83,7 @@ const RESOURCE_PROTOS = [
   "envoy/extensions/access_loggers/stream/v3/stream.proto",
   "envoy/extensions/access_loggers/file/v3/file.proto",
   "envoy/extensions/transport_sockets/tls/v3/secret.proto",
+  "envoy/extensions/transport_sockets/tls/v3/tls.proto",
   "envoy/service/runtime/v3/rtds.proto",
   "envoy/service/discovery/v3/discovery.proto",
 ];

@@ -79,6 +79,24 @@ describe("protobuf → proto3 JSON", () => {
     });
   });
 
+  // A TLS listener sent by LDS over gRPC: its transport socket's DownstreamTlsContext (and a
+  // cluster's UpstreamTlsContext) must be in the tables, found by their type URLs in core/.
+  test("a filter chain's DownstreamTlsContext and a cluster's UpstreamTlsContext read from protobuf", () => {
+    const sds = { name: "cert", sds_config: { ads: {}, resource_api_version: "V3" } };
+    const downstream = plane.encodeAny({
+      "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+      common_tls_context: { tls_certificate_sds_secret_configs: [sds], alpn_protocols: ["h2"] },
+      require_client_certificate: { value: true },
+    });
+    expect(anyToJson(encodeAnyField(downstream.type_url, downstream.value))).toEqual({
+      "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+      common_tls_context: { tls_certificate_sds_secret_configs: [sds], alpn_protocols: ["h2"] },
+      require_client_certificate: true,
+    });
+    const upstream = plane.encodeAny({ "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", sni: "a.example" });
+    expect(anyToJson(encodeAnyField(upstream.type_url, upstream.value))).toEqual({ "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", sni: "a.example" });
+  });
+
   // The pinned protos' Lua has no stat_prefix nor clear_route_cache yet (JSON and YAML configs have them).
   test("the Lua filter's config and LuaPerRoute read from protobuf (source_codes a map of DataSource)", () => {
     const lua = plane.encodeAny({
