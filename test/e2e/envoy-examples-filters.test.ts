@@ -340,8 +340,12 @@ describe.each(RUNTIMES)("Envoy's filter examples on %s", (runtime) => {
       service = await httpUpstream((req, res) => {
         const stored = RESPONSES[req.url.split("/")[3] ?? ""];
         if (stored === undefined) return void res.writeHead(404).end();
-        const body = `${stored.body}\nResponse generated at: ${new Date().toUTCString()}\n`;
+        // One clock read for the body and the Date header: node:http's own Date is cached per
+        // second and could name the second before the body's.
+        const now = new Date().toUTCString();
+        const body = `${stored.body}\nResponse generated at: ${now}\n`;
         const etag = `"${createHash("sha1").update(stored.body).digest("hex")}"`;
+        res.setHeader("date", now);
         for (const [name, value] of Object.entries(stored.headers)) res.setHeader(name, value);
         res.setHeader("etag", etag);
         if (req.headers["if-none-match"] === etag) return void res.writeHead(304).end();
