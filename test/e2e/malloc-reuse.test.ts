@@ -41,8 +41,17 @@ describe.each(RUNTIMES.filter((runtime) => runtime !== "bun"))("on %s", (runtime
 
   // Node only: deno frees large mmap'd blocks of its own early, which raises glibc's
   // thresholds by glibc's own dynamic rule (partly: 400–2,000 faults per reallocation).
+  // glibc only trims the heap's top, so an allocation made above the freed buffers keeps
+  // them without any raised threshold (the likely cause of a CI run under load showing
+  // 0, 0, 0 once). So up to three processes: with defaults one of them shows the trim; with
+  // raised thresholds none can.
   test.skipIf(!glibc || runtime === "deno")("after small messages only, glibc's defaults: freed buffers go back to the kernel", () => {
-    const got = faults("small");
-    expect(got[0], `faults per reallocation: ${got.join(", ")}`).toBeGreaterThan(PAGES * 0.75);
+    const seen: string[] = [];
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const got = faults("small");
+      seen.push(got.join(", "));
+      if (Math.max(...got) > PAGES * 0.75) return;
+    }
+    expect.fail(`faults per reallocation, three processes: ${seen.join(" / ")}; expected one above ${PAGES * 0.75}`);
   });
 });
