@@ -16,7 +16,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os, { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { loadTools, throughputRun } from "./lib/load.mjs";
-import { startGrpcOrigin, startOrigin, startPostgresOrigin, startTcpEchoOrigin } from "./lib/origin.mjs";
+import { startExtProcProcessor, startGrpcOrigin, startOrigin, startPostgresOrigin, startTcpEchoOrigin } from "./lib/origin.mjs";
 import { aggregate, renderMarkdown } from "./lib/report.mjs";
 import { PROTOCOL_SCENARIOS, THROUGHPUT, fmt, measureIdleMemory, measureLatency, measureThroughput } from "./lib/scenarios.mjs";
 import { mintBenchCertificate } from "./lib/tls.mjs";
@@ -270,7 +270,7 @@ async function main() {
     settings.idleConnections = idleMax;
   }
   const workDir = mkdtempSync(join(tmpdir(), "polyvoy-bench-"));
-  const ctx = { settings, cpu, tools, nofile, workDir, origin: null, grpcOrigin: null, postgresOrigin: null, tcpEchoOrigin: null, peerDepsNote: null, certificate: null };
+  const ctx = { settings, cpu, tools, nofile, workDir, origin: null, grpcOrigin: null, postgresOrigin: null, tcpEchoOrigin: null, extProcProcessor: null, peerDepsNote: null, certificate: null };
   // The TLS scenarios' certificate (one, self-signed, for polyvoy and nginx alike), minted now.
   if (["https-get", "https-churn", "h2-tls-get"].some((id) => settings.scenarios.has(id))) ctx.certificate = mintBenchCertificate(workDir);
   if (PROTOCOL_SCENARIOS.some((id) => settings.scenarios.has(id)) && !tools.h2load) notes.push("h2load not found (apt-get install nghttp2-client): the HTTP/2 scenarios are not measured");
@@ -297,6 +297,16 @@ async function main() {
       log(`gRPC origin: @grpc/grpc-js on 127.0.0.1:${ctx.grpcOrigin.port}`);
     } catch (error) {
       notes.push(`grpc-unary: not measured — ${error.message.split("\n")[0]}`);
+    }
+  }
+
+  if (settings.scenarios.has("ext-proc-duplex")) {
+    try {
+      ctx.extProcProcessor = await startExtProcProcessor(ctx);
+      started.add(ctx.extProcProcessor.proc);
+      log(`ext_proc processor: bench/peers/ext-proc-processor.mjs on 127.0.0.1:${ctx.extProcProcessor.port}`);
+    } catch (error) {
+      notes.push(`ext-proc-duplex: not measured — ${error.message.split("\n")[0]}`);
     }
   }
 

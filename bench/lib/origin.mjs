@@ -119,6 +119,23 @@ export async function startGrpcOrigin(ctx) {
 }
 
 /**
+ * The ext-proc-duplex scenario's ExternalProcessor (bench/peers/ext-proc-processor.mjs,
+ * @grpc/grpc-js: each request body chunk echoed unchanged) on the load core.
+ */
+export async function startExtProcProcessor(ctx) {
+  const proc = new Proc("ext_proc processor (bench/peers/ext-proc-processor.mjs)", wrapped(ctx.cpu.load, process.execPath, [join(BENCH, "peers/ext-proc-processor.mjs")], ctx.nofile));
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const match = /listening (\d+)/.exec(proc.output);
+    if (match) return { port: Number(match[1]), proc };
+    if (!proc.running) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await proc.stop();
+  throw new Error(`the ext_proc processor did not start: ${proc.output.slice(-500)}`);
+}
+
+/**
  * The PostgreSQL scenarios' origin (bench/peers/postgres-origin.mjs: the protocol's bytes
  * over node:net, one row per simple query) on the load core.
  */

@@ -67,14 +67,22 @@ export const THROUGHPUT = [
   { id: "tcp-proxy-conns", title: "new TCP connections per second (64 B echoed, then closed) through two chained tcp_proxy listeners, 64 loops", connections: 64, protocol: "tcp-proxy", tcp: "connect", unit: "conn/s" },
   { id: "tcp-tunnel-h1-conns", title: "new TCP connections per second through tcp_proxy tunnelling over HTTP/1.1 CONNECT, 64 loops", connections: 64, protocol: "tcp-tunnel-h1", tcp: "connect", unit: "conn/s", baseline: "tcp-proxy-conns" },
   { id: "tcp-tunnel-h2-conns", title: "new TCP connections per second through tcp_proxy tunnelling over HTTP/2 CONNECT, 64 loops", connections: 64, protocol: "tcp-tunnel-h2", tcp: "connect", unit: "conn/s", baseline: "tcp-proxy-conns" },
+  // ext_proc with the request body FULL_DUPLEX_STREAMED (request headers and trailers SEND,
+  // response headers SKIP) against a @grpc/grpc-js ExternalProcessor on the load core that
+  // echoes each chunk unchanged (bench/peers/ext-proc-processor.mjs): 64 KiB POSTs, several
+  // chunks each, every one a gRPC message each way before it goes upstream. Its baseline,
+  // ext-proc-base, is the same POSTs through the plain listener of the same process right
+  // after. polyvoy only; `--scenarios ext-proc` selects the two. Left out of --quick.
+  { id: "ext-proc-duplex", title: "64 KiB uploads (POST) through ext_proc, request body FULL_DUPLEX_STREAMED to a gRPC processor echoing it, 16 connections", path: "/upload", method: "POST", uploadBytes: 64 * 1024, connections: 16, protocol: "ext-proc-duplex", unit: "req/s", baseline: "ext-proc-base" },
+  { id: "ext-proc-base", title: "64 KiB uploads (POST), 16 connections, again after ext-proc-duplex's run without ext_proc (its baseline)", path: "/upload", method: "POST", uploadBytes: 64 * 1024, connections: 16, protocol: "ext-proc-base", unit: "req/s" },
   { id: "grpc-unary", title: "gRPC unary (@grpc/grpc-js echo), 10 streams on each of 8 connections (h2load)", path: GRPC_PATH, connections: 8, streams: 10, protocol: "grpc", unit: "req/s" },
 ];
 
-/** Scenarios that need a listener of their own (h2c, https, h2 over TLS, gRPC, PostgreSQL, TCP, aggregate). */
+/** Scenarios that need a listener of their own (h2c, https, h2 over TLS, gRPC, PostgreSQL, TCP, aggregate, ext_proc). */
 export const PROTOCOL_SCENARIOS = THROUGHPUT.filter((s) => s.protocol).map((s) => s.id);
 
 /** Names --scenarios takes for several scenarios at once. */
-export const SCENARIO_GROUPS = { "tcp-tunnel": THROUGHPUT.filter((s) => s.tcp).map((s) => s.id), aggregate: ["get-64c", "aggregate", "aggregate-base"] };
+export const SCENARIO_GROUPS = { "tcp-tunnel": THROUGHPUT.filter((s) => s.tcp).map((s) => s.id), aggregate: ["get-64c", "aggregate", "aggregate-base"], "ext-proc": ["ext-proc-duplex", "ext-proc-base"] };
 
 /** Every metric row of the report, in order; the latency scenario gives three, memory one. */
 export const METRICS = [

@@ -233,6 +233,32 @@ export function withAggregateListener(config, port, originPort) {
   return config;
 }
 
+/**
+ * polyvoyConfig with the ext-proc-duplex scenario's listener: the same HCM with ext_proc
+ * before the router, the request body FULL_DUPLEX_STREAMED (its trailer mode SEND, as Envoy's
+ * config.cc requires), response headers SKIP, to `ext_proc_processor` (HTTP/2) on
+ * `processorPort`.
+ */
+export function withExtProcListener(config, port, processorPort) {
+  const [plain] = config.static_resources.listeners;
+  const listener = structuredClone(plain);
+  listener.name = "bench-ext-proc";
+  listener.address.socket_address.port_value = port;
+  const hcm = listener.filter_chains[0].filters[0].typed_config;
+  hcm.stat_prefix = "bench_ext_proc";
+  hcm.http_filters.unshift({
+    name: "envoy.filters.http.ext_proc",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor",
+      grpc_service: { envoy_grpc: { cluster_name: "ext_proc_processor" } },
+      processing_mode: { request_header_mode: "SEND", response_header_mode: "SKIP", request_body_mode: "FULL_DUPLEX_STREAMED", request_trailer_mode: "SEND" },
+    },
+  });
+  config.static_resources.listeners.push(listener);
+  config.static_resources.clusters.push(staticCluster("ext_proc_processor", processorPort, HTTP2_OPTIONS));
+  return config;
+}
+
 /** polyvoyConfig with examples/filters/add-header.ts (a Script) before the router. */
 export function withUserFilter(config) {
   const hcm = config.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
@@ -399,6 +425,11 @@ export const TARGETS = [
       if (ctx.tcpEchoOrigin) {
         for (const name of ["tcp-proxy", "tcp-hop", "tcp-tunnel-h1", "tcp-tunnel-h2", "tunnel-terminate"]) ports[name] = await freePort();
         bootstrap = withTcpTunnelListeners(bootstrap, ports, ctx.tcpEchoOrigin.port);
+      }
+      if (ctx.extProcProcessor) {
+        ports["ext-proc-duplex"] = await freePort();
+        ports["ext-proc-base"] = port;
+        bootstrap = withExtProcListener(bootstrap, ports["ext-proc-duplex"], ctx.extProcProcessor.port);
       }
       if (ctx.settings.scenarios.has("aggregate")) {
         ports.aggregate = await freePort();

@@ -509,10 +509,10 @@ export interface DnsClusterConfig {
 export interface DnsCacheSettings {
   name: string;
   lookupFamily: DnsLookupFamily;
-  /** dns_refresh_rate (default 60 s). */
+  /** dns_refresh_rate (default 60 s): the refresh after an answer without addresses (and after failures without failureRefreshRate). */
   refreshRateMs: number;
-  /** dns_min_refresh_rate: when set, a resolved host refreshes after its DNS TTL, at least this (absent: dns_refresh_rate). */
-  minRefreshRateMs?: number;
+  /** dns_min_refresh_rate (default 5 s): an answer with addresses refreshes after its first address's TTL, at least this. */
+  minRefreshRateMs: number;
   /** host_ttl (default 5 min): a host unused that long is removed at its next refresh. */
   hostTtlMs: number;
   /** max_hosts (default 1024). */

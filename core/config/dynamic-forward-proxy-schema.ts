@@ -22,6 +22,7 @@ export const DYNAMIC_FORWARD_PROXY_PER_ROUTE_TYPE_URL = "type.googleapis.com/env
 
 /** Envoy's DnsCacheImpl defaults. */
 const DEFAULT_REFRESH_RATE_MS = 60_000;
+const DEFAULT_MIN_REFRESH_RATE_MS = 5000;
 const DEFAULT_HOST_TTL_MS = 300_000;
 const DEFAULT_MAX_HOSTS = 1024;
 const DEFAULT_MAX_PENDING_REQUESTS = 1024;
@@ -59,7 +60,7 @@ export const dnsCacheConfig: z.ZodType<DnsCacheSettings> = lazySchema(() =>
       name: c.name,
       lookupFamily: c.dns_lookup_family ?? "AUTO",
       refreshRateMs: c.dns_refresh_rate ?? DEFAULT_REFRESH_RATE_MS,
-      ...(c.dns_min_refresh_rate !== undefined ? { minRefreshRateMs: c.dns_min_refresh_rate } : {}),
+      minRefreshRateMs: c.dns_min_refresh_rate ?? DEFAULT_MIN_REFRESH_RATE_MS,
       hostTtlMs: c.host_ttl ?? DEFAULT_HOST_TTL_MS,
       maxHosts: c.max_hosts ?? DEFAULT_MAX_HOSTS,
       ...(rate ? { failureRefreshRate: { baseIntervalMs: rate.base_interval, maxIntervalMs: rate.max_interval ?? rate.base_interval * 10 } } : {}),

@@ -283,7 +283,7 @@ export class DnsCache {
         this.lookupsInFlight--;
         this.startQueuedLookups();
       };
-      this.runtime.resolve(host.resolvedHost, this.queryFamily, this.settings.minRefreshRateMs !== undefined ? { ttl: true } : undefined).then(
+      this.runtime.resolve(host.resolvedHost, this.queryFamily, { ttl: true }).then(
         (answers) => {
           done();
           this.finishResolve(key, host, query, answers, "");
@@ -354,12 +354,17 @@ export class DnsCache {
     }
   }
 
-  /** dns_refresh_rate, or with dns_min_refresh_rate set the answer's TTL, at least that minimum (dns_cache.proto). */
+  /**
+   * The refresh after a completed query (dns_cache_impl.cc finishResolve): an answer with
+   * addresses refreshes after its first address's TTL, at least dns_min_refresh_rate (Envoy
+   * caps re-resolution so a 0 s TTL cannot make constant queries); one without addresses
+   * after dns_refresh_rate. A TTL the runtime cannot tell (Deno, /etc/hosts names) counts
+   * as 0, as a hosts-file entry has no TTL: the minimum, then.
+   */
   private refreshAfterSuccess(addresses: readonly ResolvedAddress[]): number {
-    const min = this.settings.minRefreshRateMs;
-    if (min === undefined) return this.settings.refreshRateMs;
-    const ttl = addresses[0]?.ttlSeconds;
-    return ttl === undefined ? this.settings.refreshRateMs : Math.max(ttl * 1000, min);
+    const first = addresses[0];
+    if (first === undefined) return this.settings.refreshRateMs;
+    return Math.max(this.settings.minRefreshRateMs, (first.ttlSeconds ?? 0) * 1000);
   }
 
   private scheduleRefresh(key: string, host: PrimaryHost, ms: number): void {

@@ -26,7 +26,7 @@ const FILTER = "type.googleapis.com/envoy.extensions.filters.http.dynamic_forwar
 const PER_ROUTE = "type.googleapis.com/envoy.extensions.filters.http.dynamic_forward_proxy.v3.PerRouteConfig";
 const CLUSTER = "type.googleapis.com/envoy.extensions.clusters.dynamic_forward_proxy.v3.ClusterConfig";
 
-const DNS_CACHE = { name: "dfp_cache", dns_lookup_family: "V4_ONLY", dns_refresh_rate: "0.2s", host_ttl: "1s", dns_query_timeout: "2s" };
+const DNS_CACHE = { name: "dfp_cache", dns_lookup_family: "V4_ONLY", dns_refresh_rate: "0.2s", dns_min_refresh_rate: "1s", host_ttl: "1s", dns_query_timeout: "2s" };
 
 let a: HttpUpstream;
 let b: HttpUpstream;

@@ -17,7 +17,7 @@ describe("dynamic_forward_proxy cluster config", () => {
   test("DnsCacheConfig defaults (Envoy's DnsCacheImpl); auto_sni and auto_san_validation on without upstream options", () => {
     const c = loadBootstrap(cluster("dns_cache_config: { name: dfp }"), "yaml").clusters[0]!;
     expect(c.dynamicForwardProxy).toEqual({
-      dnsCache: { name: "dfp", lookupFamily: "AUTO", refreshRateMs: 60_000, hostTtlMs: 300_000, maxHosts: 1024, maxPendingRequests: 1024, queryTimeoutMs: 5000 },
+      dnsCache: { name: "dfp", lookupFamily: "AUTO", refreshRateMs: 60_000, minRefreshRateMs: 5000, hostTtlMs: 300_000, maxHosts: 1024, maxPendingRequests: 1024, queryTimeoutMs: 5000 },
     });
     expect([c.autoSni, c.autoSanValidation]).toEqual([true, true]);
   });

@@ -15,7 +15,7 @@ import { StatsStore } from "../../../core/stats/stats-store.ts";
 import type { DnsCacheSettings } from "../../../core/config/bootstrap.ts";
 import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
 
-const SETTINGS: DnsCacheSettings = { name: "c", lookupFamily: "V4_ONLY", refreshRateMs: 60_000, hostTtlMs: 300_000, maxHosts: 1024, maxPendingRequests: 1024, queryTimeoutMs: 5000 };
+const SETTINGS: DnsCacheSettings = { name: "c", lookupFamily: "V4_ONLY", refreshRateMs: 60_000, minRefreshRateMs: 5000, hostTtlMs: 300_000, maxHosts: 1024, maxPendingRequests: 1024, queryTimeoutMs: 5000 };
 
 /** Let settled answers' callbacks run (the port's resolve is a promise). */
 const flush = () => new Promise<void>((r) => setTimeout(r, 0));
@@ -117,7 +117,7 @@ describe("DnsCache", () => {
   });
 
   test("refreshes: a new address moves the cluster's host; a failure keeps the address", async () => {
-    const { runtime, cache, stat, waiter } = setup({ refreshRateMs: 1000 });
+    const { runtime, cache, stat, waiter } = setup({ minRefreshRateMs: 1000 });
     const set = new PrioritySet();
     const lb = new DynamicForwardProxyLoadBalancer(cache, set, 80);
     lb.start();
@@ -141,7 +141,7 @@ describe("DnsCache", () => {
   });
 
   test("host_ttl: a host unused that long is removed at its next refresh, from the cluster too; a used one stays", async () => {
-    const { runtime, cache, stat, gauge, waiter } = setup({ refreshRateMs: 1000, hostTtlMs: 2500 });
+    const { runtime, cache, stat, gauge, waiter } = setup({ minRefreshRateMs: 1000, hostTtlMs: 2500 });
     const set = new PrioritySet();
     const lb = new DynamicForwardProxyLoadBalancer(cache, set, 80);
     lb.start();
@@ -208,6 +208,63 @@ describe("DnsCache", () => {
     runtime.advance(1000);
     await flush();
     expect(runtime.dnsQueries.get("b.test")).toBe(2);
+  });
+
+  describe("the next refresh (Envoy's finishResolve)", () => {
+    /** Queries of `name` once `ms` more virtual ms have passed. */
+    async function queriesAfter(runtime: MemoryRuntime, name: string, ms: number): Promise<number> {
+      runtime.advance(ms);
+      await flush();
+      return runtime.dnsQueries.get(name) ?? 0;
+    }
+
+    test("an answer with addresses: after its first address's TTL, at least dns_min_refresh_rate; dns_refresh_rate plays no part", async () => {
+      const { runtime, cache, waiter } = setup({ refreshRateMs: 1000, minRefreshRateMs: 5000, hostTtlMs: 1e9 });
+      runtime.setDnsAnswer("long.test", ["10.0.0.1"], 30);
+      runtime.setDnsAnswer("short.test", ["10.0.0.2"], 2);
+      cache.loadDnsCacheEntry("long.test", 80, waiter);
+      cache.loadDnsCacheEntry("short.test", 80, waiter);
+      await flush();
+      // The TTL (2 s) is below the minimum: 5 s.
+      expect(await queriesAfter(runtime, "short.test", 4999)).toBe(1);
+      expect(await queriesAfter(runtime, "short.test", 1)).toBe(2);
+      // The TTL (30 s) is above it: 30 s.
+      expect(await queriesAfter(runtime, "long.test", 24_999)).toBe(1);
+      expect(await queriesAfter(runtime, "long.test", 1)).toBe(2);
+    });
+
+    test("an answer with addresses but no TTL the runtime can tell (deno, /etc/hosts): dns_min_refresh_rate", async () => {
+      const { runtime, cache, waiter } = setup({ refreshRateMs: 60_000, minRefreshRateMs: 2000, hostTtlMs: 1e9 });
+      runtime.setDnsAnswer("hosts.test", ["10.0.0.1"]);
+      cache.loadDnsCacheEntry("hosts.test", 80, waiter);
+      await flush();
+      expect(await queriesAfter(runtime, "hosts.test", 1999)).toBe(1);
+      expect(await queriesAfter(runtime, "hosts.test", 1)).toBe(2);
+    });
+
+    test("an answer without addresses: dns_refresh_rate", async () => {
+      const { runtime, cache, waiter } = setup({ refreshRateMs: 20_000, minRefreshRateMs: 5000, hostTtlMs: 1e9 });
+      runtime.setDnsAnswer("empty.test", [], 5);
+      cache.loadDnsCacheEntry("empty.test", 80, waiter);
+      await flush();
+      expect(await queriesAfter(runtime, "empty.test", 19_999)).toBe(1);
+      expect(await queriesAfter(runtime, "empty.test", 1)).toBe(2);
+    });
+
+    test("a failure: dns_refresh_rate without dns_failure_refresh_rate, else its backoff from base_interval", async () => {
+      const { runtime, cache, waiter } = setup({ refreshRateMs: 20_000, minRefreshRateMs: 5000, hostTtlMs: 1e9 });
+      runtime.setDnsFailure("down.test", "EAI_AGAIN");
+      cache.loadDnsCacheEntry("down.test", 80, waiter);
+      await flush();
+      expect(await queriesAfter(runtime, "down.test", 19_999)).toBe(1);
+      expect(await queriesAfter(runtime, "down.test", 1)).toBe(2);
+      // With dns_failure_refresh_rate the first retry is within base_interval (jittered), not at dns_refresh_rate.
+      const backoff = setup({ refreshRateMs: 20_000, minRefreshRateMs: 5000, hostTtlMs: 1e9, failureRefreshRate: { baseIntervalMs: 3000, maxIntervalMs: 30_000 } });
+      backoff.runtime.setDnsFailure("down.test", "EAI_AGAIN");
+      backoff.cache.loadDnsCacheEntry("down.test", 80, backoff.waiter);
+      await flush();
+      expect(await queriesAfter(backoff.runtime, "down.test", 3000)).toBe(2);
+    });
   });
 
   test("dns_cache_circuit_breaker.max_pending_requests: over it, dns_rq_pending_overflow", () => {
