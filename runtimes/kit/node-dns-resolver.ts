@@ -53,7 +53,13 @@ export interface NodeDns {
   resolve6(host: string, options: { ttl: true }): Promise<{ address: string; ttl: number }[]>;
 }
 
-const TTL_WAIT_MS = 2000;
+/**
+ * How long the addresses wait for the TTL queries once getaddrinfo has answered. Every
+ * dynamic forward proxy lookup asks for TTLs (Envoy's finishResolve refreshes after
+ * max(dns_min_refresh_rate, TTL)), so this is added to a first request's wait when no DNS
+ * server answers; without a TTL the host refreshes after dns_min_refresh_rate, no harm.
+ */
+const TTL_WAIT_MS = 500;
 
 /** `work`'s result, or undefined if it takes longer than `ms`. */
 async function within<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
