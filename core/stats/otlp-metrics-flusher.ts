@@ -77,6 +77,11 @@ export class OtlpMetricsFlusher {
 
   /** The ExportMetricsServiceRequest of `snapshot`, its points from `startNs` to `timeNs`. */
   flush(snapshot: MetricSnapshot, startNs: bigint, timeNs: bigint): Uint8Array {
+    // No used stat: no ResourceMetrics at all (Envoy's getResourceMetrics gives an empty list), an empty request.
+    if (!anyUsed(snapshot)) {
+      this.unsent.clear();
+      return new Uint8Array(0);
+    }
     const writer = new ProtoWriter();
     writer.message(1, (resourceMetrics) => {
       resourceMetrics.message(1, (resource) => resource.raw(this.resource));
@@ -155,6 +160,10 @@ export class OtlpMetricsFlusher {
     this.encoded.set(stat, encoded);
     return encoded;
   }
+}
+
+function anyUsed(snapshot: MetricSnapshot): boolean {
+  return snapshot.gauges.some((g) => g.used) || snapshot.counters.some((c) => c.counter.used) || snapshot.histograms.some((h) => h.used);
 }
 
 interface HistogramPoint {

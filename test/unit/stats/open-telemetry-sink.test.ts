@@ -68,6 +68,13 @@ describe("OtlpMetricsFlusher: one flush as an ExportMetricsServiceRequest", () =
     expect(metrics.map((m) => (m.gauge ? "gauge" : m.sum ? "sum" : m.histogram ? "histogram" : "?"))).toEqual(["gauge", "sum", "histogram"]);
   });
 
+  test("no used stat: an empty request, with no ResourceMetrics (as Envoy's getResourceMetrics)", () => {
+    const store = new StatsStore();
+    store.counter("cluster.backend.upstream_rq_total");
+    store.gauge("server.live");
+    expect(flusherWith().flush(snapshotOf(store), START, TIME)).toEqual(new Uint8Array(0));
+  });
+
   test("counters: monotonic Sums, cumulative by default, deltas with report_counters_as_deltas; each point from the last flush to this one", () => {
     const store = new StatsStore();
     const rq = store.counter("cluster.backend.upstream_rq_total");
