@@ -53,14 +53,15 @@ export interface Bootstrap {
 /**
  * A stats_sinks entry (core/config/stats-sinks-schema.ts): Envoy's statsd sink over UDP
  * (`statsd`) or TCP to a static cluster (`statsd_tcp`), its DogStatsD sink, or its gRPC
- * metrics service sink (`metrics_service`).
+ * metrics service sink (`metrics_service`), or its OpenTelemetry (OTLP) sink (`open_telemetry`).
  */
 export type StatsSinkConfig =
   | { readonly kind: "statsd"; readonly address: { readonly address: string; readonly port: number }; readonly prefix: string }
   | { readonly kind: "statsd_tcp"; readonly clusterName: string; readonly prefix: string }
   /** maxBytesPerDatagram 0: every metric a datagram of its own (Envoy's buffer_size unset). */
   | { readonly kind: "dog_statsd"; readonly address: { readonly address: string; readonly port: number }; readonly prefix: string; readonly maxBytesPerDatagram: number }
-  | MetricsServiceSinkConfig;
+  | MetricsServiceSinkConfig
+  | OpenTelemetrySinkConfig;
 
 /** envoy.config.metrics.v3.MetricsServiceConfig (core/stats/metrics-service-sink.ts). */
 export interface MetricsServiceSinkConfig {
@@ -73,6 +74,25 @@ export interface MetricsServiceSinkConfig {
   readonly emitTagsAsLabels: boolean;
   /** histogram_emit_mode (default SUMMARY_AND_HISTOGRAM). */
   readonly histogramEmitMode: "SUMMARY_AND_HISTOGRAM" | "SUMMARY" | "HISTOGRAM";
+}
+
+/** envoy.extensions.stat_sinks.open_telemetry.v3.SinkConfig (core/stats/open-telemetry-sink.ts). */
+export interface OpenTelemetrySinkConfig {
+  readonly kind: "open_telemetry";
+  /** grpc_service: where MetricsService/Export goes. */
+  readonly target: GrpcServiceTarget;
+  /** grpc_service.timeout in ms: each Export's deadline; undefined when not set. */
+  readonly timeoutMs: number | undefined;
+  /** report_counters_as_deltas (default false): Sum points of DELTA temporality, else CUMULATIVE. */
+  readonly reportCountersAsDeltas: boolean;
+  /** report_histograms_as_deltas (default false): Histogram points over the flush interval (DELTA), else since start (CUMULATIVE). */
+  readonly reportHistogramsAsDeltas: boolean;
+  /** emit_tags_as_attributes (default true): the stat's tags as each data point's attributes. */
+  readonly emitTagsAsAttributes: boolean;
+  /** use_tag_extracted_name (default true): the metric named by the tag-extracted name, else the full name. */
+  readonly useTagExtractedName: boolean;
+  /** prefix, with its "." (Envoy's stat_prefix_), or "" when not set. */
+  readonly prefix: string;
 }
 
 /** cluster_manager.load_stats_config (an ApiConfigSource of api_type GRPC or DELTA_GRPC): the LRS server's cluster. */

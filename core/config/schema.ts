@@ -1444,9 +1444,9 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
     }
     // TcpStatsdSink: Config::Utility::checkCluster("tcp statsd", …): a static (non-CDS) cluster.
     (b.stats_sinks ?? []).forEach((sink, i) => {
-      // The metrics service's cluster: Envoy's getOrCreateRawAsyncClient checks it is a
-      // static cluster (ClusterManagerImpl::checkActiveStaticCluster).
-      if (sink?.kind === "metrics_service" && sink.target.google === undefined && !b.static_resources.clusters.some((c) => c?.name === sink.target.clusterName)) {
+      // The metrics service's and OpenTelemetry sink's cluster: Envoy's getOrCreateRawAsyncClient
+      // (skip_cluster_check false) checks it is a static cluster (ClusterManagerImpl::checkActiveStaticCluster).
+      if ((sink?.kind === "metrics_service" || sink?.kind === "open_telemetry") && sink.target.google === undefined && !b.static_resources.clusters.some((c) => c?.name === sink.target.clusterName)) {
         ctx.addIssue({ code: "custom", path: ["stats_sinks", i, "typed_config", "grpc_service", "envoy_grpc", "cluster_name"], message: `Unknown gRPC client cluster '${sink.target.clusterName}'` });
       }
       if (sink?.kind !== "statsd_tcp") return;

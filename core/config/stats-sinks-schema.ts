@@ -1,8 +1,9 @@
 /**
  * The bootstrap's `stats_sinks` (envoy.config.metrics.v3.StatsSink): Envoy's statsd sink
  * (StatsdSink, UDP or TCP), DogStatsD sink (DogStatsdSink) and gRPC metrics service sink
- * (MetricsServiceConfig), as source/extensions/stat_sinks/statsd/config.cc,
- * dog_statsd/config.cc and metrics_service/config.cc build them. A
+ * (MetricsServiceConfig) and OpenTelemetry sink (open_telemetry.v3.SinkConfig), as
+ * source/extensions/stat_sinks/statsd/config.cc, dog_statsd/config.cc,
+ * metrics_service/config.cc and open_telemetry/config.cc build them. A
  * sink is found by its typed_config's "@type" first, then by its name (Envoy's
  * getAndCheckFactory); the other sinks Envoy has are refused by name.
  */
@@ -12,6 +13,7 @@ import { lazySchema } from "./lazy-schema.ts";
 import { stringEmpty, strictObject } from "./shared-schemas.ts";
 import type { StatsSinkConfig } from "./bootstrap.ts";
 import { grpcService } from "./grpc-service-schema.ts";
+import { unsupportedField } from "./unsupported-field.ts";
 
 const STATSD = "envoy.stat_sinks.statsd";
 const STATSD_TYPE = "type.googleapis.com/envoy.config.metrics.v3.StatsdSink";
@@ -19,13 +21,14 @@ const DOG_STATSD = "envoy.stat_sinks.dog_statsd";
 const DOG_STATSD_TYPE = "type.googleapis.com/envoy.config.metrics.v3.DogStatsdSink";
 const METRICS_SERVICE = "envoy.stat_sinks.metrics_service";
 const METRICS_SERVICE_TYPE = "type.googleapis.com/envoy.config.metrics.v3.MetricsServiceConfig";
+const OPEN_TELEMETRY = "envoy.stat_sinks.open_telemetry";
+const OPEN_TELEMETRY_TYPE = "type.googleapis.com/envoy.extensions.stat_sinks.open_telemetry.v3.SinkConfig";
 
 /** Envoy's getDefaultPrefix() (statsd.h): an empty prefix is this one. */
 export const DEFAULT_STATSD_PREFIX = "envoy";
 
 /** Sinks Envoy has and polyvoy does not, by canonical name, legacy name and type URL: what each is. */
 const OTHER_SINKS: readonly { names: readonly string[]; type: string; what: string }[] = [
-  { names: ["envoy.stat_sinks.open_telemetry"], type: "type.googleapis.com/envoy.extensions.stat_sinks.open_telemetry.v3.SinkConfig", what: "the OpenTelemetry (OTLP) metrics sink" },
   { names: ["envoy.stat_sinks.hystrix", "envoy.hystrix"], type: "type.googleapis.com/envoy.config.metrics.v3.HystrixSink", what: "the Hystrix dashboard sink" },
   { names: ["envoy.stat_sinks.graphite_statsd"], type: "type.googleapis.com/envoy.extensions.stat_sinks.graphite_statsd.v3.GraphiteStatsdSink", what: "the Graphite statsd sink" },
   { names: ["envoy.stat_sinks.wasm"], type: "type.googleapis.com/envoy.extensions.stat_sinks.wasm.v3.Wasm", what: "the Wasm sink" },
@@ -124,6 +127,46 @@ const metricsServiceSink = lazySchema(() =>
     histogramEmitMode: s.histogram_emit_mode,
   })));
 
+/** A google.protobuf.BoolValue, bare or as { value }. */
+const boolValue = lazySchema(() => z.union([z.boolean(), strictObject({ value: z.boolean() }).transform((w) => w.value)]));
+
+/**
+ * envoy.extensions.stat_sinks.open_telemetry.v3.SinkConfig (open_telemetry.proto): the
+ * fields of the pinned proto (1.28's) are taken; those later Envoy versions added are
+ * refused by name. grpc_service's timeout is each Export's deadline and its retry_policy
+ * retries it, as for the other unary gRPC calls.
+ */
+const openTelemetrySink = lazySchema(() =>
+  strictObject({
+    "@type": z.literal(OPEN_TELEMETRY_TYPE).optional(),
+    grpc_service: grpcService({ timeout: "taken", retryPolicy: "taken" }).optional(),
+    report_counters_as_deltas: z.boolean().default(false),
+    report_histograms_as_deltas: z.boolean().default(false),
+    emit_tags_as_attributes: boolValue.default(true),
+    use_tag_extracted_name: boolValue.default(true),
+    prefix: stringEmpty,
+    // Fields of later Envoy versions than the pinned proto (1.36's docs show the first two, 1.38's http_service, 1.39's the last).
+    resource_detectors: unsupportedField("resource detectors (the resource has Envoy's telemetry.sdk.* attributes only): remove them", (v) => Array.isArray(v) && v.length === 0),
+    custom_metric_conversions: unsupportedField("a matcher renaming and aggregating stats (custom_metric_conversions): remove it"),
+    http_service: unsupportedField("OTLP/HTTP export of metrics: use grpc_service"),
+    max_data_points_per_request: unsupportedField("splitting an export into several requests: every flush is one request", (v) => v === 0),
+  })
+  .superRefine((s, ctx) => {
+    // Envoy: the protocol_specifier oneof is required, and grpc_service is its only member in this version.
+    if (s.grpc_service === undefined) ctx.addIssue({ code: "custom", path: ["grpc_service"], message: "value is required (the OTLP/gRPC collector's cluster)" });
+  })
+  .transform((s): StatsSinkConfig => ({
+    kind: "open_telemetry",
+    target: s.grpc_service!.target,
+    timeoutMs: s.grpc_service!.timeoutMs,
+    reportCountersAsDeltas: s.report_counters_as_deltas,
+    reportHistogramsAsDeltas: s.report_histograms_as_deltas,
+    emitTagsAsAttributes: s.emit_tags_as_attributes,
+    useTagExtractedName: s.use_tag_extracted_name,
+    // OtlpOptions: stat_prefix_ is prefix + "." when set.
+    prefix: s.prefix === "" ? "" : `${s.prefix}.`,
+  })));
+
 /** The typed_config parsed by `schema`, its issues under typed_config. */
 function parseTyped(schema: z.ZodType<StatsSinkConfig, unknown>, typed: unknown, ctx: z.RefinementCtx): StatsSinkConfig {
   const parsed = schema.safeParse(typed ?? {}, { reportInput: true });
@@ -140,11 +183,13 @@ export const statsSink = lazySchema(() =>
     if (type === STATSD_TYPE || (type === undefined && (s.name === STATSD || s.name === "envoy.statsd"))) return parseTyped(statsdSink, s.typed_config, ctx);
     if (type === DOG_STATSD_TYPE || (type === undefined && (s.name === DOG_STATSD || s.name === "envoy.dog_statsd"))) return parseTyped(dogStatsdSink, s.typed_config, ctx);
     if (type === METRICS_SERVICE_TYPE || (type === undefined && (s.name === METRICS_SERVICE || s.name === "envoy.metrics_service"))) return parseTyped(metricsServiceSink, s.typed_config, ctx);
+    // Envoy's legacy name for it is envoy.open_telemetry_stat_sink (config.cc's LEGACY_REGISTER_FACTORY).
+    if (type === OPEN_TELEMETRY_TYPE || (type === undefined && (s.name === OPEN_TELEMETRY || s.name === "envoy.open_telemetry_stat_sink"))) return parseTyped(openTelemetrySink, s.typed_config, ctx);
     const other = OTHER_SINKS.find((o) => o.type === type || (type === undefined && o.names.includes(s.name)));
     const name = other?.names[0] ?? (s.name !== "" ? s.name : String(type ?? "(unnamed)"));
     ctx.addIssue({
       code: "custom",
-      message: `${name}${other ? ` (${other.what})` : ""} is an Envoy stats sink that polyvoy does not support (polyvoy has ${STATSD}, ${DOG_STATSD} and ${METRICS_SERVICE})`,
+      message: `${name}${other ? ` (${other.what})` : ""} is an Envoy stats sink that polyvoy does not support (polyvoy has ${STATSD}, ${DOG_STATSD}, ${METRICS_SERVICE} and ${OPEN_TELEMETRY})`,
     });
     return z.NEVER;
   }));

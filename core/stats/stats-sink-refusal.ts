@@ -11,7 +11,7 @@ export function statsSinkRefusal(config: StatsSinkConfig, i: number, runtime: Ru
     if ((node?.id ?? "") !== "" && (node?.cluster ?? "") !== "") return undefined;
     return `stats_sinks[${i}]: tcp statsd: node 'id' and 'cluster' are required. Set it either in 'node' config or via --service-node and --service-cluster options.`;
   }
-  // The metrics service's stream goes through the cluster manager, as every gRPC client's.
-  if (config.kind === "metrics_service" || runtime.udp !== undefined) return undefined;
+  // The metrics service's stream and the OpenTelemetry sink's calls go through the cluster manager, as every gRPC client's.
+  if (config.kind === "metrics_service" || config.kind === "open_telemetry" || runtime.udp !== undefined) return undefined;
   return `stats_sinks[${i}]: ${config.kind === "dog_statsd" ? "envoy.stat_sinks.dog_statsd" : "envoy.stat_sinks.statsd"} sends UDP datagrams, and polyvoy on ${runtime.name} has no UDP sockets`;
 }

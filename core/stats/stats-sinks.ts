@@ -1,12 +1,14 @@
 /**
- * The bootstrap's stats_sinks made into sinks (Envoy's statsd, dog_statsd and
- * metrics_service factories, source/extensions/stat_sinks/statsd/config.cc,
- * dog_statsd/config.cc, metrics_service/config.cc). Loaded only when the bootstrap has
+ * The bootstrap's stats_sinks made into sinks (Envoy's statsd, dog_statsd, metrics_service
+ * and open_telemetry factories, source/extensions/stat_sinks/statsd/config.cc,
+ * dog_statsd/config.cc, metrics_service/config.cc, open_telemetry/config.cc). Loaded only when the bootstrap has
  * stats_sinks.
  */
 import { TagExtractor } from "../admin/tag-extractor.ts";
-import type { MetricsServiceSinkConfig, NodeConfig, StatsConfig, StatsSinkConfig } from "../config/bootstrap.ts";
+import type { MetricsServiceSinkConfig, NodeConfig, OpenTelemetrySinkConfig, StatsConfig, StatsSinkConfig } from "../config/bootstrap.ts";
 import { GrpcAsyncStream } from "../http/grpc-async-stream.ts";
+import { GrpcAsyncClient } from "../http/grpc-async-client.ts";
+import { VERSION } from "../version.ts";
 import type { Runtime } from "../port.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { ClusterManager } from "../upstream/cluster-manager.ts";
@@ -16,6 +18,8 @@ import { TcpStatsdSink } from "./tcp-statsd-sink.ts";
 import { UdpStatsdSink } from "./udp-statsd-sink.ts";
 import { MetricsFlusher } from "./metrics-flusher.ts";
 import { MetricsServiceSink } from "./metrics-service-sink.ts";
+import { OtlpMetricsFlusher } from "./otlp-metrics-flusher.ts";
+import { DEFAULT_EXPORT_TIMEOUT_MS, OpenTelemetrySink } from "./open-telemetry-sink.ts";
 import { statsSinkRefusal } from "./stats-sink-refusal.ts";
 
 export interface StatsSinkContext {
@@ -41,6 +45,10 @@ export function createStatsSinks(configs: readonly StatsSinkConfig[], context: S
       if (grpc === undefined) throw new Error(`stats_sinks[${i}]: the metrics service sink needs the server's gRPC client`);
       return metricsServiceSink(config, grpc, statsConfig);
     }
+    if (config.kind === "open_telemetry") {
+      if (grpc === undefined) throw new Error(`stats_sinks[${i}]: the OpenTelemetry sink needs the server's gRPC client`);
+      return openTelemetrySink(config, grpc, statsConfig);
+    }
     if (config.kind === "statsd_tcp") {
       return new TcpStatsdSink(context.runtime, context.clusterManager, config.clusterName, config.prefix, context.stats.counter("statsd.cx_overflow"));
     }
@@ -55,4 +63,22 @@ function metricsServiceSink(config: MetricsServiceSinkConfig, grpc: GrpcSinkCont
   const server = grpc.server;
   const flusher = new MetricsFlusher(config, config.emitTagsAsLabels ? new TagExtractor(statsConfig) : undefined);
   return new MetricsServiceSink(flusher, config.target, grpc.node, (callbacks, maxMessageBytes) => new GrpcAsyncStream(server, callbacks, maxMessageBytes), () => server.runtime.wallClock(), server.log, server.timers);
+}
+
+/**
+ * The resource's attributes as Envoy's ResourceProviderImpl::getResource gives the sink
+ * (tracers/opentelemetry/resource_detectors/resource_provider.cc, with no service name and
+ * no detectors): telemetry.sdk.language "cpp" and telemetry.sdk.name "envoy" as Envoy's
+ * (so a collector's rules written for Envoy match), telemetry.sdk.version polyvoy's version.
+ */
+export const OTLP_SINK_RESOURCE: ReadonlyMap<string, string> = new Map([
+  ["telemetry.sdk.language", "cpp"],
+  ["telemetry.sdk.name", "envoy"],
+  ["telemetry.sdk.version", VERSION],
+]);
+
+function openTelemetrySink(config: OpenTelemetrySinkConfig, grpc: GrpcSinkContext, statsConfig: StatsConfig | undefined): OpenTelemetrySink {
+  const server = grpc.server;
+  const flusher = new OtlpMetricsFlusher(config, new TagExtractor(statsConfig), OTLP_SINK_RESOURCE);
+  return new OpenTelemetrySink(flusher, config.target, config.timeoutMs ?? DEFAULT_EXPORT_TIMEOUT_MS, new GrpcAsyncClient(server), () => server.runtime.wallClock(), server.log);
 }

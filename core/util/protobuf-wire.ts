@@ -116,6 +116,15 @@ export class ProtoWriter {
     return this;
   }
 
+  /** A fixed64 or sfixed64 field written even at 0 (a oneof member: OTLP's NumberDataPoint.as_int). */
+  explicitFixed64(field: number, value: bigint): this {
+    this.tag(field, WireType.I64);
+    const v = BigInt.asUintN(64, value);
+    this.uint32le(Number(v & 0xffffffffn));
+    this.uint32le(Number(v >> 32n));
+    return this;
+  }
+
   /**
    * A sub-message, built by `build` into this writer's own buffer: one byte is kept for its
    * length, and the body moved along when the length needs more (a body of 128 bytes or more).

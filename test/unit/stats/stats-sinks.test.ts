@@ -381,7 +381,7 @@ describe("stats sink config", () => {
     expect(problems({ stats_sinks: [{ name: "envoy.stat_sinks.hystrix" }] })).toEqual([
       expect.stringMatching(/^stats_sinks\[0\]: envoy\.stat_sinks\.hystrix \(the Hystrix dashboard sink\) is an Envoy stats sink that polyvoy does not support/),
     ]);
-    expect(problems({ stats_sinks: [{ name: "envoy.stat_sinks.open_telemetry" }] })).toEqual([expect.stringMatching(/^stats_sinks\[0\]: envoy\.stat_sinks\.open_telemetry \(the OpenTelemetry/)]);
+    expect(problems({ stats_sinks: [{ name: "envoy.stat_sinks.wasm" }] })).toEqual([expect.stringMatching(/^stats_sinks\[0\]: envoy\.stat_sinks\.wasm \(the Wasm sink\)/)]);
     expect(problems({ stats_sinks: [{ name: "envoy.stat_sinks.statsd", typed_config: { "@type": STATSD_TYPE } }] })).toEqual([expect.stringMatching(/^stats_sinks\[0\]\.typed_config: value is required: one of address \(UDP\) or tcp_cluster_name/)]);
     expect(problems({ stats_sinks: [{ name: "envoy.stat_sinks.statsd", typed_config: { "@type": STATSD_TYPE, tcp_cluster_name: "nope" } }] })).toEqual([
       "stats_sinks[0].typed_config.tcp_cluster_name: tcp statsd: unknown cluster 'nope' (it must be one of static_resources.clusters)",
