@@ -77,12 +77,27 @@ class GenericSecret {
     return this.value.length > 0;
   }
 
+  /**
+   * Lease the secret (static, an SDS file, or a management server's: its first update or
+   * initial_fetch_timeout awaited) and follow its updates until the filter's listener is
+   * gone: then the lease is released, and an SDS subscription no one else holds stops
+   * (Envoy's GenericSecretSdsApi goes with the last FilterConfig holding it).
+   */
   static async load(server: ServerContext, ref: SdsSecretConfig, field: string): Promise<GenericSecret> {
     const manager = server.secretManager;
     if (manager === undefined) throw new Error(`${field}: no secret manager`);
+    const lease = manager.lease(ref, "genericSecret");
+    let stopUpdates: (() => void) | undefined;
+    let released = false;
+    server.onListenerDestroyed?.(() => {
+      released = true;
+      stopUpdates?.();
+      lease.release();
+    });
     let provider: SecretProvider;
     try {
-      provider = await manager.genericSecret(ref);
+      await lease.initTarget;
+      provider = await lease.provider;
     } catch (err) {
       throw new Error(`${field}: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -92,7 +107,8 @@ class GenericSecret {
       if (resolved?.kind === "genericSecret") secret.value = resolved.secret;
     };
     take(provider.secret);
-    provider.addUpdateCallback((resolved) => () => take(resolved));
+    // The listener gone while this waited: no updates to follow.
+    if (!released) stopUpdates = provider.addUpdateCallback((resolved) => () => take(resolved));
     return secret;
   }
 }
