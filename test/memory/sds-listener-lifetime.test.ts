@@ -38,7 +38,7 @@ function listener(name: string, port: number, chain: Record<string, unknown>): u
   return { "@type": LISTENER, name, address: { socket_address: { address: "127.0.0.1", port_value: port } }, filter_chains: [chain] };
 }
 
-async function start(runtime: MemoryRuntime, listeners: unknown[], log: Logger): Promise<Server> {
+function make(runtime: MemoryRuntime, listeners: unknown[], log: Logger): Server {
   runtime.files.set("/lds.json", JSON.stringify({ version_info: "1", resources: listeners }));
   const config = {
     static_resources: {
@@ -49,9 +49,30 @@ async function start(runtime: MemoryRuntime, listeners: unknown[], log: Logger):
     },
     dynamic_resources: { lds_config: { path_config_source: { path: "/lds.json" }, resource_api_version: "V3" } },
   };
-  const made = new Server(runtime, loadBootstrap(JSON.stringify(config), "json"), log);
+  return new Server(runtime, loadBootstrap(JSON.stringify(config), "json"), log);
+}
+
+async function start(runtime: MemoryRuntime, listeners: unknown[], log: Logger): Promise<Server> {
+  const made = make(runtime, listeners, log);
   await made.start();
   return made;
+}
+
+function oauth2Filter(tokenSecret: unknown, hmacSecret: unknown): unknown {
+  return {
+    name: "envoy.filters.http.oauth2",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.filters.http.oauth2.v3.OAuth2",
+      config: {
+        token_endpoint: { cluster: "idp", uri: "http://idp/token", timeout: "3s" },
+        authorization_endpoint: "http://idp/authorize",
+        redirect_uri: "http://%REQ(:authority)%/callback",
+        redirect_path_matcher: { path: { exact: "/callback" } },
+        signout_path: { path: { exact: "/signout" } },
+        credentials: { client_id: "c", token_secret: tokenSecret, hmac_secret: hmacSecret },
+      },
+    },
+  };
 }
 
 describe("SDS secrets of LDS listeners", () => {
@@ -89,24 +110,10 @@ describe("SDS secrets of LDS listeners", () => {
     const secret = (name: string, value: string) => JSON.stringify({ version_info: "s1", resources: [{ "@type": SECRET, name, generic_secret: { secret: { inline_string: value } } }] });
     runtime.files.set("/token.json", secret("token", "client-secret"));
     runtime.files.set("/hmac.json", secret("hmac", "hmac-secret"));
-    const oauth2 = {
-      name: "envoy.filters.http.oauth2",
-      typed_config: {
-        "@type": "type.googleapis.com/envoy.extensions.filters.http.oauth2.v3.OAuth2",
-        config: {
-          token_endpoint: { cluster: "idp", uri: "http://idp/token", timeout: "3s" },
-          authorization_endpoint: "http://idp/authorize",
-          redirect_uri: "http://%REQ(:authority)%/callback",
-          redirect_path_matcher: { path: { exact: "/callback" } },
-          signout_path: { path: { exact: "/signout" } },
-          credentials: {
-            client_id: "c",
-            token_secret: { name: "token", sds_config: { path_config_source: { path: "/token.json" } } },
-            hmac_secret: { name: "hmac", sds_config: { path_config_source: { path: "/hmac.json" } } },
-          },
-        },
-      },
-    };
+    const oauth2 = oauth2Filter(
+      { name: "token", sds_config: { path_config_source: { path: "/token.json" } } },
+      { name: "hmac", sds_config: { path_config_source: { path: "/hmac.json" } } },
+    );
     server = await start(runtime, [listener("app", 10080, { filters: [hcm([oauth2])] })], new Logger(runtime, "warn"));
     expect(server.listeners.map((l) => l.name)).toEqual(["app"]);
     expect(server.secretManager.subscriptionCount).toBe(2);
@@ -117,5 +124,29 @@ describe("SDS secrets of LDS listeners", () => {
     expect(server.listeners.map((l) => l.name)).toEqual([]);
     await runtime.settle(601_000);
     expect(server.secretManager.subscriptionCount).toBe(0);
+  });
+
+  test("an oauth2 filter's secrets from a management server are its listener's init targets: the LDS update is taken at once, the listener warms (not bound) while they have not come", async () => {
+    const runtime = new MemoryRuntime();
+    const grpc = (timeout: string) => ({
+      api_config_source: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "xds" } }] },
+      resource_api_version: "V3",
+      initial_fetch_timeout: timeout,
+    });
+    // Nothing answers on the management server's port: neither secret ever comes.
+    server = make(runtime, [listener("app", 10080, { filters: [hcm([oauth2Filter({ name: "token", sds_config: grpc("30s") }, { name: "hmac", sds_config: grpc("30s") })])] })], new Logger(runtime, "warn"));
+    const started = server.start();
+    const stat = (name: string) => (server!.stats.get(name) as { value: number } | undefined)?.value ?? 0;
+    // Virtual time in steps (well within initial_fetch_timeout), with real turns between
+    // them (the stream's modules load meanwhile), until the update is taken.
+    for (let i = 0; i < 150 && stat("listener_manager.lds.update_success") === 0; i++) {
+      await runtime.settle(100);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    // Built and taken (ACKed) before the secrets' wait is over; waiting as warming, not bound.
+    expect(stat("listener_manager.lds.update_success")).toBe(1);
+    expect(stat("listener_manager.total_listeners_warming")).toBe(1);
+    expect(server.listeners.map((l) => l.name)).toEqual([]);
+    void started.catch(() => undefined);
   });
 });

@@ -78,10 +78,12 @@ class GenericSecret {
   }
 
   /**
-   * Lease the secret (static, an SDS file, or a management server's: its first update or
-   * initial_fetch_timeout awaited) and follow its updates until the filter's listener is
-   * gone: then the lease is released, and an SDS subscription no one else holds stops
-   * (Envoy's GenericSecretSdsApi goes with the last FilterConfig holding it).
+   * Lease the secret (static, an SDS file, or a management server's) and follow its
+   * updates until the filter's listener is gone: then the lease is released, and an SDS
+   * subscription no one else holds stops (Envoy's GenericSecretSdsApi goes with the last
+   * FilterConfig holding it). A management server's first update (or its
+   * initial_fetch_timeout) is the listener's init target, as a TLS context's secret: the
+   * listener warms meanwhile, its build does not wait.
    */
   static async load(server: ServerContext, ref: SdsSecretConfig, field: string): Promise<GenericSecret> {
     const manager = server.secretManager;
@@ -94,9 +96,9 @@ class GenericSecret {
       stopUpdates?.();
       lease.release();
     });
+    if (lease.initTarget !== undefined) server.initManager.add(`SdsApi ${ref.name}`, lease.initTarget);
     let provider: SecretProvider;
     try {
-      await lease.initTarget;
       provider = await lease.provider;
     } catch (err) {
       throw new Error(`${field}: ${err instanceof Error ? err.message : String(err)}`);
@@ -168,8 +170,13 @@ export class OAuth2Shared {
   /** Read both secrets (static, or from their SDS files); config.cc refuses the filter without them. */
   resolve(): Promise<void> {
     this.resolving ??= (async () => {
-      this.clientSecret = await GenericSecret.load(this.server, this.config.tokenSecret, "invalid token secret configuration");
-      this.hmacSecret = await GenericSecret.load(this.server, this.config.hmacSecret, "invalid HMAC secret configuration");
+      // Both asked for at once (their subscriptions start together).
+      const [clientSecret, hmacSecret] = await Promise.all([
+        GenericSecret.load(this.server, this.config.tokenSecret, "invalid token secret configuration"),
+        GenericSecret.load(this.server, this.config.hmacSecret, "invalid HMAC secret configuration"),
+      ]);
+      this.clientSecret = clientSecret;
+      this.hmacSecret = hmacSecret;
     })();
     return this.resolving;
   }
