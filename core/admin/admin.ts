@@ -408,6 +408,7 @@ ${rows}    </tbody>
       clustersVersionInfo: server.xdsManager?.systemVersionInfo("cluster") ?? "",
       listenersVersionInfo: server.xdsManager?.systemVersionInfo("listener") ?? "",
       ...(includeEds ? { endpoints: server.clusterManager.edsClusters().flatMap((eds) => eds.dump()) } : {}),
+      secrets: server.secretManager?.dumpDynamic() ?? [],
     };
     let dump = configDump(server.options.configDocument, server.bootstrap, server.configLoadedAt, dynamic);
     const nameRegex = request.query.get("name_regex");

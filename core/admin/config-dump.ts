@@ -13,6 +13,7 @@
 import type { Bootstrap } from "../config/bootstrap.ts";
 import { isoTimestamp } from "../util/civil-time.ts";
 import type { DynamicResource } from "../config/xds/xds-manager.ts";
+import type { DynamicSecretDump } from "../tls/secret-manager.ts";
 import { redactSensitive } from "./redact.ts";
 
 /** What xDS delivered, for the dump: CDS clusters, LDS listeners, RDS route configs, and EDS assignments (only with ?include_eds). */
@@ -24,6 +25,8 @@ export interface DynamicConfigs {
   readonly warmingListeners?: readonly DynamicResource[];
   readonly routes: readonly DynamicResource[];
   readonly endpoints?: readonly DynamicResource[];
+  /** The SDS secrets held (SecretManager.dumpDynamic): dynamic_active_secrets, and dynamic_warming_secrets for those not sent yet. */
+  readonly secrets?: readonly DynamicSecretDump[];
   /** CDS's and LDS's version_info (ClustersConfigDump / ListenersConfigDump version_info; "" or absent: none). */
   readonly clustersVersionInfo?: string;
   readonly listenersVersionInfo?: string;
@@ -32,6 +35,7 @@ export interface DynamicConfigs {
 const ADMIN = "type.googleapis.com/envoy.admin.v3.";
 const CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
 const LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener";
+const SECRET_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
 
 type Json = Record<string, unknown>;
 
@@ -139,8 +143,44 @@ export function configDump(document: unknown, bootstrap: Bootstrap, loadedAt: nu
             },
           ]
         : []),
+      secretsConfigDump(doc ? list(resources.secrets) : (bootstrap.secrets ?? []), dynamic.secrets ?? []),
     ],
   }) as Json;
+}
+
+/**
+ * Envoy's SecretsConfigDump (secret_manager_impl.cc dumpSecretConfigs), always present:
+ * static_secrets (name and secret; Envoy sets no last_updated on them), then every SDS
+ * secret held, a file's or a management server's, with its version_info and last_updated:
+ * dynamic_active_secrets once it came, dynamic_warming_secrets (the secret's name only)
+ * before. Each secret is redacted with the rest of the dump (MessageUtil::redact).
+ */
+function secretsConfigDump(statics: readonly unknown[], dynamic: readonly DynamicSecretDump[]): Json {
+  const order = ["tls_certificate", "validation_context", "session_ticket_keys", "generic_secret"];
+  const rank = (secret: unknown) => order.findIndex((key) => isObject(secret) && (secret[key] !== undefined || secret[snakeToCamel(key)] !== undefined));
+  const staticSecrets = statics
+    .map((secret, i) => ({ secret, i }))
+    .sort((a, b) => rank(a.secret) - rank(b.secret) || a.i - b.i)
+    .map(({ secret }) => ({ name: isObject(secret) ? secret.name : undefined, secret: isObject(secret) ? { "@type": SECRET_TYPE, ...secret } : secret }));
+  const entry = (d: DynamicSecretDump) => ({
+    name: d.name,
+    ...(d.versionInfo !== "" ? { version_info: d.versionInfo } : {}),
+    // Envoy's SecretData.last_updated_ starts at the epoch: a secret never sent shows 1970.
+    last_updated: isoTimestamp(d.lastUpdated),
+    secret: { "@type": SECRET_TYPE, ...(isObject(d.document) ? d.document : {}), name: d.name },
+  });
+  const active = dynamic.filter((d) => d.document !== undefined);
+  const warming = dynamic.filter((d) => d.document === undefined);
+  return {
+    "@type": `${ADMIN}SecretsConfigDump`,
+    ...(staticSecrets.length > 0 ? { static_secrets: staticSecrets } : {}),
+    ...(active.length > 0 ? { dynamic_active_secrets: active.map(entry) } : {}),
+    ...(warming.length > 0 ? { dynamic_warming_secrets: warming.map(entry) } : {}),
+  };
+}
+
+function snakeToCamel(key: string): string {
+  return key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
 /** The names of the active and warming listeners, sorted, with each one's states. */
@@ -161,6 +201,9 @@ const RESOURCES: Record<string, string> = {
   static_route_configs: `${ADMIN}RoutesConfigDump.StaticRouteConfig`,
   dynamic_route_configs: `${ADMIN}RoutesConfigDump.DynamicRouteConfig`,
   dynamic_endpoint_configs: `${ADMIN}EndpointsConfigDump.DynamicEndpointConfig`,
+  static_secrets: `${ADMIN}SecretsConfigDump.StaticSecret`,
+  dynamic_active_secrets: `${ADMIN}SecretsConfigDump.DynamicSecret`,
+  dynamic_warming_secrets: `${ADMIN}SecretsConfigDump.DynamicSecret`,
 };
 
 /** The fields `?resource=` takes, for the 404's message. */

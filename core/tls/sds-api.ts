@@ -2,12 +2,14 @@ import type { Runtime } from "../port.ts";
 import type { SdsConfigSource, SecretConfig, XdsConfigSource } from "../config/bootstrap.ts";
 import type { RawDiscoveryResponse } from "../config/xds/raw-discovery-response.ts";
 import type { Subscription, SubscriptionContext } from "../config/xds/subscription-types.ts";
+import { backingClusterProblem } from "../config/xds/backing-cluster.ts";
 import type { Logger } from "../log.ts";
 import type { Counter } from "../stats/counter.ts";
 import type { StatsScope } from "../stats/stats-store.ts";
 import { FileWatch } from "../util/file-watch.ts";
 import { filesOf, readSecret, type ResolvedSecret } from "./read-secret.ts";
 import { withRegexEngine } from "../config/regex-engine.ts";
+import type { DeliveredSecret } from "./sds-resource.ts";
 
 export type { ResolvedSecret } from "./read-secret.ts";
 
@@ -45,6 +47,14 @@ export type SecretUpdateCallback = (secret: ResolvedSecret) => () => void;
 export class SdsApi {
   private config: SecretConfig | undefined;
   private resolved: ResolvedSecret | undefined;
+  /**
+   * For /config_dump (Envoy's SdsApi::secretData): the version_info of the update whose
+   * secret is in use ("" before one), when it was taken (wall-clock ms, 0 before one) and
+   * the Secret as it was written (snake_case, private keys in it: the dump redacts them).
+   */
+  versionInfo = "";
+  lastUpdated = 0;
+  document: unknown;
   /** Its text: an unchanged secret is not handed to users again (Envoy compares hashes). */
   private resolvedKey = "";
   private readonly users = new Set<SecretUpdateCallback>();
@@ -111,6 +121,10 @@ export class SdsApi {
       // cluster naming the secret is refused (an LDS/CDS update NACKed), not started without it.
       if (context.openMux === undefined) throw new Error(ADS_NOT_CONFIGURED);
       await context.openMux(source, SECRET_TYPE);
+    } else if (context.isPrimaryCluster !== undefined) {
+      // As an ADS source without ADS: an LDS listener or CDS cluster naming it is refused (NACKed).
+      const problem = backingClusterProblem(source, context.isPrimaryCluster);
+      if (problem !== undefined) throw new Error(`sds_config of secret '${this.name}': ${problem}`);
     }
     const subscription = createSubscription(context, `sds '${this.name}'`, source, SECRET_TYPE, [this.name], this.scope, (response, origin) => this.onConfigUpdate(response, origin));
     this.subscription = subscription;
@@ -122,15 +136,15 @@ export class SdsApi {
   /** A management server's update: checked, read and handed to the users, or thrown (NACKed) leaving the secret in use. */
   private async onConfigUpdate(response: RawDiscoveryResponse, origin: string): Promise<void> {
     const [{ readSecretResources }, { releaseSchemas }] = await Promise.all([import("./sds-resource.ts"), import("../config/lazy-schema.ts")]);
-    let config: SecretConfig;
+    let delivered: DeliveredSecret;
     try {
-      config = await withRegexEngine(() => readSecretResources(response.resources, origin, this.name));
+      delivered = await withRegexEngine(() => readSecretResources(response.resources, origin, this.name));
     } finally {
       releaseSchemas();
     }
-    if (!(this.kind in config)) throw new SdsError("rejected", `secret '${this.name}' is not a ${FIELD_OF_KIND[this.kind]}`);
+    if (!(this.kind in delivered.config)) throw new SdsError("rejected", `secret '${this.name}' is not a ${FIELD_OF_KIND[this.kind]}`);
     // In turn with the rotations of the files a secret names.
-    const applied = this.running.then(() => this.apply(config, origin));
+    const applied = this.running.then(() => this.apply(delivered.config, origin, { ...delivered, versionInfo: response.versionInfo }));
     this.running = applied.catch(() => undefined);
     await applied;
   }
@@ -158,6 +172,7 @@ export class SdsApi {
     const stats = this.stats;
     if (trigger === "config") stats.updateAttempt.inc();
     let config = this.config;
+    let delivered: (DeliveredSecret & { readonly versionInfo: string }) | undefined;
     if (trigger === "config") {
       try {
         const path = (this.source as SdsConfigSource).path;
@@ -165,12 +180,13 @@ export class SdsApi {
         const [{ readSecretResponse }, { releaseSchemas }] = await Promise.all([import("./sds-resource.ts"), import("../config/lazy-schema.ts")]);
         try {
           // A validation context may match SANs by safe_regex: the RE2 engine loads if the check meets one.
-          config = await withRegexEngine(() => readSecretResponse(text, path, this.name));
+          delivered = await withRegexEngine(() => readSecretResponse(text, path, this.name));
+          config = delivered.config;
         } finally {
           // As validateConfig: the schemas this check built are not kept until the next one (lazy-schema.ts).
           releaseSchemas();
         }
-        if (!(this.kind in config)) throw new SdsError("rejected", `secret '${this.name}' is not a ${FIELD_OF_KIND[this.kind]}`);
+        if (!(this.kind in config!)) throw new SdsError("rejected", `secret '${this.name}' is not a ${FIELD_OF_KIND[this.kind]}`);
       } catch (err) {
         const kind = errorKind(err);
         (kind === "failure" ? stats.updateFailure : stats.updateRejected).inc();
@@ -180,7 +196,7 @@ export class SdsApi {
       }
     }
     try {
-      await this.apply(config!, trigger === "config" && "path" in this.source ? this.source.path : "its files");
+      await this.apply(config!, trigger === "config" && "path" in this.source ? this.source.path : "its files", delivered);
     } catch (err) {
       (trigger === "config" ? stats.updateRejected : stats.keyRotationFailed).inc();
       const message = describe(err);
@@ -191,8 +207,12 @@ export class SdsApi {
     return undefined;
   }
 
-  /** Read the secret's files, hand it to every user (all prepare, then all commit) and watch its files; throws, keeping the secret in use. */
-  private async apply(config: SecretConfig, from: string): Promise<void> {
+  /**
+   * Read the secret's files, hand it to every user (all prepare, then all commit) and watch
+   * its files; throws, keeping the secret in use. `delivered`: a new update (not a rotation
+   * of its files), its version and text kept for /config_dump.
+   */
+  private async apply(config: SecretConfig, from: string, delivered?: DeliveredSecret & { readonly versionInfo: string }): Promise<void> {
     const resolved = await readSecret(this.runtime, config);
     const key = JSON.stringify(resolved);
     if (key !== this.resolvedKey) {
@@ -204,6 +224,12 @@ export class SdsApi {
     }
     if (config !== this.config) this.watchFiles(config);
     this.config = config;
+    if (delivered) {
+      // sds_api.cc onConfigUpdate: secret_data_'s last_updated_ and version_info_.
+      this.versionInfo = delivered.versionInfo;
+      this.lastUpdated = this.runtime.wallClock();
+      this.document = delivered.document;
+    }
   }
 
   /** Watch the files the secret reads (Envoy: their directories, or the secret's watched_directory). */

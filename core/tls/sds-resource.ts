@@ -13,17 +13,24 @@ import { secretSchema } from "./tls-context-schema.ts";
 
 export const SECRET_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
 
-/** The one Secret named `name` that the file at `path` (its text) holds; throws XdsUpdateError. */
-export function readSecretResponse(text: string, path: string, name: string): SecretConfig {
-  return readSecretResources(readDiscoveryResponse(text, path).resources, path, name);
+/** A Secret as checked, and as written (snake_case, without its "@type": /config_dump shows it). */
+export interface DeliveredSecret {
+  readonly config: SecretConfig;
+  readonly document: unknown;
+}
+
+/** The one Secret named `name` that the file at `path` (its text) holds, and the file's version_info; throws XdsUpdateError. */
+export function readSecretResponse(text: string, path: string, name: string): DeliveredSecret & { readonly versionInfo: string } {
+  const response = readDiscoveryResponse(text, path);
+  return { ...readSecretResources(response.resources, path, name), versionInfo: response.versionInfo };
 }
 
 /** The one Secret named `name` among `resources` (from `origin`, for the errors); throws XdsUpdateError. */
-export function readSecretResources(resources: readonly unknown[], origin: string, name: string): SecretConfig {
+export function readSecretResources(resources: readonly unknown[], origin: string, name: string): DeliveredSecret {
   // sds_api.cc, validateUpdateSize.
   if (resources.length === 0) throw new XdsUpdateError("rejected", `Missing SDS resources for ${name} in onConfigUpdate()`);
   if (resources.length !== 1) throw new XdsUpdateError("rejected", `Unexpected SDS secrets length: ${resources.length}`);
-  const secret = decodeResource(resources[0], SECRET_TYPE, secretSchema, origin, 0).value;
+  const { value: secret, document } = decodeResource(resources[0], SECRET_TYPE, secretSchema, origin, 0);
   if (secret.name !== name) throw new XdsUpdateError("rejected", `Unexpected SDS secret (expecting ${name}): ${secret.name}`);
-  return secret;
+  return { config: secret, document };
 }

@@ -60,9 +60,10 @@ export class SecretManager {
 
   /**
    * A TLS context's hold on a tls_certificate_sds_secret_configs entry or a
-   * validation_context_sds_secret_config: released when its listener or cluster is gone.
+   * validation_context_sds_secret_config, or a filter's on a generic secret (the oauth2
+   * filter's token_secret and hmac_secret): released when its listener or cluster is gone.
    */
-  lease(ref: SdsSecretConfig, kind: "tlsCertificate" | "validationContext"): SecretLease {
+  lease(ref: SdsSecretConfig, kind: ResolvedSecret["kind"]): SecretLease {
     if (!ref.sdsConfig) return { provider: this.staticProvider(ref.name, kind), initTarget: undefined, release: () => undefined };
     const key = [kind, JSON.stringify(ref.sdsConfig), ref.name].join("\0");
     const entry = this.acquire(key, ref, kind);
@@ -80,20 +81,22 @@ export class SecretManager {
     return { provider: Promise.race([started, api.subscribed]).then(() => api), initTarget: started.catch(() => undefined), release };
   }
 
-  /**
-   * The provider of a generic secret (the oauth2 filter's token_secret and hmac_secret),
-   * once its first update came or initial_fetch_timeout passed. Held for the server's life:
-   * the filter has no release (yet).
-   */
-  genericSecret(ref: SdsSecretConfig): Promise<SecretProvider> {
-    if (!ref.sdsConfig) return this.staticProvider(ref.name, "genericSecret");
-    const { api, started } = this.acquire(["genericSecret", JSON.stringify(ref.sdsConfig), ref.name].join("\0"), ref, "genericSecret");
-    return started.then(() => api);
-  }
-
   /** The SDS secrets' watches end (the server stops). */
   stop(): void {
     for (const { api } of this.dynamic.values()) api.stop();
+  }
+
+  /**
+   * Envoy's SecretManagerImpl::dumpSecretConfigs: every SDS secret held (a file's or a
+   * management server's), TLS certificates, then validation contexts, then generic
+   * secrets (Envoy's order), each by name; one not sent yet has no secret (warming).
+   */
+  dumpDynamic(): DynamicSecretDump[] {
+    const out: DynamicSecretDump[] = [];
+    for (const { api } of this.dynamic.values()) {
+      out.push({ kind: api.kind, name: api.name, versionInfo: api.versionInfo, lastUpdated: api.lastUpdated, document: api.secret !== undefined ? api.document : undefined });
+    }
+    return out.sort((a, b) => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   /** How many SDS subscriptions are held (tests: a released one is gone). */
@@ -128,6 +131,20 @@ export class SecretManager {
     return provider.catch((err: unknown) => Promise.reject(new Error(`secret '${name}': ${err instanceof Error ? err.message : String(err)}`)));
   }
 }
+
+/** One SDS secret for /config_dump (admin/config-dump.ts makes its DynamicSecret). */
+export interface DynamicSecretDump {
+  readonly kind: ResolvedSecret["kind"];
+  readonly name: string;
+  readonly versionInfo: string;
+  /** Wall-clock ms of its last update (0: none yet). */
+  readonly lastUpdated: number;
+  /** The Secret as written (snake_case); undefined while it is not there yet (dynamic_warming_secrets). */
+  readonly document: unknown;
+}
+
+/** dumpSecretConfigs' order: tls_certificate, validation_context (session_ticket_keys), generic_secret. */
+const KIND_ORDER: readonly ResolvedSecret["kind"][] = ["tlsCertificate", "validationContext", "genericSecret"];
 
 function kindOf(secret: SecretConfig): ResolvedSecret["kind"] {
   return "tlsCertificate" in secret ? "tlsCertificate" : "genericSecret" in secret ? "genericSecret" : "validationContext";

@@ -372,7 +372,10 @@ describe.each(RUNTIMES)("admin interface on %s", (runtime) => {
       "type.googleapis.com/envoy.admin.v3.ClustersConfigDump",
       "type.googleapis.com/envoy.admin.v3.ListenersConfigDump",
       "type.googleapis.com/envoy.admin.v3.RoutesConfigDump",
+      // Always there, as Envoy's (empty: this config has no secrets).
+      "type.googleapis.com/envoy.admin.v3.SecretsConfigDump",
     ]);
+    expect(dump.configs[4]).toEqual({ "@type": "type.googleapis.com/envoy.admin.v3.SecretsConfigDump" });
     const bootstrap = dump.configs[0]!.bootstrap as { admin: { address: { socket_address: { port_value: number } } } };
     expect(bootstrap.admin.address.socket_address.port_value).toBe(ports.admin);
     const clusters = (dump.configs[1]!.static_clusters as { cluster: { name: string } }[]).map((c) => c.cluster.name);
@@ -402,7 +405,7 @@ describe.each(RUNTIMES)("admin interface on %s", (runtime) => {
       })),
     });
     const top = JSON.parse((await admin("/config_dump?mask=static_route_configs")).body) as { configs: Record<string, unknown>[] };
-    expect(top.configs.map((c) => Object.keys(c))).toEqual([["@type"], ["@type"], ["@type"], ["@type", "static_route_configs"]]);
+    expect(top.configs.map((c) => Object.keys(c))).toEqual([["@type"], ["@type"], ["@type"], ["@type", "static_route_configs"], ["@type"]]);
   });
 
   test("/config_dump?name_regex=: the resources whose name fully matches (RE2), the bootstrap whole; 400 for a bad regex", async () => {

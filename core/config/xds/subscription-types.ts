@@ -68,4 +68,11 @@ export interface SubscriptionContext {
   readonly restFetch?: RestFetch | undefined;
   /** The bootstrap's node, for REST requests (a gRPC mux has its own). */
   readonly node?: NodeConfig | undefined;
+  /**
+   * A cluster of static_resources that is not EDS (Envoy's ClusterManager primary
+   * clusters): the only ones a management server's stream may use
+   * (checkApiConfigSourceSubscriptionBackingCluster). Absent: not checked here.
+   */
+  readonly isPrimaryCluster?: ((name: string) => boolean) | undefined;
 }
+

@@ -77,12 +77,29 @@ class GenericSecret {
     return this.value.length > 0;
   }
 
+  /**
+   * Lease the secret (static, an SDS file, or a management server's) and follow its
+   * updates until the filter's listener is gone: then the lease is released, and an SDS
+   * subscription no one else holds stops (Envoy's GenericSecretSdsApi goes with the last
+   * FilterConfig holding it). A management server's first update (or its
+   * initial_fetch_timeout) is the listener's init target, as a TLS context's secret: the
+   * listener warms meanwhile, its build does not wait.
+   */
   static async load(server: ServerContext, ref: SdsSecretConfig, field: string): Promise<GenericSecret> {
     const manager = server.secretManager;
     if (manager === undefined) throw new Error(`${field}: no secret manager`);
+    const lease = manager.lease(ref, "genericSecret");
+    let stopUpdates: (() => void) | undefined;
+    let released = false;
+    server.onListenerDestroyed?.(() => {
+      released = true;
+      stopUpdates?.();
+      lease.release();
+    });
+    if (lease.initTarget !== undefined) server.initManager.add(`SdsApi ${ref.name}`, lease.initTarget);
     let provider: SecretProvider;
     try {
-      provider = await manager.genericSecret(ref);
+      provider = await lease.provider;
     } catch (err) {
       throw new Error(`${field}: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -92,7 +109,8 @@ class GenericSecret {
       if (resolved?.kind === "genericSecret") secret.value = resolved.secret;
     };
     take(provider.secret);
-    provider.addUpdateCallback((resolved) => () => take(resolved));
+    // The listener gone while this waited: no updates to follow.
+    if (!released) stopUpdates = provider.addUpdateCallback((resolved) => () => take(resolved));
     return secret;
   }
 }
@@ -152,8 +170,13 @@ export class OAuth2Shared {
   /** Read both secrets (static, or from their SDS files); config.cc refuses the filter without them. */
   resolve(): Promise<void> {
     this.resolving ??= (async () => {
-      this.clientSecret = await GenericSecret.load(this.server, this.config.tokenSecret, "invalid token secret configuration");
-      this.hmacSecret = await GenericSecret.load(this.server, this.config.hmacSecret, "invalid HMAC secret configuration");
+      // Both asked for at once (their subscriptions start together).
+      const [clientSecret, hmacSecret] = await Promise.all([
+        GenericSecret.load(this.server, this.config.tokenSecret, "invalid token secret configuration"),
+        GenericSecret.load(this.server, this.config.hmacSecret, "invalid HMAC secret configuration"),
+      ]);
+      this.clientSecret = clientSecret;
+      this.hmacSecret = hmacSecret;
     })();
     return this.resolving;
   }
