@@ -15,7 +15,7 @@ import { httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { MetricsServiceServer, metricValue } from "../support/metrics-service-server.ts";
 import { freePort } from "../support/net-helpers.ts";
-import { ProxyProcess, RUNTIMES, runToExit, writeConfig } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { eventually } from "../support/xds-resources.ts";
 
 const RQ_TOTAL = "cluster.backend.upstream_rq_total";
