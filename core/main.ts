@@ -149,9 +149,9 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
   }
   if (workers?.worker !== undefined && (bootstrap.admin || (bootstrap.statsSinks?.length ?? 0) > 0)) {
     // The supervisor serves the configured admin address; this worker's admin is its own, on
-    // loopback. With stats_sinks and no admin configured, the worker has one all the same: the
-    // supervisor asks it for its stats and hands the merged flush through it (sink-flush.ts).
-    bootstrap.admin = { ...bootstrap.admin, address: { address: "127.0.0.1", port: 0 } };
+    // loopback. With stats_sinks and no admin configured, the worker has one all the same,
+    // answering only the supervisor's stats flush (its snapshot, the merged flush: sink-flush.ts).
+    bootstrap.admin = { ...(bootstrap.admin ?? { supervisorOnly: true }), address: { address: "127.0.0.1", port: 0 } };
   }
 
   log.info(`polyvoy ${VERSION} starting on ${runtime.name} ${runtime.version}${workers?.worker ? ` (worker ${workers.worker.index} of ${concurrency})` : ""}`);

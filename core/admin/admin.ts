@@ -92,10 +92,14 @@ export class Admin implements AdminRequestHandler {
   /** The admin's connection manager config (its access logs are opened by the server under it). */
   readonly httpConnectionManager: HttpConnectionManagerConfig;
 
+  /** Made for the supervisor's stats flush only (AdminConfig.supervisorOnly). */
+  private readonly supervisorOnly: boolean;
+
   constructor(
     private readonly server: AdminServer,
     config: AdminConfig,
   ) {
+    this.supervisorOnly = config.supervisorOnly === true;
     this.tags = new TagExtractor(server.bootstrap.statsConfig);
     const listenerConfig = adminListenerConfig(config, this);
     this.httpConnectionManager = listenerConfig.filterChains[0]!.filters[0]!.config as HttpConnectionManagerConfig;
@@ -134,6 +138,9 @@ export class Admin implements AdminRequestHandler {
     const at = request.path.indexOf("?");
     const path = at < 0 ? request.path : request.path.slice(0, at);
     const query = parseQuery(at < 0 ? "" : request.path.slice(at + 1));
+    // An admin the config did not ask for (a worker's, for its supervisor's stats flush) answers that alone.
+    const forSupervisor = path === SINKS_FLUSH_PATH || (path === "/stats" && query.get("format") === "worker");
+    if (this.supervisorOnly && !forSupervisor) return text(404, "invalid path\n");
     const handler = this.handlers.find((h) => h.prefix === path);
     if (!handler) return text(404, `invalid path. ${this.helpText()}`);
     // GET /logging without parameters only shows the levels: allowed (Envoy wants POST even then).

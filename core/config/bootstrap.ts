@@ -136,6 +136,11 @@ export interface AdminConfig {
   accessLog?: AccessLogConfig[];
   /** profile_path: accepted, unused (polyvoy has no profiler). */
   profilePath?: string;
+  /**
+   * Never from a config: set by core/main.ts on a worker's internal admin made only for its
+   * supervisor's stats flush (stats_sinks and no admin configured); it answers nothing else.
+   */
+  supervisorOnly?: true;
 }
 
 export interface ListenerConfig {

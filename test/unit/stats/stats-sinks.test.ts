@@ -204,16 +204,30 @@ describe("envoy.stat_sinks.statsd over UDP", () => {
     await runtime.udp.bind({ address: "127.0.0.1", port: STATSD, maxDatagramSize: 65536 }, { onMessage: (data) => datagrams.push(text(data)), onError: () => {} });
     const workers: WorkerProcesses = { worker: { index: 0, count: 2 }, sharing: "reuse-port", supervise: () => Promise.resolve(0), announceStarted: () => Promise.resolve(), startConfig: () => Promise.resolve(undefined) };
     const asWorker = Object.assign(Object.create(runtime) as Runtime, { workers });
-    const server = new Server(asWorker, loadBootstrap(JSON.stringify(config({ stats_sinks: sinks })), "json"), new Logger(asWorker, "warn"));
+    // As core/main.ts makes it: no admin configured, an internal one for the supervisor alone.
+    const bootstrap = loadBootstrap(JSON.stringify(config({ stats_sinks: sinks })), "json");
+    bootstrap.admin = { address: { address: "127.0.0.1", port: 9901 }, supervisorOnly: true };
+    const server = new Server(asWorker, bootstrap, new Logger(asWorker, "warn"));
     await server.start();
     await runtime.settle(5000);
     // Its own stats are only its share: counters and gauges go out in the supervisor's flush.
     expect(datagrams.filter((d) => /\|[cg]$/.test(d))).toEqual([]);
-    server.flushMergedStats({
+    const admin = server.admin!;
+    const snapshot = admin.handle({ method: "GET", path: "/stats?format=worker&flush=sinks" });
+    expect(snapshot.status).toBe(200);
+    expect((JSON.parse(snapshot.body) as { stats: { name: string }[] }).stats.map((s) => s.name)).toContain("cluster.backend.upstream_rq_total");
+    // The rest of the admin is not there (the config asked for none).
+    expect(admin.handle({ method: "GET", path: "/ready" }).status).toBe(404);
+    expect(admin.handle({ method: "POST", path: "/quitquitquit" }).status).toBe(404);
+    expect(admin.jsonBodyLimit("/stats/sinks_flush")).toBeGreaterThan(0);
+    expect(admin.jsonBodyLimit("/stats")).toBe(0);
+    const merged = {
       counters: [{ name: "cluster.backend.upstream_rq_total", value: 12, delta: 7, used: true }],
       gauges: [{ name: "server.live", value: 1, used: true }],
       histograms: [],
-    });
+    };
+    expect(admin.handle({ method: "POST", path: "/stats/sinks_flush", json: JSON.stringify(merged) }).status).toBe(200);
+    expect(admin.handle({ method: "POST", path: "/stats/sinks_flush", json: "{" }).status).toBe(400);
     await runtime.settle(100);
     expect(datagrams.filter((d) => /\|[cg]$/.test(d))).toEqual(["envoy.cluster.backend.upstream_rq_total:7|c", "envoy.server.live:1|g"]);
     // The histogram values it records are its own to send, as recorded.
