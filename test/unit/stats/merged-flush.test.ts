@@ -9,6 +9,9 @@ import { workerStatsSnapshot, type WorkerStatsSnapshot } from "../../../core/adm
 import { MergedCounterDeltas, sinkFlushMessage, type WorkerFlushAnswer } from "../../../core/stats/merged-flush.ts";
 import { MergedSnapshotMirror } from "../../../core/stats/merged-snapshot.ts";
 import { StatsStore } from "../../../core/stats/stats-store.ts";
+import { MetricsFlusher } from "../../../core/stats/metrics-flusher.ts";
+import { ProtoWriter } from "../../../core/util/protobuf-wire.ts";
+import { metricsCodec } from "../../support/metrics-service-server.ts";
 
 /** A worker: its store, and its admin's intervals closed at each snapshot (flush=sinks). */
 class FakeWorker {
@@ -115,6 +118,23 @@ describe("sinkFlushMessage and MergedSnapshotMirror", () => {
     expect(second.counters[0]!.counter).toBe(snapshot.counters[0]!.counter);
     expect(second.counters[0]!.delta).toBe(1);
     expect(second.intervals!.get(histogram)).toMatchObject({ sampleCount: 1, sampleSum: 7 });
+  });
+
+  test("the metrics service sends the workers' intervals, not its own: a flushing worker that changed sends this interval only", () => {
+    const [a, b] = [new FakeWorker(0, 100), new FakeWorker(1, 101)];
+    a.store.histogram("cluster.backend.upstream_rq_time").record(3);
+    b.store.histogram("cluster.backend.upstream_rq_time").record(30);
+    const deltas = new MergedCounterDeltas();
+    const first = [a.answer(), b.answer()];
+    sinkFlushMessage(first, deltas.deltas(first));
+    // The next flush goes through another worker (the first exited): its sink has seen none before.
+    b.store.histogram("cluster.backend.upstream_rq_time").record(7);
+    const next = [b.answer()];
+    const snapshot = new MergedSnapshotMirror().snapshot(JSON.parse(JSON.stringify(sinkFlushMessage(next, deltas.deltas(next)))));
+    const writer = new ProtoWriter();
+    new MetricsFlusher({ reportCountersAsDeltas: true, emitTagsAsLabels: false, histogramEmitMode: "HISTOGRAM" }, undefined).flush(writer, 2, snapshot, 0);
+    const family = metricsCodec().decode(writer.finish()).envoy_metrics!.find((f) => f.name === "cluster.backend.upstream_rq_time")!;
+    expect(family.metric![0]!.histogram).toMatchObject({ sample_count: 1, sample_sum: 7 });
   });
 
   test("a body that is not a merged flush is refused", () => {
