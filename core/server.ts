@@ -618,7 +618,6 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     });
   }
 
-  /** StatsHandler: with stats_flush_on_admin (as the server started), reading /stats flushes. */
   /**
    * A worker's part of its supervisor's merged stats flush (--concurrency): close this
    * worker's interval now (the snapshot it answers with), or send the merged stats through
@@ -633,6 +632,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     this.statsFlusher?.flushSnapshot(this.mergedSnapshots.snapshot(message));
   }
 
+  /** StatsHandler: with stats_flush_on_admin (as the server started), reading /stats flushes. */
   onAdminStatsRead(): void {
     if (this.statsFlusher?.onAdmin === true) this.statsFlusher.flush();
   }

@@ -35,15 +35,15 @@ import type { ServerState } from "./server-stats.ts";
 import { statsResponse } from "./stats-render.ts";
 import { workerStatsSnapshot } from "./worker-stats.ts";
 import type { SinkFlushMessage } from "../stats/merged-flush.ts";
+import { TagExtractor } from "./tag-extractor.ts";
+import { traceHandlers } from "./trace-handlers.ts";
+import { runtimeAsJson, runtimeModify } from "./runtime-handler.ts";
+import type { AdminHandler, AdminRequest, AdminResponse } from "./admin-handler.ts";
 
 /** Where a worker's supervisor sends the merged stats flush (--concurrency; runtimes/kit/workers/sink-flush.ts). */
 export const SINKS_FLUSH_PATH = "/stats/sinks_flush";
 /** The most of a merged flush's JSON a worker takes: tens of thousands of stats with their histograms' buckets. */
 const SINKS_FLUSH_BODY_LIMIT = 64 * 1024 * 1024;
-import { TagExtractor } from "./tag-extractor.ts";
-import { traceHandlers } from "./trace-handlers.ts";
-import { runtimeAsJson, runtimeModify } from "./runtime-handler.ts";
-import type { AdminHandler, AdminRequest, AdminResponse } from "./admin-handler.ts";
 
 /** What the admin reads and drives of the server (Envoy's `Server::Instance`, as the admin sees it). */
 export interface AdminServer extends ServerContext {
