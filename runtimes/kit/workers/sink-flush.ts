@@ -56,7 +56,10 @@ export class SinkFlush {
       this.supervisor.log.debug?.("stats flush: the previous flush is still running; this one is skipped");
       return this.running;
     }
-    this.running = this.flushOnce().finally(() => (this.running = undefined));
+    this.running = this.flushOnce()
+      // A fault here must not end the supervisor (an unhandled rejection) or stop later flushes.
+      .catch((err: unknown) => this.supervisor.log.warn(`stats flush: ${err instanceof Error ? err.message : String(err)}`))
+      .finally(() => (this.running = undefined));
     return this.running;
   }
 
