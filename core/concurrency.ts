@@ -1,5 +1,4 @@
 import { MAX_CONCURRENCY, type CommandLine } from "./cli.ts";
-import type { Bootstrap } from "./config/bootstrap.ts";
 import type { Runtime } from "./port.ts";
 
 /**
@@ -30,24 +29,4 @@ export function resolveConcurrency(commandLine: CommandLine, runtime: Runtime, w
 export function sharedSocketRefusal(runtime: Runtime): string | undefined {
   if (runtime.workers?.sharing === "one-socket") return undefined;
   return `enable_reuse_port: false needs one listening socket shared by every worker, and ${runtime.name}'s workers are processes that each bind their own (SO_REUSEPORT): use enable_reuse_port: true or --concurrency 1`;
-}
-
-/**
- * Why the bootstrap's metrics service and OpenTelemetry sinks cannot run across `count`
- * worker processes: one line per sink. Envoy's sinks send the process-wide totals (one
- * stream, or one resource's points); each of polyvoy's
- * workers holds only its own stats (the supervisor merges them for the admin's /stats only
- * and has no cluster manager to stream from), so a server keyed by node and name would see
- * each worker's share in turn. The statsd sinks are not refused: their deltas add up.
- */
-export function metricsServiceWorkersRefusals(bootstrap: Bootstrap, count: number, given: boolean): string[] {
-  const problems: string[] = [];
-  for (const [i, sink] of (bootstrap.statsSinks ?? []).entries()) {
-    if (sink.kind !== "metrics_service" && sink.kind !== "open_telemetry") continue;
-    const what = sink.kind === "metrics_service" ? "envoy.stat_sinks.metrics_service streams the process's stats under one node" : "envoy.stat_sinks.open_telemetry exports the process's stats under one resource";
-    problems.push(
-      `stats_sinks[${i}]: ${what}, and with ${count} worker processes (${given ? `--concurrency ${count}` : "--concurrency unset: one per CPU"}) each holds only its own share: use --concurrency 1`,
-    );
-  }
-  return problems;
 }

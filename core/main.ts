@@ -12,7 +12,8 @@ import { hasUnresolvedUserFilters, resolveUserFilters } from "./http/user-filter
 import { readFailure, validateConfig } from "./config/validate-config.ts";
 import { checkedConfigEntry, checkedConfigName, notKeptBecause, readCheckedConfig } from "./config/checked-config-cache.ts";
 import { loadRegexEngine, regexEngineLoaded } from "./config/regex-engine.ts";
-import { metricsServiceWorkersRefusals, resolveConcurrency, sharedSocketRefusal } from "./concurrency.ts";
+import { resolveConcurrency, sharedSocketRefusal } from "./concurrency.ts";
+import { DEFAULT_STATS_FLUSH_INTERVAL_MS } from "./stats/stats-flusher.ts";
 import { runtimeRefusals } from "./runtime-refusals.ts";
 import { adminAbstractRefusal } from "./network/abstract-pipe.ts";
 import type { Bootstrap } from "./config/bootstrap.ts";
@@ -97,7 +98,7 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
     // What this runtime cannot do, serving refuses when a listener or cluster starts: validate says so too.
     // Also what the workers a start would run refuse (the count it would choose, said quietly).
     const concurrency = resolveConcurrency(commandLine, runtime, () => {});
-    const runtimeProblems = [...runtimeRefusals(bootstrap, runtime), ...(concurrency > 1 && runtime.workers ? supervisorRefusals(bootstrap, runtime, concurrency, commandLine.concurrency !== undefined) : [])];
+    const runtimeProblems = [...runtimeRefusals(bootstrap, runtime), ...(concurrency > 1 && runtime.workers ? supervisorRefusals(bootstrap, runtime) : [])];
     if (runtimeProblems.length > 0) {
       for (const problem of runtimeProblems) runtime.log.write(`config error: ${problem}\n`);
       return exit(1);
@@ -110,7 +111,6 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
   // (docs/architecture.md, Workers), or one of them, or with 1 the single process. The count
   // chosen goes into the command line the admin shows (/server_info, server.concurrency).
   const concurrency = resolveConcurrency(commandLine, runtime, (message) => log.warn(message));
-  const argvConcurrency = commandLine.concurrency;
   commandLine = { ...commandLine, concurrency };
   const workers = concurrency > 1 ? runtime.workers : undefined;
   if (concurrency > 1 && !workers) {
@@ -119,7 +119,7 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
   }
   if (workers && workers.worker === undefined) {
     // Said once, before any worker starts (each would refuse it: ActiveListener.start).
-    const refusals = supervisorRefusals(bootstrap, runtime, concurrency, argvConcurrency !== undefined);
+    const refusals = supervisorRefusals(bootstrap, runtime);
     if (refusals.length > 0) {
       for (const refusal of refusals) log.error(refusal);
       return exit(1);
@@ -137,6 +137,9 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
         admin: admin && { address: admin.address, port: admin.port, ...(admin.pipe && { pipe: admin.pipe }) },
         statsConfig: bootstrap.statsConfig,
         log,
+        // One flush of all workers' stats through one worker's sinks (runtimes/kit/workers/sink-flush.ts).
+        ...(bootstrap.statsSinks !== undefined &&
+          bootstrap.statsSinks.length > 0 && { statsSinks: { intervalMs: bootstrap.statsFlushOnAdmin === true ? undefined : (bootstrap.statsFlushIntervalMs ?? DEFAULT_STATS_FLUSH_INTERVAL_MS) } }),
         // SIGHUP: each worker reloads its own config; SIGUSR1: each reopens its access logs.
         forwardSignals: ["SIGHUP", "SIGUSR1"],
         // A FIFO or a pipe (`-c <(…)`) gave its text to this read: the workers start from it.
@@ -144,9 +147,11 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
       }),
     );
   }
-  if (workers?.worker !== undefined && bootstrap.admin) {
-    // The supervisor serves the configured admin address; this worker's admin is its own, on loopback.
-    bootstrap.admin = { ...bootstrap.admin, address: { address: "127.0.0.1", port: 0 } };
+  if (workers?.worker !== undefined && (bootstrap.admin || (bootstrap.statsSinks?.length ?? 0) > 0)) {
+    // The supervisor serves the configured admin address; this worker's admin is its own, on
+    // loopback. With stats_sinks and no admin configured, the worker has one all the same,
+    // answering only the supervisor's stats flush (its snapshot, the merged flush: sink-flush.ts).
+    bootstrap.admin = { ...(bootstrap.admin ?? { supervisorOnly: true }), address: { address: "127.0.0.1", port: 0 } };
   }
 
   log.info(`polyvoy ${VERSION} starting on ${runtime.name} ${runtime.version}${workers?.worker ? ` (worker ${workers.worker.index} of ${concurrency})` : ""}`);
@@ -316,11 +321,10 @@ async function readConfig(runtime: Runtime, commandLine: CommandLine, log: Compo
  * What a supervisor of worker processes refuses before any worker starts: listeners with
  * enable_reuse_port: false where workers cannot share one socket, an admin on an
  * abstract socket the runtime cannot bind (the supervisor binds the admin itself,
- * runtimes/kit/workers/admin-front.ts, so no worker's ActiveListener.start would say it),
- * and metrics service stats sinks (each worker would stream its own share).
+ * runtimes/kit/workers/admin-front.ts, so no worker's ActiveListener.start would say it).
  */
-function supervisorRefusals(bootstrap: Bootstrap, runtime: Runtime, count: number, given: boolean): string[] {
-  const problems: string[] = metricsServiceWorkersRefusals(bootstrap, count, given);
+function supervisorRefusals(bootstrap: Bootstrap, runtime: Runtime): string[] {
+  const problems: string[] = [];
   const shared = sharedSocketRefusal(runtime);
   if (shared !== undefined) {
     for (const listener of bootstrap.listeners) if (listener.reusePort === false) problems.push(`listener '${listener.name}': ${shared}`);

@@ -585,7 +585,14 @@ export interface SuperviseOptions {
   /** bootstrap.stats_config, so the merged /stats/prometheus tags names as each worker would. */
   readonly statsConfig: unknown;
   /** Lines for the application log (main.ts's logger: level, format and --log-path apply). */
-  readonly log: { info(message: string): void; warn(message: string): void; error(message: string): void };
+  readonly log: { info(message: string): void; warn(message: string): void; error(message: string): void; debug?(message: string): void };
+  /**
+   * The bootstrap has stats_sinks: the supervisor flushes every worker's stats as one, every
+   * `intervalMs` (stats_flush_interval), or with `intervalMs` undefined on each read of its
+   * admin's /stats (stats_flush_on_admin), through the first live worker's sinks
+   * (core/stats/merged-flush.ts, runtimes/kit/workers/sink-flush.ts).
+   */
+  readonly statsSinks?: { readonly intervalMs: number | undefined };
   /** A signal the supervisor caught and passes on to every worker (SIGHUP: each worker reloads itself). */
   readonly forwardSignals: readonly SignalName[];
   /**

@@ -17,6 +17,8 @@ import { ClusterManager } from "./upstream/cluster-manager.ts";
 import { StatsStore } from "./stats/stats-store.ts";
 import { compileStatsMatcher } from "./stats/stats-matcher.ts";
 import { DEFAULT_STATS_FLUSH_INTERVAL_MS, StatsFlusher } from "./stats/stats-flusher.ts";
+import { MergedSnapshotMirror } from "./stats/merged-snapshot.ts";
+import type { SinkFlushMessage } from "./stats/merged-flush.ts";
 import { Tracer } from "./trace/tracer.ts";
 import { AccessLogManager, type AccessLogger } from "./access-log/logger.ts";
 import type { Admin, AdminServer } from "./admin/admin.ts";
@@ -82,6 +84,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
   private loadStatsReporter: { stop(): void } | undefined;
   /** The stats flush and stats_sinks (core/stats/stats-flusher.ts), from start(). */
   private statsFlusher: StatsFlusher | undefined;
+  /** The flushing worker's copies of the merged stats (--concurrency), made at its first merged flush. */
+  private mergedSnapshots: MergedSnapshotMirror | undefined;
   /** The cluster manager's initialization (and CDS's first update) is done: listeners come next. */
   private clustersInitialized = false;
   private stopping = false;
@@ -372,23 +376,19 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     // The flush timer and the sinks (Envoy's InstanceImpl::initialize creates them before the clusters warm).
     const sinkConfigs = this.bootstrap.statsSinks;
     const sinks = sinkConfigs ? (await import("./stats/stats-sinks.ts")).createStatsSinks(sinkConfigs, this, this.bootstrap.statsConfig, { server: this, node: () => this.bootstrap.node }) : [];
-    // With --concurrency every worker holds the same copy of some stats (cluster_manager.*, …):
-    // only the first worker sends those, so statsd counts them once.
-    const worker = this.runtime.workers?.worker;
-    const sentElsewhere = sinks.length > 0 && worker !== undefined && worker.index > 0 ? (await import("./admin/worker-stats.ts")).repeatedByEveryWorker : undefined;
+    // With --concurrency the supervisor flushes all workers' stats as one (core/stats/merged-flush.ts):
+    // no worker flushes on its own; each keeps its sinks for the histogram values it records.
+    const bySupervisor = sinks.length > 0 && this.runtime.workers?.worker !== undefined;
     // Envoy's flushStats always calls updateServerStats(), admin or not.
-    const flusher = new StatsFlusher(
-      this.stats,
-      sinks,
-      this.log,
-      () => {
-        this.refreshServerStats();
-        this.admin?.onStatsFlush();
-      },
-      sentElsewhere,
-    );
+    const flusher = new StatsFlusher(this.stats, sinks, this.log, () => {
+      this.refreshServerStats();
+      this.admin?.onStatsFlush();
+    });
     // No timer with neither a sink nor an admin: nothing would read what it flushes.
-    await flusher.start(this.timers, this.bootstrap.statsFlushOnAdmin === true || (sinks.length === 0 && !this.admin) ? undefined : (this.bootstrap.statsFlushIntervalMs ?? DEFAULT_STATS_FLUSH_INTERVAL_MS));
+    await flusher.start(
+      this.timers,
+      bySupervisor ? "supervisor" : this.bootstrap.statsFlushOnAdmin === true || (sinks.length === 0 && !this.admin) ? undefined : (this.bootstrap.statsFlushIntervalMs ?? DEFAULT_STATS_FLUSH_INTERVAL_MS),
+    );
     this.statsFlusher = flusher;
     if (this.stopping) flusher.stop();
     try {
@@ -618,6 +618,20 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
       memoryBytes: this.runtime.memoryUsage(),
       concurrency: this.options.commandLine?.concurrency ?? 1,
     });
+  }
+
+  /**
+   * A worker's part of its supervisor's merged stats flush (--concurrency): close this
+   * worker's interval now (the snapshot it answers with), or send the merged stats through
+   * its sinks (the one worker that flushes for all).
+   */
+  closeStatsInterval(): void {
+    this.statsFlusher?.closeInterval();
+  }
+
+  flushMergedStats(message: SinkFlushMessage): void {
+    this.mergedSnapshots ??= new MergedSnapshotMirror();
+    this.statsFlusher?.flushSnapshot(this.mergedSnapshots.snapshot(message));
   }
 
   /** StatsHandler: with stats_flush_on_admin (as the server started), reading /stats flushes. */

@@ -10,14 +10,16 @@ import {
 import { ResponseHeaders, type RequestHeaders } from "../http/message.ts";
 import { utf8ByteString } from "../access-log/byte-string.ts";
 import { latin1Decode, latin1Encode } from "../util/latin1.ts";
+import { utf8Decode } from "../util/utf8.ts";
 import { loadRegexEngine, RegexEngineNotLoaded } from "../config/regex-engine.ts";
 
 /**
  * Envoy's `AdminFilter`: the only HTTP filter of the admin listener's connection
  * manager, terminal. It waits for the whole request, has the admin answer it, and sends
  * the answer with Envoy's admin response headers. A form-encoded body is kept (up to
- * FORM_BODY_LIMIT: /runtime_modify reads its parameters there); any other body is read
- * and ignored.
+ * FORM_BODY_LIMIT: /runtime_modify reads its parameters there), and a JSON body where the
+ * handler takes one (a worker's merged stats flush: core/stats/merged-flush.ts); any other
+ * body is read and ignored.
  */
 export class AdminFilter implements StreamDecoderFilter {
   /** Set by the filter manager when it adds the filter, before any decode call. */
@@ -27,6 +29,10 @@ export class AdminFilter implements StreamDecoderFilter {
   /** The form body's chunks, when the request is form-encoded. */
   private form: Uint8Array[] | undefined;
   private formBytes = 0;
+  /** A JSON body's chunks, where the handler keeps one, and its limit. */
+  private json: Uint8Array[] | undefined;
+  private jsonBytes = 0;
+  private jsonLimit = 0;
   private destroyed = false;
 
   constructor(private readonly handler: AdminRequestHandler) {}
@@ -37,7 +43,13 @@ export class AdminFilter implements StreamDecoderFilter {
 
   decodeHeaders(headers: RequestHeaders, endStream: boolean): FilterHeadersStatus {
     this.headers = headers;
-    if (headers.get("content-type")?.split(";")[0]!.trim().toLowerCase() === FORM_URL_ENCODED) this.form = [];
+    const contentType = headers.get("content-type")?.split(";")[0]!.trim().toLowerCase();
+    if (contentType === FORM_URL_ENCODED) this.form = [];
+    if (contentType === JSON_TYPE) {
+      const at = headers.path.indexOf("?");
+      this.jsonLimit = this.handler.jsonBodyLimit?.(at < 0 ? headers.path : headers.path.slice(0, at)) ?? 0;
+      if (this.jsonLimit > 0) this.json = [];
+    }
     if (endStream) this.onComplete();
     return FilterHeadersStatus.StopIteration;
   }
@@ -47,6 +59,10 @@ export class AdminFilter implements StreamDecoderFilter {
       this.formBytes += data.byteLength;
       // Over the limit the chunks are dropped; the request is answered 413 when complete.
       if (this.formBytes <= FORM_BODY_LIMIT) this.form.push(data.slice());
+    }
+    if (this.json !== undefined && data.byteLength > 0) {
+      this.jsonBytes += data.byteLength;
+      if (this.jsonBytes <= this.jsonLimit) this.json.push(data.slice());
     }
     if (endStream) this.onComplete();
     return FilterDataStatus.StopIterationNoBuffer;
@@ -82,9 +98,12 @@ export class AdminFilter implements StreamDecoderFilter {
     try {
       if (this.formBytes > FORM_BODY_LIMIT) {
         response = { status: 413, contentType: TEXT, body: `admin: a form body is limited to ${FORM_BODY_LIMIT} bytes\n` };
+      } else if (this.json !== undefined && this.jsonBytes > this.jsonLimit) {
+        response = { status: 413, contentType: TEXT, body: `admin: a JSON body is limited to ${this.jsonLimit} bytes here\n` };
       } else {
         const form = this.form === undefined ? undefined : this.formText(this.form);
-        response = this.handler.handle({ method: request.method, path: request.path, ...(form !== undefined && { body: form }) });
+        const json = this.json === undefined ? undefined : utf8Decode(concat(this.json, this.jsonBytes));
+        response = this.handler.handle({ method: request.method, path: request.path, ...(form !== undefined && { body: form }), ...(json !== undefined && { json }) });
       }
     } catch (err) {
       // The engine is loaded on first use (config/regex-engine.ts); the stats handlers that
@@ -118,5 +137,16 @@ export class AdminFilter implements StreamDecoderFilter {
 
 const TEXT = "text/plain; charset=UTF-8";
 const FORM_URL_ENCODED = "application/x-www-form-urlencoded";
+const JSON_TYPE = "application/json";
+
+function concat(chunks: readonly Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return out;
+}
 /** The most of a form body the admin keeps (form parameters are short). */
 const FORM_BODY_LIMIT = 64 * 1024;

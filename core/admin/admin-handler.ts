@@ -17,6 +17,8 @@ export interface AdminRequest {
   query: Map<string, string>;
   /** A form-encoded body's parameters (content-type application/x-www-form-urlencoded), decoded as the query's. */
   form?: Map<string, string>;
+  /** An application/json body, where the admin keeps one (Admin.jsonBodyLimit). */
+  json?: string;
 }
 
 export interface AdminHandler {

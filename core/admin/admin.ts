@@ -34,10 +34,16 @@ import { HistogramIntervals } from "./histogram-intervals.ts";
 import type { ServerState } from "./server-stats.ts";
 import { statsResponse } from "./stats-render.ts";
 import { workerStatsSnapshot } from "./worker-stats.ts";
+import type { SinkFlushMessage } from "../stats/merged-flush.ts";
 import { TagExtractor } from "./tag-extractor.ts";
 import { traceHandlers } from "./trace-handlers.ts";
 import { runtimeAsJson, runtimeModify } from "./runtime-handler.ts";
 import type { AdminHandler, AdminRequest, AdminResponse } from "./admin-handler.ts";
+
+/** Where a worker's supervisor sends the merged stats flush (--concurrency; runtimes/kit/workers/sink-flush.ts). */
+export const SINKS_FLUSH_PATH = "/stats/sinks_flush";
+/** The most of a merged flush's JSON a worker takes: tens of thousands of stats with their histograms' buckets. */
+const SINKS_FLUSH_BODY_LIMIT = 64 * 1024 * 1024;
 
 /** What the admin reads and drives of the server (Envoy's `Server::Instance`, as the admin sees it). */
 export interface AdminServer extends ServerContext {
@@ -61,6 +67,9 @@ export interface AdminServer extends ServerContext {
   onAdminStatsRead(): void;
   /** Bring the server.* gauges up to date (the server's, refreshed at each stats flush too). */
   refreshServerStats(): void;
+  /** In a worker (--concurrency): its part of the supervisor's merged stats flush (core/stats/merged-flush.ts). */
+  closeStatsInterval(): void;
+  flushMergedStats(message: SinkFlushMessage): void;
 }
 
 const TEXT = "text/plain; charset=UTF-8";
@@ -83,10 +92,14 @@ export class Admin implements AdminRequestHandler {
   /** The admin's connection manager config (its access logs are opened by the server under it). */
   readonly httpConnectionManager: HttpConnectionManagerConfig;
 
+  /** Made for the supervisor's stats flush only (AdminConfig.supervisorOnly). */
+  private readonly supervisorOnly: boolean;
+
   constructor(
     private readonly server: AdminServer,
     config: AdminConfig,
   ) {
+    this.supervisorOnly = config.supervisorOnly === true;
     this.tags = new TagExtractor(server.bootstrap.statsConfig);
     const listenerConfig = adminListenerConfig(config, this);
     this.httpConnectionManager = listenerConfig.filterChains[0]!.filters[0]!.config as HttpConnectionManagerConfig;
@@ -121,10 +134,13 @@ export class Admin implements AdminRequestHandler {
 
   // ---- requests ----
 
-  handle(request: { method: string; path: string; body?: string }): AdminResponse {
+  handle(request: { method: string; path: string; body?: string; json?: string }): AdminResponse {
     const at = request.path.indexOf("?");
     const path = at < 0 ? request.path : request.path.slice(0, at);
     const query = parseQuery(at < 0 ? "" : request.path.slice(at + 1));
+    // An admin the config did not ask for (a worker's, for its supervisor's stats flush) answers that alone.
+    const forSupervisor = path === SINKS_FLUSH_PATH || (path === "/stats" && query.get("format") === "worker");
+    if (this.supervisorOnly && !forSupervisor) return text(404, "invalid path\n");
     const handler = this.handlers.find((h) => h.prefix === path);
     if (!handler) return text(404, `invalid path. ${this.helpText()}`);
     // GET /logging without parameters only shows the levels: allowed (Envoy wants POST even then).
@@ -133,7 +149,12 @@ export class Admin implements AdminRequestHandler {
       this.server.log.component("admin").error(`admin path "${handler.prefix}" mutates state, method=${request.method} rather than POST`);
       return text(405, `Method ${request.method} not allowed, POST required.`);
     }
-    return handler.run({ method: request.method, path, query, ...(request.body !== undefined && { form: parseQuery(request.body) }) });
+    return handler.run({ method: request.method, path, query, ...(request.body !== undefined && { form: parseQuery(request.body) }), ...(request.json !== undefined && { json: request.json }) });
+  }
+
+  /** A JSON body is kept only for a worker's merged stats flush, sent by its supervisor. */
+  jsonBodyLimit(path: string): number {
+    return path === SINKS_FLUSH_PATH && this.server.runtime.workers?.worker !== undefined ? SINKS_FLUSH_BODY_LIMIT : 0;
   }
 
   private createHandlers(): AdminHandler[] {
@@ -286,6 +307,10 @@ export class Admin implements AdminRequestHandler {
       },
     ];
     handlers.push(...traceHandlers(server.tracer));
+    // A worker's (--concurrency): the supervisor's merged stats, for this worker's sinks to send.
+    if (server.runtime.workers?.worker !== undefined) {
+      handlers.push({ prefix: SINKS_FLUSH_PATH, help: "send the supervisor's merged stats through this worker's stats sinks (worker processes only)", mutates: true, run: (r) => this.sinksFlush(r) });
+    }
     return handlers.sort((a, b) => (a.prefix < b.prefix ? -1 : 1));
   }
 
@@ -342,9 +367,23 @@ ${rows}    </tbody>
     this.server.refreshServerStats();
     // A worker's snapshot for its supervisor's merged /stats (--concurrency; worker-stats.ts).
     if (request.query.get("format") === "worker" && this.server.runtime.workers?.worker !== undefined) {
+      // flush=sinks: the supervisor's merged flush; this worker's interval closes now.
+      if (request.query.get("flush") === "sinks") this.server.closeStatsInterval();
       return json(200, workerStatsSnapshot(this.server.stats.all(), this.intervals));
     }
     return statsResponse(request.path === "/stats/prometheus" ? "/stats/prometheus" : "/stats", request.query, this.server.stats.all(), this.intervals, this.tags);
+  }
+
+  private sinksFlush(request: AdminRequest): AdminResponse {
+    if (request.json === undefined) return text(400, "a merged stats flush is an application/json body\n");
+    let message: SinkFlushMessage;
+    try {
+      message = JSON.parse(request.json) as SinkFlushMessage;
+    } catch (err) {
+      return text(400, `not JSON: ${err instanceof Error ? err.message : String(err)}\n`);
+    }
+    this.server.flushMergedStats(message);
+    return OK();
   }
 
   // ---- server ----

@@ -6,6 +6,9 @@ interface IntervalState {
   /** Bucket counts recorded between the last two flushes. */
   readonly interval: Float64Array;
   count: number;
+  /** The histogram's sum at the last flush, and the values' sum between the last two. */
+  previousSum: number;
+  intervalSum: number;
 }
 
 /** What the stats renderers ask of interval statistics. */
@@ -27,7 +30,7 @@ export class HistogramIntervals implements IntervalQuantiles {
     for (const histogram of histograms) {
       let state = this.state.get(histogram);
       if (!state) {
-        state = { previous: new Float64Array(histogram.counts.length), interval: new Float64Array(histogram.counts.length), count: 0 };
+        state = { previous: new Float64Array(histogram.counts.length), interval: new Float64Array(histogram.counts.length), count: 0, previousSum: 0, intervalSum: 0 };
         this.state.set(histogram, state);
       }
       let count = 0;
@@ -40,6 +43,8 @@ export class HistogramIntervals implements IntervalQuantiles {
         count += delta;
       }
       state.count = count;
+      state.intervalSum = Math.max(0, histogram.sum - state.previousSum);
+      state.previousSum = histogram.sum;
     }
   }
 
@@ -47,6 +52,11 @@ export class HistogramIntervals implements IntervalQuantiles {
   intervalCounts(histogram: Histogram): readonly number[] | undefined {
     const state = this.state.get(histogram);
     return state && [...state.interval];
+  }
+
+  /** The sum of the values recorded in the last flush interval (0 before the first flush). */
+  intervalSum(histogram: Histogram): number {
+    return this.state.get(histogram)?.intervalSum ?? 0;
   }
 
   quantiles(histogram: Histogram): number[] {

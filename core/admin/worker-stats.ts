@@ -36,6 +36,8 @@ export type WorkerStat =
       readonly min: number | null;
       readonly max: number | null;
       readonly interval: readonly number[] | null;
+      /** The sum of the values recorded in that interval. */
+      readonly intervalSum: number;
     };
 
 export interface WorkerStatsSnapshot {
@@ -97,16 +99,8 @@ export function gaugeIsSummed(name: string): boolean {
   return !COPIED_GAUGES.has(name) && !COPIED_CLUSTER_GAUGES.test(name) && !COPIED_XDS_GAUGES.test(name) && !OPEN_GAUGES.test(name);
 }
 
-/**
- * A stat every worker holds the same value of (a copy, not a share): with --concurrency the
- * workers other than the first leave it out of their stats flushes, so statsd gets it once.
- */
-export function repeatedByEveryWorker(stat: Counter | Gauge): boolean {
-  return stat instanceof Counter ? !counterIsSummed(stat.name) : !gaugeIsSummed(stat.name);
-}
-
 /** This worker's stats, for the supervisor to merge. */
-export function workerStatsSnapshot(stats: readonly Stat[], intervals: { intervalCounts(histogram: Histogram): readonly number[] | undefined }): string {
+export function workerStatsSnapshot(stats: readonly Stat[], intervals: { intervalCounts(histogram: Histogram): readonly number[] | undefined; intervalSum(histogram: Histogram): number }): string {
   const out: WorkerStat[] = stats.map((stat) => {
     if (stat instanceof Histogram) {
       return {
@@ -120,6 +114,7 @@ export function workerStatsSnapshot(stats: readonly Stat[], intervals: { interva
         min: Number.isFinite(stat.min) ? stat.min : null,
         max: Number.isFinite(stat.max) ? stat.max : null,
         interval: intervals.intervalCounts(stat) ?? null,
+        intervalSum: intervals.intervalSum(stat),
       };
     }
     return { type: stat instanceof Counter ? "counter" : "gauge", name: stat.name, value: stat.value, used: stat.used };

@@ -156,6 +156,11 @@ export interface AdminConfig {
   accessLog?: AccessLogConfig[];
   /** profile_path: accepted, unused (polyvoy has no profiler). */
   profilePath?: string;
+  /**
+   * Never from a config: set by core/main.ts on a worker's internal admin made only for its
+   * supervisor's stats flush (stats_sinks and no admin configured); it answers nothing else.
+   */
+  supervisorOnly?: true;
 }
 
 export interface ListenerConfig {
@@ -1471,8 +1476,13 @@ export interface AdminHttpFilterConfig {
 
 /** Answers one admin request (core/admin/admin.ts). */
 export interface AdminRequestHandler {
-  /** `body`: a form-encoded request body (content-type application/x-www-form-urlencoded), else absent. */
-  handle(request: { method: string; path: string; body?: string }): { status: number; contentType: string; body: string };
+  /**
+   * `body`: a form-encoded request body (content-type application/x-www-form-urlencoded);
+   * `json`: an application/json body, kept only where jsonBodyLimit allows one; else absent.
+   */
+  handle(request: { method: string; path: string; body?: string; json?: string }): { status: number; contentType: string; body: string };
+  /** The most of an application/json body kept for `path` (without its query); 0: none is kept (read and ignored). */
+  jsonBodyLimit?(path: string): number;
 }
 
 export interface HeaderValueOption {

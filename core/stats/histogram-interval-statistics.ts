@@ -48,17 +48,28 @@ export class HistogramIntervalTracker {
     const everything = sampleCount === histogram.count;
     last.count = histogram.count;
     last.sum = histogram.sum;
-    const cumulativeBuckets: number[] = [];
-    let running = 0;
-    for (let i = 0; i < DEFAULT_BUCKETS.length; i++) cumulativeBuckets.push((running += interval[i]!));
-    const quantiles = QUANTILES.map((q) =>
-      sampleCount === 0
-        ? NaN
-        : // Everything ever recorded fell in this interval: its exact min and max apply.
-          everything
-          ? histogram.quantile(q)
-          : bucketQuantile(interval, sampleCount, q, histogram.min, histogram.max),
-    );
-    return { sampleCount, sampleSum, cumulativeBuckets, quantiles };
+    return intervalStatistics(histogram, interval, sampleSum, everything);
   }
+}
+
+/**
+ * The statistics of one interval's bucket counts (`interval`, one per DEFAULT_BUCKETS bound
+ * and the +Inf slot) and value sum; `everything`: the interval holds every value the
+ * histogram ever recorded, so its exact min and max apply to the quantiles.
+ */
+export function intervalStatistics(histogram: Histogram, interval: ArrayLike<number>, sampleSum: number, everything: boolean): IntervalStatistics {
+  let sampleCount = 0;
+  for (let i = 0; i < interval.length; i++) sampleCount += interval[i]!;
+  const cumulativeBuckets: number[] = [];
+  let running = 0;
+  for (let i = 0; i < DEFAULT_BUCKETS.length; i++) cumulativeBuckets.push((running += interval[i] ?? 0));
+  const quantiles = QUANTILES.map((q) =>
+    sampleCount === 0
+      ? NaN
+      : // Everything ever recorded fell in this interval: its exact min and max apply.
+        everything
+        ? histogram.quantile(q)
+        : bucketQuantile(interval, sampleCount, q, histogram.min, histogram.max),
+  );
+  return { sampleCount, sampleSum, cumulativeBuckets, quantiles };
 }

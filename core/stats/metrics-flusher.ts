@@ -87,7 +87,7 @@ export class MetricsFlusher {
     for (const histogram of snapshot.histograms) {
       if (!histogram.used) continue;
       // Every used histogram's interval is closed at every message, written or not.
-      const stats = this.intervals.next(histogram);
+      const stats = snapshot.intervals?.get(histogram) ?? this.intervals.next(histogram);
       if (this.emitSummary) {
         writer.message(field, (family) => this.family(family, MetricType.SUMMARY, histogram, timestampMs, (metric) => metric.message(4, (s) => writeSummary(s, stats))));
         families++;

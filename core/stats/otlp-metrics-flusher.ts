@@ -115,7 +115,7 @@ export class OtlpMetricsFlusher {
         for (const histogram of snapshot.histograms) {
           if (!histogram.used) continue;
           const stat = this.stat(histogram);
-          const { count, sum, buckets } = this.options.reportHistogramsAsDeltas ? this.interval(histogram) : cumulative(histogram);
+          const { count, sum, buckets } = this.options.reportHistogramsAsDeltas ? this.interval(histogram, snapshot) : cumulative(histogram);
           scope.message(2, (metric) => {
             metric.raw(stat.name).message(9, (h) => {
               h.message(1, (p) => {
@@ -133,11 +133,12 @@ export class OtlpMetricsFlusher {
   }
 
   /**
-   * Intervals (Envoy's intervalStatistics()): what was recorded since this sink's last flush,
+   * Intervals (Envoy's intervalStatistics()): what was recorded since the last flush,
    * per bucket (computeDisjointBuckets) with the values above the last bound (outOfBoundCount).
    */
-  private interval(histogram: Histogram): HistogramPoint {
-    const stats = this.intervals.next(histogram);
+  private interval(histogram: Histogram, snapshot: MetricSnapshot): HistogramPoint {
+    // Under worker processes the merged flush gives the workers' own intervals, closed at this flush.
+    const stats = snapshot.intervals?.get(histogram) ?? this.intervals.next(histogram);
     const buckets: number[] = [];
     let previous = 0;
     for (const atOrBelow of stats.cumulativeBuckets) {

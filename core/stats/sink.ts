@@ -6,6 +6,7 @@
 import type { Counter } from "./counter.ts";
 import type { Gauge } from "./gauge.ts";
 import type { Histogram, HistogramSink } from "./histogram.ts";
+import type { IntervalStatistics } from "./histogram-interval-statistics.ts";
 
 /** One flush's view of the store (Envoy's MetricSnapshotImpl). */
 export interface MetricSnapshot {
@@ -14,6 +15,12 @@ export interface MetricSnapshot {
   readonly gauges: readonly Gauge[];
   /** Every histogram (Envoy's ParentHistograms), for the sinks that read them at the flush (metrics_service). */
   readonly histograms: readonly Histogram[];
+  /**
+   * Each histogram's statistics over this flush's interval, when the flush gives them: the
+   * merged flush of worker processes (merged-snapshot.ts), whose workers closed their
+   * intervals at the flush. Absent, each sink closes its own (HistogramIntervalTracker).
+   */
+  readonly intervals?: ReadonlyMap<Histogram, IntervalStatistics>;
 }
 
 export interface StatsSink extends HistogramSink {

@@ -7,6 +7,10 @@
  *
  * Sinks are also given every histogram value as it is recorded (the store's
  * HistogramDelivery), from when they have started.
+ *
+ * In a worker process (--concurrency) the flush is the supervisor's, of all workers' stats
+ * (core/stats/merged-flush.ts): no timer here; the supervisor asks the worker to close its
+ * interval (closeInterval) and gives the flushing worker the merged snapshot (flushSnapshot).
  */
 import type { Timer, Timers } from "../event/timers.ts";
 import type { Logger } from "../log.ts";
@@ -30,29 +34,16 @@ export class StatsFlusher {
     private readonly log: Logger,
     /** What the flush brings up to date first (the admin's server gauges and histogram intervals). */
     private readonly beforeFlush: () => void,
-    /** Stats this process leaves out of its flushes (another worker sends them: worker-stats.ts). */
-    private readonly sentElsewhere?: (stat: Counter | Gauge) => boolean,
   ) {}
 
-  /** sentElsewhere's answer per stat, asked once (it matches names against patterns). */
-  private readonly skipped = new WeakMap<Counter | Gauge, boolean>();
-
-  private skip(stat: Counter | Gauge): boolean {
-    const sentElsewhere = this.sentElsewhere;
-    if (sentElsewhere === undefined) return false;
-    let skip = this.skipped.get(stat);
-    if (skip === undefined) {
-      skip = sentElsewhere(stat);
-      this.skipped.set(stat, skip);
-    }
-    return skip;
-  }
+  /** The supervisor of worker processes drives the flush (flushSnapshot), not a timer or the admin. */
+  private bySupervisor = false;
 
   /**
    * Open the sinks, then flush every `intervalMs`; undefined (stats_flush_on_admin): no timer.
-   * Rejects naming the sink that cannot start.
+   * "supervisor": no timer, the supervisor's merged flushes only. Rejects naming the sink that cannot start.
    */
-  async start(timers: Timers, intervalMs: number | undefined): Promise<void> {
+  async start(timers: Timers, intervalMs: number | "supervisor" | undefined): Promise<void> {
     for (const [i, sink] of this.sinks.entries()) {
       try {
         await sink.start();
@@ -62,9 +53,10 @@ export class StatsFlusher {
       }
     }
     this.started = true;
-    this.intervalMs = intervalMs;
     this.store.histogramDelivery.sinks.push(...this.sinks);
-    if (intervalMs === undefined) return;
+    this.bySupervisor = intervalMs === "supervisor";
+    if (intervalMs === "supervisor" || intervalMs === undefined) return;
+    this.intervalMs = intervalMs;
     this.timer = timers.create(() => {
       this.flush();
       this.timer?.enable(intervalMs);
@@ -91,7 +83,7 @@ export class StatsFlusher {
 
   /** Flushing on the admin's reads (stats_flush_on_admin), not on a timer. */
   get onAdmin(): boolean {
-    return this.started && this.intervalMs === undefined;
+    return this.started && !this.bySupervisor && this.intervalMs === undefined;
   }
 
   stop(): void {
@@ -115,13 +107,21 @@ export class StatsFlusher {
     const histograms: Histogram[] = [];
     // The store's own order: sorting 50,000 names each flush costs more than the flush.
     for (const stat of this.store.values()) {
-      if (stat instanceof Counter) {
-        if (!this.skip(stat)) counters.push({ counter: stat, delta: stat.latch() });
-      } else if (stat instanceof Gauge) {
-        if (!this.skip(stat)) gauges.push(stat);
-      } else if (stat instanceof Histogram) histograms.push(stat);
+      if (stat instanceof Counter) counters.push({ counter: stat, delta: stat.latch() });
+      else if (stat instanceof Gauge) gauges.push(stat);
+      else if (stat instanceof Histogram) histograms.push(stat);
     }
-    const snapshot: MetricSnapshot = { counters, gauges, histograms };
+    this.flushSnapshot({ counters, gauges, histograms });
+  }
+
+  /** The supervisor's part of a merged flush (--concurrency): this worker's gauges and histogram intervals brought up to date. */
+  closeInterval(): void {
+    this.beforeFlush();
+  }
+
+  /** Every sink given `snapshot`: this process's own, or the merged one of all workers (merged-snapshot.ts). */
+  flushSnapshot(snapshot: MetricSnapshot): void {
+    if (!this.started) return;
     for (const sink of this.sinks) {
       try {
         sink.flush(snapshot);

@@ -15,7 +15,7 @@ import { httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { MetricsServiceServer, metricValue } from "../support/metrics-service-server.ts";
 import { freePort } from "../support/net-helpers.ts";
-import { ProxyProcess, RUNTIMES, runToExit, writeConfig } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { eventually } from "../support/xds-resources.ts";
 
 const RQ_TOTAL = "cluster.backend.upstream_rq_total";
@@ -195,50 +195,5 @@ describe.each(RUNTIMES)("metrics_service stats sink on %s: a server that never e
         setTimeout(resolve, 1000);
       });
     }
-  });
-});
-
-/**
- * With worker processes each would stream only its own share of the stats under the same
- * node: the sink is refused, at start and under --mode validate, naming the field and the
- * remedy. (--concurrency 1 runs: the tests above.)
- */
-describe.each(RUNTIMES)("metrics_service stats sink on %s: refused with worker processes", (runtime) => {
-  const REFUSAL = /stats_sinks\[0\]: envoy\.stat_sinks\.metrics_service streams the process's stats under one node, and with 2 worker processes \(--concurrency 2\) each holds only its own share: use --concurrency 1/;
-  const path = (): string =>
-    writeConfig({
-      static_resources: {
-        clusters: [
-          {
-            name: "metrics_service",
-            type: "STATIC",
-            typed_extension_protocol_options: {
-              "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": { "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions", explicit_http_config: { http2_protocol_options: {} } },
-            },
-            load_assignment: { cluster_name: "metrics_service", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: 9 } } } }] }] },
-          },
-        ],
-      },
-      stats_sinks: [
-        {
-          name: "envoy.stat_sinks.metrics_service",
-          typed_config: { "@type": "type.googleapis.com/envoy.config.metrics.v3.MetricsServiceConfig", grpc_service: { envoy_grpc: { cluster_name: "metrics_service" } }, transport_api_version: "V3" },
-        },
-        // statsd is not refused: its deltas add up across workers.
-        { name: "envoy.stat_sinks.statsd", typed_config: { "@type": "type.googleapis.com/envoy.config.metrics.v3.StatsdSink", address: { socket_address: { address: "127.0.0.1", port_value: 9 } } } },
-      ],
-    });
-
-  test("--concurrency 2: the start is refused, one line; --mode validate says it too", async () => {
-    const config = path();
-    const started = await runToExit(runtime, ["-c", config, "--concurrency", "2"]);
-    expect(started.code).toBe(1);
-    expect(started.stderr).toMatch(REFUSAL);
-    expect(started.stderr.match(/stats_sinks\[/g)).toHaveLength(1);
-    const validated = await runToExit(runtime, ["-c", config, "--concurrency", "2", "--mode", "validate"]);
-    expect(validated.code).toBe(1);
-    expect(validated.stderr.trim()).toMatch(new RegExp(`^config error: ${REFUSAL.source}$`));
-    const one = await runToExit(runtime, ["-c", config, "--concurrency", "1", "--mode", "validate"]);
-    expect(one.code).toBe(0);
   });
 });

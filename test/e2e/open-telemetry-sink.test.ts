@@ -7,7 +7,7 @@
  * starting where the previous one ended; gauges and histograms come too, under Envoy's
  * resource. Exports the collector fails are dropped, not sent again; the final flush at
  * SIGTERM goes out before the process exits. With two worker
- * processes the sink is refused, as the metrics service sink.
+ * processes one merged flush is exported, the requests of both counted once.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { request } from "undici";
@@ -16,7 +16,7 @@ import { httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { findMetric, intValue, OtlpMetricsServer, type ExportRequestObject } from "../support/otlp-metrics-server.ts";
 import { freePort } from "../support/net-helpers.ts";
-import { ProxyProcess, RUNTIMES, runToExit, writeConfig } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { eventually } from "../support/xds-resources.ts";
 
 const RQ_TOTAL = "cluster.upstream_rq_total";
@@ -121,14 +121,39 @@ describe.each(RUNTIMES)("open_telemetry stats sink on %s", (runtime) => {
 });
 
 describe.each(RUNTIMES)("open_telemetry stats sink on %s: worker processes", (runtime) => {
-  test("--concurrency 2 is refused under --mode validate, one line; --concurrency 1 validates", async () => {
-    const config = writeConfig(configWith(1, 2, 3));
-    const validated = await runToExit(runtime, ["-c", config, "--concurrency", "2", "--mode", "validate"]);
-    expect(validated.code).toBe(1);
-    expect(validated.stderr.trim()).toBe(
-      "config error: stats_sinks[0]: envoy.stat_sinks.open_telemetry exports the process's stats under one resource, and with 2 worker processes (--concurrency 2) each holds only its own share: use --concurrency 1",
-    );
-    const one = await runToExit(runtime, ["-c", config, "--concurrency", "1", "--mode", "validate"]);
-    expect(one.code).toBe(0);
+  // The supervisor's merged flush goes out through one worker's sinks (core/stats/merged-flush.ts):
+  // the requests of both workers add up once, the histogram's delta points count each request once.
+  test("--concurrency 2: the requests of both workers exported once, histogram deltas included", { timeout: 180_000 }, async () => {
+    const upstream = await httpUpstream();
+    const collector = new OtlpMetricsServer();
+    await collector.start();
+    const listen = await freePort();
+    const config = configWith(upstream.port, collector.port, listen) as { stats_sinks: { typed_config: Record<string, unknown> }[] };
+    config.stats_sinks[0]!.typed_config.report_histograms_as_deltas = true;
+    let proxy: ProxyProcess | undefined;
+    try {
+      proxy = await ProxyProcess.start(runtime, config, 0, ["--concurrency", "2"]);
+      await proxy.waitForLog(/all 2 workers started/, 1, 90_000);
+      const REQUESTS = 20;
+      for (let i = 0; i < REQUESTS; i++) {
+        // A connection of its own each: the kernel or the cluster primary places each on a worker.
+        const res = await request(`http://127.0.0.1:${listen}/`, { reset: true });
+        expect(res.statusCode).toBe(200);
+        await res.body.text();
+      }
+      const rq = (): number => collector.requests.reduce((sum, r) => sum + (intValue(findMetric(r, RQ_TOTAL, "envoy.cluster_name", "backend")) ?? 0), 0);
+      expect(await eventually(async () => rq(), (n) => n >= REQUESTS, 20_000)).toBe(REQUESTS);
+      const count = collector.requests.length;
+      await eventually(async () => collector.requests.length, (n) => n >= count + 3, 20_000);
+      expect(rq()).toBe(REQUESTS);
+      const samples = collector.requests.reduce((sum, r) => {
+        const metric = findMetric(r, "cluster.upstream_rq_time", "envoy.cluster_name", "backend") as { histogram?: { data_points?: { count?: string | number }[] } } | undefined;
+        return sum + Number(metric?.histogram?.data_points?.[0]?.count ?? 0);
+      }, 0);
+      expect(samples).toBe(REQUESTS);
+    } finally {
+      await proxy?.stop("SIGKILL");
+      await Promise.all([collector.stop(), upstream.close()]);
+    }
   });
 });

@@ -112,6 +112,8 @@ export class AdminFront {
     const ask = (worker: WorkerAdmin, target = url) => askWorker(worker, method, target, request.headers["content-type"], body);
 
     if (path === "/stats" || path === "/stats/prometheus") {
+      // stats_flush_on_admin with stats sinks: this read is what flushes them (Envoy's StatsHandler).
+      if (this.supervisor.sinkFlush?.onAdmin === true) await this.supervisor.sinkFlush.flush();
       const snapshots = await Promise.all(workers.map((w) => askWorker(w, "GET", "/stats?format=worker", undefined, undefined)));
       const parsed = snapshots.flatMap((a) => (a?.status === 200 ? [JSON.parse(new TextDecoder().decode(a.body)) as WorkerStatsSnapshot] : []));
       const merged = mergeWorkerStats(parsed);
@@ -138,14 +140,14 @@ export class AdminFront {
 }
 
 /** One worker admin's answer, or undefined when it did not give one (exited, timed out). */
-async function askWorker(worker: WorkerAdmin, method: string, target: string, contentType: string | undefined, body: Uint8Array | undefined): Promise<Answer | undefined> {
+export async function askWorker(worker: WorkerAdmin, method: string, target: string, contentType: string | undefined, body: Uint8Array | undefined, timeoutMs = WORKER_TIMEOUT_MS): Promise<Answer | undefined> {
   const host = worker.address.includes(":") ? `[${worker.address}]` : worker.address;
   try {
     const response = await fetch(`http://${host}:${worker.port}${target}`, {
       method,
       headers: contentType ? { "content-type": contentType } : {},
       ...(body && body.length > 0 && method !== "GET" && method !== "HEAD" && { body }),
-      signal: AbortSignal.timeout(WORKER_TIMEOUT_MS),
+      signal: AbortSignal.timeout(timeoutMs),
     });
     const headers: [string, string][] = [];
     response.headers.forEach((value, name) => {

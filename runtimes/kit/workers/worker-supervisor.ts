@@ -11,6 +11,7 @@ import type * as Fs from "node:fs";
 import type * as FsPromises from "node:fs/promises";
 import type { SignalName, SuperviseOptions } from "../../../core/port.ts";
 import { AdminFront } from "./admin-front.ts";
+import { SinkFlush } from "./sink-flush.ts";
 import { announcementPath, startConfigPath, WORKER_ENV, type Announcement } from "./worker-identity.ts";
 
 /** A started worker process, as the runtime's way of starting one gives it. */
@@ -63,6 +64,8 @@ export class WorkerSupervisor {
   private started = false;
   private readonly restarts: number[] = [];
   private admin: AdminFront | undefined;
+  /** With stats_sinks: the one flush of all workers' stats (sink-flush.ts). */
+  readonly sinkFlush: SinkFlush | undefined;
   private finish: ((code: number) => void) | undefined;
   private killTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -72,6 +75,7 @@ export class WorkerSupervisor {
     private readonly onSignal: (signal: SignalName, callback: () => void) => void,
   ) {
     this.slots = Array.from({ length: options.count }, (_, index) => ({ index, child: undefined, pid: undefined, announced: false, held: new Set<SignalName>() }));
+    this.sinkFlush = options.statsSinks && new SinkFlush(this, options.statsSinks.intervalMs);
   }
 
   get log(): SuperviseOptions["log"] {
@@ -108,6 +112,7 @@ export class WorkerSupervisor {
     for (const signal of this.options.forwardSignals) this.onSignal(signal, () => this.forwardWorkers(signal));
     for (const slot of this.slots) this.startWorker(slot);
     void this.waitStarted();
+    this.sinkFlush?.start();
     return done;
   }
 
@@ -129,6 +134,7 @@ export class WorkerSupervisor {
   quitting(reached: readonly WorkerAdmin[]): void {
     if (!this.stopping) {
       this.stopping = true;
+      this.sinkFlush?.stop();
       this.log.info("admin /quitquitquit, stopping all workers");
       this.armKillTimer();
     }
@@ -151,9 +157,20 @@ export class WorkerSupervisor {
     this.stopping = true;
     this.exitCode = code;
     this.log.info(`${reason}, stopping ${this.liveCount()} workers`);
-    this.signalWorkers(signal);
     this.armKillTimer();
-    this.finishIfDone();
+    // Envoy's terminate flushes the stats one last time (InstanceImpl::terminate): here
+    // before the workers are told to stop, within the flush's own bound (sink-flush.ts).
+    // SIGINT stops at once, as the workers' own final flush does not wait either.
+    const sinkFlush = this.sinkFlush;
+    sinkFlush?.stop();
+    if (sinkFlush === undefined || sinkFlush.onAdmin || signal !== "SIGTERM" || !this.started) {
+      this.signalWorkers(signal);
+      return this.finishIfDone();
+    }
+    void sinkFlush.flush().finally(() => {
+      this.signalWorkers(this.stopSignal ?? signal);
+      this.finishIfDone();
+    });
   }
 
   private signalWorkers(signal: SignalName): void {
@@ -297,6 +314,7 @@ export class WorkerSupervisor {
     const finish = this.finish;
     this.finish = undefined;
     clearTimeout(this.killTimer);
+    this.sinkFlush?.stop();
     void (async () => {
       await this.admin?.close();
       await this.files.rm(this.folder, { recursive: true, force: true });

@@ -11,7 +11,6 @@
 import { describe, expect, test } from "vitest";
 import { TagExtractor } from "../../../core/admin/tag-extractor.ts";
 import { loadBootstrap } from "../../../core/config/load.ts";
-import { metricsServiceWorkersRefusals } from "../../../core/concurrency.ts";
 import { Logger } from "../../../core/log.ts";
 import type { GrpcUnaryCallbacks } from "../../../core/http/grpc-async-client.ts";
 import { DEFAULT_BUCKETS } from "../../../core/stats/histogram.ts";
@@ -297,13 +296,5 @@ describe("open_telemetry config", () => {
     expect(problems({ grpc_service: grpc, max_data_points_per_request: 100 })).toEqual([expect.stringMatching(/^stats_sinks\[0\]\.typed_config: `max_data_points_per_request` is an Envoy field that polyvoy does not support/)]);
     expect(problems({ grpc_service: grpc, emit_tags_as_attributes: "yes" })).toHaveLength(1);
     expect(problems({ grpc_service: grpc, predicate: {} })).toHaveLength(1);
-  });
-
-  test("refused with more than one worker process, as the metrics service sink", () => {
-    const bootstrap = load({ grpc_service: grpc });
-    expect(metricsServiceWorkersRefusals(bootstrap, 2, true)).toEqual([
-      "stats_sinks[0]: envoy.stat_sinks.open_telemetry exports the process's stats under one resource, and with 2 worker processes (--concurrency 2) each holds only its own share: use --concurrency 1",
-    ]);
-    expect(metricsServiceWorkersRefusals(bootstrap, 4, false)).toEqual([expect.stringContaining("(--concurrency unset: one per CPU)")]);
   });
 });

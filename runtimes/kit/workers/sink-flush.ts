@@ -1,0 +1,97 @@
+/**
+ * The stats flush of N worker processes (--concurrency) with stats_sinks, driven by the
+ * supervisor as Envoy's main thread drives its one flush (source/server/server.cc
+ * InstanceImpl::flushStats): every stats_flush_interval each worker is asked for its
+ * snapshot, closing its histograms' interval then (`/stats?format=worker&flush=sinks`); the
+ * answers are merged with each counter's delta (core/stats/merged-flush.ts) and sent to the
+ * first worker that answered, whose sinks (with its cluster manager, for gRPC and TCP
+ * statsd clusters) send them (`POST /stats/sinks_flush`). The other workers' sinks send only
+ * the histogram values their own requests record, as each of Envoy's worker threads does.
+ *
+ * Bounded: a worker that does not answer within SNAPSHOT_TIMEOUT (the flush interval,
+ * from 1 s to 5 s) is left out of that flush (its counts go with the next one it answers);
+ * a flush still running when the next is due makes that one skipped, so nothing queues.
+ */
+import { MergedCounterDeltas, sinkFlushMessage, type WorkerFlushAnswer } from "../../../core/stats/merged-flush.ts";
+import { SINKS_FLUSH_PATH } from "../../../core/admin/admin.ts";
+import type { WorkerStatsSnapshot } from "../../../core/admin/worker-stats.ts";
+import { askWorker } from "./admin-front.ts";
+import type { WorkerAdmin, WorkerSupervisor } from "./worker-supervisor.ts";
+
+const MIN_TIMEOUT_MS = 1000;
+const MAX_TIMEOUT_MS = 5000;
+
+export class SinkFlush {
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private running: Promise<void> | undefined;
+  private readonly deltas = new MergedCounterDeltas();
+  private readonly timeoutMs: number;
+
+  constructor(
+    private readonly supervisor: Pick<WorkerSupervisor, "workerAdmins" | "log">,
+    /** stats_flush_interval; undefined: stats_flush_on_admin (a flush on each read of the admin's /stats). */
+    private readonly intervalMs: number | undefined,
+  ) {
+    this.timeoutMs = Math.min(MAX_TIMEOUT_MS, Math.max(MIN_TIMEOUT_MS, intervalMs ?? 0));
+  }
+
+  /** Flushing on the admin's reads, not on a timer. */
+  get onAdmin(): boolean {
+    return this.intervalMs === undefined;
+  }
+
+  start(): void {
+    if (this.intervalMs === undefined || this.timer !== undefined) return;
+    this.timer = setInterval(() => void this.flush(), this.intervalMs);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One flush of all workers' stats; while one runs, another is skipped (said at debug). */
+  flush(): Promise<void> {
+    if (this.running !== undefined) {
+      this.supervisor.log.debug?.("stats flush: the previous flush is still running; this one is skipped");
+      return this.running;
+    }
+    this.running = this.flushOnce()
+      // A fault here must not end the supervisor (an unhandled rejection) or stop later flushes.
+      .catch((err: unknown) => this.supervisor.log.warn(`stats flush: ${err instanceof Error ? err.message : String(err)}`))
+      .finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async flushOnce(): Promise<void> {
+    const log = this.supervisor.log;
+    const workers = await this.supervisor.workerAdmins();
+    const answers = await Promise.all(workers.map((worker) => this.snapshot(worker)));
+    const answered: { worker: WorkerAdmin; answer: WorkerFlushAnswer }[] = [];
+    answers.forEach((answer, i) => {
+      if (answer !== undefined) answered.push({ worker: workers[i]!, answer });
+    });
+    if (answered.length === 0) return;
+    const message = sinkFlushMessage(
+      answered.map((a) => a.answer),
+      this.deltas.deltas(answered.map((a) => a.answer)),
+    );
+    // The first worker that answered (workerAdmins is in index order): on its exit, the next.
+    const flusher = answered[0]!.worker;
+    const sent = await askWorker(flusher, "POST", SINKS_FLUSH_PATH, "application/json", new TextEncoder().encode(JSON.stringify(message)), this.timeoutMs);
+    if (sent?.status !== 200) log.debug?.(`stats flush: worker ${flusher.index} (pid ${flusher.pid}) did not take the merged stats${sent ? ` (${sent.status})` : ""}: this flush is lost`);
+  }
+
+  private async snapshot(worker: WorkerAdmin): Promise<WorkerFlushAnswer | undefined> {
+    const answer = await askWorker(worker, "GET", "/stats?format=worker&flush=sinks", undefined, undefined, this.timeoutMs);
+    if (answer?.status !== 200) {
+      this.supervisor.log.debug?.(`stats flush: worker ${worker.index} (pid ${worker.pid}) did not answer within ${this.timeoutMs} ms: left out of this flush`);
+      return undefined;
+    }
+    try {
+      return { index: worker.index, pid: worker.pid, snapshot: JSON.parse(new TextDecoder().decode(answer.body)) as WorkerStatsSnapshot };
+    } catch {
+      return undefined;
+    }
+  }
+}

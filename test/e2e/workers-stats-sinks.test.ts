@@ -1,0 +1,178 @@
+/**
+ * stats_sinks under worker processes (--concurrency 2), on every runtime over real sockets:
+ * the supervisor flushes all workers' stats as one, through one worker's sinks, as Envoy's
+ * one store flushes once (runtimes/kit/workers/sink-flush.ts). Requests on connections of
+ * their own spread over both workers; statsd gets one counter total and each gauge summed
+ * once per flush (not each worker's share under the same name), and a metrics service
+ * server one stream with the whole count.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import * as dgram from "node:dgram";
+import * as http from "node:http";
+import * as net from "node:net";
+import { httpProxyConfig } from "../support/configs.ts";
+import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
+import { MetricsServiceServer, metricValue } from "../support/metrics-service-server.ts";
+import { freePort } from "../support/net-helpers.ts";
+import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { eventually } from "../support/xds-resources.ts";
+
+const REQUESTS = 20;
+/** Connections held open at once: each worker holds some, so its own share of the gauge differs from the sum. */
+const HELD = 8;
+/** Workers each load and compile the program: slow on a loaded machine. */
+const STARTED_MS = 90_000;
+
+/** A GET on a connection of its own (the kernel or the cluster primary places each on a worker). */
+function get(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: "127.0.0.1", port, path: "/", agent: false }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode!));
+    });
+    req.on("error", reject);
+  });
+}
+
+/** A connection that has made one request and stays open (HTTP/1.1 keep-alive). */
+function heldConnection(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, "127.0.0.1", () => socket.write("GET / HTTP/1.1\r\nhost: x\r\n\r\n"));
+    let text = "";
+    socket.on("data", (d) => {
+      text += d.toString("latin1");
+      if (text.includes("\r\n\r\n")) resolve(socket);
+    });
+    socket.on("error", reject);
+  });
+}
+
+async function startWorkers(runtime: (typeof RUNTIMES)[number], config: object): Promise<ProxyProcess> {
+  const proxy = await ProxyProcess.start(runtime, config, 0, ["--concurrency", "2"]);
+  await proxy.waitForLog(/all 2 workers started/, 1, STARTED_MS);
+  return proxy;
+}
+
+describe.each(RUNTIMES)("stats_sinks under --concurrency 2 on %s", (runtime) => {
+  let upstream: HttpUpstream;
+  beforeAll(async () => {
+    upstream = await httpUpstream((_req, res) => res.end("ok\n"));
+  });
+  afterAll(() => upstream?.close());
+
+  test("statsd (UDP): one counter total for the requests of both workers; a gauge summed once per flush", { timeout: 180_000 }, async () => {
+    const socket = dgram.createSocket("udp4");
+    const lines: string[] = [];
+    socket.on("message", (msg) => lines.push(...msg.toString().split("\n")));
+    await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
+    const listen = await freePort();
+    const held: net.Socket[] = [];
+    let proxy: ProxyProcess | undefined;
+    try {
+      proxy = await startWorkers(runtime, {
+        ...httpProxyConfig({ listenPort: listen, clusters: { backend: [upstream.port] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }] }),
+        stats_flush_interval: "0.3s",
+        stats_sinks: [{ name: "envoy.stat_sinks.statsd", typed_config: { "@type": "type.googleapis.com/envoy.config.metrics.v3.StatsdSink", address: { socket_address: { address: "127.0.0.1", port_value: socket.address().port } } } }],
+      });
+      for (let i = 0; i < REQUESTS; i++) expect(await get(listen)).toBe(200);
+      const total = (): number =>
+        lines.reduce((sum, line) => {
+          const m = /^envoy\.cluster\.backend\.upstream_rq_total:(\d+)\|c$/.exec(line);
+          return sum + (m ? Number(m[1]) : 0);
+        }, 0);
+      expect(await eventually(async () => total(), (n) => n >= REQUESTS, 20_000)).toBe(REQUESTS);
+
+      for (let i = 0; i < HELD; i++) held.push(await heldConnection(listen));
+      const ACTIVE = /^envoy\.http\.ingress_http\.downstream_cx_active:(\d+)\|g$/;
+      const active = (): number[] => lines.flatMap((line) => ACTIVE.exec(line)?.[1] ?? []).map(Number);
+      // Once every connection is counted, each flush sends the sum: never a worker's share.
+      const at = await eventually(async () => active().indexOf(HELD), (i) => i >= 0, 20_000);
+      await eventually(async () => active().length, (n) => n >= at + 5, 20_000);
+      expect(active().slice(at)).toEqual(active().slice(at).map(() => HELD));
+      // Still one total, nothing counted twice.
+      expect(total()).toBe(REQUESTS + HELD);
+    } finally {
+      for (const s of held) s.destroy();
+      await proxy?.stop("SIGKILL");
+      socket.close();
+    }
+  });
+
+  test("SIGTERM: the supervisor flushes once more before the workers stop (Envoy's terminate flush)", { timeout: 180_000 }, async () => {
+    const socket = dgram.createSocket("udp4");
+    const lines: string[] = [];
+    socket.on("message", (msg) => lines.push(...msg.toString().split("\n")));
+    await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
+    const listen = await freePort();
+    let proxy: ProxyProcess | undefined;
+    try {
+      proxy = await startWorkers(runtime, {
+        ...httpProxyConfig({ listenPort: listen, clusters: { backend: [upstream.port] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }] }),
+        // No timed flush comes during the test: only the final one can carry the requests.
+        stats_flush_interval: "60s",
+        stats_sinks: [{ name: "envoy.stat_sinks.statsd", typed_config: { "@type": "type.googleapis.com/envoy.config.metrics.v3.StatsdSink", address: { socket_address: { address: "127.0.0.1", port_value: socket.address().port } } } }],
+      });
+      for (let i = 0; i < 6; i++) expect(await get(listen)).toBe(200);
+      const exited = await proxy.stop("SIGTERM", 30_000);
+      expect(exited.code).toBe(0);
+      await eventually(async () => lines.length, (n) => n > 0, 5_000);
+      expect(lines.filter((line) => line.startsWith("envoy.cluster.backend.upstream_rq_total:"))).toEqual(["envoy.cluster.backend.upstream_rq_total:6|c"]);
+    } finally {
+      await proxy?.stop("SIGKILL");
+      socket.close();
+    }
+  });
+
+  test("metrics_service: one stream, under the node, with the whole count", { timeout: 180_000 }, async () => {
+    const metrics = new MetricsServiceServer();
+    await metrics.start();
+    const listen = await freePort();
+    let proxy: ProxyProcess | undefined;
+    try {
+      const config = httpProxyConfig({ listenPort: listen, clusters: { backend: [upstream.port] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }] }) as { static_resources: { clusters: object[] } };
+      config.static_resources.clusters.push({
+        name: "metrics_service",
+        type: "STATIC",
+        connect_timeout: "0.25s",
+        typed_extension_protocol_options: {
+          "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": { "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions", explicit_http_config: { http2_protocol_options: {} } },
+        },
+        load_assignment: { cluster_name: "metrics_service", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: metrics.port } } } }] }] },
+      });
+      proxy = await startWorkers(runtime, {
+        ...config,
+        node: { id: "e2e-node", cluster: "e2e-fleet" },
+        stats_flush_interval: "0.3s",
+        stats_sinks: [
+          {
+            name: "envoy.stat_sinks.metrics_service",
+            typed_config: {
+              "@type": "type.googleapis.com/envoy.config.metrics.v3.MetricsServiceConfig",
+              grpc_service: { envoy_grpc: { cluster_name: "metrics_service" } },
+              transport_api_version: "V3",
+              report_counters_as_deltas: true,
+            },
+          },
+        ],
+      });
+      for (let i = 0; i < REQUESTS; i++) expect(await get(listen)).toBe(200);
+      const sent = (name: string): number => metrics.messages.reduce((sum, { message }) => sum + (metricValue(message, name) ?? 0), 0);
+      expect(await eventually(async () => sent("cluster.backend.upstream_rq_total"), (n) => n >= REQUESTS, 20_000)).toBe(REQUESTS);
+      const count = metrics.messages.length;
+      await eventually(async () => metrics.messages.length, (n) => n >= count + 3, 20_000);
+      expect(sent("cluster.backend.upstream_rq_total")).toBe(REQUESTS);
+      expect(metrics.opened).toBe(1);
+      expect(metrics.messages[0]!.message.identifier?.node).toMatchObject({ id: "e2e-node", cluster: "e2e-fleet" });
+      const last = metrics.messages.at(-1)!.message;
+      // A copy each worker holds, sent once (not 2 × 2); the histogram's every request once.
+      expect(metricValue(last, "server.concurrency")).toBe(2);
+      const time = last.envoy_metrics!.find((f) => f.name === "cluster.backend.upstream_rq_time" && f.type === "HISTOGRAM");
+      expect(time).toBeDefined();
+      const histograms = metrics.messages.flatMap(({ message }) => message.envoy_metrics!.filter((f) => f.name === "cluster.backend.upstream_rq_time" && f.type === "HISTOGRAM"));
+      expect(histograms.reduce((sum, f) => sum + Number(f.metric![0]!.histogram!.sample_count ?? 0), 0)).toBe(REQUESTS);
+    } finally {
+      await proxy?.stop("SIGKILL");
+      await metrics.stop();
+    }
+  });
+});

@@ -1,0 +1,42 @@
+/**
+ * core/admin/admin-filter.ts: an application/json body is kept only where the handler
+ * takes one (a worker's merged stats flush), up to the handler's limit (413 past it);
+ * anywhere else it is read and dropped, as any body that is not a form.
+ */
+import { expect, test } from "vitest";
+import { AdminFilter } from "../../../core/admin/admin-filter.ts";
+import type { DecoderFilterCallbacks } from "../../../core/http/filter.ts";
+import { RequestHeaders, type ResponseHeaders } from "../../../core/http/message.ts";
+
+function post(path: string, chunks: string[], limit: (path: string) => number): { status: number; json: (string | undefined)[] } {
+  const seen = { status: 0, json: [] as (string | undefined)[] };
+  const filter = new AdminFilter({
+    handle: (request) => {
+      seen.json.push(request.json);
+      return { status: 200, contentType: "text/plain", body: "OK\n" };
+    },
+    jsonBodyLimit: limit,
+  });
+  filter.setDecoderFilterCallbacks({ encodeHeaders: (headers: ResponseHeaders) => void (seen.status = headers.status), encodeData: () => {} } as unknown as DecoderFilterCallbacks);
+  const request = new RequestHeaders();
+  request.method = "POST";
+  request.path = path;
+  request.set("content-type", "application/json; charset=utf-8");
+  filter.decodeHeaders(request, false);
+  chunks.forEach((chunk, i) => filter.decodeData(new TextEncoder().encode(chunk), i === chunks.length - 1));
+  return seen;
+}
+
+const limit = (path: string): number => (path === "/stats/sinks_flush" ? 16 : 0);
+
+test("a JSON body where the handler takes one reaches it whole (UTF-8, across chunks)", () => {
+  expect(post("/stats/sinks_flush?x=1", ['{"a":', '"é"}'], limit)).toEqual({ status: 200, json: ['{"a":"é"}'] });
+});
+
+test("past the handler's limit: 413, the handler not called", () => {
+  expect(post("/stats/sinks_flush", ['{"a":"0123456789', '0123456789"}'], limit)).toEqual({ status: 413, json: [] });
+});
+
+test("elsewhere a JSON body is dropped", () => {
+  expect(post("/quitquitquit", ['{"a":1}'], limit)).toEqual({ status: 200, json: [undefined] });
+});
