@@ -40,16 +40,19 @@ export function encodeGrpcFrame(flags: number, message: Uint8Array): Uint8Array 
 /**
  * Splits a byte stream into frames, whatever the chunking. A frame longer than
  * `maxFrameLength` is an error (it would have to be held whole), as are flags other than
- * those `allowedFlags` admits; after an error the decoder takes nothing more. A frame's
- * message is held as the pieces that came and joined when whole: memory follows the bytes
- * received, not the length a header claims.
+ * those `allowedFlags` admits; after an error the decoder takes nothing more. A message
+ * that comes whole in one chunk is one copy of it; one that comes in pieces is copied into
+ * a buffer that grows with what came (doubling, up to the header's length): memory follows
+ * the bytes received, not the length a header claims, and each byte is copied about once,
+ * not into a piece and again into the joined message.
  */
 export class GrpcFrameDecoder {
   private readonly header = new Uint8Array(GRPC_FRAME_HEADER_SIZE);
   private headerBytes = 0;
-  /** The message being read: its length from the header (undefined between frames) and the pieces so far. */
+  /** The message being read: its length from the header (undefined between frames). */
   private messageLength: number | undefined;
-  private pieces: Uint8Array[] = [];
+  /** The message's bytes so far, in [0, messageBytes); the buffer at most twice that. */
+  private message: Uint8Array = EMPTY;
   private messageBytes = 0;
   private flags = 0;
   failed = false;
@@ -87,27 +90,32 @@ export class GrpcFrameDecoder {
         this.messageBytes = 0;
       }
       const take = Math.min(this.messageLength - this.messageBytes, data.byteLength - at);
-      // A copy: the caller's buffer may be reused once decode returns.
-      if (take > 0) this.pieces.push(data.slice(at, at + take));
-      this.messageBytes += take;
+      // Copies: the caller's buffer may be reused once decode returns.
+      if (this.messageBytes === 0 && take === this.messageLength) out.push({ flags: this.flags, data: data.slice(at, at + take) });
+      else {
+        this.append(data.subarray(at, at + take));
+        if (this.messageBytes < this.messageLength) break;
+        out.push({ flags: this.flags, data: this.message });
+      }
       at += take;
-      if (this.messageBytes === this.messageLength) {
-        out.push({ flags: this.flags, data: join(this.pieces, this.messageLength) });
-        this.pieces = [];
-        this.messageLength = undefined;
-      } else break;
+      this.message = EMPTY;
+      this.messageBytes = 0;
+      this.messageLength = undefined;
     }
     return out;
   }
+
+  /** A piece of the message being read: the buffer grows to twice what came, at most to the message's length. */
+  private append(piece: Uint8Array): void {
+    const needed = this.messageBytes + piece.byteLength;
+    if (needed > this.message.byteLength) {
+      const grown = new Uint8Array(Math.min(this.messageLength!, 2 * needed));
+      grown.set(this.message.subarray(0, this.messageBytes));
+      this.message = grown;
+    }
+    this.message.set(piece, this.messageBytes);
+    this.messageBytes = needed;
+  }
 }
 
-function join(pieces: readonly Uint8Array[], length: number): Uint8Array {
-  if (pieces.length === 1) return pieces[0]!;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const piece of pieces) {
-    out.set(piece, at);
-    at += piece.length;
-  }
-  return out;
-}
+const EMPTY = new Uint8Array(0);

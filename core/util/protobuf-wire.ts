@@ -17,7 +17,7 @@ export const WireType = {
 export class ProtoDecodeError extends Error {}
 
 /** Bytes of `n` as a varint. */
-function varintSize(n: number): number {
+export function varintSize(n: number): number {
   let size = 1;
   while (n > 0x7f) {
     size++;
@@ -35,8 +35,17 @@ const DOUBLE_BYTES = new Uint8Array(8);
 const DOUBLE_VIEW = new DataView(DOUBLE_BYTES.buffer);
 
 export class ProtoWriter {
-  private bytes = new Uint8Array(64);
+  private bytes: Uint8Array;
   private length = 0;
+
+  /**
+   * `capacity`: the bytes reserved at first. A caller that knows the message's size gives
+   * it: a message carrying a large `bytes` field is then written once, without the copies
+   * growing the buffer would make, and finish() hands that buffer over as it is.
+   */
+  constructor(capacity = 64) {
+    this.bytes = new Uint8Array(capacity);
+  }
 
   /** An unsigned varint field (uint32, uint64 below 2^53, bool, an enum's non-negative value). */
   uint(field: number, value: number): this {
@@ -157,8 +166,9 @@ export class ProtoWriter {
     return this.message(field, (entry) => entry.string(1, key).string(2, value));
   }
 
+  /** The message. A buffer it fills exactly is returned itself (anything written later goes to a new one). */
   finish(): Uint8Array {
-    return this.bytes.slice(0, this.length);
+    return this.length === this.bytes.byteLength ? this.bytes : this.bytes.slice(0, this.length);
   }
 
   private tag(field: number, wire: number): void {

@@ -7,7 +7,7 @@
  * and google/protobuf/duration.proto.
  */
 import { latin1Decode } from "../../util/latin1.ts";
-import { ProtoReader, ProtoWriter, WireType } from "../../util/protobuf-wire.ts";
+import { ProtoReader, ProtoWriter, varintSize, WireType } from "../../util/protobuf-wire.ts";
 
 export const PROCESS_METHOD = "/envoy.service.ext_proc.v3.ExternalProcessor/Process";
 
@@ -58,7 +58,11 @@ export function encodeHeadersRequest(kind: ProcessingKind, headers: readonly (re
 
 /** ProcessingRequest { HttpBody request_body = 4 | response_body = 5 { bytes body = 1; bool end_of_stream = 2; } } */
 export function encodeBodyRequest(kind: ProcessingKind, body: Uint8Array, endOfStream: boolean): Uint8Array {
-  return new ProtoWriter()
+  // Sized exactly (one-byte tags: fields 1, 2 and kind ≤ 7): the body, up to the stream's
+  // buffer limit, is copied once, not again each time a writer's buffer would grow.
+  const bodyField = body.byteLength === 0 ? 0 : 1 + varintSize(body.byteLength) + body.byteLength;
+  const httpBody = bodyField + (endOfStream ? 2 : 0);
+  return new ProtoWriter(1 + varintSize(httpBody) + httpBody)
     .message(kind, (b) => {
       b.bytesField(1, body);
       if (endOfStream) b.uint(2, 1);
@@ -214,13 +218,13 @@ function readCommonResponse(bytes: Uint8Array): CommonResponse {
     else if (r.field === 3 && r.wire === WireType.Len) {
       // BodyMutation { oneof mutation { bytes body = 1; bool clear_body = 2; StreamedBodyResponse streamed_response = 3; } }
       readMessage(r.lengthDelimited(), (b) => {
-        if (b.field === 1 && b.wire === WireType.Len) common.bodyMutation = b.lengthDelimited().slice();
+        if (b.field === 1 && b.wire === WireType.Len) common.bodyMutation = b.lengthDelimited();
         else if (b.field === 2 && b.wire === WireType.Varint) {
           if (b.bool()) common.bodyMutation = new Uint8Array(0);
         } else if (b.field === 3 && b.wire === WireType.Len) {
           const streamed: StreamedBodyResponse = { body: new Uint8Array(0), endOfStream: false };
           readMessage(b.lengthDelimited(), (f) => {
-            if (f.field === 1 && f.wire === WireType.Len) streamed.body = f.lengthDelimited().slice();
+            if (f.field === 1 && f.wire === WireType.Len) streamed.body = f.lengthDelimited();
             else if (f.field === 2 && f.wire === WireType.Varint) streamed.endOfStream = f.bool();
             else return false;
             return true;
@@ -248,7 +252,7 @@ function readImmediateResponse(bytes: Uint8Array): ImmediateResponse {
       immediate.status = 0;
       readMessage(r.lengthDelimited(), (s) => (s.field === 1 && s.wire === WireType.Varint ? ((immediate.status = s.int32()), true) : false));
     } else if (r.field === 2) immediate.headers = readHeaderMutation(r.lengthDelimited());
-    else if (r.field === 3) immediate.body = r.lengthDelimited().slice();
+    else if (r.field === 3) immediate.body = r.lengthDelimited();
     else if (r.field === 4) {
       // GrpcStatus { uint32 status = 1; }
       immediate.grpcStatus = 0;
@@ -265,7 +269,8 @@ function readImmediateResponse(bytes: Uint8Array): ImmediateResponse {
  * BodyResponse request_body = 3; response_body = 4; TrailersResponse request_trailers = 5;
  * response_trailers = 6; ImmediateResponse immediate_response = 7; } Struct dynamic_metadata = 8;
  * ProcessingMode mode_override = 9; Duration override_message_timeout = 10; }.
- * Throws ProtoDecodeError on bytes that are no message.
+ * Throws ProtoDecodeError on bytes that are no message. `bytes` become the caller's
+ * (a gRPC frame decoder's own copy): the bodies read are views of them, not copies.
  */
 export function decodeProcessingResponse(bytes: Uint8Array): ProcessingResponse {
   const response: ProcessingResponse = { kind: 0, common: undefined, immediate: undefined, trailersMutation: undefined, modeOverride: undefined, overrideMessageTimeoutMs: undefined };

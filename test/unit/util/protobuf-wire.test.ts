@@ -77,4 +77,15 @@ describe("ProtoWriter", () => {
     }
     expect(new ProtoWriter().fixed64(7, 0n).finish().byteLength).toBe(0);
   });
+
+  test("a writer given the message's size fills it and hands that buffer over; one it outgrew or did not fill is copied", () => {
+    const exact = new ProtoWriter(4).uint(1, 300);
+    const bytes = exact.finish();
+    expect([...bytes]).toEqual([0x08, 0xac, 0x02]);
+    const filled = new ProtoWriter(3).uint(1, 300);
+    expect(filled.finish()).toBe(filled.finish());
+    const short = new ProtoWriter(1).uint(1, 300);
+    expect([...short.finish()]).toEqual([0x08, 0xac, 0x02]);
+    expect(short.finish()).not.toBe(short.finish());
+  });
 });

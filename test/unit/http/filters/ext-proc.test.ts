@@ -43,6 +43,19 @@ describe("ext_proc protobuf", () => {
     expect(body.response_body.end_of_stream).toBeUndefined();
   });
 
+  test("a body request (its writer sized up front) reads back as protobufjs reads it, at the lengths where a varint grows", () => {
+    for (const size of [0, 1, 120, 121, 122, 123, 124, 125, 126, 127, 128, 129, 16_376, 16_377, 16_380, 16_383, 16_384, 20_000, 2_097_150, 2_097_152]) {
+      for (const end of [false, true]) {
+        const data = new Uint8Array(size).map((_, i) => i % 251);
+        const bytes = encodeBodyRequest(ProcessingKind.RequestBody, data, end);
+        const body = Process.requestDeserialize(Buffer.from(bytes)) as Record<string, any>;
+        expect(body.request).toBe("request_body");
+        expect(Buffer.compare(body.request_body.body ?? Buffer.alloc(0), Buffer.from(data))).toBe(0);
+        expect(body.request_body.end_of_stream === true).toBe(end);
+      }
+    }
+  });
+
   test("responses as protobufjs writes them", () => {
     const headers = decodeProcessingResponse(
       response({
