@@ -358,7 +358,7 @@ export class DnsCache {
    * The refresh after a completed query (dns_cache_impl.cc finishResolve): an answer with
    * addresses refreshes after its first address's TTL, at least dns_min_refresh_rate (Envoy
    * caps re-resolution so a 0 s TTL cannot make constant queries); one without addresses
-   * after dns_refresh_rate. A TTL the runtime cannot tell (Deno, /etc/hosts names) counts
+   * after dns_refresh_rate. A TTL the runtime cannot tell (some runtimes never do; /etc/hosts names) counts
    * as 0, as a hosts-file entry has no TTL: the minimum, then.
    */
   private refreshAfterSuccess(addresses: readonly ResolvedAddress[]): number {
