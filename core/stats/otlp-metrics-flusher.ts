@@ -148,13 +148,13 @@ export class OtlpMetricsFlusher {
         for (const histogram of snapshot.histograms) {
           if (!histogram.used) continue;
           const stat = this.stat(histogram);
-          let values = cumulative(histogram);
+          let values: HistogramPoint;
           if (histogramsAsDeltas) {
             values = this.interval(histogram);
             const held = unsent.histograms.size === 0 ? undefined : unsent.histograms.get(histogram);
             if (held !== undefined) values = addPoints(held, values);
             if (values.count !== 0) sent!.histograms.set(histogram, values);
-          }
+          } else values = cumulative(histogram);
           const { count, sum, buckets } = values;
           scope.message(2, (metric) => {
             metric.raw(stat.name).message(9, (h) => {
