@@ -7,21 +7,23 @@
  * a failed export is dropped with a debug line ("export failure; status: …, message: …", as
  * Envoy's onFailure), and a response's partial_success is logged at debug, as Envoy's onSuccess.
  *
- * Bounds Envoy does not have: each call has a deadline (grpc_service.timeout, else
- * DEFAULT_EXPORT_TIMEOUT_MS) and at most MAX_EXPORTS_IN_FLIGHT calls are in flight; a flush
- * beyond that is not encoded (debug line): the next export covers it, its counter deltas
- * added in. An export that fails loses its deltas, as in Envoy.
+ * Bounds Envoy does not have: each call has a deadline (grpc_service.timeout; unset or 0s,
+ * DEFAULT_EXPORT_TIMEOUT_MS) and at most MAX_EXPORTS_IN_FLIGHT calls are in flight. Every
+ * flush is exported, as Envoy's: when the cap is reached the oldest call is cancelled (a
+ * warning the first time, debug after) and the deltas it carried go with the new export, so
+ * a collector that never answers still gets every flush, the final one at shutdown too. An
+ * export that fails loses its deltas, as in Envoy.
  */
 import type { GrpcServiceTarget } from "../config/bootstrap.ts";
 import type { GrpcUnaryCallbacks } from "../http/grpc-async-client.ts";
 import type { Logger } from "../log.ts";
 import { ProtoReader, WireType } from "../util/protobuf-wire.ts";
 import { utf8Decode } from "../util/utf8.ts";
-import type { OtlpMetricsFlusher } from "./otlp-metrics-flusher.ts";
+import type { OtlpMetricsFlusher, SentDeltas } from "./otlp-metrics-flusher.ts";
 import type { MetricSnapshot, StatsSink } from "./sink.ts";
 
 export const OTLP_METRICS_EXPORT_METHOD = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
-/** Export calls in flight at once; a flush beyond them is dropped. */
+/** Export calls in flight at once; a flush beyond them cancels the oldest. */
 export const MAX_EXPORTS_IN_FLIGHT = 4;
 /**
  * An export's deadline when grpc_service has no timeout: the OTLP exporters' default
@@ -35,11 +37,21 @@ export interface UnaryGrpcClient {
   send(target: GrpcServiceTarget, method: string, message: Uint8Array, callbacks: GrpcUnaryCallbacks, timeoutMs: number): { cancel(): void } | undefined;
 }
 
+/** An export waiting for its answer, and the deltas it carries (restored if it is cancelled). */
+interface InFlightExport {
+  readonly call: { cancel(): void };
+  readonly deltas: SentDeltas | undefined;
+}
+
 export class OpenTelemetrySink implements StatsSink {
-  private readonly inFlight = new Set<{ cancel(): void }>();
+  /** Oldest first. */
+  private readonly inFlight: InFlightExport[] = [];
   private whenIdle: (() => void) | undefined;
   private stopped = false;
-  /** Envoy's last_flush_time_ns_: the start of the next points' interval; first the sink's creation. */
+  private warnedCap = false;
+  /** Envoy's proxy_start_time_ns_: when the sink was made, the start of every CUMULATIVE point. */
+  private readonly createdNs: bigint;
+  /** Envoy's last_flush_time_ns_: the start of the next DELTA points; first the sink's creation. */
   private lastFlushNs: bigint;
 
   constructor(
@@ -52,7 +64,8 @@ export class OpenTelemetrySink implements StatsSink {
     private readonly wallClock: () => number,
     private readonly log: Logger,
   ) {
-    this.lastFlushNs = toUnixNano(wallClock());
+    this.createdNs = toUnixNano(wallClock());
+    this.lastFlushNs = this.createdNs;
   }
 
   async start(): Promise<void> {}
@@ -61,21 +74,19 @@ export class OpenTelemetrySink implements StatsSink {
 
   flush(snapshot: MetricSnapshot): void {
     if (this.stopped) return;
-    if (this.inFlight.size >= MAX_EXPORTS_IN_FLIGHT) {
-      // Nothing encoded: the next export covers this flush (its deltas, its start time).
-      this.flusher.hold(snapshot);
-      if (this.log.debugOn) this.log.debug(`open telemetry stats sink: ${MAX_EXPORTS_IN_FLIGHT} exports to cluster '${this.target.clusterName}' in flight, this flush dropped`);
-      return;
-    }
+    if (this.inFlight.length >= MAX_EXPORTS_IN_FLIGHT) this.cancelOldest();
     const now = toUnixNano(this.wallClock());
-    const request = this.flusher.flush(snapshot, this.lastFlushNs, now);
+    const { request, deltas } = this.flusher.flush(snapshot, this.lastFlushNs, this.createdNs, now);
     this.lastFlushNs = now;
-    let call: { cancel(): void } | undefined;
+    let entry: InFlightExport | undefined;
     const done = (): void => {
-      if (call !== undefined) this.inFlight.delete(call);
-      if (this.inFlight.size === 0) this.whenIdle?.();
+      if (entry !== undefined) {
+        const at = this.inFlight.indexOf(entry);
+        if (at >= 0) this.inFlight.splice(at, 1);
+      }
+      if (this.inFlight.length === 0) this.whenIdle?.();
     };
-    call = this.client.send(
+    const call = this.client.send(
       this.target,
       OTLP_METRICS_EXPORT_METHOD,
       request,
@@ -92,13 +103,33 @@ export class OpenTelemetrySink implements StatsSink {
       },
       this.timeoutMs,
     );
-    if (call !== undefined) this.inFlight.add(call);
+    // undefined: already answered (no host, no cluster), its callbacks called.
+    if (call === undefined) return;
+    entry = { call, deltas };
+    this.inFlight.push(entry);
+  }
+
+  /**
+   * The cap reached: the oldest call is given up on rather than the new flush held, so a
+   * collector that never answers (with no deadline but ours) still gets every flush. Its
+   * deltas were not acknowledged: they go with the next export (a collector that took them
+   * without answering counts them twice; one that did not loses nothing).
+   */
+  private cancelOldest(): void {
+    const oldest = this.inFlight.shift()!;
+    oldest.call.cancel();
+    if (oldest.deltas !== undefined) this.flusher.restore(oldest.deltas);
+    const line = `open telemetry stats sink: ${MAX_EXPORTS_IN_FLIGHT} exports to cluster '${this.target.clusterName}' in flight, the oldest cancelled; its deltas go with this flush's export`;
+    if (!this.warnedCap) {
+      this.warnedCap = true;
+      this.log.warn(`${line} (logged at debug from now on)`);
+    } else if (this.log.debugOn) this.log.debug(line);
   }
 
   /** At shutdown, after the final flush: resolves once every export has its answer (each has a deadline). */
   idle(): Promise<void> {
     this.stopped = true;
-    if (this.inFlight.size === 0) return Promise.resolve();
+    if (this.inFlight.length === 0) return Promise.resolve();
     return new Promise<void>((resolve) => {
       this.whenIdle = resolve;
     });
@@ -106,8 +137,7 @@ export class OpenTelemetrySink implements StatsSink {
 
   stop(): void {
     this.stopped = true;
-    for (const call of this.inFlight) call.cancel();
-    this.inFlight.clear();
+    for (const { call } of this.inFlight.splice(0)) call.cancel();
     this.whenIdle?.();
   }
 }

@@ -4,8 +4,11 @@
  * ResourceMetrics with the resource's attributes, one ScopeMetrics (no scope), and one
  * Metric per used stat (Envoy's default predicate, metric.used()), in Envoy's order: gauges
  * as Gauge, counters as a monotonic Sum, histograms as Histogram, each with one data point.
- * Every point has start_time_unix_nano (the previous flush, or the sink's creation for the
- * first: Envoy's last_flush_time_ns) and time_unix_nano (this flush's snapshot time).
+ * Every point has time_unix_nano (this flush's snapshot time); start_time_unix_nano follows
+ * the point's temporality, as Envoy's setCommonFields since PR #41971: a CUMULATIVE point
+ * starts when the sink was made (proxy_start_time_ns_: a start that moved would tell the
+ * collector the stream was reset), a DELTA point at the previous flush (last_flush_time_ns_),
+ * and a gauge (no temporality) has none.
  *
  * Field numbers from opentelemetry-proto (github.com/open-telemetry/opentelemetry-proto, v1.x):
  * - collector/metrics/v1/metrics_service.proto: ExportMetricsServiceRequest { resource_metrics = 1 }.
@@ -35,6 +38,21 @@ export const AggregationTemporality = { DELTA: 1, CUMULATIVE: 2 } as const;
 
 export type OtlpMetricsOptions = Pick<OpenTelemetrySinkConfig, "reportCountersAsDeltas" | "reportHistogramsAsDeltas" | "emitTagsAsAttributes" | "useTagExtractedName" | "prefix">;
 
+/**
+ * What one export carried as deltas (report_*_as_deltas): kept while it is in flight so that,
+ * when the sink gives up on it (open-telemetry-sink.ts), they go with the next export.
+ */
+export interface SentDeltas {
+  readonly counters: Map<Counter, number>;
+  readonly histograms: Map<Histogram, HistogramPoint>;
+}
+
+/** One ExportMetricsServiceRequest and the deltas it carries (undefined when it carries none). */
+export interface OtlpExport {
+  readonly request: Uint8Array;
+  readonly deltas: SentDeltas | undefined;
+}
+
 /** A stat's Metric name field and its attributes (each an encoded KeyValue), made at its first flush. */
 interface EncodedStat {
   readonly name: Uint8Array;
@@ -48,8 +66,8 @@ export class OtlpMetricsFlusher {
   private readonly intervals = new HistogramIntervalTracker();
   private readonly encoded = new WeakMap<Counter | Gauge | Histogram, EncodedStat>();
   private readonly resource: Uint8Array;
-  /** Delta counters' gains from flushes not sent (hold()), added to the next export: one entry per counter at most. */
-  private readonly unsent = new Map<Counter, number>();
+  /** Deltas of exports given up on (restore()), added to the next export: one entry per stat at most. */
+  private readonly unsent: SentDeltas = { counters: new Map(), histograms: new Map() };
 
   constructor(
     private readonly options: OtlpMetricsOptions,
@@ -64,62 +82,84 @@ export class OtlpMetricsFlusher {
   }
 
   /**
-   * A flush that is not exported (too many exports in flight): nothing encoded, the
-   * counters' deltas kept for the next export, and the histograms' intervals left open, so
-   * the next export covers everything since the last one sent, as its start time says.
+   * An export given up on before its answer: its counter deltas and histogram intervals are
+   * added to the next export's, so the collector's totals lose nothing.
    */
-  hold(snapshot: MetricSnapshot): void {
-    if (!this.options.reportCountersAsDeltas) return;
-    for (const { counter, delta } of snapshot.counters) {
-      if (delta !== 0) this.unsent.set(counter, (this.unsent.get(counter) ?? 0) + delta);
+  restore(deltas: SentDeltas): void {
+    for (const [counter, delta] of deltas.counters) this.unsent.counters.set(counter, (this.unsent.counters.get(counter) ?? 0) + delta);
+    for (const [histogram, point] of deltas.histograms) {
+      const held = this.unsent.histograms.get(histogram);
+      this.unsent.histograms.set(histogram, held === undefined ? point : addPoints(held, point));
     }
   }
 
-  /** The ExportMetricsServiceRequest of `snapshot`, its points from `startNs` to `timeNs`. */
-  flush(snapshot: MetricSnapshot, startNs: bigint, timeNs: bigint): Uint8Array {
+  /**
+   * The ExportMetricsServiceRequest of `snapshot` at `timeNs`: DELTA points start at
+   * `deltaStartNs` (the previous flush), CUMULATIVE ones at `cumulativeStartNs` (the sink's
+   * creation), gauges have no start.
+   */
+  flush(snapshot: MetricSnapshot, deltaStartNs: bigint, cumulativeStartNs: bigint, timeNs: bigint): OtlpExport {
+    const unsent = this.unsent;
     // No used stat: no ResourceMetrics at all (Envoy's getResourceMetrics gives an empty list), an empty request.
     if (!anyUsed(snapshot)) {
-      this.unsent.clear();
-      return new Uint8Array(0);
+      unsent.counters.clear();
+      unsent.histograms.clear();
+      return { request: new Uint8Array(0), deltas: undefined };
     }
+    const countersAsDeltas = this.options.reportCountersAsDeltas;
+    const histogramsAsDeltas = this.options.reportHistogramsAsDeltas;
+    const sent: SentDeltas | undefined = countersAsDeltas || histogramsAsDeltas ? { counters: new Map(), histograms: new Map() } : undefined;
     const writer = new ProtoWriter();
     writer.message(1, (resourceMetrics) => {
       resourceMetrics.message(1, (resource) => resource.raw(this.resource));
       resourceMetrics.message(2, (scope) => {
-        const point = (p: ProtoWriter): void => {
-          p.fixed64(2, startNs).fixed64(3, timeNs);
-        };
+        // start_time_unix_nano = 2, time_unix_nano = 3 (fixed64); a gauge's point has no start.
+        const gaugeTimes = (p: ProtoWriter): void => void p.fixed64(3, timeNs);
+        const deltaTimes = (p: ProtoWriter): void => void p.fixed64(2, deltaStartNs).fixed64(3, timeNs);
+        const cumulativeTimes = (p: ProtoWriter): void => void p.fixed64(2, cumulativeStartNs).fixed64(3, timeNs);
         for (const gauge of snapshot.gauges) {
           if (!gauge.used) continue;
           const stat = this.stat(gauge);
           scope.message(2, (metric) => {
-            metric.raw(stat.name).message(5, (g) => g.message(1, (p) => numberPoint(p, point, BigInt(Math.trunc(gauge.value)), stat)));
+            metric.raw(stat.name).message(5, (g) => g.message(1, (p) => numberPoint(p, gaugeTimes, BigInt(Math.trunc(gauge.value)), stat)));
           });
         }
-        const counterTemporality = this.options.reportCountersAsDeltas ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE;
-        const unsent = this.unsent;
+        const counterTemporality = countersAsDeltas ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE;
+        const counterTimes = countersAsDeltas ? deltaTimes : cumulativeTimes;
         for (const { counter, delta } of snapshot.counters) {
           if (!counter.used) continue;
           const stat = this.stat(counter);
-          const value = BigInt(Math.trunc(this.options.reportCountersAsDeltas ? delta + (unsent.size === 0 ? 0 : (unsent.get(counter) ?? 0)) : counter.value));
+          let value = counter.value;
+          if (countersAsDeltas) {
+            value = delta + (unsent.counters.size === 0 ? 0 : (unsent.counters.get(counter) ?? 0));
+            if (value !== 0) sent!.counters.set(counter, value);
+          }
           scope.message(2, (metric) => {
             metric.raw(stat.name).message(7, (sum) => {
-              sum.message(1, (p) => numberPoint(p, point, value, stat));
+              sum.message(1, (p) => numberPoint(p, counterTimes, BigInt(Math.trunc(value)), stat));
               sum.uint(2, counterTemporality).uint(3, 1);
             });
           });
         }
-        // A counter gone from the store since (its cluster removed) takes its unsent delta with it.
-        unsent.clear();
-        const histogramTemporality = this.options.reportHistogramsAsDeltas ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE;
+        // A stat gone from the store since (its cluster removed) takes its unsent deltas with it.
+        unsent.counters.clear();
+        const histogramTemporality = histogramsAsDeltas ? AggregationTemporality.DELTA : AggregationTemporality.CUMULATIVE;
+        const histogramTimes = histogramsAsDeltas ? deltaTimes : cumulativeTimes;
         for (const histogram of snapshot.histograms) {
           if (!histogram.used) continue;
           const stat = this.stat(histogram);
-          const { count, sum, buckets } = this.options.reportHistogramsAsDeltas ? this.interval(histogram, snapshot) : cumulative(histogram);
+          let values: HistogramPoint;
+          if (histogramsAsDeltas) {
+            values = this.interval(histogram, snapshot);
+            const held = unsent.histograms.size === 0 ? undefined : unsent.histograms.get(histogram);
+            if (held !== undefined) values = addPoints(held, values);
+            if (values.count !== 0) sent!.histograms.set(histogram, values);
+          } else values = cumulative(histogram);
+          const { count, sum, buckets } = values;
           scope.message(2, (metric) => {
             metric.raw(stat.name).message(9, (h) => {
               h.message(1, (p) => {
-                point(p);
+                histogramTimes(p);
                 p.fixed64(4, BigInt(count)).explicitDouble(5, sum).bytesField(6, packedFixed64(buckets)).bytesField(7, EXPLICIT_BOUNDS);
                 for (const attribute of stat.attributes) p.bytesField(9, attribute);
               });
@@ -127,9 +167,10 @@ export class OtlpMetricsFlusher {
             });
           });
         }
+        unsent.histograms.clear();
       });
     });
-    return writer.finish();
+    return { request: writer.finish(), deltas: sent };
   }
 
   /**
@@ -167,11 +208,16 @@ function anyUsed(snapshot: MetricSnapshot): boolean {
   return snapshot.gauges.some((g) => g.used) || snapshot.counters.some((c) => c.counter.used) || snapshot.histograms.some((h) => h.used);
 }
 
-interface HistogramPoint {
+export interface HistogramPoint {
   readonly count: number;
   readonly sum: number;
   /** One count per bucket bound, then the count above the last (bucket_counts has one more than explicit_bounds). */
   readonly buckets: readonly number[];
+}
+
+/** Two intervals' values as one. */
+function addPoints(a: HistogramPoint, b: HistogramPoint): HistogramPoint {
+  return { count: a.count + b.count, sum: a.sum + b.sum, buckets: a.buckets.map((n, i) => n + (b.buckets[i] ?? 0)) };
 }
 
 /** Everything since start (Envoy's cumulativeStatistics()): the histogram's own counts. */

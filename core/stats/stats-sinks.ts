@@ -80,5 +80,6 @@ export const OTLP_SINK_RESOURCE: ReadonlyMap<string, string> = new Map([
 function openTelemetrySink(config: OpenTelemetrySinkConfig, grpc: GrpcSinkContext, statsConfig: StatsConfig | undefined): OpenTelemetrySink {
   const server = grpc.server;
   const flusher = new OtlpMetricsFlusher(config, new TagExtractor(statsConfig), OTLP_SINK_RESOURCE);
-  return new OpenTelemetrySink(flusher, config.target, config.timeoutMs ?? DEFAULT_EXPORT_TIMEOUT_MS, new GrpcAsyncClient(server), () => server.runtime.wallClock(), server.log);
+  // Unset or 0s (Envoy: no deadline): our bound, so every export ends.
+  return new OpenTelemetrySink(flusher, config.target, config.timeoutMs || DEFAULT_EXPORT_TIMEOUT_MS, new GrpcAsyncClient(server), () => server.runtime.wallClock(), server.log);
 }

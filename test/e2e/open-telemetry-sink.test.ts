@@ -6,12 +6,16 @@
  * with envoy.cluster_name as an attribute, as deltas that add up across flushes, each point
  * starting where the previous one ended; gauges and histograms come too, under Envoy's
  * resource. Exports the collector fails are dropped, not sent again; the final flush at
- * SIGTERM goes out before the process exits. With two worker
+ * SIGTERM goes out before the process exits. A collector that never answers (a node:http2
+ * server), with grpc_service.timeout 0s, still gets every flush: each export has polyvoy's
+ * 10 s deadline, and once 4 are in flight the oldest is cancelled. With two worker
  * processes one merged flush is exported, the requests of both counted once.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { request } from "undici";
 import * as grpc from "@grpc/grpc-js";
+import * as http2 from "node:http2";
+import type { AddressInfo } from "node:net";
 import { httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { findMetric, intValue, OtlpMetricsServer, type ExportRequestObject } from "../support/otlp-metrics-server.ts";
@@ -22,7 +26,7 @@ import { eventually } from "../support/xds-resources.ts";
 const RQ_TOTAL = "cluster.upstream_rq_total";
 const SINK_TYPE = "type.googleapis.com/envoy.extensions.stat_sinks.open_telemetry.v3.SinkConfig";
 
-function configWith(upstreamPort: number, collectorPort: number, listenPort: number): Record<string, unknown> {
+function configWith(upstreamPort: number, collectorPort: number, listenPort: number, flushInterval = "0.3s", timeout = "2s"): Record<string, unknown> {
   const config = httpProxyConfig({ listenPort, clusters: { backend: [upstreamPort] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }] }) as { static_resources: { clusters: object[] } };
   config.static_resources.clusters.push({
     name: "otel",
@@ -35,8 +39,8 @@ function configWith(upstreamPort: number, collectorPort: number, listenPort: num
   });
   return {
     ...config,
-    stats_flush_interval: "0.3s",
-    stats_sinks: [{ name: "envoy.stat_sinks.open_telemetry", typed_config: { "@type": SINK_TYPE, grpc_service: { envoy_grpc: { cluster_name: "otel" }, timeout: "2s" }, report_counters_as_deltas: true } }],
+    stats_flush_interval: flushInterval,
+    stats_sinks: [{ name: "envoy.stat_sinks.open_telemetry", typed_config: { "@type": SINK_TYPE, grpc_service: { envoy_grpc: { cluster_name: "otel" }, timeout }, report_counters_as_deltas: true } }],
   };
 }
 
@@ -117,6 +121,56 @@ describe.each(RUNTIMES)("open_telemetry stats sink on %s", (runtime) => {
     const exited = await proxy.stop("SIGTERM");
     expect(exited.code).toBe(0);
     expect(sent()).toBe(7);
+  });
+});
+
+describe.each(RUNTIMES)("open_telemetry stats sink on %s: a collector that never answers", (runtime) => {
+  let collector: http2.Http2Server;
+  let proxy: ProxyProcess | undefined;
+  /** Each Export call the collector got: its grpc-timeout, and the RST_STREAM code once the proxy ended it. */
+  const streams: { timeout: string | undefined; closedWith?: number }[] = [];
+  const sessions = new Set<http2.ServerHttp2Session>();
+
+  beforeAll(async () => {
+    collector = http2.createServer();
+    collector.on("session", (session) => {
+      sessions.add(session);
+      session.on("close", () => sessions.delete(session));
+    });
+    collector.on("stream", (stream, headers) => {
+      const seen: (typeof streams)[number] = { timeout: headers["grpc-timeout"] as string | undefined };
+      streams.push(seen);
+      stream.on("error", () => {});
+      stream.on("close", () => (seen.closedWith = stream.rstCode));
+      stream.resume();
+    });
+    await new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve));
+  });
+
+  afterAll(async () => {
+    await proxy?.stop("SIGKILL");
+    // Open sessions keep close() waiting: the proxy is gone, end them.
+    for (const session of sessions) session.destroy();
+    await new Promise<void>((resolve) => collector.close(() => resolve()));
+  });
+
+  test("with grpc_service.timeout 0s each export has the 10 s deadline, and past 4 in flight the oldest is cancelled (one warning) so every flush still goes", async () => {
+    const upstream = await httpUpstream();
+    try {
+      const port = (collector.address() as AddressInfo).port;
+      proxy = await ProxyProcess.start(runtime, configWith(upstream.port, port, await freePort(), "0.2s", "0s"));
+      // Before: 4 streams, then every flush held for good.
+      expect(await eventually(async () => streams.length, (n) => n >= 8, 15_000)).toBeGreaterThanOrEqual(8);
+      expect(streams[0]!.timeout).toBe("10000m");
+      // The first export was cancelled by the proxy (RST_STREAM CANCEL), not answered or timed out.
+      await eventually(async () => streams[0]!.closedWith, (code) => code !== undefined, 5_000);
+      expect(streams[0]!.closedWith).toBe(http2.constants.NGHTTP2_CANCEL);
+      expect(proxy.stderr.match(/exports to cluster 'otel' in flight, the oldest cancelled/g)).toHaveLength(1);
+    } finally {
+      await proxy?.stop("SIGKILL");
+      proxy = undefined;
+      await upstream.close();
+    }
   });
 });
 

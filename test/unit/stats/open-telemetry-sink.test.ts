@@ -4,9 +4,9 @@
  * decoded with @grpc/proto-loader from (a subset of) opentelemetry-proto — the resource,
  * used stats only, gauges, counters as monotonic Sums (cumulative or delta), histograms with
  * explicit bounds (cumulative or delta), tag-extracted names, tags as attributes, the prefix,
- * the points' times — and the sink: one unary Export per flush, failures dropped, a bound on
- * calls in flight whose held flushes lose nothing; the config's checks and the refusal
- * under worker processes.
+ * the points' times by temporality — and the sink: one unary Export per flush, failures
+ * dropped, a bound on calls in flight that cancels the oldest and loses none of its deltas,
+ * the final flush sent past it; the config's checks and the refusal under worker processes.
  */
 import { describe, expect, test } from "vitest";
 import { TagExtractor } from "../../../core/admin/tag-extractor.ts";
@@ -28,6 +28,8 @@ import { findMetric, intValue, metricsOf, otlpMetricsCodec } from "../../support
 
 const codec = otlpMetricsCodec();
 const OPTIONS: OtlpMetricsOptions = { reportCountersAsDeltas: false, reportHistogramsAsDeltas: false, emitTagsAsAttributes: true, useTagExtractedName: true, prefix: "" };
+/** The sink's creation: every CUMULATIVE point's start. */
+const CREATED = 1_764_000_000_000_000_000n;
 const START = 1_765_000_000_000_000_000n;
 const TIME = 1_765_000_005_000_000_000n;
 
@@ -45,6 +47,8 @@ function snapshotOf(store: StatsStore): MetricSnapshot {
 }
 
 const flusherWith = (options: Partial<OtlpMetricsOptions> = {}): OtlpMetricsFlusher => new OtlpMetricsFlusher({ ...OPTIONS, ...options }, new TagExtractor(undefined), OTLP_SINK_RESOURCE);
+/** One flush's request at `time`: DELTA points from `deltaStart` (the last flush), CUMULATIVE ones from CREATED. */
+const encode = (flusher: OtlpMetricsFlusher, snapshot: MetricSnapshot, deltaStart: bigint, time: bigint): Uint8Array => flusher.flush(snapshot, deltaStart, CREATED, time).request;
 
 describe("OtlpMetricsFlusher: one flush as an ExportMetricsServiceRequest", () => {
   test("one ResourceMetrics with Envoy's resource attributes; used stats only, gauges then counters then histograms", () => {
@@ -54,7 +58,7 @@ describe("OtlpMetricsFlusher: one flush as an ExportMetricsServiceRequest", () =
     store.gauge("server.live").set(1);
     store.gauge("cluster.backend.upstream_cx_active");
     store.histogram("cluster.backend.upstream_rq_time").record(7);
-    const request = codec.decode(flusherWith().flush(snapshotOf(store), START, TIME));
+    const request = codec.decode(encode(flusherWith(), snapshotOf(store), START, TIME));
     expect(request.resource_metrics).toHaveLength(1);
     expect(request.resource_metrics![0]!.scope_metrics).toHaveLength(1);
     expect(request.resource_metrics![0]!.resource!.attributes).toEqual([
@@ -71,45 +75,51 @@ describe("OtlpMetricsFlusher: one flush as an ExportMetricsServiceRequest", () =
     const store = new StatsStore();
     store.counter("cluster.backend.upstream_rq_total");
     store.gauge("server.live");
-    expect(flusherWith().flush(snapshotOf(store), START, TIME)).toEqual(new Uint8Array(0));
+    expect(encode(flusherWith(), snapshotOf(store), START, TIME)).toEqual(new Uint8Array(0));
   });
 
-  test("counters: monotonic Sums, cumulative by default, deltas with report_counters_as_deltas; each point from the last flush to this one", () => {
+  test("counters: monotonic Sums, cumulative by default (every point from the sink's creation), deltas with report_counters_as_deltas (each from the last flush)", () => {
     const store = new StatsStore();
     const rq = store.counter("cluster.backend.upstream_rq_total");
     rq.inc(3);
     const cumulative = flusherWith();
     const deltas = flusherWith({ reportCountersAsDeltas: true });
     let snapshot = snapshotOf(store);
-    const first = codec.decode(cumulative.flush(snapshot, START, TIME));
-    const firstDelta = codec.decode(deltas.flush(snapshot, START, TIME));
+    const first = codec.decode(encode(cumulative, snapshot, START, TIME));
+    const firstDelta = codec.decode(encode(deltas, snapshot, START, TIME));
     rq.inc(4);
     snapshot = snapshotOf(store);
-    const second = codec.decode(cumulative.flush(snapshot, TIME, TIME + 5n));
-    const secondDelta = codec.decode(deltas.flush(snapshot, TIME, TIME + 5n));
+    const second = codec.decode(encode(cumulative, snapshot, TIME, TIME + 5n));
+    const secondDelta = codec.decode(encode(deltas, snapshot, TIME, TIME + 5n));
     const sum = findMetric(first, "cluster.upstream_rq_total")!.sum!;
     expect(sum.is_monotonic).toBe(true);
     expect(sum.aggregation_temporality).toBe("AGGREGATION_TEMPORALITY_CUMULATIVE");
-    expect(sum.data_points![0]!.start_time_unix_nano).toBe(START.toString());
+    // Envoy's setCommonFields: a CUMULATIVE point starts at proxy_start_time_ns_, at every flush
+    // (a start that moved would tell the collector the series was reset).
+    expect(sum.data_points![0]!.start_time_unix_nano).toBe(CREATED.toString());
     expect(sum.data_points![0]!.time_unix_nano).toBe(TIME.toString());
+    expect(findMetric(second, "cluster.upstream_rq_total")!.sum!.data_points![0]).toMatchObject({ start_time_unix_nano: CREATED.toString(), time_unix_nano: (TIME + 5n).toString() });
     expect([intValue(findMetric(first, "cluster.upstream_rq_total")), intValue(findMetric(second, "cluster.upstream_rq_total"))]).toEqual([3, 7]);
     expect(findMetric(firstDelta, "cluster.upstream_rq_total")!.sum!.aggregation_temporality).toBe("AGGREGATION_TEMPORALITY_DELTA");
     expect([intValue(findMetric(firstDelta, "cluster.upstream_rq_total")), intValue(findMetric(secondDelta, "cluster.upstream_rq_total"))]).toEqual([3, 4]);
+    expect(findMetric(firstDelta, "cluster.upstream_rq_total")!.sum!.data_points![0]!.start_time_unix_nano).toBe(START.toString());
     expect(findMetric(secondDelta, "cluster.upstream_rq_total")!.sum!.data_points![0]!.start_time_unix_nano).toBe(TIME.toString());
   });
 
-  test("a counter that gained nothing still goes, at 0 (as_int is a oneof member); gauges as Gauge points", () => {
+  test("a counter that gained nothing still goes, at 0 (as_int is a oneof member); gauges as Gauge points, with no start time", () => {
     const store = new StatsStore();
     store.counter("cluster.backend.upstream_rq_total").inc(2);
     store.gauge("cluster.backend.upstream_cx_active").set(5);
     const flusher = flusherWith({ reportCountersAsDeltas: true });
-    flusher.flush(snapshotOf(store), START, TIME);
-    const bytes = flusher.flush(snapshotOf(store), TIME, TIME + 1n);
+    encode(flusher, snapshotOf(store), START, TIME);
+    const bytes = encode(flusher, snapshotOf(store), TIME, TIME + 1n);
     const request = codec.decode(bytes);
     const counter = findMetric(request, "cluster.upstream_rq_total")!;
     expect(counter.sum!.data_points![0]!.as_int).toBe("0");
     const gauge = findMetric(request, "cluster.upstream_cx_active")!;
-    expect(gauge.gauge!.data_points![0]).toMatchObject({ as_int: "5", start_time_unix_nano: TIME.toString(), time_unix_nano: (TIME + 1n).toString() });
+    expect(gauge.gauge!.data_points![0]).toMatchObject({ as_int: "5", time_unix_nano: (TIME + 1n).toString() });
+    // Envoy's gauges (AGGREGATION_TEMPORALITY_UNSPECIFIED) carry no start_time_unix_nano: 0, left out on the wire.
+    expect(gauge.gauge!.data_points![0]!.start_time_unix_nano).toBeUndefined();
   });
 
   test("histograms: count, sum, one count per default bucket and one above, explicit bounds; cumulative, or the interval with report_histograms_as_deltas", () => {
@@ -121,15 +131,16 @@ describe("OtlpMetricsFlusher: one flush as an ExportMetricsServiceRequest", () =
     const cumulative = flusherWith();
     const deltas = flusherWith({ reportHistogramsAsDeltas: true });
     let snapshot = snapshotOf(store);
-    cumulative.flush(snapshot, START, TIME);
-    const firstDelta = codec.decode(deltas.flush(snapshot, START, TIME));
+    encode(cumulative, snapshot, START, TIME);
+    const firstDelta = codec.decode(encode(deltas, snapshot, START, TIME));
     h.record(7);
     snapshot = snapshotOf(store);
-    const second = codec.decode(cumulative.flush(snapshot, TIME, TIME + 1n));
-    const secondDelta = codec.decode(deltas.flush(snapshot, TIME, TIME + 1n));
+    const second = codec.decode(encode(cumulative, snapshot, TIME, TIME + 1n));
+    const secondDelta = codec.decode(encode(deltas, snapshot, TIME, TIME + 1n));
     const expectBuckets = (at: Record<number, number>): string[] => Array.from({ length: DEFAULT_BUCKETS.length + 1 }, (_, i) => String(at[i] ?? 0));
     const point = findMetric(second, "cluster.upstream_rq_time")!.histogram!;
     expect(point.aggregation_temporality).toBe("AGGREGATION_TEMPORALITY_CUMULATIVE");
+    expect(point.data_points![0]).toMatchObject({ start_time_unix_nano: CREATED.toString(), time_unix_nano: (TIME + 1n).toString() });
     expect(point.data_points![0]).toMatchObject({ count: "4", sum: 0.2 + 7 + 4_000_000 + 7, explicit_bounds: [...DEFAULT_BUCKETS] });
     // 0.2 ≤ 0.5 (bucket 0), 7 in (5, 10] (bucket 3), 4e6 above 3.6e6 (the last, out of bounds).
     expect(point.data_points![0]!.bucket_counts).toEqual(expectBuckets({ 0: 1, 3: 2, [DEFAULT_BUCKETS.length]: 1 }));
@@ -137,19 +148,19 @@ describe("OtlpMetricsFlusher: one flush as an ExportMetricsServiceRequest", () =
     expect(d1.aggregation_temporality).toBe("AGGREGATION_TEMPORALITY_DELTA");
     expect(d1.data_points![0]!.bucket_counts).toEqual(expectBuckets({ 0: 1, 3: 1, [DEFAULT_BUCKETS.length]: 1 }));
     const d2 = findMetric(secondDelta, "cluster.upstream_rq_time")!.histogram!.data_points![0]!;
-    expect(d2).toMatchObject({ count: "1", sum: 7 });
+    expect(d2).toMatchObject({ count: "1", sum: 7, start_time_unix_nano: TIME.toString() });
     expect(d2.bucket_counts).toEqual(expectBuckets({ 3: 1 }));
   });
 
   test("tags as attributes under the tag-extracted name (defaults); the full name and no attributes when both are off; the prefix with its dot", () => {
     const store = new StatsStore();
     store.counter("cluster.backend.upstream_rq_total").inc();
-    const tagged = codec.decode(flusherWith().flush(snapshotOf(store), START, TIME));
+    const tagged = codec.decode(encode(flusherWith(), snapshotOf(store), START, TIME));
     expect(findMetric(tagged, "cluster.upstream_rq_total")!.sum!.data_points![0]!.attributes).toEqual([{ key: "envoy.cluster_name", value: { string_value: "backend" } }]);
-    const plain = codec.decode(flusherWith({ emitTagsAsAttributes: false, useTagExtractedName: false, prefix: "edge." }).flush(snapshotOf(store), START, TIME));
+    const plain = codec.decode(encode(flusherWith({ emitTagsAsAttributes: false, useTagExtractedName: false, prefix: "edge." }), snapshotOf(store), START, TIME));
     expect(metricsOf(plain).map((m) => m.name)).toEqual(["edge.cluster.backend.upstream_rq_total"]);
     expect(findMetric(plain, "edge.cluster.backend.upstream_rq_total")!.sum!.data_points![0]!.attributes).toBeUndefined();
-    const attributesOnly = codec.decode(flusherWith({ useTagExtractedName: false }).flush(snapshotOf(store), START, TIME));
+    const attributesOnly = codec.decode(encode(flusherWith({ useTagExtractedName: false }), snapshotOf(store), START, TIME));
     expect(findMetric(attributesOnly, "cluster.backend.upstream_rq_total", "envoy.cluster_name", "backend")).toBeDefined();
   });
 });
@@ -162,7 +173,7 @@ interface FakeCall {
   cancelled: boolean;
 }
 
-function sinkWith(options: Partial<OtlpMetricsOptions> = {}, timeoutMs = 1000) {
+function sinkWith(options: Partial<OtlpMetricsOptions> = {}, timeoutMs = 1000, logLevel: "off" | "info" = "off") {
   const calls: FakeCall[] = [];
   let now = 1_765_000_000_000;
   const client = {
@@ -173,23 +184,37 @@ function sinkWith(options: Partial<OtlpMetricsOptions> = {}, timeoutMs = 1000) {
     },
   };
   const target = { clusterName: "otel", authority: "", initialMetadata: [] };
-  const sink = new OpenTelemetrySink(flusherWith(options), target, timeoutMs, client, () => now, new Logger(new MemoryRuntime(), "off"));
-  return { sink, calls, advance: (ms: number) => void (now += ms), created: toUnixNano(1_765_000_000_000) };
+  const runtime = new MemoryRuntime();
+  const sink = new OpenTelemetrySink(flusherWith(options), target, timeoutMs, client, () => now, new Logger(runtime, logLevel));
+  return { sink, calls, runtime, advance: (ms: number) => void (now += ms), created: toUnixNano(1_765_000_000_000) };
 }
 
 describe("OpenTelemetrySink: one unary Export per flush", () => {
-  test("each flush is one call of MetricsService/Export with the deadline; the first point starts at the sink's creation, later ones at the last flush", () => {
+  test("each flush is one call of MetricsService/Export with the deadline; cumulative points all start at the sink's creation, delta points at the last flush", () => {
     const store = new StatsStore();
-    store.counter("cluster.backend.upstream_rq_total").inc();
-    const { sink, calls, advance, created } = sinkWith();
-    advance(5000);
-    sink.flush(snapshotOf(store));
-    calls[0]!.callbacks.onSuccess(new Uint8Array());
-    advance(5000);
-    sink.flush(snapshotOf(store));
-    expect(calls.map((c) => [c.method, c.timeoutMs])).toEqual([[OTLP_METRICS_EXPORT_METHOD, 1000], [OTLP_METRICS_EXPORT_METHOD, 1000]]);
-    const points = calls.map((c) => findMetric(codec.decode(c.message), "cluster.upstream_rq_total")!.sum!.data_points![0]!);
-    expect(points.map((p) => [p.start_time_unix_nano, p.time_unix_nano])).toEqual([
+    const rq = store.counter("cluster.backend.upstream_rq_total");
+    rq.inc();
+    const cumulative = sinkWith();
+    const deltas = sinkWith({ reportCountersAsDeltas: true });
+    const created = cumulative.created;
+    for (const { sink, calls, advance } of [cumulative, deltas]) {
+      advance(5000);
+      sink.flush(snapshotOf(store));
+      calls[0]!.callbacks.onSuccess(new Uint8Array());
+      advance(5000);
+      sink.flush(snapshotOf(store));
+    }
+    expect(cumulative.calls.map((c) => [c.method, c.timeoutMs])).toEqual([[OTLP_METRICS_EXPORT_METHOD, 1000], [OTLP_METRICS_EXPORT_METHOD, 1000]]);
+    const times = (calls: FakeCall[]) =>
+      calls.map((c) => {
+        const p = findMetric(codec.decode(c.message), "cluster.upstream_rq_total")!.sum!.data_points![0]!;
+        return [p.start_time_unix_nano, p.time_unix_nano];
+      });
+    expect(times(cumulative.calls)).toEqual([
+      [created.toString(), (created + 5_000_000_000n).toString()],
+      [created.toString(), (created + 10_000_000_000n).toString()],
+    ]);
+    expect(times(deltas.calls)).toEqual([
       [created.toString(), (created + 5_000_000_000n).toString()],
       [(created + 5_000_000_000n).toString(), (created + 10_000_000_000n).toString()],
     ]);
@@ -208,28 +233,67 @@ describe("OpenTelemetrySink: one unary Export per flush", () => {
     expect(intValue(findMetric(codec.decode(calls[1]!.message), "cluster.upstream_rq_total"))).toBe(3);
   });
 
-  test(`at most ${MAX_EXPORTS_IN_FLIGHT} calls in flight: a flush beyond is held, and the next export carries its deltas and starts where it did`, () => {
+  test(`at most ${MAX_EXPORTS_IN_FLIGHT} calls in flight: a flush beyond cancels the oldest (a warning once) and carries its deltas, starting at the last flush`, () => {
     const store = new StatsStore();
     const rq = store.counter("cluster.backend.upstream_rq_total");
-    const { sink, calls, advance } = sinkWith({ reportCountersAsDeltas: true });
+    const h = store.histogram("cluster.backend.upstream_rq_time");
+    const { sink, calls, advance, runtime } = sinkWith({ reportCountersAsDeltas: true, reportHistogramsAsDeltas: true }, 1000, "info");
     for (let i = 0; i < MAX_EXPORTS_IN_FLIGHT; i++) {
       rq.inc(1);
+      h.record(7);
       advance(1000);
       sink.flush(snapshotOf(store));
     }
     const lastSentTime = findMetric(codec.decode(calls.at(-1)!.message), "cluster.upstream_rq_total")!.sum!.data_points![0]!.time_unix_nano;
     rq.inc(10);
+    h.record(7);
     advance(1000);
     sink.flush(snapshotOf(store));
-    expect(calls).toHaveLength(MAX_EXPORTS_IN_FLIGHT);
-    calls[0]!.callbacks.onSuccess(new Uint8Array());
+    // A collector that never answers still gets this flush: the oldest call is given up on.
+    expect(calls).toHaveLength(MAX_EXPORTS_IN_FLIGHT + 1);
+    expect(calls.map((c) => c.cancelled)).toEqual([true, false, false, false, false]);
+    const fifth = codec.decode(calls.at(-1)!.message);
+    const point = findMetric(fifth, "cluster.upstream_rq_total")!.sum!.data_points![0]!;
+    // 10, and the cancelled call's 1.
+    expect(Number(point.as_int)).toBe(11);
+    expect(point.start_time_unix_nano).toBe(lastSentTime);
+    expect(findMetric(fifth, "cluster.upstream_rq_time")!.histogram!.data_points![0]).toMatchObject({ count: "2", sum: 14 });
+    // A slot freed by an answer: no cancel, the next export carries its own delta only.
+    calls[1]!.callbacks.onSuccess(new Uint8Array());
     rq.inc(100);
     advance(1000);
     sink.flush(snapshotOf(store));
+    expect(calls.map((c) => c.cancelled)).toEqual([true, false, false, false, false, false]);
+    expect(intValue(findMetric(codec.decode(calls.at(-1)!.message), "cluster.upstream_rq_total"))).toBe(100);
+    advance(1000);
+    sink.flush(snapshotOf(store));
+    expect(calls[2]!.cancelled).toBe(true);
+    expect(calls).toHaveLength(MAX_EXPORTS_IN_FLIGHT + 3);
+    // Warned the first time only (debug after).
+    expect(runtime.logLines.filter((l) => l.includes("the oldest cancelled"))).toEqual([expect.stringContaining("[warning] open telemetry stats sink: 4 exports to cluster 'otel' in flight, the oldest cancelled")]);
+  });
+
+  test(`the final flush at shutdown is exported with ${MAX_EXPORTS_IN_FLIGHT} calls in flight, and idle() waits for it`, async () => {
+    const store = new StatsStore();
+    const rq = store.counter("cluster.backend.upstream_rq_total");
+    const { sink, calls } = sinkWith({ reportCountersAsDeltas: true });
+    for (let i = 0; i < MAX_EXPORTS_IN_FLIGHT; i++) {
+      rq.inc(1);
+      sink.flush(snapshotOf(store));
+    }
+    rq.inc(5);
+    // The server's shutdown: finalFlush() then drained() (core/server.ts).
+    sink.flush(snapshotOf(store));
+    let idle = false;
+    const done = sink.idle().then(() => void (idle = true));
     expect(calls).toHaveLength(MAX_EXPORTS_IN_FLIGHT + 1);
-    const point = findMetric(codec.decode(calls.at(-1)!.message), "cluster.upstream_rq_total")!.sum!.data_points![0]!;
-    expect(Number(point.as_int)).toBe(110);
-    expect(point.start_time_unix_nano).toBe(lastSentTime);
+    expect(intValue(findMetric(codec.decode(calls.at(-1)!.message), "cluster.upstream_rq_total"))).toBe(6);
+    for (const call of calls.slice(1, -1)) call.callbacks.onSuccess(new Uint8Array());
+    await Promise.resolve();
+    expect(idle).toBe(false);
+    calls.at(-1)!.callbacks.onSuccess(new Uint8Array());
+    await done;
+    expect(idle).toBe(true);
   });
 
   test("idle() waits for the calls in flight; stop() cancels them", async () => {
