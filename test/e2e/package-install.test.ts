@@ -37,7 +37,8 @@ beforeAll(() => {
   // install would lay them; npm then finds them satisfied and fetches nothing.
   for (const name of Object.keys(pkg.dependencies)) cpSync(join(ROOT, "node_modules", name), join(app, "node_modules", name), { recursive: true });
   execFileSync("npm", ["install", "--offline", "--no-audit", "--no-fund", tarball], { cwd: app, stdio: "pipe" });
-}, 120_000);
+  // npm pack builds every bundle first (prepack): ~60 s on an idle 2-core machine, past 120 s under load.
+}, 360_000);
 
 afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
