@@ -102,6 +102,13 @@ export function postgresFilterCost(doc, shown) {
   return `postgres_proxy's cost (with the filter ÷ tcp_proxy alone, medians): ${parts.length ? parts.join(", ") : "–"}.`;
 }
 
+/** The selected scenarios warmed until a count of requests (`warmupRequests`), as the Runs line names them. */
+function warmupByRequests(selected) {
+  const counted = THROUGHPUT.filter((t) => t.warmupRequests && Array.isArray(selected) && selected.includes(t.id));
+  if (counted.length === 0) return "";
+  return ` (${counted.map((t) => `${t.id}: until ${t.warmupRequests} requests, within ${t.warmupMaxSeconds} s`).join("; ")})`;
+}
+
 /**
  * A scenario measured against another on the same target (its `baseline`: a tunnel against
  * plain tcp_proxy, an aggregate cluster against the plain one): the medians' ratio per target,
@@ -133,7 +140,7 @@ export function renderMarkdown(doc) {
     `- Placement: ${meta.placement}`,
     `- Origin: ${meta.origin}`,
     `- Load: ${meta.load}`,
-    `- Runs: ${s.runs} round${s.runs > 1 ? "s" : ""}; in each, every proxy on a fresh process, measured scenario by scenario: one scenario's runs of all proxies back to back (each proxy stopped in place, SIGSTOP, while the others run), ${s.warmupSeconds ? `${s.warmupSeconds} s warm-up, then ` : ""}one run of ${s.seconds} s (so the n-th runs of all proxies in a scenario come from the same minute or two; the order of the proxies rotates from round to round); cells are the median${s.runs > 1 ? ", (min–max) in the details" : ""}. ⚠ = the load tool counted errors (see the details).`,
+    `- Runs: ${s.runs} round${s.runs > 1 ? "s" : ""}; in each, every proxy on a fresh process, measured scenario by scenario: one scenario's runs of all proxies back to back (each proxy stopped in place, SIGSTOP, while the others run), ${s.warmupSeconds ? `${s.warmupSeconds} s warm-up${warmupByRequests(s.scenarios)}, then ` : ""}one run of ${s.seconds} s (so the n-th runs of all proxies in a scenario come from the same minute or two; the order of the proxies rotates from round to round); cells are the median${s.runs > 1 ? ", (min–max) in the details" : ""}. ⚠ = the load tool counted errors (see the details).`,
     `- Latency: ${s.rate} req/s over ${s.latencyConnections} keep-alive connections for ${s.latencySeconds} s per run (open loop, from when each request was due)${meta.halfRate ? `; "at half of polyvoy's max rate": ${s.latencyRounds} round${s.latencyRounds > 1 ? "s" : ""}; in each, half of what the fastest polyvoy (${meta.halfRate.fastest}) made on small GETs at 64 connections right before, on a fresh process (${meta.halfRate.rates.map((r) => r.toLocaleString("en-US")).join(", ")} req/s), for direct, polyvoy and nginx (the added latency is over direct)` : ""}.`,
     `- RSS under load: of the proxy's process tree (its own and any child's VmRSS, /proc), read every 0.2 s during the small-GET scenario at 64 connections (its warm-up included, on the round's fresh process, which has only passed the pass-through check before): the highest reading, and the reading when the run ended.`,
     `- Idle memory: ${s.idleConnections.toLocaleString("en-US")} keep-alive connections, each after one request; (RSS after − RSS before) / N, from /proc/<pid>/status, with RSS after taken once the connections have been idle for ${s.idleSettleMs / 1000} s (garbage-collected runtimes free the burst's garbage in an idle-time collection: V8's memory reducer ran 24–28 s after it here; nginx and HAProxy are sampled after ${s.settleMs / 1000} s), and ${s.settleMs / 1000} s after opening for the second row.`,

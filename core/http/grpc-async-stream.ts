@@ -247,7 +247,8 @@ export class GrpcAsyncStream implements UpstreamCallbacks {
     const stream = this.stream;
     this.stream = undefined;
     // Our side still open (or its end still queued behind flow control) is ended by a reset,
-    // as Envoy's; a stream both sides ended is closed and its reset sends nothing.
+    // as Envoy's; a stream both sides ended is closed: its reset sends and counts nothing
+    // (Http2UpstreamStream.reset), as Envoy counts no reset for a call that completed.
     stream?.reset();
     const status = parseGrpcStatus(trailers.get("grpc-status"));
     this.close(status ?? GrpcStatus.Internal, status === undefined ? "no grpc-status" : (trailers.get("grpc-message") ?? ""));

@@ -114,6 +114,15 @@ export class Http2Stream {
     return this.state === StreamState.HALF_CLOSED_REMOTE || this.state === StreamState.CLOSED;
   }
 
+  /**
+   * §5.1 "closed": both sides ended, or reset. Such a stream can no longer be reset — no
+   * RST_STREAM goes out (§5.4.2), and it is no reset to count (Envoy's codec runs its reset
+   * callbacks only for a stream still open).
+   */
+  get closed(): boolean {
+    return this.state === StreamState.CLOSED;
+  }
+
   /** Bytes written through this stream and not yet sent (flow control). */
   get bufferedBytes(): number {
     return this.pendingBytes;

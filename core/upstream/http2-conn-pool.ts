@@ -163,10 +163,16 @@ class Http2UpstreamStream implements UpstreamStream, Http2StreamCallbacks {
     this.stream.readDisable(disable);
   }
 
-  /** The router abandons the stream: RST_STREAM CANCEL; the connection goes on carrying the others. */
+  /**
+   * The router abandons the stream: RST_STREAM CANCEL; the connection goes on carrying the
+   * others. A stream both sides already ended (a gRPC call's trailers after our half-close)
+   * is released, not reset: nothing goes on the wire and upstream_rq_tx_reset does not count
+   * it (Envoy's CodecClient counts resets from the codec's callbacks, which a closed stream
+   * never runs).
+   */
   reset(): void {
     this.detach();
-    if (!this.stream.wasReset && !this.client.codec.closed) {
+    if (!this.stream.closed && !this.client.codec.closed) {
       this.resetting = true;
       this.stream.reset(LOCAL_RESET_CODE);
       this.resetting = false;
