@@ -149,4 +149,39 @@ describe("SDS secrets of LDS listeners", () => {
     expect(server.listeners.map((l) => l.name)).toEqual([]);
     void started.catch(() => undefined);
   });
+
+  test("a listener refused while its oauth2 secrets were leased leaves no init targets behind: the next listener does not wait on them", async () => {
+    const runtime = new MemoryRuntime();
+    const log = new Logger(runtime, "info");
+    const grpc = (cluster: string) => ({
+      api_config_source: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: cluster } }] },
+      resource_api_version: "V3",
+      // No timeout (Envoy's 0s): a secret that never comes is waited for for ever.
+      initial_fetch_timeout: "0s",
+    });
+    const appA = listener("a", 10080, { filters: [hcm([oauth2Filter({ name: "token", sds_config: grpc("xds") }, { name: "hmac", sds_config: grpc("xds") })])] });
+    // 'b' shares 'hmac' (leased, an init target) and names a cluster that is not static for 'token2': refused.
+    const appB = listener("b", 10081, { filters: [hcm([oauth2Filter({ name: "token2", sds_config: grpc("from_cds") }, { name: "hmac", sds_config: grpc("xds") })])] });
+    const plain = listener("plain", 10082, { filters: [hcm([])] });
+    // Nothing answers on the management server's port: neither secret ever comes.
+    server = make(runtime, [appA, appB], log);
+    void server.start().catch(() => undefined);
+    const stat = (name: string) => (server!.stats.get(name) as { value: number } | undefined)?.value ?? 0;
+    const turns = async (until: () => boolean) => {
+      for (let i = 0; i < 150 && !until(); i++) {
+        await runtime.settle(100);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    };
+    await turns(() => stat("listener_manager.lds.update_rejected") > 0);
+    expect(stat("listener_manager.lds.update_rejected")).toBe(1);
+    expect(stat("listener_manager.total_listeners_warming")).toBe(1);
+
+    runtime.files.set("/lds.json", JSON.stringify({ version_info: "2", resources: [appA, plain] }));
+    await turns(() => server!.listeners.some((l) => l.name === "plain"));
+    // 'plain' has nothing to wait for: it serves; 'a' warms on.
+    expect(server.listeners.map((l) => l.name)).toEqual(["plain"]);
+    expect(stat("listener_manager.total_listeners_warming")).toBe(1);
+    expect(runtime.logLines.join("\n")).not.toContain("listener 'plain': waiting for");
+  });
 });
