@@ -135,7 +135,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
       import("./config/xds/rest-fetch.ts").then(({ restFetch }) => restFetch(this, clusterName, path, body, timeoutMs, maxResponseBytes));
     this.xdsManager.node = bootstrap.node;
     // SDS from a management server: the same streams (ADS's, or one per source) and REST polls.
-    // Its streams' clusters: static and not EDS (load.ts checks the bootstrap's; this, an LDS listener's or CDS cluster's).
+    // Its streams' clusters: primary ones, static and not EDS from a server (load.ts checks the bootstrap's; this, an LDS listener's or CDS cluster's).
     const isPrimaryCluster = (name: string) => this.bootstrap.clusters.some((c) => c.name === name && isPrimaryClusterType(c.type, c.eds !== undefined && "path" in c.eds.configSource));
     this.secretManager.subscriptionContext = { runtime, log, openMux: this.xdsManager.openMux, restFetch: this.xdsManager.restFetch, node: bootstrap.node, isPrimaryCluster };
     this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers, log }, log, this.layeredRuntime, {

@@ -303,9 +303,9 @@ function checkRouteClusters(routeConfig: RouteConfiguration, at: ConfigPath, clu
 
 /**
  * Management servers: an envoy_grpc or REST source names a primary cluster of
- * static_resources — not EDS, or EDS from a file (isPrimaryClusterType) — (Envoy's checkApiConfigSourceSubscriptionBackingCluster, which
- * SubscriptionFactoryImpl runs for every subscription: the cluster that brings the config
- * cannot itself come from it). Checked for dynamic_resources' sources and for the SDS and
+ * static_resources: not EDS, or EDS from a file (isPrimaryClusterType). Envoy's
+ * checkApiConfigSourceSubscriptionBackingCluster, which SubscriptionFactoryImpl runs for
+ * every subscription: the cluster that brings the config cannot itself come from it. Checked for dynamic_resources' sources and for the SDS and
  * RTDS sources the bootstrap names (static listeners', clusters' and filters' sds_config,
  * rtds layers' rtds_config).
  */
