@@ -30,6 +30,7 @@ import { XdsManager } from "./config/xds/xds-manager.ts";
 import { DynamicResourceApi } from "./config/xds/lds-cds-api.ts";
 import type { GrpcMuxLike, Subscription, SubscriptionContext } from "./config/xds/subscription-types.ts";
 import { decodeLoadAssignment } from "./config/xds/eds-resource.ts";
+import { isPrimaryClusterType } from "./config/xds/backing-cluster.ts";
 import { googleGrpcClusterNames } from "./config/google-grpc-cluster-names.ts";
 import { OverloadManager, type OverloadCallbacks } from "./overload/overload-manager.ts";
 import { RuntimeLoader } from "./runtime/runtime-loader.ts";
@@ -134,13 +135,14 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
       import("./config/xds/rest-fetch.ts").then(({ restFetch }) => restFetch(this, clusterName, path, body, timeoutMs, maxResponseBytes));
     this.xdsManager.node = bootstrap.node;
     // SDS from a management server: the same streams (ADS's, or one per source) and REST polls.
-    // Its streams' clusters: static and not EDS (load.ts checks the bootstrap's; this, an LDS listener's or CDS cluster's).
-    const isPrimaryCluster = (name: string) => this.bootstrap.clusters.some((c) => c.name === name && c.type !== "EDS");
+    // Its streams' clusters: primary ones, static and not EDS from a server (load.ts checks the bootstrap's; this, an LDS listener's or CDS cluster's).
+    const isPrimaryCluster = (name: string) => this.bootstrap.clusters.some((c) => c.name === name && isPrimaryClusterType(c.type, c.eds !== undefined && "path" in c.eds.configSource));
     this.secretManager.subscriptionContext = { runtime, log, openMux: this.xdsManager.openMux, restFetch: this.xdsManager.restFetch, node: bootstrap.node, isPrimaryCluster };
     this.clusterManager = new ClusterManager(bootstrap.clusters, this.stats, { runtime, timers: this.timers, log }, log, this.layeredRuntime, {
       ...(bootstrap.localClusterName !== undefined ? { clusterName: bootstrap.localClusterName } : {}),
       ...(nodeLocality ? { locality: { region: nodeLocality.region ?? "", zone: nodeLocality.zone ?? "", subZone: nodeLocality.sub_zone ?? "" } } : {}),
     }, Object.assign((resource: unknown, path: string) => decodeLoadAssignment(resource, path), { mux: this.xdsManager }));
+    this.clusterManager.isPrimaryCluster = isPrimaryCluster;
     this.overload = new OverloadManager(bootstrap.overloadManager, this, this.stats, log, this.layeredRuntime);
     this.overload.callbacks = this;
     this.drainManager = new DrainManager(runtime, this.timers, this.drainSettings);

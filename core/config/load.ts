@@ -15,6 +15,7 @@ import { mergeOverride } from "./merge-override.ts";
 import { bootstrapSchema, listenerSchema } from "./schema.ts";
 import { formatAddress } from "../network/address.ts";
 import type { ConfigFormat, LoadedConfig, ValidConfig } from "./config-source.ts";
+import { isPrimaryClusterType } from "./xds/backing-cluster.ts";
 
 export { formatFromPath, type ConfigFormat } from "./config-source.ts";
 export { releaseSchemas } from "./lazy-schema.ts";
@@ -301,19 +302,21 @@ function checkRouteClusters(routeConfig: RouteConfiguration, at: ConfigPath, clu
 }
 
 /**
- * Management servers: an envoy_grpc or REST source names a cluster of static_resources
- * that is not EDS (Envoy's checkApiConfigSourceSubscriptionBackingCluster, which
- * SubscriptionFactoryImpl runs for every subscription: the cluster that brings the config
- * cannot itself come from it). Checked for dynamic_resources' sources and for the SDS and
+ * Management servers: an envoy_grpc or REST source names a primary cluster of
+ * static_resources: not EDS, or EDS from a file (isPrimaryClusterType). Envoy's
+ * checkApiConfigSourceSubscriptionBackingCluster, which SubscriptionFactoryImpl runs for
+ * every subscription: the cluster that brings the config cannot itself come from it. Checked for dynamic_resources' sources and for the SDS and
  * RTDS sources the bootstrap names (static listeners', clusters' and filters' sds_config,
  * rtds layers' rtds_config).
  */
 function checkConfigSourceClusters(tree: unknown, resources: unknown): string[] {
-  const staticNonEds = new Set<string>();
+  const primary = new Set<string>();
   for (const raw of items(field(resources, "clusters"))) {
     const name = field(raw, "name");
     const type = field(raw, "type");
-    if (typeof name === "string" && !(typeof type === "string" && type.toUpperCase() === "EDS")) staticNonEds.add(name);
+    const edsConfig = field(field(raw, "eds_cluster_config"), "eds_config");
+    const edsConfigIsPath = field(edsConfig, "path") !== undefined || field(edsConfig, "path_config_source") !== undefined;
+    if (typeof name === "string" && isPrimaryClusterType(typeof type === "string" ? type : "STATIC", edsConfigIsPath)) primary.add(name);
   }
   const problems: string[] = [];
   const dynamic = field(tree, "dynamic_resources");
@@ -335,7 +338,7 @@ function checkConfigSourceClusters(tree: unknown, resources: unknown): string[] 
       ...items(field(api, "cluster_names")).map((n, i): [ConfigPath, unknown] => [[...at, "cluster_names", i], n]),
     ];
     for (const [path, name] of named) {
-      if (typeof name === "string" && !staticNonEds.has(name)) {
+      if (typeof name === "string" && !primary.has(name)) {
         problems.push(problemAt(path, `envoy.config.core.v3.ApiConfigSource must have a statically defined non-EDS cluster: '${name}' does not exist, was added via api, or is an EDS cluster`));
       }
     }

@@ -12,15 +12,10 @@ export class InitManager {
     this.targets.push({ name, ready });
   }
 
-  /** The targets not yet waited for, by name (for a start-up log line). */
-  get pending(): readonly string[] {
-    return this.targets.map((t) => t.name);
-  }
-
   /**
-   * The targets added so far, taken out: a listener warming on its own (LDS) waits for
-   * those its build added and for no other listener's (Envoy gives each listener its own
-   * init manager), then waits for them with waitFor.
+   * The targets added so far, taken out: a listener waits for those its build added and
+   * for no other listener's (Envoy gives each listener its own init manager), with
+   * waitFor; a build that fails drops its own.
    */
   take(): readonly { name: string; ready: Promise<void> }[] {
     return this.targets.splice(0);
@@ -29,13 +24,5 @@ export class InitManager {
   /** Resolves once the targets are done (a rejection counts as done). */
   static async waitFor(targets: readonly { ready: Promise<void> }[]): Promise<void> {
     await Promise.all(targets.map((t) => t.ready.catch(() => {})));
-  }
-
-  /** Resolves once every target added so far is done. */
-  async wait(): Promise<void> {
-    while (this.targets.length > 0) {
-      const targets = this.targets.splice(0);
-      await Promise.all(targets.map((t) => t.ready.catch(() => {})));
-    }
   }
 }

@@ -57,6 +57,9 @@ interface WarmingEntry {
   warmed: Promise<boolean>;
 }
 
+/** What a listener waits for before it binds (its RDS, JWKS fetches, SDS secrets). */
+type InitTargets = readonly { name: string; ready: Promise<void> }[];
+
 /** A listener built (access logs, filter chains, TLS), not yet warmed. */
 interface BuiltListener {
   config: ListenerConfig;
@@ -65,6 +68,8 @@ interface BuiltListener {
   hash: string;
   drain: DrainManager;
   context: ListenerFactoryContext;
+  /** The init targets its build added: it waits for these and for no other listener's (Envoy gives each listener its own init manager). */
+  targets: InitTargets;
 }
 
 interface ActiveEntry {
@@ -192,21 +197,21 @@ export class ListenerManager {
   addListeners(listeners: readonly { config: ListenerConfig; options: ListenerUpdateOptions }[]): Promise<void> {
     for (const { config } of listeners) this.building.add(config);
     return this.serialized(async () => {
-      const built: { built: BuiltListener; targets: readonly { name: string; ready: Promise<void> }[] }[] = [];
+      const built: BuiltListener[] = [];
       try {
         for (const { config, options } of listeners) {
           const one = await this.build(config, options);
-          if (one !== undefined) built.push({ built: one, targets: this.context.initManager.take() });
+          if (one !== undefined) built.push(one);
         }
       } catch (err) {
-        for (const { built: one } of built) this.destroy(one.config, one.context);
+        for (const one of built) this.destroy(one.config, one.context);
         throw err;
       }
-      for (const [i, { built: one, targets }] of built.entries()) {
+      for (const [i, one] of built.entries()) {
         try {
-          await this.warm(one, { targets });
+          await this.warm(one);
         } catch (err) {
-          for (const { built: rest } of built.slice(i + 1)) this.destroy(rest.config, rest.context);
+          for (const rest of built.slice(i + 1)) this.destroy(rest.config, rest.context);
           throw err;
         }
       }
@@ -244,12 +249,10 @@ export class ListenerManager {
       // A newer update replaces the warming listener (Envoy: a warming listener is updated in place).
       this.cancelWarming(name);
       if (built === undefined) return { changed: false, warmed: Promise.resolve(false) };
-      // Its own init targets (its RDS, JWKS fetches): a listener warming beside it does not wait for them.
-      const targets = this.context.initManager.take();
       const entry: WarmingEntry = { listener: built.listener, hash: built.hash, context: built.context, cancelled: false, warmed: Promise.resolve(false) };
       this.warming.set(name, entry);
       this.updateGauges();
-      entry.warmed = this.warm(built, { entry, targets }).then(
+      entry.warmed = this.warm(built, entry).then(
         (ok) => ok,
         (err: unknown) => {
           // Envoy's addListenerToWorker failure: "listener '…' failed to listen on address '…' on worker".
@@ -403,10 +406,14 @@ export class ListenerManager {
       } catch (err) {
         throw new Error(`${at} ('${config.name}'): ${describe(err)}`);
       }
-      return { config, options, listener, hash, drain, context };
+      // Builds run one at a time: what the init manager holds now, this build added.
+      return { config, options, listener, hash, drain, context, targets: this.context.initManager.take() };
     } catch (err) {
       this.stats.listenerCreateFailure.inc();
-      // What it opened or started (access loggers, RDS, JWKS fetches) goes with it.
+      // What it opened or started (access loggers, RDS, JWKS fetches, SDS leases) goes with
+      // it, and so do the init targets it added: no later listener waits on them (they may
+      // never settle: a secret with no initial_fetch_timeout).
+      this.context.initManager.take();
       this.destroy(config, context);
       throw err;
     }
@@ -416,9 +423,8 @@ export class ListenerManager {
    * Its init targets awaited, then it binds (or takes the old one's socket over) and
    * serves; false when `warming` was cancelled meanwhile. Rejects when it cannot bind.
    */
-  private async warm(built: BuiltListener, own?: { entry?: WarmingEntry; targets: readonly { name: string; ready: Promise<void> }[] }): Promise<boolean> {
-    const { config, options, listener, hash, drain, context } = built;
-    const warming = own?.entry;
+  private async warm(built: BuiltListener, warming?: WarmingEntry): Promise<boolean> {
+    const { config, options, listener, hash, drain, context, targets } = built;
     const cancelled = (): boolean => {
       if (warming === undefined || !warming.cancelled) return false;
       this.destroy(config, context);
@@ -426,11 +432,10 @@ export class ListenerManager {
     };
     try {
       // What its filters started (RDS, jwt_authn's first JWKS fetch) finishes before it serves.
-      const initManager = this.context.initManager;
-      const pending = own !== undefined ? own.targets.map((t) => t.name) : initManager.pending;
-      if (pending.length > 0) this.context.log.info(`listener '${config.name}': waiting for ${pending.join(", ")} before listening`);
-      if (own !== undefined) await InitManager.waitFor(own.targets);
-      else if (pending.length > 0) await initManager.wait();
+      if (targets.length > 0) {
+        this.context.log.info(`listener '${config.name}': waiting for ${targets.map((t) => t.name).join(", ")} before listening`);
+        await InitManager.waitFor(targets);
+      }
       if (cancelled()) return false;
       const existing = this.active.get(config.name);
       // A UDP and a TCP socket on one address are two sockets: only one of the same protocol is taken over.

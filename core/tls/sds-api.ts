@@ -8,6 +8,7 @@ import type { Counter } from "../stats/counter.ts";
 import type { StatsScope } from "../stats/stats-store.ts";
 import { FileWatch } from "../util/file-watch.ts";
 import { filesOf, readSecret, type ResolvedSecret } from "./read-secret.ts";
+import { resolvedSecretDocument } from "./resolved-secret-document.ts";
 import { withRegexEngine } from "../config/regex-engine.ts";
 import type { DeliveredSecret } from "./sds-resource.ts";
 
@@ -50,11 +51,14 @@ export class SdsApi {
   /**
    * For /config_dump (Envoy's SdsApi::secretData): the version_info of the update whose
    * secret is in use ("" before one), when it was taken (wall-clock ms, 0 before one) and
-   * the Secret as it was written (snake_case, private keys in it: the dump redacts them).
+   * the Secret as written (snake_case, private keys in it: the dump redacts them), the
+   * files it names inlined as last read (Envoy's resolved copy: resolved-secret-document.ts).
    */
   versionInfo = "";
   lastUpdated = 0;
   document: unknown;
+  /** The Secret as delivered, files not inlined: a rotation of its files inlines them again. */
+  private deliveredDocument: unknown;
   /** Its text: an unchanged secret is not handed to users again (Envoy compares hashes). */
   private resolvedKey = "";
   private readonly users = new Set<SecretUpdateCallback>();
@@ -228,8 +232,10 @@ export class SdsApi {
       // sds_api.cc onConfigUpdate: secret_data_'s last_updated_ and version_info_.
       this.versionInfo = delivered.versionInfo;
       this.lastUpdated = this.runtime.wallClock();
-      this.document = delivered.document;
+      this.deliveredDocument = delivered.document;
     }
+    // On an update and on a rotation of its files (sds_api.cc onWatchUpdate resolves again; version and time stay).
+    this.document = resolvedSecretDocument(this.deliveredDocument, config, resolved);
   }
 
   /** Watch the files the secret reads (Envoy: their directories, or the secret's watched_directory). */

@@ -23,6 +23,7 @@ import type { Counter } from "../stats/counter.ts";
 import type { Gauge } from "../stats/gauge.ts";
 import { configHash } from "../util/config-hash.ts";
 import { clusterAbstractRefusal } from "../network/abstract-pipe.ts";
+import { tlsSdsBackingClusterProblem } from "../config/xds/backing-cluster.ts";
 
 /** Envoy's default upstream idle_timeout (common_http_protocol_options): 1 hour. */
 const DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS = 3_600_000;
@@ -140,6 +141,8 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
   /** What initialize() was given, for clusters added later. */
   private openEventLog: ((path: string) => Promise<EventLogSink>) | undefined;
   private secrets: SecretManager | undefined;
+  /** Whether a cluster may carry a management server's stream (static, not EDS from a server): an SDS source of a cluster added later must name one. Set by the server. */
+  isPrimaryCluster: ((name: string) => boolean) | undefined;
   private initialized = false;
   private readonly cmStats: { clusterAdded: Counter; clusterModified: Counter; clusterRemoved: Counter; activeClusters: Gauge; warmingClusters: Gauge };
   constructor(
@@ -265,6 +268,15 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
     // any config the cluster cannot run with; warming would fail it only after the ACK.
     const keepaliveRefusal = clusterTcpKeepaliveRefusal(config, this.dispatcher.runtime);
     if (keepaliveRefusal !== undefined) throw new Error(keepaliveRefusal);
+    // Envoy's SubscriptionFactoryImpl checks an SDS source's cluster while the CDS update's
+    // cluster is made (checkApiConfigSourceSubscriptionBackingCluster): it throws, the update
+    // is rejected. Checked here, not when the cluster warms after the ACK (or, read from a
+    // file before start-up's initialize, fails start-up).
+    const tls = config.transportSocket;
+    if (tls !== undefined && this.isPrimaryCluster !== undefined) {
+      const problem = tlsSdsBackingClusterProblem(tls.common, this.isPrimaryCluster);
+      if (problem !== undefined) throw new Error(`transport_socket: ${problem}`);
+    }
     // Built apart, then swapped in: the map keeps the old one until the new one is warm.
     const cluster = this.add(config, { hash, addedViaApi: options.addedViaApi === true, ...(options.versionInfo !== undefined ? { versionInfo: options.versionInfo } : {}) });
     if (existing) this.clusters.set(name, existing);

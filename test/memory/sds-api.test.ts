@@ -10,6 +10,8 @@ import { StatsStore } from "../../core/stats/stats-store.ts";
 import { SdsApi, type ResolvedSecret } from "../../core/tls/sds-api.ts";
 import { POLL_MS } from "../../core/util/file-watch.ts";
 import { regexEngineLoaded } from "../../core/config/regex-engine.ts";
+import { encodeBase64 } from "../../core/util/base64.ts";
+import { utf8Encode } from "../../core/util/utf8.ts";
 
 const SECRET = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
 
@@ -36,9 +38,17 @@ describe("SdsApi (polled files)", () => {
     runtime.files.set("/etc/sds.yaml", sds("s", "/etc/b.pem"));
     await runtime.settle(2 * POLL_MS);
     expect(chain()).toBe("CHAIN-B");
+    // /config_dump's copy (Envoy's resolved secret): the file named shown as read.
+    const dumped = () => (api.document as { tls_certificate: { certificate_chain: unknown } }).tls_certificate.certificate_chain;
+    const inlined = (text: string) => ({ inline_bytes: encodeBase64(utf8Encode(text)) });
+    expect(dumped()).toEqual(inlined("CHAIN-B"));
+    const [version, updated] = [api.versionInfo, api.lastUpdated];
     runtime.files.set("/etc/b.pem", "CHAIN-B2");
     await runtime.settle(2 * POLL_MS);
     expect(chain()).toBe("CHAIN-B2");
+    // A rotation of its files: read again, neither its version nor its time changes.
+    expect(dumped()).toEqual(inlined("CHAIN-B2"));
+    expect([api.versionInfo, api.lastUpdated]).toEqual([version, updated]);
     expect(seen).toEqual(["CHAIN-B", "CHAIN-B2"]);
 
     runtime.files.set("/etc/sds.yaml", "resources: [");

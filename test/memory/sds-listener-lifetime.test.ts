@@ -38,13 +38,14 @@ function listener(name: string, port: number, chain: Record<string, unknown>): u
   return { "@type": LISTENER, name, address: { socket_address: { address: "127.0.0.1", port_value: port } }, filter_chains: [chain] };
 }
 
-function make(runtime: MemoryRuntime, listeners: unknown[], log: Logger): Server {
+function make(runtime: MemoryRuntime, listeners: unknown[], log: Logger, moreClusters: unknown[] = []): Server {
   runtime.files.set("/lds.json", JSON.stringify({ version_info: "1", resources: listeners }));
   const config = {
     static_resources: {
       clusters: [
         { name: "xds", type: "STATIC", load_assignment: { cluster_name: "xds", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: 18000 } } } }] }] } },
         { name: "idp", type: "STATIC", load_assignment: { cluster_name: "idp", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: 18001 } } } }] }] } },
+        ...moreClusters,
       ],
     },
     dynamic_resources: { lds_config: { path_config_source: { path: "/lds.json" }, resource_api_version: "V3" } },
@@ -105,6 +106,42 @@ describe("SDS secrets of LDS listeners", () => {
     expect(server.secretManager.subscriptionCount).toBe(0);
   });
 
+  test("an EDS cluster read from a file is a primary cluster (Envoy's is_primary_cluster): an LDS listener's SDS source may name it", async () => {
+    const runtime = new MemoryRuntime();
+    Object.assign(runtime, { tls: {} });
+    runtime.files.set(
+      "/eds.json",
+      JSON.stringify({
+        version_info: "1",
+        resources: [{ "@type": "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment", cluster_name: "eds_file", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: 18002 } } } }] }] }],
+      }),
+    );
+    const edsFromFile = { name: "eds_file", type: "EDS", eds_cluster_config: { eds_config: { path_config_source: { path: "/eds.json" }, resource_api_version: "V3" } } };
+    const sdsConfig = {
+      api_config_source: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: "eds_file" } }] },
+      resource_api_version: "V3",
+      // No timeout: the secret never comes (nothing answers), the listener warms on.
+      initial_fetch_timeout: "0s",
+    };
+    const tls = {
+      name: "envoy.transport_sockets.tls",
+      typed_config: {
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+        common_tls_context: { tls_certificate_sds_secret_configs: [{ name: "cert", sds_config: sdsConfig }] },
+      },
+    };
+    server = make(runtime, [listener("tls", 10443, { filters: [hcm([])], transport_socket: tls })], new Logger(runtime, "warn"), [edsFromFile]);
+    void server.start().catch(() => undefined);
+    const stat = (name: string) => (server!.stats.get(name) as { value: number } | undefined)?.value ?? 0;
+    for (let i = 0; i < 150 && stat("listener_manager.lds.update_success") + stat("listener_manager.lds.update_rejected") === 0; i++) {
+      await runtime.settle(100);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(stat("listener_manager.lds.update_rejected")).toBe(0);
+    expect(stat("listener_manager.lds.update_success")).toBe(1);
+    expect(stat("listener_manager.total_listeners_warming")).toBe(1);
+  });
+
   test("the oauth2 filter's token_secret and hmac_secret from SDS are released when its listener is removed (the last user stops the SDS subscription)", async () => {
     const runtime = new MemoryRuntime();
     const secret = (name: string, value: string) => JSON.stringify({ version_info: "s1", resources: [{ "@type": SECRET, name, generic_secret: { secret: { inline_string: value } } }] });
@@ -148,5 +185,40 @@ describe("SDS secrets of LDS listeners", () => {
     expect(stat("listener_manager.total_listeners_warming")).toBe(1);
     expect(server.listeners.map((l) => l.name)).toEqual([]);
     void started.catch(() => undefined);
+  });
+
+  test("a listener refused while its oauth2 secrets were leased leaves no init targets behind: the next listener does not wait on them", async () => {
+    const runtime = new MemoryRuntime();
+    const log = new Logger(runtime, "info");
+    const grpc = (cluster: string) => ({
+      api_config_source: { api_type: "GRPC", transport_api_version: "V3", grpc_services: [{ envoy_grpc: { cluster_name: cluster } }] },
+      resource_api_version: "V3",
+      // No timeout (Envoy's 0s): a secret that never comes is waited for for ever.
+      initial_fetch_timeout: "0s",
+    });
+    const appA = listener("a", 10080, { filters: [hcm([oauth2Filter({ name: "token", sds_config: grpc("xds") }, { name: "hmac", sds_config: grpc("xds") })])] });
+    // 'b' shares 'hmac' (leased, an init target) and names a cluster that is not static for 'token2': refused.
+    const appB = listener("b", 10081, { filters: [hcm([oauth2Filter({ name: "token2", sds_config: grpc("from_cds") }, { name: "hmac", sds_config: grpc("xds") })])] });
+    const plain = listener("plain", 10082, { filters: [hcm([])] });
+    // Nothing answers on the management server's port: neither secret ever comes.
+    server = make(runtime, [appA, appB], log);
+    void server.start().catch(() => undefined);
+    const stat = (name: string) => (server!.stats.get(name) as { value: number } | undefined)?.value ?? 0;
+    const turns = async (until: () => boolean) => {
+      for (let i = 0; i < 150 && !until(); i++) {
+        await runtime.settle(100);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    };
+    await turns(() => stat("listener_manager.lds.update_rejected") > 0);
+    expect(stat("listener_manager.lds.update_rejected")).toBe(1);
+    expect(stat("listener_manager.total_listeners_warming")).toBe(1);
+
+    runtime.files.set("/lds.json", JSON.stringify({ version_info: "2", resources: [appA, plain] }));
+    await turns(() => server!.listeners.some((l) => l.name === "plain"));
+    // 'plain' has nothing to wait for: it serves; 'a' warms on.
+    expect(server.listeners.map((l) => l.name)).toEqual(["plain"]);
+    expect(stat("listener_manager.total_listeners_warming")).toBe(1);
+    expect(runtime.logLines.join("\n")).not.toContain("listener 'plain': waiting for");
   });
 });

@@ -74,6 +74,16 @@ describe("ConfigSource from a management server", () => {
     expect(result.problems).toEqual([`dynamic_resources.lds_config.api_config_source.cluster_names[0]: envoy.config.core.v3.ApiConfigSource ${message("eds_cluster")}`]);
   });
 
+  test("an EDS cluster whose eds_config is a file (path or path_config_source) is a primary cluster: it may carry a management server (Envoy's is_primary_cluster)", () => {
+    const rest = (cluster: string) => ({ api_type: "REST", transport_api_version: "V3", cluster_names: [cluster], refresh_delay: "1s" });
+    const edsFrom = (name: string, edsConfig: object) => ({ name, type: "EDS", connect_timeout: "1s", eds_cluster_config: { eds_config: { ...edsConfig, resource_api_version: "V3" } } });
+    const clusters = [XDS_CLUSTER, edsFrom("eds_path_config_source", { path_config_source: { path: "/tmp/eds.yaml" } }), edsFrom("eds_path", { path: "/tmp/eds.yaml" })];
+    for (const name of ["eds_path_config_source", "eds_path"]) {
+      const result = loadConfig(JSON.stringify({ dynamic_resources: { lds_config: { api_config_source: rest(name) } }, static_resources: { clusters } }), "json") as { problems?: string[] };
+      expect(result.problems, name).toBeUndefined();
+    }
+  });
+
   test("GRPC and ADS are taken, initial_fetch_timeout defaults to 15 s", () => {
     const result = load({ ads_config: api(), cds_config: { ads: {}, resource_api_version: "V3" }, lds_config: { api_config_source: api(), initial_fetch_timeout: "2s" } });
     expect(result.problems).toBeUndefined();
