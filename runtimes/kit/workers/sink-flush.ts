@@ -13,7 +13,7 @@
  * a flush still running when the next is due makes that one skipped, so nothing queues.
  */
 import { MergedCounterDeltas, sinkFlushMessage, type WorkerFlushAnswer } from "../../../core/stats/merged-flush.ts";
-import { SINKS_FLUSH_PATH } from "../../../core/admin/admin.ts";
+import { SINKS_FLUSH_PATH, WORKER_SNAPSHOT_PATH } from "../../../core/admin/supervisor-requests.ts";
 import type { WorkerStatsSnapshot } from "../../../core/admin/worker-stats.ts";
 import { askWorker } from "./admin-front.ts";
 import type { WorkerAdmin, WorkerSupervisor } from "./worker-supervisor.ts";
@@ -83,7 +83,7 @@ export class SinkFlush {
   }
 
   private async snapshot(worker: WorkerAdmin): Promise<WorkerFlushAnswer | undefined> {
-    const answer = await askWorker(worker, "GET", "/stats?format=worker&flush=sinks", undefined, undefined, this.timeoutMs);
+    const answer = await askWorker(worker, "GET", `${WORKER_SNAPSHOT_PATH}&flush=sinks`, undefined, undefined, this.timeoutMs);
     if (answer?.status !== 200) {
       this.supervisor.log.debug?.(`stats flush: worker ${worker.index} (pid ${worker.pid}) did not answer within ${this.timeoutMs} ms: left out of this flush`);
       return undefined;

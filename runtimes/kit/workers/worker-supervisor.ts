@@ -48,6 +48,8 @@ export interface WorkerAdmin {
   readonly pid: number;
   readonly address: string;
   readonly port: number;
+  /** The supervisor's secret its requests carry (WorkerIdentity.supervisorToken). */
+  readonly token: string;
 }
 
 export class WorkerSupervisor {
@@ -68,6 +70,12 @@ export class WorkerSupervisor {
   readonly sinkFlush: SinkFlush | undefined;
   private finish: ((code: number) => void) | undefined;
   private killTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * A random secret handed to every worker in its environment: the workers' admins answer
+   * the supervisor's stats paths (the merged flush's body, every stat's raw snapshot) only to
+   * a request that carries it, so no other process on loopback can read or inject stats.
+   */
+  private readonly token = randomToken();
 
   constructor(
     private readonly options: SuperviseOptions,
@@ -121,7 +129,7 @@ export class WorkerSupervisor {
     const admins: WorkerAdmin[] = [];
     for (const slot of this.slots) {
       const announced = await this.announcement(slot);
-      if (announced?.admin) admins.push({ index: slot.index, pid: announced.pid, ...announced.admin });
+      if (announced?.admin) admins.push({ index: slot.index, pid: announced.pid, ...announced.admin, token: this.token });
     }
     return admins;
   }
@@ -222,6 +230,7 @@ export class WorkerSupervisor {
       [WORKER_ENV.index]: String(slot.index),
       [WORKER_ENV.count]: String(this.options.count),
       [WORKER_ENV.folder]: this.folder,
+      [WORKER_ENV.token]: this.token,
     });
     slot.child = child;
     slot.pid = child.pid;
@@ -322,6 +331,12 @@ export class WorkerSupervisor {
       finish(this.exitCode);
     })();
   }
+}
+
+/** 32 bytes from the Web Crypto API (Node, Bun and Deno have it), in hex. */
+function randomToken(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function describe(err: unknown): string {
