@@ -383,7 +383,8 @@ ${rows}    </tbody>
   private workerSnapshot(query: ReadonlyMap<string, string>): AdminResponse {
     this.server.onAdminStatsRead();
     this.server.refreshServerStats();
-    // flush=sinks: the supervisor's merged flush; this worker's interval closes now.
+    // flush=sinks: the supervisor's stats flush; the interval this worker's admin shows closes
+    // now (the sinks' intervals the supervisor finds from the cumulative counts: merged-flush.ts).
     if (query.get("flush") === "sinks") this.server.closeStatsInterval();
     return json(200, workerStatsSnapshot(this.server.stats.all(), this.intervals));
   }

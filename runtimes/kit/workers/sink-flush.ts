@@ -2,8 +2,10 @@
  * The stats flush of N worker processes (--concurrency) with stats_sinks, driven by the
  * supervisor as Envoy's main thread drives its one flush (source/server/server.cc
  * InstanceImpl::flushStats): every stats_flush_interval each worker is asked for its
- * snapshot, closing its histograms' interval then (`/stats?format=worker&flush=sinks`); the
- * answers are merged with each counter's delta (core/stats/merged-flush.ts) and sent to the
+ * cumulative snapshot (`/stats?format=worker&flush=sinks`: flush=sinks closes only the
+ * interval its own admin shows); the answers are merged with each counter's delta and each
+ * histogram's interval from the worker's previous answer (core/stats/merged-flush.ts), so a
+ * late answer loses nothing, and sent to the
  * first worker that answered, whose sinks (with its cluster manager, for gRPC and TCP
  * statsd clusters) send them (`POST /stats/sinks_flush`). The other workers' sinks send only
  * the histogram values their own requests record, as each of Envoy's worker threads does.
@@ -12,7 +14,7 @@
  * from 1 s to 5 s) is left out of that flush (its counts go with the next one it answers);
  * a flush still running when the next is due makes that one skipped, so nothing queues.
  */
-import { MergedCounterDeltas, sinkFlushMessage, type WorkerFlushAnswer } from "../../../core/stats/merged-flush.ts";
+import { MergedFlushState, type WorkerFlushAnswer } from "../../../core/stats/merged-flush.ts";
 import { SINKS_FLUSH_PATH, WORKER_SNAPSHOT_PATH } from "../../../core/admin/supervisor-requests.ts";
 import type { WorkerStatsSnapshot } from "../../../core/admin/worker-stats.ts";
 import { askWorker } from "./admin-front.ts";
@@ -24,7 +26,7 @@ const MAX_TIMEOUT_MS = 5000;
 export class SinkFlush {
   private timer: ReturnType<typeof setInterval> | undefined;
   private running: Promise<void> | undefined;
-  private readonly deltas = new MergedCounterDeltas();
+  private readonly state = new MergedFlushState();
   private readonly timeoutMs: number;
 
   constructor(
@@ -72,10 +74,7 @@ export class SinkFlush {
       if (answer !== undefined) answered.push({ worker: workers[i]!, answer });
     });
     if (answered.length === 0) return;
-    const message = sinkFlushMessage(
-      answered.map((a) => a.answer),
-      this.deltas.deltas(answered.map((a) => a.answer)),
-    );
+    const message = this.state.message(answered.map((a) => a.answer));
     // The first worker that answered (workerAdmins is in index order): on its exit, the next.
     const flusher = answered[0]!.worker;
     const sent = await askWorker(flusher, "POST", SINKS_FLUSH_PATH, "application/json", new TextEncoder().encode(JSON.stringify(message)), this.timeoutMs);
