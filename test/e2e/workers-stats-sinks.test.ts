@@ -200,6 +200,34 @@ describe.each(RUNTIMES)("stats_sinks under --concurrency 2 on %s", (runtime) => 
     }
   });
 
+  test("/quitquitquit: the supervisor flushes once more before the workers stop (Envoy's terminate flush)", { timeout: 180_000 }, async () => {
+    const socket = dgram.createSocket("udp4");
+    const lines: string[] = [];
+    socket.on("message", (msg) => lines.push(...msg.toString().split("\n")));
+    await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
+    const listen = await freePort();
+    const adminPort = await freePort();
+    let proxy: ProxyProcess | undefined;
+    try {
+      proxy = await startWorkers(runtime, {
+        ...httpProxyConfig({ listenPort: listen, clusters: { backend: [upstream.port] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }] }),
+        admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
+        // No timed flush comes during the test: only the final one can carry the requests.
+        stats_flush_interval: "60s",
+        stats_sinks: [{ name: "envoy.stat_sinks.statsd", typed_config: { "@type": "type.googleapis.com/envoy.config.metrics.v3.StatsdSink", address: { socket_address: { address: "127.0.0.1", port_value: socket.address().port } } } }],
+      });
+      for (let i = 0; i < 5; i++) expect(await get(listen)).toBe(200);
+      expect((await adminRequest(adminPort, "POST", "/quitquitquit")).status).toBe(200);
+      const exited = await proxy.stop("SIGCONT", 30_000);
+      expect(exited.code).toBe(0);
+      await eventually(async () => lines.length, (n) => n > 0, 5_000);
+      expect(lines.filter((line) => line.startsWith("envoy.cluster.backend.upstream_rq_total:"))).toEqual(["envoy.cluster.backend.upstream_rq_total:5|c"]);
+    } finally {
+      await proxy?.stop("SIGKILL");
+      socket.close();
+    }
+  });
+
   test("metrics_service: one stream, under the node, with the whole count", { timeout: 180_000 }, async () => {
     const metrics = new MetricsServiceServer();
     await metrics.start();

@@ -136,7 +136,7 @@ export class AdminFront {
       return send(response, { ...ok[0]!, body: new TextEncoder().encode(json ? mergeClustersJson(bodies) : mergeClustersText(bodies)) });
     }
     if (BROADCAST.has(path) && method === "POST") {
-      if (path === "/quitquitquit") this.supervisor.quitting(workers);
+      if (path === "/quitquitquit") await this.supervisor.quitting(workers);
       const answers = await Promise.all(workers.map((w) => ask(w)));
       return send(response, answers.find((a) => a !== undefined) ?? text(502, "workers did not answer\n"));
     }

@@ -27,6 +27,8 @@ export class SinkFlush {
   private timer: ReturnType<typeof setInterval> | undefined;
   private running: Promise<void> | undefined;
   private readonly state = new MergedFlushState();
+  /** The pid of the worker whose sinks sent the last flush. */
+  private flusherPid: number | undefined;
   private readonly timeoutMs: number;
 
   constructor(
@@ -52,6 +54,16 @@ export class SinkFlush {
     this.timer = undefined;
   }
 
+  /**
+   * The last flush, at a stop (Envoy's InstanceImpl::terminate): after the one running, if
+   * any, ends (it took its snapshots before the last requests), a flush of its own.
+   */
+  async finalFlush(): Promise<void> {
+    if (this.intervalMs === undefined) return;
+    await this.running;
+    await this.flush();
+  }
+
   /** One flush of all workers' stats; while one runs, another is skipped (said at debug). */
   flush(): Promise<void> {
     if (this.running !== undefined) {
@@ -75,8 +87,10 @@ export class SinkFlush {
     });
     if (answered.length === 0) return;
     const message = this.state.message(answered.map((a) => a.answer));
-    // The first worker that answered (workerAdmins is in index order): on its exit, the next.
-    const flusher = answered[0]!.worker;
+    // The worker that flushed last, while it answers (its sinks hold their streams and
+    // caches: one metrics_service stream, as Envoy's one process); else the first that answered.
+    const flusher = (answered.find((a) => a.worker.pid === this.flusherPid) ?? answered[0]!).worker;
+    this.flusherPid = flusher.pid;
     const sent = await askWorker(flusher, "POST", SINKS_FLUSH_PATH, "application/json", new TextEncoder().encode(JSON.stringify(message)), this.timeoutMs);
     if (sent?.status !== 200) log.debug?.(`stats flush: worker ${flusher.index} (pid ${flusher.pid}) did not take the merged stats${sent ? ` (${sent.status})` : ""}: this flush is lost`);
   }

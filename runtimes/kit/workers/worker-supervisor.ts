@@ -139,12 +139,17 @@ export class WorkerSupervisor {
    * admin): their exits are the end, not crashes. A worker the quit cannot reach (one
    * restarted and not yet announced) is sent SIGTERM, or it would run until the kill timer.
    */
-  quitting(reached: readonly WorkerAdmin[]): void {
+  async quitting(reached: readonly WorkerAdmin[]): Promise<void> {
     if (!this.stopping) {
       this.stopping = true;
-      this.sinkFlush?.stop();
       this.log.info("admin /quitquitquit, stopping all workers");
       this.armKillTimer();
+      // Envoy's terminate flushes the stats one last time, on every way to stop: here while
+      // the workers, which hold the sinks, still run (within the flush's own bound).
+      const sinkFlush = this.sinkFlush;
+      sinkFlush?.stop();
+      const final = this.started ? sinkFlush?.finalFlush() : undefined;
+      if (final !== undefined) await final;
     }
     const pids = new Set(reached.map((w) => w.pid));
     for (const slot of this.slots) if (slot.child !== undefined && (slot.pid === undefined || !pids.has(slot.pid))) slot.child.kill("SIGTERM");
@@ -166,16 +171,17 @@ export class WorkerSupervisor {
     this.exitCode = code;
     this.log.info(`${reason}, stopping ${this.liveCount()} workers`);
     this.armKillTimer();
-    // Envoy's terminate flushes the stats one last time (InstanceImpl::terminate): here
-    // before the workers are told to stop, within the flush's own bound (sink-flush.ts).
-    // SIGINT stops at once, as the workers' own final flush does not wait either.
+    // Envoy's terminate flushes the stats one last time (InstanceImpl::terminate), on
+    // SIGTERM and SIGINT alike: here before the workers are told to stop (they hold the
+    // sinks), within the flush's own bound (sink-flush.ts). The timer keeps running while
+    // SIGTERM's workers drain; it stops when they have all exited (finishIfDone).
     const sinkFlush = this.sinkFlush;
-    sinkFlush?.stop();
-    if (sinkFlush === undefined || sinkFlush.onAdmin || signal !== "SIGTERM" || !this.started) {
+    if (sinkFlush === undefined || sinkFlush.onAdmin || !this.started) {
       this.signalWorkers(signal);
       return this.finishIfDone();
     }
-    void sinkFlush.flush().finally(() => {
+    if (signal !== "SIGTERM") sinkFlush.stop();
+    void sinkFlush.finalFlush().finally(() => {
       this.signalWorkers(this.stopSignal ?? signal);
       this.finishIfDone();
     });
