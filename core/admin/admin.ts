@@ -22,6 +22,7 @@ import { DEFAULT_LOG_FORMAT, LOG_COMPONENTS, parseLogLevel, type LogComponent, t
 import { formatAddress } from "../network/address.ts";
 import { ActiveListener } from "../network/listener.ts";
 import { AdminListenerContext } from "./admin-context.ts";
+import { StatsStore } from "../stats/stats-store.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { RuntimeLoader } from "../runtime/runtime-loader.ts";
 import type { ServerOptions } from "../server-options.ts";
@@ -103,7 +104,7 @@ export class Admin implements AdminRequestHandler {
     this.tags = new TagExtractor(server.bootstrap.statsConfig);
     const listenerConfig = adminListenerConfig(config, this);
     this.httpConnectionManager = listenerConfig.filterChains[0]!.filters[0]!.config as HttpConnectionManagerConfig;
-    this.listener = new ActiveListener(listenerConfig, new AdminListenerContext(server), { exclusive: true });
+    this.listener = new ActiveListener(listenerConfig, new AdminListenerContext(server, this.supervisorOnly ? new StatsStore() : undefined), { exclusive: true });
     this.handlers = this.createHandlers();
   }
 
