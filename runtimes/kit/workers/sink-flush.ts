@@ -22,9 +22,13 @@ import type { WorkerAdmin, WorkerSupervisor } from "./worker-supervisor.ts";
 
 const MIN_TIMEOUT_MS = 1000;
 const MAX_TIMEOUT_MS = 5000;
+/** A lost flush is said at warn at most this often (the rest at debug). */
+const LOST_WARNING_MS = 60_000;
 
 export class SinkFlush {
-  private timer: ReturnType<typeof setInterval> | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  /** When a lost flush was last said at warn (performance.now() ms). */
+  private lastLostWarning = -Infinity;
   private running: Promise<void> | undefined;
   private readonly state = new MergedFlushState();
   /** The pid of the worker whose sinks sent the last flush. */
@@ -46,11 +50,21 @@ export class SinkFlush {
 
   start(): void {
     if (this.intervalMs === undefined || this.timer !== undefined) return;
-    this.timer = setInterval(() => void this.flush(), this.intervalMs);
+    this.arm(this.intervalMs);
+  }
+
+  /** The next flush an interval after this one ends, as Envoy's flushStatsInternal re-enables its timer: a slow flush never makes them pile up. */
+  private arm(intervalMs: number): void {
+    const timer = setTimeout(() => {
+      void this.flush().finally(() => {
+        if (this.timer === timer) this.arm(intervalMs);
+      });
+    }, intervalMs);
+    this.timer = timer;
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    clearTimeout(this.timer);
     this.timer = undefined;
   }
 
@@ -92,7 +106,15 @@ export class SinkFlush {
     const flusher = (answered.find((a) => a.worker.pid === this.flusherPid) ?? answered[0]!).worker;
     this.flusherPid = flusher.pid;
     const sent = await askWorker(flusher, "POST", SINKS_FLUSH_PATH, "application/json", new TextEncoder().encode(JSON.stringify(message)), this.timeoutMs);
-    if (sent?.status !== 200) log.debug?.(`stats flush: worker ${flusher.index} (pid ${flusher.pid}) did not take the merged stats${sent ? ` (${sent.status})` : ""}: this flush is lost`);
+    if (sent?.status !== 200) {
+      // At warn, at most once a minute: a flush always refused must not go unseen, nor flood the log.
+      const line = `stats flush: worker ${flusher.index} (pid ${flusher.pid}) did not take the merged stats${sent ? ` (${sent.status})` : ""}: this flush is lost`;
+      const now = performance.now();
+      if (now - this.lastLostWarning >= LOST_WARNING_MS) {
+        this.lastLostWarning = now;
+        log.warn(line);
+      } else log.debug?.(line);
+    }
   }
 
   private async snapshot(worker: WorkerAdmin): Promise<WorkerFlushAnswer | undefined> {
