@@ -573,6 +573,12 @@ export interface WorkerIdentity {
   /** 0 … count-1; a restarted worker keeps its index. */
   readonly index: number;
   readonly count: number;
+  /**
+   * The supervisor's random secret (made per supervisor run): its stats requests to this
+   * worker's admin carry it (SUPERVISOR_TOKEN_HEADER, core/admin/admin.ts), and only those
+   * are answered on the worker-only paths; anyone else on loopback gets 404.
+   */
+  readonly supervisorToken?: string;
 }
 
 /** What the supervisor is given: the command line to start each worker with, and where the one admin listens. */

@@ -11,6 +11,7 @@ import { ResponseHeaders, type RequestHeaders } from "../http/message.ts";
 import { utf8ByteString } from "../access-log/byte-string.ts";
 import { latin1Decode, latin1Encode } from "../util/latin1.ts";
 import { utf8Decode } from "../util/utf8.ts";
+import { SUPERVISOR_TOKEN_HEADER } from "./supervisor-requests.ts";
 import { loadRegexEngine, RegexEngineNotLoaded } from "../config/regex-engine.ts";
 
 /**
@@ -33,6 +34,8 @@ export class AdminFilter implements StreamDecoderFilter {
   private json: Uint8Array[] | undefined;
   private jsonBytes = 0;
   private jsonLimit = 0;
+  /** The request carries the supervisor's token (worker processes: core/admin/admin.ts). */
+  private fromSupervisor = false;
   private destroyed = false;
 
   constructor(private readonly handler: AdminRequestHandler) {}
@@ -45,9 +48,11 @@ export class AdminFilter implements StreamDecoderFilter {
     this.headers = headers;
     const contentType = headers.get("content-type")?.split(";")[0]!.trim().toLowerCase();
     if (contentType === FORM_URL_ENCODED) this.form = [];
+    // Whether the supervisor sent it is known before anything is buffered: no one else's JSON body is kept.
+    this.fromSupervisor = this.handler.fromSupervisor?.(headers.get(SUPERVISOR_TOKEN_HEADER)) ?? false;
     if (contentType === JSON_TYPE) {
       const at = headers.path.indexOf("?");
-      this.jsonLimit = this.handler.jsonBodyLimit?.(at < 0 ? headers.path : headers.path.slice(0, at)) ?? 0;
+      this.jsonLimit = this.handler.jsonBodyLimit?.(at < 0 ? headers.path : headers.path.slice(0, at), this.fromSupervisor) ?? 0;
       if (this.jsonLimit > 0) this.json = [];
     }
     if (endStream) this.onComplete();
@@ -103,7 +108,7 @@ export class AdminFilter implements StreamDecoderFilter {
       } else {
         const form = this.form === undefined ? undefined : this.formText(this.form);
         const json = this.json === undefined ? undefined : utf8Decode(concat(this.json, this.jsonBytes));
-        response = this.handler.handle({ method: request.method, path: request.path, ...(form !== undefined && { body: form }), ...(json !== undefined && { json }) });
+        response = this.handler.handle({ method: request.method, path: request.path, ...(form !== undefined && { body: form }), ...(json !== undefined && { json }), ...(this.fromSupervisor && { fromSupervisor: true }) });
       }
     } catch (err) {
       // The engine is loaded on first use (config/regex-engine.ts); the stats handlers that

@@ -22,6 +22,7 @@ import { DEFAULT_LOG_FORMAT, LOG_COMPONENTS, parseLogLevel, type LogComponent, t
 import { formatAddress } from "../network/address.ts";
 import { ActiveListener } from "../network/listener.ts";
 import { AdminListenerContext } from "./admin-context.ts";
+import { StatsStore } from "../stats/stats-store.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { RuntimeLoader } from "../runtime/runtime-loader.ts";
 import type { ServerOptions } from "../server-options.ts";
@@ -34,16 +35,16 @@ import { HistogramIntervals } from "./histogram-intervals.ts";
 import type { ServerState } from "./server-stats.ts";
 import { statsResponse } from "./stats-render.ts";
 import { workerStatsSnapshot } from "./worker-stats.ts";
+import { isSupervisorOnlyPath, SINKS_FLUSH_PATH } from "./supervisor-requests.ts";
 import type { SinkFlushMessage } from "../stats/merged-flush.ts";
 import { TagExtractor } from "./tag-extractor.ts";
 import { traceHandlers } from "./trace-handlers.ts";
 import { runtimeAsJson, runtimeModify } from "./runtime-handler.ts";
 import type { AdminHandler, AdminRequest, AdminResponse } from "./admin-handler.ts";
 
-/** Where a worker's supervisor sends the merged stats flush (--concurrency; runtimes/kit/workers/sink-flush.ts). */
-export const SINKS_FLUSH_PATH = "/stats/sinks_flush";
 /** The most of a merged flush's JSON a worker takes: tens of thousands of stats with their histograms' buckets. */
-const SINKS_FLUSH_BODY_LIMIT = 64 * 1024 * 1024;
+const SINKS_FLUSH_BODY_LIMIT = 16 * 1024 * 1024;
+
 
 /** What the admin reads and drives of the server (Envoy's `Server::Instance`, as the admin sees it). */
 export interface AdminServer extends ServerContext {
@@ -103,7 +104,7 @@ export class Admin implements AdminRequestHandler {
     this.tags = new TagExtractor(server.bootstrap.statsConfig);
     const listenerConfig = adminListenerConfig(config, this);
     this.httpConnectionManager = listenerConfig.filterChains[0]!.filters[0]!.config as HttpConnectionManagerConfig;
-    this.listener = new ActiveListener(listenerConfig, new AdminListenerContext(server), { exclusive: true });
+    this.listener = new ActiveListener(listenerConfig, new AdminListenerContext(server, this.supervisorOnly ? new StatsStore() : undefined), { exclusive: true });
     this.handlers = this.createHandlers();
   }
 
@@ -134,13 +135,19 @@ export class Admin implements AdminRequestHandler {
 
   // ---- requests ----
 
-  handle(request: { method: string; path: string; body?: string; json?: string }): AdminResponse {
+  handle(request: { method: string; path: string; body?: string; json?: string; fromSupervisor?: boolean }): AdminResponse {
     const at = request.path.indexOf("?");
     const path = at < 0 ? request.path : request.path.slice(0, at);
     const query = parseQuery(at < 0 ? "" : request.path.slice(at + 1));
-    // An admin the config did not ask for (a worker's, for its supervisor's stats flush) answers that alone.
-    const forSupervisor = path === SINKS_FLUSH_PATH || (path === "/stats" && query.get("format") === "worker");
-    if (this.supervisorOnly && !forSupervisor) return text(404, "invalid path\n");
+    if (isSupervisorOnlyPath(path, query) && request.fromSupervisor === true && this.server.runtime.workers?.worker !== undefined) {
+      if (path === "/stats") return this.workerSnapshot(query);
+      if (request.method !== "POST") return text(405, `Method ${request.method} not allowed, POST required.`);
+      return this.sinksFlush(request.json);
+    }
+    // An admin the config did not ask for (a worker's, for its supervisor's stats flush) answers nothing else.
+    if (this.supervisorOnly) return text(404, "invalid path\n");
+    // Anyone else asking for the supervisor's paths is told they do not exist.
+    if (isSupervisorOnlyPath(path, query)) return text(404, `invalid path. ${this.helpText()}`);
     const handler = this.handlers.find((h) => h.prefix === path);
     if (!handler) return text(404, `invalid path. ${this.helpText()}`);
     // GET /logging without parameters only shows the levels: allowed (Envoy wants POST even then).
@@ -153,8 +160,17 @@ export class Admin implements AdminRequestHandler {
   }
 
   /** A JSON body is kept only for a worker's merged stats flush, sent by its supervisor. */
-  jsonBodyLimit(path: string): number {
-    return path === SINKS_FLUSH_PATH && this.server.runtime.workers?.worker !== undefined ? SINKS_FLUSH_BODY_LIMIT : 0;
+  jsonBodyLimit(path: string, fromSupervisor: boolean): number {
+    return fromSupervisor && path === SINKS_FLUSH_PATH && this.server.runtime.workers?.worker !== undefined ? SINKS_FLUSH_BODY_LIMIT : 0;
+  }
+
+  /** The request carries this worker's supervisor's token (SUPERVISOR_TOKEN_HEADER); compared in constant time. */
+  fromSupervisor(token: string | undefined): boolean {
+    const expected = this.server.runtime.workers?.worker?.supervisorToken;
+    if (expected === undefined || token === undefined || token.length !== expected.length) return false;
+    let differ = 0;
+    for (let i = 0; i < expected.length; i++) differ |= expected.charCodeAt(i) ^ token.charCodeAt(i);
+    return differ === 0;
   }
 
   private createHandlers(): AdminHandler[] {
@@ -307,10 +323,6 @@ export class Admin implements AdminRequestHandler {
       },
     ];
     handlers.push(...traceHandlers(server.tracer));
-    // A worker's (--concurrency): the supervisor's merged stats, for this worker's sinks to send.
-    if (server.runtime.workers?.worker !== undefined) {
-      handlers.push({ prefix: SINKS_FLUSH_PATH, help: "send the supervisor's merged stats through this worker's stats sinks (worker processes only)", mutates: true, run: (r) => this.sinksFlush(r) });
-    }
     return handlers.sort((a, b) => (a.prefix < b.prefix ? -1 : 1));
   }
 
@@ -365,24 +377,34 @@ ${rows}    </tbody>
     // StatsHandler: with stats_flush_on_admin, reading the stats is what flushes them.
     this.server.onAdminStatsRead();
     this.server.refreshServerStats();
-    // A worker's snapshot for its supervisor's merged /stats (--concurrency; worker-stats.ts).
-    if (request.query.get("format") === "worker" && this.server.runtime.workers?.worker !== undefined) {
-      // flush=sinks: the supervisor's merged flush; this worker's interval closes now.
-      if (request.query.get("flush") === "sinks") this.server.closeStatsInterval();
-      return json(200, workerStatsSnapshot(this.server.stats.all(), this.intervals));
-    }
     return statsResponse(request.path === "/stats/prometheus" ? "/stats/prometheus" : "/stats", request.query, this.server.stats.all(), this.intervals, this.tags);
   }
 
-  private sinksFlush(request: AdminRequest): AdminResponse {
-    if (request.json === undefined) return text(400, "a merged stats flush is an application/json body\n");
+  /** A worker's snapshot for its supervisor's merged /stats and stats flush (--concurrency; worker-stats.ts). */
+  private workerSnapshot(query: ReadonlyMap<string, string>): AdminResponse {
+    this.server.onAdminStatsRead();
+    this.server.refreshServerStats();
+    // flush=sinks: the supervisor's stats flush; the interval this worker's admin shows closes
+    // now (the sinks' intervals the supervisor finds from the cumulative counts: merged-flush.ts).
+    if (query.get("flush") === "sinks") this.server.closeStatsInterval();
+    return json(200, workerStatsSnapshot(this.server.stats.all(), this.intervals));
+  }
+
+  /** The supervisor's merged stats, for this worker's sinks to send. */
+  private sinksFlush(body: string | undefined): AdminResponse {
+    if (body === undefined) return text(400, "a merged stats flush is an application/json body\n");
     let message: SinkFlushMessage;
     try {
-      message = JSON.parse(request.json) as SinkFlushMessage;
+      message = JSON.parse(body) as SinkFlushMessage;
     } catch (err) {
       return text(400, `not JSON: ${err instanceof Error ? err.message : String(err)}\n`);
     }
-    this.server.flushMergedStats(message);
+    try {
+      this.server.flushMergedStats(message);
+    } catch (err) {
+      // A message that is not a merged flush (MergedSnapshotMirror.snapshot): nothing was sent.
+      return text(400, `${err instanceof Error ? err.message : String(err)}\n`);
+    }
     return OK();
   }
 

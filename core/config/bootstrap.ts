@@ -1480,9 +1480,11 @@ export interface AdminRequestHandler {
    * `body`: a form-encoded request body (content-type application/x-www-form-urlencoded);
    * `json`: an application/json body, kept only where jsonBodyLimit allows one; else absent.
    */
-  handle(request: { method: string; path: string; body?: string; json?: string }): { status: number; contentType: string; body: string };
+  handle(request: { method: string; path: string; body?: string; json?: string; fromSupervisor?: boolean }): { status: number; contentType: string; body: string };
   /** The most of an application/json body kept for `path` (without its query); 0: none is kept (read and ignored). */
-  jsonBodyLimit?(path: string): number;
+  jsonBodyLimit?(path: string, fromSupervisor: boolean): number;
+  /** The request's supervisor-token header (worker processes) is its supervisor's: `fromSupervisor` then. */
+  fromSupervisor?(token: string | undefined): boolean;
 }
 
 export interface HeaderValueOption {

@@ -1,10 +1,10 @@
 /**
  * The stats flush of N worker processes (--concurrency) as Envoy's one flush of its one
  * store (source/server/server.cc InstanceImpl::flushStatsInternal, MetricSnapshotImpl): the
- * supervisor gathers every worker's snapshot (`/stats?format=worker&flush=sinks`, each
- * worker closing its histograms' interval then), merges them as its admin's /stats does
- * (core/admin/worker-stats.ts) and hands the result, with each counter's delta since the
- * last flush, to the one worker whose sinks send it (core/stats/merged-snapshot.ts).
+ * supervisor gathers every worker's cumulative snapshot (`/stats?format=worker`), merges
+ * them as its admin's /stats does (core/admin/worker-stats.ts) and hands the result, with
+ * each counter's delta and each histogram's interval since the last flush, to the one worker
+ * whose sinks send it (core/stats/merged-snapshot.ts).
  *
  * Counter deltas come from each worker's own totals, not from the merged sums: a worker
  * left out of one flush (it did not answer in time) has its increments counted at the
@@ -12,7 +12,8 @@
  * was restarted: a new pid, or its counter reset) starts again: its delta is its new value,
  * as a new counter's would be (Envoy's one process has no such case). Counters every worker
  * counts the same events on (worker-stats.ts counterIsSummed false: config loads, xDS
- * updates) send what the highest total ever seen gained, never less than 0.
+ * updates) send what the highest total ever seen gained, never less than 0. Histogram
+ * intervals are found the same way from each worker's cumulative buckets and sum.
  */
 import { counterIsSummed, mergeWorkerStats, type WorkerStatsSnapshot } from "../admin/worker-stats.ts";
 import { Counter } from "./counter.ts";
@@ -42,84 +43,130 @@ export interface MergedHistogram {
   readonly sum: number;
   readonly min: number | null;
   readonly max: number | null;
-  /** The bucket counts and value sum of this flush's interval, summed over the workers that answered. */
+  /** The bucket counts and value sum of this flush's interval: each answering worker's cumulative values less its previous ones, summed. */
   readonly interval: readonly number[];
   readonly intervalSum: number;
 }
 
-/** The supervisor's memory between flushes: at most one entry per worker slot and counter name. */
-export class MergedCounterDeltas {
-  private readonly lastByWorker = new Map<number, { pid: number; totals: Map<string, number> }>();
+/** One worker's cumulative values at its last answer. */
+interface WorkerTotals {
+  readonly pid: number;
+  readonly counters: Map<string, number>;
+  readonly histograms: Map<string, { readonly counts: readonly number[]; readonly sum: number }>;
+}
+
+/**
+ * The supervisor's memory between flushes: per worker slot its last cumulative values (at
+ * most one entry per slot and stat name), and per stat what was sent so far. What is sent as
+ * a summed counter's value, or a histogram's counts, count and sum, is the running total of
+ * the deltas and intervals sent: it never goes down when a worker misses a flush or restarts,
+ * as a cumulative metric (metrics_service, OTLP) must not.
+ */
+export class MergedFlushState {
+  private readonly lastByWorker = new Map<number, WorkerTotals>();
   /** Per counter counted once (not summed), the highest merged total sent so far. */
   private readonly highest = new Map<string, number>();
+  /** Per summed counter, the sum of the deltas sent. */
+  private sentCounters = new Map<string, number>();
+  /** Per histogram, the sum of the intervals sent. */
+  private sentHistograms = new Map<string, { counts: number[]; count: number; sum: number }>();
 
-  /** Each counter's delta since the previous flush, from the workers that answered this one. */
-  deltas(answers: readonly WorkerFlushAnswer[]): Map<string, number> {
+  /** The answers (first worker first) merged into the message for the flushing worker's sinks. */
+  message(answers: readonly WorkerFlushAnswer[]): SinkFlushMessage {
     const deltas = new Map<string, number>();
     const copied = new Map<string, number>();
+    const intervals = new Map<string, { counts: number[]; sum: number }>();
     for (const { index, pid, snapshot } of answers) {
       const last = this.lastByWorker.get(index);
-      const previous = last !== undefined && last.pid === pid ? last.totals : undefined;
-      const totals = new Map<string, number>();
+      const previous = last !== undefined && last.pid === pid ? last : undefined;
+      const totals: WorkerTotals = { pid, counters: new Map(), histograms: new Map() };
       for (const stat of snapshot.stats) {
+        if (stat.type === "histogram") {
+          totals.histograms.set(stat.name, { counts: stat.counts, sum: stat.sum });
+          const interval = histogramInterval(previous?.histograms.get(stat.name), stat);
+          const into = intervals.get(stat.name);
+          if (into === undefined) intervals.set(stat.name, interval);
+          else {
+            interval.counts.forEach((n, i) => (into.counts[i] = (into.counts[i] ?? 0) + n));
+            into.sum += interval.sum;
+          }
+          continue;
+        }
         if (stat.type !== "counter") continue;
-        totals.set(stat.name, stat.value);
+        totals.counters.set(stat.name, stat.value);
         if (!counterIsSummed(stat.name)) {
           copied.set(stat.name, Math.max(copied.get(stat.name) ?? 0, stat.value));
           continue;
         }
-        const before = previous?.get(stat.name) ?? 0;
+        const before = previous?.counters.get(stat.name) ?? 0;
+        // A total that went down: the worker restarted (or reset its counters); it starts again.
         const delta = stat.value >= before ? stat.value - before : stat.value;
         deltas.set(stat.name, (deltas.get(stat.name) ?? 0) + delta);
       }
-      // Only the names this worker has now: a removed cluster's counters are forgotten.
-      this.lastByWorker.set(index, { pid, totals });
+      // Only the names this worker has now: a removed cluster's stats are forgotten.
+      this.lastByWorker.set(index, totals);
     }
+    const copiedValues = new Map<string, number>();
     for (const [name, value] of copied) {
       const before = this.highest.get(name) ?? 0;
       deltas.set(name, Math.max(0, value - before));
       if (value > before) this.highest.set(name, value);
+      copiedValues.set(name, Math.max(value, before));
     }
-    return deltas;
+
+    const { stats } = mergeWorkerStats(answers.map((answer) => answer.snapshot));
+    const counters: SinkFlushMessage["counters"][number][] = [];
+    const gauges: SinkFlushMessage["gauges"][number][] = [];
+    const histograms: MergedHistogram[] = [];
+    // Running totals are kept for the names of this flush only (memory bounded by the stats).
+    const sentCounters = new Map<string, number>();
+    const sentHistograms = new Map<string, { counts: number[]; count: number; sum: number }>();
+    for (const stat of stats) {
+      if (stat instanceof Counter) {
+        const delta = deltas.get(stat.name) ?? 0;
+        let value = copiedValues.get(stat.name);
+        if (value === undefined) {
+          value = (this.sentCounters.get(stat.name) ?? 0) + delta;
+          sentCounters.set(stat.name, value);
+        }
+        counters.push({ name: stat.name, value, delta, used: stat.used });
+      } else if (stat instanceof Gauge) gauges.push({ name: stat.name, value: stat.value, used: stat.used });
+      else if (stat instanceof Histogram) {
+        const interval = intervals.get(stat.name) ?? { counts: Array.from(stat.counts, () => 0), sum: 0 };
+        const before = this.sentHistograms.get(stat.name);
+        const sent = {
+          counts: Array.from(stat.counts, (_, i) => (before?.counts[i] ?? 0) + (interval.counts[i] ?? 0)),
+          count: (before?.count ?? 0) + interval.counts.reduce((a, b) => a + b, 0),
+          sum: (before?.sum ?? 0) + interval.sum,
+        };
+        sentHistograms.set(stat.name, sent);
+        histograms.push({
+          name: stat.name,
+          unit: stat.unit,
+          used: stat.used,
+          counts: sent.counts,
+          count: sent.count,
+          sum: sent.sum,
+          min: Number.isFinite(stat.min) ? stat.min : null,
+          max: Number.isFinite(stat.max) ? stat.max : null,
+          interval: Array.from(stat.counts, (_, i) => interval.counts[i] ?? 0),
+          intervalSum: interval.sum,
+        });
+      }
+    }
+    this.sentCounters = sentCounters;
+    this.sentHistograms = sentHistograms;
+    return { counters, gauges, histograms };
   }
 }
 
-/** The answers (first worker first) merged into the message for the flushing worker's sinks. */
-export function sinkFlushMessage(answers: readonly WorkerFlushAnswer[], deltas: ReadonlyMap<string, number>): SinkFlushMessage {
-  const snapshots = answers.map((answer) => answer.snapshot);
-  const { stats } = mergeWorkerStats(snapshots);
-  // The interval's buckets and sum, summed per histogram name (mergeWorkerStats keeps the buckets only).
-  const intervals = new Map<string, { counts: number[]; sum: number }>();
-  for (const snapshot of snapshots) {
-    for (const stat of snapshot.stats) {
-      if (stat.type !== "histogram" || stat.interval === null) continue;
-      let interval = intervals.get(stat.name);
-      if (interval === undefined) intervals.set(stat.name, (interval = { counts: stat.interval.map(() => 0), sum: 0 }));
-      stat.interval.forEach((n, i) => (interval!.counts[i] = (interval!.counts[i] ?? 0) + n));
-      interval.sum += stat.intervalSum;
-    }
-  }
-  const counters: SinkFlushMessage["counters"][number][] = [];
-  const gauges: SinkFlushMessage["gauges"][number][] = [];
-  const histograms: MergedHistogram[] = [];
-  for (const stat of stats) {
-    if (stat instanceof Counter) counters.push({ name: stat.name, value: stat.value, delta: deltas.get(stat.name) ?? 0, used: stat.used });
-    else if (stat instanceof Gauge) gauges.push({ name: stat.name, value: stat.value, used: stat.used });
-    else if (stat instanceof Histogram) {
-      const interval = intervals.get(stat.name);
-      histograms.push({
-        name: stat.name,
-        unit: stat.unit,
-        used: stat.used,
-        counts: [...stat.counts],
-        count: stat.count,
-        sum: stat.sum,
-        min: Number.isFinite(stat.min) ? stat.min : null,
-        max: Number.isFinite(stat.max) ? stat.max : null,
-        interval: interval?.counts ?? Array.from(stat.counts, () => 0),
-        intervalSum: interval?.sum ?? 0,
-      });
-    }
-  }
-  return { counters, gauges, histograms };
+/**
+ * A worker's histogram interval: its cumulative buckets and sum less those at its last
+ * answer. None before (a new worker or histogram), or any bucket lower (a restart or reset):
+ * all it has now is the interval, as for a counter.
+ */
+function histogramInterval(before: { readonly counts: readonly number[]; readonly sum: number } | undefined, now: { readonly counts: readonly number[]; readonly sum: number }): { counts: number[]; sum: number } {
+  const restarted = before === undefined || now.sum < before.sum || now.counts.some((n, i) => n < (before.counts[i] ?? 0));
+  if (restarted) return { counts: [...now.counts], sum: now.sum };
+  return { counts: now.counts.map((n, i) => n - (before.counts[i] ?? 0)), sum: now.sum - before.sum };
 }

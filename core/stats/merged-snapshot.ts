@@ -30,13 +30,14 @@ export class MergedSnapshotMirror {
     };
     const counters = message.counters.map(({ name, value, delta, used }) => {
       const counter = kept(String(name), Counter);
-      counter.value = Number(value);
+      counter.value = count(value, name);
       counter.used = used === true;
-      return { counter, delta: Number(delta) };
+      return { counter, delta: count(delta, name) };
     });
     const gauges = message.gauges.map(({ name, value, used }) => {
       const gauge = kept(String(name), Gauge);
-      gauge.value = Number(value);
+      // A gauge may be below 0 in a worker (more dec than inc): finite is what a sink needs.
+      gauge.value = finite(value, name);
       gauge.used = used === true;
       return gauge;
     });
@@ -46,20 +47,36 @@ export class MergedSnapshotMirror {
       const histogram = existing instanceof Histogram && existing.unit === merged.unit ? existing : new Histogram(String(merged.name), merged.unit);
       next.set(merged.name, histogram);
       histogram.counts.fill(0);
+      if (!Array.isArray(merged.counts) || !Array.isArray(merged.interval)) throw new Error(`${String(merged.name)}: not a merged histogram`);
       merged.counts.forEach((n: number, i: number) => {
-        if (i < histogram.counts.length) histogram.counts[i] = Number(n);
+        if (i < histogram.counts.length) histogram.counts[i] = count(n, merged.name);
       });
-      histogram.count = Number(merged.count);
-      histogram.sum = Number(merged.sum);
-      histogram.min = merged.min ?? Infinity;
-      histogram.max = merged.max ?? -Infinity;
+      histogram.count = count(merged.count, merged.name);
+      histogram.sum = count(merged.sum, merged.name);
+      histogram.min = merged.min === null ? Infinity : count(merged.min, merged.name);
+      histogram.max = merged.max === null ? -Infinity : count(merged.max, merged.name);
       histogram.used = merged.used === true;
-      const interval = Float64Array.from(histogram.counts, (_, i) => Number(merged.interval[i] ?? 0));
+      const interval = Float64Array.from(histogram.counts, (_, i) => count(merged.interval[i] ?? 0, merged.name));
       const sampleCount = interval.reduce((a, b) => a + b, 0);
-      intervals.set(histogram, intervalStatistics(histogram, interval, Number(merged.intervalSum), sampleCount === histogram.count));
+      intervals.set(histogram, intervalStatistics(histogram, interval, count(merged.intervalSum, merged.name), sampleCount === histogram.count));
       return histogram;
     });
     this.stats = next;
     return { counters, gauges, histograms, intervals };
   }
+}
+
+/**
+ * A stat's number from the message: finite and not negative, as every count, sum and gauge
+ * a worker keeps is (a sink given NaN or a negative delta would send it on, and OTLP's
+ * BigInt() of one throws and loses the flush).
+ */
+function count(value: unknown, name: unknown): number {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) throw new Error(`${String(name)}: ${JSON.stringify(value) ?? String(value)} is not a finite number >= 0`);
+  return value;
+}
+
+function finite(value: unknown, name: unknown): number {
+  if (typeof value !== "number" || !Number.isFinite(value)) throw new Error(`${String(name)}: ${JSON.stringify(value) ?? String(value)} is not a finite number`);
+  return value;
 }

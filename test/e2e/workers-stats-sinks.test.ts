@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import * as dgram from "node:dgram";
+import { readdirSync, readFileSync } from "node:fs";
 import * as http from "node:http";
 import * as net from "node:net";
 import { httpProxyConfig } from "../support/configs.ts";
@@ -52,6 +53,46 @@ async function startWorkers(runtime: (typeof RUNTIMES)[number], config: object):
   await proxy.waitForLog(/all 2 workers started/, 1, STARTED_MS);
   return proxy;
 }
+
+/**
+ * Worker 0's internal admin, found as the supervisor finds it: the workers (descendants of
+ * the proxy's process, found in /proc) have POLYVOY_WORKER_DIR in their environment, where
+ * each announces its admin's address.
+ */
+function workerAdmin(root: number): { address: string; port: number } {
+  const parents = new Map<number, number>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "latin1");
+      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  const below = (pid: number): boolean => pid === root || (parents.has(pid) && pid !== 1 && below(parents.get(pid)!));
+  for (const pid of parents.keys()) {
+    if (pid === root || !below(pid)) continue;
+    let environ = "";
+    try {
+      environ = readFileSync(`/proc/${pid}/environ`, "latin1");
+    } catch {
+      continue;
+    }
+    const folder = /(?:^|\0)POLYVOY_WORKER_DIR=([^\0]+)/.exec(environ)?.[1];
+    if (folder !== undefined) return (JSON.parse(readFileSync(`${folder}/worker-0.json`, "utf8")) as { admin: { address: string; port: number } }).admin;
+  }
+  throw new Error(`no worker below pid ${root}`);
+}
+
+/** One admin request: its status and body. */
+async function adminRequest(port: number, method: string, path: string, body?: string): Promise<{ status: number; body: string }> {
+  const response = await fetch(`http://127.0.0.1:${port}${path}`, { method, ...(body !== undefined && { body, headers: { "content-type": "application/json" } }) });
+  return { status: response.status, body: await response.text() };
+}
+
+/** A merged flush as the supervisor sends it, with a counter no worker has. */
+const FAKE_FLUSH = JSON.stringify({ counters: [{ name: "FAKE.injected", value: 999999, delta: 999999, used: true }], gauges: [], histograms: [] });
 
 describe.each(RUNTIMES)("stats_sinks under --concurrency 2 on %s", (runtime) => {
   let upstream: HttpUpstream;
@@ -98,6 +139,44 @@ describe.each(RUNTIMES)("stats_sinks under --concurrency 2 on %s", (runtime) => 
     }
   });
 
+  for (const withAdmin of [true, false]) {
+    test(`${withAdmin ? "with" : "without"} an admin in the config: the worker-only paths are 404 without the supervisor's token, on the worker's admin and the public one; nothing injected reaches statsd`, { timeout: 180_000 }, async () => {
+      const socket = dgram.createSocket("udp4");
+      const lines: string[] = [];
+      socket.on("message", (msg) => lines.push(...msg.toString().split("\n")));
+      await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
+      const listen = await freePort();
+      let proxy: ProxyProcess | undefined;
+      try {
+        const adminPort = await freePort();
+        proxy = await startWorkers(runtime, {
+          ...httpProxyConfig({ listenPort: listen, clusters: { backend: [upstream.port] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }] }),
+          ...(withAdmin && { admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } } }),
+          stats_flush_interval: "0.3s",
+          stats_sinks: [{ name: "envoy.stat_sinks.statsd", typed_config: { "@type": "type.googleapis.com/envoy.config.metrics.v3.StatsdSink", address: { socket_address: { address: "127.0.0.1", port_value: socket.address().port } } } }],
+        });
+        const worker = workerAdmin(proxy.pid);
+        const admins = [worker.port, ...(withAdmin ? [adminPort] : [])];
+        for (const port of admins) {
+          expect((await adminRequest(port, "GET", "/stats?format=worker")).status).toBe(404);
+          expect((await adminRequest(port, "GET", "/stats?format=worker&flush=sinks")).status).toBe(404);
+          expect((await adminRequest(port, "POST", "/stats/sinks_flush", FAKE_FLUSH)).status).toBe(404);
+        }
+        if (withAdmin) expect((await adminRequest(admins[1]!, "GET", "/help")).body).not.toContain("sinks_flush");
+        // The supervisor's own flush still goes through.
+        for (let i = 0; i < 4; i++) expect(await get(listen)).toBe(200);
+        const total = (): number => lines.reduce((sum, line) => sum + Number(/^envoy\.cluster\.backend\.upstream_rq_total:(\d+)\|c$/.exec(line)?.[1] ?? 0), 0);
+        expect(await eventually(async () => total(), (n) => n >= 4, 20_000)).toBe(4);
+        expect(lines.filter((line) => line.includes("FAKE"))).toEqual([]);
+        // With no admin in the config, the one each worker has for its supervisor sends no admin stats.
+        if (!withAdmin) expect(lines.filter((line) => /^envoy\.(http|listener)\.admin\./.test(line))).toEqual([]);
+      } finally {
+        await proxy?.stop("SIGKILL");
+        socket.close();
+      }
+    });
+  }
+
   test("SIGTERM: the supervisor flushes once more before the workers stop (Envoy's terminate flush)", { timeout: 180_000 }, async () => {
     const socket = dgram.createSocket("udp4");
     const lines: string[] = [];
@@ -117,6 +196,34 @@ describe.each(RUNTIMES)("stats_sinks under --concurrency 2 on %s", (runtime) => 
       expect(exited.code).toBe(0);
       await eventually(async () => lines.length, (n) => n > 0, 5_000);
       expect(lines.filter((line) => line.startsWith("envoy.cluster.backend.upstream_rq_total:"))).toEqual(["envoy.cluster.backend.upstream_rq_total:6|c"]);
+    } finally {
+      await proxy?.stop("SIGKILL");
+      socket.close();
+    }
+  });
+
+  test("/quitquitquit: the supervisor flushes once more before the workers stop (Envoy's terminate flush)", { timeout: 180_000 }, async () => {
+    const socket = dgram.createSocket("udp4");
+    const lines: string[] = [];
+    socket.on("message", (msg) => lines.push(...msg.toString().split("\n")));
+    await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
+    const listen = await freePort();
+    const adminPort = await freePort();
+    let proxy: ProxyProcess | undefined;
+    try {
+      proxy = await startWorkers(runtime, {
+        ...httpProxyConfig({ listenPort: listen, clusters: { backend: [upstream.port] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }] }),
+        admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
+        // No timed flush comes during the test: only the final one can carry the requests.
+        stats_flush_interval: "60s",
+        stats_sinks: [{ name: "envoy.stat_sinks.statsd", typed_config: { "@type": "type.googleapis.com/envoy.config.metrics.v3.StatsdSink", address: { socket_address: { address: "127.0.0.1", port_value: socket.address().port } } } }],
+      });
+      for (let i = 0; i < 5; i++) expect(await get(listen)).toBe(200);
+      expect((await adminRequest(adminPort, "POST", "/quitquitquit")).status).toBe(200);
+      const exited = await proxy.stop("SIGCONT", 30_000);
+      expect(exited.code).toBe(0);
+      await eventually(async () => lines.length, (n) => n > 0, 5_000);
+      expect(lines.filter((line) => line.startsWith("envoy.cluster.backend.upstream_rq_total:"))).toEqual(["envoy.cluster.backend.upstream_rq_total:5|c"]);
     } finally {
       await proxy?.stop("SIGKILL");
       socket.close();

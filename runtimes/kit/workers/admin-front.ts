@@ -16,6 +16,7 @@ import { nodeFs, nodeHttp } from "../builtins.ts";
 import { bindPathFor, placeBoundSocket, unlinkBeforeBind } from "../unix-socket.ts";
 import type { StatsConfig } from "../../../core/config/bootstrap.ts";
 import { parseQuery } from "../../../core/admin/admin.ts";
+import { isSupervisorOnlyPath, SUPERVISOR_TOKEN_HEADER, WORKER_SNAPSHOT_PATH } from "../../../core/admin/supervisor-requests.ts";
 import { statsResponse } from "../../../core/admin/stats-render.ts";
 import { withRegexEngine } from "../../../core/config/regex-engine.ts";
 import { TagExtractor } from "../../../core/admin/tag-extractor.ts";
@@ -109,12 +110,17 @@ export class AdminFront {
     const method = request.method ?? "GET";
     const workers = await this.supervisor.workerAdmins();
     if (workers.length === 0) return send(response, text(503, "no worker is up\n"));
-    const ask = (worker: WorkerAdmin, target = url) => askWorker(worker, method, target, request.headers["content-type"], body);
+    // A client's request goes on without the supervisor's token: a worker answers it as any client's.
+    const ask = (worker: WorkerAdmin, target = url) => askWorker(worker, method, target, request.headers["content-type"], body, WORKER_TIMEOUT_MS, false);
+
+    // The supervisor's own requests to its workers (the merged stats flush, a worker's raw
+    // snapshot) are no admin endpoint of Envoy's: unknown here, as on any admin.
+    if (isSupervisorOnlyPath(path, parseQuery(at < 0 ? "" : url.slice(at + 1)))) return send(response, text(404, "invalid path\n"));
 
     if (path === "/stats" || path === "/stats/prometheus") {
       // stats_flush_on_admin with stats sinks: this read is what flushes them (Envoy's StatsHandler).
       if (this.supervisor.sinkFlush?.onAdmin === true) await this.supervisor.sinkFlush.flush();
-      const snapshots = await Promise.all(workers.map((w) => askWorker(w, "GET", "/stats?format=worker", undefined, undefined)));
+      const snapshots = await Promise.all(workers.map((w) => askWorker(w, "GET", WORKER_SNAPSHOT_PATH, undefined, undefined)));
       const parsed = snapshots.flatMap((a) => (a?.status === 200 ? [JSON.parse(new TextDecoder().decode(a.body)) as WorkerStatsSnapshot] : []));
       const merged = mergeWorkerStats(parsed);
       // A filter= pattern is RE2's: the engine loads on its first use (core/config/regex-engine.ts).
@@ -130,7 +136,7 @@ export class AdminFront {
       return send(response, { ...ok[0]!, body: new TextEncoder().encode(json ? mergeClustersJson(bodies) : mergeClustersText(bodies)) });
     }
     if (BROADCAST.has(path) && method === "POST") {
-      if (path === "/quitquitquit") this.supervisor.quitting(workers);
+      if (path === "/quitquitquit") await this.supervisor.quitting(workers);
       const answers = await Promise.all(workers.map((w) => ask(w)));
       return send(response, answers.find((a) => a !== undefined) ?? text(502, "workers did not answer\n"));
     }
@@ -139,13 +145,16 @@ export class AdminFront {
   }
 }
 
-/** One worker admin's answer, or undefined when it did not give one (exited, timed out). */
-export async function askWorker(worker: WorkerAdmin, method: string, target: string, contentType: string | undefined, body: Uint8Array | undefined, timeoutMs = WORKER_TIMEOUT_MS): Promise<Answer | undefined> {
+/**
+ * One worker admin's answer, or undefined when it did not give one (exited, timed out).
+ * `fromSupervisor`: the request is the supervisor's own and carries its token (a client's request passed on does not).
+ */
+export async function askWorker(worker: WorkerAdmin, method: string, target: string, contentType: string | undefined, body: Uint8Array | undefined, timeoutMs = WORKER_TIMEOUT_MS, fromSupervisor = true): Promise<Answer | undefined> {
   const host = worker.address.includes(":") ? `[${worker.address}]` : worker.address;
   try {
     const response = await fetch(`http://${host}:${worker.port}${target}`, {
       method,
-      headers: contentType ? { "content-type": contentType } : {},
+      headers: { ...(fromSupervisor && { [SUPERVISOR_TOKEN_HEADER]: worker.token }), ...(contentType && { "content-type": contentType }) },
       ...(body && body.length > 0 && method !== "GET" && method !== "HEAD" && { body }),
       signal: AbortSignal.timeout(timeoutMs),
     });

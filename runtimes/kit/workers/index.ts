@@ -25,7 +25,7 @@ export function workerProcesses(
   const worker = workerFromEnvironment(host);
   if (worker) stopWithSupervisor(host);
   return {
-    worker: worker && { index: worker.index, count: worker.count },
+    worker: worker && { index: worker.index, count: worker.count, ...(worker.supervisorToken !== undefined && { supervisorToken: worker.supervisorToken }) },
     sharing,
     async supervise(options) {
       // Loaded only here: a single process (no --concurrency) never loads the supervisor and its admin.

@@ -12,6 +12,8 @@ export const WORKER_ENV = {
   folder: "POLYVOY_WORKER_DIR",
   /** The supervisor's pid (worker-side.ts: a worker whose parent is another process stops). */
   supervisor: "POLYVOY_SUPERVISOR_PID",
+  /** The supervisor's random secret for its stats requests to the worker's admin (WorkerIdentity.supervisorToken). */
+  token: "POLYVOY_SUPERVISOR_TOKEN",
 } as const;
 
 export interface WorkerEnvironment extends WorkerIdentity {
@@ -25,7 +27,8 @@ export function workerFromEnvironment(host: Pick<ProcessHost, "env"> = nodeProce
   const count = Number(host.env(WORKER_ENV.count));
   const folder = host.env(WORKER_ENV.folder);
   if (!Number.isSafeInteger(index) || !Number.isSafeInteger(count) || index < 0 || index >= count || !folder) return undefined;
-  return { index, count, folder };
+  const token = host.env(WORKER_ENV.token);
+  return { index, count, folder, ...(token && { supervisorToken: token }) };
 }
 
 /** The file a worker announces itself in. */

@@ -48,6 +48,8 @@ export interface WorkerAdmin {
   readonly pid: number;
   readonly address: string;
   readonly port: number;
+  /** The supervisor's secret its requests carry (WorkerIdentity.supervisorToken). */
+  readonly token: string;
 }
 
 export class WorkerSupervisor {
@@ -68,6 +70,12 @@ export class WorkerSupervisor {
   readonly sinkFlush: SinkFlush | undefined;
   private finish: ((code: number) => void) | undefined;
   private killTimer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * A random secret handed to every worker in its environment: the workers' admins answer
+   * the supervisor's stats paths (the merged flush's body, every stat's raw snapshot) only to
+   * a request that carries it, so no other process on loopback can read or inject stats.
+   */
+  private readonly token = randomToken();
 
   constructor(
     private readonly options: SuperviseOptions,
@@ -121,7 +129,7 @@ export class WorkerSupervisor {
     const admins: WorkerAdmin[] = [];
     for (const slot of this.slots) {
       const announced = await this.announcement(slot);
-      if (announced?.admin) admins.push({ index: slot.index, pid: announced.pid, ...announced.admin });
+      if (announced?.admin) admins.push({ index: slot.index, pid: announced.pid, ...announced.admin, token: this.token });
     }
     return admins;
   }
@@ -131,12 +139,17 @@ export class WorkerSupervisor {
    * admin): their exits are the end, not crashes. A worker the quit cannot reach (one
    * restarted and not yet announced) is sent SIGTERM, or it would run until the kill timer.
    */
-  quitting(reached: readonly WorkerAdmin[]): void {
+  async quitting(reached: readonly WorkerAdmin[]): Promise<void> {
     if (!this.stopping) {
       this.stopping = true;
-      this.sinkFlush?.stop();
       this.log.info("admin /quitquitquit, stopping all workers");
       this.armKillTimer();
+      // Envoy's terminate flushes the stats one last time, on every way to stop: here while
+      // the workers, which hold the sinks, still run (within the flush's own bound).
+      const sinkFlush = this.sinkFlush;
+      sinkFlush?.stop();
+      const final = this.started ? sinkFlush?.finalFlush() : undefined;
+      if (final !== undefined) await final;
     }
     const pids = new Set(reached.map((w) => w.pid));
     for (const slot of this.slots) if (slot.child !== undefined && (slot.pid === undefined || !pids.has(slot.pid))) slot.child.kill("SIGTERM");
@@ -158,16 +171,17 @@ export class WorkerSupervisor {
     this.exitCode = code;
     this.log.info(`${reason}, stopping ${this.liveCount()} workers`);
     this.armKillTimer();
-    // Envoy's terminate flushes the stats one last time (InstanceImpl::terminate): here
-    // before the workers are told to stop, within the flush's own bound (sink-flush.ts).
-    // SIGINT stops at once, as the workers' own final flush does not wait either.
+    // Envoy's terminate flushes the stats one last time (InstanceImpl::terminate), on
+    // SIGTERM and SIGINT alike: here before the workers are told to stop (they hold the
+    // sinks), within the flush's own bound (sink-flush.ts). The timer keeps running while
+    // SIGTERM's workers drain; it stops when they have all exited (finishIfDone).
     const sinkFlush = this.sinkFlush;
-    sinkFlush?.stop();
-    if (sinkFlush === undefined || sinkFlush.onAdmin || signal !== "SIGTERM" || !this.started) {
+    if (sinkFlush === undefined || sinkFlush.onAdmin || !this.started) {
       this.signalWorkers(signal);
       return this.finishIfDone();
     }
-    void sinkFlush.flush().finally(() => {
+    if (signal !== "SIGTERM") sinkFlush.stop();
+    void sinkFlush.finalFlush().finally(() => {
       this.signalWorkers(this.stopSignal ?? signal);
       this.finishIfDone();
     });
@@ -222,6 +236,7 @@ export class WorkerSupervisor {
       [WORKER_ENV.index]: String(slot.index),
       [WORKER_ENV.count]: String(this.options.count),
       [WORKER_ENV.folder]: this.folder,
+      [WORKER_ENV.token]: this.token,
     });
     slot.child = child;
     slot.pid = child.pid;
@@ -322,6 +337,12 @@ export class WorkerSupervisor {
       finish(this.exitCode);
     })();
   }
+}
+
+/** 32 bytes from the Web Crypto API (Node, Bun and Deno have it), in hex. */
+function randomToken(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function describe(err: unknown): string {

@@ -6,14 +6,14 @@
 import { describe, expect, test } from "vitest";
 import { HistogramIntervals } from "../../../core/admin/histogram-intervals.ts";
 import { workerStatsSnapshot, type WorkerStatsSnapshot } from "../../../core/admin/worker-stats.ts";
-import { MergedCounterDeltas, sinkFlushMessage, type WorkerFlushAnswer } from "../../../core/stats/merged-flush.ts";
+import { MergedFlushState, type SinkFlushMessage, type WorkerFlushAnswer } from "../../../core/stats/merged-flush.ts";
 import { MergedSnapshotMirror } from "../../../core/stats/merged-snapshot.ts";
 import { StatsStore } from "../../../core/stats/stats-store.ts";
 import { MetricsFlusher } from "../../../core/stats/metrics-flusher.ts";
 import { ProtoWriter } from "../../../core/util/protobuf-wire.ts";
 import { metricsCodec } from "../../support/metrics-service-server.ts";
 
-/** A worker: its store, and its admin's intervals closed at each snapshot (flush=sinks). */
+/** A worker: its store, and its admin's intervals closed at each snapshot (flush=sinks: the admin's display only). */
 class FakeWorker {
   readonly store = new StatsStore();
   readonly intervals = new HistogramIntervals();
@@ -29,6 +29,19 @@ class FakeWorker {
 }
 
 const RQ = "cluster.backend.upstream_rq_total";
+const RQ_TIME = "cluster.backend.upstream_rq_time";
+
+/** The old API's shape: each counter's delta in the merged message. */
+class MergedCounterDeltas {
+  readonly state = new MergedFlushState();
+  deltas(answers: WorkerFlushAnswer[]): Map<string, number> {
+    return new Map(this.state.message(answers).counters.map((c) => [c.name, c.delta]));
+  }
+}
+
+function sinkFlushMessage(answers: WorkerFlushAnswer[], deltas: MergedCounterDeltas): SinkFlushMessage {
+  return deltas.state.message(answers);
+}
 
 describe("MergedCounterDeltas", () => {
   test("each flush's delta is what both workers counted since the last", () => {
@@ -82,6 +95,54 @@ describe("MergedCounterDeltas", () => {
   });
 });
 
+describe("MergedFlushState: cumulative values never go backwards", () => {
+  const counter = (m: SinkFlushMessage) => m.counters.find((c) => c.name === RQ)!;
+  const histogram = (m: SinkFlushMessage) => m.histograms.find((h) => h.name === RQ_TIME)!;
+
+  test("a worker left out of a flush, then restarted: the counter's value and the histogram's count, sum and buckets only grow", () => {
+    const state = new MergedFlushState();
+    const [a, b] = [new FakeWorker(0, 100), new FakeWorker(1, 101)];
+    a.store.counter(RQ).inc(100);
+    b.store.counter(RQ).inc(100);
+    a.store.histogram(RQ_TIME).record(5);
+    b.store.histogram(RQ_TIME).record(5);
+    const values: number[][] = [];
+    const seen = (m: SinkFlushMessage) => values.push([counter(m).value, counter(m).delta, histogram(m).count, histogram(m).sum, histogram(m).counts.reduce((x, y) => x + y, 0)]);
+    seen(state.message([a.answer(), b.answer()]));
+    a.store.counter(RQ).inc(1);
+    a.store.histogram(RQ_TIME).record(5);
+    // b missed this flush.
+    seen(state.message([a.answer()]));
+    b.store.counter(RQ).inc(1);
+    seen(state.message([a.answer(), b.answer()]));
+    // b restarted (new pid), from 0.
+    const restarted = new FakeWorker(1, 202);
+    restarted.store.counter(RQ).inc(1);
+    restarted.store.histogram(RQ_TIME).record(5);
+    seen(state.message([a.answer(), restarted.answer()]));
+    expect(values).toEqual([
+      [200, 200, 2, 10, 2],
+      [201, 1, 3, 15, 3],
+      [202, 1, 3, 15, 3],
+      [203, 1, 4, 20, 4],
+    ]);
+  });
+
+  test("a histogram's interval from the worker's cumulative counts: an answer the flush left out is in the next one's interval", () => {
+    const state = new MergedFlushState();
+    const [a, b] = [new FakeWorker(0, 100), new FakeWorker(1, 101)];
+    a.store.histogram(RQ_TIME).record(3);
+    b.store.histogram(RQ_TIME).record(30);
+    const sampled = (m: SinkFlushMessage) => [histogram(m).interval.reduce((x, y) => x + y, 0), histogram(m).intervalSum];
+    expect(sampled(state.message([a.answer(), b.answer()]))).toEqual([2, 33]);
+    b.store.histogram(RQ_TIME).record(7);
+    // b answered late (its snapshot was taken, then dropped): its value is not lost.
+    b.answer();
+    expect(sampled(state.message([a.answer()]))).toEqual([0, 0]);
+    expect(sampled(state.message([a.answer(), b.answer()]))).toEqual([1, 7]);
+  });
+});
+
 describe("sinkFlushMessage and MergedSnapshotMirror", () => {
   test("gauges summed once (copies once), histograms' intervals summed, deltas carried; the flushing worker's snapshot", () => {
     const [a, b] = [new FakeWorker(0, 100), new FakeWorker(1, 101)];
@@ -96,7 +157,7 @@ describe("sinkFlushMessage and MergedSnapshotMirror", () => {
     b.store.histogram("cluster.backend.upstream_rq_time").record(300);
     const deltas = new MergedCounterDeltas();
     const answers = [a.answer(), b.answer()];
-    const message = sinkFlushMessage(answers, deltas.deltas(answers));
+    const message = sinkFlushMessage(answers, deltas);
     // Through JSON, as between the processes.
     const mirror = new MergedSnapshotMirror();
     const snapshot = mirror.snapshot(JSON.parse(JSON.stringify(message)));
@@ -113,7 +174,7 @@ describe("sinkFlushMessage and MergedSnapshotMirror", () => {
     b.store.histogram("cluster.backend.upstream_rq_time").record(7);
     b.store.counter(RQ).inc(1);
     const next = [a.answer(), b.answer()];
-    const second = mirror.snapshot(JSON.parse(JSON.stringify(sinkFlushMessage(next, deltas.deltas(next)))));
+    const second = mirror.snapshot(JSON.parse(JSON.stringify(sinkFlushMessage(next, deltas))));
     expect(second.histograms[0]).toBe(histogram);
     expect(second.counters[0]!.counter).toBe(snapshot.counters[0]!.counter);
     expect(second.counters[0]!.delta).toBe(1);
@@ -126,11 +187,11 @@ describe("sinkFlushMessage and MergedSnapshotMirror", () => {
     b.store.histogram("cluster.backend.upstream_rq_time").record(30);
     const deltas = new MergedCounterDeltas();
     const first = [a.answer(), b.answer()];
-    sinkFlushMessage(first, deltas.deltas(first));
+    sinkFlushMessage(first, deltas);
     // The next flush goes through another worker (the first exited): its sink has seen none before.
     b.store.histogram("cluster.backend.upstream_rq_time").record(7);
     const next = [b.answer()];
-    const snapshot = new MergedSnapshotMirror().snapshot(JSON.parse(JSON.stringify(sinkFlushMessage(next, deltas.deltas(next)))));
+    const snapshot = new MergedSnapshotMirror().snapshot(JSON.parse(JSON.stringify(sinkFlushMessage(next, deltas))));
     const writer = new ProtoWriter();
     new MetricsFlusher({ reportCountersAsDeltas: true, emitTagsAsLabels: false, histogramEmitMode: "HISTOGRAM" }, undefined).flush(writer, 2, snapshot, 0);
     const family = metricsCodec().decode(writer.finish()).envoy_metrics!.find((f) => f.name === "cluster.backend.upstream_rq_time")!;

@@ -202,7 +202,7 @@ describe("envoy.stat_sinks.statsd over UDP", () => {
     const runtime = new MemoryRuntime();
     const datagrams: string[] = [];
     await runtime.udp.bind({ address: "127.0.0.1", port: STATSD, maxDatagramSize: 65536 }, { onMessage: (data) => datagrams.push(text(data)), onError: () => {} });
-    const workers: WorkerProcesses = { worker: { index: 0, count: 2 }, sharing: "reuse-port", supervise: () => Promise.resolve(0), announceStarted: () => Promise.resolve(), startConfig: () => Promise.resolve(undefined) };
+    const workers: WorkerProcesses = { worker: { index: 0, count: 2, supervisorToken: "s3cret" }, sharing: "reuse-port", supervise: () => Promise.resolve(0), announceStarted: () => Promise.resolve(), startConfig: () => Promise.resolve(undefined) };
     const asWorker = Object.assign(Object.create(runtime) as Runtime, { workers });
     // As core/main.ts makes it: no admin configured, an internal one for the supervisor alone.
     const bootstrap = loadBootstrap(JSON.stringify(config({ stats_sinks: sinks })), "json");
@@ -213,21 +213,34 @@ describe("envoy.stat_sinks.statsd over UDP", () => {
     // Its own stats are only its share: counters and gauges go out in the supervisor's flush.
     expect(datagrams.filter((d) => /\|[cg]$/.test(d))).toEqual([]);
     const admin = server.admin!;
-    const snapshot = admin.handle({ method: "GET", path: "/stats?format=worker&flush=sinks" });
+    // Without the supervisor's token (anyone else on loopback) neither worker-only path exists.
+    expect(admin.fromSupervisor("s3cret")).toBe(true);
+    expect(admin.fromSupervisor("s3creT")).toBe(false);
+    expect(admin.fromSupervisor(undefined)).toBe(false);
+    expect(admin.handle({ method: "GET", path: "/stats?format=worker&flush=sinks" }).status).toBe(404);
+    expect(admin.handle({ method: "POST", path: "/stats/sinks_flush", json: "{}" }).status).toBe(404);
+    expect(admin.jsonBodyLimit("/stats/sinks_flush", false)).toBe(0);
+    const snapshot = admin.handle({ method: "GET", path: "/stats?format=worker&flush=sinks", fromSupervisor: true });
     expect(snapshot.status).toBe(200);
     expect((JSON.parse(snapshot.body) as { stats: { name: string }[] }).stats.map((s) => s.name)).toContain("cluster.backend.upstream_rq_total");
     // The rest of the admin is not there (the config asked for none).
     expect(admin.handle({ method: "GET", path: "/ready" }).status).toBe(404);
     expect(admin.handle({ method: "POST", path: "/quitquitquit" }).status).toBe(404);
-    expect(admin.jsonBodyLimit("/stats/sinks_flush")).toBeGreaterThan(0);
-    expect(admin.jsonBodyLimit("/stats")).toBe(0);
+    expect(admin.jsonBodyLimit("/stats/sinks_flush", true)).toBe(16 * 1024 * 1024);
+    expect(admin.jsonBodyLimit("/stats", true)).toBe(0);
     const merged = {
       counters: [{ name: "cluster.backend.upstream_rq_total", value: 12, delta: 7, used: true }],
       gauges: [{ name: "server.live", value: 1, used: true }],
       histograms: [],
     };
-    expect(admin.handle({ method: "POST", path: "/stats/sinks_flush", json: JSON.stringify(merged) }).status).toBe(200);
-    expect(admin.handle({ method: "POST", path: "/stats/sinks_flush", json: "{" }).status).toBe(400);
+    const flush = (json: string) => admin.handle({ method: "POST", path: "/stats/sinks_flush", json, fromSupervisor: true });
+    // Numbers a worker never keeps are refused whole, before any sink sees them.
+    const bad = (delta: unknown) => JSON.stringify({ ...merged, counters: [{ name: "x", value: 1, delta, used: true }] });
+    for (const delta of [-1, "7", null, 1e400]) expect(flush(bad(delta)).status).toBe(400);
+    const badHistogram = { name: "h", unit: "Milliseconds", used: true, counts: [], count: 1, sum: Number.NaN, min: null, max: null, interval: [], intervalSum: 0 };
+    expect(flush(JSON.stringify({ ...merged, histograms: [badHistogram] }).replace("null,\"min\"", "\"NaN\",\"min\"")).status).toBe(400);
+    expect(flush(JSON.stringify(merged)).status).toBe(200);
+    expect(flush("{").status).toBe(400);
     await runtime.settle(100);
     expect(datagrams.filter((d) => /\|[cg]$/.test(d))).toEqual(["envoy.cluster.backend.upstream_rq_total:7|c", "envoy.server.live:1|g"]);
     // The histogram values it records are its own to send, as recorded.
