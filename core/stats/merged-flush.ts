@@ -118,7 +118,7 @@ export class MergedFlushState {
     const counters: SinkFlushMessage["counters"][number][] = [];
     const gauges: SinkFlushMessage["gauges"][number][] = [];
     const histograms: MergedHistogram[] = [];
-    // Running totals are kept for the names of this flush only (memory bounded by the stats).
+    // Running totals, per name a worker holds (memory bounded by the workers' stats).
     const sentCounters = new Map<string, number>();
     const sentHistograms = new Map<string, { counts: number[]; count: number; sum: number }>();
     for (const stat of stats) {
@@ -154,6 +154,16 @@ export class MergedFlushState {
         });
       }
     }
+    // A name missing from this flush that some worker still held at its last answer (a
+    // stat only a late worker has) keeps its running total: its next point must continue
+    // it, not start again from 0 (a reset to a cumulative sink). Names no worker holds go.
+    const held = new Set<string>();
+    for (const worker of this.lastByWorker.values()) {
+      for (const name of worker.counters.keys()) held.add(name);
+      for (const name of worker.histograms.keys()) held.add(name);
+    }
+    for (const [name, value] of this.sentCounters) if (!sentCounters.has(name) && held.has(name)) sentCounters.set(name, value);
+    for (const [name, value] of this.sentHistograms) if (!sentHistograms.has(name) && held.has(name)) sentHistograms.set(name, value);
     this.sentCounters = sentCounters;
     this.sentHistograms = sentHistograms;
     return { counters, gauges, histograms };

@@ -202,3 +202,28 @@ describe("sinkFlushMessage and MergedSnapshotMirror", () => {
     expect(() => new MergedSnapshotMirror().snapshot({} as never)).toThrow(/not a merged stats flush/);
   });
 });
+
+describe("running totals of a stat only one worker has", () => {
+  // A lazily made stat (a 503 counter, a host's histogram) on worker 1 alone: worker 1 missing
+  // one flush must not restart its cumulative value from 0 at the next.
+  test("continue across a flush that worker missed", () => {
+    const state = new MergedFlushState();
+    const a = new FakeWorker(0, 100);
+    const b = new FakeWorker(1, 101);
+    a.store.counter(RQ).inc(1);
+    const only = b.store.counter("cluster.backend.upstream_rq_503");
+    only.inc(10);
+    const time = b.store.histogram(RQ_TIME, "milliseconds");
+    for (let i = 0; i < 10; i++) time.record(5);
+    const values = (m: SinkFlushMessage): [number | undefined, number | undefined] => [
+      m.counters.find((c) => c.name === "cluster.backend.upstream_rq_503")?.value,
+      m.histograms.find((h) => h.name === RQ_TIME)?.count,
+    ];
+    expect(values(state.message([a.answer(), b.answer()]))).toEqual([10, 10]);
+    expect(values(state.message([a.answer()]))).toEqual([undefined, undefined]);
+    only.inc(2);
+    time.record(5);
+    time.record(5);
+    expect(values(state.message([a.answer(), b.answer()]))).toEqual([12, 12]);
+  });
+});
