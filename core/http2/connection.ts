@@ -353,7 +353,16 @@ export class Http2ConnectionImpl implements FrameHandler, HpackHeaderSink, Http2
 
   /** Called by Http2Stream.reset. */
   resetStream(stream: Http2Stream, code: number): void {
-    if (this.closed || stream.wasReset || stream.state === StreamState.CLOSED) return;
+    if (this.closed || stream.wasReset) return;
+    if (stream.state === StreamState.CLOSED) {
+      // Ended both ways, but body held for a read-disabled reader (the router's slow client)
+      // is abandoned unread: its share of the connection window comes back, or each such
+      // stream would shrink the window for every stream after it (Envoy's codec_impl.cc
+      // onStreamClose: MarkDataConsumedForStream of the unconsumed bytes).
+      const held = stream.dropHeld();
+      if (held > 0) this.returnConnectionWindow(held);
+      return;
+    }
     if (stream.id !== 0) {
       this.writeFrame(encodeRstStreamFrame(stream.id, code), true);
       this.stats.tx_reset.inc();

@@ -172,7 +172,10 @@ class Http2UpstreamStream implements UpstreamStream, Http2StreamCallbacks {
    */
   reset(): void {
     this.detach();
-    if (!this.stream.closed && !this.client.codec.closed) {
+    // A closed stream's reset sends nothing and counts nothing: it only gives the body held
+    // for a read-disabled reader back to the connection window (Http2Connection.resetStream).
+    if (this.stream.closed) this.stream.reset(LOCAL_RESET_CODE);
+    else if (!this.client.codec.closed) {
       this.resetting = true;
       this.stream.reset(LOCAL_RESET_CODE);
       this.resetting = false;

@@ -606,3 +606,32 @@ describe("HPACK table size (RFC 7541 §4.2, RFC 9113 §6.5.2)", () => {
     expect(block[2]! & 0xf0).toBe(0x00); // x-a: literal without indexing, the table having no room
   });
 });
+
+describe("a closed stream's held body, abandoned", () => {
+  // The router read-disables an upstream stream for a slow client; the response ends (the
+  // stream is closed) while its body is still held; the client goes away and the router
+  // resets the stream. The held bytes must come back to the connection window, or every
+  // such response shrinks it for the streams after (Envoy's onStreamClose).
+  test("gives its share of the connection window back", () => {
+    const W = 65535;
+    const { client, serverLog, pump } = pair({}, { initialConnectionWindowSize: W, initialStreamWindowSize: W });
+    const first = new StreamLog();
+    const s1 = client.newStream(first)!;
+    s1.sendHeaders(GET, true);
+    s1.readDisable(true);
+    pump();
+    serverLog.streams[0]!.sendHeaders([":status", "200"], false);
+    serverLog.streams[0]!.sendData(new Uint8Array(60_000), true);
+    pump();
+    s1.reset();
+    pump();
+    const second = new StreamLog();
+    const s2 = client.newStream(second)!;
+    s2.sendHeaders(GET, true);
+    pump();
+    serverLog.streams[1]!.sendHeaders([":status", "200"], false);
+    serverLog.streams[1]!.sendData(new Uint8Array(20_000), true);
+    pump();
+    expect(second.body.reduce((n, c) => n + c.length, 0)).toBe(20_000);
+  });
+});
