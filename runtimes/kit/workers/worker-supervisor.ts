@@ -10,6 +10,7 @@
 import type * as Fs from "node:fs";
 import type * as FsPromises from "node:fs/promises";
 import type { SignalName, SuperviseOptions } from "../../../core/port.ts";
+import { randomBytes } from "../random-bytes.ts";
 import { AdminFront } from "./admin-front.ts";
 import { SinkFlush } from "./sink-flush.ts";
 import { announcementPath, startConfigPath, WORKER_ENV, type Announcement } from "./worker-identity.ts";
@@ -339,9 +340,10 @@ export class WorkerSupervisor {
   }
 }
 
-/** 32 bytes from the Web Crypto API (Node, Bun and Deno have it), in hex. */
+/** 32 bytes from the Web Crypto API (Node, Bun and Deno have it: the kit's randomBytes), in hex. */
 function randomToken(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  const bytes = new Uint8Array(32);
+  randomBytes(bytes);
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
