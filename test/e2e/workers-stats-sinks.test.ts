@@ -48,6 +48,20 @@ function heldConnection(port: number): Promise<net.Socket> {
   });
 }
 
+/** A UDP statsd server on loopback: the lines it received, in order. */
+async function statsdServer(): Promise<{ socket: dgram.Socket; lines: string[] }> {
+  const socket = dgram.createSocket("udp4");
+  const lines: string[] = [];
+  socket.on("message", (msg) => lines.push(...msg.toString().split("\n")));
+  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
+  return { socket, lines };
+}
+
+/** The bootstrap's stats_sinks: one statsd sink sending to `socket`. */
+const statsdSinks = (socket: dgram.Socket) => [
+  { name: "envoy.stat_sinks.statsd", typed_config: { "@type": "type.googleapis.com/envoy.config.metrics.v3.StatsdSink", address: { socket_address: { address: "127.0.0.1", port_value: socket.address().port } } } },
+];
+
 async function startWorkers(runtime: (typeof RUNTIMES)[number], config: object): Promise<ProxyProcess> {
   const proxy = await ProxyProcess.start(runtime, config, 0, ["--concurrency", "2"]);
   await proxy.waitForLog(/all 2 workers started/, 1, STARTED_MS);
@@ -102,10 +116,7 @@ describe.each(RUNTIMES)("stats_sinks under --concurrency 2 on %s", (runtime) => 
   afterAll(() => upstream?.close());
 
   test("statsd (UDP): one counter total for the requests of both workers; a gauge summed once per flush", { timeout: 180_000 }, async () => {
-    const socket = dgram.createSocket("udp4");
-    const lines: string[] = [];
-    socket.on("message", (msg) => lines.push(...msg.toString().split("\n")));
-    await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
+    const { socket, lines } = await statsdServer();
     const listen = await freePort();
     const held: net.Socket[] = [];
     let proxy: ProxyProcess | undefined;
@@ -113,7 +124,7 @@ describe.each(RUNTIMES)("stats_sinks under --concurrency 2 on %s", (runtime) => 
       proxy = await startWorkers(runtime, {
         ...httpProxyConfig({ listenPort: listen, clusters: { backend: [upstream.port] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }] }),
         stats_flush_interval: "0.3s",
-        stats_sinks: [{ name: "envoy.stat_sinks.statsd", typed_config: { "@type": "type.googleapis.com/envoy.config.metrics.v3.StatsdSink", address: { socket_address: { address: "127.0.0.1", port_value: socket.address().port } } } }],
+        stats_sinks: statsdSinks(socket),
       });
       for (let i = 0; i < REQUESTS; i++) expect(await get(listen)).toBe(200);
       const total = (): number =>
@@ -141,10 +152,7 @@ describe.each(RUNTIMES)("stats_sinks under --concurrency 2 on %s", (runtime) => 
 
   for (const withAdmin of [true, false]) {
     test(`${withAdmin ? "with" : "without"} an admin in the config: the worker-only paths are 404 without the supervisor's token, on the worker's admin and the public one; nothing injected reaches statsd`, { timeout: 180_000 }, async () => {
-      const socket = dgram.createSocket("udp4");
-      const lines: string[] = [];
-      socket.on("message", (msg) => lines.push(...msg.toString().split("\n")));
-      await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
+      const { socket, lines } = await statsdServer();
       const listen = await freePort();
       let proxy: ProxyProcess | undefined;
       try {
@@ -153,7 +161,7 @@ describe.each(RUNTIMES)("stats_sinks under --concurrency 2 on %s", (runtime) => 
           ...httpProxyConfig({ listenPort: listen, clusters: { backend: [upstream.port] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }] }),
           ...(withAdmin && { admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } } }),
           stats_flush_interval: "0.3s",
-          stats_sinks: [{ name: "envoy.stat_sinks.statsd", typed_config: { "@type": "type.googleapis.com/envoy.config.metrics.v3.StatsdSink", address: { socket_address: { address: "127.0.0.1", port_value: socket.address().port } } } }],
+          stats_sinks: statsdSinks(socket),
         });
         const worker = workerAdmin(proxy.pid);
         const admins = [worker.port, ...(withAdmin ? [adminPort] : [])];
@@ -178,10 +186,7 @@ describe.each(RUNTIMES)("stats_sinks under --concurrency 2 on %s", (runtime) => 
   }
 
   test("SIGTERM: the supervisor flushes once more before the workers stop (Envoy's terminate flush)", { timeout: 180_000 }, async () => {
-    const socket = dgram.createSocket("udp4");
-    const lines: string[] = [];
-    socket.on("message", (msg) => lines.push(...msg.toString().split("\n")));
-    await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
+    const { socket, lines } = await statsdServer();
     const listen = await freePort();
     let proxy: ProxyProcess | undefined;
     try {
@@ -189,7 +194,7 @@ describe.each(RUNTIMES)("stats_sinks under --concurrency 2 on %s", (runtime) => 
         ...httpProxyConfig({ listenPort: listen, clusters: { backend: [upstream.port] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }] }),
         // No timed flush comes during the test: only the final one can carry the requests.
         stats_flush_interval: "60s",
-        stats_sinks: [{ name: "envoy.stat_sinks.statsd", typed_config: { "@type": "type.googleapis.com/envoy.config.metrics.v3.StatsdSink", address: { socket_address: { address: "127.0.0.1", port_value: socket.address().port } } } }],
+        stats_sinks: statsdSinks(socket),
       });
       for (let i = 0; i < 6; i++) expect(await get(listen)).toBe(200);
       const exited = await proxy.stop("SIGTERM", 30_000);
@@ -203,10 +208,7 @@ describe.each(RUNTIMES)("stats_sinks under --concurrency 2 on %s", (runtime) => 
   });
 
   test("/quitquitquit: the supervisor flushes once more before the workers stop (Envoy's terminate flush)", { timeout: 180_000 }, async () => {
-    const socket = dgram.createSocket("udp4");
-    const lines: string[] = [];
-    socket.on("message", (msg) => lines.push(...msg.toString().split("\n")));
-    await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
+    const { socket, lines } = await statsdServer();
     const listen = await freePort();
     const adminPort = await freePort();
     let proxy: ProxyProcess | undefined;
@@ -216,7 +218,7 @@ describe.each(RUNTIMES)("stats_sinks under --concurrency 2 on %s", (runtime) => 
         admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
         // No timed flush comes during the test: only the final one can carry the requests.
         stats_flush_interval: "60s",
-        stats_sinks: [{ name: "envoy.stat_sinks.statsd", typed_config: { "@type": "type.googleapis.com/envoy.config.metrics.v3.StatsdSink", address: { socket_address: { address: "127.0.0.1", port_value: socket.address().port } } } }],
+        stats_sinks: statsdSinks(socket),
       });
       for (let i = 0; i < 5; i++) expect(await get(listen)).toBe(200);
       expect((await adminRequest(adminPort, "POST", "/quitquitquit")).status).toBe(200);
