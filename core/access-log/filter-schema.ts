@@ -2,16 +2,20 @@
  * envoy.config.accesslog.v3.AccessLogFilter: which finished streams an access log (or a
  * local_reply_config mapper) applies to. The filters of Envoy's access_log_impl.cc that
  * need no extension: status_code, duration, not_health_check, response_flag, header,
- * runtime, and/or. grpc_status_filter, metadata_filter, log_type_filter and
- * extension_filter are not supported.
+ * runtime, and/or, grpc_status, metadata, log_type. extension_filter (and traceable_filter)
+ * are not supported.
  */
 // The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
 import * as z from "../config/schema-kit/index.ts";
 import { lazySchema } from "../config/lazy-schema.ts";
 import type { AccessLogFilterConfig } from "../config/bootstrap.ts";
-import { headerMatcher } from "../config/matcher-schema.ts";
+import { headerMatcher, metadataMatcher } from "../config/matcher-schema.ts";
 import { oneOf, uint32 } from "../config/proto-schema.ts";
+import { boolFalse, boolTrue } from "../config/shared-schemas.ts";
+import { refuseField } from "../config/unsupported-field.ts";
 import { CoreResponseFlag } from "../stream-info/response-flags.ts";
+import { GRPC_STATUS_FILTER_NAMES } from "./grpc-status-filter.ts";
+import { ACCESS_LOG_TYPE_NAMES } from "./log-type-filter.ts";
 
 /** envoy.config.core.v3.RuntimeUInt32: default_value, or the runtime's value for runtime_key (read per log). */
 const runtimeUInt32 = lazySchema(() =>
@@ -40,6 +44,33 @@ const RESPONSE_FLAGS: readonly string[] = [...Object.values(CoreResponseFlag), "
 const responseFlag = lazySchema(() =>
   z.string().refine((flag) => RESPONSE_FLAGS.includes(flag), { message: `must be one of ${RESPONSE_FLAGS.join(", ")}` }));
 
+/** GrpcStatusFilter: statuses by their GrpcStatusFilter.Status names, kept as numbers. */
+const grpcStatusFilter = lazySchema(() =>
+  z
+  .strictObject({ statuses: z.array(z.enum(GRPC_STATUS_FILTER_NAMES)).default([]), exclude: boolFalse })
+  .transform((f) => ({ statuses: f.statuses.map((name) => GRPC_STATUS_FILTER_NAMES.indexOf(name)), exclude: f.exclude })));
+
+/**
+ * MetadataFilter. Envoy's MetadataFilter reads the matcher's filter, path and value but
+ * not its `invert`: an inverted matcher would be silently taken as not inverted there, so
+ * polyvoy refuses `invert: true` rather than guess which of the two was meant.
+ */
+const metadataFilter = lazySchema(() =>
+  z
+  .strictObject({ matcher: metadataMatcher.optional(), match_if_key_not_found: boolTrue })
+  .transform((f, ctx) => {
+    if (f.matcher?.invert) {
+      refuseField(ctx, "here, where Envoy's MetadataFilter ignores it: access_log_impl.cc", ["matcher", "invert"]);
+      return z.NEVER;
+    }
+    const matcher = f.matcher === undefined ? undefined : { filter: f.matcher.filter, path: f.matcher.path, value: f.matcher.value };
+    return { matcher, matchIfKeyNotFound: f.match_if_key_not_found };
+  }));
+
+/** LogTypeFilter: AccessLogType names. */
+const logTypeFilter = lazySchema(() =>
+  z.strictObject({ types: z.array(z.enum(ACCESS_LOG_TYPE_NAMES)).default([]), exclude: boolFalse }));
+
 const filterFields = lazySchema(() =>
   z.strictObject({
   status_code_filter: comparisonFilter.optional(),
@@ -57,6 +88,9 @@ const filterFields = lazySchema(() =>
   // Recursive: and_filter / or_filter hold filters (Envoy: at least two).
   and_filter: z.strictObject({ filters: z.array(z.lazy((): z.ZodType<AccessLogFilterConfig, unknown> => accessLogFilter)).min(2) }).optional(),
   or_filter: z.strictObject({ filters: z.array(z.lazy((): z.ZodType<AccessLogFilterConfig, unknown> => accessLogFilter)).min(2) }).optional(),
+  grpc_status_filter: grpcStatusFilter.optional(),
+  metadata_filter: metadataFilter.optional(),
+  log_type_filter: logTypeFilter.optional(),
 }));
 
 const FILTER_KEYS = [
@@ -68,6 +102,9 @@ const FILTER_KEYS = [
   "runtime_filter",
   "and_filter",
   "or_filter",
+  "grpc_status_filter",
+  "metadata_filter",
+  "log_type_filter",
 ] as const;
 
 export const accessLogFilter: z.ZodType<AccessLogFilterConfig, unknown> = lazySchema(() =>
@@ -94,6 +131,12 @@ export const accessLogFilter: z.ZodType<AccessLogFilterConfig, unknown> = lazySc
       return { type: "and", filters: f.and_filter!.filters };
     case "or_filter":
       return { type: "or", filters: f.or_filter!.filters };
+    case "grpc_status_filter":
+      return { type: "grpc_status", ...f.grpc_status_filter! };
+    case "metadata_filter":
+      return { type: "metadata", ...f.metadata_filter! };
+    case "log_type_filter":
+      return { type: "log_type", types: [...f.log_type_filter!.types], exclude: f.log_type_filter!.exclude };
     default:
       return z.NEVER;
   }

@@ -1,12 +1,16 @@
 /**
  * Access log filters evaluated against a finished stream (Envoy's access_log_impl.cc:
  * StatusCodeFilter, DurationFilter, NotHealthCheckFilter, ResponseFlagFilter,
- * HeaderFilter, RuntimeFilter, AndFilter, OrFilter), compiled once per logger.
+ * HeaderFilter, RuntimeFilter, AndFilter, OrFilter; GrpcStatusFilter, MetadataFilter and
+ * LogTypeFilter in their own files), compiled once per logger.
  */
 import type { AccessLogFilterConfig, FractionalPercent } from "../config/bootstrap.ts";
 import type { RuntimeSnapshot } from "../runtime/runtime-loader.ts";
 import { compileHeaderMatcher, type HeaderSource } from "../http/route/header-matcher.ts";
 import type { AccessLogContext } from "./context.ts";
+import { compileGrpcStatusFilter } from "./grpc-status-filter.ts";
+import { compileLogTypeFilter } from "./log-type-filter.ts";
+import { compileMetadataFilter } from "./metadata-filter.ts";
 
 export type AccessLogFilter = (ctx: AccessLogContext) => boolean;
 
@@ -46,6 +50,12 @@ export function compileAccessLogFilter(config: AccessLogFilterConfig, random: Fi
       const filters = config.filters.map((f) => compileAccessLogFilter(f, random));
       return (ctx) => filters.some((f) => f(ctx));
     }
+    case "grpc_status":
+      return compileGrpcStatusFilter(config.statuses, config.exclude);
+    case "metadata":
+      return compileMetadataFilter(config);
+    case "log_type":
+      return compileLogTypeFilter(config.types, config.exclude);
   }
 }
 

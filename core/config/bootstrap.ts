@@ -1829,7 +1829,16 @@ export type AccessLogFilterConfig =
   | { type: "header"; header: HeaderMatcherConfig }
   /** percent_sampled, with runtimeKey the filter's runtime_key. */
   | { type: "runtime"; percent: FractionalPercent; useIndependentRandomness: boolean }
-  | { type: "and" | "or"; filters: AccessLogFilterConfig[] };
+  | { type: "and" | "or"; filters: AccessLogFilterConfig[] }
+  /** GrpcStatusFilter: the statuses as numbers (GrpcStatusFilter.Status: OK 0 … UNAUTHENTICATED 16). */
+  | { type: "grpc_status"; statuses: number[]; exclude: boolean }
+  /**
+   * MetadataFilter on the stream's dynamic metadata: no matcher means the key is never
+   * found; matchIfKeyNotFound is match_if_key_not_found (default true).
+   */
+  | { type: "metadata"; matcher: Omit<MetadataMatcherConfig, "invert"> | undefined; matchIfKeyNotFound: boolean }
+  /** LogTypeFilter: AccessLogType names (NotSet, DownstreamEnd, TcpConnectionEnd, …). */
+  | { type: "log_type"; types: string[]; exclude: boolean };
 
 /**
  * A validated format (core/access-log/format.ts compiles it). Every string in it is a

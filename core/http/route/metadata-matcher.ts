@@ -21,7 +21,7 @@ export function compileMetadataMatcher(config: MetadataMatcherConfig): (metadata
   };
 }
 
-function compileValueMatch(match: MetadataMatcherConfig["value"]): (value: unknown) => boolean {
+export function compileValueMatch(match: MetadataMatcherConfig["value"]): (value: unknown) => boolean {
   switch (match.type) {
     case "null":
       return (value) => value === null;

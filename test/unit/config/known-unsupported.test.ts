@@ -109,8 +109,6 @@ const USES: Record<string, Json> = {
   monitors: withCluster({ outlier_detection: { monitors: [{ name: "x" }] } }),
   detect_degraded_hosts: withCluster({ outlier_detection: { detect_degraded_hosts: true } }),
   formatters: withHcm({ access_log: [{ name: "envoy.access_loggers.stdout", typed_config: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog", log_format: { text_format: "x\n", formatters: [{ name: "envoy.formatter.metadata", typed_config: { "@type": "type.googleapis.com/envoy.extensions.formatter.metadata.v3.Metadata" } }] } } }] }),
-  grpc_status_filter: withHcm({ access_log: [{ name: "envoy.access_loggers.stdout", filter: { grpc_status_filter: {} } }] }),
-  metadata_filter: withHcm({ access_log: [{ name: "envoy.access_loggers.stdout", filter: { metadata_filter: {} } }] }),
   path_rewrite_policy: withHcm({}, { path_rewrite_policy: { name: "x" } }),
   "upgrade_configs[].connect_config.allow_post": withHcm({}, { upgrade_configs: [{ upgrade_type: "CONNECT", connect_config: { allow_post: true } }] }),
   ".proxy_protocol_config": withHcm({}, { upgrade_configs: [{ upgrade_type: "CONNECT", connect_config: { proxy_protocol_config: {} } }] }),
@@ -146,7 +144,6 @@ const USES: Record<string, Json> = {
   service_name_matcher: withCluster({ health_checks: [{ timeout: "1s", interval: "1s", unhealthy_threshold: 1, healthy_threshold: 1, http_health_check: { path: "/", service_name_matcher: { exact: "x" } } }] }),
   reset_high_memory_stream: overload("envoy.overload_actions.reset_high_memory_stream"),
   close_idle_http_connections: overload("envoy.overload_actions.close_idle_http_connections"),
-  log_type_filter: withHcm({ access_log: [{ name: "envoy.access_loggers.stdout", filter: { log_type_filter: {} } }] }),
   extension_filter: withHcm({ access_log: [{ name: "envoy.access_loggers.stdout", filter: { extension_filter: {} } }] }),
 };
 
@@ -193,8 +190,6 @@ const FIRST_LINE: Record<string, string> = {
   "monitors": "static_resources.clusters[0].outlier_detection: `monitors` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
   "detect_degraded_hosts": "static_resources.clusters[0].outlier_detection: `detect_degraded_hosts` is not a field of envoy.config.cluster.v3.OutlierDetection",
   "formatters": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.access_log[0].typed_config.log_format.formatters[0].typed_config.@type: formatter \"type.googleapis.com/envoy.extensions.formatter.metadata.v3.Metadata\" is not one of polyvoy's (envoy.formatter.req_without_query: type.googleapis.com/envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery)",
-  "grpc_status_filter": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.access_log[0].filter: `grpc_status_filter` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
-  "metadata_filter": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.access_log[0].filter: `metadata_filter` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
   "path_rewrite_policy": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].route: `path_rewrite_policy` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
   "upgrade_configs[].connect_config.allow_post": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].route.upgrade_configs[0].connect_config: `allow_post` is an Envoy field that polyvoy does not support yet (POST payloads tunnelled as raw TCP)",
   ".proxy_protocol_config": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].route.upgrade_configs[0].connect_config: `proxy_protocol_config` is an Envoy field that polyvoy does not support yet (a PROXY protocol header on the tunnel's upstream connection)",
@@ -226,7 +221,6 @@ const FIRST_LINE: Record<string, string> = {
   "service_name_matcher": "static_resources.clusters[0].health_checks[0].http_health_check: `service_name_matcher` is an Envoy field that polyvoy does not support yet (x-envoy-upstream-healthchecked-cluster verification)",
   "reset_high_memory_stream": "overload_manager.actions[0].name: envoy.overload_actions.reset_high_memory_stream is an Envoy overload action that polyvoy does not support yet (it needs per-stream buffer accounting, which polyvoy does not have)",
   "close_idle_http_connections": "overload_manager.actions[0].name: envoy.overload_actions.close_idle_http_connections is an Envoy overload action that polyvoy does not support yet (it applies to HTTP/3 connections, which polyvoy does not have)",
-  "log_type_filter": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.access_log[0].filter: `log_type_filter` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
   "extension_filter": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.access_log[0].filter: `extension_filter` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
 };
 
