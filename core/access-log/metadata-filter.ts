@@ -20,8 +20,7 @@ export function compileMetadataFilter(config: MetadataFilterConfig): (ctx: Acces
   const { matcher, matchIfKeyNotFound } = config;
   if (matcher === undefined) return () => matchIfKeyNotFound;
   const { filter, path, value } = matcher;
-  // Only ever asked about a value that is there: present_match is its own answer.
-  const matches = value.type === "present" ? () => value.present : compileValueMatch(value);
+  const matches = compileValueMatch(value);
   return (ctx) => {
     const found = metadataValue(ctx.dynamicMetadata, filter, path);
     return found === NOT_FOUND ? matchIfKeyNotFound : matches(found);

@@ -16,6 +16,8 @@ export class ListenerAccessLogContext implements AccessLogContext {
   readonly upstreamCluster = undefined;
   /** Why a network filter closed the connection (network RBAC). %CONNECTION_TERMINATION_DETAILS% */
   connectionTerminationDetails: string | undefined = undefined;
+  /** What the connection's network filters wrote (rbac's results, …): Envoy's listener log reads the connection's own StreamInfo. */
+  dynamicMetadata: Readonly<Record<string, Record<string, unknown>>> | undefined = undefined;
 
   constructor(
     readonly startWallClock: number,

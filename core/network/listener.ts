@@ -443,6 +443,7 @@ export class ActiveListener implements ActiveTcpSocketOwner {
         connection.id,
       );
       context.connectionTerminationDetails = connection.terminationDetails;
+      context.dynamicMetadata = connection.dynamicMetadata;
       for (const logger of this.accessLoggers) logger.log(context);
     }
     const stats = this.stats;

@@ -125,6 +125,32 @@ describe("network rbac filter: dynamic metadata (Envoy's RoleBasedAccessControlF
     runtime.runUntilIdle();
     expect(runtime.stdoutText).toBe("denied local peers true\n");
   });
+
+  test("a listener access_log sees the connection's metadata too: %DYNAMIC_METADATA% and a metadata_filter (Envoy's listener logs read the connection's StreamInfo)", async () => {
+    const logFormat = { text_format_source: { inline_string: "listener %DYNAMIC_METADATA(envoy.filters.network.rbac:shadow_engine_result)%\n" } };
+    const { runtime, upstreams } = await setup(
+      {
+        rules: { action: "ALLOW", policies: { everyone: { permissions: [{ any: true }], principals: [{ any: true }] } } },
+        shadow_rules: { action: "ALLOW", policies: { everyone: { permissions: [{ any: true }], principals: [{ any: true }] } } },
+      },
+      {
+        access_log: [
+          {
+            name: "envoy.access_loggers.file",
+            filter: { metadata_filter: { matcher: { filter: "envoy.filters.network.rbac", path: [{ key: "shadow_engine_result" }], value: { string_match: { exact: "allowed" } } }, match_if_key_not_found: false } },
+            typed_config: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog", path: "/dev/stdout", log_format: logFormat },
+          },
+        ],
+      },
+    );
+    const client = new Peer(runtime.connect({ address: "127.0.0.1", port: PROXY }));
+    client.socket.write(encoder.encode("hello"));
+    runtime.runDue();
+    client.socket.close();
+    upstreams[0]!.socket.close();
+    runtime.runUntilIdle();
+    expect(runtime.stdoutText).toBe("listener allowed\n");
+  });
 });
 
 describe("network rbac filter behind proxy_protocol", () => {

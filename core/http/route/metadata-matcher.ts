@@ -13,9 +13,10 @@ export type MetadataByNamespace = Readonly<Record<string, Readonly<Record<string
 export function compileMetadataMatcher(config: MetadataMatcherConfig): (metadata: MetadataByNamespace) => boolean {
   const matches = compileValueMatch(config.value);
   return (metadata) => {
-    let value: unknown = metadata?.[config.filter];
+    // Own keys only: a namespace or key named `__proto__` or `toString` is no value.
+    let value: unknown = metadata !== undefined && Object.hasOwn(metadata, config.filter) ? metadata[config.filter] : undefined;
     for (const key of config.path) {
-      value = value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;
+      value = isStruct(value) && Object.hasOwn(value, key) ? value[key] : undefined;
     }
     return matches(value) !== config.invert;
   };
@@ -33,11 +34,17 @@ export function compileValueMatch(match: MetadataMatcherConfig["value"]): (value
       // envoy.type.v3.DoubleRange: [start, end).
       return (value) => typeof value === "number" && value >= match.start && value < match.end;
     case "present":
-      // Envoy's PresentMatcher: present_match false matches nothing; a struct or list is no primitive value.
-      return (value) => match.present && value !== undefined && (value === null || typeof value !== "object");
+      // Envoy's PresentMatcher (common/matchers.cc): `present_match && kind_case() != KIND_NOT_SET`,
+      // so any value found matches, a struct or a list too (the proto's comment says otherwise;
+      // Envoy's code decides); present_match false matches nothing.
+      return (value) => match.present && value !== undefined;
     case "string": {
       const matches = compileStringMatch(match.match);
       return (value) => typeof value === "string" && matches(value);
     }
   }
+}
+
+function isStruct(value: unknown): value is Readonly<Record<string, unknown>> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
 }

@@ -603,6 +603,20 @@ describe("connect_matcher and dynamic_metadata", () => {
     expect(at(undefined)).toBe("not-present");
   });
 
+  test("dynamic_metadata present_match: any value found, a struct or a list too (Envoy's PresentMatcher: kind set); only own keys", () => {
+    const table = tableOf(
+      named("present", { prefix: "/", dynamic_metadata: [{ filter: "acme", path: [{ key: "user" }], value: { present_match: true } }] }),
+      named("proto", { prefix: "/", dynamic_metadata: [{ filter: "__proto__", path: [{ key: "toString" }], value: { present_match: true } }] }),
+      named("rest", { prefix: "/" }),
+    );
+    const at = (metadata: Record<string, Record<string, unknown>> | undefined) => table.route(request("h"), metadata)?.route.name;
+    expect(at({ acme: { user: { tier: "gold" } } })).toBe("present");
+    expect(at({ acme: { user: ["a"] } })).toBe("present");
+    expect(at({ acme: { user: null } })).toBe("present");
+    expect(at({ acme: { other: 1 } })).toBe("rest");
+    expect(at({})).toBe("rest");
+  });
+
   test("dynamic_metadata refuses list_match and or_match by name, and wants one value matcher", () => {
     const parse = (value: Json) => routeConfiguration.safeParse({ virtual_hosts: [{ name: "v", domains: ["*"], routes: [named("r", { prefix: "/", dynamic_metadata: [{ filter: "a", path: [{ key: "k" }], value }] })] }] });
     const messages = (value: Json) => {
