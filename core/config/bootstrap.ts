@@ -1363,7 +1363,9 @@ export type CustomTagConfig =
   /** `name` lowercased; the first value of a repeated field. */
   | { tag: string; kind: "request_header"; name: string; defaultValue: string }
   /** metadata_key's key (the filter namespace) and path; key "" when metadata_key is unset. */
-  | { tag: string; kind: "metadata"; source: "request" | "route" | "cluster" | "host"; key: string; path: string[]; defaultValue: string };
+  | { tag: string; kind: "metadata"; source: "request" | "route" | "cluster" | "host"; key: string; path: string[]; defaultValue: string }
+  /** `value`: an access-log format string (a UTF-8 byte string), unset operators printing "". */
+  | { tag: string; kind: "value"; format: string };
 
 /** envoy.config.trace.v3.OpenTelemetryConfig (config/tracing-schema.ts). */
 export interface OpenTelemetryConfig {

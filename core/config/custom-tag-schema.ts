@@ -1,9 +1,9 @@
 /**
  * envoy.type.tracing.v3.CustomTag (api/envoy/type/tracing/v3/custom_tag.proto), as Envoy's
  * CustomTagUtility::createCustomTag builds it (source/common/tracing/custom_tag_impl.cc):
- * `tag` and exactly one of literal, environment, request_header, metadata. Envoy's later
- * formatter tag (`value`, FormatterCustomTag) is refused by name. core/tracing/custom-tags.ts
- * applies them.
+ * `tag` and exactly one of literal, environment, request_header, metadata, value (the
+ * formatter tag, FormatterCustomTag: newer than the API polyvoy pins, so taken here by name).
+ * core/tracing/custom-tags.ts applies them.
  */
 // The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
 import * as z from "./schema-kit/index.ts";
@@ -12,7 +12,8 @@ import { lazySchema } from "./lazy-schema.ts";
 import type { CustomTagConfig } from "./bootstrap.ts";
 import { headerName, oneOf } from "./proto-schema.ts";
 import { metadataKey } from "./metadata-schema.ts";
-import { refuseField } from "./unsupported-field.ts";
+import { FormatError, parseFormat } from "../access-log/format.ts";
+import { utf8ByteString } from "../access-log/byte-string.ts";
 
 const empty = strictObject({});
 
@@ -37,15 +38,23 @@ export const customTag = lazySchema(() =>
       metadata_key: metadataKey.optional(),
       default_value: stringEmpty,
     }).optional(),
-    value: z.unknown().optional(),
+    value: z.string().optional(),
   })
   .transform((t, ctx): CustomTagConfig => {
-    if (t.value !== undefined) {
-      refuseField(ctx, "the formatter custom tag (Envoy's FormatterCustomTag) is not in polyvoy yet: use literal, environment, request_header or metadata", ["value"]);
-      return z.NEVER;
-    }
-    const kind = oneOf(t, ["literal", "environment", "request_header", "metadata"] as const, ctx, true);
+    const kind = oneOf(t, ["literal", "environment", "request_header", "metadata", "value"] as const, ctx, true);
     switch (kind) {
+      case "value": {
+        // FormatterImpl::create with the built-in operators: a bad format is refused at load.
+        const format = utf8ByteString(t.value!);
+        try {
+          parseFormat(format);
+        } catch (err) {
+          if (!(err instanceof FormatError)) throw err;
+          ctx.addIssue({ code: "custom", path: ["value"], message: err.message });
+          return z.NEVER;
+        }
+        return { tag: t.tag, kind, format };
+      }
       case "literal":
         return { tag: t.tag, kind, value: t.literal!.value };
       case "environment":

@@ -12,6 +12,8 @@
  *   Config::Metadata::metadataValue finds it (the namespace, then each path key); a string as
  *   it is, a bool as true/false, a number as absl::StrCat writes a double (%g, six digits),
  *   a list or struct as its JSON; else (missing, null) default_value.
+ * - value: an access-log format string (FormatterCustomTag: omit_empty_values, so an unset
+ *   operator prints "" where a log line has "-") on the stream as its access log sees it.
  *
  * A tag whose value is empty and has no default is not set (CustomTagBase::applySpan).
  */
@@ -20,18 +22,30 @@ import type { RequestHeaders } from "../http/message.ts";
 import type { StreamInfo } from "../http/stream-info.ts";
 import { formatDouble, formatG } from "../grpc-json/number-format.ts";
 import type { TracingSpan } from "./span.ts";
+import type { AccessLogContext } from "../access-log/context.ts";
+import { compileTextFormat, type AccessLogFormatter } from "../access-log/format.ts";
+
+/** What the HCM's stream gives its custom tags beside the request and stream info. */
+export interface CustomTagStream {
+  /** The route's metadata.filter_metadata; undefined without a route or metadata. */
+  readonly routeMetadata: FilterMetadata | undefined;
+  /** The stream as its access log sees it (a formatter tag's input); made only when asked. */
+  formatterContext(): AccessLogContext;
+}
 
 /** What a custom tag reads its value from (Envoy's CustomTagContext). */
 export interface CustomTagContext {
   /** Undefined when no request head was parsed. */
   readonly request: RequestHeaders | undefined;
   readonly info: StreamInfo;
-  /** The route's metadata.filter_metadata; undefined without a route or metadata. */
-  readonly routeMetadata: FilterMetadata | undefined;
+  readonly stream: CustomTagStream;
 }
 
-/** A custom tag ready to apply: an environment tag's variable already read. */
-export type CustomTag = Exclude<CustomTagConfig, { kind: "environment" }> | { tag: string; kind: "resolved"; value: string };
+/** A custom tag ready to apply: an environment tag's variable already read, a format compiled. */
+export type CustomTag =
+  | Exclude<CustomTagConfig, { kind: "environment" | "value" }>
+  | { tag: string; kind: "resolved"; value: string }
+  | { tag: string; kind: "formatter"; formatter: AccessLogFormatter };
 
 /** The environment variables as the port gives them (Runtime.environmentVariable). */
 export type EnvironmentReader = ((name: string) => string | undefined) | undefined;
@@ -54,11 +68,17 @@ export function customTagsFor(server: object, tracing: TracingConfig, environmen
 }
 
 export function compileCustomTags(tags: readonly CustomTagConfig[], environment: EnvironmentReader): CustomTag[] {
-  return tags.map((t): CustomTag => (t.kind === "environment" ? { tag: t.tag, kind: "resolved", value: environment?.(t.name) ?? t.defaultValue } : t));
+  return tags.map((t): CustomTag => {
+    if (t.kind === "environment") return { tag: t.tag, kind: "resolved", value: environment?.(t.name) ?? t.defaultValue };
+    // FormatterCustomTag: FormatterImpl::create(value, omit_empty_values = true).
+    if (t.kind === "value") return { tag: t.tag, kind: "formatter", formatter: compileTextFormat(t.format, true) };
+    return t;
+  });
 }
 
 /** Every tag, in order, on `span`. */
 export function applyCustomTags(span: TracingSpan, tags: readonly CustomTag[], ctx: CustomTagContext): void {
+  let formatterContext: AccessLogContext | undefined;
   for (const t of tags) {
     switch (t.kind) {
       case "literal":
@@ -77,6 +97,11 @@ export function applyCustomTags(span: TracingSpan, tags: readonly CustomTag[], c
         else if (t.defaultValue !== "") span.setTag(t.tag, t.defaultValue);
         break;
       }
+      case "formatter": {
+        const value = t.formatter.format((formatterContext ??= ctx.stream.formatterContext()));
+        if (value !== "") span.setTag(t.tag, value);
+        break;
+      }
     }
   }
 }
@@ -93,7 +118,7 @@ function metadataOf(ctx: CustomTagContext, source: "request" | "route" | "cluste
     case "request":
       return ctx.info.dynamicMetadata;
     case "route":
-      return ctx.routeMetadata;
+      return ctx.stream.routeMetadata;
     case "cluster":
       // Cluster.metadata is refused by polyvoy's config: a cluster has none to find.
       return undefined;

@@ -161,6 +161,7 @@ describe.each(RUNTIMES)("opentelemetry tracer on %s", (runtime) => {
                         { tag: "region", environment: { name: "POLYVOY_E2E_REGION", default_value: "unset" } },
                         { tag: "tenant", request_header: { name: "x-tenant", default_value: "none" } },
                         { tag: "owner", metadata: { kind: { route: {} }, metadata_key: { key: "app", path: [{ key: "owner" }] }, default_value: "nobody" } },
+                        { tag: "request_line", value: "%REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE%" },
                       ],
                     },
                   ),
@@ -204,11 +205,12 @@ describe.each(RUNTIMES)("opentelemetry tracer on %s", (runtime) => {
       user_agent: "otel-test",
       component: "proxy",
       upstream_cluster: "backend",
-      // custom_tags: the environment as the proxy was started with, the header's default, the route's metadata struct as JSON.
+      // custom_tags: the environment as the proxy was started with, the header's default, the route's metadata struct as JSON, a format.
       deployment: "e2e",
       region: `region-${runtime}`,
       tenant: "none",
       owner: '{"oncall":true,"team":"edge"}',
+      request_line: "GET /items?x=1 200",
     });
     const withKey = collector.metadata.find((m) => m.get("x-api-key")[0] === "k1");
     expect(withKey).toBeDefined();

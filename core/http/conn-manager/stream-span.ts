@@ -6,8 +6,8 @@
  */
 import type { SocketAddress } from "../../port.ts";
 import type { TracingSpan } from "../../tracing/span.ts";
-import { applyCustomTags, customTagsFor } from "../../tracing/custom-tags.ts";
-import type { FilterMetadata, TracingConfig } from "../../config/bootstrap.ts";
+import { applyCustomTags, customTagsFor, type CustomTagStream } from "../../tracing/custom-tags.ts";
+import type { TracingConfig } from "../../config/bootstrap.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
@@ -33,7 +33,8 @@ export function finalizeDownstreamSpan(
   peer: SocketAddress | undefined,
   tracing: TracingConfig,
   server: ServerContext,
-  routeMetadata: FilterMetadata | undefined,
+  /** What custom_tags read of the stream; undefined when the HCM has none. */
+  stream: CustomTagStream | undefined,
 ): void {
   // A span not sampled is never sent: its tags would be built for nothing on every request.
   if (!span.sampled) return span.finish();
@@ -81,10 +82,10 @@ export function finalizeDownstreamSpan(
       if (status !== "0") span.setTag("error", "true");
     }
   }
-  if (tracing.customTags !== undefined) {
+  if (tracing.customTags !== undefined && stream !== undefined) {
     const runtime = server.runtime;
     const tags = customTagsFor(server, tracing, runtime.environmentVariable !== undefined ? (name) => runtime.environmentVariable!(name) : undefined);
-    applyCustomTags(span, tags, { request, info, routeMetadata });
+    applyCustomTags(span, tags, { request, info, stream });
   }
   span.finish();
 }

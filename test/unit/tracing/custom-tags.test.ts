@@ -1,6 +1,6 @@
 /**
  * The HCM's tracing custom_tags (envoy.type.tracing.v3.CustomTag): the config as Envoy's
- * CustomTagUtility takes it, each kind's value as custom_tag_impl.cc renders it (defaults,
+ * CustomTagUtility takes it, each kind's value as custom_tag_impl.cc renders it (a `value` format as the access log's) (defaults,
  * missing and empty values), and the tags on zipkin spans on the memory runtime (the
  * environment read once, set after Envoy's own tags so a custom one of the same name wins).
  */
@@ -42,6 +42,7 @@ describe("custom_tags config", () => {
       { tag: "hdr", request_header: { name: "X-Tenant" } },
       { tag: "md", metadata: { kind: { route: {} }, metadata_key: { key: "ns", path: [{ key: "a" }, { key: "b" }] }, default_value: "d" } },
       { tag: "md2", metadata: { kind: { host: {} } } },
+      { tag: "fmt", value: "%REQ(:METHOD)% é" },
       { tag: "lit", literal: { value: "second" } },
     ];
     for (const provider of [ZIPKIN, OTEL]) {
@@ -51,18 +52,18 @@ describe("custom_tags config", () => {
         { tag: "hdr", kind: "request_header", name: "x-tenant", defaultValue: "" },
         { tag: "md", kind: "metadata", source: "route", key: "ns", path: ["a", "b"], defaultValue: "d" },
         { tag: "md2", kind: "metadata", source: "host", key: "", path: [], defaultValue: "" },
+        // A format string is kept as its UTF-8 bytes, as the access log's.
+        { tag: "fmt", kind: "value", format: "%REQ(:METHOD)% \u00c3\u00a9" },
       ]);
     }
     // Without a provider Envoy's tracer is the null tracer: nothing to tag.
     expect(tracingOf(doc({ custom_tags: tags })).customTags).toBeUndefined();
   });
 
-  test("refused: the formatter tag `value` by name, no kind or two, empty tag or literal, a metadata kind missing or two, an empty path", () => {
-    expect(problems(doc({ provider: ZIPKIN, custom_tags: [{ tag: "t", value: "%REQ(:path)%" }] }))).toEqual([
-      `${AT}[0]: \`value\` is an Envoy field that polyvoy does not support yet (the formatter custom tag (Envoy's FormatterCustomTag) is not in polyvoy yet: use literal, environment, request_header or metadata)`,
-    ]);
-    expect(problems(doc({ provider: ZIPKIN, custom_tags: [{ tag: "t" }] }))[0]).toBe(`${AT}[0]: must set one of literal, environment, request_header, metadata`);
-    expect(problems(doc({ provider: ZIPKIN, custom_tags: [{ tag: "t", literal: { value: "a" }, request_header: { name: "b" } }] }))[0]).toMatch(/must set only one of literal, environment, request_header, metadata \(got literal, request_header\)/);
+  test("refused: a `value` format Envoy's formatter refuses, no kind or two, empty tag or literal, a metadata kind missing or two, an empty path", () => {
+    expect(problems(doc({ provider: ZIPKIN, custom_tags: [{ tag: "t", value: "%NOPE%" }] }))[0]).toMatch(/^static_resources.*custom_tags\[0\]\.value: .*NOPE/);
+    expect(problems(doc({ provider: ZIPKIN, custom_tags: [{ tag: "t" }] }))[0]).toBe(`${AT}[0]: must set one of literal, environment, request_header, metadata, value`);
+    expect(problems(doc({ provider: ZIPKIN, custom_tags: [{ tag: "t", literal: { value: "a" }, request_header: { name: "b" } }] }))[0]).toMatch(/must set only one of literal, environment, request_header, metadata, value \(got literal, request_header\)/);
     expect(problems(doc({ provider: ZIPKIN, custom_tags: [{ tag: "", literal: { value: "a" } }] }))[0]).toMatch(/custom_tags\[0\]\.tag/);
     expect(problems(doc({ provider: ZIPKIN, custom_tags: [{ tag: "t", literal: { value: "" } }] }))[0]).toMatch(/custom_tags\[0\]\.literal\.value/);
     expect(problems(doc({ provider: ZIPKIN, custom_tags: [{ tag: "t", metadata: { metadata_key: { key: "a", path: [{ key: "b" }] } } }] }))[0]).toMatch(/custom_tags\[0\]\.metadata\.kind/);
@@ -94,7 +95,8 @@ class RecordingSpan implements TracingSpan {
 function tagsOf(config: Record<string, unknown>[], ctx: { request?: RequestHeaders; info?: StreamInfo; routeMetadata?: Record<string, Record<string, unknown>> }, env: Record<string, string> = {}): [string, string][] {
   const tracing = tracingOf(doc({ provider: ZIPKIN, custom_tags: config }));
   const span = new RecordingSpan();
-  applyCustomTags(span, compileCustomTags(tracing.customTags!, (name) => env[name]), { request: ctx.request, info: ctx.info ?? new StreamInfo(0), routeMetadata: ctx.routeMetadata });
+  const stream = { routeMetadata: ctx.routeMetadata, formatterContext: () => expect.unreachable("no formatter tag here") as never };
+  applyCustomTags(span, compileCustomTags(tracing.customTags!, (name) => env[name]), { request: ctx.request, info: ctx.info ?? new StreamInfo(0), stream });
   return span.tags;
 }
 
@@ -230,7 +232,7 @@ describe("custom tags on zipkin spans (memory runtime)", () => {
     return spans[0]!.tags;
   }
 
-  test("the jaeger-tracing example's four tags, route and host metadata; the environment is read once; a custom tag named as Envoy's own replaces it", async () => {
+  test("the jaeger-tracing example's four tags, route and host metadata, a format; the environment is read once; a custom tag named as Envoy's own replaces it", async () => {
     await start([
       { tag: "tag_literal", literal: { value: "literal value" } },
       { tag: "tag_request_header", request_header: { name: ":path" } },
@@ -241,6 +243,9 @@ describe("custom tags on zipkin spans (memory runtime)", () => {
       { tag: "tenant", request_header: { name: "x-tenant" } },
       { tag: "component", literal: { value: "mine" } },
       { tag: "absent", request_header: { name: "x-absent" } },
+      // FormatterCustomTag: an unset operator prints "" (omit_empty_values), and an empty result sets nothing.
+      { tag: "fmt", value: "%REQ(:METHOD)% %RESPONSE_CODE% %UPSTREAM_CLUSTER% [%REQ(X-ABSENT)%]" },
+      { tag: "fmt-empty", value: "%REQ(X-ABSENT)%" },
     ]);
     const tags = await spanTags("/first");
     expect(tags).toMatchObject({
@@ -254,8 +259,10 @@ describe("custom tags on zipkin spans (memory runtime)", () => {
       // TracerUtility::finalizeSpan sets the custom tags after "component: proxy".
       component: "mine",
       "http.status_code": "200",
+      fmt: "GET 200 backend []",
     });
     expect(tags).not.toHaveProperty("absent");
+    expect(tags).not.toHaveProperty("fmt-empty");
     // EnvironmentCustomTag reads getenv once, when the config is built.
     runtime.env.HOSTNAME = "changed";
     expect((await spanTags("/second")).tag_env_hostname).toBe("memory-host");
