@@ -22,6 +22,7 @@ import type { RequestHeaders } from "../http/message.ts";
 import type { StreamInfo } from "../http/stream-info.ts";
 import { formatDouble, formatG } from "../grpc-json/number-format.ts";
 import type { TracingSpan } from "./span.ts";
+import type { Runtime } from "../port.ts";
 import type { AccessLogContext } from "../access-log/context.ts";
 import { compileTextFormat, type AccessLogFormatter } from "../access-log/format.ts";
 
@@ -47,8 +48,8 @@ export type CustomTag =
   | { tag: string; kind: "resolved"; value: string }
   | { tag: string; kind: "formatter"; formatter: AccessLogFormatter };
 
-/** The environment variables as the port gives them (Runtime.environmentVariable). */
-export type EnvironmentReader = ((name: string) => string | undefined) | undefined;
+/** The environment variables as the port gives them (Runtime.environmentVariable, optional). */
+export type EnvironmentReader = Pick<Runtime, "environmentVariable">;
 
 const compiled = new WeakMap<object, WeakMap<TracingConfig, readonly CustomTag[]>>();
 
@@ -69,7 +70,7 @@ export function customTagsFor(server: object, tracing: TracingConfig, environmen
 
 export function compileCustomTags(tags: readonly CustomTagConfig[], environment: EnvironmentReader): CustomTag[] {
   return tags.map((t): CustomTag => {
-    if (t.kind === "environment") return { tag: t.tag, kind: "resolved", value: environment?.(t.name) ?? t.defaultValue };
+    if (t.kind === "environment") return { tag: t.tag, kind: "resolved", value: environment.environmentVariable?.(t.name) ?? t.defaultValue };
     // FormatterCustomTag: FormatterImpl::create(value, omit_empty_values = true).
     if (t.kind === "value") return { tag: t.tag, kind: "formatter", formatter: compileTextFormat(t.format, true) };
     return t;

@@ -346,6 +346,10 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     span.setTag("node_id", server.localNodeId);
     span.setTag("zone", server.localZone);
     this.streamInfo.activeSpan = span;
+    if (tracing.customTags !== undefined && span.spawnsUpstreamSpans) {
+      const module = (zipkinModule ?? openTelemetryModule)!;
+      this.streamInfo.setCustomTags = (child) => module.setCustomTags(child, this.requestHeadersDecoded ? this.requestHeaders : undefined, this.streamInfo, tracing, server, this.customTagStream());
+    }
     return span;
   }
 

@@ -82,10 +82,16 @@ export function finalizeDownstreamSpan(
       if (status !== "0") span.setTag("error", "true");
     }
   }
-  if (tracing.customTags !== undefined && stream !== undefined) {
-    const runtime = server.runtime;
-    const tags = customTagsFor(server, tracing, runtime.environmentVariable !== undefined ? (name) => runtime.environmentVariable!(name) : undefined);
-    applyCustomTags(span, tags, { request, info, stream });
-  }
+  if (stream !== undefined) setCustomTags(span, request, info, tracing, server, stream);
   span.finish();
+}
+
+/**
+ * The HCM's custom_tags on one of its stream's spans, the stream's own or an upstream
+ * request's (Envoy's ActiveStream::setCustomTags, which TracerUtility::finalizeSpan calls for
+ * both: tracer_impl.cc).
+ */
+export function setCustomTags(span: TracingSpan, request: RequestHeaders | undefined, info: StreamInfo, tracing: TracingConfig, server: ServerContext, stream: CustomTagStream): void {
+  if (tracing.customTags === undefined) return;
+  applyCustomTags(span, customTagsFor(server, tracing, server.runtime), { request, info, stream });
 }

@@ -96,7 +96,7 @@ function tagsOf(config: Record<string, unknown>[], ctx: { request?: RequestHeade
   const tracing = tracingOf(doc({ provider: ZIPKIN, custom_tags: config }));
   const span = new RecordingSpan();
   const stream = { routeMetadata: ctx.routeMetadata, formatterContext: () => expect.unreachable("no formatter tag here") as never };
-  applyCustomTags(span, compileCustomTags(tracing.customTags!, (name) => env[name]), { request: ctx.request, info: ctx.info ?? new StreamInfo(0), stream });
+  applyCustomTags(span, compileCustomTags(tracing.customTags!, { environmentVariable: (name) => env[name] }), { request: ctx.request, info: ctx.info ?? new StreamInfo(0), stream });
   return span.tags;
 }
 
@@ -190,7 +190,7 @@ describe("custom tags on zipkin spans (memory runtime)", () => {
     peers = [];
   });
 
-  async function start(customTags: Record<string, unknown>[]): Promise<void> {
+  async function start(customTags: Record<string, unknown>[], tracing: Record<string, unknown> = {}): Promise<void> {
     runtime = new MemoryRuntime({ seed: 7, env: { HOSTNAME: "memory-host" } });
     peers.push(await MemoryHttpServer.listen(runtime, UPSTREAM, (_, res) => res.respond(200, "ok")));
     peers.push((collector = await MemoryHttpServer.listen(runtime, COLLECTOR, (_, res) => res.respond(202))));
@@ -199,7 +199,7 @@ describe("custom tags on zipkin spans (memory runtime)", () => {
       clusters: { backend: [UPSTREAM], zipkin: [COLLECTOR] },
       routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend" }, metadata: { filter_metadata: { app: { team: "edge" } } } } }],
       hcm: {
-        tracing: { provider: ZIPKIN, custom_tags: customTags },
+        tracing: { provider: ZIPKIN, custom_tags: customTags, ...tracing },
         http_filters: [
           {
             name: "envoy.filters.http.lua",
@@ -217,20 +217,20 @@ describe("custom tags on zipkin spans (memory runtime)", () => {
     await server.start();
   }
 
-  async function spanTags(path: string): Promise<Record<string, string>> {
+  async function spans(path: string, count = 1): Promise<{ kind: string; tags: Record<string, string> }[]> {
     const before = collector.requests.length;
     const client = new MemoryHttpClient(runtime, PROXY);
     client.request("GET", path, { headers: { "x-tenant": "acme" } });
     runtime.advance(1);
     await import("../../../core/http/async-client.ts");
-    for (let i = 0; i < 10 && collector.requests.length === before; i++) {
+    for (let i = 0; i < 10 && collector.requests.length < before + count; i++) {
       await new Promise((resolve) => setTimeout(resolve, 0));
       runtime.runDue();
     }
     expect(client.responses[0]?.status).toBe(200);
-    const spans = JSON.parse(collector.requests[before]!.text()) as { tags: Record<string, string> }[];
-    return spans[0]!.tags;
+    return collector.requests.slice(before).flatMap((r) => JSON.parse(r.text()) as { kind: string; tags: Record<string, string> }[]);
   }
+  const spanTags = async (path: string) => (await spans(path))[0]!.tags;
 
   test("the jaeger-tracing example's four tags, route and host metadata, a format; the environment is read once; a custom tag named as Envoy's own replaces it", async () => {
     await start([
@@ -266,5 +266,19 @@ describe("custom tags on zipkin spans (memory runtime)", () => {
     // EnvironmentCustomTag reads getenv once, when the config is built.
     runtime.env.HOSTNAME = "changed";
     expect((await spanTags("/second")).tag_env_hostname).toBe("memory-host");
+  });
+
+  test("spawn_upstream_span: the upstream request's CLIENT span gets the HCM's custom tags too (TracerUtility::finalizeSpan), from the downstream request", async () => {
+    await start(
+      [
+        { tag: "tenant", request_header: { name: "x-tenant" } },
+        { tag: "tag_metadata", metadata: { kind: { request: {} }, metadata_key: { key: "custom_tag", path: [{ key: "tag_metadata" }] } } },
+        { tag: "fmt", value: "%REQ(:PATH)%" },
+      ],
+      { spawn_upstream_span: true },
+    );
+    const reported = await spans("/up", 2);
+    expect(reported.map((s) => s.kind).sort()).toEqual(["CLIENT", "SERVER"]);
+    for (const span of reported) expect(span.tags).toMatchObject({ tenant: "acme", tag_metadata: "hello from lua", fmt: "/up" });
   });
 });
