@@ -77,6 +77,7 @@ export const customTag = lazySchema(() =>
  */
 export const customTags = lazySchema(() =>
   z.array(customTag).max(1000).transform((tags) => {
-    const seen = new Set<string>();
-    return tags.filter((t) => !seen.has(t.tag) && seen.add(t.tag) !== undefined);
+    const byName = new Map<string, CustomTagConfig>();
+    for (const t of tags) if (!byName.has(t.tag)) byName.set(t.tag, t);
+    return [...byName.values()];
   }));
