@@ -795,7 +795,8 @@ export interface Runtime {
   /**
    * Optional: the value of the process's environment variable `name`, undefined when it
    * is unset or the runtime may not read it (no permission to). The core reads
-   * only what Envoy's own code reads there (the Lua filter's LUA_PATH).
+   * only what Envoy's own code reads there (the Lua filter's LUA_PATH, DataSources'
+   * environment_variable, tracing's environment custom tags).
    */
   environmentVariable?(name: string): string | undefined;
   /**

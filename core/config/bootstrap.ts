@@ -1348,7 +1348,24 @@ export interface TracingConfig {
   spawnUpstreamSpan: boolean;
   /** max_path_tag_length: the most of the path the http.url tag keeps (default 256). */
   maxPathTagLength: number;
+  /** custom_tags, the first of each tag name (core/tracing/custom-tags.ts); absent when none. */
+  customTags?: CustomTagConfig[];
 }
+
+/**
+ * envoy.type.tracing.v3.CustomTag (config/custom-tag-schema.ts): a tag every span of the HCM
+ * gets when it is finished, its value from one source. `defaultValue` is "" when unset.
+ */
+export type CustomTagConfig =
+  | { tag: string; kind: "literal"; value: string }
+  /** Read once, when the HCM's tracing is first used (Envoy: when the config is built). */
+  | { tag: string; kind: "environment"; name: string; defaultValue: string }
+  /** `name` lowercased; the first value of a repeated field. */
+  | { tag: string; kind: "request_header"; name: string; defaultValue: string }
+  /** metadata_key's key (the filter namespace) and path; key "" when metadata_key is unset. */
+  | { tag: string; kind: "metadata"; source: "request" | "route" | "cluster" | "host"; key: string; path: string[]; defaultValue: string }
+  /** `value`: an access-log format string (a UTF-8 byte string), unset operators printing "". */
+  | { tag: string; kind: "value"; format: string };
 
 /** envoy.config.trace.v3.OpenTelemetryConfig (config/tracing-schema.ts). */
 export interface OpenTelemetryConfig {

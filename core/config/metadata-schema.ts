@@ -7,7 +7,7 @@
  */
 // The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
 import * as z from "./schema-kit/index.ts";
-import { strictObject } from "./shared-schemas.ts";
+import { nonEmptyString, strictObject } from "./shared-schemas.ts";
 import type { FilterMetadata, MetadataMatchCriteria } from "./bootstrap.ts";
 import { lazySchema } from "./lazy-schema.ts";
 
@@ -15,6 +15,13 @@ export const metadataSchema = lazySchema(() =>
   strictObject({ filter_metadata: z.record(z.string(), z.record(z.string(), z.unknown())).default({}) })
     .transform((m): FilterMetadata => m.filter_metadata),
 );
+
+/** envoy.type.metadata.v3.MetadataKey: key min_len 1, path min_items 1, each segment a `key` (the oneof's only member). */
+export const metadataKey = lazySchema(() =>
+  strictObject({
+    key: nonEmptyString,
+    path: z.array(strictObject({ key: nonEmptyString })).min(1, { message: "value must contain at least 1 item(s)" }),
+  }));
 
 /**
  * metadata_match (a route's, a weighted cluster's, tcp_proxy's): the `envoy.lb` fields as

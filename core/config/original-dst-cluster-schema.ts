@@ -5,19 +5,13 @@
  */
 // The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
 import * as z from "./schema-kit/index.ts";
-import { boolFalse, nonEmptyString, strictObject, stringEmpty } from "./shared-schemas.ts";
+import { boolFalse, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { OriginalDstConfig } from "./bootstrap.ts";
+import { metadataKey } from "./metadata-schema.ts";
 
 /** cluster.proto: cleanup_interval "defaults to 5000ms". */
 export const DEFAULT_CLEANUP_INTERVAL_MS = 5000;
-
-/** envoy.type.metadata.v3.MetadataKey: key min_len 1, path min_items 1, each segment a `key` (the oneof's only member). */
-const metadataKey = lazySchema(() =>
-  strictObject({
-    key: nonEmptyString,
-    path: z.array(strictObject({ key: nonEmptyString })).min(1, { message: "value must contain at least 1 item(s)" }),
-  }));
 
 /** envoy.config.cluster.v3.Cluster.OriginalDstLbConfig */
 export const originalDstLbConfig = lazySchema(() =>

@@ -15,6 +15,7 @@ import type { OpenTelemetryConfig, OtlpHttpServiceConfig, TracingConfig, ZipkinC
 import { durationMs, headerName, headerValue, uint32 } from "./proto-schema.ts";
 import { nonEmptyString } from "./shared-schemas.ts";
 import { grpcService } from "./grpc-service-schema.ts";
+import { customTags } from "./custom-tag-schema.ts";
 
 const ZIPKIN = "envoy.tracers.zipkin";
 const ZIPKIN_TYPE = "type.googleapis.com/envoy.config.trace.v3.ZipkinConfig";
@@ -184,7 +185,7 @@ export const hcmTracing: z.ZodType<TracingConfig, unknown> = lazySchema(() =>
     overall_sampling: percent.optional(),
     verbose: optionalBool,
     max_path_tag_length: z.union([uint32, strictObject({ value: uint32 }).transform((v) => v.value)]).optional(),
-    custom_tags: z.array(z.unknown()).optional(),
+    custom_tags: customTags.optional(),
     spawn_upstream_span: boolValue.optional(),
     provider: provider.optional(),
   })
@@ -192,7 +193,6 @@ export const hcmTracing: z.ZodType<TracingConfig, unknown> = lazySchema(() =>
     // Without a provider they change nothing (Envoy's null tracer); with one they shape the spans.
     if (t.provider === undefined) return;
     const tracer = "zipkin" in t.provider ? "zipkin" : "opentelemetry";
-    if (t.custom_tags !== undefined && t.custom_tags.length > 0) ctx.addIssue({ code: "custom", path: ["custom_tags"], message: `custom_tags are not supported by polyvoy's ${tracer} tracer yet: remove them` });
     if (t.verbose === true) ctx.addIssue({ code: "custom", path: ["verbose"], message: `verbose (timing annotations on the span) is not supported by polyvoy's ${tracer} tracer yet: remove it` });
   })
   .transform(
@@ -207,6 +207,8 @@ export const hcmTracing: z.ZodType<TracingConfig, unknown> = lazySchema(() =>
       spawnUpstreamSpan: t.spawn_upstream_span ?? false,
       // Tracing::DefaultMaxPathTagLength
       maxPathTagLength: t.max_path_tag_length ?? 256,
+      // Without a provider no span is made to tag (Envoy's null tracer).
+      ...(t.provider !== undefined && t.custom_tags !== undefined && t.custom_tags.length > 0 ? { customTags: t.custom_tags } : {}),
     }),
   ));
 

@@ -6,7 +6,7 @@
  */
 
 /** printf's %.{precision}g. */
-function formatG(x: number, precision: number): string {
+export function formatG(x: number, precision: number): string {
   const exponential = x.toExponential(precision - 1);
   const e = exponential.indexOf("e");
   const exponent = Number(exponential.slice(e + 1));

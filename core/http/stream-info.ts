@@ -38,6 +38,8 @@ export class StreamInfo {
   upstreamHost = "";
   /** The HCM's span for this stream (Envoy's activeSpan()): the router injects its context upstream. */
   activeSpan: TracingSpan | undefined = undefined;
+  /** The HCM's custom_tags for an upstream request's span (Envoy's ActiveStream::setCustomTags); set when the HCM has both. */
+  setCustomTags: ((span: TracingSpan) => void) | undefined = undefined;
   /** The chosen host's endpoint metadata (%UPSTREAM_METADATA%); undefined until a host is chosen. */
   upstreamHostMetadata: FilterMetadata | undefined = undefined;
   /** The upstream connection's TLS (the last attempt's), when it had one. */

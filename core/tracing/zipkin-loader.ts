@@ -3,12 +3,13 @@
  * with `tracing.provider` envoy.tracers.zipkin has it imported before its listener is built
  * (extensions.ts, the HCM's dependencies), so a start without a tracer never evaluates it.
  */
-import type { finalizeDownstreamSpan } from "../http/conn-manager/stream-span.ts";
+import type { finalizeDownstreamSpan, setCustomTags } from "../http/conn-manager/stream-span.ts";
 import type { zipkinDriverFor } from "./zipkin.ts";
 
 export interface ZipkinModule {
   readonly zipkinDriverFor: typeof zipkinDriverFor;
   readonly finalizeDownstreamSpan: typeof finalizeDownstreamSpan;
+  readonly setCustomTags: typeof setCustomTags;
 }
 
 /** Set once loadZipkin() resolved; every HCM with a zipkin provider is built after that. */
@@ -19,6 +20,6 @@ let loading: Promise<void> | undefined;
 export function loadZipkin(): Promise<void> | undefined {
   if (zipkinModule !== undefined) return undefined;
   return (loading ??= Promise.all([import("./zipkin.ts"), import("../http/conn-manager/stream-span.ts")]).then(([zipkin, span]) => {
-    zipkinModule = { zipkinDriverFor: zipkin.zipkinDriverFor, finalizeDownstreamSpan: span.finalizeDownstreamSpan };
+    zipkinModule = { zipkinDriverFor: zipkin.zipkinDriverFor, finalizeDownstreamSpan: span.finalizeDownstreamSpan, setCustomTags: span.setCustomTags };
   }));
 }

@@ -611,7 +611,7 @@ describe.each(RUNTIMES)("Envoy's examples on %s", (runtime) => {
     }
   });
 
-  test("zipkin and jaeger-tracing: the front proxies (egress) report CLIENT spans named by their decorators, five to a POST (min_flush_spans), to a node:http collector; the trace id comes back in x-b3-traceid", async () => {
+  test("zipkin and jaeger-tracing: the front proxies (egress) report CLIENT spans named by their decorators, five to a POST (min_flush_spans), to a node:http collector; the trace id comes back in x-b3-traceid; jaeger-tracing's four custom_tags (literal, :path, HOSTNAME, the Lua filter's dynamic metadata) are on its spans", async () => {
     const collector = await httpUpstream((_, res) => {
       res.statusCode = 202;
       res.end();
@@ -619,11 +619,12 @@ describe.each(RUNTIMES)("Envoy's examples on %s", (runtime) => {
     try {
       for (const [file, upstreams, listen, path, operation, cluster] of [
         ["zipkin/envoy-front-proxy.yaml", { "envoy-1": service1.port, zipkin: collector.port }, 10000, "/trace/1", "routeToEnvoy1", "envoy_cluster1"],
-        ["jaeger-tracing/envoy.yaml", { service1: service1.port, jaeger: collector.port }, 8000, "/", "checkAvailability", "service1"],
+        ["jaeger-tracing/envoy.yaml", { service1: service1.port, jaeger: collector.port }, 10000, "/", "checkAvailability", "service1"],
       ] as const) {
         collector.requests.length = 0;
         const { config, port } = await localize(file, upstreams);
-        const proxy = await ProxyProcess.start(runtime, config);
+        // The sandbox's container has HOSTNAME set; a test runner's shell may not export it.
+        const proxy = await ProxyProcess.start(runtime, config, undefined, [], { HOSTNAME: `polyvoy-${runtime}-host` });
         try {
           const traceIds: string[] = [];
           for (let i = 0; i < 5; i++) {
@@ -637,6 +638,9 @@ describe.each(RUNTIMES)("Envoy's examples on %s", (runtime) => {
           for (const span of spans) {
             expect(span).toMatchObject({ kind: "CLIENT", name: operation, localEndpoint: { serviceName: file.startsWith("zipkin") ? "envoy-proxy-front" : "front-proxy" } });
             expect(span.tags).toMatchObject({ upstream_cluster: cluster, "http.status_code": "200" });
+            if (file.startsWith("jaeger")) {
+              expect(span.tags).toMatchObject({ tag_literal: "literal value", tag_request_header: path, tag_env_hostname: `polyvoy-${runtime}-host`, tag_metadata: "hello from lua" });
+            }
           }
           if (file.startsWith("zipkin")) expect(spans.map((s) => s.traceId).sort()).toEqual(traceIds.sort());
           expect(collector.requests[0]!.url).toBe("/api/v2/spans");

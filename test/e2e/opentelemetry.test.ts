@@ -148,10 +148,23 @@ describe.each(RUNTIMES)("opentelemetry tracer on %s", (runtime) => {
             filter_chains: [
               {
                 filters: [
-                  hcm("plain", { ...exporter, service_name: "otel-e2e" }, [
-                    { match: { prefix: "/dead" }, route: { cluster: "dead" } },
-                    { match: { prefix: "/" }, route: { cluster: "backend" }, decorator: { operation: "routeToService1" } },
-                  ]),
+                  hcm(
+                    "plain",
+                    { ...exporter, service_name: "otel-e2e" },
+                    [
+                      { match: { prefix: "/dead" }, route: { cluster: "dead" } },
+                      { match: { prefix: "/" }, route: { cluster: "backend" }, decorator: { operation: "routeToService1" }, metadata: { filter_metadata: { app: { owner: { team: "edge", oncall: true } } } } },
+                    ],
+                    {
+                      custom_tags: [
+                        { tag: "deployment", literal: { value: "e2e" } },
+                        { tag: "region", environment: { name: "POLYVOY_E2E_REGION", default_value: "unset" } },
+                        { tag: "tenant", request_header: { name: "x-tenant", default_value: "none" } },
+                        { tag: "owner", metadata: { kind: { route: {} }, metadata_key: { key: "app", path: [{ key: "owner" }] }, default_value: "nobody" } },
+                        { tag: "request_line", value: "%REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE%" },
+                      ],
+                    },
+                  ),
                 ],
               },
             ],
@@ -162,7 +175,7 @@ describe.each(RUNTIMES)("opentelemetry tracer on %s", (runtime) => {
         clusters: [cluster("backend", upstream.port), cluster("dead", dead), cluster("otel", collector.port, true), cluster("otlp-http", httpCollector.port)],
       },
     };
-    proxy = await ProxyProcess.start(runtime, config);
+    proxy = await ProxyProcess.start(runtime, config, undefined, [], { POLYVOY_E2E_REGION: `region-${runtime}` });
   });
 
   afterAll(async () => {
@@ -192,6 +205,12 @@ describe.each(RUNTIMES)("opentelemetry tracer on %s", (runtime) => {
       user_agent: "otel-test",
       component: "proxy",
       upstream_cluster: "backend",
+      // custom_tags: the environment as the proxy was started with, the header's default, the route's metadata struct as JSON, a format.
+      deployment: "e2e",
+      region: `region-${runtime}`,
+      tenant: "none",
+      owner: '{"oncall":true,"team":"edge"}',
+      request_line: "GET /items?x=1 200",
     });
     const withKey = collector.metadata.find((m) => m.get("x-api-key")[0] === "k1");
     expect(withKey).toBeDefined();
@@ -235,14 +254,15 @@ describe.each(RUNTIMES)("opentelemetry tracer on %s", (runtime) => {
   });
 
   test("a 503 (no upstream) is an ERROR status; tracing.opentelemetry.spans_sent and timer_flushed are counted", async () => {
-    const res = await fetch(`http://127.0.0.1:${plainPort}/dead`, { headers: { traceparent: `00-${TRACE}-${PARENT}-01` } });
+    const res = await fetch(`http://127.0.0.1:${plainPort}/dead`, { headers: { traceparent: `00-${TRACE}-${PARENT}-01`, "x-tenant": "acme" } });
     expect(res.status).toBe(503);
     let span: Span | undefined;
     for (let i = 0; i < 200 && span === undefined; i++) {
       span = spans().find((s) => s.attributes["http.url"]?.endsWith("/dead"));
       if (span === undefined) await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    expect(span).toMatchObject({ traceId: TRACE, status: 2, attributes: { "http.status_code": "503", error: "true" } });
+    // custom_tags: the request's header; a route without metadata gives the default.
+    expect(span).toMatchObject({ traceId: TRACE, status: 2, attributes: { "http.status_code": "503", error: "true", tenant: "acme", owner: "nobody" } });
     const stats = await adminStats(adminPort);
     expect(stats.get("tracing.opentelemetry.spans_sent")).toBe(spans().length);
     expect(stats.has("tracing.opentelemetry.timer_flushed")).toBe(true);

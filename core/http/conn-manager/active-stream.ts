@@ -3,6 +3,7 @@ import type { SocketAddress, TlsSession } from "../../port.ts";
 import { mutateTracingRequestHeader, TraceReason, traceReason } from "./tracing-decision.ts";
 import { zipkinModule } from "../../tracing/zipkin-loader.ts";
 import { openTelemetryModule } from "../../tracing/opentelemetry-loader.ts";
+import type { CustomTagStream } from "../../tracing/custom-tags.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { RouteConfiguration } from "../../config/bootstrap.ts";
 import type { RequestDecoder, ResponseEncoder } from "../codec/codec.ts";
@@ -345,6 +346,10 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     span.setTag("node_id", server.localNodeId);
     span.setTag("zone", server.localZone);
     this.streamInfo.activeSpan = span;
+    if (tracing.customTags !== undefined && span.spawnsUpstreamSpans) {
+      const module = (zipkinModule ?? openTelemetryModule)!;
+      this.streamInfo.setCustomTags = (child) => module.setCustomTags(child, this.requestHeadersDecoded ? this.requestHeaders : undefined, this.streamInfo, tracing, server, this.customTagStream());
+    }
     return span;
   }
 
@@ -508,11 +513,16 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     const span = this.streamInfo.activeSpan;
     if (span !== undefined) {
       this.streamInfo.activeSpan = undefined;
-      (zipkinModule ?? openTelemetryModule)!.finalizeDownstreamSpan(span, this.requestHeadersDecoded ? this.requestHeaders : undefined, this.sentResponseHeaders, this.sentResponseTrailers, this.streamInfo, this.cm.connection.directRemoteAddress, this.cm.config.tracing!.maxPathTagLength, this.cm.server.clusterManager);
+      (zipkinModule ?? openTelemetryModule)!.finalizeDownstreamSpan(span, this.requestHeadersDecoded ? this.requestHeaders : undefined, this.sentResponseHeaders, this.sentResponseTrailers, this.streamInfo, this.cm.connection.directRemoteAddress, this.cm.config.tracing!, this.cm.server, this.cm.config.tracing!.customTags !== undefined ? this.customTagStream() : undefined);
     }
     if (this.traced) this.trace("stream_end", `${this.streamInfo.responseCode} ${this.streamInfo.responseFlags.join(",") || "-"}`);
     this.timers?.disarm(this, false);
     this.destroyFilters();
+  }
+
+  /** What the HCM's custom_tags read when its span is finished (core/tracing/custom-tags.ts). */
+  private customTagStream(): CustomTagStream {
+    return { routeMetadata: this.route?.route.metadata, formatterContext: () => this.formatterContext(this.sentResponseHeaders, this.sentResponseTrailers) };
   }
 
   /** One line per configured access log, at the stream's end (Envoy logs on stream destroy). */

@@ -1,11 +1,14 @@
 /**
  * The tags a stream's span gets when the stream ends (Envoy's
  * HttpTracerUtility::finalizeDownstreamSpan and setCommonTags,
- * source/common/tracing/http_tracer_impl.cc), then the span is finished.
+ * source/common/tracing/http_tracer_impl.cc), then the HCM's custom_tags (last, as
+ * TracerUtility::finalizeSpan sets them: tracer_impl.cc), then the span is finished.
  */
 import type { SocketAddress } from "../../port.ts";
 import type { TracingSpan } from "../../tracing/span.ts";
-import type { ClusterManager } from "../../upstream/cluster-manager.ts";
+import { applyCustomTags, customTagsFor, type CustomTagStream } from "../../tracing/custom-tags.ts";
+import type { TracingConfig } from "../../config/bootstrap.ts";
+import type { ServerContext } from "../../server-context.ts";
 import type { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import type { StreamInfo } from "../stream-info.ts";
@@ -28,15 +31,17 @@ export function finalizeDownstreamSpan(
   trailers: HeaderMap | undefined,
   info: StreamInfo,
   peer: SocketAddress | undefined,
-  maxPathTagLength: number,
-  clusters: ClusterManager,
+  tracing: TracingConfig,
+  server: ServerContext,
+  /** What custom_tags read of the stream; undefined when the HCM has none. */
+  stream: CustomTagStream | undefined,
 ): void {
   // A span not sampled is never sent: its tags would be built for nothing on every request.
   if (!span.sampled) return span.finish();
   if (request !== undefined) {
     const requestId = request.get("x-request-id");
     if (requestId !== undefined) span.setTag("guid:x-request-id", requestId);
-    span.setTag("http.url", buildUrl(request, maxPathTagLength));
+    span.setTag("http.url", buildUrl(request, tracing.maxPathTagLength));
     span.setTag("http.method", request.method);
     span.setTag("downstream_cluster", request.get("x-envoy-downstream-service-cluster") ?? "-");
     span.setTag("user_agent", request.get("user-agent") ?? "-");
@@ -58,7 +63,7 @@ export function finalizeDownstreamSpan(
   span.setTag("request_size", String(info.bytesReceived));
   span.setTag("response_flags", info.responseFlags.length > 0 ? info.responseFlags.join(",") : "-");
   if (info.upstreamHost !== "" && info.upstreamCluster !== "") {
-    const cluster = clusters.get(info.upstreamCluster);
+    const cluster = server.clusterManager.get(info.upstreamCluster);
     span.setTag("upstream_cluster", info.upstreamCluster);
     // The cluster's observability name (alt_stat_name, which polyvoy does not take: its name).
     span.setTag("upstream_cluster.name", cluster?.config.name ?? info.upstreamCluster);
@@ -77,5 +82,16 @@ export function finalizeDownstreamSpan(
       if (status !== "0") span.setTag("error", "true");
     }
   }
+  if (stream !== undefined) setCustomTags(span, request, info, tracing, server, stream);
   span.finish();
+}
+
+/**
+ * The HCM's custom_tags on one of its stream's spans, the stream's own or an upstream
+ * request's (Envoy's ActiveStream::setCustomTags, which TracerUtility::finalizeSpan calls for
+ * both: tracer_impl.cc).
+ */
+export function setCustomTags(span: TracingSpan, request: RequestHeaders | undefined, info: StreamInfo, tracing: TracingConfig, server: ServerContext, stream: CustomTagStream): void {
+  if (tracing.customTags === undefined) return;
+  applyCustomTags(span, customTagsFor(server, tracing, server.runtime), { request, info, stream });
 }

@@ -407,6 +407,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       child.setTag("upstream_address", info.upstreamHost);
       child.injectContext(upstreamHeaders);
       request.span = child;
+      request.setSpanCustomTags = info.setCustomTags;
     }
     const clusterManager = this.server.clusterManager;
     // A CONNECT the route terminates (connect_config) is a TCP tunnel to the host (Envoy's router TcpConnPool).

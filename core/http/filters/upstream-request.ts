@@ -64,6 +64,8 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget {
    * UpstreamRequest span_), finished with the attempt.
    */
   span: TracingSpan | undefined;
+  /** The HCM's custom_tags, set on the span when it is finished (TracerUtility::finalizeSpan sets them on upstream spans too). */
+  setSpanCustomTags: ((span: TracingSpan) => void) | undefined;
   /** The upstream's response status, for the span. */
   private status = 0;
 
@@ -112,6 +114,7 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget {
     span.setTag("component", "proxy");
     if (this.status === 0 || (this.status >= 500 && this.status < 600)) span.setTag("error", "true");
     span.setTag("http.status_code", String(this.status));
+    this.setSpanCustomTags?.(span);
     span.finish();
   }
 

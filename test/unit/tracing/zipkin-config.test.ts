@@ -51,7 +51,6 @@ describe("zipkin tracer config", () => {
   test("fields polyvoy does not take are refused by name", () => {
     expect(problems(doc({ ...VALID, collector_service: { http_uri: { uri: "http://x/api", cluster: "zipkin", timeout: "1s" } } }))[0]).toMatch(/collector_service/);
     expect(problems(doc({ ...VALID, trace_context_option: "USE_B3_WITH_W3C_PROPAGATION" }))[0]).toMatch(/trace_context_option/);
-    expect(problems(doc(VALID, { custom_tags: [{ tag: "a", literal: { value: "b" } }] }))[0]).toMatch(/custom_tags are not supported by polyvoy's zipkin tracer yet/);
     expect(problems(doc(VALID, { verbose: true }))[0]).toMatch(/verbose .* not supported by polyvoy's zipkin tracer yet/);
   });
 });
