@@ -25,6 +25,7 @@ import type { CustomResponseConfig } from "./config/custom-response-schema.ts";
 import type { BufferConfig, CacheConfig, LuaConfig, LuaPerRouteConfig, RouterConfig, GrpcHttp1BridgeConfig, GrpcStatsConfig, GrpcJsonTranscoderConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, ExtAuthzConfig, ExtProcConfig, RateLimitConfig, FaultConfig, HeaderMutationConfig, HeaderToMetadataConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
 import { RouteTable } from "./http/route/route-table.ts";
 import { RdsRouteConfigProvider } from "./http/route/rds-route-config-provider.ts";
+import { buildClusterSpecifierPlugins, loadClusterSpecifierPlugins } from "./http/route/cluster-specifier-plugin.ts";
 import { registerLazyNetworkFilterFactory, registerNetworkFilterDependencies, registerNetworkFilterFactory } from "./network/network-filter-registry.ts";
 import { pickWeighted } from "./util/weighted-pick.ts";
 import { loadZipkin } from "./tracing/zipkin-loader.ts";
@@ -56,8 +57,11 @@ registerNetworkFilterFactory("envoy.filters.network.http_connection_manager", (c
   const zipkin = config.tracing?.zipkin;
   if (zipkin !== undefined && !context.clusterManager.get(zipkin.collectorCluster)) throw new Error(`envoy.tracers.zipkin: unknown cluster '${zipkin.collectorCluster}'`);
   // The route table is compiled once per listener and shared by its connections (RDS: once
-  // per update), and its per-route filter configs built with it.
-  const prepareRoutes = (routeConfig: RouteConfiguration) => prepareRouteConfigs(config.httpFilters, routeConfig, context);
+  // per update), and its per-route filter configs and cluster specifier plugins built with it.
+  const prepareRoutes = (routeConfig: RouteConfiguration) => {
+    prepareRouteConfigs(config.httpFilters, routeConfig, context);
+    buildClusterSpecifierPlugins(routeConfig, context);
+  };
   let routes;
   if (config.rds) routes = new RdsRouteConfigProvider(config.rds, config.statPrefix, context, prepareRoutes);
   else {
@@ -67,13 +71,16 @@ registerNetworkFilterFactory("envoy.filters.network.http_connection_manager", (c
   const stats = new ConnectionManagerStats(context.stats, config.statPrefix, config.tracing !== undefined);
   return (connection) => new ConnectionManager(config, routes, context, stats, connection);
 });
-// Its http_filters' modules, before the listener is built.
+// Its http_filters' modules and its route_config's cluster specifier plugins', before the listener is built.
 registerNetworkFilterDependencies("envoy.filters.network.http_connection_manager", (config, context) => {
   // Their factories, and what their configs need read first (the Lua filter's code and modules).
   const filters = resolveHttpFilters(config.httpFilters, context, { statPrefix: config.statPrefix });
+  // A static route_config's cluster specifier plugins' modules (RDS loads an update's itself).
+  const plugins = config.rds ? undefined : loadClusterSpecifierPlugins(config.routeConfig);
   // A tracer's code only when this HCM names it (core/tracing/zipkin-loader.ts, opentelemetry-loader.ts).
   const tracer = config.tracing?.zipkin !== undefined ? loadZipkin() : config.tracing?.opentelemetry !== undefined ? loadOpenTelemetry() : undefined;
-  return tracer === undefined ? filters : filters === undefined ? tracer : Promise.all([filters, tracer]).then(() => {});
+  const loading = [filters, tracer, plugins].filter((load) => load !== undefined);
+  return loading.length === 0 ? undefined : loading.length === 1 ? loading[0] : Promise.all(loading).then(() => {});
 });
 
 registerLazyNetworkFilterFactory("envoy.filters.network.connection_limit", async () => {

@@ -1679,6 +1679,12 @@ export interface ForwardAction {
   includeVhRateLimits?: boolean;
   /** cluster_header: the cluster named by this request header (lowercased). */
   clusterHeader?: string;
+  /**
+   * inline_cluster_specifier_plugin, or cluster_specifier_plugin (a name of the route
+   * configuration's cluster_specifier_plugins, resolved to that entry: routes naming one
+   * plugin share it). The plugin chooses the cluster per stream (core/http/route/cluster-specifier-plugin.ts).
+   */
+  clusterSpecifierPlugin?: ClusterSpecifierPluginConfig;
   /** Each entry's metadataMatch is the route's merged with its own (its own values win). */
   weightedClusters?: { name: string; weight: number; metadataMatch?: MetadataMatchCriteria }[];
   /** metadata_match's `envoy.lb` criteria, sorted by name (the subset load balancer's); absent when none. */
@@ -1737,6 +1743,17 @@ export interface ForwardAction {
    */
   terminateConnect?: true;
 }
+
+/**
+ * envoy.config.route.v3.ClusterSpecifierPlugin's extension, by its typed_config's "@type"
+ * (Envoy looks the factory up by type URL): the Lua cluster specifier
+ * (envoy.extensions.router.cluster_specifiers.lua.v3.LuaConfig), or, for an `is_optional`
+ * plugin of a type Envoy has no factory for, Envoy's NullClusterSpecifierPlugin: a route
+ * using it never matches (its clusterEntry is null, so matching goes on to the next route).
+ */
+export type ClusterSpecifierPluginConfig =
+  | { type: "lua"; /** source_code, a byte string (one char per byte). */ sourceCode: string; /** default_cluster ("" when unset). */ defaultCluster: string }
+  | { type: "null" };
 
 /** envoy.config.route.v3.InternalRedirectPolicy. */
 export interface InternalRedirectPolicyConfig {

@@ -31,6 +31,7 @@ import { hedgePolicy } from "./hedge-policy-schema.ts";
 import { corsPolicy } from "./cors-schema.ts";
 import { withRuntimeKey } from "./fractional-percent-schema.ts";
 import { isFalse, unsupportedField } from "./unsupported-field.ts";
+import { clusterSpecifierPlugin, type NamedClusterSpecifierPlugin } from "./cluster-specifier-plugin-schema.ts";
 import { internalRedirectAction, internalRedirectPolicy, legacyInternalRedirectPolicy, maxInternalRedirects } from "./internal-redirect-schema.ts";
 
 /** Envoy's RouteAction.timeout default: 15 s ("0s" disables it). */
@@ -152,6 +153,12 @@ const routeUpgradeConfig = lazySchema(() =>
     return { type, enabled: u.enabled, terminate: u.connect_config !== undefined };
   }));
 
+/**
+ * The cluster_specifier_plugin a route action names, until the route configuration holding
+ * it resolves the name (resolveClusterSpecifierPlugins).
+ */
+const PLUGIN_NAMES = new WeakMap<ForwardAction, string>();
+
 /** envoy.config.route.v3.RouteAction (forwarding to a cluster). */
 const forwardAction = lazySchema(() =>
   strictObject({
@@ -159,6 +166,9 @@ const forwardAction = lazySchema(() =>
     // Envoy: min_len 1, an HTTP header name (not a pseudo-header: it is looked up among the fields).
     cluster_header: headerName.optional(),
     weighted_clusters: weightedClusters.optional(),
+    // A name of the route configuration's cluster_specifier_plugins (resolved there, below).
+    cluster_specifier_plugin: z.string().optional(),
+    inline_cluster_specifier_plugin: clusterSpecifierPlugin.optional(),
     metadata_match: metadataMatch.optional(),
     cluster_not_found_response_code: z.enum(Object.keys(CLUSTER_NOT_FOUND_CODES) as [keyof typeof CLUSTER_NOT_FOUND_CODES]).default("SERVICE_UNAVAILABLE"),
     prefix_rewrite: headerValue.optional(),
@@ -188,7 +198,7 @@ const forwardAction = lazySchema(() =>
     max_internal_redirects: maxInternalRedirects.optional(),
   })
   .transform((a, ctx): ForwardAction => {
-    oneOf(a, ["cluster", "cluster_header", "weighted_clusters"] as const, ctx, true);
+    oneOf(a, ["cluster", "cluster_header", "weighted_clusters", "cluster_specifier_plugin", "inline_cluster_specifier_plugin"] as const, ctx, true);
     // Envoy tests these proto3 strings with `.empty()`: "" (what a control plane emitting
     // unset fields sends) is unset, and counts for no rewrite here.
     const prefixRewrite = a.prefix_rewrite || undefined;
@@ -207,6 +217,8 @@ const forwardAction = lazySchema(() =>
     if (a.host_rewrite_header !== undefined) action.hostRewriteHeader = a.host_rewrite_header.toLowerCase();
     if (a.host_rewrite_path_regex !== undefined) action.hostRewritePathRegex = a.host_rewrite_path_regex;
     if (a.metadata_match !== undefined) action.metadataMatch = a.metadata_match;
+    if (a.inline_cluster_specifier_plugin !== undefined) action.clusterSpecifierPlugin = a.inline_cluster_specifier_plugin.plugin;
+    if (a.cluster_specifier_plugin !== undefined) PLUGIN_NAMES.set(action, a.cluster_specifier_plugin);
     if (a.weighted_clusters !== undefined) {
       action.weightedClusters = a.weighted_clusters.map((c) => {
         const { metadataMatch: own, ...rest } = c;
@@ -372,9 +384,11 @@ export const routeConfiguration = lazySchema(() =>
     most_specific_header_mutations_wins: boolFalse,
     max_direct_response_body_size_bytes: uint32.default(DEFAULT_MAX_DIRECT_RESPONSE_BODY_BYTES),
     typed_per_filter_config: typedPerFilterConfig,
+    cluster_specifier_plugins: z.array(clusterSpecifierPlugin).default([]),
   })
   .transform((c, ctx): RouteConfiguration => {
     checkUniqueDomains(c.virtual_hosts, ctx);
+    resolveClusterSpecifierPlugins(c.virtual_hosts, c.cluster_specifier_plugins, ctx);
     checkDirectResponseBodies(c.virtual_hosts, c.max_direct_response_body_size_bytes, ctx);
     const config: RouteConfiguration = {
       name: c.name,
@@ -386,6 +400,32 @@ export const routeConfiguration = lazySchema(() =>
     if (c.typed_per_filter_config !== undefined) Object.assign(config, c.typed_per_filter_config);
     return config;
   }));
+
+/**
+ * Each route action's cluster_specifier_plugin becomes the plugin of that name (Envoy's
+ * CommonConfigImpl::clusterSpecifierPlugin: "Unknown cluster specifier plugin name: X is
+ * used in the route"). The API asks that the names be unique; Envoy keeps the first of a
+ * name without a word, polyvoy refuses the second.
+ */
+function resolveClusterSpecifierPlugins(virtualHosts: VirtualHostConfig[], plugins: NamedClusterSpecifierPlugin[], ctx: z.RefinementCtx): void {
+  const byName = new Map<string, NamedClusterSpecifierPlugin["plugin"]>();
+  plugins.forEach(({ name, plugin }, i) => {
+    if (byName.has(name)) ctx.addIssue({ code: "custom", message: `a cluster specifier plugin named "${name}" is already defined: all extension.name fields in this list must be unique`, path: ["cluster_specifier_plugins", i, "extension", "name"] });
+    else byName.set(name, plugin);
+  });
+  virtualHosts.forEach((vhost, v) => {
+    vhost.routes.forEach((route, r) => {
+      if (route.action.type !== "route") return;
+      const action = route.action.route;
+      const name = PLUGIN_NAMES.get(action);
+      if (name === undefined) return;
+      PLUGIN_NAMES.delete(action);
+      const plugin = byName.get(name);
+      if (plugin !== undefined) action.clusterSpecifierPlugin = plugin;
+      else ctx.addIssue({ code: "custom", message: `Unknown cluster specifier plugin name: ${name} is used in the route`, path: ["virtual_hosts", v, "routes", r, "route", "cluster_specifier_plugin"] });
+    });
+  });
+}
 
 /**
  * Envoy refuses a domain listed twice in one route configuration (compared lowercased,

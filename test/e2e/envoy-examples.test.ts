@@ -4,7 +4,7 @@
  * free 127.0.0.1 ports, upstream host names mapped to 127.0.0.1 and real node:http
  * upstreams, a disk layer's symlink_root in a temp folder, TLS keys and certificates minted
  * at test time. What each request shows is what Envoy's sandbox's verify.sh checks for that
- * example. The HTTP filter examples (csrf, cors, ext_authz, rbac, brotli, route-mirror,
+ * example (lua-cluster-specifier: its route's Lua cluster specifier). The HTTP filter examples (csrf, cors, ext_authz, rbac, brotli, route-mirror,
  * websocket, CONNECT) are served in envoy-examples-filters.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -169,6 +169,20 @@ describe.each(RUNTIMES)("Envoy's examples on %s", (runtime) => {
       expect(await (await fetch(`http://127.0.0.1:${plain.port(9211)}/`)).text()).toBe("Hello from behind Envoy (service 1)!\n");
     } finally {
       await proxy2.stop();
+    }
+  });
+
+  test("lua-cluster-specifier: envoy_on_route sends header_key: fake to fake_cluster (no such cluster: 503), the rest to example_cluster (verify.sh)", async () => {
+    const { config, port } = await localize("lua-cluster-specifier/envoy.yaml", { "httpbin.org": service1.port });
+    const proxy = await ProxyProcess.start(runtime, config);
+    try {
+      const normal = await fetch(`http://127.0.0.1:${port(10000)}/`);
+      expect([normal.status, await normal.text()]).toEqual([200, "Hello from behind Envoy (service 1)!\n"]);
+      const fake = await fetch(`http://127.0.0.1:${port(10000)}/`, { headers: { header_key: "fake" } });
+      expect([fake.status, fake.statusText, await fake.text()]).toEqual([503, "Service Unavailable", ""]);
+      expect(service1.requests.filter((r) => r.headers["header_key"] === "fake")).toEqual([]);
+    } finally {
+      await proxy.stop();
     }
   });
 

@@ -9,6 +9,7 @@ import type { Gauge } from "../../stats/gauge.ts";
 import { emptyRouteConfiguration } from "./empty-route-config.ts";
 import type { RouteConfigProvider } from "./route-config-provider.ts";
 import { RouteTable } from "./route-table.ts";
+import { loadClusterSpecifierPlugins } from "./cluster-specifier-plugin.ts";
 
 const ROUTE_CONFIGURATION_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
 
@@ -41,7 +42,7 @@ export class RdsRouteConfigProvider implements RouteConfigProvider, XdsResourceO
     rds: RdsConfig,
     statPrefix: string,
     private readonly context: ServerContext,
-    /** Builds the per-route filter configs of each accepted route configuration (http-filter-registry.ts prepareRouteConfigs). */
+    /** Builds the per-route filter configs and cluster specifier plugins of each accepted route configuration (extensions.ts). */
     private readonly prepareRoutes: (routes: RouteConfiguration) => void = () => {},
   ) {
     this.name = rds.routeConfigName;
@@ -96,7 +97,9 @@ export class RdsRouteConfigProvider implements RouteConfigProvider, XdsResourceO
     const key = JSON.stringify(document);
     const now = this.context.runtime.wallClock();
     if (key !== this.acceptedKey) {
-      // Its per-route filter configs first: a failure there leaves the running table in place.
+      // The modules of its cluster specifier plugins (the Lua one's), then its per-route filter
+      // configs and plugins: a failure there leaves the running table in place.
+      await loadClusterSpecifierPlugins(value);
       this.prepareRoutes(value);
       this.routeTable = new RouteTable(value, this.context.layeredRuntime);
       this.acceptedKey = key;

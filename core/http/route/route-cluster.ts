@@ -2,7 +2,8 @@
  * The cluster a stream's route sends it to, chosen once per stream when the route is
  * resolved, as Envoy's route entry carries it (RouteEntryImplBase::clusterEntry in
  * source/common/router/config_impl.cc): `cluster` names it; `cluster_header` reads the
- * header's first value then (absent: no cluster); `weighted_clusters` picks a
+ * header's first value then (absent: no cluster); a cluster specifier plugin
+ * (cluster-specifier-plugin.ts) is asked then; `weighted_clusters` picks a
  * WeightedClusterEntry from the stream's random value (ActiveStream::refreshCachedRoute
  * passes stream_id_), so resolving the same route again after clearRouteCache keeps the
  * pick. The filters that read the route's cluster (ratelimit's destination_cluster and
@@ -14,6 +15,7 @@ import { pickWeighted } from "../../util/weighted-pick.ts";
 import type { RequestHeaders } from "../message.ts";
 import type { StreamInfo } from "../stream-info.ts";
 import type { RouteMatch } from "./route-table.ts";
+import { clusterFromPlugin } from "./cluster-specifier-plugin.ts";
 
 /** Where the stream's random value comes from (the port's random()). */
 export interface RandomSource {
@@ -53,6 +55,8 @@ function clusterOf(info: StreamInfo, action: ForwardAction, headers: RequestHead
   info.routeMetadataMatch = action.metadataMatch;
   if (action.cluster !== undefined) return action.cluster;
   if (action.clusterHeader !== undefined) return headers.get(action.clusterHeader) ?? "";
+  // Envoy's DynamicRouteEntry delegates the metadata match to its route, as here.
+  if (action.clusterSpecifierPlugin !== undefined) return clusterFromPlugin(action.clusterSpecifierPlugin, headers);
   // One draw per stream, kept: a route resolved again picks the same entry.
   if (info.routeRandom < 0) info.routeRandom = source.random();
   const picked = pickWeighted(action.weightedClusters ?? [], info.routeRandom);

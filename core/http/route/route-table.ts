@@ -168,6 +168,17 @@ export function isGrpcRequest(request: HeaderSource): boolean {
   return isGrpcContentType(request.header("content-type"));
 }
 
+/**
+ * A route whose cluster specifier plugin is Envoy's NullClusterSpecifierPlugin (an
+ * is_optional plugin of an unknown type): its clusterEntry() is null, which
+ * VirtualHostImpl::getRouteFromEntries takes as no match, going on to the next route.
+ */
+function usesNullPlugin(route: RouteConfig): boolean {
+  return route.action.type === "route" && route.action.route.clusterSpecifierPlugin?.type === "null";
+}
+
+const NEVER: Predicate = () => false;
+
 /** A compiled route: its conditions, and the match it yields (made once, not per request). */
 interface CompiledRoute {
   matches: Predicate;
@@ -190,7 +201,7 @@ export class RouteTable {
       }
       this.routes.set(
         vhost,
-        vhost.routes.map((route) => ({ matches: compileRoute(route.match), match: { virtualHost: vhost, route } })),
+        vhost.routes.map((route) => ({ matches: usesNullPlugin(route) ? NEVER : compileRoute(route.match), match: { virtualHost: vhost, route } })),
       );
     }
   }

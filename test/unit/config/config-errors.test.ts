@@ -147,13 +147,15 @@ describe("config errors say what to do", () => {
       `${ROUTE}.route.weighted_clusters.clusters[1].name: no cluster named "canary" is defined`,
     ]],
     // No knock-on lines after a refusal.
-    ["a refused cluster specifier is not also a missing one", (c) => void (route(c).route = { inline_cluster_specifier_plugin: {} }), [`${ROUTE}.route: \`inline_cluster_specifier_plugin\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
+    ["a refused cluster specifier is not also a missing one", (c) => void (route(c).route = { inline_cluster_specifier_plugin: { extension: { name: "m", typed_config: { "@type": "type.googleapis.com/envoy.extensions.router.cluster_specifiers.matcher.v3.MatcherClusterSpecifier" } } } }), [
+      `${ROUTE}.route.inline_cluster_specifier_plugin.extension.typed_config.@type: type.googleapis.com/envoy.extensions.router.cluster_specifiers.matcher.v3.MatcherClusterSpecifier is an Envoy cluster specifier plugin that polyvoy does not support yet (supported: type.googleapis.com/envoy.extensions.router.cluster_specifiers.lua.v3.LuaConfig)`,
+    ]],
     ["RDS is not also a missing route_config", (c) => void (delete hcm(c).route_config, (hcm(c).rds = { route_config_name: "r" })), [`${HCM}.rds.config_source: missing required field`]],
     ["a refused path specifier is not also a missing one", (c) => void (route(c).match = { path_match_policy: { name: "x" } }), [`${ROUTE}.match: \`path_match_policy\` is an Envoy field that polyvoy does not support yet ${SUPPORTED}`]],
     ["a field refused by a check of its object is not also a missing oneof member", (c) => void (cluster(c).health_checks = [{ timeout: "1s", interval: "1s", unhealthy_threshold: 1, healthy_threshold: 1, custom_health_check: { name: "x" } }]), [
       `${CLUSTER}.health_checks[0]: \`custom_health_check\` is an Envoy field that polyvoy does not support yet (use http_health_check, tcp_health_check or grpc_health_check)`,
     ]],
-    ["a genuinely missing oneof is still reported", (c) => void (route(c).route = { timeout: "1s" }), [`${ROUTE}.route: must set one of cluster, cluster_header, weighted_clusters`]],
+    ["a genuinely missing oneof is still reported", (c) => void (route(c).route = { timeout: "1s" }), [`${ROUTE}.route: must set one of cluster, cluster_header, weighted_clusters, cluster_specifier_plugin, inline_cluster_specifier_plugin`]],
   ])("%s", (_, change, expected) => {
     expect(problems(changed(change))).toEqual(expected);
   });

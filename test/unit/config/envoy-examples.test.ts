@@ -43,6 +43,7 @@ const EXPECTED: [string, string | undefined][] = [
   ["local_ratelimit/envoy.yaml", undefined],
   ["locality-load-balancing/envoy-proxy.yaml", undefined],
   ["lua/envoy.yaml", undefined],
+  ["lua-cluster-specifier/envoy.yaml", undefined],
   ["mysql/envoy.yaml", undefined],
   ["rbac/envoy.yaml", undefined],
   ["redis/envoy.yaml", undefined],

@@ -539,11 +539,11 @@ describe("bad route configs give one-line problems", () => {
       [`${ROUTE}.match.safe_regex.regex: invalid regex "/a{1001}": invalid repetition size: {1001}`],
     ],
     ["an empty regex", [route({ match: { safe_regex: { regex: "" } } })], [`${ROUTE}.match.safe_regex.regex: must not be empty`]],
-    ["no cluster", [route({ route: { timeout: "1s" } })], [`${ROUTE}.route: must set one of cluster, cluster_header, weighted_clusters`]],
+    ["no cluster", [route({ route: { timeout: "1s" } })], [`${ROUTE}.route: must set one of cluster, cluster_header, weighted_clusters, cluster_specifier_plugin, inline_cluster_specifier_plugin`]],
     [
       "cluster and weighted_clusters",
       [route({ route: { cluster: "a", weighted_clusters: { clusters: [{ name: "a", weight: 1 }] } } })],
-      [`${ROUTE}.route: must set only one of cluster, cluster_header, weighted_clusters (got cluster, weighted_clusters)`],
+      [`${ROUTE}.route: must set only one of cluster, cluster_header, weighted_clusters, cluster_specifier_plugin, inline_cluster_specifier_plugin (got cluster, weighted_clusters)`],
     ],
     ["weights summing to 0", [route({ route: { weighted_clusters: { clusters: [{ name: "a" }, { name: "b", weight: 0 }] } } })], [`${ROUTE}.route.weighted_clusters.clusters: the sum of weights must be greater than 0`]],
     [
@@ -552,7 +552,7 @@ describe("bad route configs give one-line problems", () => {
       [`${ROUTE}.route: must set only one of prefix_rewrite, regex_rewrite (got prefix_rewrite, regex_rewrite)`],
     ],
     ["a route option outside the subset", [route({ route: { cluster: "a", early_data_policy: {} } })], [`${ROUTE}.route: \`early_data_policy\` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)`]],
-    ["cluster and cluster_header", [route({ route: { cluster: "b", cluster_header: "x-cluster" } })], [`${ROUTE}.route: must set only one of cluster, cluster_header, weighted_clusters (got cluster, cluster_header)`]],
+    ["cluster and cluster_header", [route({ route: { cluster: "b", cluster_header: "x-cluster" } })], [`${ROUTE}.route: must set only one of cluster, cluster_header, weighted_clusters, cluster_specifier_plugin, inline_cluster_specifier_plugin (got cluster, cluster_header)`]],
     [
       "two host rewrites",
       [route({ route: { cluster: "b", host_rewrite_literal: "a", host_rewrite_header: "x-host" } })],

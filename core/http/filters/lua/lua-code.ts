@@ -78,8 +78,8 @@ export class LuaCode {
   readonly responseRef: number | undefined;
   /** Hook periods left in the current run. */
   private periodsLeft = INSTRUCTION_BUDGET / HOOK_PERIOD;
-  /** The metatables of the wrappers (lua-filter.ts), by kind, as registry references. */
-  readonly metatables = new Map<string, number>();
+  /** The metatables of the wrappers (lua-objects.ts), by their kind's methods, as registry references. */
+  readonly metatables = new Map<object, number>();
 
   constructor(
     code: string,
@@ -172,7 +172,8 @@ export class LuaCode {
     if (lua.lua_pcall(L, nargs, 0, 0) !== lua.LUA_OK) throw new LuaScriptError(popMessage(L));
   }
 
-  private globalRef(name: string): number | undefined {
+  /** A registry reference of the global function `name`, undefined when the code defines none. */
+  globalRef(name: string): number | undefined {
     const L = this.L;
     if (lua.lua_getglobal(L, to_luastring(name)) !== lua.LUA_TFUNCTION) {
       lua.lua_pop(L, 1);

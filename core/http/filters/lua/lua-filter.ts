@@ -33,6 +33,8 @@ import { formatAddress } from "../../../network/address.ts";
 import { encodeBase64 } from "../../../util/base64.ts";
 import type { HttpFilterChainContext } from "../http-filter-registry.ts";
 import { LuaCode, LuaScriptError, byteString, lauxlib, lua, popMessage, to_luastring } from "./lua-code.ts";
+import { pushLuaObject, type LuaMethods } from "./lua-objects.ts";
+import { headerValues, setPseudo } from "./lua-headers.ts";
 import { luaPackagePath, readByteString, resolveModules } from "./lua-sources.ts";
 import { AsyncClient, type AsyncRequest, type AsyncRequestCallbacks, type AsyncResponse } from "../../async-client.ts";
 import { localAddress } from "../../conn-manager/proxy-headers.ts";
@@ -460,14 +462,7 @@ class HeadersView {
   }
 
   get(name: string): string[] {
-    const map = this.map;
-    if (this.isHead && name.startsWith(":")) {
-      const value = pseudo(map, name);
-      return value === undefined ? [] : [value];
-    }
-    const values: string[] = [];
-    for (let i = 0; i < map.size; i++) if (map.nameAt(i) === name) values.push(map.valueAt(i));
-    return values;
+    return headerValues(this.map, name, this.isHead);
   }
 
   /** Every field, pseudo-headers first, as Envoy's map iterates. */
@@ -500,33 +495,6 @@ class HeadersView {
     }
     this.map.remove(name);
   }
-}
-
-function pseudo(map: HeaderMap, name: string): string | undefined {
-  if (map instanceof RequestHeaders) {
-    switch (name) {
-      case ":method": return map.method;
-      case ":path": return map.path;
-      case ":authority": return map.authority;
-      case ":scheme": return map.scheme;
-    }
-  } else if (map instanceof ResponseHeaders && name === ":status") return String(map.status);
-  return undefined;
-}
-
-function setPseudo(map: HeaderMap, name: string, value: string): boolean {
-  if (map instanceof RequestHeaders) {
-    switch (name) {
-      case ":method": map.method = value; return true;
-      case ":path": map.path = value; return true;
-      case ":authority": map.authority = value; return true;
-      case ":scheme": map.scheme = value; return true;
-    }
-  } else if (map instanceof ResponseHeaders && name === ":status" && /^[1-9][0-9]{2}$/.test(value)) {
-    map.status = Number(value);
-    return true;
-  }
-  return false;
 }
 
 // RFC 9110 §5.1 token characters, and a field value without CR, LF or NUL (RFC 9110 §5.5).
@@ -573,8 +541,8 @@ function headersFromTable(L: LuaState, index: number): [string, string][] {
 
 // ---- wrappers as Lua values -------------------------------------------------------------
 
-/** The methods of each wrapper kind, Lua name → function of (L, the wrapped object). */
-type Methods<T> = Record<string, (L: LuaState, self: T, scope: StreamHandle) => number>;
+/** The methods of each wrapper kind, Lua name → function of (L, the wrapped object, its stream's handle). */
+type Methods<T> = LuaMethods<T, StreamHandle>;
 
 /**
  * What Envoy's stream handle offers that polyvoy does not: each raises a Lua error naming
@@ -998,61 +966,9 @@ const KINDS: Record<string, Methods<never>> = {
   metadata: METADATA_METHODS as Methods<never>,
 };
 
-/** What a wrapper's slot [0] holds: the object, its kind, and the stream it belongs to. */
-interface WrappedObject {
-  readonly kind: string;
-  readonly object: unknown;
-  readonly scope: StreamHandle;
-}
-
-/**
- * Push a wrapper: a table holding the JavaScript object (light userdata at [0]) whose
- * metatable's __index has the kind's methods. A method checks its `self` and finds the
- * object there.
- */
+/** Push a wrapper of one of the filter's kinds (lua-objects.ts). */
 function pushObject(scope: StreamHandle, L: LuaState, kind: string, object: unknown): void {
-  const code = scope.code;
-  lua.lua_createtable(L, 1, 0);
-  lua.lua_pushlightuserdata(L, { kind, object, scope } satisfies WrappedObject);
-  lua.lua_rawseti(L, -2, 0);
-  lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, metatable(code, kind));
-  lua.lua_setmetatable(L, -2);
-}
-
-function metatable(code: LuaCode, kind: string): number {
-  let ref = code.metatables.get(kind);
-  if (ref !== undefined) return ref;
-  const L = code.L;
-  const methods = KINDS[kind]!;
-  lua.lua_newtable(L); // the metatable
-  lua.lua_newtable(L); // its __index
-  for (const [name, method] of Object.entries(methods)) {
-    lua.lua_pushjsfunction(L, (L) => {
-      if (lua.lua_type(L, 1) !== lua.LUA_TTABLE) return lauxlib.luaL_error(L, "%s: expected an object (call it with ':')", name);
-      lua.lua_rawgeti(L, 1, 0);
-      const self = lua.lua_touserdata(L, -1) as WrappedObject | undefined | null;
-      lua.lua_pop(L, 1);
-      if (self === undefined || self === null) return lauxlib.luaL_error(L, "%s: expected an object (call it with ':')", name);
-      // rawset can move one wrapper's slot into another's table: the kinds must agree.
-      if (self.kind !== kind) return lauxlib.luaL_error(L, "%s: expected a %s object", name, kind);
-      // Envoy's LuaDeathRef: a handle kept past its stream (in a global) is dead.
-      if (self.scope.dead) return lauxlib.luaL_error(L, "object used outside of proper scope");
-      return method(L, self.object as never, self.scope);
-    });
-    lua.lua_setfield(L, name.startsWith("__") ? -3 : -2, to_luastring(name));
-  }
-  lua.lua_setfield(L, -2, to_luastring("__index"));
-  // The wrapped object is the filter's: a script cannot see or replace the metatable.
-  lua.lua_pushboolean(L, false);
-  lua.lua_setfield(L, -2, to_luastring("__metatable"));
-  lua.lua_pushjsfunction(L, (L) => {
-    lauxlib.luaL_error(L, "%s objects are read-only", kind);
-    return 0;
-  });
-  lua.lua_setfield(L, -2, to_luastring("__newindex"));
-  ref = lauxlib.luaL_ref(L, lua.LUA_REGISTRYINDEX);
-  code.metatables.set(kind, ref);
-  return ref;
+  pushLuaObject(scope, L, kind, KINDS[kind]!, object as never);
 }
 
 // ---- the filter -------------------------------------------------------------------------

@@ -1,0 +1,69 @@
+/**
+ * Cluster specifier plugins (Envoy's Router::ClusterSpecifierPlugin,
+ * envoy/router/cluster_specifier_plugin.h): a route's inline_cluster_specifier_plugin, or
+ * the route configuration's cluster_specifier_plugins entry its cluster_specifier_plugin
+ * names, chooses the stream's cluster when the route is resolved (route-cluster.ts), as
+ * Envoy's RouteEntryImplBase::clusterEntry calls plugin->route() while matching.
+ *
+ * A plugin is built with its route table (at listener build, and on each RDS update): the
+ * Lua one makes its VM and runs its code's top level then, so a load error, or a code
+ * without envoy_on_route(), fails the build as Envoy's config load fails. Its module (and
+ * fengari's) is imported only for a route configuration that has one (loadClusterSpecifierPlugins).
+ * The null plugin (an is_optional plugin of an unknown type) needs nothing: route-table.ts
+ * never matches a route using it.
+ */
+import type { ClusterSpecifierPluginConfig, RouteConfiguration } from "../../config/bootstrap.ts";
+import type { ServerContext } from "../../server-context.ts";
+import type { RequestHeaders } from "../message.ts";
+
+/** A built plugin: the cluster for a request's headers ("" for none). */
+export interface ClusterSpecifierPlugin {
+  cluster(headers: RequestHeaders): string;
+}
+
+type LuaConfig = Extract<ClusterSpecifierPluginConfig, { type: "lua" }>;
+
+/** The Lua plugin's constructor, once its module is imported. */
+let makeLua: ((config: LuaConfig, server: ServerContext) => ClusterSpecifierPlugin) | undefined;
+
+/** The plugins built, by their config (routes naming one plugin share its config, and so its VM). */
+const BUILT = new WeakMap<ClusterSpecifierPluginConfig, ClusterSpecifierPlugin>();
+
+/** Every plugin config of a route configuration's routes. */
+function pluginsOf(config: RouteConfiguration): ClusterSpecifierPluginConfig[] {
+  const plugins: ClusterSpecifierPluginConfig[] = [];
+  for (const vhost of config.virtualHosts) {
+    for (const route of vhost.routes) {
+      if (route.action.type === "route" && route.action.route.clusterSpecifierPlugin !== undefined) plugins.push(route.action.route.clusterSpecifierPlugin);
+    }
+  }
+  return plugins;
+}
+
+/**
+ * Import what the plugins of `config` need and is not loaded yet; undefined when there is
+ * nothing to load (no turn of the event loop is added then).
+ */
+export function loadClusterSpecifierPlugins(config: RouteConfiguration): Promise<void> | undefined {
+  if (makeLua !== undefined || !pluginsOf(config).some((plugin) => plugin.type === "lua")) return undefined;
+  return import("./lua-cluster-specifier.ts").then(({ LuaClusterSpecifier }) => {
+    makeLua = (config, server) => new LuaClusterSpecifier(config, server);
+  });
+}
+
+/** Build the plugins of `config` (after loadClusterSpecifierPlugins); throws what fails one. */
+export function buildClusterSpecifierPlugins(config: RouteConfiguration, server: ServerContext): void {
+  for (const plugin of pluginsOf(config)) {
+    if (plugin.type !== "lua" || BUILT.has(plugin)) continue;
+    if (makeLua === undefined) throw new Error("internal error: the Lua cluster specifier was not loaded before its route table was built");
+    BUILT.set(plugin, makeLua(plugin, server));
+  }
+}
+
+/** The cluster `plugin` chooses for a request ("" for the null plugin, whose routes never match). */
+export function clusterFromPlugin(plugin: ClusterSpecifierPluginConfig, headers: RequestHeaders): string {
+  if (plugin.type === "null") return "";
+  const built = BUILT.get(plugin);
+  if (built === undefined) throw new Error("internal error: a cluster specifier plugin was not built with its route table");
+  return built.cluster(headers);
+}
