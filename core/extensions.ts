@@ -141,7 +141,7 @@ registerLazyNetworkFilterFactory("polyvoy.filters.network.script", async () => {
 
 registerHttpFilterFactory<RouterConfig>("envoy.filters.http.router", {
   kind: "decoder",
-  create: (config, server, chain) => new RouterFilter(server, routerStats(server, chain), config?.suppressEnvoyHeaders === true, config?.dynamicStats !== false),
+  create: (config, server, chain) => new RouterFilter(server, routerStats(server, chain), config?.suppressEnvoyHeaders === true, config?.dynamicStats !== false, config?.startChildSpan === true),
 });
 
 registerLazyHttpFilterFactory<HealthCheckFilterConfig>("envoy.filters.http.health_check", async () => {

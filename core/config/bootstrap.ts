@@ -1957,6 +1957,13 @@ export interface RouterConfig {
    * emit_dynamic_stats_ in chargeUpstreamCode and onUpstreamComplete, router.cc).
    */
   dynamicStats?: false;
+  /**
+   * start_child_span: with tracing on the HCM, a CLIENT span per upstream request ("router
+   * <cluster> egress"), a child of the request's, whose context goes upstream — as the HCM's
+   * spawn_upstream_span does; either turns it on (UpstreamRequest's constructor,
+   * source/common/router/upstream_request.cc: `spawnUpstreamSpan() || start_child_span_`).
+   */
+  startChildSpan?: true;
 }
 
 /** envoy.extensions.filters.http.grpc_http1_bridge.v3.Config (core/http/filters/grpc-http1-bridge.ts). */
