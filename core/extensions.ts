@@ -29,6 +29,7 @@ import { registerLazyNetworkFilterFactory, registerNetworkFilterDependencies, re
 import { pickWeighted } from "./util/weighted-pick.ts";
 import { loadZipkin } from "./tracing/zipkin-loader.ts";
 import { loadOpenTelemetry } from "./tracing/opentelemetry-loader.ts";
+import { loadSkyWalking } from "./tracing/skywalking-loader.ts";
 import { sanitizeStatsPrefix } from "./stats/sanitize-stats-name.ts";
 
 // ---------------------------------------------------------------- network filters
@@ -71,8 +72,9 @@ registerNetworkFilterFactory("envoy.filters.network.http_connection_manager", (c
 registerNetworkFilterDependencies("envoy.filters.network.http_connection_manager", (config, context) => {
   // Their factories, and what their configs need read first (the Lua filter's code and modules).
   const filters = resolveHttpFilters(config.httpFilters, context, { statPrefix: config.statPrefix });
-  // A tracer's code only when this HCM names it (core/tracing/zipkin-loader.ts, opentelemetry-loader.ts).
-  const tracer = config.tracing?.zipkin !== undefined ? loadZipkin() : config.tracing?.opentelemetry !== undefined ? loadOpenTelemetry() : undefined;
+  // A tracer's code only when this HCM names it (core/tracing/zipkin-loader.ts, opentelemetry-loader.ts, skywalking-loader.ts).
+  const tracing = config.tracing;
+  const tracer = tracing?.zipkin !== undefined ? loadZipkin() : tracing?.opentelemetry !== undefined ? loadOpenTelemetry() : tracing?.skywalking !== undefined ? loadSkyWalking() : undefined;
   return tracer === undefined ? filters : filters === undefined ? tracer : Promise.all([filters, tracer]).then(() => {});
 });
 

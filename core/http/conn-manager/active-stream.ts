@@ -3,6 +3,7 @@ import type { SocketAddress, TlsSession } from "../../port.ts";
 import { mutateTracingRequestHeader, TraceReason, traceReason } from "./tracing-decision.ts";
 import { zipkinModule } from "../../tracing/zipkin-loader.ts";
 import { openTelemetryModule } from "../../tracing/opentelemetry-loader.ts";
+import { skyWalkingModule } from "../../tracing/skywalking-loader.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { RouteConfiguration } from "../../config/bootstrap.ts";
 import type { RequestDecoder, ResponseEncoder } from "../codec/codec.ts";
@@ -325,7 +326,8 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     const tracing = this.cm.config.tracing!;
     const zipkin = tracing.zipkin;
     const otel = tracing.opentelemetry;
-    if (zipkin === undefined && otel === undefined) return undefined;
+    const skywalking = tracing.skywalking;
+    if (zipkin === undefined && otel === undefined && skywalking === undefined) return undefined;
     const connection = this.cm.connection;
     const runtime = this.cm.server.runtime;
     const egress = tracing.operationName === "egress";
@@ -335,6 +337,9 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     if (zipkin !== undefined) {
       const driver = zipkinModule!.zipkinDriverFor(this.cm.server, tracing, zipkin, tracing.spawnUpstreamSpan, egress, connection.localAddress);
       span = driver.startDownstreamSpan(headers, headers.authority, driver.startMicros(runtime.now() - this.streamInfo.startTime), traced);
+    } else if (skywalking !== undefined) {
+      // Driver::startSpan names the span by the request's path and takes no start time.
+      span = skyWalkingModule!.skyWalkingTracerFor(this.cm.server, tracing, skywalking, tracing.spawnUpstreamSpan).startDownstreamSpan(headers, traced);
     } else {
       const tracer = openTelemetryModule!.openTelemetryTracerFor(this.cm.server, tracing, otel!, tracing.spawnUpstreamSpan, egress);
       span = tracer.startDownstreamSpan(headers, egress ? `egress ${headers.authority}` : "ingress", tracer.startMicros(runtime.now() - this.streamInfo.startTime), traced);
@@ -508,7 +513,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     const span = this.streamInfo.activeSpan;
     if (span !== undefined) {
       this.streamInfo.activeSpan = undefined;
-      (zipkinModule ?? openTelemetryModule)!.finalizeDownstreamSpan(span, this.requestHeadersDecoded ? this.requestHeaders : undefined, this.sentResponseHeaders, this.sentResponseTrailers, this.streamInfo, this.cm.connection.directRemoteAddress, this.cm.config.tracing!.maxPathTagLength, this.cm.server.clusterManager);
+      (zipkinModule ?? openTelemetryModule ?? skyWalkingModule)!.finalizeDownstreamSpan(span, this.requestHeadersDecoded ? this.requestHeaders : undefined, this.sentResponseHeaders, this.sentResponseTrailers, this.streamInfo, this.cm.connection.directRemoteAddress, this.cm.config.tracing!.maxPathTagLength, this.cm.server.clusterManager);
     }
     if (this.traced) this.trace("stream_end", `${this.streamInfo.responseCode} ${this.streamInfo.responseFlags.join(",") || "-"}`);
     this.timers?.disarm(this, false);

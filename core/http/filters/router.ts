@@ -409,7 +409,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       child.setTag("upstream_cluster", cluster.name);
       child.setTag("upstream_cluster.name", cluster.name);
       child.setTag("upstream_address", info.upstreamHost);
-      child.injectContext(upstreamHeaders);
+      child.injectContext(upstreamHeaders, info.upstreamHost);
       request.span = child;
     }
     const clusterManager = this.server.clusterManager;
