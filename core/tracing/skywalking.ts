@@ -24,10 +24,12 @@
  *   the reporter.
  * - TraceSegmentReporter: one skywalking.v3.TraceSegmentReportService/collect client stream
  *   per worker and HCM, each segment a message on it (segments_sent); while the stream is
- *   down, segments wait in a cache of max_cache_size (1024), the oldest dropped past it
- *   (segments_dropped); a stream that closes is opened again after a jittered back-off of
- *   500 ms to 30 s, and the cache flushed on it (segments_flushed per segment,
- *   cache_flushed per flush). The stream's initial metadata carries `authentication` with
+ *   down or not yet connected, segments wait in a cache of max_cache_size (1024), the oldest
+ *   dropped past it (segments_dropped); a stream that closes is opened again after a
+ *   jittered back-off of 500 ms to 30 s, and the cache flushed on it once it is connected
+ *   (segments_flushed per segment, cache_flushed per flush). Envoy flushes when it opens the
+ *   stream and resets its back-off then, losing the cache to a stream that fails to connect
+ *   (a TODO in its establishNewStream); polyvoy waits for the connection for both. The stream's initial metadata carries `authentication` with
  *   backend_token.
  */
 import type { SkyWalkingConfig } from "../config/bootstrap.ts";
@@ -291,7 +293,7 @@ export class SkyWalkingTracer {
       spans: segment.spans.map((span) => span.toSegmentSpan()),
     });
     const stream = this.stream;
-    if (stream !== undefined && !stream.aboveWriteBufferHighWatermark) {
+    if (stream !== undefined && stream.ready && !stream.aboveWriteBufferHighWatermark) {
       if (stream.sendMessage(message)) this.stats.segmentsSent.inc();
       else this.stats.segmentsDropped.inc();
       return;
@@ -310,7 +312,7 @@ export class SkyWalkingTracer {
 
   /** flushTraceSegments: the cache onto the stream, as far as it takes them. */
   private flushTraceSegments(): void {
-    while (this.cache.length > 0 && this.stream !== undefined && !this.stream.aboveWriteBufferHighWatermark) {
+    while (this.cache.length > 0 && this.stream !== undefined && this.stream.ready && !this.stream.aboveWriteBufferHighWatermark) {
       const message = this.cache.shift()!;
       if (this.stream.sendMessage(message)) {
         this.stats.segmentsSent.inc();
@@ -322,11 +324,17 @@ export class SkyWalkingTracer {
     this.stats.cacheFlushed.inc();
   }
 
-  /** establishNewStream: the collect call, with backend_token as `authentication`; the cache flushed on it. */
+  /** establishNewStream: the collect call, with backend_token as `authentication`; the cache flushed on it once it is connected. */
   private establishNewStream(): void {
     if (this.stopped || this.openStream === undefined) return;
     let stream: GrpcAsyncStream | undefined;
     const callbacks: GrpcStreamCallbacks = {
+      // Connected: the cache goes out now, and the back-off starts again from its base.
+      onReady: () => {
+        if (this.stream !== stream) return;
+        if (this.cache.length > 0) this.flushTraceSegments();
+        this.backoff.reset();
+      },
       onReceiveMessage: () => {},
       // onRemoteClose: the stream is gone; a new one after the back-off.
       onRemoteClose: (status, message) => {
@@ -347,10 +355,10 @@ export class SkyWalkingTracer {
     // onCreateInitialMetadata: setInline(authentication), replacing one from initial_metadata.
     const metadata = token === "" ? target.initialMetadata : [...target.initialMetadata.filter(([name]) => name.toLowerCase() !== "authentication"), ["authentication", token] as const];
     stream.start(target.clusterName, SKYWALKING_COLLECT_METHOD, target.authority, metadata, target.google);
-    // Failed at once (no such cluster): onRemoteClose has armed the retry.
-    if (this.stream !== stream) return;
-    if (this.cache.length > 0) this.flushTraceSegments();
-    this.backoff.reset();
+    // Failed at once (no such cluster): onRemoteClose has armed the retry. Otherwise the
+    // cache waits for onReady: Envoy flushes it here, on a stream that may yet fail to
+    // connect and lose it (its establishNewStream's TODO), and resets its back-off here, so
+    // that a collector that refuses connections is retried every ≤500 ms for good.
   }
 
   /** The listener is gone (closeStream): the cache goes out on an open stream, which is half-closed; no retry follows. */
@@ -358,7 +366,7 @@ export class SkyWalkingTracer {
     if (this.stopped) return;
     const stream = this.stream;
     if (stream !== undefined) {
-      this.flushTraceSegments();
+      if (stream.ready) this.flushTraceSegments();
       stream.closeSendAndDeleteOnRemoteClose(CLOSE_TIMEOUT_MS);
     }
     this.stopped = true;

@@ -23,7 +23,7 @@ import { decodeSegment, type DecodedSegment } from "../support/skywalking-segmen
 const SW_TYPE = "type.googleapis.com/envoy.config.trace.v3.SkyWalkingConfig";
 
 /** An OAP stand-in: every SegmentObject from every collect stream, and each stream's metadata. */
-async function startOap(): Promise<{ port: number; segments: DecodedSegment[]; metadata: grpcJs.Metadata[]; close(): void }> {
+async function startOap(at = 0): Promise<{ port: number; segments: DecodedSegment[]; metadata: grpcJs.Metadata[]; close(): void }> {
   const segments: DecodedSegment[] = [];
   const metadata: grpcJs.Metadata[] = [];
   const raw = (b: Buffer) => b;
@@ -39,7 +39,7 @@ async function startOap(): Promise<{ port: number; segments: DecodedSegment[]; m
       call.on("end", () => callback(null, Buffer.alloc(0)));
     },
   });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync("127.0.0.1:0", grpcJs.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync(`127.0.0.1:${at}`, grpcJs.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
   return { port, segments, metadata, close: () => server.forceShutdown() };
 }
 
@@ -199,6 +199,51 @@ describe.each(RUNTIMES)("skywalking tracer on %s", (runtime) => {
     } finally {
       front.close();
       await envoy1.close();
+    }
+  });
+
+  test("a collector that is down: segments wait in a cache of max_cache_size (the excess dropped), and are flushed once the stream is up again", async () => {
+    const oapPort = await freePort();
+    const service = await httpUpstream();
+    const [port, admin] = await Promise.all([freePort(), freePort()]);
+    const config = {
+      admin: { address: { socket_address: { address: "127.0.0.1", port_value: admin } } },
+      static_resources: {
+        listeners: [{ name: "down", address: { socket_address: { address: "127.0.0.1", port_value: port } }, filter_chains: [{ filters: [hcm("down", { service_name: "sw-down", max_cache_size: 2 }, true)] }] }],
+        clusters: [cluster("backend", service.port), cluster("skywalking", oapPort, true)],
+      },
+    };
+    const example = await ProxyProcess.start(runtime, config);
+    let late: Awaited<ReturnType<typeof startOap>> | undefined;
+    try {
+      // The first request opens the stream, which fails at once (nothing listens).
+      expect((await fetch(`http://127.0.0.1:${port}/down-0`)).status).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      for (let i = 1; i <= 5; i++) expect((await fetch(`http://127.0.0.1:${port}/down-${i}`)).status).toBe(200);
+      let stats = await adminStats(admin);
+      expect(stats.get("tracing.skywalking.segments_dropped")).toBeGreaterThanOrEqual(1);
+      late = await startOap(oapPort);
+      // The back-off's retries (500 ms doubling, jittered) reach it; the cache goes out on the new stream.
+      for (let i = 0; i < 300 && late.segments.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(late.segments.length).toBeGreaterThanOrEqual(1);
+      expect(late.segments.length).toBeLessThanOrEqual(2);
+      expect(late.segments.every((s) => s.service === "sw-down" && /^\/down-[1-5]$/.test(s.spans[0]!.operationName))).toBe(true);
+      stats = await adminStats(admin);
+      // The cache waits for a connected stream (Envoy flushes it on one that may yet fail: its establishNewStream's TODO): all of it arrives.
+      expect(late.segments.length).toBe(2);
+      expect(stats.get("tracing.skywalking.segments_flushed")).toBe(2);
+      expect(stats.get("tracing.skywalking.cache_flushed")).toBeGreaterThanOrEqual(1);
+      // And new segments go straight out on it.
+      expect((await fetch(`http://127.0.0.1:${port}/up`)).status).toBe(200);
+      for (let i = 0; i < 200 && !late.segments.some((s) => s.spans[0]!.operationName === "/up"); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(late.segments.some((s) => s.spans[0]!.operationName === "/up")).toBe(true);
+    } catch (err) {
+      const all = await adminStats(admin);
+      throw new Error(`${String(err)}\n${[...all].filter(([k]) => k.includes("skywalking") || k.includes("cluster.skywalking.upstream_cx") || k.includes("cluster.skywalking.upstream_rq")).join(" ")}\n${example.stderr.slice(-3000)}`);
+    } finally {
+      await example.stop();
+      late?.close();
+      await service.close();
     }
   });
 });
