@@ -30,6 +30,7 @@ import { registerLazyNetworkFilterFactory, registerNetworkFilterDependencies, re
 import { pickWeighted } from "./util/weighted-pick.ts";
 import { loadZipkin } from "./tracing/zipkin-loader.ts";
 import { loadOpenTelemetry } from "./tracing/opentelemetry-loader.ts";
+import { loadSkyWalking } from "./tracing/skywalking-loader.ts";
 import { sanitizeStatsPrefix } from "./stats/sanitize-stats-name.ts";
 
 // ---------------------------------------------------------------- network filters
@@ -77,8 +78,9 @@ registerNetworkFilterDependencies("envoy.filters.network.http_connection_manager
   const filters = resolveHttpFilters(config.httpFilters, context, { statPrefix: config.statPrefix });
   // A static route_config's cluster specifier plugins' modules (RDS loads an update's itself).
   const plugins = config.rds ? undefined : loadClusterSpecifierPlugins(config.routeConfig);
-  // A tracer's code only when this HCM names it (core/tracing/zipkin-loader.ts, opentelemetry-loader.ts).
-  const tracer = config.tracing?.zipkin !== undefined ? loadZipkin() : config.tracing?.opentelemetry !== undefined ? loadOpenTelemetry() : undefined;
+  // A tracer's code only when this HCM names it (core/tracing/zipkin-loader.ts, opentelemetry-loader.ts, skywalking-loader.ts).
+  const tracing = config.tracing;
+  const tracer = tracing?.zipkin !== undefined ? loadZipkin() : tracing?.opentelemetry !== undefined ? loadOpenTelemetry() : tracing?.skywalking !== undefined ? loadSkyWalking() : undefined;
   const loading = [filters, tracer, plugins].filter((load) => load !== undefined);
   return loading.length === 0 ? undefined : loading.length === 1 ? loading[0] : Promise.all(loading).then(() => {});
 });
@@ -148,7 +150,7 @@ registerLazyNetworkFilterFactory("polyvoy.filters.network.script", async () => {
 
 registerHttpFilterFactory<RouterConfig>("envoy.filters.http.router", {
   kind: "decoder",
-  create: (config, server, chain) => new RouterFilter(server, routerStats(server, chain), config?.suppressEnvoyHeaders === true, config?.dynamicStats !== false),
+  create: (config, server, chain) => new RouterFilter(server, routerStats(server, chain), config?.suppressEnvoyHeaders === true, config?.dynamicStats !== false, config?.startChildSpan === true),
 });
 
 registerLazyHttpFilterFactory<HealthCheckFilterConfig>("envoy.filters.http.health_check", async () => {

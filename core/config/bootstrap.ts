@@ -1344,6 +1344,8 @@ export interface TracingConfig {
   zipkin?: ZipkinConfig;
   /** tracing.provider envoy.tracers.opentelemetry (core/tracing/opentelemetry.ts). */
   opentelemetry?: OpenTelemetryConfig;
+  /** tracing.provider envoy.tracers.skywalking (core/tracing/skywalking.ts). */
+  skywalking?: SkyWalkingConfig;
   /** spawn_upstream_span: a CLIENT span per upstream request (Tracing::Config::spawnUpstreamSpan). */
   spawnUpstreamSpan: boolean;
   /** max_path_tag_length: the most of the path the http.url tag keeps (default 256). */
@@ -1379,6 +1381,20 @@ export interface OpenTelemetryConfig {
   serviceName: string;
   /** sampler envoy.tracers.opentelemetry.samplers.always_on: every span sampled, whatever the HCM or traceparent say. */
   alwaysOnSampler: boolean;
+}
+
+/** envoy.config.trace.v3.SkyWalkingConfig (config/tracing-schema.ts). */
+export interface SkyWalkingConfig {
+  /** grpc_service: where TraceSegmentReportService/collect's stream goes. */
+  grpcService: GrpcServiceTarget;
+  /** client_config.service_name; "" for the node's cluster (else "EnvoyProxy"), read when a segment is made. */
+  serviceName: string;
+  /** client_config.instance_name; "" for the node's id (else "EnvoyProxy"). */
+  instanceName: string;
+  /** client_config.backend_token: the stream's `authentication` metadata; "" for none. */
+  backendToken: string;
+  /** client_config.max_cache_size (1024): segments held while the stream is down. */
+  maxCacheSize: number;
 }
 
 /** envoy.config.core.v3.HttpService as the OpenTelemetry tracer's HTTP exporter reads it (http_trace_exporter.cc). */
@@ -2000,6 +2016,13 @@ export interface RouterConfig {
    * emit_dynamic_stats_ in chargeUpstreamCode and onUpstreamComplete, router.cc).
    */
   dynamicStats?: false;
+  /**
+   * start_child_span: with tracing on the HCM, a CLIENT span per upstream request ("router
+   * <cluster> egress"), a child of the request's, whose context goes upstream — as the HCM's
+   * spawn_upstream_span does; either turns it on (UpstreamRequest's constructor,
+   * source/common/router/upstream_request.cc: `spawnUpstreamSpan() || start_child_span_`).
+   */
+  startChildSpan?: true;
 }
 
 /** envoy.extensions.filters.http.grpc_http1_bridge.v3.Config (core/http/filters/grpc-http1-bridge.ts). */

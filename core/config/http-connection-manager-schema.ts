@@ -86,10 +86,14 @@ type HttpFilterKind<T extends HttpFilterType> = {
 export const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
   "envoy.filters.http.router": {
     typeUrl: "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
-    // suppress_envoy_headers and dynamic_stats (a BoolValue, true when unset): every other field is an error.
+    // suppress_envoy_headers, dynamic_stats (a BoolValue, true when unset) and start_child_span: every other field is an error.
     typedConfig: lazySchema(() =>
-  strictObject({ suppress_envoy_headers: boolFalse, dynamic_stats: optionalBool }).transform(
-    (c): RouterConfig => ({ ...(c.suppress_envoy_headers && { suppressEnvoyHeaders: true as const }), ...(c.dynamic_stats === false && { dynamicStats: false as const }) }),
+  strictObject({ suppress_envoy_headers: boolFalse, dynamic_stats: optionalBool, start_child_span: boolFalse }).transform(
+    (c): RouterConfig => ({
+      ...(c.suppress_envoy_headers && { suppressEnvoyHeaders: true as const }),
+      ...(c.dynamic_stats === false && { dynamicStats: false as const }),
+      ...(c.start_child_span && { startChildSpan: true as const }),
+    }),
   )),
     terminal: true,
   },

@@ -4,14 +4,15 @@
  * Without a provider Envoy's tracer is its null tracer, and what remains has effects
  * polyvoy reproduces: the request-id sampling decision written into x-request-id and the
  * `tracing.*` stats (core/http/conn-manager/tracing-decision.ts). The providers polyvoy has
- * are envoy.tracers.zipkin (core/tracing/zipkin.ts) and envoy.tracers.opentelemetry
- * (core/tracing/opentelemetry.ts); others are refused by name.
+ * are envoy.tracers.zipkin (core/tracing/zipkin.ts), envoy.tracers.opentelemetry
+ * (core/tracing/opentelemetry.ts) and envoy.tracers.skywalking (core/tracing/skywalking.ts);
+ * others are refused by name.
  */
 // The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
 import * as z from "./schema-kit/index.ts";
 import { optionalBool, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
-import type { OpenTelemetryConfig, OtlpHttpServiceConfig, TracingConfig, ZipkinConfig } from "./bootstrap.ts";
+import type { OpenTelemetryConfig, OtlpHttpServiceConfig, SkyWalkingConfig, TracingConfig, ZipkinConfig } from "./bootstrap.ts";
 import { durationMs, headerName, headerValue, uint32 } from "./proto-schema.ts";
 import { nonEmptyString } from "./shared-schemas.ts";
 import { grpcService } from "./grpc-service-schema.ts";
@@ -21,6 +22,8 @@ const ZIPKIN = "envoy.tracers.zipkin";
 const ZIPKIN_TYPE = "type.googleapis.com/envoy.config.trace.v3.ZipkinConfig";
 const OPENTELEMETRY = "envoy.tracers.opentelemetry";
 const OPENTELEMETRY_TYPE = "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig";
+const SKYWALKING = "envoy.tracers.skywalking";
+const SKYWALKING_TYPE = "type.googleapis.com/envoy.config.trace.v3.SkyWalkingConfig";
 /** The one sampler taken: AlwaysOnSampler samples every span (samplers/always_on/always_on_sampler.cc), which the HCM's decision then does not change. */
 const ALWAYS_ON = "envoy.tracers.opentelemetry.samplers.always_on";
 const ALWAYS_ON_TYPE = "type.googleapis.com/envoy.extensions.tracers.opentelemetry.samplers.v3.AlwaysOnSamplerConfig";
@@ -146,7 +149,39 @@ const openTelemetryConfig = lazySchema(() =>
     alwaysOnSampler: c.sampler !== undefined,
   })));
 
-type Provider = { zipkin: ZipkinConfig } | { opentelemetry: OpenTelemetryConfig };
+/**
+ * envoy.config.trace.v3.SkyWalkingConfig, as Envoy's SkyWalking Driver reads it
+ * (source/extensions/tracers/skywalking/skywalking_tracer_impl.cc, loadConfig): the
+ * collect stream's grpc_service (required) and the client_config. grpc_service.timeout is
+ * taken and has no effect, as in Envoy: the reporter's stream is long-lived, started with
+ * default StreamOptions (no deadline; trace_segment_reporter.cc), and Envoy's own sandbox
+ * sets one.
+ */
+const skyWalkingConfig = lazySchema(() =>
+  strictObject({
+    "@type": z.literal(SKYWALKING_TYPE).optional(),
+    grpc_service: grpcService({ timeout: "taken" }).optional(),
+    client_config: strictObject({
+      service_name: stringEmpty,
+      instance_name: stringEmpty,
+      backend_token: stringEmpty,
+      // DEFAULT_DELAYED_SEGMENTS_CACHE_SIZE
+      max_cache_size: z.union([uint32, strictObject({ value: uint32 }).transform((v) => v.value)]).default(1024),
+    }).optional(),
+  })
+  .superRefine((c, ctx) => {
+    // SkyWalkingConfig.grpc_service: (validate.rules).message.required.
+    if (c.grpc_service === undefined) ctx.addIssue({ code: "custom", path: ["grpc_service"], message: "value is required: the gRPC service SkyWalking segments are reported to" });
+  })
+  .transform((c): SkyWalkingConfig => ({
+    grpcService: c.grpc_service!.target,
+    serviceName: c.client_config?.service_name ?? "",
+    instanceName: c.client_config?.instance_name ?? "",
+    backendToken: c.client_config?.backend_token ?? "",
+    maxCacheSize: c.client_config?.max_cache_size ?? 1024,
+  })));
+
+type Provider = { zipkin: ZipkinConfig } | { opentelemetry: OpenTelemetryConfig } | { skywalking: SkyWalkingConfig };
 
 /** The provider's typed_config parsed by `schema`, its issues under typed_config. */
 function parseTyped<T>(schema: z.ZodType<T, unknown>, typed: unknown, ctx: z.RefinementCtx): T | typeof z.NEVER {
@@ -156,21 +191,25 @@ function parseTyped<T>(schema: z.ZodType<T, unknown>, typed: unknown, ctx: z.Ref
   return z.NEVER;
 }
 
-/** tracing.provider: envoy.tracers.zipkin or envoy.tracers.opentelemetry, by name or by typed_config's @type; any other tracer is refused with its name. */
+/** tracing.provider: envoy.tracers.zipkin, envoy.tracers.opentelemetry or envoy.tracers.skywalking, by name or by typed_config's @type; any other tracer is refused with its name. */
 const provider = lazySchema(() =>
   strictObject({ name: stringEmpty, typed_config: z.unknown().optional() })
   .transform((p, ctx): Provider => {
     const type = (p.typed_config as { "@type"?: string } | undefined)?.["@type"];
-    if (type === ZIPKIN_TYPE || (p.name === ZIPKIN && type !== OPENTELEMETRY_TYPE)) {
+    if (type === ZIPKIN_TYPE || (p.name === ZIPKIN && type !== OPENTELEMETRY_TYPE && type !== SKYWALKING_TYPE)) {
       const zipkin = parseTyped(zipkinConfig, p.typed_config, ctx);
       return zipkin === z.NEVER ? z.NEVER : { zipkin };
     }
-    if (type === OPENTELEMETRY_TYPE || p.name === OPENTELEMETRY) {
+    if (type === OPENTELEMETRY_TYPE || (p.name === OPENTELEMETRY && type !== SKYWALKING_TYPE)) {
       const opentelemetry = parseTyped(openTelemetryConfig, p.typed_config, ctx);
       return opentelemetry === z.NEVER ? z.NEVER : { opentelemetry };
     }
+    if (type === SKYWALKING_TYPE || p.name === SKYWALKING) {
+      const skywalking = parseTyped(skyWalkingConfig, p.typed_config, ctx);
+      return skywalking === z.NEVER ? z.NEVER : { skywalking };
+    }
     const name = p.name !== "" ? p.name : String(type ?? "(unnamed)");
-    ctx.addIssue({ code: "custom", message: `${name} is an Envoy tracer that polyvoy does not support yet (polyvoy has ${ZIPKIN}, which Jaeger's collector also takes, and ${OPENTELEMETRY})` });
+    ctx.addIssue({ code: "custom", message: `${name} is an Envoy tracer that polyvoy does not support yet (polyvoy has ${ZIPKIN}, which Jaeger's collector also takes, ${OPENTELEMETRY} and ${SKYWALKING})` });
     return z.NEVER;
   }));
 
@@ -192,7 +231,7 @@ export const hcmTracing: z.ZodType<TracingConfig, unknown> = lazySchema(() =>
   .superRefine((t, ctx) => {
     // Without a provider they change nothing (Envoy's null tracer); with one they shape the spans.
     if (t.provider === undefined) return;
-    const tracer = "zipkin" in t.provider ? "zipkin" : "opentelemetry";
+    const tracer = "zipkin" in t.provider ? "zipkin" : "opentelemetry" in t.provider ? "opentelemetry" : "skywalking";
     if (t.verbose === true) ctx.addIssue({ code: "custom", path: ["verbose"], message: `verbose (timing annotations on the span) is not supported by polyvoy's ${tracer} tracer yet: remove it` });
   })
   .transform(
@@ -226,6 +265,8 @@ export const bootstrapTracing = lazySchema(() =>
         ? `${ZIPKIN} is taken by polyvoy only in the HCM's tracing.provider (the bootstrap's tracing.http is deprecated in Envoy): move it there`
         : name === OPENTELEMETRY || type === OPENTELEMETRY_TYPE
           ? `${OPENTELEMETRY} is taken by polyvoy only in the HCM's tracing.provider (the bootstrap's tracing.http is deprecated in Envoy): move it there`
-          : `${name} is an Envoy tracer that polyvoy does not support yet (polyvoy has ${ZIPKIN} and ${OPENTELEMETRY}, in the HCM's tracing.provider)`;
+          : name === SKYWALKING || type === SKYWALKING_TYPE
+            ? `${SKYWALKING} is taken by polyvoy only in the HCM's tracing.provider (the bootstrap's tracing.http is deprecated in Envoy): move it there`
+            : `${name} is an Envoy tracer that polyvoy does not support yet (polyvoy has ${ZIPKIN}, ${OPENTELEMETRY} and ${SKYWALKING}, in the HCM's tracing.provider)`;
     ctx.addIssue({ code: "custom", path: ["http"], message });
   }));

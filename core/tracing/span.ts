@@ -1,6 +1,6 @@
 /**
  * What the HCM, the router and the upstream request need of a tracer's span (Envoy's
- * Tracing::Span, envoy/tracing/trace_driver.h): each tracer (zipkin.ts, opentelemetry.ts)
+ * Tracing::Span, envoy/tracing/trace_driver.h): each tracer (zipkin.ts, opentelemetry.ts, skywalking.ts)
  * implements it.
  */
 import type { HeaderMap } from "../http/header-map.ts";
@@ -11,8 +11,11 @@ export interface TracingSpan {
   /** Span::setOperation: its name (a route decorator's operation). */
   setOperation(name: string): void;
   setTag(name: string, value: string): void;
-  /** Span::injectContext: this span's context on a request going upstream. */
-  injectContext(headers: HeaderMap): void;
+  /**
+   * Span::injectContext: this span's context on a request going upstream; `upstreamAddress`
+   * is the chosen host's (Tracing::UpstreamContext's host), when there is one.
+   */
+  injectContext(headers: HeaderMap, upstreamAddress?: string): void;
   /** The router makes a child span per upstream request (spawn_upstream_span, zipkin's split_spans_for_request). */
   readonly spawnsUpstreamSpans: boolean;
   /** The wall-clock µs now, for a child's start. */

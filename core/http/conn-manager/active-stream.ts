@@ -4,6 +4,7 @@ import { mutateTracingRequestHeader, TraceReason, traceReason } from "./tracing-
 import { zipkinModule } from "../../tracing/zipkin-loader.ts";
 import { openTelemetryModule } from "../../tracing/opentelemetry-loader.ts";
 import type { CustomTagStream } from "../../tracing/custom-tags.ts";
+import { skyWalkingModule } from "../../tracing/skywalking-loader.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { RouteConfiguration } from "../../config/bootstrap.ts";
 import type { RequestDecoder, ResponseEncoder } from "../codec/codec.ts";
@@ -326,7 +327,8 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     const tracing = this.cm.config.tracing!;
     const zipkin = tracing.zipkin;
     const otel = tracing.opentelemetry;
-    if (zipkin === undefined && otel === undefined) return undefined;
+    const skywalking = tracing.skywalking;
+    if (zipkin === undefined && otel === undefined && skywalking === undefined) return undefined;
     const connection = this.cm.connection;
     const runtime = this.cm.server.runtime;
     const egress = tracing.operationName === "egress";
@@ -336,6 +338,9 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     if (zipkin !== undefined) {
       const driver = zipkinModule!.zipkinDriverFor(this.cm.server, tracing, zipkin, tracing.spawnUpstreamSpan, egress, connection.localAddress);
       span = driver.startDownstreamSpan(headers, headers.authority, driver.startMicros(runtime.now() - this.streamInfo.startTime), traced);
+    } else if (skywalking !== undefined) {
+      // Driver::startSpan names the span by the request's path and takes no start time.
+      span = skyWalkingModule!.skyWalkingTracerFor(this.cm.server, tracing, skywalking, tracing.spawnUpstreamSpan).startDownstreamSpan(headers, traced);
     } else {
       const tracer = openTelemetryModule!.openTelemetryTracerFor(this.cm.server, tracing, otel!, tracing.spawnUpstreamSpan, egress);
       span = tracer.startDownstreamSpan(headers, egress ? `egress ${headers.authority}` : "ingress", tracer.startMicros(runtime.now() - this.streamInfo.startTime), traced);
@@ -347,7 +352,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     span.setTag("zone", server.localZone);
     this.streamInfo.activeSpan = span;
     if (tracing.customTags !== undefined && span.spawnsUpstreamSpans) {
-      const module = (zipkinModule ?? openTelemetryModule)!;
+      const module = (zipkinModule ?? openTelemetryModule ?? skyWalkingModule)!;
       this.streamInfo.setCustomTags = (child) => module.setCustomTags(child, this.requestHeadersDecoded ? this.requestHeaders : undefined, this.streamInfo, tracing, server, this.customTagStream());
     }
     return span;
@@ -513,7 +518,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     const span = this.streamInfo.activeSpan;
     if (span !== undefined) {
       this.streamInfo.activeSpan = undefined;
-      (zipkinModule ?? openTelemetryModule)!.finalizeDownstreamSpan(span, this.requestHeadersDecoded ? this.requestHeaders : undefined, this.sentResponseHeaders, this.sentResponseTrailers, this.streamInfo, this.cm.connection.directRemoteAddress, this.cm.config.tracing!, this.cm.server, this.cm.config.tracing!.customTags !== undefined ? this.customTagStream() : undefined);
+      (zipkinModule ?? openTelemetryModule ?? skyWalkingModule)!.finalizeDownstreamSpan(span, this.requestHeadersDecoded ? this.requestHeaders : undefined, this.sentResponseHeaders, this.sentResponseTrailers, this.streamInfo, this.cm.connection.directRemoteAddress, this.cm.config.tracing!, this.cm.server, this.cm.config.tracing!.customTags !== undefined ? this.customTagStream() : undefined);
     }
     if (this.traced) this.trace("stream_end", `${this.streamInfo.responseCode} ${this.streamInfo.responseFlags.join(",") || "-"}`);
     this.timers?.disarm(this, false);

@@ -195,6 +195,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     private readonly suppressEnvoyHeaders = false,
     /** The Router's dynamic_stats (Envoy's emit_dynamic_stats_): false charges no per-response cluster stats. */
     private readonly dynamicStats = true,
+    /** The Router's start_child_span: a child span per upstream request, as the HCM's spawn_upstream_span. */
+    private readonly startChildSpan = false,
   ) {}
 
   setDecoderFilterCallbacks(callbacks: DecoderFilterCallbacks): void {
@@ -396,16 +398,18 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const request = new UpstreamRequest(this, host);
     request.startedAt = info.upstreamRequestStart;
     this.upstreamRequest = request;
-    // Envoy's UpstreamRequest: with spawn_upstream_span (or zipkin's split_spans_for_request)
-    // each attempt has a CLIENT span, a child of the stream's, and its context goes upstream.
+    // Envoy's UpstreamRequest: with spawn_upstream_span (or zipkin's split_spans_for_request),
+    // or the router's start_child_span (upstream_request.cc: `spawnUpstreamSpan() ||
+    // start_child_span_`), each attempt has a CLIENT span, a child of the stream's, and its
+    // context goes upstream.
     const span = info.activeSpan;
-    if (span?.spawnsUpstreamSpans && upstreamHeaders) {
+    if (span !== undefined && (span.spawnsUpstreamSpans || this.startChildSpan) && upstreamHeaders) {
       const child = span.spawnChild(`router ${cluster.name} egress`, span.nowMicros());
       if (this.attemptCount > 1) child.setTag("retry.count", String(this.attemptCount - 1));
       child.setTag("upstream_cluster", cluster.name);
       child.setTag("upstream_cluster.name", cluster.name);
       child.setTag("upstream_address", info.upstreamHost);
-      child.injectContext(upstreamHeaders);
+      child.injectContext(upstreamHeaders, info.upstreamHost);
       request.span = child;
       request.setSpanCustomTags = info.setCustomTags;
     }
