@@ -44,6 +44,8 @@ const EXPECTED: [string, string | undefined][] = [
   ["locality-load-balancing/envoy-proxy.yaml", undefined],
   ["lua/envoy.yaml", undefined],
   ["mysql/envoy.yaml", undefined],
+  ["opentelemetry/envoy-2.yaml", undefined],
+  ["opentelemetry/envoy-front-proxy.yaml", undefined],
   ["rbac/envoy.yaml", undefined],
   ["redis/envoy.yaml", undefined],
   ["route-mirror/envoy.yaml", undefined],
