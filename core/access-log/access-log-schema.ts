@@ -202,7 +202,10 @@ function streamAccessLog(path: string) {
 const HTTP_GRPC_TYPE_URL = "type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig";
 const TCP_GRPC_TYPE_URL = "type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.TcpGrpcAccessLogConfig";
 
-const commonGrpcAccessLogConfig = commonGrpcAccessLogConfigSchema({ timeout: "the access log stream is long-lived: Envoy opens it with no deadline" });
+const commonGrpcAccessLogConfig = commonGrpcAccessLogConfigSchema({
+  timeout: "the access log stream is long-lived: Envoy opens it with no deadline",
+  streamRetryPolicy: "the access log stream is reopened on the next flush after a failure, without back-off",
+});
 
 const headersToLog = lazySchema(() => z.array(headerName).transform((names) => names.map((n) => n.toLowerCase()))).default([]);
 

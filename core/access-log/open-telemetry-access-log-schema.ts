@@ -24,7 +24,12 @@ import { ONLY_STRINGS_LISTS_ARRAYS } from "./open-telemetry-formatter.ts";
 export const OPEN_TELEMETRY_TYPE_URL = "type.googleapis.com/envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig";
 
 /** Export calls are unary: grpc_service.timeout is each one's deadline, retry_policy retries it. */
-const commonConfig = commonGrpcAccessLogConfigSchema({ timeout: "taken", retryPolicy: "taken" });
+const commonConfig = commonGrpcAccessLogConfigSchema({
+  timeout: "taken",
+  retryPolicy: "taken",
+  // Envoy's UnaryGrpcAccessLogClient retries each export with it (GrpcCommon::optionalRetryPolicy).
+  streamRetryPolicy: "it retries each export in Envoy: set grpc_service.retry_policy, which polyvoy applies to the export calls",
+});
 
 const ANY_VALUE_KEYS = ["string_value", "bool_value", "int_value", "double_value", "array_value", "kvlist_value", "bytes_value"] as const;
 

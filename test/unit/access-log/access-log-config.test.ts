@@ -399,5 +399,9 @@ describe("access_log: envoy.access_loggers.open_telemetry", () => {
       expect(problems(otel({ common_config: common, [field]: value }))[0]).toMatch(new RegExp(`\`${field}\` is an Envoy field that polyvoy does not support yet`));
     }
     expect(problems(otel({ common_config: common, resource_attributes: { values: [{ key: "b", value: { bytes_value: "AA==" } }] } }))[0]).toMatch(/bytes_value/);
+    expect(problems(otel({ common_config: { ...common, grpc_stream_retry_policy: { num_retries: 2 } } }))[0]).toMatch(/`grpc_stream_retry_policy` is an Envoy field that polyvoy does not support yet \(it retries each export in Envoy: set grpc_service.retry_policy/);
+    // Exports are unary calls: grpc_service.retry_policy is taken.
+    const retried = (filterOf(otel({ common_config: { ...common, grpc_service: { ...common.grpc_service, retry_policy: { num_retries: 2 } } } })).config as HttpConnectionManagerConfig).accessLog![0]!.openTelemetry!;
+    expect(retried.target.retryPolicy).toBeDefined();
   });
 });
