@@ -251,8 +251,12 @@ export const ACCESS_LOGGERS: { [T in AccessLoggerType]: { typeUrl: string; typed
   "envoy.access_loggers.open_telemetry": { typeUrl: OPEN_TELEMETRY_TYPE_URL, typedConfig: openTelemetryAccessLog },
 };
 
+/** Older names Envoy still registers (REGISTER_FACTORY's aliases): open_telemetry/config.cc's. */
+const LEGACY_NAMES: { readonly [name: string]: AccessLoggerType } = { "envoy.open_telemetry_access_log": "envoy.access_loggers.open_telemetry" };
+
 /** Like filters: the typed_config's "@type" decides when there is one, else the name. */
 function accessLoggerType(name: string, typeUrl: string | undefined): AccessLoggerType | undefined {
+  if (typeUrl === undefined && Object.hasOwn(LEGACY_NAMES, name)) return LEGACY_NAMES[name];
   for (const [type, kind] of Object.entries(ACCESS_LOGGERS) as [AccessLoggerType, { typeUrl: string }][]) {
     if (typeUrl !== undefined ? kind.typeUrl === typeUrl : type === name) return type;
   }

@@ -25,8 +25,9 @@
  * Bounds Envoy does not have: each export has a deadline (grpc_service.timeout, else
  * DEFAULT_EXPORT_TIMEOUT_MS; Envoy's unary access log calls have none), and at most
  * MAX_EXPORTS_IN_FLIGHT exports wait for their answer: while that many do, records stay
- * buffered, up to MAX_WAITING_BYTES (or buffer_size_bytes if larger); records past that
- * are dropped and counted in logs_dropped.
+ * buffered until the buffer is full — buffer_size_bytes, as Envoy's canLogMore refuses a
+ * record when a flush leaves it full; with 0, MAX_WAITING_BYTES — and records past that are
+ * dropped and counted in logs_dropped.
  */
 import type { GrpcServiceTarget, NodeConfig, OpenTelemetryAccessLogConfig, OtlpKeyValueConfig } from "../config/bootstrap.ts";
 import { GrpcAsyncClient, type GrpcUnaryCallbacks } from "../http/grpc-async-client.ts";
@@ -43,7 +44,7 @@ export const OTLP_LOGS_EXPORT_METHOD = "/opentelemetry.proto.collector.logs.v1.L
 export const OTLP_ACCESS_LOG_STATS_PREFIX = "access_logs.open_telemetry_access_log.";
 /** Exports waiting for their answer at once; while that many do, records stay buffered. */
 export const MAX_EXPORTS_IN_FLIGHT = 4;
-/** The most encoded records kept buffered while exports are capped (or buffer_size_bytes if larger). */
+/** The most encoded records kept buffered while exports are capped, whatever buffer_size_bytes says (0 flushes each record). */
 export const MAX_WAITING_BYTES = 1024 * 1024;
 /** An export's deadline when grpc_service has no timeout: the OTLP exporters' default (OTEL_EXPORTER_OTLP_TIMEOUT), as the stats sink's. */
 export const DEFAULT_EXPORT_TIMEOUT_MS = 10_000;

@@ -391,6 +391,8 @@ describe("access_log: envoy.access_loggers.open_telemetry", () => {
     expect(problems(otel({ common_config: common, body: { string_value: "%BOGUS%" } }))).toEqual([`${LOG}.typed_config.body.string_value: unknown command operator %BOGUS% at position 0`]);
     expect(problems(otel({ common_config: common, body: { string_value: "a", bool_value: true } }))[0]).toMatch(/string_value and bool_value are one of: set one/);
     expect(problems(otel({}))).toEqual([`${LOG}.typed_config.common_config: missing required field`]);
+    // By Envoy's older name too (no "@type"): the same logger.
+    expect(problems(hcmWith([{ name: "envoy.open_telemetry_access_log" }]))).toEqual([`${LOG}.typed_config.common_config: missing required field`]);
     expect(problems(otel({ common_config: { ...common, transport_api_version: "AUTO" } }))[0]).toMatch(/transport_api_version: AUTO is an Envoy value that polyvoy does not support yet \(supported: V3\)/);
     for (const [field, value] of [
       ["http_service", { http_uri: { uri: "http://c/v1/logs", cluster: "a", timeout: "1s" } }],

@@ -280,6 +280,21 @@ describe("batching and stats", () => {
     expect(h.counter("logs_dropped")).toBeLessThanOrEqual(4);
   });
 
+  test("exports capped with a buffer_size_bytes: records wait until the buffer is full, then are dropped (Envoy's canLogMore)", () => {
+    const h = harness(config({ bufferSizeBytes: 150 }));
+    for (let i = 0; i < MAX_EXPORTS_IN_FLIGHT; i++) {
+      h.logger.log(ctx());
+      h.logger.log(ctx());
+    }
+    expect(h.client.sent).toHaveLength(MAX_EXPORTS_IN_FLIGHT);
+    h.logger.log(ctx());
+    h.logger.log(ctx());
+    expect(h.counter("logs_dropped")).toBe(0);
+    h.logger.log(ctx());
+    expect(h.counter("logs_dropped")).toBe(1);
+    expect(h.client.sent).toHaveLength(MAX_EXPORTS_IN_FLIGHT);
+  });
+
   test("close: what is buffered is exported, later records are ignored", () => {
     const h = harness();
     h.logger.log(ctx());
