@@ -18,6 +18,8 @@ const require = createRequire(import.meta.url);
 const root = join(import.meta.dirname ?? fileURLToPath(new URL(".", import.meta.url)), "..");
 const xds = join(root, "node_modules/@grpc/grpc-js-xds");
 const INCLUDE = ["deps/envoy-api", "deps/xds", "deps/protoc-gen-validate", "deps/googleapis"].map((dir) => join(xds, dir));
+// opentelemetry/proto/common/v1/common.proto, which the package does not ship (scripts/protos/).
+INCLUDE.push(join(root, "scripts/protos"));
 
 export const OUTPUT = join(root, "core/config/xds/envoy-wire-types.ts");
 

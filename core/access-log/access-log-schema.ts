@@ -7,16 +7,16 @@
 // The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
 import * as z from "../config/schema-kit/index.ts";
 import { lazySchema } from "../config/lazy-schema.ts";
-import type { AccessLogConfig, AccessLogFormatConfig, AccessLogJsonValue, GrpcAccessLogConfig } from "../config/bootstrap.ts";
-import { grpcService } from "../config/grpc-service-schema.ts";
-import { durationMs, headerName, uint32 } from "../config/proto-schema.ts";
-import { unsupportedField } from "../config/unsupported-field.ts";
+import type { AccessLogConfig, AccessLogFormatConfig, AccessLogJsonValue, GrpcAccessLogConfig, OpenTelemetryAccessLogConfig } from "../config/bootstrap.ts";
+import { headerName } from "../config/proto-schema.ts";
 import { dataSource } from "../config/data-source-schema.ts";
 import { oneOf } from "../config/proto-schema.ts";
 import { utf8ByteString } from "./byte-string.ts";
 import { ALL_FORMAT_EXTENSIONS, compileFormat, DEFAULT_FORMAT, FormatError, parseFormat } from "./format.ts";
 import { accessLogFilter } from "./filter-schema.ts";
 import { missingExtension } from "../config/missing-extension.ts";
+import { commonGrpcAccessLogConfigSchema } from "./common-grpc-access-log-schema.ts";
+import { openTelemetryAccessLog, OPEN_TELEMETRY_TYPE_URL } from "./open-telemetry-access-log-schema.ts";
 
 const FILE_TYPE_URL = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog";
 const STDOUT_TYPE_URL = "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog";
@@ -202,22 +202,10 @@ function streamAccessLog(path: string) {
 const HTTP_GRPC_TYPE_URL = "type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig";
 const TCP_GRPC_TYPE_URL = "type.googleapis.com/envoy.extensions.access_loggers.grpc.v3.TcpGrpcAccessLogConfig";
 
-/**
- * envoy.extensions.access_loggers.grpc.v3.CommonGrpcAccessLogConfig (Envoy's
- * source/extensions/access_loggers/grpc/). transport_api_version must be V3, as Envoy's
- * checkTransportVersion requires (AUTO, the default, is refused there too).
- */
-const commonGrpcAccessLogConfig = lazySchema(() =>
-  z.strictObject({
-    log_name: z.string().min(1, { message: "must not be empty" }),
-    grpc_service: grpcService({ timeout: "the access log stream is long-lived: Envoy opens it with no deadline" }),
-    transport_api_version: z.enum(["V3"], { message: "must be V3 (Envoy refuses V2 and AUTO: the v2 xDS transport was removed)" }),
-    buffer_flush_interval: durationMs.refine((ms) => ms > 0, { message: "must be greater than 0s" }).default(1000),
-    buffer_size_bytes: uint32.default(16384),
-    filter_state_objects_to_log: unsupportedField("polyvoy's stream info keeps no serializable filter state objects", (v) => Array.isArray(v) && v.length === 0),
-    grpc_stream_retry_policy: unsupportedField("the access log stream is reopened on the next flush after a failure, without back-off"),
-    custom_tags: unsupportedField("custom tags are not computed for access log entries", (v) => Array.isArray(v) && v.length === 0),
-  }));
+const commonGrpcAccessLogConfig = commonGrpcAccessLogConfigSchema({
+  timeout: "the access log stream is long-lived: Envoy opens it with no deadline",
+  streamRetryPolicy: "the access log stream is reopened on the next flush after a failure, without back-off",
+});
 
 const headersToLog = lazySchema(() => z.array(headerName).transform((names) => names.map((n) => n.toLowerCase()))).default([]);
 
@@ -252,7 +240,7 @@ function grpcAccessLog(kind: "http" | "tcp") {
 
 type AccessLoggerType = AccessLogConfig["type"];
 
-export const ACCESS_LOGGERS: { [T in AccessLoggerType]: { typeUrl: string; typedConfig: z.ZodType<{ path: string; format: AccessLogFormatConfig; grpc?: GrpcAccessLogConfig }> } } = {
+export const ACCESS_LOGGERS: { [T in AccessLoggerType]: { typeUrl: string; typedConfig: z.ZodType<{ path: string; format: AccessLogFormatConfig; grpc?: GrpcAccessLogConfig; openTelemetry?: OpenTelemetryAccessLogConfig }> } } = {
   "envoy.access_loggers.file": { typeUrl: FILE_TYPE_URL, typedConfig: fileAccessLog },
   "envoy.access_loggers.stdout": { typeUrl: STDOUT_TYPE_URL, typedConfig: lazySchema(() =>
   streamAccessLog("/dev/stdout")) },
@@ -260,10 +248,15 @@ export const ACCESS_LOGGERS: { [T in AccessLoggerType]: { typeUrl: string; typed
   streamAccessLog("/dev/stderr")) },
   "envoy.access_loggers.http_grpc": { typeUrl: HTTP_GRPC_TYPE_URL, typedConfig: lazySchema(() => grpcAccessLog("http")) },
   "envoy.access_loggers.tcp_grpc": { typeUrl: TCP_GRPC_TYPE_URL, typedConfig: lazySchema(() => grpcAccessLog("tcp")) },
+  "envoy.access_loggers.open_telemetry": { typeUrl: OPEN_TELEMETRY_TYPE_URL, typedConfig: openTelemetryAccessLog },
 };
+
+/** Older names Envoy still registers (REGISTER_FACTORY's aliases): open_telemetry/config.cc's. */
+const LEGACY_NAMES: { readonly [name: string]: AccessLoggerType } = { "envoy.open_telemetry_access_log": "envoy.access_loggers.open_telemetry" };
 
 /** Like filters: the typed_config's "@type" decides when there is one, else the name. */
 function accessLoggerType(name: string, typeUrl: string | undefined): AccessLoggerType | undefined {
+  if (typeUrl === undefined && Object.hasOwn(LEGACY_NAMES, name)) return LEGACY_NAMES[name];
   for (const [type, kind] of Object.entries(ACCESS_LOGGERS) as [AccessLoggerType, { typeUrl: string }][]) {
     if (typeUrl !== undefined ? kind.typeUrl === typeUrl : type === name) return type;
   }
@@ -300,6 +293,7 @@ const accessLog = lazySchema(() =>
     }
     const logger: AccessLogConfig = { name: log.name, type, path: config.data.path, format: config.data.format };
     if (config.data.grpc !== undefined) logger.grpc = config.data.grpc;
+    if (config.data.openTelemetry !== undefined) logger.openTelemetry = config.data.openTelemetry;
     if (log.filter !== undefined) logger.filter = log.filter;
     return logger;
   }));

@@ -127,6 +127,10 @@ export interface AccessLogContext {
    */
   readonly accessLogType?: string | undefined;
 
+  /** The active span's trace id and span id in hex (Envoy's activeSpan()), when the stream is traced: the open_telemetry access logger's trace_id and span_id. */
+  readonly traceId?: string | undefined;
+  readonly spanId?: string | undefined;
+
   /** %ROUTE_NAME% */
   readonly routeName: string | undefined;
   /** A local reply's body, while local_reply_config formats it. %LOCAL_REPLY_BODY% */

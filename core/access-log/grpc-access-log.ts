@@ -28,7 +28,7 @@
  *   At shutdown what is buffered is flushed, then the stream reset (close()); entries that
  *   find no stream open are lost, as Envoy's, which does not flush at all then.
  */
-import type { GoogleGrpcTargetConfig, GrpcAccessLogConfig, NodeConfig } from "../config/bootstrap.ts";
+import type { GoogleGrpcTargetConfig, GrpcAccessLogConfig, NodeConfig, OpenTelemetryAccessLogConfig } from "../config/bootstrap.ts";
 import { encodeNode } from "../config/xds/discovery-node.ts";
 import { GrpcAsyncStream } from "../http/grpc-async-stream.ts";
 import type { SocketAddress, TimerHandle, TlsSession } from "../port.ts";
@@ -40,6 +40,7 @@ import { ProtoWriter } from "../util/protobuf-wire.ts";
 import { utf8DecodeStrict } from "../util/utf8.ts";
 import type { AccessLogContext } from "./context.ts";
 import type { AccessLogSink, GrpcAccessLoggerCache } from "./logger.ts";
+import { OpenTelemetryAccessLog, OpenTelemetryLogExporter } from "./open-telemetry-access-log.ts";
 
 export const ALS_METHOD = "/envoy.service.accesslog.v3.AccessLogService/StreamAccessLogs";
 /** Envoy's GRPC_LOG_STATS_PREFIX (grpc_access_log_impl.cc). */
@@ -222,6 +223,8 @@ export class GrpcAccessLogStream {
 /** The streams by kind and common_config: loggers configured alike share one (Envoy's GrpcAccessLoggerCacheImpl). */
 export class GrpcAccessLoggerCacheImpl implements GrpcAccessLoggerCache {
   private readonly streams = new Map<string, GrpcAccessLogStream>();
+  /** open_telemetry's exporters by configuration (Envoy's OpenTelemetry GrpcAccessLoggerCacheImpl). */
+  private readonly exporters = new Map<string, OpenTelemetryLogExporter>();
 
   constructor(private readonly context: GrpcAccessLogContext) {}
 
@@ -235,8 +238,18 @@ export class GrpcAccessLoggerCacheImpl implements GrpcAccessLoggerCache {
     return new GrpcAccessLog(config, stream);
   }
 
+  openTelemetrySink(config: OpenTelemetryAccessLogConfig): AccessLogSink {
+    let exporter = this.exporters.get(config.key);
+    if (exporter === undefined) {
+      exporter = new OpenTelemetryLogExporter(this.context, config);
+      this.exporters.set(config.key, exporter);
+    }
+    return new OpenTelemetryAccessLog(config, exporter);
+  }
+
   flush(): void {
     for (const stream of this.streams.values()) stream.flush();
+    for (const exporter of this.exporters.values()) exporter.flush();
   }
 
   close(): void {
@@ -245,6 +258,8 @@ export class GrpcAccessLoggerCacheImpl implements GrpcAccessLoggerCache {
       stream.close();
     }
     this.streams.clear();
+    for (const exporter of this.exporters.values()) exporter.close();
+    this.exporters.clear();
   }
 }
 

@@ -15,7 +15,7 @@
  * every file and opens it again by its path, so after logrotate moves a file away new
  * lines go to a fresh file where the old one was.
  */
-import type { AccessLogConfig, GrpcAccessLogConfig } from "../config/bootstrap.ts";
+import type { AccessLogConfig, GrpcAccessLogConfig, OpenTelemetryAccessLogConfig } from "../config/bootstrap.ts";
 import type { AppendFile, PortError, Runtime, TimerHandle } from "../port.ts";
 import { latin1Encode } from "../util/latin1.ts";
 import type { AccessLogContext } from "./context.ts";
@@ -186,7 +186,7 @@ export class AccessLogFile {
   }
 }
 
-/** Where a logger's entries go instead of a file: the gRPC access loggers (grpc-access-log.ts). */
+/** Where a logger's entries go instead of a file: the gRPC access loggers (grpc-access-log.ts, open-telemetry-access-log.ts). */
 export interface AccessLogSink {
   log(ctx: AccessLogContext): void;
   flush(): Promise<void>;
@@ -226,6 +226,8 @@ export class GrpcAccessLogUnavailableError extends Error {}
 export interface GrpcAccessLoggerCache {
   /** A logger over the stream of `config`'s kind and common_config, made on first use. */
   sink(config: GrpcAccessLogConfig): AccessLogSink;
+  /** An open_telemetry logger over the exporter of `config`, made on first use. */
+  openTelemetrySink(config: OpenTelemetryAccessLogConfig): AccessLogSink;
   /** Send what every stream holds. */
   flush(): void;
   /** Send what they hold and reset the streams (shutdown). */
@@ -271,9 +273,9 @@ export class AccessLogManager {
   async createAccessLoggers(configs: readonly AccessLogConfig[], runtimeValues: FilterRandom = defaultsOnly(this.runtime)): Promise<AccessLogger[]> {
     // Compile first: a bad format fails before any file is created.
     const formatters = configs.map((config) => compileFormat(config.format));
-    const cache = configs.some((config) => config.grpc !== undefined) ? await this.grpcLoggers() : undefined;
-    const sinks = configs.map((config) => (config.grpc === undefined ? undefined : cache!.sink(config.grpc)));
-    const files = await Promise.allSettled(configs.map((config) => (config.grpc === undefined ? this.file(config.path) : Promise.resolve(undefined))));
+    const cache = configs.some((config) => config.grpc !== undefined || config.openTelemetry !== undefined) ? await this.grpcLoggers() : undefined;
+    const sinks = configs.map((config) => (config.grpc !== undefined ? cache!.sink(config.grpc) : config.openTelemetry !== undefined ? cache!.openTelemetrySink(config.openTelemetry) : undefined));
+    const files = await Promise.allSettled(configs.map((config, i) => (sinks[i] === undefined ? this.file(config.path) : Promise.resolve(undefined))));
     const failed = files.find((result) => result.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
     return configs.map((config, i) => {

@@ -1834,13 +1834,15 @@ export interface DirectResponseAction {
 export interface AccessLogConfig {
   name: string;
   /** The canonical extension name. */
-  type: "envoy.access_loggers.file" | "envoy.access_loggers.stdout" | "envoy.access_loggers.stderr" | "envoy.access_loggers.http_grpc" | "envoy.access_loggers.tcp_grpc";
+  type: "envoy.access_loggers.file" | "envoy.access_loggers.stdout" | "envoy.access_loggers.stderr" | "envoy.access_loggers.http_grpc" | "envoy.access_loggers.tcp_grpc" | "envoy.access_loggers.open_telemetry";
   /** The file written; "" for the gRPC loggers. */
   path: string;
   /** The line's format (the gRPC loggers send entries, not lines: Envoy's default, unused). */
   format: AccessLogFormatConfig;
   /** http_grpc / tcp_grpc: where and how entries are streamed (core/access-log/grpc-access-log.ts). */
   grpc?: GrpcAccessLogConfig;
+  /** open_telemetry: the LogRecord's formats and where records are exported (core/access-log/open-telemetry-access-log.ts). */
+  openTelemetry?: OpenTelemetryAccessLogConfig;
   /** `filter`: only streams it admits are logged; absent: every one. */
   filter?: AccessLogFilterConfig;
 }
@@ -1865,6 +1867,48 @@ export interface GrpcAccessLogConfig {
   requestHeaders: string[];
   responseHeaders: string[];
   responseTrailers: string[];
+}
+
+/**
+ * An OpenTelemetry AnyValue from the config (opentelemetry/proto/common/v1/common.proto). In
+ * the open_telemetry access logger's body and attributes only strings, arrays and kvlists
+ * are allowed, and every string is an access log format (a UTF-8 byte string, checked);
+ * resource_attributes are sent as written.
+ */
+export type OtlpAnyValueConfig =
+  | { readonly kind: "string"; readonly value: string }
+  | { readonly kind: "bool"; readonly value: boolean }
+  | { readonly kind: "int"; readonly value: number }
+  | { readonly kind: "double"; readonly value: number }
+  | { readonly kind: "array"; readonly values: readonly OtlpAnyValueConfig[] }
+  | { readonly kind: "kvlist"; readonly values: readonly OtlpKeyValueConfig[] };
+
+export interface OtlpKeyValueConfig {
+  readonly key: string;
+  readonly value: OtlpAnyValueConfig;
+}
+
+/** envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig with its common_config. */
+export interface OpenTelemetryAccessLogConfig {
+  /** common_config.log_name: the built-in log_name resource attribute. */
+  readonly logName: string;
+  readonly target: GrpcServiceTarget;
+  /** common_config.grpc_service.timeout in ms, when set: each export's deadline. */
+  readonly timeoutMs: number | undefined;
+  readonly bufferFlushIntervalMs: number;
+  readonly bufferSizeBytes: number;
+  /** disable_builtin_labels: no log_name, zone_name, cluster_name, node_name resource attributes. */
+  readonly disableBuiltinLabels: boolean;
+  /** resource_attributes, as written. */
+  readonly resourceAttributes: readonly OtlpKeyValueConfig[];
+  /** body: absent when not set (the LogRecord then has none). */
+  readonly body: OtlpAnyValueConfig | undefined;
+  /** attributes: the formats of the LogRecord's attributes. */
+  readonly attributes: readonly OtlpKeyValueConfig[];
+  /** stat_prefix: appended to access_logs.open_telemetry_access_log. as written. */
+  readonly statPrefix: string;
+  /** Loggers with the same key share one buffer and exporter (Envoy's GrpcAccessLoggerCache hashes the whole config). */
+  readonly key: string;
 }
 
 /**

@@ -137,6 +137,14 @@ export class OpenTelemetrySpan implements TracingSpan {
     return this.tracer.startSpan(name, startMicros, context, SpanKind.Client);
   }
 
+  getTraceId(): string {
+    return this.traceId;
+  }
+
+  getSpanId(): string {
+    return this.spanId;
+  }
+
   /** Span::finishSpan: its end time, then to the tracer's buffer if sampled. */
   finish(): void {
     if (this.finished) return;

@@ -22,6 +22,10 @@ export interface TracingSpan {
   nowMicros(): number;
   /** Span::spawnChild: a span for an upstream request, this one its parent. */
   spawnChild(name: string, startMicros: number): TracingSpan;
+  /** Span::getTraceId: the trace id in hex ("" when the tracer has none); the open_telemetry access logger's trace_id. */
+  getTraceId(): string;
+  /** Span::getSpanId: this span's id in hex; the open_telemetry access logger's span_id. */
+  getSpanId(): string;
   /** Span::finishSpan. */
   finish(): void;
 }

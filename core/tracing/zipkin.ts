@@ -114,6 +114,15 @@ export class ZipkinSpan {
     return { traceIdHigh: this.traceIdHigh, traceId: this.traceId, id: this.id, parentId: this.parentId, sampled: this.sampled };
   }
 
+  /** Envoy's Zipkin span: 32 hex digits with a 128-bit trace id, else 16. */
+  getTraceId(): string {
+    return (this.traceIdHigh ?? "") + this.traceId;
+  }
+
+  getSpanId(): string {
+    return this.id;
+  }
+
   /** ZipkinSpan::injectContext: this span's B3 context on a request going upstream. */
   injectContext(headers: HeaderMap): void {
     injectB3(headers, this.context);

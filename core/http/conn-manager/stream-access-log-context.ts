@@ -34,6 +34,12 @@ export class StreamAccessLogContext implements AccessLogContext {
     readonly downstreamDirectRemoteAddress?: SocketAddress | undefined,
   ) {}
 
+  get traceId(): string | undefined {
+    return this.info.activeSpan?.getTraceId();
+  }
+  get spanId(): string | undefined {
+    return this.info.activeSpan?.getSpanId();
+  }
   get startWallClock(): number {
     return this.info.startWallClock;
   }

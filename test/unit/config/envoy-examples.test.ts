@@ -45,6 +45,8 @@ const EXPECTED: [string, string | undefined][] = [
   ["lua/envoy.yaml", undefined],
   ["lua-cluster-specifier/envoy.yaml", undefined],
   ["mysql/envoy.yaml", undefined],
+  ["opentelemetry/envoy-2.yaml", undefined],
+  ["opentelemetry/envoy-front-proxy.yaml", undefined],
   ["rbac/envoy.yaml", undefined],
   ["redis/envoy.yaml", undefined],
   ["route-mirror/envoy.yaml", undefined],
