@@ -16,6 +16,7 @@ import { oneOf } from "../config/proto-schema.ts";
 import { utf8ByteString } from "./byte-string.ts";
 import { ALL_FORMAT_EXTENSIONS, compileFormat, DEFAULT_FORMAT, FormatError, parseFormat } from "./format.ts";
 import { accessLogFilter } from "./filter-schema.ts";
+import { resolveEnvironmentCommands } from "./environment-command.ts";
 import { missingExtension } from "../config/missing-extension.ts";
 
 const FILE_TYPE_URL = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog";
@@ -27,8 +28,9 @@ const DEFAULT: AccessLogFormatConfig = { type: "text", format: DEFAULT_FORMAT, o
 /** A format string from the config, as UTF-8 bytes, checked by compiling it. */
 const formatString = lazySchema(() =>
   z.string().transform((text, ctx) => {
-  const bytes = utf8ByteString(text);
+  let bytes = utf8ByteString(text);
   try {
+    bytes = resolveEnvironmentCommands(bytes);
     // Every extension's operators here; toFormat checks them against `formatters`.
     parseFormat(bytes, ALL_FORMAT_EXTENSIONS);
   } catch (err) {
@@ -49,8 +51,9 @@ const jsonFormat = lazySchema(() =>
   let ok = true;
   const walk = (value: unknown, path: (string | number)[]): AccessLogJsonValue => {
     if (typeof value === "string") {
-      const bytes = utf8ByteString(value);
+      let bytes = utf8ByteString(value);
       try {
+        bytes = resolveEnvironmentCommands(bytes);
         parseFormat(bytes, ALL_FORMAT_EXTENSIONS);
       } catch (err) {
         if (!(err instanceof FormatError)) throw err;
@@ -89,15 +92,17 @@ const textFormatSource = lazySchema(() =>
       return z.NEVER;
     }
     // dataSource gives the bytes as a byte string already (inline_string as UTF-8).
+    let format: string;
     try {
-      parseFormat(decoded.data, ALL_FORMAT_EXTENSIONS);
+      format = resolveEnvironmentCommands(decoded.data);
+      parseFormat(format, ALL_FORMAT_EXTENSIONS);
     } catch (err) {
       if (!(err instanceof FormatError)) throw err;
       const given = (["inline_string", "inline_bytes", "filename", "environment_variable"] as const).find((key) => source[key] !== undefined);
       ctx.addIssue({ code: "custom", message: err.message, path: given === undefined ? [] : [given] });
       return z.NEVER;
     }
-    return decoded.data;
+    return format;
   }));
 
 const REQ_WITHOUT_QUERY_TYPE_URL = "type.googleapis.com/envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery";
