@@ -106,11 +106,21 @@ const textFormatSource = lazySchema(() =>
   }));
 
 const REQ_WITHOUT_QUERY_TYPE_URL = "type.googleapis.com/envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery";
+const METADATA_TYPE_URL = "type.googleapis.com/envoy.extensions.formatter.metadata.v3.Metadata";
+
+/** The formatters polyvoy has, by type URL (each message has no fields). */
+const FORMATTERS: Record<string, string> = {
+  [REQ_WITHOUT_QUERY_TYPE_URL]: "envoy.formatter.req_without_query",
+  // Envoy's extensions/formatter/metadata: %METADATA(TYPE:NAMESPACE:KEY*):Z%, which Envoy's
+  // own formatter also has built in now (stream_info_formatter.cc), as polyvoy's format.ts:
+  // the extension adds no command here, and is taken so that configs naming it load.
+  [METADATA_TYPE_URL]: "envoy.formatter.metadata",
+};
 
 /**
  * SubstitutionFormatString.formatters (TypedExtensionConfig[]): the extensions' command
- * operators. polyvoy has envoy.formatter.req_without_query (no fields); any other
- * formatter (metadata, cel, …) is refused by its type.
+ * operators. polyvoy has envoy.formatter.req_without_query and envoy.formatter.metadata (no
+ * fields either); any other formatter (cel, …) is refused by its type.
  */
 const formatters = lazySchema(() =>
   z
@@ -118,10 +128,11 @@ const formatters = lazySchema(() =>
     .superRefine((list, ctx) => {
       list.forEach((formatter, i) => {
         const { "@type": typeUrl, ...fields } = formatter.typed_config;
-        if (typeUrl !== REQ_WITHOUT_QUERY_TYPE_URL) {
-          ctx.addIssue({ code: "custom", path: [i, "typed_config", "@type"], message: `formatter ${JSON.stringify(typeUrl)} is not one of polyvoy's (envoy.formatter.req_without_query: ${REQ_WITHOUT_QUERY_TYPE_URL})` });
+        const name = FORMATTERS[typeUrl];
+        if (name === undefined) {
+          ctx.addIssue({ code: "custom", path: [i, "typed_config", "@type"], message: `formatter ${JSON.stringify(typeUrl)} is not one of polyvoy's (${Object.values(FORMATTERS).join(", ")})` });
         } else if (Object.keys(fields).length > 0) {
-          ctx.addIssue({ code: "custom", path: [i, "typed_config"], message: `ReqWithoutQuery has no fields (got ${Object.keys(fields).join(", ")})` });
+          ctx.addIssue({ code: "custom", path: [i, "typed_config"], message: `${typeUrl.slice(typeUrl.lastIndexOf(".") + 1)} has no fields (got ${Object.keys(fields).join(", ")})` });
         }
       });
     }));
@@ -147,8 +158,8 @@ function toFormat(f: z.output<typeof substitutionFormatFields>, ctx: z.Refinemen
     key === "json_format"
       ? { type: "json", json: f.json_format!, typed: true, omitEmptyValues: f.omit_empty_values, sortProperties: f.json_format_options?.sort_properties ?? false }
       : { type: "text", format: key === "text_format" ? f.text_format! : f.text_format_source!, omitEmptyValues: f.omit_empty_values };
-  // The only formatter polyvoy has (the schema refuses any other).
-  if ((f.formatters?.length ?? 0) > 0) format.reqWithoutQuery = true;
+  // The one formatter that adds a command (the schema refuses any but these two).
+  if (f.formatters?.some((formatter) => formatter.typed_config["@type"] === REQ_WITHOUT_QUERY_TYPE_URL)) format.reqWithoutQuery = true;
   // Parsed above with every extension's operators: now with the ones `formatters` has
   // (Envoy refuses %REQ_WITHOUT_QUERY(…)% without its formatter: "Not supported field in StreamInfo").
   try {
