@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
-import { httpProxyConfig } from "../support/configs.ts";
+import { HCM_WITH_TRAILERS, HTTP1_CLUSTER_WITH_TRAILERS, httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { lines } from "../support/log-lines.ts";
 
@@ -31,6 +31,17 @@ let dir: string;
 beforeAll(async () => {
   upstream = await httpUpstream((req, res) => {
     if (req.url === "/empty") return void res.writeHead(204).end();
+    if (req.url.startsWith("/trailers")) {
+      // Chunked, in two pieces, then trailers: the digest is checked at the trailers.
+      res.writeHead(200, { "content-type": "text/plain", trailer: "x-checked" });
+      res.write(req.url === "/trailers" ? "the expected " : "a tampered ");
+      setTimeout(() => {
+        res.write("body");
+        res.addTrailers({ "x-checked": "yes" });
+        res.end();
+      }, 20);
+      return;
+    }
     if (req.url.startsWith("/big")) {
       res.writeHead(200, { "content-length": BIG.length });
       for (let at = 0; at < BIG.length; at += 16 * 1024) res.write(BIG.subarray(at, at + 16 * 1024));
@@ -48,6 +59,7 @@ interface Reply {
   status: number;
   body: string;
   complete: boolean;
+  trailers?: Record<string, string | undefined>;
 }
 
 /** A GET with node:http: what arrived, and whether the response ended as it should (not cut off). */
@@ -57,7 +69,7 @@ function get(port: number, path: string): Promise<Reply> {
       let body = "";
       res.setEncoding("latin1");
       res.on("data", (d: string) => (body += d));
-      const done = () => resolve({ status: res.statusCode!, body, complete: res.complete });
+      const done = () => resolve({ status: res.statusCode!, body, complete: res.complete, ...(Object.keys(res.trailers).length > 0 ? { trailers: res.trailers } : {}) });
       res.on("end", done);
       res.on("aborted", done);
       res.on("error", done);
@@ -78,12 +90,15 @@ describe.each(RUNTIMES)("envoy.filters.http.checksum on %s", (runtime) => {
       { path_matcher: { exact: "/bad" }, sha256: sha("the expected body") },
       { path_matcher: { exact: "/empty" }, sha256: sha("") },
       { path_matcher: { prefix: "/big" }, sha256: sha(BIG).toUpperCase() },
+      { path_matcher: { prefix: "/trailers" }, sha256: sha("the expected body") },
     ];
     const config = httpProxyConfig({
       listenPort: port,
       clusters: { up: [upstream.port] },
       routes: [{ match: { prefix: "/" }, cluster: "up" }],
+      clusterExtra: HTTP1_CLUSTER_WITH_TRAILERS,
       hcm: {
+        ...HCM_WITH_TRAILERS,
         http_filters: [{ name: "envoy.filters.http.checksum", typed_config: { "@type": TYPE, checksums, reject_unmatched: true } }, ROUTER],
         access_log: [{ name: "envoy.access_loggers.file", typed_config: { "@type": FILE_LOG, path: log(), log_format: { text_format_source: { inline_string: "%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_CODE_DETAILS%\n" } } } }],
       },
@@ -107,11 +122,18 @@ describe.each(RUNTIMES)("envoy.filters.http.checksum on %s", (runtime) => {
     expect(reply.body).not.toBe("a tampered body!!");
   });
 
+  test("a body followed by trailers is checked at the trailers: passed whole with them, or cut off", async () => {
+    expect(await get(port, "/trailers")).toEqual({ status: 200, body: "the expected body", complete: true, trailers: { "x-checked": "yes" } });
+    const bad = await get(port, "/trailers-bad");
+    expect(bad.complete).toBe(false);
+    expect(bad.body).not.toContain("body");
+  });
+
   test("a matched response without a body, and an unmatched path (reject_unmatched): Envoy's 403s", async () => {
     expect(await get(port, "/empty")).toEqual({ status: 403, body: "Expected checksum has value but response has no body", complete: true });
     const before = upstream.requests.length;
     expect(await get(port, "/other")).toEqual({ status: 403, body: "No checksum for path", complete: true });
     expect(upstream.requests.length).toBe(before);
-    expect(await lines(log(), 5)).toEqual(["/good 200 via_upstream", "/big?part=all 200 via_upstream", "/bad 200 mismatched_checksum", "/empty 403 checksum_but_no_body", "/other 403 no_checksum_for_path"]);
+    expect(await lines(log(), 7)).toEqual(["/good 200 via_upstream", "/big?part=all 200 via_upstream", "/bad 200 mismatched_checksum", "/trailers 200 via_upstream", "/trailers-bad 200 mismatched_checksum", "/empty 403 checksum_but_no_body", "/other 403 no_checksum_for_path"]);
   });
 });
