@@ -22,7 +22,7 @@ import type { DynamicForwardProxyFilterConfig, JwtAuthnConfig, OAuth2Config, Rou
 import type { ServerContext } from "./server-context.ts";
 import type { HttpFilterChainContext } from "./http/filters/http-filter-registry.ts";
 import type { CustomResponseConfig } from "./config/custom-response-schema.ts";
-import type { BufferConfig, CacheConfig, LuaConfig, LuaPerRouteConfig, RouterConfig, GrpcHttp1BridgeConfig, GrpcStatsConfig, GrpcJsonTranscoderConfig, CompressorConfig, CsrfPolicyConfig, DecompressorConfig, ExtAuthzConfig, ExtProcConfig, RateLimitConfig, FaultConfig, HeaderMutationConfig, HeaderToMetadataConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
+import type { BufferConfig, CacheConfig, LuaConfig, LuaPerRouteConfig, RouterConfig, GrpcHttp1BridgeConfig, GrpcStatsConfig, GrpcJsonTranscoderConfig, CompressorConfig, CsrfPolicyConfig, ChecksumConfig, DecompressorConfig, ExtAuthzConfig, ExtProcConfig, RateLimitConfig, FaultConfig, HeaderMutationConfig, HeaderToMetadataConfig, HealthCheckFilterConfig, LocalRateLimitConfig, RbacConfig } from "./config/bootstrap.ts";
 import { RouteTable } from "./http/route/route-table.ts";
 import { RdsRouteConfigProvider } from "./http/route/rds-route-config-provider.ts";
 import { buildClusterSpecifierPlugins, loadClusterSpecifierPlugins } from "./http/route/cluster-specifier-plugin.ts";
@@ -239,6 +239,15 @@ registerLazyHttpFilterFactory<CsrfPolicyConfig>("envoy.filters.http.csrf", async
     kind: "decoder",
     create: (config, server, chain) => new CsrfFilter(csrfFilterConfig(config, server, chain), server),
     prepare: (config, server, chain) => void csrfFilterConfig(config, server, chain),
+  };
+});
+
+registerLazyHttpFilterFactory<ChecksumConfig>("envoy.filters.http.checksum", async () => {
+  const { ChecksumFilter, checksumFilterConfig } = await import("./http/filters/checksum.ts");
+  return {
+    kind: "dual",
+    create: (config) => new ChecksumFilter(checksumFilterConfig(config)),
+    prepare: (config) => void checksumFilterConfig(config),
   };
 });
 

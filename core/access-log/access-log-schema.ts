@@ -14,6 +14,7 @@ import { oneOf } from "../config/proto-schema.ts";
 import { utf8ByteString } from "./byte-string.ts";
 import { ALL_FORMAT_EXTENSIONS, compileFormat, DEFAULT_FORMAT, FormatError, parseFormat } from "./format.ts";
 import { accessLogFilter } from "./filter-schema.ts";
+import { resolveEnvironmentCommands } from "./environment-command.ts";
 import { missingExtension } from "../config/missing-extension.ts";
 import { commonGrpcAccessLogConfigSchema } from "./common-grpc-access-log-schema.ts";
 import { openTelemetryAccessLog, OPEN_TELEMETRY_TYPE_URL } from "./open-telemetry-access-log-schema.ts";
@@ -27,8 +28,9 @@ const DEFAULT: AccessLogFormatConfig = { type: "text", format: DEFAULT_FORMAT, o
 /** A format string from the config, as UTF-8 bytes, checked by compiling it. */
 const formatString = lazySchema(() =>
   z.string().transform((text, ctx) => {
-  const bytes = utf8ByteString(text);
+  let bytes = utf8ByteString(text);
   try {
+    bytes = resolveEnvironmentCommands(bytes);
     // Every extension's operators here; toFormat checks them against `formatters`.
     parseFormat(bytes, ALL_FORMAT_EXTENSIONS);
   } catch (err) {
@@ -49,8 +51,9 @@ const jsonFormat = lazySchema(() =>
   let ok = true;
   const walk = (value: unknown, path: (string | number)[]): AccessLogJsonValue => {
     if (typeof value === "string") {
-      const bytes = utf8ByteString(value);
+      let bytes = utf8ByteString(value);
       try {
+        bytes = resolveEnvironmentCommands(bytes);
         parseFormat(bytes, ALL_FORMAT_EXTENSIONS);
       } catch (err) {
         if (!(err instanceof FormatError)) throw err;
@@ -89,23 +92,35 @@ const textFormatSource = lazySchema(() =>
       return z.NEVER;
     }
     // dataSource gives the bytes as a byte string already (inline_string as UTF-8).
+    let format: string;
     try {
-      parseFormat(decoded.data, ALL_FORMAT_EXTENSIONS);
+      format = resolveEnvironmentCommands(decoded.data);
+      parseFormat(format, ALL_FORMAT_EXTENSIONS);
     } catch (err) {
       if (!(err instanceof FormatError)) throw err;
       const given = (["inline_string", "inline_bytes", "filename", "environment_variable"] as const).find((key) => source[key] !== undefined);
       ctx.addIssue({ code: "custom", message: err.message, path: given === undefined ? [] : [given] });
       return z.NEVER;
     }
-    return decoded.data;
+    return format;
   }));
 
 const REQ_WITHOUT_QUERY_TYPE_URL = "type.googleapis.com/envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery";
+const METADATA_TYPE_URL = "type.googleapis.com/envoy.extensions.formatter.metadata.v3.Metadata";
+
+/** The formatters polyvoy has, by type URL (each message has no fields). */
+const FORMATTERS: Record<string, string> = {
+  [REQ_WITHOUT_QUERY_TYPE_URL]: "envoy.formatter.req_without_query",
+  // Envoy's extensions/formatter/metadata: %METADATA(TYPE:NAMESPACE:KEY*):Z%, which Envoy's
+  // own formatter also has built in now (stream_info_formatter.cc), as polyvoy's format.ts:
+  // the extension adds no command here, and is taken so that configs naming it load.
+  [METADATA_TYPE_URL]: "envoy.formatter.metadata",
+};
 
 /**
  * SubstitutionFormatString.formatters (TypedExtensionConfig[]): the extensions' command
- * operators. polyvoy has envoy.formatter.req_without_query (no fields); any other
- * formatter (metadata, cel, …) is refused by its type.
+ * operators. polyvoy has envoy.formatter.req_without_query and envoy.formatter.metadata (no
+ * fields either); any other formatter (cel, …) is refused by its type.
  */
 const formatters = lazySchema(() =>
   z
@@ -113,10 +128,11 @@ const formatters = lazySchema(() =>
     .superRefine((list, ctx) => {
       list.forEach((formatter, i) => {
         const { "@type": typeUrl, ...fields } = formatter.typed_config;
-        if (typeUrl !== REQ_WITHOUT_QUERY_TYPE_URL) {
-          ctx.addIssue({ code: "custom", path: [i, "typed_config", "@type"], message: `formatter ${JSON.stringify(typeUrl)} is not one of polyvoy's (envoy.formatter.req_without_query: ${REQ_WITHOUT_QUERY_TYPE_URL})` });
+        const name = FORMATTERS[typeUrl];
+        if (name === undefined) {
+          ctx.addIssue({ code: "custom", path: [i, "typed_config", "@type"], message: `formatter ${JSON.stringify(typeUrl)} is not one of polyvoy's (${Object.values(FORMATTERS).join(", ")})` });
         } else if (Object.keys(fields).length > 0) {
-          ctx.addIssue({ code: "custom", path: [i, "typed_config"], message: `ReqWithoutQuery has no fields (got ${Object.keys(fields).join(", ")})` });
+          ctx.addIssue({ code: "custom", path: [i, "typed_config"], message: `${typeUrl.slice(typeUrl.lastIndexOf(".") + 1)} has no fields (got ${Object.keys(fields).join(", ")})` });
         }
       });
     }));
@@ -142,8 +158,8 @@ function toFormat(f: z.output<typeof substitutionFormatFields>, ctx: z.Refinemen
     key === "json_format"
       ? { type: "json", json: f.json_format!, typed: true, omitEmptyValues: f.omit_empty_values, sortProperties: f.json_format_options?.sort_properties ?? false }
       : { type: "text", format: key === "text_format" ? f.text_format! : f.text_format_source!, omitEmptyValues: f.omit_empty_values };
-  // The only formatter polyvoy has (the schema refuses any other).
-  if ((f.formatters?.length ?? 0) > 0) format.reqWithoutQuery = true;
+  // The one formatter that adds a command (the schema refuses any but these two).
+  if (f.formatters?.some((formatter) => formatter.typed_config["@type"] === REQ_WITHOUT_QUERY_TYPE_URL)) format.reqWithoutQuery = true;
   // Parsed above with every extension's operators: now with the ones `formatters` has
   // (Envoy refuses %REQ_WITHOUT_QUERY(…)% without its formatter: "Not supported field in StreamInfo").
   try {

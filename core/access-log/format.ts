@@ -273,7 +273,11 @@ const METADATA_SOURCES = {
 function buildMetadataOperator(subcommand: string, maxLength: number | undefined): Operator {
   const [type, namespace, ...path] = subcommand.split(":");
   if (namespace === undefined || namespace === "") throw new FormatError(`METADATA needs TYPE:NAMESPACE[:KEY…], got "${subcommand}"`);
-  if (type !== "ROUTE" && type !== "DYNAMIC" && type !== "UPSTREAM_HOST") throw new FormatError(`METADATA type ${type} is not supported (supported: ROUTE, DYNAMIC, UPSTREAM_HOST)`);
+  if (type !== "ROUTE" && type !== "DYNAMIC" && type !== "UPSTREAM_HOST") {
+    // Envoy's CLUSTER, LISTENER and VIRTUAL_HOST read metadata polyvoy's config does not take (a cluster's, listener's, virtual host's `metadata`).
+    const why = type === "CLUSTER" || type === "LISTENER" || type === "VIRTUAL_HOST" ? `: polyvoy takes no ${type.toLowerCase().replace("_", " ")} metadata` : "";
+    throw new FormatError(`METADATA type ${type} is not supported${why} (supported: ROUTE, DYNAMIC, UPSTREAM_HOST)`);
+  }
   const source = METADATA_SOURCES[type];
   const valueOf = (ctx: AccessLogContext): unknown => {
     let value: unknown = source(ctx)?.[namespace];

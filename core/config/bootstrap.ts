@@ -982,6 +982,7 @@ export type UserHttpFilterConfig =
   | { name: string; type: "envoy.filters.http.grpc_stats"; config: GrpcStatsConfig }
   | { name: string; type: "envoy.filters.http.grpc_json_transcoder"; config: GrpcJsonTranscoderConfig }
   | { name: string; type: "envoy.filters.http.csrf"; config: CsrfPolicyConfig }
+  | { name: string; type: "envoy.filters.http.checksum"; config: ChecksumConfig }
   | { name: string; type: "envoy.filters.http.custom_response"; config: CustomResponseConfig }
   | { name: string; type: "envoy.filters.http.header_mutation"; config: HeaderMutationConfig }
   | { name: string; type: "envoy.filters.http.header_to_metadata"; config: HeaderToMetadataConfig }
@@ -1216,6 +1217,14 @@ export interface HeaderMutationConfig {
   mutations: HeaderMutationRules;
   /** Default false: per-route mutations run route first, so the least specific level's last word wins. */
   mostSpecificHeaderMutationsWins: boolean;
+}
+
+/** envoy.extensions.filters.http.checksum.v3alpha.ChecksumConfig (core/http/filters/checksum.ts). */
+export interface ChecksumConfig {
+  /** In config order: the first whose matcher takes the path (without query) gives the expected digest. */
+  checksums: { pathMatcher: StringMatcherConfig; /** 64 lowercase hex digits. */ sha256: string }[];
+  /** A request whose path no checksum matches is refused: 403. */
+  rejectUnmatched: boolean;
 }
 
 /** envoy.extensions.filters.http.csrf.v3.CsrfPolicy (core/http/filters/csrf.ts). */

@@ -10,6 +10,7 @@ import { lazySchema } from "./lazy-schema.ts";
 import type { HeaderMutations, HeaderValueOption } from "./bootstrap.ts";
 import { headerName, headerValue } from "./proto-schema.ts";
 import { FormatError, parseFormat, type FormatPart } from "../access-log/format.ts";
+import { resolveEnvironmentCommands } from "../access-log/environment-command.ts";
 
 /**
  * Envoy evaluates header values as substitution formats (header_parser.cc: the access
@@ -21,15 +22,22 @@ import { FormatError, parseFormat, type FormatPart } from "../access-log/format.
 export const formattedHeaderValue = lazySchema(() =>
   headerValue.transform((text, ctx): { value: string; formatted?: true } => {
   let parts: FormatPart[];
+  let format: string;
   try {
-    parts = parseFormat(text);
+    format = resolveEnvironmentCommands(text);
+    parts = parseFormat(format);
   } catch (err) {
     if (!(err instanceof FormatError)) throw err;
     ctx.addIssue({ code: "custom", message: err.message });
     return z.NEVER;
   }
+  // An %ENVIRONMENT(…)% value is checked as the text around it was (headerValue).
+  if (format !== text && /[\0\r\n]/.test(format)) {
+    ctx.addIssue({ code: "custom", message: "an %ENVIRONMENT(…)% value holds NUL, CR or LF: not a header value" });
+    return z.NEVER;
+  }
   if (parts.every((part) => typeof part === "string")) return { value: parts.join("") };
-  return { value: text, formatted: true };
+  return { value: format, formatted: true };
 }));
 
 /** Envoy: pseudo-headers and host are rewritten by route actions, not by header mutations. */

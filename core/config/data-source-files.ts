@@ -186,3 +186,16 @@ export function illegalPath(name: string): boolean {
   if (path.startsWith("/dev/fd/")) return false;
   return path.startsWith("/dev") || path.startsWith("/sys") || path.startsWith("/proc");
 }
+
+/**
+ * The value of the environment variable `name` for a format's %ENVIRONMENT(NAME)% (Envoy's
+ * EnvironmentFormatter: std::getenv when the format is parsed): `value` undefined when it is
+ * unset, an error when this check reads no environment.
+ */
+export function formatEnvironmentVariable(name: string): { readonly value: string | undefined } | { readonly error: string } {
+  if (context === undefined || context.reader === undefined) return { error: `environment variable ${name} is not read: the synchronous loadBootstrap reads none (validateConfig does)` };
+  context.used.add(`environment variable ${name}`);
+  if (context.reader.environmentVariable === undefined) return { error: `this runtime cannot read environment variables` };
+  const value = context.reader.environmentVariable(name);
+  return { value: value === undefined ? undefined : utf8ByteString(value) };
+}

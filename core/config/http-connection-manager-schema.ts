@@ -39,6 +39,7 @@ import { LOCAL_RATE_LIMIT_TYPE_URL, localRateLimitConfig, localRateLimitPerRoute
 import { FAULT_TYPE_URL, faultConfig } from "./fault-schema.ts";
 import { CORS_POLICY_TYPE_URL, CORS_TYPE_URL, corsFilterConfig, corsPolicy } from "./cors-schema.ts";
 import { CSRF_POLICY_TYPE_URL, csrfPolicy } from "./csrf-schema.ts";
+import { CHECKSUM_TYPE_URL, checksumConfig } from "./checksum-schema.ts";
 import { CUSTOM_RESPONSE_TYPE_URL, customResponseConfig } from "./custom-response-schema.ts";
 import { HEADER_TO_METADATA_TYPE_URL, headerToMetadataConfig, headerToMetadataPerRouteConfig } from "./header-to-metadata-schema.ts";
 import { HEADER_MUTATION_PER_ROUTE_TYPE_URL, HEADER_MUTATION_TYPE_URL, headerMutationConfig, headerMutationPerRouteConfig } from "./header-mutation-schema.ts";
@@ -170,6 +171,12 @@ export const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
     typedConfig: csrfPolicy,
     terminal: false,
     perRoute: { typeUrl: CSRF_POLICY_TYPE_URL, schema: csrfPolicy },
+  },
+  // No per-route config: Envoy's checksum filter has none.
+  "envoy.filters.http.checksum": {
+    typeUrl: CHECKSUM_TYPE_URL,
+    typedConfig: checksumConfig,
+    terminal: false,
   },
   "envoy.filters.http.custom_response": {
     typeUrl: CUSTOM_RESPONSE_TYPE_URL,

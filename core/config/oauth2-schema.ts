@@ -11,6 +11,7 @@ import type { OAuth2Config, OAuth2CookieNames, OAuth2FilterConfig, StringMatcher
 import { headerMatcher, stringMatcher } from "./matcher-schema.ts";
 import { durationMs } from "./proto-schema.ts";
 import { FormatError, parseFormat } from "../access-log/format.ts";
+import { resolveEnvironmentCommands } from "../access-log/environment-command.ts";
 import { sdsSecretConfig } from "../tls/tls-context-schema.ts";
 
 export const OAUTH2_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.oauth2.v3.OAuth2";
@@ -77,12 +78,16 @@ const pathMatcher = lazySchema(() =>
 
 /** A header-value format: its operators are checked now, rendered per request. */
 const formatString = lazySchema(() =>
-  z.string().min(1).superRefine((text, ctx) => {
+  z.string().min(1).transform((text, ctx) => {
     try {
-      parseFormat(text);
+      // %ENVIRONMENT(…)% becomes its value here (environment-command.ts).
+      const format = resolveEnvironmentCommands(text);
+      parseFormat(format);
+      return format;
     } catch (err) {
       if (!(err instanceof FormatError)) throw err;
       ctx.addIssue({ code: "custom", message: err.message });
+      return z.NEVER;
     }
   }));
 

@@ -42,6 +42,7 @@ import { checkStaticSecrets } from "../tls/static-secrets-check.ts";
 import { isEmptyList, isFalse, unsupportedField } from "./unsupported-field.ts";
 import { headerValueOption } from "./custom-headers-schema.ts";
 import { FormatError, parseFormat } from "../access-log/format.ts";
+import { resolveEnvironmentCommands } from "../access-log/environment-command.ts";
 import { enableTrailers } from "./http1-trailers-schema.ts";
 import { apiConfigSource, configSourceSchema } from "./xds/config-source-schema.ts";
 import { missingExtension } from "./missing-extension.ts";
@@ -210,14 +211,15 @@ const tcpTunnelingConfig = lazySchema(() =>
     // A hostname without commands is its literal text, `%%` read as "%" (as formattedHeaderValue).
     let hostname = t.hostname;
     try {
-      const parts = parseFormat(t.hostname);
+      hostname = resolveEnvironmentCommands(t.hostname);
+      const parts = parseFormat(hostname);
       hostnameFormatted = parts.some((part) => typeof part !== "string");
       if (!hostnameFormatted) hostname = parts.join("");
     } catch (err) {
       if (!(err instanceof FormatError)) throw err;
       ctx.addIssue({ code: "custom", message: err.message, path: ["hostname"] });
     }
-    if (UNSAFE_TARGET.test(t.hostname)) ctx.addIssue({ code: "custom", message: "must not contain whitespace, CR, LF or NUL", path: ["hostname"] });
+    if (UNSAFE_TARGET.test(hostname)) ctx.addIssue({ code: "custom", message: "must not contain whitespace, CR, LF or NUL", path: ["hostname"] });
     else if (!hostnameFormatted && NOT_AUTHORITY.test(hostname)) ctx.addIssue({ code: "custom", message: "must be visible ASCII (an authority: host:port)", path: ["hostname"] });
     t.headers_to_add.forEach((h, i) => {
       if (TUNNEL_FRAMING_HEADERS.has(h.key.toLowerCase())) ctx.addIssue({ code: "custom", message: `${h.key} frames the tunnel's request and may not be added`, path: ["headers_to_add", i, "header", "key"] });

@@ -182,6 +182,16 @@ export class SkyWalkingSpan implements TracingSpan {
     return Math.round(this.segment.tracer.server.runtime.wallClock() * 1000);
   }
 
+  /** Span::getTraceId: the segment's trace id (a UUID, not hex: the open_telemetry access logger sets no trace_id from it). */
+  getTraceId(): string {
+    return this.segment.traceId;
+  }
+
+  /** Span::getSpanId: none, as Envoy's SkyWalking span (its getSpanId is unimplemented and returns ""). */
+  getSpanId(): string {
+    return "";
+  }
+
   /** Span::spawnChild: an EXIT span, this one its parent, with its name and layer (the given name and time are not used, as Envoy's). */
   spawnChild(_name: string, _startMicros: number): SkyWalkingSpan {
     const spans = this.segment.spans;

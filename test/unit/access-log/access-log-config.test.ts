@@ -364,7 +364,7 @@ describe("access_log: errors name the path", () => {
     ]);
     const cel = { name: "envoy.formatter.cel", typed_config: { "@type": "type.googleapis.com/envoy.extensions.formatter.cel.v3.Cel" } };
     expect(problems(hcmWith([{ name: "l", typed_config: { "@type": STDOUT_TYPE, log_format: { text_format: "x", formatters: [cel] } } }]))).toEqual([
-      `${LOG}.typed_config.log_format.formatters[0].typed_config.@type: formatter "type.googleapis.com/envoy.extensions.formatter.cel.v3.Cel" is not one of polyvoy's (envoy.formatter.req_without_query: type.googleapis.com/envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery)`,
+      `${LOG}.typed_config.log_format.formatters[0].typed_config.@type: formatter "type.googleapis.com/envoy.extensions.formatter.cel.v3.Cel" is not one of polyvoy's (envoy.formatter.req_without_query, envoy.formatter.metadata)`,
     ]);
     expect(problems(hcmWith([{ name: "l", typed_config: { "@type": STDOUT_TYPE, log_format: { text_format_source: { filename: "/etc/fmt" } } } }]))).toEqual([
       `${LOG}.typed_config.log_format.text_format_source.filename: file /etc/fmt is not read: the synchronous loadBootstrap reads no files (validateConfig does)`,
@@ -392,6 +392,21 @@ describe("access_log: errors name the path", () => {
     const extra = { ...formatter, typed_config: { ...formatter.typed_config, foo: 1 } };
     expect(problems(hcmWith([{ name: "l", typed_config: { "@type": STDOUT_TYPE, log_format: { text_format: "x", formatters: [extra] } } }]))).toEqual([
       `${LOG}.typed_config.log_format.formatters[0].typed_config: ReqWithoutQuery has no fields (got foo)`,
+    ]);
+  });
+
+  test("envoy.formatter.metadata is taken (its %METADATA% is built in: it adds nothing, nor turns REQ_WITHOUT_QUERY on); a field in it is refused", () => {
+    const formatter = { name: "envoy.formatter.metadata", typed_config: { "@type": "type.googleapis.com/envoy.extensions.formatter.metadata.v3.Metadata" } };
+    expect(hcmLogs([{ name: "l", typed_config: { "@type": STDOUT_TYPE, log_format: { text_format: "%METADATA(ROUTE:ns:key):4% %METADATA(UPSTREAM_HOST:ns)%", formatters: [formatter] } } }])?.[0]?.format).toEqual({
+      type: "text",
+      format: "%METADATA(ROUTE:ns:key):4% %METADATA(UPSTREAM_HOST:ns)%",
+      omitEmptyValues: false,
+    });
+    expect(problems(hcmWith([{ name: "l", typed_config: { "@type": STDOUT_TYPE, log_format: { text_format: "%REQ_WITHOUT_QUERY(:PATH)%", formatters: [formatter] } } }]))[0]).toContain("its formatter envoy.formatter.req_without_query is not in `formatters`");
+    expect(problems(hcmWith([{ name: "l", typed_config: { "@type": STDOUT_TYPE, log_format: { text_format: "%METADATA(CLUSTER:ns)%", formatters: [formatter] } } }]))[0]).toContain("METADATA type CLUSTER is not supported");
+    const extra = { ...formatter, typed_config: { ...formatter.typed_config, foo: 1 } };
+    expect(problems(hcmWith([{ name: "l", typed_config: { "@type": STDOUT_TYPE, log_format: { text_format: "x", formatters: [extra] } } }]))).toEqual([
+      `${LOG}.typed_config.log_format.formatters[0].typed_config: Metadata has no fields (got foo)`,
     ]);
   });
 

@@ -18,6 +18,8 @@ const FIXTURES = join(import.meta.dirname, "../../fixtures/envoy-examples");
 const EXPECTED: [string, string | undefined][] = [
   ["brotli/envoy.yaml", undefined],
   ["cache/envoy.yaml", undefined],
+  ["cache-mirror/envoy-backend.yaml", undefined],
+  ["cache-mirror/envoy.yaml", undefined],
   ["configs/proxy_connect.yaml", undefined],
   ["configs/terminate_http1_connect.yaml", undefined],
   ["cors/backend/envoy.yaml", undefined],

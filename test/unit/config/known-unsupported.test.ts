@@ -109,7 +109,8 @@ const USES: Record<string, Json> = {
   alt_port: withCluster({ health_checks: [{ timeout: "1s", interval: "1s", unhealthy_threshold: 1, healthy_threshold: 1, alt_port: 5, tcp_health_check: {} }] }),
   monitors: withCluster({ outlier_detection: { monitors: [{ name: "x" }] } }),
   detect_degraded_hosts: withCluster({ outlier_detection: { detect_degraded_hosts: true } }),
-  formatters: withHcm({ access_log: [{ name: "envoy.access_loggers.stdout", typed_config: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog", log_format: { text_format: "x\n", formatters: [{ name: "envoy.formatter.metadata", typed_config: { "@type": "type.googleapis.com/envoy.extensions.formatter.metadata.v3.Metadata" } }] } } }] }),
+  formatters: withHcm({ access_log: [{ name: "envoy.access_loggers.stdout", typed_config: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog", log_format: { text_format: "x\n", formatters: [{ name: "envoy.formatter.cel", typed_config: { "@type": "type.googleapis.com/envoy.extensions.formatter.cel.v3.Cel" } }] } } }] }),
+  "%METADATA(CLUSTER/LISTENER/VIRTUAL_HOST:…)%": withHcm({ access_log: [{ name: "envoy.access_loggers.stdout", typed_config: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog", log_format: { text_format: "%METADATA(VIRTUAL_HOST:ns:key)%\n" } } }] }),
   path_rewrite_policy: withHcm({}, { path_rewrite_policy: { name: "x" } }),
   "upgrade_configs[].connect_config.allow_post": withHcm({}, { upgrade_configs: [{ upgrade_type: "CONNECT", connect_config: { allow_post: true } }] }),
   ".proxy_protocol_config": withHcm({}, { upgrade_configs: [{ upgrade_type: "CONNECT", connect_config: { proxy_protocol_config: {} } }] }),
@@ -191,7 +192,8 @@ const FIRST_LINE: Record<string, string> = {
   "alt_port": "static_resources.clusters[0].health_checks[0]: `alt_port` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
   "monitors": "static_resources.clusters[0].outlier_detection: `monitors` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
   "detect_degraded_hosts": "static_resources.clusters[0].outlier_detection: `detect_degraded_hosts` is not a field of envoy.config.cluster.v3.OutlierDetection",
-  "formatters": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.access_log[0].typed_config.log_format.formatters[0].typed_config.@type: formatter \"type.googleapis.com/envoy.extensions.formatter.metadata.v3.Metadata\" is not one of polyvoy's (envoy.formatter.req_without_query: type.googleapis.com/envoy.extensions.formatter.req_without_query.v3.ReqWithoutQuery)",
+  "formatters": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.access_log[0].typed_config.log_format.formatters[0].typed_config.@type: formatter \"type.googleapis.com/envoy.extensions.formatter.cel.v3.Cel\" is not one of polyvoy's (envoy.formatter.req_without_query, envoy.formatter.metadata)",
+  "%METADATA(CLUSTER/LISTENER/VIRTUAL_HOST:…)%": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.access_log[0].typed_config.log_format.text_format: METADATA type VIRTUAL_HOST is not supported: polyvoy takes no virtual host metadata (supported: ROUTE, DYNAMIC, UPSTREAM_HOST) (in %METADATA(VIRTUAL_HOST:ns:key)%)",
   "path_rewrite_policy": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].route: `path_rewrite_policy` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
   "upgrade_configs[].connect_config.allow_post": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].route.upgrade_configs[0].connect_config: `allow_post` is an Envoy field that polyvoy does not support yet (POST payloads tunnelled as raw TCP)",
   ".proxy_protocol_config": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].route.upgrade_configs[0].connect_config: `proxy_protocol_config` is an Envoy field that polyvoy does not support yet (a PROXY protocol header on the tunnel's upstream connection)",
@@ -242,7 +244,8 @@ const NOT_CONFIG: Record<string, string> = {
   proxy_protocol: "the listener filter of rules and pass_through_tlvs (checked there)",
   selection_method: "a Maglev/ring-hash setting refused by value (test/unit/config/lb-policy-config.test.ts)",
   "0": "the one value of --base-id and --restart-epoch taken (\"other than `0`\")",
-  "envoy.formatter.req_without_query": "the supported formatter (\"but envoy.formatter.req_without_query\")",
+  "envoy.formatter.req_without_query": "a supported formatter (\"but envoy.formatter.req_without_query and envoy.formatter.metadata\")",
+  "envoy.formatter.metadata": "a supported formatter (\"but envoy.formatter.req_without_query and envoy.formatter.metadata\")",
 };
 
 /** The list's names, from the feature column of each row. */
