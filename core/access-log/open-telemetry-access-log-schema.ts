@@ -19,6 +19,7 @@ import { unsupportedField } from "../config/unsupported-field.ts";
 import { utf8ByteString } from "./byte-string.ts";
 import { commonGrpcAccessLogConfigSchema } from "./common-grpc-access-log-schema.ts";
 import { DEFAULT_FORMAT, FormatError, parseFormat } from "./format.ts";
+import { resolveEnvironmentCommands } from "./environment-command.ts";
 import { ONLY_STRINGS_LISTS_ARRAYS } from "./open-telemetry-formatter.ts";
 
 export const OPEN_TELEMETRY_TYPE_URL = "type.googleapis.com/envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig";
@@ -109,8 +110,9 @@ function anyValue(value: unknown, path: (string | number)[], mode: Mode, report:
 
 /** A format string, as UTF-8 bytes, checked by parsing it (no formatter extensions: `formatters` is refused). */
 function formatString(text: string, path: (string | number)[], report: Report): OtlpAnyValueConfig | undefined {
-  const bytes = utf8ByteString(text);
+  let bytes = utf8ByteString(text);
   try {
+    bytes = resolveEnvironmentCommands(bytes);
     parseFormat(bytes);
   } catch (err) {
     if (!(err instanceof FormatError)) throw err;

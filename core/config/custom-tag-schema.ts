@@ -13,6 +13,7 @@ import type { CustomTagConfig } from "./bootstrap.ts";
 import { headerName, oneOf } from "./proto-schema.ts";
 import { metadataKey } from "./metadata-schema.ts";
 import { FormatError, parseFormat } from "../access-log/format.ts";
+import { resolveEnvironmentCommands } from "../access-log/environment-command.ts";
 import { utf8ByteString } from "../access-log/byte-string.ts";
 
 const empty = strictObject({});
@@ -45,8 +46,9 @@ export const customTag = lazySchema(() =>
     switch (kind) {
       case "value": {
         // FormatterImpl::create with the built-in operators: a bad format is refused at load.
-        const format = utf8ByteString(t.value!);
+        let format = utf8ByteString(t.value!);
         try {
+          format = resolveEnvironmentCommands(format);
           parseFormat(format);
         } catch (err) {
           if (!(err instanceof FormatError)) throw err;

@@ -29,6 +29,8 @@ import { compileStringMatch } from "../route/header-matcher.ts";
 import { PerConfig } from "../../util/per-config.ts";
 import { Sha256 } from "../../util/sha256.ts";
 
+const EMPTY = new Uint8Array(0);
+
 /** The path a PathMatcher matches: up to the query or fragment (Http::PathUtil::removeQueryAndFragment). */
 function withoutQueryAndFragment(path: string): string {
   const end = path.search(/[?#]/);
@@ -144,10 +146,12 @@ export class ChecksumFilter implements StreamFilter {
       if (held !== undefined) this.encoder?.replaceEncodedData(concat(held, data));
       return FilterDataStatus.Continue;
     }
-    // A copy: the codec may reuse the bytes it handed over.
+    // A copy: the codec may reuse the bytes it handed over. What goes on in its place is the
+    // piece held before (or nothing), with Continue: a StopIteration here would make the filter
+    // manager buffer the next pieces against the connection's buffer limit, as Envoy's filter
+    // never does.
     this.held = data.slice();
-    if (held === undefined) return FilterDataStatus.StopIterationNoBuffer;
-    this.encoder?.replaceEncodedData(held);
+    this.encoder?.replaceEncodedData(held ?? EMPTY);
     return FilterDataStatus.Continue;
   }
 

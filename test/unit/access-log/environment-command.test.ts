@@ -62,6 +62,30 @@ describe("%ENVIRONMENT(NAME):Z%", () => {
     expect(hcmOf(mixed).routeConfig.requestHeadersToAdd[0]).toMatchObject({ value: "50%%/%PROTOCOL%", formatted: true });
   });
 
+  test("the OpenTelemetry access log's body and attributes, and a tracing custom tag's value: formats too", async () => {
+    const base = JSON.parse(config({ text_format: "x\n" }));
+    const hcm = base.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+    hcm.access_log = [{
+      name: "envoy.access_loggers.open_telemetry",
+      typed_config: {
+        "@type": "type.googleapis.com/envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig",
+        common_config: { log_name: "l", transport_api_version: "V3", grpc_service: { envoy_grpc: { cluster_name: "backend" } } },
+        body: { string_value: "body %ENVIRONMENT(POD)%" },
+        attributes: { values: [{ key: "pod", value: { string_value: "%ENVIRONMENT(POD):3%" } }] },
+      },
+    }];
+    hcm.tracing = {
+      provider: { name: "envoy.tracers.zipkin", typed_config: { "@type": "type.googleapis.com/envoy.config.trace.v3.ZipkinConfig", collector_cluster: "backend", collector_endpoint: "/api/v2/spans", collector_endpoint_version: "HTTP_JSON" } },
+      custom_tags: [{ tag: "pod", value: "on %ENVIRONMENT(POD)%" }],
+    };
+    const loaded = valid(await validateConfig(JSON.stringify(base), "json", undefined, reader));
+    const text = JSON.stringify((loaded.bootstrap.listeners[0]!.filterChains[0]!.filters[0] as any).config);
+    expect(text).toContain("body pod-7");
+    expect(text).toContain('"pod"');
+    expect(text).toContain("on pod-7");
+    expect(text).not.toContain("ENVIRONMENT");
+  });
+
   test("ENVIRONMENT without a name is a config error", async () => {
     const loaded = await validateConfig(config({ text_format: "%ENVIRONMENT()%\n" }), "json", undefined, reader);
     expect("problems" in loaded && loaded.problems.join("\n")).toMatch(/ENVIRONMENT requires parameters/);
