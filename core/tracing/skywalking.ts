@@ -293,7 +293,11 @@ export class SkyWalkingTracer {
 
   /** TraceSegmentReporter::report: on the stream, else into the cache (the oldest dropped past max_cache_size). */
   report(segment: SegmentContext): void {
-    if (this.stopped) return;
+    if (this.stopped) {
+      // A request that ended after shutdown began: counted, not lost silently.
+      this.stats.segmentsDropped.inc();
+      return;
+    }
     const message = encodeSegmentObject({
       traceId: segment.traceId,
       segmentId: segment.segmentId,

@@ -12,7 +12,7 @@
  * context as sampled), the span id a decimal int32 (read as std::stoi reads it: its leading
  * integer). Written with "1" always, the texts as standard base64 of their UTF-8 bytes.
  */
-import { decodeBase64, encodeBase64 } from "../util/base64.ts";
+import { decodeBase64Standard, encodeBase64 } from "../util/base64.ts";
 import { utf8Decode, utf8Encode } from "../util/utf8.ts";
 
 export const SW8_HEADER = "sw8";
@@ -35,8 +35,10 @@ const FIELDS = 8;
 const INT32_MIN = -0x8000_0000;
 const INT32_MAX = 0x7fff_ffff;
 
+/** cpp2sky decodes each text field strictly: a field that is not base64 is "" (not bytes read as 0s). */
 function decodeText(field: string): string {
-  return utf8Decode(decodeBase64(field));
+  const bytes = decodeBase64Standard(field);
+  return bytes === undefined ? "" : utf8Decode(bytes);
 }
 
 /** std::stoi: optional leading white space, a sign, digits; what follows them is ignored. */

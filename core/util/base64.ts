@@ -92,6 +92,7 @@ function alphabetTable(urlSafe: boolean, standard: boolean): Int8Array {
 
 const URL_ONLY = alphabetTable(true, false);
 const EITHER = alphabetTable(true, true);
+const STANDARD_ONLY = alphabetTable(false, true);
 
 /**
  * The characters text[0, end) of `table`'s alphabet as bytes; undefined for any other
@@ -132,4 +133,15 @@ export function decodeBase64Any(text: string): Uint8Array | undefined {
   let end = text.length;
   if (end % 4 === 0 && end > 0 && text.charCodeAt(end - 1) === 61 /* = */) end -= text.charCodeAt(end - 2) === 61 ? 2 : 1;
   return decodeAlphabet(text, end, EITHER);
+}
+
+/**
+ * Standard base64 (RFC 4648 §4), its "=" padding optional (cpp2sky's
+ * Base64::decodeWithoutPadding, for sw8's fields); undefined for any other character or a
+ * stray length.
+ */
+export function decodeBase64Standard(text: string): Uint8Array | undefined {
+  let end = text.length;
+  while (end > 0 && end > text.length - 2 && text.charCodeAt(end - 1) === 61 /* = */) end--;
+  return decodeAlphabet(text, end, STANDARD_ONLY);
 }

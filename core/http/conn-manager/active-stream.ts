@@ -351,7 +351,9 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     span.setTag("node_id", server.localNodeId);
     span.setTag("zone", server.localZone);
     this.streamInfo.activeSpan = span;
-    if (tracing.customTags !== undefined && span.spawnsUpstreamSpans) {
+    // Any upstream span gets them (the HCM's spawn_upstream_span or the router's start_child_span):
+    // Envoy's UpstreamRequest finalizes every one with the HCM's tracing config.
+    if (tracing.customTags !== undefined) {
       const module = (zipkinModule ?? openTelemetryModule ?? skyWalkingModule)!;
       this.streamInfo.setCustomTags = (child) => module.setCustomTags(child, this.requestHeadersDecoded ? this.requestHeaders : undefined, this.streamInfo, tracing, server, this.customTagStream());
     }

@@ -38,6 +38,15 @@ describe("sw8", () => {
     expect(parseSw8(unpadded)).toEqual(CONTEXT);
   });
 
+  test("a text field that is not base64 is read as \"\" (cpp2sky's strict decoder), not as zero bytes", () => {
+    const fields = HEADER.split("-");
+    fields[1] = "!!!!";
+    fields[4] = "@@";
+    const parsed = parseSw8(fields.join("-"));
+    expect(parsed.traceId).toBe("");
+    expect(parsed.service).toBe("");
+  });
+
   test("the span id as std::stoi reads it: its leading integer", () => {
     expect(parseSw8(HEADER.replace("-3-", "-12abc-")).spanId).toBe(12);
     expect(parseSw8(HEADER.replace("-3-", "- 7-")).spanId).toBe(7);

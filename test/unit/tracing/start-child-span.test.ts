@@ -92,6 +92,20 @@ describe("router start_child_span", () => {
     expect(traceparent.split("-")[2]).toBe(child[0]);
   });
 
+  test("the HCM's custom_tags go on the child span too (Envoy's UpstreamRequest finalizes every upstream span)", async () => {
+    const { collector } = await setup({ start_child_span: true }, { custom_tags: [{ tag: "lit", literal: { value: "v1" } }] });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/a");
+    runtime.advance(1);
+    await settle();
+    const spans = collector.requests.flatMap((post) => subs(sub(subs(decodeFields(post.body), 1)[0]!, 2), 2));
+    const attributes = (span: (typeof spans)[number]) => subs(span, 9).map((kv) => [text(one(kv, 1)), text(one(sub(kv, 2), 1))]);
+    const child = spans.find((span) => Number(one(span, 6)) === SpanKind.Client)!;
+    const server = spans.find((span) => Number(one(span, 6)) === SpanKind.Server)!;
+    expect(attributes(server)).toContainEqual(["lit", "v1"]);
+    expect(attributes(child)).toContainEqual(["lit", "v1"]);
+  });
+
   test("without it (nor spawn_upstream_span) the request's span alone, its context upstream", async () => {
     const { upstream, collector } = await setup({}, {});
     const client = new MemoryHttpClient(runtime, PROXY);
