@@ -22,8 +22,8 @@
  *   records of failed exports and rejected ones (OTelLogRequestCallbacks).
  * - Loggers with the same configuration share one buffer (Envoy's GrpcAccessLoggerCache).
  *
- * Bounds Envoy does not have: each export has a deadline (grpc_service.timeout, else
- * DEFAULT_EXPORT_TIMEOUT_MS; Envoy's unary access log calls have none), and at most
+ * Bounds Envoy does not have: each export has a deadline (DEFAULT_EXPORT_TIMEOUT_MS;
+ * grpc_service.timeout is taken and, as in Envoy, bounds nothing here), and at most
  * MAX_EXPORTS_IN_FLIGHT exports wait for their answer: while that many do, records stay
  * buffered until the buffer is full — buffer_size_bytes, as Envoy's canLogMore refuses a
  * record when a flush leaves it full; with 0, MAX_WAITING_BYTES — and records past that are
@@ -46,7 +46,7 @@ export const OTLP_ACCESS_LOG_STATS_PREFIX = "access_logs.open_telemetry_access_l
 export const MAX_EXPORTS_IN_FLIGHT = 4;
 /** The most encoded records kept buffered while exports are capped, whatever buffer_size_bytes says (0 flushes each record). */
 export const MAX_WAITING_BYTES = 1024 * 1024;
-/** An export's deadline when grpc_service has no timeout: the OTLP exporters' default (OTEL_EXPORTER_OTLP_TIMEOUT), as the stats sink's. */
+/** An export's deadline: the OTLP exporters' default (OTEL_EXPORTER_OTLP_TIMEOUT), as the stats sink's. */
 export const DEFAULT_EXPORT_TIMEOUT_MS = 10_000;
 
 /** What the logger needs of the server. */
@@ -137,11 +137,18 @@ export class OpenTelemetryLogExporter {
           if (this.context.server.log.debugOn) this.context.server.log.debug(`open telemetry access log '${this.config.logName}': export failure; status: ${status}, message: ${message}`);
         },
       },
-      this.config.timeoutMs || DEFAULT_EXPORT_TIMEOUT_MS,
+      // Not grpc_service.timeout: Envoy's unary access log client sets no deadline from it
+      // (grpc_access_logger_clients.h), and the sandbox's 0.25 s would drop exports a slow
+      // collector took. polyvoy's own bound only.
+      DEFAULT_EXPORT_TIMEOUT_MS,
     );
   }
 
-  /** Shutdown: what is buffered is exported (its answer not waited for, each has a deadline); later records are ignored. */
+  /**
+   * Shutdown: what is buffered is handed to an export, later records are ignored. The server
+   * closes the access logs after the upstream connections, so at process exit that export
+   * does not get out: the records are lost, as Envoy's (its logger is destroyed with its calls).
+   */
   close(): void {
     this.flush();
     this.closed = true;

@@ -124,8 +124,8 @@ describe.each(RUNTIMES)("OpenTelemetry access log on %s", (runtime) => {
     // The tracer samples every request here (no sampler): a trace of the proxy's own.
     expect(record.trace_id!.toString("hex")).toMatch(/^[0-9a-f]{32}$/);
     expect(record.trace_id!.toString("hex")).not.toBe(TRACE_ID);
-    // Each export is answered (or times out: the sandbox's grpc_service.timeout, 250 ms, is its
-    // deadline, which a cold first export on a loaded machine can miss): every record counted once.
+    // Each export is answered: the sandbox's grpc_service.timeout (250 ms) is no deadline, as in
+    // Envoy, so a slow cold first export is still written.
     const counted = async () => {
       const stats = await adminStats(adminPort);
       return [stats.get("access_logs.open_telemetry_access_log.logs_written") ?? 0, stats.get("access_logs.open_telemetry_access_log.logs_dropped") ?? 0] as const;
@@ -135,8 +135,7 @@ describe.each(RUNTIMES)("OpenTelemetry access log on %s", (runtime) => {
       await new Promise((r) => setTimeout(r, 50));
       [written, dropped] = await counted();
     }
-    expect(written + dropped).toBe(2);
-    expect(written).toBeGreaterThanOrEqual(1);
+    expect([written, dropped]).toEqual([2, 0]);
   }, 30_000);
 
   test("a tcp_proxy connection: a kvlist/array body, disable_builtin_labels, its stat_prefix", async () => {

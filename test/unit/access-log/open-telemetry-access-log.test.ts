@@ -112,7 +112,8 @@ describe("the LogRecord", () => {
     const [sent] = h.client.sent;
     expect(sent!.method).toBe(OTLP_LOGS_EXPORT_METHOD);
     expect(sent!.cluster).toBe("collector");
-    expect(sent!.timeoutMs).toBe(250);
+    // grpc_service.timeout (250 ms here, as the sandbox's) is no deadline, as in Envoy: polyvoy's own 10 s is.
+    expect(sent!.timeoutMs).toBe(10_000);
     const resourceLogs = sent!.request.resource_logs!;
     expect(resourceLogs).toHaveLength(1);
     expect(attributesOf(resourceLogs[0]!.resource!.attributes)).toEqual({ log_name: "otel_envoy_accesslog", zone_name: "z1", cluster_name: "front", node_name: "node-1", "service.name": "envoy-2" });
