@@ -223,10 +223,11 @@ describe("custom tags on zipkin spans (memory runtime)", () => {
     await server.start();
   }
 
-  async function spans(path: string, count = 1): Promise<{ kind: string; tags: Record<string, string> }[]> {
+  /** `headers` as bytes, one char per byte (UTF-8 text spelled out as its bytes). */
+  async function spans(path: string, count = 1, headers: Record<string, string> = {}): Promise<{ kind: string; tags: Record<string, string> }[]> {
     const before = collector.requests.length;
     const client = new MemoryHttpClient(runtime, PROXY);
-    client.request("GET", path, { headers: { "x-tenant": "acme" } });
+    client.request("GET", path, { headers: { "x-tenant": "acme", ...headers } });
     runtime.advance(1);
     await import("../../../core/http/async-client.ts");
     for (let i = 0; i < 10 && collector.requests.length < before + count; i++) {
@@ -234,7 +235,8 @@ describe("custom tags on zipkin spans (memory runtime)", () => {
       runtime.runDue();
     }
     expect(client.responses[0]?.status).toBe(200);
-    return collector.requests.slice(before).flatMap((r) => JSON.parse(r.text()) as { kind: string; tags: Record<string, string> }[]);
+    // The collector's body is UTF-8 JSON.
+    return collector.requests.slice(before).flatMap((r) => JSON.parse(new TextDecoder().decode(r.body)) as { kind: string; tags: Record<string, string> }[]);
   }
   const spanTags = async (path: string) => (await spans(path))[0]!.tags;
 
@@ -286,5 +288,17 @@ describe("custom tags on zipkin spans (memory runtime)", () => {
     const reported = await spans("/up", 2);
     expect(reported.map((s) => s.kind).sort()).toEqual(["CLIENT", "SERVER"]);
     for (const span of reported) expect(span.tags).toMatchObject({ tenant: "acme", tag_metadata: "hello from lua", fmt: "/up" });
+  });
+
+  test("non-ASCII text is tagged once as UTF-8: a header's bytes, a format's text and output, Envoy's own user_agent and http.url (Envoy hands its bytes to the tracer as they are)", async () => {
+    await start([
+      { tag: "fmt", value: "café %REQ(x-name)%" },
+      { tag: "hdr", request_header: { name: "x-name" } },
+    ]);
+    // "José", "agent/é" and "/café" as the UTF-8 bytes a client sends (the path in
+    // x-envoy-original-path, which http.url prefers: a request line's path is ASCII).
+    const tags = (await spans("/cafe", 1, { "x-name": "Jos\u00c3\u00a9", "user-agent": "agent/\u00c3\u00a9", "x-envoy-original-path": "/caf\u00c3\u00a9" }))[0]!.tags;
+    expect(tags).toMatchObject({ fmt: "café José", hdr: "José", user_agent: "agent/é" });
+    expect(tags["http.url"]).toMatch(/\/café$/);
   });
 });
