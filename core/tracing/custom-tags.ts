@@ -28,6 +28,7 @@ import type { Runtime } from "../port.ts";
 import type { AccessLogContext } from "../access-log/context.ts";
 import { compileTextFormat, type AccessLogFormatter } from "../access-log/format.ts";
 import { byteStringText } from "../access-log/byte-string.ts";
+import { quoteText } from "../grpc-json/json-escape.ts";
 
 /** What the HCM's stream gives its custom tags beside the request and stream info. */
 export interface CustomTagStream {
@@ -171,7 +172,9 @@ function metadataToString(value: unknown): string | undefined {
 
 /**
  * A list or struct as MessageUtil::getJsonStringFromMessage writes it: protobuf's JSON,
- * compact, a struct's keys sorted, numbers as protobuf writes a double (SimpleDtoa).
+ * compact, a struct's keys sorted, numbers as protobuf writes a double (SimpleDtoa), strings
+ * and keys escaped as its writer escapes them (json/internal/writer.cc MustEscape: < and >,
+ * 0x7f-0x9f, invisible and formatting characters as \uXXXX; & and / as they are).
  */
 function protoJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map((item) => protoJson(item ?? null)).join(",")}]`;
@@ -179,10 +182,12 @@ function protoJson(value: unknown): string {
     const record = value as Record<string, unknown>;
     const fields: string[] = [];
     for (const key of Object.keys(record).sort()) {
-      if (record[key] !== undefined) fields.push(`${JSON.stringify(key)}:${protoJson(record[key])}`);
+      if (record[key] !== undefined) fields.push(`${quoteText(key)}:${protoJson(record[key])}`);
     }
     return `{${fields.join(",")}}`;
   }
   if (typeof value === "number") return formatDouble(value);
-  return JSON.stringify(value) ?? "null";
+  if (typeof value === "string") return quoteText(value);
+  if (typeof value === "boolean") return value ? "true" : "false";
+  return "null";
 }

@@ -183,6 +183,18 @@ describe("custom tag values (custom_tag_impl.cc)", () => {
   });
 });
 
+describe("metadata lists and structs as protobuf's JSON writer writes them (json/internal/writer.cc)", () => {
+  test("strings and keys escaped as MustEscape escapes them: < > as \\u003c \\u003e, 0x7f-0x9f, U+200B-200F, U+2028-202E, U+FEFF, a supplementary one as a surrogate pair; & / é as they are", () => {
+    const info = new StreamInfo(0);
+    info.setDynamicMetadata("ns", { s: { "<k>": "a<b>&c/d é", ctl: "\x7f\x85\u200b\u2028\u202e\ufeff\u{e0021}", q: 'q"\\\n' }, l: ["<", "\u00ad"] });
+    const md = (tag: string, key: string) => ({ tag, metadata: { kind: { request: {} }, metadata_key: { key: "ns", path: [{ key }] } } });
+    expect(tagsOf([md("s", "s"), md("l", "l")], { info })).toEqual([
+      ["s", '{"\\u003ck\\u003e":"a\\u003cb\\u003e&c/d é","ctl":"\\u007f\\u0085\\u200b\\u2028\\u202e\\ufeff\\udb40\\udc21","q":"q\\"\\\\\\n"}'],
+      ["l", '["\\u003c","\\u00ad"]'],
+    ]);
+  });
+});
+
 describe("custom tags on zipkin spans (memory runtime)", () => {
   const PROXY = 10000;
   const UPSTREAM = 8080;
