@@ -97,6 +97,7 @@ export function finalizeDownstreamSpan(
  * both: tracer_impl.cc).
  */
 export function setCustomTags(span: TracingSpan, request: RequestHeaders | undefined, info: StreamInfo, tracing: TracingConfig, server: ServerContext, stream: CustomTagStream): void {
-  if (tracing.customTags === undefined) return;
+  // A span not sampled is never sent (Envoy computes its tags anyway: a format renders for nothing).
+  if (tracing.customTags === undefined || !span.sampled) return;
   applyCustomTags(span, customTagsFor(server, tracing, server.runtime), { request, info, stream });
 }

@@ -13,6 +13,8 @@ import { Server } from "../../../core/server.ts";
 import { RequestHeaders } from "../../../core/http/message.ts";
 import { StreamInfo } from "../../../core/http/stream-info.ts";
 import { applyCustomTags, compileCustomTags } from "../../../core/tracing/custom-tags.ts";
+import { setCustomTags } from "../../../core/http/conn-manager/stream-span.ts";
+import type { ServerContext } from "../../../core/server-context.ts";
 import type { TracingSpan } from "../../../core/tracing/span.ts";
 import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
 import { httpProxyConfig } from "../../support/configs.ts";
@@ -75,7 +77,7 @@ describe("custom_tags config", () => {
 
 /** A span that records its tags in order (and drops none: the tracer's own rules are not under test). */
 class RecordingSpan implements TracingSpan {
-  readonly sampled = true;
+  constructor(readonly sampled = true) {}
   readonly tags: [string, string][] = [];
   readonly spawnsUpstreamSpans = false;
   setOperation(): void {}
@@ -180,6 +182,19 @@ describe("custom tag values (custom_tag_impl.cc)", () => {
     info.upstreamHost = "127.0.0.1:1";
     info.upstreamHostMetadata = { ns: { h: "from host" } };
     expect(tagsOf([md("host", "host", ["h"], "no host")], { info })).toEqual([["host", "from host"]]);
+  });
+});
+
+describe("a span not sampled", () => {
+  test("gets no custom tags and renders no format (setCustomTags, for the stream's span and an upstream request's): it is never sent", () => {
+    const tracing = tracingOf(doc({ provider: ZIPKIN, custom_tags: [{ tag: "fmt", value: "%REQ(:PATH)%" }, { tag: "lit", literal: { value: "v" } }] }));
+    const server = { runtime: { environmentVariable: () => undefined } } as unknown as ServerContext;
+    let rendered = 0;
+    const stream = { routeMetadata: undefined, formatterContext: () => (rendered++, expect.unreachable("no format rendered for an unsampled span") as never) };
+    const span = new RecordingSpan(false);
+    setCustomTags(span, new RequestHeaders(), new StreamInfo(0), tracing, server, stream);
+    expect(rendered).toBe(0);
+    expect(span.tags).toEqual([]);
   });
 });
 
