@@ -119,6 +119,9 @@ describe("protobuf → proto3 JSON", () => {
     };
     const tag = new Uint8Array([...text(1, "fmt"), ...text(6, "%REQ(:PATH)% é")]);
     expect(protoToJson("envoy.type.tracing.v3.CustomTag", tag)).toEqual({ tag: "fmt", value: "%REQ(:PATH)% é" });
+    // A field newer still is refused by number, not skipped (which would leave a tag of no kind).
+    const newer = new Uint8Array([...text(1, "t"), ...text(9, "x")]);
+    expect(() => protoToJson("envoy.type.tracing.v3.CustomTag", newer)).toThrow(/envoy\.type\.tracing\.v3\.CustomTag: field 9 is not one polyvoy knows/);
   });
 
   test("an Any of a message the tables do not know is kept as @type and base64 value", () => {
