@@ -4,6 +4,8 @@
  * client sent is logged as it came. Text from the config is turned into its UTF-8
  * bytes once, when a format is compiled.
  */
+import { latin1Encode } from "../util/latin1.ts";
+import { utf8Decode } from "../util/utf8.ts";
 
 const NON_ASCII = /[^\x00-\x7f]/;
 
@@ -20,6 +22,15 @@ export function utf8ByteString(text: string): string {
     else out += String.fromCharCode(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 0x3f), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f));
   }
   return out;
+}
+
+/**
+ * A byte string (a header value, a format's output) as the text its UTF-8 bytes spell, for
+ * what encodes text again (a span's tags: Zipkin's JSON, OTLP's string values), so "é" sent
+ * as two bytes is tagged "é" and not "Ã©". Bytes that are not UTF-8 become U+FFFD.
+ */
+export function byteStringText(bytes: string): string {
+  return NON_ASCII.test(bytes) ? utf8Decode(latin1Encode(bytes)) : bytes;
 }
 
 const NEEDS_ESCAPE = /["\\\x00-\x1f]/;

@@ -2,7 +2,8 @@
  * envoy.type.tracing.v3.CustomTag (api/envoy/type/tracing/v3/custom_tag.proto), as Envoy's
  * CustomTagUtility::createCustomTag builds it (source/common/tracing/custom_tag_impl.cc):
  * `tag` and exactly one of literal, environment, request_header, metadata, value (the
- * formatter tag, FormatterCustomTag: newer than the API polyvoy pins, so taken here by name).
+ * formatter tag, FormatterCustomTag: newer than the API polyvoy pins, so taken here by name;
+ * from xDS its field 6 is read because scripts/gen-envoy-wire.mjs adds it to the wire table).
  * core/tracing/custom-tags.ts applies them.
  */
 // The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.

@@ -16,6 +16,8 @@
  *   operator prints "" where a log line has "-") on the stream as its access log sees it.
  *
  * A tag whose value is empty and has no default is not set (CustomTagBase::applySpan).
+ * Values are handed to the span as text: header values and a format's output are bytes
+ * here, decoded as UTF-8, so the tracer's own encoding does not encode them twice.
  */
 import type { CustomTagConfig, FilterMetadata, TracingConfig } from "../config/bootstrap.ts";
 import type { RequestHeaders } from "../http/message.ts";
@@ -25,6 +27,8 @@ import type { TracingSpan } from "./span.ts";
 import type { Runtime } from "../port.ts";
 import type { AccessLogContext } from "../access-log/context.ts";
 import { compileTextFormat, type AccessLogFormatter } from "../access-log/format.ts";
+import { byteStringText } from "../access-log/byte-string.ts";
+import { quoteText } from "../grpc-json/json-escape.ts";
 
 /** What the HCM's stream gives its custom tags beside the request and stream info. */
 export interface CustomTagStream {
@@ -87,7 +91,9 @@ export function applyCustomTags(span: TracingSpan, tags: readonly CustomTag[], c
         if (t.value !== "") span.setTag(t.tag, t.value);
         break;
       case "request_header": {
-        const value = requestHeader(ctx.request, t.name) ?? t.defaultValue;
+        // A header value is bytes (one char per byte); the default is text from the config.
+        const header = requestHeader(ctx.request, t.name);
+        const value = header !== undefined ? byteStringText(header) : t.defaultValue;
         if (value !== "") span.setTag(t.tag, value);
         break;
       }
@@ -99,7 +105,8 @@ export function applyCustomTags(span: TracingSpan, tags: readonly CustomTag[], c
         break;
       }
       case "formatter": {
-        const value = t.formatter.format((formatterContext ??= ctx.stream.formatterContext()));
+        // The formatter writes bytes (the format itself is kept as UTF-8 bytes): back to text.
+        const value = byteStringText(t.formatter.format((formatterContext ??= ctx.stream.formatterContext())));
         if (value !== "") span.setTag(t.tag, value);
         break;
       }
@@ -165,7 +172,9 @@ function metadataToString(value: unknown): string | undefined {
 
 /**
  * A list or struct as MessageUtil::getJsonStringFromMessage writes it: protobuf's JSON,
- * compact, a struct's keys sorted, numbers as protobuf writes a double (SimpleDtoa).
+ * compact, a struct's keys sorted, numbers as protobuf writes a double (SimpleDtoa), strings
+ * and keys escaped as its writer escapes them (json/internal/writer.cc MustEscape: < and >,
+ * 0x7f-0x9f, invisible and formatting characters as \uXXXX; & and / as they are).
  */
 function protoJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map((item) => protoJson(item ?? null)).join(",")}]`;
@@ -173,10 +182,12 @@ function protoJson(value: unknown): string {
     const record = value as Record<string, unknown>;
     const fields: string[] = [];
     for (const key of Object.keys(record).sort()) {
-      if (record[key] !== undefined) fields.push(`${JSON.stringify(key)}:${protoJson(record[key])}`);
+      if (record[key] !== undefined) fields.push(`${quoteText(key)}:${protoJson(record[key])}`);
     }
     return `{${fields.join(",")}}`;
   }
   if (typeof value === "number") return formatDouble(value);
-  return JSON.stringify(value) ?? "null";
+  if (typeof value === "string") return quoteText(value);
+  if (typeof value === "boolean") return value ? "true" : "false";
+  return "null";
 }

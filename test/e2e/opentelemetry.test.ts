@@ -254,15 +254,16 @@ describe.each(RUNTIMES)("opentelemetry tracer on %s", (runtime) => {
   });
 
   test("a 503 (no upstream) is an ERROR status; tracing.opentelemetry.spans_sent and timer_flushed are counted", async () => {
-    const res = await fetch(`http://127.0.0.1:${plainPort}/dead`, { headers: { traceparent: `00-${TRACE}-${PARENT}-01`, "x-tenant": "acme" } });
+    // "Acmé" as the UTF-8 bytes a client sends (fetch writes each char of a header value as one byte).
+    const res = await fetch(`http://127.0.0.1:${plainPort}/dead`, { headers: { traceparent: `00-${TRACE}-${PARENT}-01`, "x-tenant": "Acm\u00c3\u00a9" } });
     expect(res.status).toBe(503);
     let span: Span | undefined;
     for (let i = 0; i < 200 && span === undefined; i++) {
       span = spans().find((s) => s.attributes["http.url"]?.endsWith("/dead"));
       if (span === undefined) await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    // custom_tags: the request's header; a route without metadata gives the default.
-    expect(span).toMatchObject({ traceId: TRACE, status: 2, attributes: { "http.status_code": "503", error: "true", tenant: "acme", owner: "nobody" } });
+    // custom_tags: the request's header (its UTF-8 bytes as text, encoded once: Envoy's too); a route without metadata gives the default.
+    expect(span).toMatchObject({ traceId: TRACE, status: 2, attributes: { "http.status_code": "503", error: "true", tenant: "Acmé", owner: "nobody" } });
     const stats = await adminStats(adminPort);
     expect(stats.get("tracing.opentelemetry.spans_sent")).toBe(spans().length);
     expect(stats.has("tracing.opentelemetry.timer_flushed")).toBe(true);

@@ -14,7 +14,7 @@ import { isoTimestamp } from "../../util/civil-time.ts";
 import { decodeList, decodeStruct, decodeValue, MAX_DEPTH } from "../../util/protobuf-struct.ts";
 import { ProtoDecodeError, ProtoReader, WireType } from "../../util/protobuf-wire.ts";
 import { utf8Decode } from "../../util/utf8.ts";
-import { WIRE_ENUM_VALUES, WIRE_MESSAGE_FIELDS, WIRE_TYPE_NAMES } from "./envoy-wire-types.ts";
+import { WIRE_ENUM_VALUES, WIRE_MESSAGE_FIELDS, WIRE_PROTOS_SOURCE, WIRE_TYPE_NAMES } from "./envoy-wire-types.ts";
 
 interface WireField {
   readonly name: string;
@@ -76,7 +76,7 @@ export function knowsMessage(name: string): boolean {
 export function protoToJson(type: string, bytes: Uint8Array): Record<string, Json> {
   const fields = tables().messages.get(type);
   if (fields === undefined) throw new ProtoDecodeError(`unknown message ${type}`);
-  return decodeMessage(fields, bytes, 0);
+  return decodeMessage(fields, bytes, 0, type);
 }
 
 /** A google.protobuf.Any's bytes as proto3 JSON: {"@type", ...its message's fields}. */
@@ -84,13 +84,21 @@ export function anyToJson(bytes: Uint8Array): Record<string, Json> {
   return decodeAny(bytes, 0);
 }
 
-function decodeMessage(fields: Map<number, WireField>, bytes: Uint8Array, depth: number): Record<string, Json> {
+/**
+ * Messages whose unknown field is refused, not skipped: a oneof of kinds that newer Envoy
+ * APIs add to. Skipped, a tag of a newer kind would read as a tag of none and be refused as
+ * "must set one of ...", which names every kind but the one sent.
+ */
+const REFUSE_UNKNOWN_FIELDS = new Set(["envoy.type.tracing.v3.CustomTag"]);
+
+function decodeMessage(fields: Map<number, WireField>, bytes: Uint8Array, depth: number, name: string): Record<string, Json> {
   if (depth > MAX_DEPTH) throw new ProtoDecodeError("message nested too deeply");
   const out: Record<string, Json> = {};
   const reader = new ProtoReader(bytes);
   while (reader.next()) {
     const field = fields.get(reader.field);
     if (field === undefined) {
+      if (REFUSE_UNKNOWN_FIELDS.has(name)) throw new ProtoDecodeError(`${name}: field ${reader.field} is not one polyvoy knows (a newer Envoy API than its tables: ${WIRE_PROTOS_SOURCE} and the fields scripts/gen-envoy-wire.mjs adds)`);
       // An unknown field (a newer Envoy API than the tables'): skipped, as protobuf parsers do.
       reader.skip();
       continue;
@@ -132,7 +140,7 @@ function readValue(reader: ProtoReader, kind: string, depth: number): Json {
       const number = reader.int32();
       return tables().enums.get(name)?.get(number) ?? number;
     }
-    return decodeMessage(tables().messages.get(name)!, reader.lengthDelimited(), depth + 1);
+    return decodeMessage(tables().messages.get(name)!, reader.lengthDelimited(), depth + 1, name);
   }
   if (kind in WELL_KNOWN) return WELL_KNOWN[kind]!(reader.lengthDelimited(), depth + 1);
   return readScalar(reader, kind);
@@ -311,7 +319,7 @@ function decodeAny(bytes: Uint8Array, depth: number): Record<string, Json> {
   }
   const name = typeUrl.slice(typeUrl.lastIndexOf("/") + 1);
   const fields = tables().messages.get(name);
-  if (fields !== undefined) return { "@type": typeUrl, ...decodeMessage(fields, value, depth + 1) };
+  if (fields !== undefined) return { "@type": typeUrl, ...decodeMessage(fields, value, depth + 1, name) };
   const short = name.startsWith("google.protobuf.") ? name.slice("google.protobuf.".length) : "";
   // A well-known type in an Any is {"@type", "value": its JSON} (proto3 JSON's rule).
   if (short !== "" && short !== "Any" && short in WELL_KNOWN) return { "@type": typeUrl, value: WELL_KNOWN[short]!(value, depth + 1) };

@@ -355,7 +355,10 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     // Envoy's UpstreamRequest finalizes every one with the HCM's tracing config.
     if (tracing.customTags !== undefined) {
       const module = (zipkinModule ?? openTelemetryModule ?? skyWalkingModule)!;
-      this.streamInfo.setCustomTags = (child) => module.setCustomTags(child, this.requestHeadersDecoded ? this.requestHeaders : undefined, this.streamInfo, tracing, server, this.customTagStream());
+      this.streamInfo.setCustomTags = (child) => {
+        // Only a sampled span is sent: no tag context is built for one that is not.
+        if (child.sampled) module.setCustomTags(child, this.requestHeadersDecoded ? this.requestHeaders : undefined, this.streamInfo, tracing, server, this.customTagStream());
+      };
     }
     return span;
   }
@@ -520,7 +523,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     const span = this.streamInfo.activeSpan;
     if (span !== undefined) {
       this.streamInfo.activeSpan = undefined;
-      (zipkinModule ?? openTelemetryModule ?? skyWalkingModule)!.finalizeDownstreamSpan(span, this.requestHeadersDecoded ? this.requestHeaders : undefined, this.sentResponseHeaders, this.sentResponseTrailers, this.streamInfo, this.cm.connection.directRemoteAddress, this.cm.config.tracing!, this.cm.server, this.cm.config.tracing!.customTags !== undefined ? this.customTagStream() : undefined);
+      (zipkinModule ?? openTelemetryModule ?? skyWalkingModule)!.finalizeDownstreamSpan(span, this.requestHeadersDecoded ? this.requestHeaders : undefined, this.sentResponseHeaders, this.sentResponseTrailers, this.streamInfo, this.cm.connection.directRemoteAddress, this.cm.config.tracing!, this.cm.server, span.sampled && this.cm.config.tracing!.customTags !== undefined ? this.customTagStream() : undefined);
     }
     if (this.traced) this.trace("stream_end", `${this.streamInfo.responseCode} ${this.streamInfo.responseFlags.join(",") || "-"}`);
     this.timers?.disarm(this, false);

@@ -12,11 +12,15 @@ import type { ServerContext } from "../../server-context.ts";
 import type { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import type { StreamInfo } from "../stream-info.ts";
+import { byteStringText } from "../../access-log/byte-string.ts";
 
-/** HttpTracerUtility's buildUrl: scheme (x-forwarded-proto), host and the original path, cut at max_path_tag_length. */
+/**
+ * HttpTracerUtility's buildUrl: scheme (x-forwarded-proto), host and the original path, cut at
+ * max_path_tag_length (bytes, as Envoy's substr), as text (header values are bytes here).
+ */
 function buildUrl(headers: RequestHeaders, maxPathLength: number): string {
   const path = headers.get("x-envoy-original-path") ?? headers.path;
-  return `${headers.get("x-forwarded-proto") ?? ""}://${headers.authority}${path.length > maxPathLength ? path.slice(0, maxPathLength) : path}`;
+  return byteStringText(`${headers.get("x-forwarded-proto") ?? ""}://${headers.authority}${path.length > maxPathLength ? path.slice(0, maxPathLength) : path}`);
 }
 
 function isGrpc(headers: HeaderMap): boolean {
@@ -44,7 +48,8 @@ export function finalizeDownstreamSpan(
     span.setTag("http.url", buildUrl(request, tracing.maxPathTagLength));
     span.setTag("http.method", request.method);
     span.setTag("downstream_cluster", request.get("x-envoy-downstream-service-cluster") ?? "-");
-    span.setTag("user_agent", request.get("user-agent") ?? "-");
+    // Bytes to text: the tracer encodes its tags as UTF-8 itself.
+    span.setTag("user_agent", byteStringText(request.get("user-agent") ?? "-"));
     span.setTag("http.protocol", request.protocol);
     if (peer !== undefined) span.setTag("peer.address", peer.address);
     const clientTraceId = request.get("x-client-trace-id");
@@ -92,6 +97,7 @@ export function finalizeDownstreamSpan(
  * both: tracer_impl.cc).
  */
 export function setCustomTags(span: TracingSpan, request: RequestHeaders | undefined, info: StreamInfo, tracing: TracingConfig, server: ServerContext, stream: CustomTagStream): void {
-  if (tracing.customTags === undefined) return;
+  // A span not sampled is never sent (Envoy computes its tags anyway: a format renders for nothing).
+  if (tracing.customTags === undefined || !span.sampled) return;
   applyCustomTags(span, customTagsFor(server, tracing, server.runtime), { request, info, stream });
 }

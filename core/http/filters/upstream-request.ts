@@ -114,7 +114,8 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget {
     span.setTag("component", "proxy");
     if (this.status === 0 || (this.status >= 500 && this.status < 600)) span.setTag("error", "true");
     span.setTag("http.status_code", String(this.status));
-    this.setSpanCustomTags?.(span);
+    // Only a sampled span is sent: its custom tags (a format rendered) are not built for nothing.
+    if (span.sampled) this.setSpanCustomTags?.(span);
     span.finish();
   }
 

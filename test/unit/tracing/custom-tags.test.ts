@@ -13,6 +13,8 @@ import { Server } from "../../../core/server.ts";
 import { RequestHeaders } from "../../../core/http/message.ts";
 import { StreamInfo } from "../../../core/http/stream-info.ts";
 import { applyCustomTags, compileCustomTags } from "../../../core/tracing/custom-tags.ts";
+import { setCustomTags } from "../../../core/http/conn-manager/stream-span.ts";
+import type { ServerContext } from "../../../core/server-context.ts";
 import type { TracingSpan } from "../../../core/tracing/span.ts";
 import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
 import { httpProxyConfig } from "../../support/configs.ts";
@@ -75,7 +77,7 @@ describe("custom_tags config", () => {
 
 /** A span that records its tags in order (and drops none: the tracer's own rules are not under test). */
 class RecordingSpan implements TracingSpan {
-  readonly sampled = true;
+  constructor(readonly sampled = true) {}
   readonly tags: [string, string][] = [];
   readonly spawnsUpstreamSpans = false;
   setOperation(): void {}
@@ -183,6 +185,31 @@ describe("custom tag values (custom_tag_impl.cc)", () => {
   });
 });
 
+describe("a span not sampled", () => {
+  test("gets no custom tags and renders no format (setCustomTags, for the stream's span and an upstream request's): it is never sent", () => {
+    const tracing = tracingOf(doc({ provider: ZIPKIN, custom_tags: [{ tag: "fmt", value: "%REQ(:PATH)%" }, { tag: "lit", literal: { value: "v" } }] }));
+    const server = { runtime: { environmentVariable: () => undefined } } as unknown as ServerContext;
+    let rendered = 0;
+    const stream = { routeMetadata: undefined, formatterContext: () => (rendered++, expect.unreachable("no format rendered for an unsampled span") as never) };
+    const span = new RecordingSpan(false);
+    setCustomTags(span, new RequestHeaders(), new StreamInfo(0), tracing, server, stream);
+    expect(rendered).toBe(0);
+    expect(span.tags).toEqual([]);
+  });
+});
+
+describe("metadata lists and structs as protobuf's JSON writer writes them (json/internal/writer.cc)", () => {
+  test("strings and keys escaped as MustEscape escapes them: < > as \\u003c \\u003e, 0x7f-0x9f, U+200B-200F, U+2028-202E, U+FEFF, a supplementary one as a surrogate pair; & / é as they are", () => {
+    const info = new StreamInfo(0);
+    info.setDynamicMetadata("ns", { s: { "<k>": "a<b>&c/d é", ctl: "\x7f\x85\u200b\u2028\u202e\ufeff\u{e0021}", q: 'q"\\\n' }, l: ["<", "\u00ad"] });
+    const md = (tag: string, key: string) => ({ tag, metadata: { kind: { request: {} }, metadata_key: { key: "ns", path: [{ key }] } } });
+    expect(tagsOf([md("s", "s"), md("l", "l")], { info })).toEqual([
+      ["s", '{"\\u003ck\\u003e":"a\\u003cb\\u003e&c/d é","ctl":"\\u007f\\u0085\\u200b\\u2028\\u202e\\ufeff\\udb40\\udc21","q":"q\\"\\\\\\n"}'],
+      ["l", '["\\u003c","\\u00ad"]'],
+    ]);
+  });
+});
+
 describe("custom tags on zipkin spans (memory runtime)", () => {
   const PROXY = 10000;
   const UPSTREAM = 8080;
@@ -223,10 +250,11 @@ describe("custom tags on zipkin spans (memory runtime)", () => {
     await server.start();
   }
 
-  async function spans(path: string, count = 1): Promise<{ kind: string; tags: Record<string, string> }[]> {
+  /** `headers` as bytes, one char per byte (UTF-8 text spelled out as its bytes). */
+  async function spans(path: string, count = 1, headers: Record<string, string> = {}): Promise<{ kind: string; tags: Record<string, string> }[]> {
     const before = collector.requests.length;
     const client = new MemoryHttpClient(runtime, PROXY);
-    client.request("GET", path, { headers: { "x-tenant": "acme" } });
+    client.request("GET", path, { headers: { "x-tenant": "acme", ...headers } });
     runtime.advance(1);
     await import("../../../core/http/async-client.ts");
     for (let i = 0; i < 10 && collector.requests.length < before + count; i++) {
@@ -234,7 +262,8 @@ describe("custom tags on zipkin spans (memory runtime)", () => {
       runtime.runDue();
     }
     expect(client.responses[0]?.status).toBe(200);
-    return collector.requests.slice(before).flatMap((r) => JSON.parse(r.text()) as { kind: string; tags: Record<string, string> }[]);
+    // The collector's body is UTF-8 JSON.
+    return collector.requests.slice(before).flatMap((r) => JSON.parse(new TextDecoder().decode(r.body)) as { kind: string; tags: Record<string, string> }[]);
   }
   const spanTags = async (path: string) => (await spans(path))[0]!.tags;
 
@@ -286,5 +315,17 @@ describe("custom tags on zipkin spans (memory runtime)", () => {
     const reported = await spans("/up", 2);
     expect(reported.map((s) => s.kind).sort()).toEqual(["CLIENT", "SERVER"]);
     for (const span of reported) expect(span.tags).toMatchObject({ tenant: "acme", tag_metadata: "hello from lua", fmt: "/up" });
+  });
+
+  test("non-ASCII text is tagged once as UTF-8: a header's bytes, a format's text and output, Envoy's own user_agent and http.url (Envoy hands its bytes to the tracer as they are)", async () => {
+    await start([
+      { tag: "fmt", value: "café %REQ(x-name)%" },
+      { tag: "hdr", request_header: { name: "x-name" } },
+    ]);
+    // "José", "agent/é" and "/café" as the UTF-8 bytes a client sends (the path in
+    // x-envoy-original-path, which http.url prefers: a request line's path is ASCII).
+    const tags = (await spans("/cafe", 1, { "x-name": "Jos\u00c3\u00a9", "user-agent": "agent/\u00c3\u00a9", "x-envoy-original-path": "/caf\u00c3\u00a9" }))[0]!.tags;
+    expect(tags).toMatchObject({ fmt: "café José", hdr: "José", user_agent: "agent/é" });
+    expect(tags["http.url"]).toMatch(/\/café$/);
   });
 });

@@ -112,6 +112,18 @@ describe("protobuf → proto3 JSON", () => {
     expect(protoToJson("envoy.extensions.filters.http.lua.v3.LuaPerRoute", perRoute.value)).toEqual({ name: "other" });
   });
 
+  test("a tracing CustomTag's `value` (the formatter tag, field 6: newer than the pinned protos, added by the generator's NEWER_FIELDS) is read, not skipped", () => {
+    const text = (field: number, value: string): number[] => {
+      const bytes = [...new TextEncoder().encode(value)];
+      return [(field << 3) | 2, bytes.length, ...bytes];
+    };
+    const tag = new Uint8Array([...text(1, "fmt"), ...text(6, "%REQ(:PATH)% é")]);
+    expect(protoToJson("envoy.type.tracing.v3.CustomTag", tag)).toEqual({ tag: "fmt", value: "%REQ(:PATH)% é" });
+    // A field newer still is refused by number, not skipped (which would leave a tag of no kind).
+    const newer = new Uint8Array([...text(1, "t"), ...text(9, "x")]);
+    expect(() => protoToJson("envoy.type.tracing.v3.CustomTag", newer)).toThrow(/envoy\.type\.tracing\.v3\.CustomTag: field 9 is not one polyvoy knows/);
+  });
+
   test("an Any of a message the tables do not know is kept as @type and base64 value", () => {
     expect(anyToJson(encodeAnyField("type.googleapis.com/no.such.Message", new Uint8Array([8, 1])))).toEqual({ "@type": "type.googleapis.com/no.such.Message", value: "CAE=" });
   });
