@@ -38,16 +38,22 @@ function luaPlugin(code: string, defaultCluster?: string, name = "envoy.router.c
 /** A route forwarding by `route` (a RouteAction). */
 const routeWith = (route: Record<string, unknown>, prefix = "/"): HttpRoute => ({ match: { prefix }, action: { route } });
 
-function proxyConfig(routes: HttpRoute[], plugins?: Record<string, unknown>[]): object {
-  const config = httpProxyConfig({ listenPort: PROXY, clusters: { web: [PORTS.web], api: [PORTS.api] }, routes }) as { static_resources: { listeners: { filter_chains: { filters: { typed_config: { route_config: Record<string, unknown> } }[] }[] }[] } };
+function proxyConfig(routes: HttpRoute[], plugins?: Record<string, unknown>[], luaFilter?: string): object {
+  const hcm = luaFilter === undefined ? undefined : {
+    http_filters: [
+      { name: "envoy.filters.http.lua", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua", default_source_code: { inline_string: luaFilter } } },
+      { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
+    ],
+  };
+  const config = httpProxyConfig({ listenPort: PROXY, clusters: { web: [PORTS.web], api: [PORTS.api] }, routes, ...(hcm && { hcm }) }) as { static_resources: { listeners: { filter_chains: { filters: { typed_config: { route_config: Record<string, unknown> } }[] }[] }[] } };
   if (plugins !== undefined) config.static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config.route_config.cluster_specifier_plugins = plugins;
   return config;
 }
 
-async function setup(routes: HttpRoute[], plugins?: Record<string, unknown>[]): Promise<void> {
+async function setup(routes: HttpRoute[], plugins?: Record<string, unknown>[], luaFilter?: string): Promise<void> {
   runtime = new MemoryRuntime({ seed: 1 });
   for (const [name, port] of Object.entries(PORTS)) upstreams.push(await MemoryHttpServer.listen(runtime, port, (_req, res) => res.respond(200, `from ${name}`)));
-  server = new Server(runtime, loadBootstrap(JSON.stringify(proxyConfig(routes, plugins)), "json"), new Logger(runtime, "warn"));
+  server = new Server(runtime, loadBootstrap(JSON.stringify(proxyConfig(routes, plugins, luaFilter)), "json"), new Logger(runtime, "warn"));
   await server.start();
 }
 
@@ -198,6 +204,23 @@ describe("the Lua cluster specifier", () => {
     expect(served(get("/"))).toEqual([200, "from api"]);
     expect(runtime.logText).toContain("cluster_specifier_plugins has more than one entry named 'p': routes use the first");
     await expect(setup([routeWith({ cluster_specifier_plugin: "p" })], [first, luaPlugin("x = 1", "web", "p")])).rejects.toThrow("envoy_on_route() function not found");
+  });
+
+  test("clearRouteCache only marks the route stale: the specifier runs once more, when the route is next read, on the headers then", async () => {
+    // Counts its runs; with x-to: api, "api" only on its second run.
+    const counting = `local n = 0
+    function envoy_on_route(h)
+      n = n + 1
+      if h:headers():get("x-to") == "api" and n == 2 then return "api" end
+      return "web"
+    end`;
+    const filter = `function envoy_on_request(h)
+      for i = 1, 5 do h:clearRouteCache() end
+      h:headers():replace("x-to", "api")
+    end`;
+    await setup([routeWith({ inline_cluster_specifier_plugin: luaPlugin(counting, "web") })], undefined, filter);
+    // Envoy's: one run at routing, one when the router reads the route (not 6; and x-to is seen).
+    expect(served(get("/"))).toEqual([200, "from api"]);
   });
 
   test("the route table's build fails on a load error or a code without envoy_on_route, as Envoy's config load", async () => {
