@@ -1571,6 +1571,11 @@ export interface RouteConfiguration extends HeaderMutations {
   typedPerFilterConfig?: ReadonlyMap<string, unknown>;
   /** envoy.config.route.v3.FilterConfig entries' `disabled`, by HTTP filter name (absent when none). */
   filterDisabled?: ReadonlyMap<string, boolean>;
+  /**
+   * cluster_specifier_plugins, every entry in order (a name given twice too: routes use the
+   * first, but each is built, as Envoy's ConfigImpl builds them all). Absent when none.
+   */
+  clusterSpecifierPlugins?: { name: string; plugin: ClusterSpecifierPluginConfig }[];
 }
 
 export interface VirtualHostConfig extends HeaderMutations {

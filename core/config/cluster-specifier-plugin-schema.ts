@@ -5,10 +5,12 @@
  * finds the plugin's factory by its typed_config's "@type"
  * (getClusterSpecifierPluginByTheProto in source/common/router/config_impl.cc, through
  * Config::Utility::getFactory): polyvoy has the Lua cluster specifier
- * (source/extensions/router/cluster_specifiers/lua). Envoy's other cluster specifiers are
- * refused by name, `is_optional` or not (Envoy would run them); a type Envoy has no factory
- * for is Envoy's NullClusterSpecifierPlugin when `is_optional` (a route using it never
- * matches), else refused with Envoy's message.
+ * (source/extensions/router/cluster_specifiers/lua). Envoy's other cluster specifiers (the
+ * envoy.router.cluster_specifier_plugin.* extensions of source/extensions/extensions_build_config.bzl:
+ * matcher, priority_group, weighted_priority, dynamic_modules) are refused by name,
+ * `is_optional` or not (Envoy would run them); any other type, `envoy.*` or not, has no
+ * factory in Envoy either: Envoy's NullClusterSpecifierPlugin when `is_optional` (a route
+ * using it never matches), else refused with Envoy's message.
  */
 // The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
 import * as z from "./schema-kit/index.ts";
@@ -39,6 +41,17 @@ const PLUGINS: Record<string, z.ZodType<ClusterSpecifierPluginConfig>> = {
   [LUA_CLUSTER_SPECIFIER_TYPE_URL]: luaConfig,
 };
 
+/**
+ * The config messages of Envoy's cluster specifiers polyvoy does not run (by the message's
+ * full name: Envoy finds the factory by the type URL's last segment).
+ */
+const ENVOY_UNSUPPORTED = new Set([
+  "envoy.extensions.router.cluster_specifiers.matcher.v3.MatcherClusterSpecifier",
+  "envoy.extensions.router.cluster_specifiers.priority_group.v3.PriorityGroupClusterSpecifier",
+  "envoy.extensions.router.cluster_specifiers.weighted_priority.v3.WeightedPriorityClusterSpecifier",
+  "envoy.extensions.router.cluster_specifiers.dynamic_modules.v3.DynamicModuleClusterSpecifier",
+]);
+
 export const clusterSpecifierPlugin = lazySchema(() =>
   strictObject({
     // core.v3.TypedExtensionConfig: both required (name min_len 1, typed_config an Any).
@@ -51,13 +64,13 @@ export const clusterSpecifierPlugin = lazySchema(() =>
     const schema = PLUGINS[typeUrl];
     if (schema === undefined) {
       const at = ["extension", "typed_config", "@type"];
-      if (/^(?:type\.googleapis\.com\/)?envoy\./.test(typeUrl)) {
+      const type = typeUrl.slice(typeUrl.lastIndexOf("/") + 1);
+      if (ENVOY_UNSUPPORTED.has(type)) {
         ctx.addIssue({ code: "custom", message: unsupportedNameMessage("cluster specifier plugin", typeUrl, Object.keys(PLUGINS)), path: at });
         return z.NEVER;
       }
       // Envoy's NullClusterSpecifierPlugin: its route() is null for every request.
       if (p.is_optional) return { name, plugin: { type: "null" } };
-      const type = typeUrl.slice(typeUrl.lastIndexOf("/") + 1);
       ctx.addIssue({ code: "custom", message: `Didn't find a registered implementation for '${name}' with type URL: '${type}' (polyvoy's: ${Object.keys(PLUGINS).join(", ")}; with is_optional, routes using it never match)`, path: at });
       return z.NEVER;
     }

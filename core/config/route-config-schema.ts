@@ -398,21 +398,21 @@ export const routeConfiguration = lazySchema(() =>
       mostSpecificHeaderMutationsWins: c.most_specific_header_mutations_wins,
     };
     if (c.typed_per_filter_config !== undefined) Object.assign(config, c.typed_per_filter_config);
+    if (c.cluster_specifier_plugins.length > 0) config.clusterSpecifierPlugins = c.cluster_specifier_plugins.map(({ name, plugin }) => ({ name, plugin }));
     return config;
   }));
 
 /**
  * Each route action's cluster_specifier_plugin becomes the plugin of that name (Envoy's
  * CommonConfigImpl::clusterSpecifierPlugin: "Unknown cluster specifier plugin name: X is
- * used in the route"). The API asks that the names be unique; Envoy keeps the first of a
- * name without a word, polyvoy refuses the second.
+ * used in the route"). The API asks that the names be unique, but Envoy's ConfigImpl puts
+ * them in a flat_hash_map with emplace (source/common/router/config_impl.cc): the first of a
+ * name wins, the later ones are still built (and may fail the config) but serve no route.
+ * polyvoy does the same, and warns when it builds them (cluster-specifier-plugin.ts).
  */
 function resolveClusterSpecifierPlugins(virtualHosts: VirtualHostConfig[], plugins: NamedClusterSpecifierPlugin[], ctx: z.RefinementCtx): void {
   const byName = new Map<string, NamedClusterSpecifierPlugin["plugin"]>();
-  plugins.forEach(({ name, plugin }, i) => {
-    if (byName.has(name)) ctx.addIssue({ code: "custom", message: `a cluster specifier plugin named "${name}" is already defined: all extension.name fields in this list must be unique`, path: ["cluster_specifier_plugins", i, "extension", "name"] });
-    else byName.set(name, plugin);
-  });
+  for (const { name, plugin } of plugins) if (!byName.has(name)) byName.set(name, plugin);
   virtualHosts.forEach((vhost, v) => {
     vhost.routes.forEach((route, r) => {
       if (route.action.type !== "route") return;

@@ -44,7 +44,9 @@ import { streamLogPrefix } from "../../log.ts";
  */
 export class ActiveStream extends FilterManager implements RequestDecoder, FilterManagerCallbacks, TimedStream, LocalReplyStream {
   readonly streamInfo: StreamInfo;
-  route: RouteMatch | undefined;
+  /** The route as last resolved (Envoy's cached_route_); `routeStale` after clearRouteCache until next read. */
+  private cachedRoute: RouteMatch | undefined;
+  private routeStale = false;
   /** The route's decorator operation, sent back as x-envoy-decorator-operation (HCM tracing only). */
   private decoratedOperation: string | undefined;
   /** The HCM's trace decision for this request (tracing configured). */
@@ -115,11 +117,36 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     return true;
   }
 
-  /** @internal FilterManagerCallbacks: a filter changed the request; route it again. */
+  /**
+   * The stream's route, resolved again first when a filter cleared the cache since the last
+   * read (Envoy's ActiveStreamFilterBase::route() → refreshCachedRoute): the request as it is
+   * then is matched, and the route's cluster (a cluster specifier plugin's choice) chosen once.
+   */
+  get route(): RouteMatch | undefined {
+    if (this.routeStale) this.refreshCachedRoute();
+    return this.cachedRoute;
+  }
+
+  set route(route: RouteMatch | undefined) {
+    this.cachedRoute = route;
+    this.routeStale = false;
+  }
+
+  /**
+   * @internal FilterManagerCallbacks: a filter changed the request. As Envoy's
+   * ActiveStream::clearRouteCache (source/common/http/conn_manager_impl.cc), the route is only
+   * marked stale: it is resolved when next read, so clearing it N times runs the route's
+   * cluster specifier once, and headers changed after the clear are what routing sees.
+   */
   clearRouteCache(): void {
-    this.route = this.routes.route(this.requestHeaders, this.streamInfo.dynamicMetadata);
-    this.streamInfo.routeName = this.route?.route.name ?? "";
-    resolveRouteCluster(this.streamInfo, this.route, this.requestHeaders, this.cm.server.runtime);
+    this.routeStale = true;
+  }
+
+  private refreshCachedRoute(): void {
+    this.routeStale = false;
+    this.cachedRoute = this.routes.route(this.requestHeaders, this.streamInfo.dynamicMetadata);
+    this.streamInfo.routeName = this.cachedRoute?.route.name ?? "";
+    resolveRouteCluster(this.streamInfo, this.cachedRoute, this.requestHeaders, this.cm.server.runtime);
   }
 
   get downstreamRemoteAddress(): SocketAddress | undefined {

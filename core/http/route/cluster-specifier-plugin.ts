@@ -7,7 +7,10 @@
  *
  * A plugin is built with its route table (at listener build, and on each RDS update): the
  * Lua one makes its VM and runs its code's top level then, so a load error, or a code
- * without envoy_on_route(), fails the build as Envoy's config load fails. Its module (and
+ * without envoy_on_route(), fails the build as Envoy's config load fails. Every
+ * cluster_specifier_plugins entry is built, whether a route names it or not, and a later
+ * entry of a name already given too (it serves no route), as Envoy's ConfigImpl builds each
+ * entry of the list (source/common/router/config_impl.cc). Its module (and
  * fengari's) is imported only for a route configuration that has one (loadClusterSpecifierPlugins).
  * The null plugin (an is_optional plugin of an unknown type) needs nothing: route-table.ts
  * never matches a route using it.
@@ -29,9 +32,9 @@ let makeLua: ((config: LuaConfig, server: ServerContext) => ClusterSpecifierPlug
 /** The plugins built, by their config (routes naming one plugin share its config, and so its VM). */
 const BUILT = new WeakMap<ClusterSpecifierPluginConfig, ClusterSpecifierPlugin>();
 
-/** Every plugin config of a route configuration's routes. */
+/** Every plugin config of a route configuration: its cluster_specifier_plugins, and its routes' inline ones. */
 function pluginsOf(config: RouteConfiguration): ClusterSpecifierPluginConfig[] {
-  const plugins: ClusterSpecifierPluginConfig[] = [];
+  const plugins = (config.clusterSpecifierPlugins ?? []).map(({ plugin }) => plugin);
   for (const vhost of config.virtualHosts) {
     for (const route of vhost.routes) {
       if (route.action.type === "route" && route.action.route.clusterSpecifierPlugin !== undefined) plugins.push(route.action.route.clusterSpecifierPlugin);
@@ -53,6 +56,12 @@ export function loadClusterSpecifierPlugins(config: RouteConfiguration): Promise
 
 /** Build the plugins of `config` (after loadClusterSpecifierPlugins); throws what fails one. */
 export function buildClusterSpecifierPlugins(config: RouteConfiguration, server: ServerContext): void {
+  // Envoy keeps the first of a name without a word (flat_hash_map emplace); a warning costs nothing.
+  const names = new Set<string>();
+  for (const { name } of config.clusterSpecifierPlugins ?? []) {
+    if (names.has(name)) server.log.warn(`route configuration '${config.name}': cluster_specifier_plugins has more than one entry named '${name}': routes use the first (the others are built and checked, and serve none)`);
+    names.add(name);
+  }
   for (const plugin of pluginsOf(config)) {
     if (plugin.type !== "lua" || BUILT.has(plugin)) continue;
     if (makeLua === undefined) throw new Error("internal error: the Lua cluster specifier was not loaded before its route table was built");

@@ -31,6 +31,8 @@ import type { ClusterSpecifierPlugin } from "./cluster-specifier-plugin.ts";
 /** One run of envoy_on_route: what its wrappers belong to. */
 class RouteRun {
   dead = false;
+  /** The registry ref of headers()'s wrapper, made on the first call (Envoy's headers_wrapper_). */
+  headersRef: number | undefined;
   constructor(
     readonly code: LuaCode,
     readonly headers: RequestHeaders,
@@ -65,7 +67,14 @@ function pushCount(L: LuaState, count: number): number {
 /** Envoy's RouteHandleWrapper: headers() and getCluster(name). */
 const ROUTE_HANDLE_METHODS: LuaMethods<RouteRun, RouteRun> = {
   headers(L, run) {
+    // Envoy's RouteHandleWrapper::luaHeaders pushes its one headers_wrapper_ again: h:headers() == h:headers().
+    if (run.headersRef !== undefined) {
+      lua.lua_rawgeti(L, lua.LUA_REGISTRYINDEX, run.headersRef);
+      return 1;
+    }
     pushLuaObject(run, L, "headers", HEADERS_METHODS, run.headers);
+    lua.lua_pushvalue(L, -1);
+    run.headersRef = lauxlib.luaL_ref(L, lua.LUA_REGISTRYINDEX);
     return 1;
   },
   getCluster(L, run) {
@@ -122,6 +131,7 @@ export class LuaClusterSpecifier implements ClusterSpecifierPlugin {
       return byteString(lua.lua_tostring(thread, -1)!);
     } finally {
       run.dead = true;
+      if (run.headersRef !== undefined) lauxlib.luaL_unref(L, lua.LUA_REGISTRYINDEX, run.headersRef);
       lauxlib.luaL_unref(L, lua.LUA_REGISTRYINDEX, threadRef);
     }
   }

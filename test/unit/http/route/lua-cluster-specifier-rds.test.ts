@@ -2,7 +2,8 @@
  * The Lua cluster specifier in a route configuration from RDS (a file), with a static
  * config that names none: the update imports the plugin's module, builds its VM with the
  * new route table and the requests go where envoy_on_route says; an update whose code has
- * no envoy_on_route is refused with Envoy's words, the running table kept. In a file of its
+ * no envoy_on_route is refused with Envoy's words, the running table kept, and so is one
+ * with an entry no route names whose code does not load. In a file of its
  * own: the plugin's module is not imported yet when the update comes.
  */
 import { expect, test } from "vitest";
@@ -46,15 +47,16 @@ const config = {
 };
 
 /** A DiscoveryResponse file: one RouteConfiguration whose one route's cluster comes from the Lua code `code`, by name. */
-function rdsFile(version: string, code: string): string {
-  const plugin = { extension: { name: "chooser", typed_config: { "@type": LUA_CONFIG, source_code: { inline_string: code }, default_cluster: "web" } } };
+function rdsFile(version: string, code: string, unusedCode?: string): string {
+  const plugin = (name: string, code: string) => ({ extension: { name, typed_config: { "@type": LUA_CONFIG, source_code: { inline_string: code }, default_cluster: "web" } } });
+  const plugins = [plugin("chooser", code), ...(unusedCode !== undefined ? [plugin("unused", unusedCode)] : [])];
   const routes = [{ match: { prefix: "/" }, route: { cluster_specifier_plugin: "chooser" } }];
-  return JSON.stringify({ version_info: version, resources: [{ "@type": "type.googleapis.com/envoy.config.route.v3.RouteConfiguration", name: "routes", cluster_specifier_plugins: [plugin], virtual_hosts: [{ name: "all", domains: ["*"], routes }] }] });
+  return JSON.stringify({ version_info: version, resources: [{ "@type": "type.googleapis.com/envoy.config.route.v3.RouteConfiguration", name: "routes", cluster_specifier_plugins: plugins, virtual_hosts: [{ name: "all", domains: ["*"], routes }] }] });
 }
 
 const CHOOSER = 'function envoy_on_route(h) if h:headers():get("x-to") == "api" then return "api" end return "web" end';
 
-test("an RDS route configuration's Lua cluster specifier is loaded, built and asked; a code without envoy_on_route is refused", async () => {
+test("an RDS route configuration's Lua cluster specifier is loaded, built and asked; a code without envoy_on_route is refused, in an entry no route names too", async () => {
   const runtime = new MemoryRuntime({ seed: 1, files: { [RDS_PATH]: rdsFile("1", CHOOSER) }, directories: ["/xds"] });
   for (const [name, port] of Object.entries(PORTS)) await MemoryHttpServer.listen(runtime, port, (_req, res) => res.respond(200, `from ${name}`));
   const started = startProxy(runtime, config);
@@ -83,5 +85,11 @@ test("an RDS route configuration's Lua cluster specifier is loaded, built and as
   runtime.files.set(RDS_PATH, rdsFile("2", "x = 1"));
   await until(() => stat("http.ingress.rds.routes.update_rejected") === 1);
   expect(runtime.logLines.join("\n")).toContain("envoy_on_route() function not found. Lua will not hook cluster specifier.");
+  expect(await get({ "x-to": "api" })).toEqual([[200, "from api"]]);
+
+  // Envoy's ConfigImpl builds every entry: one no route names that does not load is NACKed too.
+  runtime.files.set(RDS_PATH, rdsFile("3", 'function envoy_on_route() return "web" end', "this is not lua((("));
+  await until(() => stat("http.ingress.rds.routes.update_rejected") === 2);
+  expect(runtime.logLines.join("\n")).toContain("script load error");
   expect(await get({ "x-to": "api" })).toEqual([[200, "from api"]]);
 });

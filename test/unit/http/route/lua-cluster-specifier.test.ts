@@ -38,16 +38,22 @@ function luaPlugin(code: string, defaultCluster?: string, name = "envoy.router.c
 /** A route forwarding by `route` (a RouteAction). */
 const routeWith = (route: Record<string, unknown>, prefix = "/"): HttpRoute => ({ match: { prefix }, action: { route } });
 
-function proxyConfig(routes: HttpRoute[], plugins?: Record<string, unknown>[]): object {
-  const config = httpProxyConfig({ listenPort: PROXY, clusters: { web: [PORTS.web], api: [PORTS.api] }, routes }) as { static_resources: { listeners: { filter_chains: { filters: { typed_config: { route_config: Record<string, unknown> } }[] }[] }[] } };
+function proxyConfig(routes: HttpRoute[], plugins?: Record<string, unknown>[], luaFilter?: string): object {
+  const hcm = luaFilter === undefined ? undefined : {
+    http_filters: [
+      { name: "envoy.filters.http.lua", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua", default_source_code: { inline_string: luaFilter } } },
+      { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
+    ],
+  };
+  const config = httpProxyConfig({ listenPort: PROXY, clusters: { web: [PORTS.web], api: [PORTS.api] }, routes, ...(hcm && { hcm }) }) as { static_resources: { listeners: { filter_chains: { filters: { typed_config: { route_config: Record<string, unknown> } }[] }[] }[] } };
   if (plugins !== undefined) config.static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config.route_config.cluster_specifier_plugins = plugins;
   return config;
 }
 
-async function setup(routes: HttpRoute[], plugins?: Record<string, unknown>[]): Promise<void> {
+async function setup(routes: HttpRoute[], plugins?: Record<string, unknown>[], luaFilter?: string): Promise<void> {
   runtime = new MemoryRuntime({ seed: 1 });
   for (const [name, port] of Object.entries(PORTS)) upstreams.push(await MemoryHttpServer.listen(runtime, port, (_req, res) => res.respond(200, `from ${name}`)));
-  server = new Server(runtime, loadBootstrap(JSON.stringify(proxyConfig(routes, plugins)), "json"), new Logger(runtime, "warn"));
+  server = new Server(runtime, loadBootstrap(JSON.stringify(proxyConfig(routes, plugins, luaFilter)), "json"), new Logger(runtime, "warn"));
   await server.start();
 }
 
@@ -172,6 +178,51 @@ describe("the Lua cluster specifier", () => {
     expect(served(get("/y"))).toEqual([200, "from api"]);
   });
 
+  test("h:headers() is one wrapper per run (Envoy's headers_wrapper_): h:headers() == h:headers()", async () => {
+    await setup([routeWith({ inline_cluster_specifier_plugin: luaPlugin('function envoy_on_route(h) if h:headers() == h:headers() then return "api" end return "web" end', "web") })]);
+    expect(served(get("/"))).toEqual([200, "from api"]);
+    // And a new one for the next run (the first is dead with its run).
+    expect(served(get("/"))).toEqual([200, "from api"]);
+  });
+
+  test("an endless envoy_on_route is stopped by the instruction budget: default_cluster", async () => {
+    await setup([routeWith({ inline_cluster_specifier_plugin: luaPlugin('function envoy_on_route(h) while true do end end', "api") })]);
+    expect(served(get("/"))).toEqual([200, "from api"]);
+    expect(runtime.logText).toMatch(/script log: .*, use default cluster/);
+  });
+
+  test("every cluster_specifier_plugins entry is built, one no route names too (Envoy's ConfigImpl)", async () => {
+    const used = luaPlugin('function envoy_on_route() return "api" end', "", "used");
+    const route = routeWith({ cluster_specifier_plugin: "used" });
+    await expect(setup([route], [used, luaPlugin("this is not lua(((", "web", "unused")])).rejects.toThrow(/script load error/);
+    await expect(setup([route], [used, luaPlugin("x = 1", "web", "unused")])).rejects.toThrow("envoy_on_route() function not found. Lua will not hook cluster specifier.");
+  });
+
+  test("a name given twice: the first serves the routes, the second is built too (a broken one fails), a warning", async () => {
+    const first = luaPlugin('function envoy_on_route() return "api" end', "", "p");
+    await setup([routeWith({ cluster_specifier_plugin: "p" })], [first, luaPlugin('function envoy_on_route() return "web" end', "", "p")]);
+    expect(served(get("/"))).toEqual([200, "from api"]);
+    expect(runtime.logText).toContain("cluster_specifier_plugins has more than one entry named 'p': routes use the first");
+    await expect(setup([routeWith({ cluster_specifier_plugin: "p" })], [first, luaPlugin("x = 1", "web", "p")])).rejects.toThrow("envoy_on_route() function not found");
+  });
+
+  test("clearRouteCache only marks the route stale: the specifier runs once more, when the route is next read, on the headers then", async () => {
+    // Counts its runs; with x-to: api, "api" only on its second run.
+    const counting = `local n = 0
+    function envoy_on_route(h)
+      n = n + 1
+      if h:headers():get("x-to") == "api" and n == 2 then return "api" end
+      return "web"
+    end`;
+    const filter = `function envoy_on_request(h)
+      for i = 1, 5 do h:clearRouteCache() end
+      h:headers():replace("x-to", "api")
+    end`;
+    await setup([routeWith({ inline_cluster_specifier_plugin: luaPlugin(counting, "web") })], undefined, filter);
+    // Envoy's: one run at routing, one when the router reads the route (not 6; and x-to is seen).
+    expect(served(get("/"))).toEqual([200, "from api"]);
+  });
+
   test("the route table's build fails on a load error or a code without envoy_on_route, as Envoy's config load", async () => {
     await expect(setup([routeWith({ inline_cluster_specifier_plugin: luaPlugin("function (", "web") })])).rejects.toThrow(/script load error/);
     await expect(setup([routeWith({ inline_cluster_specifier_plugin: luaPlugin("x = 1", "web") })])).rejects.toThrow("envoy_on_route() function not found. Lua will not hook cluster specifier.");
@@ -191,12 +242,21 @@ describe("cluster specifier plugin configs", () => {
 
   test("an unknown plugin name, a duplicate name, a non-optional unknown type, another Envoy cluster specifier, no source_code", () => {
     expect(problems([routeWith({ cluster_specifier_plugin: "nope" })])).toEqual([`${ROUTE}.virtual_hosts[0].routes[0].route.cluster_specifier_plugin: Unknown cluster specifier plugin name: nope is used in the route`]);
+    // A name given twice is Envoy's too (the first wins): accepted.
     const plugin = luaPlugin('function envoy_on_route() return "web" end', "", "p");
-    expect(problems([routeWith({ cluster_specifier_plugin: "p" })], [plugin, plugin])[0]).toBe(`${ROUTE}.cluster_specifier_plugins[1].extension.name: a cluster specifier plugin named "p" is already defined: all extension.name fields in this list must be unique`);
+    expect(problems([routeWith({ cluster_specifier_plugin: "p" })], [plugin, plugin])).toEqual([]);
     const unknown = { extension: { name: "my.plugin", typed_config: { "@type": "type.googleapis.com/example.Unknown" } } };
     expect(problems([routeWith({ inline_cluster_specifier_plugin: unknown })])[0]).toMatch(/route\.inline_cluster_specifier_plugin\.extension\.typed_config\.@type: Didn't find a registered implementation for 'my\.plugin' with type URL: 'example\.Unknown'/);
     const matcher = { extension: { name: "m", typed_config: { "@type": "type.googleapis.com/envoy.extensions.router.cluster_specifiers.matcher.v3.MatcherClusterSpecifier" } }, is_optional: true };
     expect(problems([routeWith({ inline_cluster_specifier_plugin: matcher })])[0]).toMatch(/type\.googleapis\.com\/envoy\.extensions\.router\.cluster_specifiers\.matcher\.v3\.MatcherClusterSpecifier is an Envoy cluster specifier plugin that polyvoy does not support yet/);
+    for (const type of ["priority_group.v3.PriorityGroupClusterSpecifier", "weighted_priority.v3.WeightedPriorityClusterSpecifier", "dynamic_modules.v3.DynamicModuleClusterSpecifier"]) {
+      const other = { extension: { name: "o", typed_config: { "@type": `type.googleapis.com/envoy.extensions.router.cluster_specifiers.${type}` } }, is_optional: true };
+      expect(problems([routeWith({ inline_cluster_specifier_plugin: other })])[0]).toContain(`${type} is an Envoy cluster specifier plugin that polyvoy does not support yet`);
+    }
+    // An envoy.* type Envoy has no factory for either: its null plugin when optional, Envoy's error when not.
+    const fake = (optional: boolean) => ({ extension: { name: "f", typed_config: { "@type": "type.googleapis.com/envoy.extensions.router.cluster_specifiers.fake.v3.Fake" } }, is_optional: optional });
+    expect(problems([routeWith({ inline_cluster_specifier_plugin: fake(true) })])).toEqual([]);
+    expect(problems([routeWith({ inline_cluster_specifier_plugin: fake(false) })])[0]).toMatch(/Didn't find a registered implementation for 'f' with type URL: 'envoy\.extensions\.router\.cluster_specifiers\.fake\.v3\.Fake'/);
     const noCode = { extension: { name: "l", typed_config: { "@type": LUA_CONFIG, default_cluster: "web" } } };
     expect(problems([routeWith({ inline_cluster_specifier_plugin: noCode })])[0]).toMatch(/inline_cluster_specifier_plugin\.extension\.typed_config\.source_code/);
   });
