@@ -85,11 +85,16 @@ export function anyToJson(bytes: Uint8Array): Record<string, Json> {
 }
 
 /**
- * Messages whose unknown field is refused, not skipped: a oneof of kinds that newer Envoy
- * APIs add to. Skipped, a tag of a newer kind would read as a tag of none and be refused as
- * "must set one of ...", which names every kind but the one sent.
+ * Messages whose unknown field is refused, not skipped:
+ * - CustomTag, a oneof of kinds that newer Envoy APIs add to. Skipped, a tag of a newer kind
+ *   would read as a tag of none and be refused as "must set one of ...", which names every
+ *   kind but the one sent.
+ * - OpenTelemetryAccessLogConfig, whose newer fields (8 on: http_service, the top-level
+ *   grpc_service, log_name and buffer settings, filter_state_objects_to_log, custom_tags,
+ *   resource_detectors) polyvoy refuses by name in a YAML or JSON config: skipped, a
+ *   management server's would be accepted and ignored.
  */
-const REFUSE_UNKNOWN_FIELDS = new Set(["envoy.type.tracing.v3.CustomTag"]);
+const REFUSE_UNKNOWN_FIELDS = new Set(["envoy.type.tracing.v3.CustomTag", "envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig"]);
 
 function decodeMessage(fields: Map<number, WireField>, bytes: Uint8Array, depth: number, name: string): Record<string, Json> {
   if (depth > MAX_DEPTH) throw new ProtoDecodeError("message nested too deeply");

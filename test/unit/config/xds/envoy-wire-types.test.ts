@@ -124,6 +124,13 @@ describe("protobuf → proto3 JSON", () => {
     expect(() => protoToJson("envoy.type.tracing.v3.CustomTag", newer)).toThrow(/envoy\.type\.tracing\.v3\.CustomTag: field 9 is not one polyvoy knows/);
   });
 
+  test("an OpenTelemetryAccessLogConfig field newer than the pinned protos (8 on) is refused by number, not skipped (YAML refuses them by name)", () => {
+    const OTEL = "envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig";
+    // buffer_size_bytes as a newer top-level field: a UInt32Value message {value: 5} at an unknown number.
+    const config = new Uint8Array([(12 << 3) | 2, 2, 8, 5]);
+    expect(() => protoToJson(OTEL, config)).toThrow(/OpenTelemetryAccessLogConfig: field 12 is not one polyvoy knows/);
+  });
+
   test("an Any of a message the tables do not know is kept as @type and base64 value", () => {
     expect(anyToJson(encodeAnyField("type.googleapis.com/no.such.Message", new Uint8Array([8, 1])))).toEqual({ "@type": "type.googleapis.com/no.such.Message", value: "CAE=" });
   });
