@@ -559,7 +559,8 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
 
   /** What the HCM's custom_tags read when its span is finished (core/tracing/custom-tags.ts). */
   private customTagStream(): CustomTagStream {
-    return { routeMetadata: this.route?.route.metadata, formatterContext: () => this.formatterContext(this.sentResponseHeaders, this.sentResponseTrailers) };
+    // The route as last resolved: finishing a span does not route a cleared cache again.
+    return { routeMetadata: this.cachedRoute?.route.metadata, formatterContext: () => this.formatterContext(this.sentResponseHeaders, this.sentResponseTrailers) };
   }
 
   /** One line per configured access log, at the stream's end (Envoy logs on stream destroy). */
@@ -611,7 +612,8 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
       connection.localAddress,
       connection.id,
       runtime.now() - this.streamInfo.startTime,
-      this.route?.route.metadata,
+      // As last resolved: logging does not route a cleared cache again (Envoy's formatters read stream info's route).
+      this.cachedRoute?.route.metadata,
       connection.directRemoteAddress,
     );
     context.downstreamTls = connection.socket.tls;

@@ -17,12 +17,10 @@
  */
 import type { ClusterSpecifierPluginConfig, RouteConfiguration } from "../../config/bootstrap.ts";
 import type { ServerContext } from "../../server-context.ts";
+import type { ClusterSpecifierPlugin } from "./cluster-specifier.ts";
 import type { RequestHeaders } from "../message.ts";
 
 /** A built plugin: the cluster for a request's headers ("" for none). */
-export interface ClusterSpecifierPlugin {
-  cluster(headers: RequestHeaders): string;
-}
 
 type LuaConfig = Extract<ClusterSpecifierPluginConfig, { type: "lua" }>;
 

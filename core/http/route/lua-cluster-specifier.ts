@@ -26,7 +26,7 @@ import { LuaCode, byteString, lauxlib, lua, popMessage } from "../filters/lua/lu
 import { luaPackagePath } from "../filters/lua/lua-sources.ts";
 import { pushLuaObject, type LuaMethods } from "../filters/lua/lua-objects.ts";
 import { headerValues } from "../filters/lua/lua-headers.ts";
-import type { ClusterSpecifierPlugin } from "./cluster-specifier-plugin.ts";
+import type { ClusterSpecifierPlugin } from "./cluster-specifier.ts";
 
 /** One run of envoy_on_route: what its wrappers belong to. */
 class RouteRun {

@@ -1126,8 +1126,9 @@ export class LuaFilter implements StreamFilter {
     return metadata?.[this.name] ?? metadata?.["envoy.filters.http.lua"] ?? {};
   }
 
+  /** StreamInfoWrapper::luaRouteName: the stream info's route name, as last set; it does not route a cleared cache again. */
   routeName(): string | undefined {
-    return this.decoderCallbacks.route?.route.name;
+    return this.decoderCallbacks.streamInfo.routeName || undefined;
   }
 
   wallClock(): number {
