@@ -35,6 +35,8 @@ export class StreamInfo {
   /** The chosen route entry's metadata_match criteria (a weighted cluster's merged over the route's). */
   routeMetadataMatch: MetadataMatchCriteria | undefined = undefined;
   upstreamCluster = "";
+  /** scheme_header_transformation.match_upstream: the router sets :scheme from its cluster's transport (Envoy's shouldSchemeMatchUpstream). */
+  shouldSchemeMatchUpstream = false;
   upstreamHost = "";
   /** The HCM's span for this stream (Envoy's activeSpan()): the router injects its context upstream. */
   activeSpan: TracingSpan | undefined = undefined;

@@ -58,6 +58,10 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   private timers: StreamTimers | undefined;
   private idleTimeoutMs = 0;
   private lastActivity = 0;
+  /** armTimers ran (the first route's timeouts); a route resolved again re-arms from here. */
+  private timersArmed = false;
+  /** When the request began (its first byte): max_stream_duration counts from here. */
+  private beganAt = 0;
   private upgrade = false;
   /** Made by an internal redirect (Envoy's is_internally_created_): the HCM sanitized the request on the first pass. */
   private internallyCreated = false;
@@ -142,11 +146,22 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     this.routeStale = true;
   }
 
+  /**
+   * Envoy's refreshCachedRoute → setRoute: the route matched again, its cluster chosen, and
+   * (refreshDurationTimeout, refreshIdleTimeout) its max_stream_duration and idle_timeout
+   * re-armed. Only a cleared cache comes here: a stream no filter clears pays nothing.
+   */
   private refreshCachedRoute(): void {
     this.routeStale = false;
     this.cachedRoute = this.routes.route(this.requestHeaders, this.streamInfo.dynamicMetadata);
     this.streamInfo.routeName = this.cachedRoute?.route.name ?? "";
     resolveRouteCluster(this.streamInfo, this.cachedRoute, this.requestHeaders, this.cm.server.runtime);
+    // Before the stream's timers were armed (a filter reading the route in the HCM's own
+    // decodeHeaders does not happen), or once it ended, there is nothing to re-arm.
+    if (this.timersArmed && !this.destroyed && !this.responseComplete) {
+      this.refreshDurationTimeout();
+      this.refreshIdleTimeout();
+    }
   }
 
   get downstreamRemoteAddress(): SocketAddress | undefined {
@@ -267,9 +282,8 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   private routeAndDecode(headers: RequestHeaders, endStream: boolean, upgradeType: string | undefined): void {
     const config = this.cm.config;
     this.route = this.routes.route(headers, this.streamInfo.dynamicMetadata);
-    if (!this.route) this.cm.stats.noRoute.inc();
     this.streamInfo.routeName = this.route?.route.name ?? "";
-    const cluster = resolveRouteCluster(this.streamInfo, this.route, headers, this.cm.server.runtime);
+    resolveRouteCluster(this.streamInfo, this.route, headers, this.cm.server.runtime);
     // typed_per_filter_config FilterConfig `disabled`: those filters leave this stream's chain.
     const match = this.route;
     if (match !== undefined && anyFilterDisabling(match, config.routeConfig)) this.removeFilters((name) => filterDisabled(match, config.routeConfig, name) === true);
@@ -284,11 +298,9 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
       }
       this.upgrade = true;
     }
-    // scheme_header_transformation.match_upstream (Envoy's router, FilterUtility::setUpstreamScheme):
-    // the scheme of the upstream connection: https to a cluster with a TLS transport socket.
-    if (config.schemeMatchUpstream && this.route?.route.action.type === "route") {
-      headers.scheme = cluster !== "" && this.cm.server.clusterManager.get(cluster)?.config.transportSocket ? "https" : "http";
-    }
+    // scheme_header_transformation.match_upstream: the router sets the scheme from the
+    // cluster of the route it forwards on (Envoy's StreamInfo::shouldSchemeMatchUpstream).
+    if (config.schemeMatchUpstream) this.streamInfo.shouldSchemeMatchUpstream = true;
     if (this.traced) this.trace("route", this.route ? this.route.route.name || this.route.virtualHost.name : "no route");
     if (config.tracing !== undefined) this.decorate(headers, config.tracing.operationName);
     this.armTimers();
@@ -637,6 +649,8 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
    * are a stream event (resetIdleTimer in ActiveStream::decodeHeaders).
    */
   private armTimers(): void {
+    this.timersArmed = true;
+    this.beganAt = this.cm.requestBeganAt;
     const { requestTimeoutMs, streamIdleTimeoutMs } = this.cm.config;
     const action = this.route?.route.action;
     const forward = action?.type === "route" ? action.route : undefined;
@@ -644,15 +658,13 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     // The route's max_stream_duration replaces the HCM's (stream-duration.ts).
     const maxStreamDurationMs = forward?.maxStreamDuration !== undefined ? streamDurationMs(forward, this.requestHeaders, this.cm.config.maxStreamDurationMs) : this.cm.config.maxStreamDurationMs;
     if (requestTimeoutMs <= 0 && idleTimeout <= 0 && maxStreamDurationMs === undefined) return;
-    const timers = this.cm.streamTimers();
-    timers.owner = this;
-    this.timers = timers;
+    const timers = this.ownTimers();
     // max_stream_duration counts from the request's first byte, like request_timeout; a
     // duration already spent fires at once, as Envoy enables its timer with 0.
-    if (maxStreamDurationMs !== undefined) timers.duration.enable(Math.max(maxStreamDurationMs - (this.lastActivity - this.cm.requestBeganAt), 0));
+    if (maxStreamDurationMs !== undefined) timers.duration.enable(Math.max(maxStreamDurationMs - (this.lastActivity - this.beganAt), 0));
     // A request complete with its head (most are) is past its request_timeout already.
     if (requestTimeoutMs > 0 && !this.requestComplete) {
-      const elapsed = this.lastActivity - this.cm.requestBeganAt;
+      const elapsed = this.lastActivity - this.beganAt;
       timers.request.enable(Math.max(requestTimeoutMs - elapsed, 1));
     }
     if (idleTimeout > 0) {
@@ -660,6 +672,48 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
       // Stream events only move `lastActivity`; the timer, when it fires, waits out the rest.
       timers.idle.enable(this.scaledIdleTimeout());
     }
+  }
+
+  /** The stream's timers, taken from the connection (and owned) the first time one is armed. */
+  private ownTimers(): StreamTimers {
+    if (this.timers !== undefined) return this.timers;
+    const timers = this.cm.streamTimers();
+    timers.owner = this;
+    return (this.timers = timers);
+  }
+
+  /**
+   * Envoy's ActiveStream::refreshDurationTimeout (source/common/http/conn_manager_impl.cc),
+   * for a route resolved again: a route that forwards sets the stream's max duration anew
+   * (stream-duration.ts: its max_stream_duration, or its gRPC header rule, else the HCM's;
+   * none disables the timer), counted from the stream's start — a duration already spent
+   * fires at once, as Envoy enables its timer with 0. A direct response or redirect route
+   * (no route entry) leaves the timer as it was.
+   */
+  private refreshDurationTimeout(): void {
+    const action = this.cachedRoute?.route.action;
+    if (action?.type !== "route") return;
+    const maxMs = streamDurationMs(action.route, this.requestHeaders, this.cm.config.maxStreamDurationMs);
+    if (maxMs === undefined) return this.timers?.disableDuration();
+    const used = this.cm.server.runtime.now() - this.beganAt;
+    this.ownTimers().duration.enable(Math.max(maxMs - used, 0));
+  }
+
+  /**
+   * Envoy's ActiveStream::refreshIdleTimeout: only a route with its own idle_timeout changes
+   * the stream's (one without keeps what the first route or the HCM set); 0 disables the
+   * idle timer. Envoy re-arms its timer with the new timeout at the next stream event
+   * (resetIdleTimer; decodeHeaders does it right after the filters, so a route resolved
+   * again there counts from the headers); here the timer fires the new timeout after the
+   * last stream event, which is the same whenever an event follows the change.
+   */
+  private refreshIdleTimeout(): void {
+    const action = this.cachedRoute?.route.action;
+    const idleTimeout = action?.type === "route" ? action.route.idleTimeoutMs : undefined;
+    if (idleTimeout === undefined) return;
+    this.idleTimeoutMs = idleTimeout;
+    if (idleTimeout <= 0) return this.timers?.idle.disable();
+    this.ownTimers().idle.enable(Math.max(0, this.lastActivity + this.scaledIdleTimeout() - this.cm.server.runtime.now()));
   }
 
   /** @internal request_timeout fired: the request did not arrive in full in time. */

@@ -37,6 +37,11 @@ export class StreamTimers implements TimerTarget {
     return (this.durationTimer ??= this.timers.create(this));
   }
 
+  /** A route resolved again has no max_stream_duration (conn_manager_impl.cc refreshDurationTimeout's disable_timer). */
+  disableDuration(): void {
+    this.durationTimer?.disable();
+  }
+
   /** `stream` stops being timed (it ended, or its request is in: `requestOnly`). */
   disarm(stream: TimedStream, requestOnly: boolean): void {
     if (this.owner !== stream) return;

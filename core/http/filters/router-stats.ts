@@ -11,9 +11,12 @@ export type PassthroughReason = "bad_location" | "unsafe_scheme" | "too_many_red
  */
 export class RouterStats {
   readonly passthroughInternalRedirect: Readonly<Record<PassthroughReason, Counter>>;
+  /** A request the router found no route for (the connection manager's stats declare it too, so it shows from the start). */
+  readonly noRoute: Counter;
 
   constructor(server: ServerContext, statPrefix: string) {
     const scope = server.stats.scope(`http.${statPrefix}.`);
+    this.noRoute = scope.counter("no_route");
     this.passthroughInternalRedirect = {
       bad_location: scope.counter("passthrough_internal_redirect_bad_location"),
       unsafe_scheme: scope.counter("passthrough_internal_redirect_unsafe_scheme"),

@@ -27,6 +27,7 @@ import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { applyRequestHeaderMutations, applyResponseHeaderMutations } from "../route/custom-headers.ts";
 import { rewriteHost, rewritePath, updateAuthority } from "./path-rewrite.ts";
 import { routeCluster } from "../route/route-cluster.ts";
+import type { RouteMatch } from "../route/route-table.ts";
 import { generateHash, makeSetCookieValue, type HashCookieSink } from "../hash-policy.ts";
 import { uint64ToHex, xxHash64Text } from "../../util/hash.ts";
 import { formatAddress } from "../../network/address.ts";
@@ -109,6 +110,8 @@ function resetDetails(prefix: string, reason: StreamResetReason, details: string
  */
 export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCallbacks, TimerTarget, RetryCallbacks, LoadBalancerContext, UpstreamRequestCallbacks, HashCookieSink, InternalRedirectTarget {
   private callbacks = UNBOUND_DECODER_FILTER_CALLBACKS;
+  /** The route as decodeHeaders found it (Envoy's route_): what this request uses to its end. */
+  private match: RouteMatch | undefined;
   private action: ForwardAction | undefined;
   private virtualHost: VirtualHostConfig | undefined;
   private cluster: Cluster | undefined;
@@ -206,8 +209,14 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
 
   decodeHeaders(headers: RequestHeaders, endStream: boolean): FilterHeadersStatus {
     const callbacks = this.callbacks;
-    const match = callbacks.route;
+    // Envoy's Filter::decodeHeaders takes route_ and route_entry_ once, for the whole request:
+    // a filter clearing the route cache later (the retries, response headers, an internal
+    // redirect's checks, mirrors, hedging) changes nothing here (source/common/router/router.cc).
+    const match = (this.match = callbacks.route);
     if (!match) {
+      // Counted here, where Envoy's router counts it: a filter may have routed a request the
+      // connection manager found no route for, or the other way round.
+      this.stats.noRoute.inc();
       const log = this.server.log.component("router");
       if (log.debugOn) log.debug(`${callbacks.logPrefix()}no route match for URL '${headers.path}'`);
       callbacks.sendLocalReply(404, "", "route_not_found", "NR");
@@ -248,7 +257,11 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.finalHedgingParams(action.route.hedgePolicy ?? vhost.hedgePolicy, headers);
     // Envoy's router: the active span's context goes upstream (injectContext).
     callbacks.streamInfo.activeSpan?.injectContext(headers);
-    this.upstreamHeaders = this.buildUpstreamHeaders(headers, action.route, retryPolicy);
+    this.upstreamHeaders = this.buildUpstreamHeaders(headers, match, action.route, retryPolicy);
+    // scheme_header_transformation.match_upstream (FilterUtility::setUpstreamScheme, after
+    // finalizeRequestHeaders): the scheme of this route's cluster's connections — https over
+    // a TLS transport socket.
+    if (callbacks.streamInfo.shouldSchemeMatchUpstream) headers.scheme = cluster.config.transportSocket ? "https" : "http";
     if (vhost.includeRequestAttemptCount) headers.set("x-envoy-attempt-count", "1");
     callbacks.streamInfo.attemptCount = 1;
     const retryState = RetryState.create(retryPolicy, headers, cluster, this.server, this);
@@ -762,7 +775,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     // Cookies a hash policy made go out only with an upstream response (router.cc, onUpstreamHeaders).
     if (this.downstreamSetCookies) for (const cookie of this.downstreamSetCookies) headers.add("set-cookie", cookie);
     if (this.virtualHost?.includeAttemptCountInResponse) headers.set("x-envoy-attempt-count", String(this.attemptCount));
-    const match = this.callbacks.route;
+    const match = this.match;
     if (match) applyResponseHeaderMutations(headers, match, this.callbacks.routeConfig, this.callbacks, headers);
     if (endStream) this.finish();
     this.callbacks.encodeHeaders(headers, endStream);
@@ -796,7 +809,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const stats = this.cluster!.stats;
     const location = headers.get("location");
     if (this.requestEnded && !this.requestBufferOverflowed && location !== undefined) {
-      const converted = convertRequestHeadersForInternalRedirect(policy, this.callbacks.route!.route.name, this.upstreamHeaders!, headers, location, this);
+      const converted = convertRequestHeadersForInternalRedirect(policy, this.match!.route.name, this.upstreamHeaders!, headers, location, this);
       if (converted.ok) {
         const body = converted.dropBody || this.bodyBytes === 0 ? undefined : concatBytes(this.body!, this.bodyBytes);
         const log = this.server.log.component("router");
@@ -1201,8 +1214,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
    * headers they added), then the path rewrite (so host_rewrite_path_regex reads the
    * path as it came).
    */
-  private buildUpstreamHeaders(headers: RequestHeaders, action: ForwardAction, retryPolicy: RetryPolicyConfig | undefined): RequestHeaders {
-    const match = this.callbacks.route!;
+  private buildUpstreamHeaders(headers: RequestHeaders, match: RouteMatch, action: ForwardAction, retryPolicy: RetryPolicyConfig | undefined): RequestHeaders {
     // Before the route's mutations, which may remove x-envoy-expected-rq-timeout-ms (Envoy's finalTimeout runs first too).
     this.finalTimeout(headers, action, retryPolicy);
     this.grpcRequest = isGrpcRequestHeaders(headers);
@@ -1273,7 +1285,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   }
 
   private redirect(redirect: RedirectAction, headers: RequestHeaders): void {
-    const location = redirectLocation(redirect, headers, this.callbacks.route!.route.match);
+    const location = redirectLocation(redirect, headers, this.match!.route.match);
     this.localReplyWithRouteHeaders(redirect.responseCode, "", "direct_response", [["location", location]]);
   }
 
@@ -1281,7 +1293,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   private localReplyWithRouteHeaders(status: number, body: string, details: string, extra: [string, string][] = []): void {
     const headers = new HeaderMap();
     for (const [name, value] of extra) headers.add(name, value);
-    applyResponseHeaderMutations(headers, this.callbacks.route!, this.callbacks.routeConfig, this.callbacks, undefined);
+    applyResponseHeaderMutations(headers, this.match!, this.callbacks.routeConfig, this.callbacks, undefined);
     this.callbacks.sendLocalReply(status, body, details, undefined, headers.entries());
   }
 }
