@@ -205,7 +205,7 @@ describe("the router keeps the route it started with (Envoy's route_)", () => {
     expect(response.status).toBe(200);
     expect(response.get("x-route")).toBe("a");
     // The Lua filter on the response looks up its per-route code (Envoy's getPerLuaCodeSetup
-    // calls route()): the cleared cache is resolved again there, as in Envoy, and the stream
+    // in source/extensions/filters/http/lua/lua_filter.h calls route() in encodeHeaders too): the cleared cache is resolved again there, as in Envoy, and the stream
     // info's route name follows — only the router kept its route.
     expect(response.get("x-route-name")).toBe("b");
     expect(seen).toHaveLength(1);

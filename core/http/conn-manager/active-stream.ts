@@ -156,8 +156,8 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     this.cachedRoute = this.routes.route(this.requestHeaders, this.streamInfo.dynamicMetadata);
     this.streamInfo.routeName = this.cachedRoute?.route.name ?? "";
     resolveRouteCluster(this.streamInfo, this.cachedRoute, this.requestHeaders, this.cm.server.runtime);
-    // Before the stream's timers were armed (a filter reading the route in the HCM's own
-    // decodeHeaders does not happen), or once it ended, there is nothing to re-arm.
+    // The first route's timeouts are armed before any filter runs (armTimers); once the
+    // response is complete there is nothing left to time.
     if (this.timersArmed && !this.destroyed && !this.responseComplete) {
       this.refreshDurationTimeout();
       this.refreshIdleTimeout();
