@@ -13,6 +13,7 @@ import { httpProxyConfig } from "../support/configs.ts";
 import { MemoryHttpClient, MemoryHttpServer } from "./support/http-peers.ts";
 import type { HttpMessage } from "./support/http-wire.ts";
 import { startProxy } from "./support/proxy.ts";
+import { H2Client } from "./support/h2-client.ts";
 import { ROUTER } from "./support/filter-proxy.ts";
 
 const PROXY = 10000;
@@ -132,6 +133,80 @@ describe("a route resolved again re-arms the stream's timeouts (refreshDurationT
     expect(unset.responses[0]?.status).toBe(504);
     runtime.advance(5_000);
     expect(none.responses).toHaveLength(0);
+  });
+});
+
+describe("a route resolved again later, or without its own limit", () => {
+  test("a new route's idle_timeout waits for the next stream event: a filter that waited first does not find it spent", async () => {
+    // The script waits 600 ms on an httpCall, then reroutes to a route with idle_timeout 0.4 s:
+    // Envoy's refreshIdleTimeout only stores it, and resetIdleTimer runs at the next event.
+    const pending: { respond(status: number, body: string): void }[] = [];
+    await setup([hang("/hang-idle", { idle_timeout: "0.4s" }), hang("/", {})], {
+      hcm: { stream_idle_timeout: "30s" },
+      filters: [
+        lua(`function envoy_on_request(h)
+          h:httpCall("backend", {[":method"]="GET", [":path"]="/slow", [":authority"]="x"}, "", 5000)
+          h:headers():replace(":path", "/hang-idle")
+        end`),
+      ],
+    });
+    upstream.close();
+    upstream = await MemoryHttpServer.listen(runtime, UPSTREAM, (req, res) => {
+      seen.push(req);
+      if (req.path === "/slow") pending.push(res);
+    });
+    const client = send("/start", {});
+    runtime.advance(600);
+    expect(pending).toHaveLength(1);
+    pending[0]!.respond(200, "ok");
+    runtime.advance(5);
+    expect(seen.map((r) => r.path)).toEqual(["/slow", "/hang-idle"]);
+    expect(client.responses).toHaveLength(0);
+    runtime.advance(5_000);
+    expect(client.responses).toHaveLength(0);
+    expect(counter("http.ingress_http.downstream_rq_idle_timeout")).toBe(0);
+  });
+
+  for (const hcmMax of [undefined, "1s"]) {
+    test(`a new route without max_stream_duration falls back to the HCM's (${hcmMax ?? "none"})`, async () => {
+      await setup([hang("/hang-plain", {}), hang("/", { max_stream_duration: { max_stream_duration: "0.3s" } })], {
+        hcm: hcmMax ? { common_http_protocol_options: { max_stream_duration: hcmMax } } : {},
+      });
+      const client = send("/hang", { "x-reroute": "/hang-plain" });
+      runtime.advance(500);
+      expect(client.responses).toHaveLength(0);
+      runtime.advance(600);
+      expect(client.responses.map((r) => r.status)).toEqual(hcmMax ? [504] : []);
+    });
+  }
+});
+
+describe("an internally redirected HTTP/2 stream keeps its start (Envoy's setFromForRecreateStream)", () => {
+  test("max_stream_duration counts from the first pass, not from the newest stream on the connection", async () => {
+    const pending: { respond(status: number, body: string, headers?: Record<string, string>): void }[] = [];
+    runtime = new MemoryRuntime({ seed: 1 });
+    upstream = await MemoryHttpServer.listen(runtime, UPSTREAM, (req, res) => {
+      if (req.path === "/redir") pending.push(res);
+      else if (!req.path.startsWith("/hang")) res.respond(200, "ok");
+    });
+    server = await startProxy(
+      runtime,
+      httpProxyConfig({
+        listenPort: PROXY,
+        clusters: { backend: [UPSTREAM] },
+        routes: [hang("/redir", { internal_redirect_policy: {} }), hang("/hang", { max_stream_duration: { max_stream_duration: "1s" } }), hang("/", {})] as never,
+        hcm: { codec_type: "HTTP2" },
+      }),
+    );
+    const client = new H2Client(runtime, PROXY);
+    const first = client.request([":path", "/redir"]);
+    runtime.advance(700);
+    client.request([":path", "/other"]);
+    runtime.advance(100);
+    expect(pending).toHaveLength(1);
+    pending[0]!.respond(302, "", { location: "http://example.com/hang" });
+    runtime.advance(250); // 1,050 ms since the first pass began
+    expect(first.headers).toHaveLength(1);
   });
 });
 

@@ -60,8 +60,18 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   private lastActivity = 0;
   /** armTimers ran (the first route's timeouts); a route resolved again re-arms from here. */
   private timersArmed = false;
-  /** When the request began (its first byte): max_stream_duration counts from here. */
-  private beganAt = 0;
+  /**
+   * When the request began (its first byte): max_stream_duration counts from here. Taken at
+   * construction (the connection's value is the newest stream's on HTTP/2); a stream an
+   * internal redirect recreates keeps the first pass's (Envoy's setFromForRecreateStream).
+   */
+  private beganAt: number;
+  /**
+   * A re-resolved route's idle_timeout, applied at the next stream event: Envoy's
+   * refreshIdleTimeout only stores it, and the armed timer keeps its deadline until
+   * resetIdleTimer runs (the end of decodeHeaders, or a later event).
+   */
+  private pendingIdleTimeoutMs: number | undefined = undefined;
   private upgrade = false;
   /** Made by an internal redirect (Envoy's is_internally_created_): the HCM sanitized the request on the first pass. */
   private internallyCreated = false;
@@ -90,6 +100,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     this.streamInfo = new StreamInfo(approximateNow(runtime));
     this.streamInfo.downstreamConnection = cm.connection;
     this.id = cm.nextStreamId();
+    this.beganAt = cm.requestBeganAt;
     const stats = cm.stats;
     stats.downstreamRqTotal.inc();
     cm.rqProtocolTotal.inc();
@@ -115,6 +126,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     const next = new ActiveStream(this.cm, this.encoder, headers);
     this.cm.replaceStream(this, next, this.encoder);
     next.internallyCreated = true;
+    next.beganAt = this.beganAt;
     next.streamInfo.setFromForRecreateStream(this.streamInfo);
     next.decodeHeaders(headers, body === undefined);
     if (body !== undefined) next.decodeData(body, true);
@@ -305,6 +317,9 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     if (config.tracing !== undefined) this.decorate(headers, config.tracing.operationName);
     this.armTimers();
     super.decodeHeaders(headers, endStream);
+    // Envoy resets the idle timer once the filters have had the headers (ActiveStream::
+    // decodeHeaders' last step): a route a filter chose there times from here.
+    if (this.pendingIdleTimeoutMs !== undefined) this.resetIdleTimer();
   }
 
   override decodeData(data: Uint8Array, endStream: boolean): void {
@@ -639,6 +654,16 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
 
   private touch(): void {
     this.lastActivity = approximateNow(this.cm.server.runtime);
+    if (this.pendingIdleTimeoutMs !== undefined) this.resetIdleTimer();
+  }
+
+  /** A stream event after a route's idle_timeout changed: the new timeout runs from now (Envoy's resetIdleTimer). */
+  private resetIdleTimer(): void {
+    this.idleTimeoutMs = this.pendingIdleTimeoutMs!;
+    this.pendingIdleTimeoutMs = undefined;
+    if (this.destroyed || this.responseComplete) return;
+    this.lastActivity = approximateNow(this.cm.server.runtime);
+    this.ownTimers().idle.enable(this.scaledIdleTimeout());
   }
 
   /**
@@ -650,7 +675,6 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
    */
   private armTimers(): void {
     this.timersArmed = true;
-    this.beganAt = this.cm.requestBeganAt;
     const { requestTimeoutMs, streamIdleTimeoutMs } = this.cm.config;
     const action = this.route?.route.action;
     const forward = action?.type === "route" ? action.route : undefined;
@@ -702,18 +726,22 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   /**
    * Envoy's ActiveStream::refreshIdleTimeout: only a route with its own idle_timeout changes
    * the stream's (one without keeps what the first route or the HCM set); 0 disables the
-   * idle timer. Envoy re-arms its timer with the new timeout at the next stream event
-   * (resetIdleTimer; decodeHeaders does it right after the filters, so a route resolved
-   * again there counts from the headers); here the timer fires the new timeout after the
-   * last stream event, which is the same whenever an event follows the change.
+   * idle timer at once. Another value takes effect at the next stream event (resetIdleTimer:
+   * decodeHeaders runs it right after the filters, so a route resolved again there counts
+   * from the headers); until then the armed timer keeps its deadline — a filter that waited
+   * (an httpCall) before rerouting does not find the new timeout already spent.
    */
   private refreshIdleTimeout(): void {
     const action = this.cachedRoute?.route.action;
     const idleTimeout = action?.type === "route" ? action.route.idleTimeoutMs : undefined;
     if (idleTimeout === undefined) return;
-    this.idleTimeoutMs = idleTimeout;
-    if (idleTimeout <= 0) return this.timers?.idle.disable();
-    this.ownTimers().idle.enable(Math.max(0, this.lastActivity + this.scaledIdleTimeout() - this.cm.server.runtime.now()));
+    if (idleTimeout > 0) {
+      this.pendingIdleTimeoutMs = idleTimeout;
+      return;
+    }
+    this.idleTimeoutMs = 0;
+    this.pendingIdleTimeoutMs = undefined;
+    this.timers?.idle.disable();
   }
 
   /** @internal request_timeout fired: the request did not arrive in full in time. */
