@@ -8,20 +8,20 @@
 //   copy of this node with postject, a pinned devDependency).
 // Deno's `deno compile` downloads a denort runtime for the target on first use (it is not
 // in the deno npm package), so it cannot build offline: there is no deno binary here.
-// Runs `npm run build` first when dist/polyvoy-bun.js is missing, or always with --fresh;
-// `node scripts/build-binaries.mjs bun` (or node) builds one.
+// Both are bundled here from the sources (not from `npm run build`'s dist/ files, which they
+// once were made of): nothing else is built first. `node scripts/build-binaries.mjs bun` (or
+// node) builds one.
 import { build } from "esbuild";
 import { buildId } from "./build-id.mjs";
 import { FENGARI_ALIASES, fengariPlugin } from "./fengari-stubs.mjs";
 import { execFileSync, spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const root = join(import.meta.dirname, "..");
 const out = join(root, "dist/bin");
 const bin = join(root, "node_modules/.bin");
 mkdirSync(out, { recursive: true });
-if (process.argv.includes("--fresh") || !existsSync(join(root, "dist/polyvoy-bun.js"))) execFileSync("npm", ["run", "build"], { cwd: root, stdio: "inherit" });
 const size = (file) => `${(statSync(file).size / 1024 / 1024).toFixed(0)} MB`;
 
 const only = process.argv.slice(2).filter((a) => !a.startsWith("--"));

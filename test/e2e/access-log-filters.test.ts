@@ -26,7 +26,11 @@ function fileLog(path: string, filter: unknown, format = "%REQ(:PATH)% %RESPONSE
 
 const comparison = (op: string, value: number) => ({ op, value: { default_value: value, runtime_key: "unused.key" } });
 
-/** A file's lines, after the proxy has flushed (it does so at least every second). */
+/**
+ * A file's lines, after the proxy has flushed (it does so at least every second): read once
+ * `atLeast` lines are there and 1.5 s have passed (a line a filter should have refused would
+ * be in by then), or after 5 s.
+ */
 async function linesAfterFlush(path: string, atLeast: number): Promise<string[]> {
   const deadline = Date.now() + 5000;
   for (;;) {
@@ -34,6 +38,14 @@ async function linesAfterFlush(path: string, atLeast: number): Promise<string[]>
     if ((lines.length >= atLeast && Date.now() > deadline - 3500) || Date.now() > deadline) return lines;
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * Several files' lines, each as linesAfterFlush reads it, waited for together: each wait is
+ * mostly the 1.5 s that lets a wrongly admitted line arrive, which the files share.
+ */
+function allLinesAfterFlush(dir: string, expected: Record<string, number>): Promise<Record<string, string[]>> {
+  return Promise.all(Object.entries(expected).map(async ([name, atLeast]) => [name, await linesAfterFlush(join(dir, name), atLeast)] as const)).then(Object.fromEntries);
 }
 
 async function get(port: number, target: string, headers = ""): Promise<number> {
@@ -113,11 +125,11 @@ describe.each(RUNTIMES)("access log filters on %s", (runtime) => {
     expect(await get(ports.http, "/fail")).toBe(500);
     expect(await get(ports.http, "/debug", "X-Debug: 1\r\n")).toBe(200);
     expect(await get(ports.http, "/ok", "Host: other\r\n")).toBe(400); // two Host fields: refused before routing
-    const all = await linesAfterFlush(join(dir, "all.log"), 4);
-    expect(all.length).toBe(4);
+    const logs = await allLinesAfterFlush(dir, { "all.log": 4, "errors.log": 2, "debug-or-noroute.log": 1 });
+    expect(logs["all.log"]!.length).toBe(4);
     // The refused request never became one: no path to log (Envoy prints "-").
-    expect(await linesAfterFlush(join(dir, "errors.log"), 2)).toEqual(["/fail 500 -", "- 400 DPE"]);
-    expect(await linesAfterFlush(join(dir, "debug-or-noroute.log"), 1)).toEqual(["/debug 200 -"]);
+    expect(logs["errors.log"]).toEqual(["/fail 500 -", "- 400 DPE"]);
+    expect(logs["debug-or-noroute.log"]).toEqual(["/debug 200 -"]);
   });
 
   test("HTTP: a request without a route (NR) passes the or_filter", async () => {
@@ -260,7 +272,8 @@ describe.each(RUNTIMES)("access log grpc_status, metadata and log_type filters o
     expect(await call(client, "/pkg.Echo/Fail")).toBe(grpc.status.NOT_FOUND);
     // No host in the cluster: polyvoy's local 503, a trailers-only UNAVAILABLE.
     expect(await call(client, "/down.Svc/Get", "a")).toBe(grpc.status.UNAVAILABLE);
-    expect(await linesAfterFlush(join(dir, "http-types.log"), 5)).toEqual([
+    const logs = await allLinesAfterFlush(dir, { "http-types.log": 5, "not-found.log": 3, "unavailable.log": 1, "failed-for-a.log": 2, "a-or-none.log": 4 });
+    expect(logs["http-types.log"]).toEqual([
       "DownstreamEnd /pkg.Echo/Say",
       "DownstreamEnd /pkg.Echo/Fail",
       "DownstreamEnd /pkg.Echo/Watch",
@@ -268,10 +281,10 @@ describe.each(RUNTIMES)("access log grpc_status, metadata and log_type filters o
       "DownstreamEnd /down.Svc/Get",
     ]);
     // NOT_FOUND from the headers (Fail: trailers-only) and from the trailers (Watch).
-    expect(await linesAfterFlush(join(dir, "not-found.log"), 3)).toEqual(["/pkg.Echo/Fail a NotFound", "/pkg.Echo/Watch b NotFound", "/pkg.Echo/Fail - NotFound"]);
-    expect(await linesAfterFlush(join(dir, "unavailable.log"), 1)).toEqual(["/down.Svc/Get a Unavailable"]);
-    expect(await linesAfterFlush(join(dir, "failed-for-a.log"), 2)).toEqual(["/pkg.Echo/Fail a NotFound", "/down.Svc/Get a Unavailable"]);
-    expect(await linesAfterFlush(join(dir, "a-or-none.log"), 4)).toEqual([
+    expect(logs["not-found.log"]).toEqual(["/pkg.Echo/Fail a NotFound", "/pkg.Echo/Watch b NotFound", "/pkg.Echo/Fail - NotFound"]);
+    expect(logs["unavailable.log"]).toEqual(["/down.Svc/Get a Unavailable"]);
+    expect(logs["failed-for-a.log"]).toEqual(["/pkg.Echo/Fail a NotFound", "/down.Svc/Get a Unavailable"]);
+    expect(logs["a-or-none.log"]).toEqual([
       "/pkg.Echo/Say a OK",
       "/pkg.Echo/Fail a NotFound",
       "/pkg.Echo/Fail - NotFound",
@@ -286,8 +299,9 @@ describe.each(RUNTIMES)("access log grpc_status, metadata and log_type filters o
       socket.on("error", () => undefined);
       socket.resume();
     });
-    expect(await linesAfterFlush(join(dir, "tcp-types.log"), 1)).toEqual(["TcpConnectionEnd grpc"]);
-    expect(await linesAfterFlush(join(dir, "tcp-unknown.log"), 1)).toEqual(["TcpConnectionEnd"]);
-    expect(await linesAfterFlush(join(dir, "tcp-never.log"), 0)).toEqual([]);
+    const logs = await allLinesAfterFlush(dir, { "tcp-types.log": 1, "tcp-unknown.log": 1, "tcp-never.log": 0 });
+    expect(logs["tcp-types.log"]).toEqual(["TcpConnectionEnd grpc"]);
+    expect(logs["tcp-unknown.log"]).toEqual(["TcpConnectionEnd"]);
+    expect(logs["tcp-never.log"]).toEqual([]);
   });
 });

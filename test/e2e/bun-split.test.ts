@@ -6,7 +6,6 @@
  * is loaded when a reload first names it; workers (--concurrency 2) start from it too.
  */
 import { beforeAll, describe, expect, test } from "vitest";
-import { execFileSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
@@ -14,13 +13,14 @@ import { join } from "node:path";
 import { CommandProcess } from "../support/command-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { ROOT, RUNTIMES } from "../support/proxy-process.ts";
+import { buildEntries } from "../support/built-entries.ts";
 
 const BUN = join(ROOT, "node_modules/.bin/bun");
 let folder: string;
 
 beforeAll(() => {
   if (!RUNTIMES.includes("bun")) return;
-  execFileSync(process.execPath, [join(ROOT, "scripts/build-runtimes.mjs"), "--entry", "bun"], { cwd: ROOT, stdio: "pipe" });
+  buildEntries(["bun"]);
   folder = mkdtempSync(join(tmpdir(), "polyvoy-bun-split-"));
 }, 120_000);
 

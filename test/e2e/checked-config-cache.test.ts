@@ -10,13 +10,13 @@
  * used, workers take what their supervisor kept, and from the sources nothing is kept.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CommandProcess } from "../support/command-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { ROOT, RUNTIMES, type RuntimeName } from "../support/proxy-process.ts";
+import { buildEntries } from "../support/built-entries.ts";
 import { checkedConfigName } from "../../core/config/checked-config-cache.ts";
 
 const BIN = join(ROOT, "node_modules/.bin");
@@ -36,7 +36,7 @@ const VALIDATING = "[debug] validating";
 let folder: string;
 
 beforeAll(() => {
-  for (const runtime of RUNTIMES) execFileSync(process.execPath, [join(ROOT, "scripts/build-runtimes.mjs"), "--entry", runtime], { cwd: ROOT, stdio: "pipe" });
+  buildEntries(RUNTIMES);
   folder = mkdtempSync(join(tmpdir(), "polyvoy-checked-configs-test-"));
   // An app folder as `npm install polyvoy` leaves one (deno reads only the chunks it runs there).
   const pkg = join(folder, "app/node_modules/polyvoy");

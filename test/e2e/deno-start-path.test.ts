@@ -18,6 +18,7 @@ import { join } from "node:path";
 import { CommandProcess, alive } from "../support/command-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { entryCommand, ROOT, RUNTIMES, singleProcess } from "../support/proxy-process.ts";
+import { buildEntries } from "../support/built-entries.ts";
 
 const DENO = join(ROOT, "node_modules/.bin/deno");
 /** Deno's globals that load node compatibility when first read. */
@@ -109,7 +110,7 @@ let packageBin: Promise<string> | undefined;
  */
 function denoPackage(): Promise<string> {
   packageBin ??= (async () => {
-    execFileSync(process.execPath, [join(ROOT, "scripts/build-runtimes.mjs"), "--entry", "deno"], { cwd: ROOT, stdio: "pipe" });
+    buildEntries(["deno"]);
     const loader = readdirSync(join(ROOT, "dist/deno/chunks")).filter((f) => /^load-\w+\.mjs$/.test(f));
     expect(loader).toHaveLength(1);
     const loaded = staticClosure(`dist/deno/chunks/${loader[0]}`, staticClosure("dist/deno/main.mjs", new Set()));

@@ -9,13 +9,13 @@
  * copied into a folder of their own; TMPDIR points node's os.tmpdir() at a fresh folder.
  */
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { execFileSync } from "node:child_process";
 import { appendFileSync, chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CommandProcess } from "../support/command-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { ROOT } from "../support/proxy-process.ts";
+import { buildEntries } from "../support/built-entries.ts";
 
 const NODE = "node";
 let folder: string;
@@ -24,7 +24,7 @@ let config: string;
 let port: number;
 
 beforeAll(async () => {
-  execFileSync(process.execPath, [join(ROOT, "scripts/build-runtimes.mjs"), "--entry", "node"], { cwd: ROOT, stdio: "pipe" });
+  buildEntries(["node"]);
   folder = mkdtempSync(join(tmpdir(), "polyvoy-code-cache-"));
   mkdirSync(join(folder, "pkg/bin"), { recursive: true });
   mkdirSync(join(folder, "pkg/dist"));

@@ -1,7 +1,8 @@
 /**
  * A real OTLP metrics collector for the tests: @grpc/grpc-js serving
  * opentelemetry.proto.collector.metrics.v1.MetricsService/Export (a hand-written subset of
- * opentelemetry-proto in test/support/protos, loaded with @grpc/proto-loader). Every request
+ * opentelemetry-proto in test/support/protos, its common.proto the generators' in scripts/protos,
+ * loaded with @grpc/proto-loader). Every request
  * is recorded as proto-loader decodes it (snake_case, 64-bit numbers as strings so nanosecond
  * times stay exact, enums as names, defaults left out). `otlpMetricsCodec` decodes a request
  * for unit tests. `answer` says what the next calls get (OK, or a gRPC status).
@@ -46,7 +47,7 @@ export interface ExportRequestObject {
 type Method = { requestDeserialize(b: Buffer): object };
 
 function loadDefinition(): protoLoader.PackageDefinition {
-  return protoLoader.loadSync(["opentelemetry/proto/collector/metrics/v1/metrics_service.proto"], { keepCase: true, longs: String, enums: String, defaults: false, oneofs: false, includeDirs: [join(import.meta.dirname, "protos")] });
+  return protoLoader.loadSync(["opentelemetry/proto/collector/metrics/v1/metrics_service.proto"], { keepCase: true, longs: String, enums: String, defaults: false, oneofs: false, includeDirs: [join(import.meta.dirname, "protos"), join(import.meta.dirname, "../../scripts/protos")] });
 }
 
 /** An ExportMetricsServiceRequest from bytes, as proto-loader reads it. */

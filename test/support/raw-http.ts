@@ -1,8 +1,11 @@
 /** Raw-socket HTTP for black-box tests: write exact bytes, read until the peer closes or a time passes. */
 import * as net from "node:net";
 
-/** Send `bytes` on a new connection and collect the reply until the proxy closes or `ms` pass. */
-export function rawExchange(port: number, bytes: string | Buffer, ms = 3000): Promise<{ text: string; closed: boolean }> {
+/**
+ * Send `bytes` on a new connection and collect the reply until the proxy closes, `ms` pass,
+ * or what came holds `until` (a reply on a connection the proxy keeps open: not `ms` waited out).
+ */
+export function rawExchange(port: number, bytes: string | Buffer, ms = 3000, until?: (text: string) => boolean): Promise<{ text: string; closed: boolean }> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ port, host: "127.0.0.1" });
     const chunks: Buffer[] = [];
@@ -16,7 +19,10 @@ export function rawExchange(port: number, bytes: string | Buffer, ms = 3000): Pr
     };
     const timer = setTimeout(() => finish(false), ms);
     socket.on("connect", () => socket.write(bytes));
-    socket.on("data", (d: Buffer) => chunks.push(d));
+    socket.on("data", (d: Buffer) => {
+      chunks.push(d);
+      if (until?.(Buffer.concat(chunks).toString("latin1"))) finish(false);
+    });
     socket.on("end", () => finish(true));
     socket.on("close", () => finish(true));
     socket.on("error", (err) => (chunks.length ? finish(true) : reject(err)));
@@ -61,4 +67,12 @@ export function chunkedResponse(text: string): { status: number; body: string; t
     rest = rest.slice(size + 2);
   }
   return { status: Number(text.split(" ")[1]), body, trailers: rest };
+}
+
+/** Whether `text` holds one whole content-length framed response (its head and its body). */
+export function oneWholeResponse(text: string): boolean {
+  const end = text.indexOf("\r\n\r\n");
+  if (end < 0) return false;
+  const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(text.slice(0, end))?.[1] ?? 0);
+  return text.length - (end + 4) >= length;
 }
