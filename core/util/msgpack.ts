@@ -58,7 +58,9 @@ export class MsgpackWriter {
   /** fixarray/fixmap up to 15, then 16- and 32-bit counts. */
   private header(count: number, fix: number, c16: number, c32: number): void {
     if (count < 16) {
-      this.bytes[this.reserve(1)] = fix | count;
+      // reserve() first: it may replace this.bytes (`this.bytes[this.reserve(1)]` would write to the old one).
+      const at = this.reserve(1);
+      this.bytes[at] = fix | count;
     } else if (count < 0x10000) {
       const at = this.reserve(3);
       this.bytes[at] = c16;
@@ -75,7 +77,8 @@ export class MsgpackWriter {
     const encoded = utf8Encode(value);
     const n = encoded.length;
     if (n < 32) {
-      this.bytes[this.reserve(1)] = 0xa0 | n;
+      const at = this.reserve(1);
+      this.bytes[at] = 0xa0 | n;
     } else if (n < 0x100) {
       const at = this.reserve(2);
       this.bytes[at] = 0xd9;

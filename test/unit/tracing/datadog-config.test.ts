@@ -1,0 +1,34 @@
+/** tracing.provider envoy.tracers.datadog: its DatadogConfig fields, Envoy's defaults and errors, remote_config refused. */
+import { describe, expect, test } from "vitest";
+import { loadBootstrap } from "../../../core/config/load.ts";
+import type { ConfigError } from "../../../core/config/errors.ts";
+import type { HttpConnectionManagerConfig } from "../../../core/config/bootstrap.ts";
+import { httpProxyConfig } from "../../support/configs.ts";
+
+const TYPE = "type.googleapis.com/envoy.config.trace.v3.DatadogConfig";
+const doc = (datadog: Record<string, unknown>) =>
+  httpProxyConfig({ listenPort: 1, clusters: { b: [2], dd: [3] }, routes: [{ match: { prefix: "/" }, cluster: "b" }], hcm: { tracing: { provider: { name: "envoy.tracers.datadog", typed_config: { "@type": TYPE, ...datadog } } } } }) as object;
+const problems = (d: object): string[] => {
+  try {
+    loadBootstrap(JSON.stringify(d), "json");
+  } catch (err) {
+    return (err as ConfigError).problems;
+  }
+  return [];
+};
+const tracingOf = (d: object) => (loadBootstrap(JSON.stringify(d), "json").listeners[0]!.filterChains[0]!.filters[0]!.config as HttpConnectionManagerConfig).tracing!;
+const AT = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.tracing.provider.typed_config";
+
+describe("datadog tracer config", () => {
+  test("defaults: service \"envoy\", the Agent requests' Host the cluster's name (config.cc)", () => {
+    expect(tracingOf(doc({ collector_cluster: "dd" })).datadog).toEqual({ collectorCluster: "dd", collectorHostname: "dd", serviceName: "envoy" });
+    expect(tracingOf(doc({ collector_cluster: "dd", service_name: "front", collector_hostname: "agent.example" })).datadog).toEqual({ collectorCluster: "dd", collectorHostname: "agent.example", serviceName: "front" });
+  });
+
+  test("collector_cluster is required and must name a cluster; remote_config is refused by name", () => {
+    expect(problems(doc({}))).toEqual([`${AT}.collector_cluster: value length must be at least 1 characters: the Datadog Agent's cluster`]);
+    expect(problems(doc({ collector_cluster: "nope" }))).toEqual([`${AT}.collector_cluster: envoy.tracers.datadog: unknown cluster 'nope'`]);
+    expect(problems(doc({ collector_cluster: "dd", remote_config: { polling_interval: "5s" } }))[0]).toMatch(/remote_config .* is not supported by polyvoy's datadog tracer/);
+    expect(problems(doc({ collector_cluster: "dd", unknown_field: 1 }))[0]).toMatch(/unknown_field/);
+  });
+});
