@@ -29,7 +29,7 @@ describe("Datadog extraction", () => {
   });
 
   test("malformed Datadog ids and priorities are errors (Envoy starts a new trace)", () => {
-    for (const bad of [{ "x-datadog-trace-id": "12a", "x-datadog-parent-id": "1" }, { "x-datadog-trace-id": "18446744073709551616", "x-datadog-parent-id": "1" }, { "x-datadog-trace-id": "1", "x-datadog-parent-id": "-1" }, { "x-datadog-trace-id": "1", "x-datadog-parent-id": "1", "x-datadog-sampling-priority": "keep" }]) {
+    for (const bad of <Record<string, string>[]>[{ "x-datadog-trace-id": "12a", "x-datadog-parent-id": "1" }, { "x-datadog-trace-id": "18446744073709551616", "x-datadog-parent-id": "1" }, { "x-datadog-trace-id": "1", "x-datadog-parent-id": "-1" }, { "x-datadog-trace-id": "1", "x-datadog-parent-id": "1", "x-datadog-sampling-priority": "keep" }]) {
       expect(() => extract(bad)).toThrow(DatadogExtractError);
     }
     // No parent and no origin; a zero trace id.
