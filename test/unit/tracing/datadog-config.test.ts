@@ -4,6 +4,8 @@ import { loadBootstrap } from "../../../core/config/load.ts";
 import type { ConfigError } from "../../../core/config/errors.ts";
 import type { HttpConnectionManagerConfig } from "../../../core/config/bootstrap.ts";
 import { httpProxyConfig } from "../../support/configs.ts";
+import { protoToJson } from "../../../core/config/xds/proto-to-json.ts";
+import { ProtoWriter } from "../../../core/util/protobuf-wire.ts";
 
 const TYPE = "type.googleapis.com/envoy.config.trace.v3.DatadogConfig";
 const doc = (datadog: Record<string, unknown>) =>
@@ -30,5 +32,15 @@ describe("datadog tracer config", () => {
     expect(problems(doc({ collector_cluster: "nope" }))).toEqual([`${AT}.collector_cluster: envoy.tracers.datadog: unknown cluster 'nope'`]);
     expect(problems(doc({ collector_cluster: "dd", remote_config: { polling_interval: "5s" } }))[0]).toMatch(/remote_config .* is not supported by polyvoy's datadog tracer/);
     expect(problems(doc({ collector_cluster: "dd", unknown_field: 1 }))[0]).toMatch(/unknown_field/);
+  });
+
+  test("over xDS: a binary DatadogConfig (datadog.proto: fields 1–4) reads as its YAML does, remote_config refused the same", () => {
+    const bytes = new ProtoWriter().string(1, "dd").string(2, "svc").string(3, "agent.example").finish();
+    const json = protoToJson("envoy.config.trace.v3.DatadogConfig", bytes);
+    expect(json).toEqual({ collector_cluster: "dd", service_name: "svc", collector_hostname: "agent.example" });
+    expect(tracingOf(doc(json)).datadog).toEqual({ collectorCluster: "dd", collectorHostname: "agent.example", serviceName: "svc" });
+    const remote = protoToJson("envoy.config.trace.v3.DatadogConfig", new ProtoWriter().string(1, "dd").message(4, (w) => w.message(1, (d) => d.uint(1, 5))).finish());
+    expect(remote).toEqual({ collector_cluster: "dd", remote_config: { polling_interval: "5s" } });
+    expect(problems(doc(remote))[0]).toMatch(/remote_config .* is not supported/);
   });
 });
