@@ -4,8 +4,8 @@
  * flush_interval (2 s, dd-trace-cpp's default), POSTed as one MessagePack array of chunks to
  * `/v0.4/traces` on the collector cluster, its Host the collector_hostname (default the
  * cluster's name), with dd-trace-cpp's headers; each request bounded by request_timeout
- * (2 s). What is held when the listener goes (a reload, shutdown) is sent then, as
- * DatadogAgent's destructor flushes.
+ * (2 s). What is held when the listener goes (a reload) or the server shuts down is sent
+ * then, as DatadogAgent's destructor flushes.
  *
  * Stats tracing.datadog.* (tracer_stats.h): reports_sent (a 200), reports_dropped (any other
  * status), reports_failed (no answer), reports_skipped_no_cluster; and polyvoy's
@@ -59,6 +59,8 @@ export class DatadogAgent implements AsyncRequestCallbacks {
   private readonly timer: Timer;
   private stopped = false;
   private readonly active = new Set<AsyncRequest>();
+  /** Waiting for the requests in flight to end (flushAndWait at shutdown). */
+  private idle: (() => void)[] = [];
 
   constructor(
     private readonly server: ServerContext,
@@ -106,6 +108,23 @@ export class DatadogAgent implements AsyncRequestCallbacks {
     this.stopped = true;
   }
 
+  /** Shutdown: what is held goes now; resolves once the Agent answered (or the requests failed). */
+  async flushAndWait(): Promise<void> {
+    // The client may still be loading: the constructor's handler on the same import runs first, so it is set after this.
+    if (this.client === undefined && !this.clientFailed) await import("../http/async-client.ts").catch(() => {});
+    this.stop();
+    if (this.active.size === 0) return;
+    await new Promise<void>((resolve) => this.idle.push(resolve));
+  }
+
+  private settled(request: AsyncRequest): void {
+    this.active.delete(request);
+    if (this.active.size > 0) return;
+    const idle = this.idle;
+    this.idle = [];
+    for (const resolve of idle) resolve();
+  }
+
   /** DatadogAgent::flush: one request with every chunk held. */
   flush(): void {
     const chunks = this.chunks;
@@ -143,13 +162,13 @@ export class DatadogAgent implements AsyncRequestCallbacks {
 
   /** AgentHTTPClient::onSuccess: a 200 is a report sent, any other status one dropped. */
   onSuccess(request: AsyncRequest, response: AsyncResponse): void {
-    this.active.delete(request);
+    this.settled(request);
     if (response.headers.status === 200) this.stats.reportsSent.inc();
     else this.stats.reportsDropped.inc();
   }
 
   onFailure(request: AsyncRequest, _reason: AsyncFailureReason): void {
-    this.active.delete(request);
+    this.settled(request);
     this.stats.reportsFailed.inc();
   }
 }

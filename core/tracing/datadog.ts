@@ -301,8 +301,12 @@ export function datadogTracerFor(server: ServerContext, key: object, config: Dat
   if (tracer === undefined) {
     const made = (tracer = new DatadogTracer(server, config, spawnUpstreamSpan));
     byKey.set(key, tracer);
-    // A listener removed or replaced (a reload), or the server stopping: what is buffered goes now (DatadogAgent's destructor flushes).
-    server.onListenerDestroyed?.(() => made.agent.stop());
+    // A listener removed or replaced (a reload), or the server shutting down: what is held goes now (DatadogAgent's destructor flushes).
+    const unregister = server.onShutdown?.(() => made.agent.flushAndWait());
+    server.onListenerDestroyed?.(() => {
+      unregister?.();
+      made.agent.stop();
+    });
   }
   return tracer;
 }

@@ -138,4 +138,23 @@ describe.each(RUNTIMES)("datadog tracer on %s", (runtime) => {
     expect(stats.get("tracing.datadog.reports_failed")).toBe(0);
     expect(stats.get("tracing.datadog.reports_dropped")).toBe(0);
   });
+
+  test("at shutdown what is held goes out at once, before the 2 s flush (dd-trace-cpp's agent flushes when destroyed)", async () => {
+    const own = await httpUpstream((_, res) => res.end("{}"));
+    const { config, port: examplePort } = await localize("datadog-tracing/envoy.yaml", { http: upstream.port, "dd-agent": own.port });
+    const example = await ProxyProcess.start(runtime, config);
+    try {
+      expect((await fetch(`http://127.0.0.1:${examplePort(1337)}/bye`)).status).toBe(200);
+      const spanId = BigInt(upstream.requests.at(-1)!.headers["x-datadog-parent-id"] as string);
+      expect(own.requests).toHaveLength(0);
+      await example.stop();
+      const sent = own.requests.flatMap((r) => decodeTraces(new Uint8Array(r.body)).flat());
+      expect(sent.map((s) => s.span_id)).toContain(spanId);
+    } catch (err) {
+      throw new Error(`${String(err)}\n${example.stderr.slice(-2000)}`);
+    } finally {
+      await example.stop();
+      await own.close();
+    }
+  });
 });
