@@ -109,4 +109,14 @@ describe("datadog tracer", () => {
     expect(span!.meta["http.status_code"]).toBe("503");
     expect(span!.meta.error).toBeUndefined();
   });
+
+  test("the HCM's custom_tags go in every span's meta, the start_child_span child's too", async () => {
+    const { agent } = await setup({ custom_tags: [{ tag: "team", literal: { value: "edge" } }, { tag: "path", request_header: { name: ":path" } }] }, { start_child_span: true });
+    await request("/tagged");
+    runtime.advance(2000);
+    await settle();
+    const spans = decodeTraces(agent.requests[0]!.body)[0]!;
+    expect(spans).toHaveLength(2);
+    for (const span of spans) expect(span.meta).toMatchObject({ team: "edge", path: "/tagged" });
+  });
 });
