@@ -42,6 +42,10 @@
 // - `otel`: the OpenTelemetry tracer (envoy.tracers.opentelemetry) with every request sampled,
 //   the spans exported as OTLP/HTTP protobuf POSTs of 5 spans to a node:http collector in
 //   this process, unpinned, answering 200 (its cluster kept by `--keep-cluster`).
+// - `datadog`: the Datadog tracer (envoy.tracers.datadog) with every request traced (a span per
+//   request, x-datadog-* and W3C headers upstream), its segments POSTed as MessagePack to
+//   /v0.4/traces every 2 s to a node:http Agent in this process, unpinned, answering 200
+//   (its cluster kept by `--keep-cluster`).
 // - `grpc_json`: the gRPC-JSON transcoder (envoy.filters.http.grpc_json_transcoder) first,
 //   requests `GET /v1/echo/hello` mapped by a google.api.http rule to the bench's Echo.Unary
 //   on a local @grpc/grpc-js server in this process, unpinned (HTTP/2, its cluster kept by
@@ -49,7 +53,7 @@
 //   router alone proxies the origin's /64, so the difference is a transcoded gRPC call's
 //   against a plain proxied GET, not the filter's alone.
 //
-//   node bench/filter-chain-throughput.mjs [--with chain|zipkin|ext_proc|ext_proc_streamed|cache|lua|als|oauth2|oauth2_redirect|custom_response|custom_response_fires|otel|grpc_json] [--rounds 3] [--duration 5s] [--runtimes node,bun,deno]
+//   node bench/filter-chain-throughput.mjs [--with chain|zipkin|ext_proc|ext_proc_streamed|cache|lua|als|oauth2|oauth2_redirect|custom_response|custom_response_fires|otel|datadog|grpc_json] [--rounds 3] [--duration 5s] [--runtimes node,bun,deno]
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -303,6 +307,19 @@ function withOpenTelemetry(config, port) {
   copy.static_resources.clusters.push(localCluster("otel_collector", port));
   return copy;
 }
+/** The bench config with the Datadog tracer on its HCM (every request traced: the HCM's default), its Agent on `port`. */
+function withDatadog(config, port) {
+  const copy = structuredClone(config);
+  const hcm = copy.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+  hcm.tracing = {
+    provider: {
+      name: "envoy.tracers.datadog",
+      typed_config: { "@type": "type.googleapis.com/envoy.config.trace.v3.DatadogConfig", collector_cluster: "datadog_agent", service_name: "bench" },
+    },
+  };
+  copy.static_resources.clusters.push(localCluster("datadog_agent", port));
+  return copy;
+}
 /**
  * The bench config with the gRPC-JSON transcoder first, its descriptor set (protoc, from the
  * Echo service with a google.api.http rule), and a route for the gRPC path to the Echo
@@ -355,7 +372,7 @@ async function startGrpcEcho() {
     },
   };
 }
-/** A local OTLP/HTTP collector: reads each POST and answers 200 with an empty ExportTraceServiceResponse; its port. */
+/** A local OTLP/HTTP collector (or Datadog Agent): reads each POST and answers 200 with an empty body; its port. */
 async function startCollector() {
   let exports = 0;
   const server = createServer((req, res) => {
@@ -366,7 +383,7 @@ async function startCollector() {
   await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
   const close = () => {
     // A tracer that exported nothing would make the run measure spans built and dropped.
-    console.log(`  the collector received ${exports} OTLP/HTTP exports`);
+    console.log(`  the collector received ${exports} ${values.with === "datadog" ? "/v0.4/traces reports" : "OTLP/HTTP exports"}`);
     server.close();
     server.closeAllConnections();
   };
@@ -377,12 +394,12 @@ const processor =
     ? await startProcessor()
     : values.with === "als"
       ? await startAccessLogService()
-      : values.with === "otel"
+      : values.with === "otel" || values.with === "datadog"
         ? await startCollector()
         : values.with === "grpc_json"
           ? await startGrpcEcho()
           : undefined;
-const keptCluster = { als: "als", otel: "otel_collector", grpc_json: "grpc_echo" }[values.with] ?? "processor";
+const keptCluster = { als: "als", otel: "otel_collector", datadog: "datadog_agent", grpc_json: "grpc_echo" }[values.with] ?? "processor";
 const variants = {
   chain: ["the chain + router", () => withFilters(base, targetChain(join(root, "examples/filters/add-header.ts"))), " (target ≤ 15 %)"],
   zipkin: ["zipkin tracer, all sampled", () => withZipkin(base), ""],
@@ -396,6 +413,7 @@ const variants = {
   custom_response: ["custom_response, not firing", () => withCustomResponse(base), ""],
   custom_response_fires: ["custom_response on the origin's 503s", () => withCustomResponse(base), "", { target: "/503" }],
   otel: ["opentelemetry tracer, all sampled", () => withOpenTelemetry(base, processor.port), ""],
+  datadog: ["datadog tracer, all traced", () => withDatadog(base, processor.port), ""],
   grpc_json: ["grpc_json_transcoder, a gRPC call per GET", () => withGrpcJson(base, processor.port), "", { target: "/v1/echo/hello" }],
 };
 const variant = variants[values.with];

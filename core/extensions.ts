@@ -31,6 +31,7 @@ import { pickWeighted } from "./util/weighted-pick.ts";
 import { loadZipkin } from "./tracing/zipkin-loader.ts";
 import { loadOpenTelemetry } from "./tracing/opentelemetry-loader.ts";
 import { loadSkyWalking } from "./tracing/skywalking-loader.ts";
+import { loadDatadog } from "./tracing/datadog-loader.ts";
 import { sanitizeStatsPrefix } from "./stats/sanitize-stats-name.ts";
 
 // ---------------------------------------------------------------- network filters
@@ -57,6 +58,9 @@ registerNetworkFilterFactory("envoy.filters.network.http_connection_manager", (c
   // listener from LDS naming one that does not exist is refused, as a static one is at load.
   const zipkin = config.tracing?.zipkin;
   if (zipkin !== undefined && !context.clusterManager.get(zipkin.collectorCluster)) throw new Error(`envoy.tracers.zipkin: unknown cluster '${zipkin.collectorCluster}'`);
+  // The Datadog Tracer's constructor checks its collector cluster as well (tracer.cc).
+  const datadog = config.tracing?.datadog;
+  if (datadog !== undefined && !context.clusterManager.get(datadog.collectorCluster)) throw new Error(`envoy.tracers.datadog: unknown cluster '${datadog.collectorCluster}'`);
   // The route table is compiled once per listener and shared by its connections (RDS: once
   // per update), and its per-route filter configs and cluster specifier plugins built with it.
   const prepareRoutes = (routeConfig: RouteConfiguration) => {
@@ -78,9 +82,9 @@ registerNetworkFilterDependencies("envoy.filters.network.http_connection_manager
   const filters = resolveHttpFilters(config.httpFilters, context, { statPrefix: config.statPrefix });
   // A static route_config's cluster specifier plugins' modules (RDS loads an update's itself).
   const plugins = config.rds ? undefined : loadClusterSpecifierPlugins(config.routeConfig);
-  // A tracer's code only when this HCM names it (core/tracing/zipkin-loader.ts, opentelemetry-loader.ts, skywalking-loader.ts).
+  // A tracer's code only when this HCM names it (core/tracing/zipkin-loader.ts, opentelemetry-loader.ts, skywalking-loader.ts, datadog-loader.ts).
   const tracing = config.tracing;
-  const tracer = tracing?.zipkin !== undefined ? loadZipkin() : tracing?.opentelemetry !== undefined ? loadOpenTelemetry() : tracing?.skywalking !== undefined ? loadSkyWalking() : undefined;
+  const tracer = tracing?.zipkin !== undefined ? loadZipkin() : tracing?.opentelemetry !== undefined ? loadOpenTelemetry() : tracing?.skywalking !== undefined ? loadSkyWalking() : tracing?.datadog !== undefined ? loadDatadog() : undefined;
   const loading = [filters, tracer, plugins].filter((load) => load !== undefined);
   return loading.length === 0 ? undefined : loading.length === 1 ? loading[0] : Promise.all(loading).then(() => {});
 });

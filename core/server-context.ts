@@ -66,4 +66,11 @@ export interface ServerContext extends Dispatcher {
    * Envoy's go with the destroyed filter config. Absent (the server's own context): never.
    */
   onListenerDestroyed?(callback: () => void): void;
+  /**
+   * Run `flush` when the server shuts down, once its connections are closed (their streams'
+   * spans finished) and before the stats' final flush: what a tracer holds goes out then, as
+   * Envoy's Datadog tracer flushes when it is destroyed. The server waits for it up to its
+   * grace period. Returns what removes it (the listener gone first).
+   */
+  onShutdown?(flush: () => Promise<void>): () => void;
 }

@@ -85,6 +85,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
   private loadStatsReporter: { stop(): void } | undefined;
   /** The stats flush and stats_sinks (core/stats/stats-flusher.ts), from start(). */
   private statsFlusher: StatsFlusher | undefined;
+  /** What runs at shutdown once the connections are closed (onShutdown: the tracers' buffers). */
+  private readonly shutdownFlushes = new Set<() => Promise<void>>();
   /** The flushing worker's copies of the merged stats (--concurrency), made at its first merged flush. */
   private mergedSnapshots: MergedSnapshotMirror | undefined;
   /** The cluster manager's initialization (and CDS's first update) is done: listeners come next. */
@@ -637,6 +639,11 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
   }
 
   /** StatsHandler: with stats_flush_on_admin (as the server started), reading /stats flushes. */
+  onShutdown(flush: () => Promise<void>): () => void {
+    this.shutdownFlushes.add(flush);
+    return () => this.shutdownFlushes.delete(flush);
+  }
+
   onAdminStatsRead(): void {
     if (this.statsFlusher?.onAdmin === true) this.statsFlusher.flush();
   }
@@ -655,6 +662,8 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     this.listenerManager.stopListening();
     const closed = Promise.all([this.listenerManager.closeConnections(), this.admin?.listener.closeConnections()]);
     await this.within(SHUTDOWN_GRACE_MS, closed);
+    // The streams are over, their spans finished: what the tracers hold goes out, on clusters still up.
+    if (this.shutdownFlushes.size > 0) await this.within(SHUTDOWN_GRACE_MS, Promise.all([...this.shutdownFlushes].map((flush) => flush())));
     // Envoy's terminate() flushes after the workers stopped, so the connections' last stats
     // are in it; the sinks then get the grace period to send what they hold.
     const flusher = this.statsFlusher;

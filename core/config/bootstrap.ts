@@ -1355,6 +1355,8 @@ export interface TracingConfig {
   opentelemetry?: OpenTelemetryConfig;
   /** tracing.provider envoy.tracers.skywalking (core/tracing/skywalking.ts). */
   skywalking?: SkyWalkingConfig;
+  /** tracing.provider envoy.tracers.datadog (core/tracing/datadog.ts). */
+  datadog?: DatadogConfig;
   /** spawn_upstream_span: a CLIENT span per upstream request (Tracing::Config::spawnUpstreamSpan). */
   spawnUpstreamSpan: boolean;
   /** max_path_tag_length: the most of the path the http.url tag keeps (default 256). */
@@ -1416,6 +1418,16 @@ export interface OtlpHttpServiceConfig {
   timeoutMs: number;
   /** request_headers_to_add: each set on the request, replacing a header of its name. */
   headers: readonly (readonly [string, string])[];
+}
+
+/** envoy.config.trace.v3.DatadogConfig (config/tracing-schema.ts). */
+export interface DatadogConfig {
+  /** collector_cluster: the Datadog Agent's cluster. */
+  collectorCluster: string;
+  /** collector_hostname: the Host of the Agent requests; default the cluster's name. */
+  collectorHostname: string;
+  /** service_name; default "envoy". */
+  serviceName: string;
 }
 
 /** envoy.config.trace.v3.ZipkinConfig (config/tracing-schema.ts), with the node's LocalInfo the tracer reads. */

@@ -239,6 +239,11 @@ function crossCheck(tree: unknown, parsedListeners?: readonly ListenerConfig[]):
           if (zipkin !== undefined && !clusterNames.has(zipkin.collectorCluster)) {
             problems.push(problemAt([...typedConfig, "tracing", "provider", "typed_config", "collector_cluster"], `envoy.tracers.zipkin: unknown cluster '${zipkin.collectorCluster}'`));
           }
+          // The Datadog Tracer: Config::Utility::checkCluster("envoy.tracers.datadog", ...) (tracer.cc).
+          const datadog = filter.config.tracing?.datadog;
+          if (datadog !== undefined && !clusterNames.has(datadog.collectorCluster)) {
+            problems.push(problemAt([...typedConfig, "tracing", "provider", "typed_config", "collector_cluster"], `envoy.tracers.datadog: unknown cluster '${datadog.collectorCluster}'`));
+          }
           // ext_authz's (and ratelimit's) service cluster: with static clusters only, a missing one could only ever fail every check.
           filter.config.httpFilters.forEach((http, h) => {
             // A google_grpc service's cluster is its own (config/google-grpc-target.ts).

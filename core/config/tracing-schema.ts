@@ -5,14 +5,15 @@
  * polyvoy reproduces: the request-id sampling decision written into x-request-id and the
  * `tracing.*` stats (core/http/conn-manager/tracing-decision.ts). The providers polyvoy has
  * are envoy.tracers.zipkin (core/tracing/zipkin.ts), envoy.tracers.opentelemetry
- * (core/tracing/opentelemetry.ts) and envoy.tracers.skywalking (core/tracing/skywalking.ts);
+ * (core/tracing/opentelemetry.ts), envoy.tracers.skywalking (core/tracing/skywalking.ts) and
+ * envoy.tracers.datadog (core/tracing/datadog.ts);
  * others are refused by name.
  */
 // The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
 import * as z from "./schema-kit/index.ts";
 import { optionalBool, strictObject, stringEmpty } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
-import type { OpenTelemetryConfig, OtlpHttpServiceConfig, SkyWalkingConfig, TracingConfig, ZipkinConfig } from "./bootstrap.ts";
+import type { DatadogConfig, OpenTelemetryConfig, OtlpHttpServiceConfig, SkyWalkingConfig, TracingConfig, ZipkinConfig } from "./bootstrap.ts";
 import { durationMs, headerName, headerValue, uint32 } from "./proto-schema.ts";
 import { nonEmptyString } from "./shared-schemas.ts";
 import { grpcService } from "./grpc-service-schema.ts";
@@ -24,6 +25,8 @@ const OPENTELEMETRY = "envoy.tracers.opentelemetry";
 const OPENTELEMETRY_TYPE = "type.googleapis.com/envoy.config.trace.v3.OpenTelemetryConfig";
 const SKYWALKING = "envoy.tracers.skywalking";
 const SKYWALKING_TYPE = "type.googleapis.com/envoy.config.trace.v3.SkyWalkingConfig";
+const DATADOG = "envoy.tracers.datadog";
+const DATADOG_TYPE = "type.googleapis.com/envoy.config.trace.v3.DatadogConfig";
 /** The one sampler taken: AlwaysOnSampler samples every span (samplers/always_on/always_on_sampler.cc), which the HCM's decision then does not change. */
 const ALWAYS_ON = "envoy.tracers.opentelemetry.samplers.always_on";
 const ALWAYS_ON_TYPE = "type.googleapis.com/envoy.extensions.tracers.opentelemetry.samplers.v3.AlwaysOnSamplerConfig";
@@ -181,7 +184,36 @@ const skyWalkingConfig = lazySchema(() =>
     maxCacheSize: c.client_config?.max_cache_size ?? 1024,
   })));
 
-type Provider = { zipkin: ZipkinConfig } | { opentelemetry: OpenTelemetryConfig } | { skywalking: SkyWalkingConfig };
+/**
+ * envoy.config.trace.v3.DatadogConfig, as Envoy's DatadogTracerFactory reads it
+ * (source/extensions/tracers/datadog/config.cc): collector_cluster (required), the Agent
+ * requests' Host (collector_hostname, else the cluster's name: makeCollectorReferenceHost)
+ * and the spans' service (service_name, else "envoy"). remote_config is refused: it turns on
+ * dd-trace-cpp's Remote Configuration, a /v0.7/config poll whose answers change sampling
+ * rules and tags at run time, which polyvoy does not have.
+ */
+const datadogConfig = lazySchema(() =>
+  strictObject({
+    "@type": z.literal(DATADOG_TYPE).optional(),
+    collector_cluster: stringEmpty,
+    service_name: stringEmpty,
+    collector_hostname: stringEmpty,
+    remote_config: z.unknown().optional(),
+  })
+  .superRefine((c, ctx) => {
+    // DatadogConfig.collector_cluster: (validate.rules).string.min_len = 1.
+    if (c.collector_cluster === "") ctx.addIssue({ code: "custom", path: ["collector_cluster"], message: "value length must be at least 1 characters: the Datadog Agent's cluster" });
+    if (c.remote_config !== undefined) {
+      ctx.addIssue({ code: "custom", path: ["remote_config"], message: "remote_config (Datadog Remote Configuration: polling the Agent's /v0.7/config for sampling rules and tags) is not supported by polyvoy's datadog tracer: remove it" });
+    }
+  })
+  .transform((c): DatadogConfig => ({
+    collectorCluster: c.collector_cluster,
+    collectorHostname: c.collector_hostname !== "" ? c.collector_hostname : c.collector_cluster,
+    serviceName: c.service_name !== "" ? c.service_name : "envoy",
+  })));
+
+type Provider = { zipkin: ZipkinConfig } | { opentelemetry: OpenTelemetryConfig } | { skywalking: SkyWalkingConfig } | { datadog: DatadogConfig };
 
 /** The provider's typed_config parsed by `schema`, its issues under typed_config. */
 function parseTyped<T>(schema: z.ZodType<T, unknown>, typed: unknown, ctx: z.RefinementCtx): T | typeof z.NEVER {
@@ -196,20 +228,24 @@ const provider = lazySchema(() =>
   strictObject({ name: stringEmpty, typed_config: z.unknown().optional() })
   .transform((p, ctx): Provider => {
     const type = (p.typed_config as { "@type"?: string } | undefined)?.["@type"];
-    if (type === ZIPKIN_TYPE || (p.name === ZIPKIN && type !== OPENTELEMETRY_TYPE && type !== SKYWALKING_TYPE)) {
+    if (type === ZIPKIN_TYPE || (p.name === ZIPKIN && type !== OPENTELEMETRY_TYPE && type !== SKYWALKING_TYPE && type !== DATADOG_TYPE)) {
       const zipkin = parseTyped(zipkinConfig, p.typed_config, ctx);
       return zipkin === z.NEVER ? z.NEVER : { zipkin };
     }
-    if (type === OPENTELEMETRY_TYPE || (p.name === OPENTELEMETRY && type !== SKYWALKING_TYPE)) {
+    if (type === OPENTELEMETRY_TYPE || (p.name === OPENTELEMETRY && type !== SKYWALKING_TYPE && type !== DATADOG_TYPE)) {
       const opentelemetry = parseTyped(openTelemetryConfig, p.typed_config, ctx);
       return opentelemetry === z.NEVER ? z.NEVER : { opentelemetry };
     }
-    if (type === SKYWALKING_TYPE || p.name === SKYWALKING) {
+    if (type === SKYWALKING_TYPE || (p.name === SKYWALKING && type !== DATADOG_TYPE)) {
       const skywalking = parseTyped(skyWalkingConfig, p.typed_config, ctx);
       return skywalking === z.NEVER ? z.NEVER : { skywalking };
     }
+    if (type === DATADOG_TYPE || p.name === DATADOG) {
+      const datadog = parseTyped(datadogConfig, p.typed_config, ctx);
+      return datadog === z.NEVER ? z.NEVER : { datadog };
+    }
     const name = p.name !== "" ? p.name : String(type ?? "(unnamed)");
-    ctx.addIssue({ code: "custom", message: `${name} is an Envoy tracer that polyvoy does not support yet (polyvoy has ${ZIPKIN}, which Jaeger's collector also takes, ${OPENTELEMETRY} and ${SKYWALKING})` });
+    ctx.addIssue({ code: "custom", message: `${name} is an Envoy tracer that polyvoy does not support yet (polyvoy has ${ZIPKIN}, which Jaeger's collector also takes, ${OPENTELEMETRY}, ${SKYWALKING} and ${DATADOG})` });
     return z.NEVER;
   }));
 
@@ -231,7 +267,7 @@ export const hcmTracing: z.ZodType<TracingConfig, unknown> = lazySchema(() =>
   .superRefine((t, ctx) => {
     // Without a provider they change nothing (Envoy's null tracer); with one they shape the spans.
     if (t.provider === undefined) return;
-    const tracer = "zipkin" in t.provider ? "zipkin" : "opentelemetry" in t.provider ? "opentelemetry" : "skywalking";
+    const tracer = "zipkin" in t.provider ? "zipkin" : "opentelemetry" in t.provider ? "opentelemetry" : "skywalking" in t.provider ? "skywalking" : "datadog";
     if (t.verbose === true) ctx.addIssue({ code: "custom", path: ["verbose"], message: `verbose (timing annotations on the span) is not supported by polyvoy's ${tracer} tracer yet: remove it` });
   })
   .transform(
@@ -267,6 +303,8 @@ export const bootstrapTracing = lazySchema(() =>
           ? `${OPENTELEMETRY} is taken by polyvoy only in the HCM's tracing.provider (the bootstrap's tracing.http is deprecated in Envoy): move it there`
           : name === SKYWALKING || type === SKYWALKING_TYPE
             ? `${SKYWALKING} is taken by polyvoy only in the HCM's tracing.provider (the bootstrap's tracing.http is deprecated in Envoy): move it there`
-            : `${name} is an Envoy tracer that polyvoy does not support yet (polyvoy has ${ZIPKIN}, ${OPENTELEMETRY} and ${SKYWALKING}, in the HCM's tracing.provider)`;
+            : name === DATADOG || type === DATADOG_TYPE
+              ? `${DATADOG} is taken by polyvoy only in the HCM's tracing.provider (the bootstrap's tracing.http is deprecated in Envoy): move it there`
+              : `${name} is an Envoy tracer that polyvoy does not support yet (polyvoy has ${ZIPKIN}, ${OPENTELEMETRY}, ${SKYWALKING} and ${DATADOG}, in the HCM's tracing.provider)`;
     ctx.addIssue({ code: "custom", path: ["http"], message });
   }));

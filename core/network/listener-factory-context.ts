@@ -91,6 +91,9 @@ export class ListenerFactoryContext implements ServerContext {
   healthCheckFailed(): boolean {
     return this.server.healthCheckFailed();
   }
+  onShutdown(flush: () => Promise<void>): () => void {
+    return this.server.onShutdown?.(flush) ?? (() => {});
+  }
   onListenerDestroyed(callback: () => void): void {
     if (this.destroyCallbacks === undefined) return callback();
     this.destroyCallbacks.push(callback);

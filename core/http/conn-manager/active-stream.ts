@@ -5,6 +5,7 @@ import { zipkinModule } from "../../tracing/zipkin-loader.ts";
 import { openTelemetryModule } from "../../tracing/opentelemetry-loader.ts";
 import type { CustomTagStream } from "../../tracing/custom-tags.ts";
 import { skyWalkingModule } from "../../tracing/skywalking-loader.ts";
+import { datadogModule } from "../../tracing/datadog-loader.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { RouteConfiguration } from "../../config/bootstrap.ts";
 import type { RequestDecoder, ResponseEncoder } from "../codec/codec.ts";
@@ -382,7 +383,8 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     const zipkin = tracing.zipkin;
     const otel = tracing.opentelemetry;
     const skywalking = tracing.skywalking;
-    if (zipkin === undefined && otel === undefined && skywalking === undefined) return undefined;
+    const datadog = tracing.datadog;
+    if (zipkin === undefined && otel === undefined && skywalking === undefined && datadog === undefined) return undefined;
     const connection = this.cm.connection;
     const runtime = this.cm.server.runtime;
     const egress = tracing.operationName === "egress";
@@ -395,6 +397,10 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     } else if (skywalking !== undefined) {
       // Driver::startSpan names the span by the request's path and takes no start time.
       span = skyWalkingModule!.skyWalkingTracerFor(this.cm.server, tracing, skywalking, tracing.spawnUpstreamSpan).startDownstreamSpan(headers, traced);
+    } else if (datadog !== undefined) {
+      // Tracer::startSpan: the HCM's operation name is the span's resource (its name is "envoy.proxy").
+      const tracer = datadogModule!.datadogTracerFor(this.cm.server, tracing, datadog, tracing.spawnUpstreamSpan);
+      span = tracer.startDownstreamSpan(headers, egress ? `egress ${headers.authority}` : "ingress", tracer.startMicros(runtime.now() - this.streamInfo.startTime), traced);
     } else {
       const tracer = openTelemetryModule!.openTelemetryTracerFor(this.cm.server, tracing, otel!, tracing.spawnUpstreamSpan, egress);
       span = tracer.startDownstreamSpan(headers, egress ? `egress ${headers.authority}` : "ingress", tracer.startMicros(runtime.now() - this.streamInfo.startTime), traced);
@@ -408,7 +414,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     // Any upstream span gets them (the HCM's spawn_upstream_span or the router's start_child_span):
     // Envoy's UpstreamRequest finalizes every one with the HCM's tracing config.
     if (tracing.customTags !== undefined) {
-      const module = (zipkinModule ?? openTelemetryModule ?? skyWalkingModule)!;
+      const module = (zipkinModule ?? openTelemetryModule ?? skyWalkingModule ?? datadogModule)!;
       this.streamInfo.setCustomTags = (child) => {
         // Only a sampled span is sent: no tag context is built for one that is not.
         if (child.sampled) module.setCustomTags(child, this.requestHeadersDecoded ? this.requestHeaders : undefined, this.streamInfo, tracing, server, this.customTagStream());
@@ -577,7 +583,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     const span = this.streamInfo.activeSpan;
     if (span !== undefined) {
       this.streamInfo.activeSpan = undefined;
-      (zipkinModule ?? openTelemetryModule ?? skyWalkingModule)!.finalizeDownstreamSpan(span, this.requestHeadersDecoded ? this.requestHeaders : undefined, this.sentResponseHeaders, this.sentResponseTrailers, this.streamInfo, this.cm.connection.directRemoteAddress, this.cm.config.tracing!, this.cm.server, span.sampled && this.cm.config.tracing!.customTags !== undefined ? this.customTagStream() : undefined);
+      (zipkinModule ?? openTelemetryModule ?? skyWalkingModule ?? datadogModule)!.finalizeDownstreamSpan(span, this.requestHeadersDecoded ? this.requestHeaders : undefined, this.sentResponseHeaders, this.sentResponseTrailers, this.streamInfo, this.cm.connection.directRemoteAddress, this.cm.config.tracing!, this.cm.server, span.sampled && this.cm.config.tracing!.customTags !== undefined ? this.customTagStream() : undefined);
     }
     if (this.traced) this.trace("stream_end", `${this.streamInfo.responseCode} ${this.streamInfo.responseFlags.join(",") || "-"}`);
     this.timers?.disarm(this, false);

@@ -38,6 +38,7 @@ const EXPECTED: [string, string | undefined][] = [
   ["fault-injection/envoy.yaml", undefined],
   ["front-proxy/envoy.yaml", undefined],
   ["golang-http/envoy.yaml", "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0]: envoy.filters.http.golang (Go plugins) is an Envoy HTTP filter that polyvoy does not have (polyvoy's: docs/configuration.md)"],
+  ["datadog-tracing/envoy.yaml", undefined],
   ["grpc-bridge/client/envoy-proxy.yaml", undefined],
   ["gzip/gzip-envoy.yaml", undefined],
   ["jaeger-tracing/envoy.yaml", undefined],
