@@ -52,8 +52,30 @@
 //   `--keep-cluster`), its answer printed as JSON; the descriptor set made by protoc. The
 //   router alone proxies the origin's /64, so the difference is a transcoded gRPC call's
 //   against a plain proxied GET, not the filter's alone.
+// - `skywalking`: the SkyWalking tracer (envoy.tracers.skywalking) with every request
+//   sampled (no child span: one ENTRY span per segment, nothing propagated upstream), each
+//   segment a message on one collect stream to a local @grpc/grpc-js
+//   TraceSegmentReportService in this process, unpinned, which counts them undecoded (its
+//   cluster, HTTP/2, kept by `--keep-cluster`).
+// - `otel_access_log`: an OpenTelemetry access log (envoy.access_loggers.open_telemetry, its
+//   defaults: 16 KiB buffer, 1 s flush) with the opentelemetry sandbox's body and three
+//   attributes, to a local @grpc/grpc-js LogsService in this process, unpinned, which counts
+//   the Export calls undecoded (its cluster, HTTP/2, kept by `--keep-cluster`).
+// - `checksum`: the checksum filter (envoy.filters.http.checksum) first, expecting on /64
+//   the SHA-256 of the origin's 64-byte body: every response hashed as it passes, and found
+//   matching.
+// - `lua_cluster_specifier`: the route's cluster chosen by the Lua cluster specifier
+//   (envoy.router.cluster_specifier_plugin.lua) running Envoy's lua-cluster-specifier
+//   sandbox's script: a header read and a cluster name returned, per request, in fengari's VM.
+// - `custom_tags`: the zipkin variant with four tracing custom_tags (literal, environment,
+//   request_header, metadata of the route).
+// - `access_log_filters`: a file access log to /dev/null behind an and_filter of
+//   status_code_filter, grpc_status_filter and metadata_filter, each passing every request,
+//   against the same file access log without a filter (not the router alone): the filters'
+//   evaluation, the same lines written.
+// The gRPC services run beside the origin are bench/lib/grpc-services.mjs's.
 //
-//   node bench/filter-chain-throughput.mjs [--with chain|zipkin|ext_proc|ext_proc_streamed|cache|lua|als|oauth2|oauth2_redirect|custom_response|custom_response_fires|otel|datadog|grpc_json] [--rounds 3] [--duration 5s] [--runtimes node,bun,deno]
+//   node bench/filter-chain-throughput.mjs [--with chain|zipkin|ext_proc|ext_proc_streamed|cache|lua|als|oauth2|oauth2_redirect|custom_response|custom_response_fires|otel|datadog|grpc_json|skywalking|otel_access_log|checksum|lua_cluster_specifier|custom_tags|access_log_filters] [--rounds 3] [--duration 5s] [--runtimes node,bun,deno]
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -61,10 +83,11 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { targetChain, withFilters } from "./lib/target-chain.mjs";
 import { createRequire } from "node:module";
-import { createHmac } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { createServer } from "node:http";
 import { polyvoyConfig } from "./lib/targets.mjs";
-import { GRPC_PROTO } from "./lib/origin.mjs";
+import { BODY_64, GRPC_PROTO } from "./lib/origin.mjs";
+import { envoyApiService, protoService, serveGrpc, startCountingCollector } from "./lib/grpc-services.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -93,45 +116,25 @@ function withZipkin(config) {
   return copy;
 }
 /** A local ExternalProcessor answering CONTINUE (an empty HeadersResponse / BodyResponse) to each message; its port. */
-async function startProcessor() {
-  const require = createRequire(import.meta.url);
-  const grpc = require("@grpc/grpc-js");
-  const protoLoader = require("@grpc/proto-loader");
-  const deps = join(require.resolve("@grpc/grpc-js-xds/package.json"), "..", "deps");
-  const includeDirs = ["envoy-api", "googleapis", "protoc-gen-validate", "xds"].map((d) => join(deps, d));
-  const definition = protoLoader.loadSync("envoy/service/ext_proc/v3/external_processor.proto", { includeDirs, keepCase: true, oneofs: true });
-  const service = grpc.loadPackageDefinition(definition).envoy.service.ext_proc.v3.ExternalProcessor.service;
-  const server = new grpc.Server();
-  server.addService(service, {
+function startProcessor() {
+  const answers = ["request_headers", "response_headers", "request_body", "response_body"];
+  return serveGrpc(envoyApiService("envoy/service/ext_proc/v3/external_processor.proto", "envoy.service.ext_proc.v3.ExternalProcessor"), {
     Process: (call) => {
-      const answers = ["request_headers", "response_headers", "request_body", "response_body"];
       call.on("data", (req) => call.write(Object.fromEntries(answers.filter((kind) => req[kind]).map((kind) => [kind, {}]))));
       call.on("end", () => call.end());
       call.on("error", () => {});
     },
   });
-  const port = await new Promise((ok, fail) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? fail(e) : ok(p))));
-  return { port, close: () => server.forceShutdown() };
 }
 /** A local AccessLogService that reads and discards every message; its port. */
-async function startAccessLogService() {
-  const require = createRequire(import.meta.url);
-  const grpc = require("@grpc/grpc-js");
-  const protoLoader = require("@grpc/proto-loader");
-  const deps = join(require.resolve("@grpc/grpc-js-xds/package.json"), "..", "deps");
-  const includeDirs = ["envoy-api", "googleapis", "protoc-gen-validate", "xds"].map((d) => join(deps, d));
-  const definition = protoLoader.loadSync("envoy/service/accesslog/v3/als.proto", { includeDirs, keepCase: true, oneofs: true });
-  const service = grpc.loadPackageDefinition(definition).envoy.service.accesslog.v3.AccessLogService.service;
-  const server = new grpc.Server();
-  server.addService(service, {
+function startAccessLogService() {
+  return serveGrpc(envoyApiService("envoy/service/accesslog/v3/als.proto", "envoy.service.accesslog.v3.AccessLogService"), {
     StreamAccessLogs: (call, callback) => {
       call.on("data", () => {});
       call.on("end", () => callback(null, {}));
       call.on("error", () => {});
     },
   });
-  const port = await new Promise((ok, fail) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? fail(e) : ok(p))));
-  return { port, close: () => server.forceShutdown() };
 }
 /** The bench config with an http_grpc access log on the HCM, its service's cluster (HTTP/2) on `port`. */
 function withAls(config, port) {
@@ -147,13 +150,7 @@ function withAls(config, port) {
       },
     },
   ];
-  copy.static_resources.clusters.push({
-    name: "als",
-    type: "STATIC",
-    connect_timeout: "1s",
-    http2_protocol_options: {},
-    load_assignment: { cluster_name: "als", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: port } } } }] }] },
-  });
+  copy.static_resources.clusters.push(grpcCluster("als", port));
   return copy;
 }
 /** The bench config with ext_proc before the router, its processor cluster on `port`. */
@@ -353,25 +350,144 @@ function withGrpcJson(config, port) {
 }
 /** The bench's Echo service (bench/lib/origin.mjs's proto) on @grpc/grpc-js in this process; its port. */
 async function startGrpcEcho() {
-  const require = createRequire(import.meta.url);
-  const grpc = require("@grpc/grpc-js");
-  const protoLoader = require("@grpc/proto-loader");
-  const proto = join(dir, "echo.proto");
-  writeFileSync(proto, GRPC_PROTO);
-  const service = grpc.loadPackageDefinition(protoLoader.loadSync(proto)).bench.Echo.service;
-  const server = new grpc.Server();
   let calls = 0;
-  server.addService(service, { Unary: (call, callback) => (calls++, callback(null, { text: call.request.text })) });
-  const port = await new Promise((ok, fail) => server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (e, p) => (e ? fail(e) : ok(p))));
+  const served = await serveGrpc(protoService(GRPC_PROTO, "bench.Echo", join(dir, "echo.proto")), { Unary: (call, callback) => (calls++, callback(null, { text: call.request.text })) });
   return {
-    port,
+    port: served.port,
     close: () => {
       // A transcoder that sent nothing upstream would make the run measure its refusals.
       console.log(`  the Echo server answered ${calls} calls`);
-      server.forceShutdown();
+      served.close();
     },
   };
 }
+/** A cluster speaking HTTP/2 (a gRPC service's), as localCluster. */
+const grpcCluster = (name, port) => localCluster(name, port, { http2_protocol_options: {} });
+/** The bench config with the SkyWalking tracer on its HCM (every request sampled: the HCM's default), its collector's cluster (HTTP/2) on `port`. */
+function withSkyWalking(config, port) {
+  const copy = structuredClone(config);
+  const hcm = copy.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+  hcm.tracing = {
+    provider: {
+      name: "envoy.tracers.skywalking",
+      typed_config: {
+        "@type": "type.googleapis.com/envoy.config.trace.v3.SkyWalkingConfig",
+        grpc_service: { envoy_grpc: { cluster_name: "skywalking" } },
+        client_config: { service_name: "bench", instance_name: "bench-1" },
+      },
+    },
+  };
+  copy.static_resources.clusters.push(grpcCluster("skywalking", port));
+  return copy;
+}
+/**
+ * The bench config with an OpenTelemetry access log on the HCM (its defaults: 16 KiB buffer,
+ * 1 s flush), the body and three attributes of Envoy's opentelemetry sandbox (envoy-2.yaml),
+ * to a LogsService whose cluster (HTTP/2) is on `port`.
+ */
+function withOpenTelemetryAccessLog(config, port) {
+  const copy = structuredClone(config);
+  const hcm = copy.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+  const attribute = (key, format) => ({ key, value: { string_value: format } });
+  hcm.access_log = [
+    ...(hcm.access_log ?? []),
+    {
+      name: "envoy.access_loggers.open_telemetry",
+      typed_config: {
+        "@type": "type.googleapis.com/envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig",
+        common_config: { log_name: "bench", transport_api_version: "V3", grpc_service: { envoy_grpc: { cluster_name: "otel_logs" } } },
+        body: { string_value: "%REQ(:METHOD)% %REQ(:PATH)%" },
+        attributes: { values: [attribute("url.path", "%REQ(:PATH)%"), attribute("http.request.method", "%REQ(:METHOD)%"), attribute("http.response.status_code", "%RESPONSE_CODE%")] },
+      },
+    },
+  ];
+  copy.static_resources.clusters.push(grpcCluster("otel_logs", port));
+  return copy;
+}
+/** The bench config with the checksum filter first, the SHA-256 of the origin's 64-byte body expected on /64: every response hashed and found matching. */
+function withChecksum(config) {
+  const copy = structuredClone(config);
+  const hcm = copy.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+  const checksum = {
+    name: "envoy.filters.http.checksum",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.filters.http.checksum.v3alpha.ChecksumConfig",
+      checksums: [{ path_matcher: { exact: "/64" }, sha256: createHash("sha256").update(BODY_64).digest("hex") }],
+    },
+  };
+  hcm.http_filters = [checksum, ...hcm.http_filters];
+  return copy;
+}
+/**
+ * The bench config whose one route's cluster is chosen by the Lua cluster specifier running
+ * Envoy's lua-cluster-specifier sandbox's script (test/fixtures/envoy-examples): no
+ * `header_key: fake` in the bench's requests, so `example_cluster`, a cluster that
+ * `--origin builtin` points at the origin.
+ */
+function withLuaClusterSpecifier(config) {
+  const copy = structuredClone(config);
+  const hcm = copy.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+  const script = [
+    "function envoy_on_route(route_handle)",
+    '  local header_value = route_handle:headers():get("header_key")',
+    '  if header_value == "fake" then',
+    '    return "fake_cluster"',
+    "  end",
+    '  return "example_cluster"',
+    "end",
+  ].join("\n");
+  hcm.route_config.virtual_hosts[0].routes[0].route = {
+    inline_cluster_specifier_plugin: {
+      extension: {
+        name: "envoy.router.cluster_specifier_plugin.lua",
+        typed_config: { "@type": "type.googleapis.com/envoy.extensions.router.cluster_specifiers.lua.v3.LuaConfig", source_code: { inline_string: script }, default_cluster: "example_cluster" },
+      },
+    },
+  };
+  const origin = copy.static_resources.clusters.find((c) => c.name === "origin");
+  copy.static_resources.clusters.push({ ...structuredClone(origin), name: "example_cluster", load_assignment: { ...structuredClone(origin.load_assignment), cluster_name: "example_cluster" } });
+  return copy;
+}
+/**
+ * The zipkin variant with four custom tags, one of each source polyvoy takes but `value`: a
+ * literal, an environment variable, a request header (the load tool's User-Agent) and the
+ * route's metadata.
+ */
+function withCustomTags(config) {
+  const copy = withZipkin(config);
+  const hcm = copy.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+  hcm.route_config.virtual_hosts[0].routes[0].metadata = { filter_metadata: { bench: { tier: "gold" } } };
+  hcm.tracing.custom_tags = [
+    { tag: "bench.literal", literal: { value: "bench" } },
+    { tag: "bench.environment", environment: { name: "HOME", default_value: "unset" } },
+    { tag: "bench.user_agent", request_header: { name: "user-agent", default_value: "none" } },
+    { tag: "bench.tier", metadata: { kind: { route: {} }, metadata_key: { key: "bench", path: [{ key: "tier" }] }, default_value: "none" } },
+  ];
+  return copy;
+}
+/** The bench config with a file access log (Envoy's default format) to /dev/null, behind `filter` if given. */
+function withFileAccessLog(config, filter) {
+  const copy = structuredClone(config);
+  const hcm = copy.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+  const log = { name: "envoy.access_loggers.file", typed_config: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog", path: "/dev/null" } };
+  hcm.access_log = [...(hcm.access_log ?? []), filter ? { ...log, filter } : log];
+  return copy;
+}
+/**
+ * An and_filter every bench request passes, so that both runs write the same lines: a
+ * status ≥ 200; a gRPC status other than OK (a plain 200 without grpc-status is UNKNOWN, as
+ * Envoy's httpToGrpcStatus maps it); dynamic metadata `bench.log` true, or not set (the
+ * default match_if_key_not_found: nothing here sets it).
+ */
+const ACCESS_LOG_FILTERS = {
+  and_filter: {
+    filters: [
+      { status_code_filter: { comparison: { op: "GE", value: { default_value: 200, runtime_key: "bench.access_log.min_status" } } } },
+      { grpc_status_filter: { statuses: ["OK"], exclude: true } },
+      { metadata_filter: { matcher: { filter: "bench", path: [{ key: "log" }], value: { bool_match: true } } } },
+    ],
+  },
+};
 /** A local OTLP/HTTP collector (or Datadog Agent): reads each POST and answers 200 with an empty body; its port. */
 async function startCollector() {
   let exports = 0;
@@ -389,17 +505,19 @@ async function startCollector() {
   };
   return { port: server.address().port, close };
 }
-const processor =
-  values.with === "ext_proc" || values.with === "ext_proc_streamed"
-    ? await startProcessor()
-    : values.with === "als"
-      ? await startAccessLogService()
-      : values.with === "otel" || values.with === "datadog"
-        ? await startCollector()
-        : values.with === "grpc_json"
-          ? await startGrpcEcho()
-          : undefined;
-const keptCluster = { als: "als", otel: "otel_collector", datadog: "datadog_agent", grpc_json: "grpc_echo" }[values.with] ?? "processor";
+// The service a variant runs in this process, and its cluster, which `--keep-cluster` leaves as written.
+const services = {
+  ext_proc: [startProcessor, "processor"],
+  ext_proc_streamed: [startProcessor, "processor"],
+  als: [startAccessLogService, "als"],
+  otel: [startCollector, "otel_collector"],
+  datadog: [startCollector, "datadog_agent"],
+  grpc_json: [startGrpcEcho, "grpc_echo"],
+  skywalking: [() => startCountingCollector("/skywalking.v3.TraceSegmentReportService/collect", true, "segments"), "skywalking"],
+  otel_access_log: [() => startCountingCollector("/opentelemetry.proto.collector.logs.v1.LogsService/Export", false, "OTLP log exports"), "otel_logs"],
+};
+const [startService, keptCluster] = services[values.with] ?? [];
+const processor = await startService?.();
 const variants = {
   chain: ["the chain + router", () => withFilters(base, targetChain(join(root, "examples/filters/add-header.ts"))), " (target ≤ 15 %)"],
   zipkin: ["zipkin tracer, all sampled", () => withZipkin(base), ""],
@@ -415,12 +533,23 @@ const variants = {
   otel: ["opentelemetry tracer, all sampled", () => withOpenTelemetry(base, processor.port), ""],
   datadog: ["datadog tracer, all traced", () => withDatadog(base, processor.port), ""],
   grpc_json: ["grpc_json_transcoder, a gRPC call per GET", () => withGrpcJson(base, processor.port), "", { target: "/v1/echo/hello" }],
+  skywalking: ["skywalking tracer, all sampled", () => withSkyWalking(base, processor.port), ""],
+  otel_access_log: ["opentelemetry access log", () => withOpenTelemetryAccessLog(base, processor.port), ""],
+  checksum: ["checksum, the body's sha256 matched", () => withChecksum(base), ""],
+  lua_cluster_specifier: ["lua cluster specifier, the sandbox's script", () => withLuaClusterSpecifier(base), ""],
+  custom_tags: ["zipkin tracer, all sampled, 4 custom tags", () => withCustomTags(base), ""],
+  access_log_filters: ["the file access log behind 3 filters", () => withFileAccessLog(base, ACCESS_LOG_FILTERS), "", { baseline: ["file access log", () => withFileAccessLog(base)] }],
 };
 const variant = variants[values.with];
-if (!variant) throw new Error(`--with: ${Object.keys(variants).join(", ")}, not ${values.with}`);
-// The baseline gets the variant's request (its Host and headers) but always the origin's /64.
+if (!variant) {
+  processor?.close();
+  throw new Error(`--with: ${Object.keys(variants).join(", ")}, not ${values.with}`);
+}
+// The baseline (the router alone unless the variant names another) gets the variant's
+// request (its Host and headers) but always the origin's /64.
 const request = variant[3] ?? {};
-const configs = { "router alone": [base, "/64", request.args ?? []], [variant[0]]: [variant[1](), request.target ?? "/64", request.args ?? []] };
+const [baselineLabel, baseline] = request.baseline ?? ["router alone", () => base];
+const configs = { [baselineLabel]: [baseline(), "/64", request.args ?? []], [variant[0]]: [variant[1](), request.target ?? "/64", request.args ?? []] };
 
 const results = {};
 for (const [label, [config, targetPath, requestArgs]] of Object.entries(configs)) {
@@ -446,7 +575,7 @@ for (const [label, [config, targetPath, requestArgs]] of Object.entries(configs)
 }
 
 const [alone, chained] = Object.values(results);
-console.log(`small GETs (${configs[variant[0]][1]}), 64 connections, ${values.rounds} rounds of ${values.duration}, each runtime pinned to one core`);
+console.log(`${variant[0]} against ${baselineLabel}: small GETs (${configs[variant[0]][1]}), 64 connections, ${values.rounds} rounds of ${values.duration}, each runtime pinned to one core`);
 for (const runtime of Object.keys(alone)) {
   const a = alone[runtime];
   const b = chained[runtime];
