@@ -18,8 +18,9 @@ import { httpFilter, httpFilterType } from "./http-connection-manager-schema.ts"
 import type { HttpFilterConfig, UserHttpFilterConfig } from "./bootstrap.ts";
 
 export const UPSTREAM_CODEC_NAME = "envoy.filters.http.upstream_codec";
-const UPSTREAM_CODEC_TYPE = "envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec";
-export const UPSTREAM_CODEC_TYPE_URL = `type.googleapis.com/${UPSTREAM_CODEC_TYPE}`;
+// A literal: scripts/gen-envoy-wire.mjs reads type URLs from core/ to decode them from xDS.
+export const UPSTREAM_CODEC_TYPE_URL = "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec";
+const UPSTREAM_CODEC_TYPE = UPSTREAM_CODEC_TYPE_URL.slice("type.googleapis.com/".length);
 
 /**
  * polyvoy's HTTP filters that Envoy registers as UpstreamHttpFilterConfigFactory too
