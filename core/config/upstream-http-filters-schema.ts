@@ -14,7 +14,9 @@
 import * as z from "./schema-kit/index.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { nonEmptyString, optionalString, strictObject } from "./shared-schemas.ts";
-import { httpFilter, httpFilterType } from "./http-connection-manager-schema.ts";
+import { HTTP_FILTERS, httpFilter, httpFilterType } from "./http-connection-manager-schema.ts";
+import { codeFilterRefusal } from "./user-filter-schema.ts";
+import { missingExtension } from "./missing-extension.ts";
 import type { HttpFilterConfig, UserHttpFilterConfig } from "./bootstrap.ts";
 
 export const UPSTREAM_CODEC_NAME = "envoy.filters.http.upstream_codec";
@@ -50,9 +52,15 @@ const upstreamHttpFilter = lazySchema(() =>
       return { codec: true, name: filter.name, typeUrl };
     }
     const type = httpFilterType(filter.name, typeUrl);
-    if (type === undefined || !UPSTREAM_HTTP_FILTER_TYPES.has(type)) {
-      const what = type ?? typeUrl ?? filter.name;
-      const message = `${what} is not one of polyvoy's upstream HTTP filters (a cluster's http_filters take ${[...UPSTREAM_HTTP_FILTER_TYPES].join(", ")} and end with ${UPSTREAM_CODEC_NAME})`;
+    if (type === undefined) {
+      // Wasm, Go, dynamic modules (the sandboxes wasm-cc, http-filter-cc), or one polyvoy does not have at all.
+      const code = /^([^:]+): (polyvoy does not run [^(;]+)[;(]/.exec(codeFilterRefusal(filter.name, typeUrl) ?? "");
+      const message = code !== null ? `${code[1]!}: ${code[2]!.trim()}, downstream or upstream` : missingExtension("http", filter.name, typeUrl, Object.keys(HTTP_FILTERS));
+      ctx.addIssue({ code: "custom", message });
+      return z.NEVER;
+    }
+    if (!UPSTREAM_HTTP_FILTER_TYPES.has(type)) {
+      const message = `${type} is not one of polyvoy's upstream HTTP filters (a cluster's http_filters take ${[...UPSTREAM_HTTP_FILTER_TYPES].join(", ")} and end with ${UPSTREAM_CODEC_NAME})`;
       ctx.addIssue({ code: "custom", message });
       return z.NEVER;
     }

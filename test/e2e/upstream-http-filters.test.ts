@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type * as http from "node:http";
+import { Readable } from "node:stream";
 import { Agent, request } from "undici";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
@@ -113,10 +114,8 @@ describe.each(RUNTIMES)("upstream HTTP filters on %s", (runtime) => {
     const res = await request(`http://127.0.0.1:${port}/post`, {
       dispatcher: agent,
       method: "POST",
-      body: (async function* () {
-        yield Buffer.from("hello ");
-        yield Buffer.from("world");
-      })(),
+      // Two chunks without a length: sent chunked.
+      body: Readable.from([Buffer.from("hello "), Buffer.from("world")]),
     });
     expect(res.statusCode).toBe(200);
     expect(await res.body.text()).toBe("good hello world");

@@ -65,7 +65,10 @@ describe("a cluster's upstream http_filters", () => {
     const router = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
     expect(problems([router, CODEC])[0]).toContain("envoy.filters.http.router is not one of polyvoy's upstream HTTP filters");
     const wasm = { name: "envoy.filters.http.wasm", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm" } };
-    expect(problems([wasm, CODEC])[0]).toContain("is not one of polyvoy's upstream HTTP filters");
+    expect(problems([wasm, CODEC])).toEqual([`${AT}[0]: envoy.filters.http.wasm: polyvoy does not run Wasm filters, downstream or upstream`]);
+    // http-filter-cc's C++ filter.
+    const sample = { name: "sample", typed_config: { "@type": "type.googleapis.com/sample.Decoder", key: "via-upstream" } };
+    expect(problems([sample, CODEC])).toEqual([`${AT}[0]: "sample" is not one of polyvoy's HTTP filters (polyvoy's: docs/configuration.md)`]);
   });
 
   test("a filter's own config is checked as in the HCM's http_filters", () => {
