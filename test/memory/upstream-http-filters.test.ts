@@ -142,6 +142,9 @@ describe("a cluster's upstream HTTP filters", () => {
     expect(big.responses[0]!.status).toBe(413);
     expect(big.responses[0]!.text()).toBe("Payload Too Large");
     expect(lengths).toEqual(["6"]);
+    // The abandoned attempt's stream was reset: nothing of it is left in the cluster's counts.
+    expect(resourceCounters(server, "backend")).toMatchObject({ pendingRequests: 0, requests: 0 });
+    expect(stat("cluster.backend.upstream_rq_active")).toBe(0);
   });
 
   test("header_mutation on an HTTP/2 upstream", async () => {

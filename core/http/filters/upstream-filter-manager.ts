@@ -43,6 +43,8 @@ export interface UpstreamFilterChainSink {
 const UPSTREAM_CODEC_NAME = "envoy.filters.http.upstream_codec";
 
 export class UpstreamFilterManager extends FilterManager implements UpstreamStream {
+  private connectionReset = false;
+
   constructor(
     configs: readonly HttpFilterConfig[],
     server: ServerContext,
@@ -92,9 +94,11 @@ export class UpstreamFilterManager extends FilterManager implements UpstreamStre
   readDisable(disable: boolean): void {
     this.connection.readDisable(disable);
   }
-  /** The attempt is abandoned: its connection's stream reset, the filters destroyed. */
+  /** The attempt is abandoned: its connection's stream reset (once: a local reply resets it, then the router), the filters destroyed. */
   reset(): void {
     this.destroy();
+    if (this.connectionReset) return;
+    this.connectionReset = true;
     this.connection.reset();
   }
 
