@@ -9,6 +9,8 @@
  * (registerLazy…, loaded by ListenerManager before it builds the listener), so a start-up
  * evaluates the code of the filters its config names and no other.
  */
+import { registerClusterCodeLoader } from "./upstream/cluster-code-loaders.ts";
+import { loadUpstreamHttpFilters } from "./http/filters/upstream-http-filter-factories.ts";
 import { AdminFilter } from "./admin/admin-filter.ts";
 import { ConnectionManager } from "./http/conn-manager/connection-manager.ts";
 import { ConnectionManagerStats } from "./http/conn-manager/connection-manager-stats.ts";
@@ -33,6 +35,9 @@ import { loadOpenTelemetry } from "./tracing/opentelemetry-loader.ts";
 import { loadSkyWalking } from "./tracing/skywalking-loader.ts";
 import { loadDatadog } from "./tracing/datadog-loader.ts";
 import { sanitizeStatsPrefix } from "./stats/sanitize-stats-name.ts";
+
+// A cluster's upstream HTTP filters' modules load with its code (cluster-manager.ts loadCode).
+registerClusterCodeLoader(loadUpstreamHttpFilters);
 
 // ---------------------------------------------------------------- network filters
 

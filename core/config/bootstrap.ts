@@ -675,6 +675,12 @@ export interface ClusterConfig {
    * http2_protocol_options. Only with TLS (Envoy refuses it on a transport without ALPN).
    */
   autoHttp?: true;
+  /**
+   * HttpProtocolOptions.http_filters before the terminal upstream_codec: the filters each
+   * HTTP attempt runs between the router and the connection (Envoy's upstream filter
+   * manager). Absent when the list is unset or only the codec.
+   */
+  upstreamHttpFilters?: readonly HttpFilterConfig[];
   /** circuit_breakers thresholds for priority DEFAULT (Envoy's defaults: 1024 each). */
   circuitBreakers: {
     maxConnections: number;

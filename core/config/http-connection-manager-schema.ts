@@ -259,7 +259,7 @@ for (const kind of Object.values(HTTP_FILTERS) as { perRoute?: { typeUrl: string
 const HTTP_FILTER_PREFIX = "envoy.filters.http.";
 
 /** Like network filters (schema.ts): the typed_config's "@type" decides when there is one, else the name. */
-function httpFilterType(name: string, typeUrl: string | undefined): HttpFilterType | undefined {
+export function httpFilterType(name: string, typeUrl: string | undefined): HttpFilterType | undefined {
   for (const [type, kind] of Object.entries(HTTP_FILTERS) as [HttpFilterType, { typeUrl: string }][]) {
     if (typeUrl !== undefined ? kind.typeUrl === typeUrl : type === name) return type;
   }
@@ -267,7 +267,7 @@ function httpFilterType(name: string, typeUrl: string | undefined): HttpFilterTy
 }
 
 /** envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter */
-const httpFilter = lazySchema(() =>
+export const httpFilter = lazySchema(() =>
   strictObject({
     name: nonEmptyString,
     typed_config: z.looseObject({ "@type": optionalString }).optional(),

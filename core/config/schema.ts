@@ -40,6 +40,7 @@ import { statsSink } from "./stats-sinks-schema.ts";
 import { downstreamTransportSocket, secretSchema, upstreamTransportSocket } from "../tls/tls-context-schema.ts";
 import { checkStaticSecrets } from "../tls/static-secrets-check.ts";
 import { isEmptyList, isFalse, unsupportedField } from "./unsupported-field.ts";
+import { upstreamHttpFilters } from "./upstream-http-filters-schema.ts";
 import { headerValueOption } from "./custom-headers-schema.ts";
 import { FormatError, parseFormat } from "../access-log/format.ts";
 import { resolveEnvironmentCommands } from "../access-log/environment-command.ts";
@@ -955,7 +956,8 @@ const upstreamHttpProtocolOptions = lazySchema(() =>
     use_downstream_protocol_config: upstreamProtocolVersions.optional(),
     // Envoy's mixed pool: each TLS connection speaks h2 or http/1.1 as ALPN agreed (core/upstream/mixed-conn-pool.ts).
     auto_config: autoHttpConfig.optional(),
-    http_filters: unsupportedField("upstream HTTP filters", isEmptyList),
+    // Run per attempt between the router and the connection (core/http/filters/upstream-filter-manager.ts).
+    http_filters: upstreamHttpFilters.optional(),
     header_validation_config: unsupportedField(),
   })
   .superRefine((o, ctx) => {
@@ -1013,6 +1015,11 @@ function upstreamProtocol(
   const http2 = typed ? (typed.explicit_http_config ?? typed.use_downstream_protocol_config)?.http2_protocol_options : legacyHttp2;
   const downstream = typed ? typed.use_downstream_protocol_config !== undefined : protocolSelection === "USE_DOWNSTREAM_PROTOCOL";
   return { ...(downstream ? { useDownstreamProtocol: true as const } : {}), ...(http2 !== undefined ? { http2 } : {}), ...trailers };
+}
+
+/** The cluster's upstream HTTP filters before the codec; absent when none (no chain per attempt). */
+function upstreamFilters(filters: readonly HttpFilterConfig[] | undefined): Pick<ClusterConfig, "upstreamHttpFilters"> {
+  return filters !== undefined ? { upstreamHttpFilters: filters } : {};
 }
 
 /**
@@ -1173,6 +1180,7 @@ const clusterMessage = lazySchema(() =>
       ...((sniOptions(c)?.auto_san_validation ?? dfpSniDefault(c)) ? { autoSanValidation: true } : {}),
       ...upstreamIdleTimeout(c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.common_http_protocol_options?.idle_timeout ?? c.common_http_protocol_options?.idle_timeout),
       ...upstreamProtocol(c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS], c.http2_protocol_options, c.protocol_selection, c.http_protocol_options),
+      ...upstreamFilters(c.typed_extension_protocol_options?.[HTTP_PROTOCOL_OPTIONS]?.http_filters),
     }),
   ));
 

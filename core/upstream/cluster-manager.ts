@@ -1,3 +1,4 @@
+import { loadClusterCode } from "./cluster-code-loaders.ts";
 import { DnsCacheManager } from "./dns-cache-manager.ts";
 import type { SecretManager } from "../tls/secret-manager.ts";
 import type { ClusterConfig } from "../config/bootstrap.ts";
@@ -467,10 +468,10 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
     await this.startCluster(cluster, eventLog);
   }
 
-  /** Load the code `cluster`'s pools (HTTP/2, mixed) and checks (health checkers, outlier detection) need, if not in yet. */
+  /** Load the code `cluster`'s pools (HTTP/2, mixed), upstream HTTP filters and checks (health checkers, outlier detection) need, if not in yet. */
   private async loadCode(cluster: Cluster): Promise<void> {
     try {
-      await Promise.all([this.poolCodeLoading(cluster), loadChecksCode(cluster.config)]);
+      await Promise.all([this.poolCodeLoading(cluster), loadChecksCode(cluster.config), loadClusterCode(cluster.config)]);
     } catch (err) {
       throw new Error(`cluster '${cluster.name}': ${err instanceof Error ? err.message : String(err)}`);
     }

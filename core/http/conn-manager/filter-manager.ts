@@ -525,8 +525,8 @@ export class FilterManager {
    */
   private replacedDecodedData: Uint8Array | undefined = undefined;
   private replacedEncodedData: Uint8Array | undefined = undefined;
-  private decoderChainAborted = false;
-  private encoderChainAborted = false;
+  protected decoderChainAborted = false;
+  protected encoderChainAborted = false;
   /** The buffered body's over-limit action: pause the sender (true) or fail the stream (false). */
   decoderFiltersStreaming = false;
   encoderFiltersStreaming = false;

@@ -428,10 +428,18 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     }
     const clusterManager = this.server.clusterManager;
     // A CONNECT the route terminates (connect_config) is a TCP tunnel to the host (Envoy's router TcpConnPool).
-    const handle =
-      this.action?.terminateConnect && this.upstreamHeaders?.method === "CONNECT"
-        ? newTcpUpstreamStream(clusterManager.tcpConnPool(cluster, host), host, request)
-        : clusterManager.httpConnPool(cluster, host, this.autoSni(cluster.aggregate?.clusterOf(host) ?? cluster), this.upstreamHeaders?.protocol).newStream(request);
+    const tcp = this.action?.terminateConnect === true && this.upstreamHeaders?.method === "CONNECT";
+    // The HTTP attempt runs its cluster's upstream HTTP filters (the one serving the host:
+    // an aggregate has no HttpProtocolOptions of its own), built when it has its connection.
+    const upstreamFilters = tcp ? undefined : (cluster.aggregate?.clusterOf(host) ?? cluster).config.upstreamHttpFilters;
+    if (upstreamFilters !== undefined) {
+      request.upstreamFilters = upstreamFilters;
+      request.downstream = this.callbacks;
+      request.server = this.server;
+    }
+    const handle = tcp
+      ? newTcpUpstreamStream(clusterManager.tcpConnPool(cluster, host), host, request)
+      : clusterManager.httpConnPool(cluster, host, this.autoSni(cluster.aggregate?.clusterOf(host) ?? cluster), this.upstreamHeaders?.protocol).newStream(request);
     // An idle connection was reused synchronously (pool_reuse), or the request waits for one.
     if (handle && this.upstreamRequest === request) {
       request.poolHandle = handle;

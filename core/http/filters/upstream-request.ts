@@ -6,6 +6,10 @@ import type { HeaderMap } from "../header-map.ts";
 import type { ResponseHeaders } from "../message.ts";
 import { resetReasonToString, type StreamResetReason } from "../stream-reset-reason.ts";
 import type { TracingSpan } from "../../tracing/span.ts";
+import type { HttpFilterConfig } from "../../config/bootstrap.ts";
+import type { DecoderFilterCallbacks } from "../filter.ts";
+import type { ServerContext } from "../../server-context.ts";
+import { UpstreamFilterManager, type UpstreamFilterChainSink } from "./upstream-filter-manager.ts";
 
 /** What an attempt reports to (the router): each event names the attempt it is about. */
 export interface UpstreamRequestCallbacks {
@@ -29,7 +33,7 @@ export interface UpstreamRequestCallbacks {
  * the attempt, so the router can tell the current attempt's events from an abandoned
  * one's (a retry replaces it).
  */
-export class UpstreamRequest implements UpstreamCallbacks, TimerTarget {
+export class UpstreamRequest implements UpstreamCallbacks, TimerTarget, UpstreamFilterChainSink {
   /** Waiting for a connection from the pool. */
   poolHandle: PoolHandle | undefined;
   /** The stream, once the pool gave one. */
@@ -68,6 +72,17 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget {
   setSpanCustomTags: ((span: TracingSpan) => void) | undefined;
   /** The upstream's response status, for the span. */
   private status = 0;
+  /**
+   * The cluster's upstream HTTP filters (HttpProtocolOptions.http_filters) and the router's
+   * callbacks they see the stream through: set by the router for a cluster that has them,
+   * the chain built when the connection is ready (onPoolReady). Undefined otherwise, and
+   * the attempt then talks to its connection directly.
+   */
+  upstreamFilters: readonly HttpFilterConfig[] | undefined = undefined;
+  downstream: DecoderFilterCallbacks | undefined = undefined;
+  server: ServerContext | undefined = undefined;
+  /** This attempt's chain of the cluster's filters: the router's `stream` is then this. */
+  private filters: UpstreamFilterManager | undefined = undefined;
 
   constructor(
     private readonly router: UpstreamRequestCallbacks,
@@ -134,6 +149,8 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget {
 
   onPoolReady(stream: UpstreamStream): void {
     this.poolHandle = undefined;
+    // Per attempt, as Envoy's UpstreamRequest makes its filter manager: a retry's is a new chain.
+    if (this.upstreamFilters !== undefined) stream = this.filters = new UpstreamFilterManager(this.upstreamFilters, this.server!, this.downstream!, stream, this);
     this.stream = stream;
     this.requestStarted = true;
     this.router.onPoolReady(this, stream);
@@ -153,6 +170,7 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget {
     const stream = this.stream;
     this.stream = undefined;
     this.cleanup();
+    this.filters?.destroy();
     this.router.onUpstreamReset(this, stream, reason, details);
   }
   onUpstreamAboveWriteBufferHighWatermark(): void {
@@ -165,19 +183,45 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget {
     this.status = headers.status;
     this.resetPerTryIdleTimer();
     if (endStream) this.cleanup();
-    this.router.onUpstreamHeaders(this, headers, endStream);
+    const filters = this.filters;
+    if (filters !== undefined) filters.onResponseHeaders(headers, endStream);
+    else this.router.onUpstreamHeaders(this, headers, endStream);
   }
   decodeData(data: Uint8Array, endStream: boolean): void {
     this.resetPerTryIdleTimer();
     if (endStream) this.cleanup();
-    this.router.onUpstreamData(this, data, endStream);
+    const filters = this.filters;
+    if (filters !== undefined) filters.onResponseData(data, endStream);
+    else this.router.onUpstreamData(this, data, endStream);
   }
   decodeTrailers(trailers: HeaderMap): void {
     this.cleanup();
-    this.router.onUpstreamTrailers(this, trailers);
+    const filters = this.filters;
+    if (filters !== undefined) filters.onResponseTrailers(trailers);
+    else this.router.onUpstreamTrailers(this, trailers);
   }
   decodeUpgradeData(data: Uint8Array, endStream: boolean): void {
     this.resetPerTryIdleTimer();
+    const filters = this.filters;
+    if (filters !== undefined) filters.onResponseUpgradeData(data, endStream);
+    else this.router.onUpstreamUpgradeData(this, data, endStream);
+  }
+
+  // ---- the response past the cluster's upstream filters (UpstreamFilterChainSink) ----
+
+  onFilteredHeaders(headers: ResponseHeaders, endStream: boolean): void {
+    this.router.onUpstreamHeaders(this, headers, endStream);
+    if (endStream) this.filters?.destroy();
+  }
+  onFilteredData(data: Uint8Array, endStream: boolean): void {
+    this.router.onUpstreamData(this, data, endStream);
+    if (endStream) this.filters?.destroy();
+  }
+  onFilteredTrailers(trailers: HeaderMap): void {
+    this.router.onUpstreamTrailers(this, trailers);
+    this.filters?.destroy();
+  }
+  onFilteredUpgradeData(data: Uint8Array, endStream: boolean): void {
     this.router.onUpstreamUpgradeData(this, data, endStream);
   }
 }

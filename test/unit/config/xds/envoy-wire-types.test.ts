@@ -97,6 +97,28 @@ describe("protobuf → proto3 JSON", () => {
     expect(anyToJson(encodeAnyField(upstream.type_url, upstream.value))).toEqual({ "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext", sni: "a.example" });
   });
 
+  // CDS: a cluster's HttpProtocolOptions.http_filters, header_mutation then the UpstreamCodec
+  // (found by its type URL in core/config/upstream-http-filters-schema.ts), read from protobuf.
+  test("a cluster's upstream http_filters read from protobuf, the UpstreamCodec included", () => {
+    const options = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+    const filters = [
+      {
+        name: "envoy.filters.http.header_mutation",
+        typed_config: {
+          "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+          mutations: { request_mutations: [{ append: { header: { key: "x-up", value: "1" } } }] },
+        },
+      },
+      { name: "envoy.filters.http.upstream_codec", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec" } },
+    ];
+    const protocolOptions = plane.encodeAny({ "@type": `type.googleapis.com/${options}`, explicit_http_config: { http_protocol_options: {} }, http_filters: filters });
+    expect(anyToJson(encodeAnyField(protocolOptions.type_url, protocolOptions.value))).toEqual({
+      "@type": `type.googleapis.com/${options}`,
+      explicit_http_config: { http_protocol_options: {} },
+      http_filters: filters,
+    });
+  });
+
   // The pinned protos' Lua has no stat_prefix nor clear_route_cache yet (JSON and YAML configs have them).
   test("the Lua filter's config and LuaPerRoute read from protobuf (source_codes a map of DataSource)", () => {
     const lua = plane.encodeAny({

@@ -1,0 +1,35 @@
+/**
+ * Envoy's upstream codec filter (source/extensions/filters/http/upstream_codec/
+ * upstream_codec.cc): the terminal filter of a cluster's upstream HTTP filters. What the
+ * filters before it let through goes to the attempt's connection; the response comes back
+ * into the chain from the attempt (UpstreamFilterManager.onResponse…, Envoy's CodecBridge).
+ * polyvoy builds the chain once the connection is ready, so the codec never waits for one
+ * (Envoy's returns StopAllIterationAndWatermark until onUpstreamConnectionEstablished).
+ */
+import { FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, type StreamDecoderFilter } from "../filter.ts";
+import type { HeaderMap } from "../header-map.ts";
+import type { RequestHeaders } from "../message.ts";
+import type { UpstreamStream } from "../../upstream/http1-conn-pool.ts";
+
+export class UpstreamCodecFilter implements StreamDecoderFilter {
+  constructor(private readonly connection: UpstreamStream) {}
+
+  setDecoderFilterCallbacks(): void {}
+
+  decodeHeaders(headers: RequestHeaders, endStream: boolean): FilterHeadersStatus {
+    this.connection.encodeHeaders(headers, endStream);
+    return FilterHeadersStatus.StopIteration;
+  }
+
+  decodeData(data: Uint8Array, endStream: boolean): FilterDataStatus {
+    this.connection.encodeData(data, endStream);
+    return FilterDataStatus.StopIterationNoBuffer;
+  }
+
+  decodeTrailers(trailers: HeaderMap): FilterTrailersStatus {
+    this.connection.encodeTrailers(trailers);
+    return FilterTrailersStatus.StopIteration;
+  }
+
+  onDestroy(): void {}
+}
