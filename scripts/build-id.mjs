@@ -5,7 +5,7 @@ import { join } from "node:path";
 
 /**
  * The build's id (runtimes/kit/build-id.ts): a hash of every file the bundles are made from
- * — core/, runtimes/, the build scripts (scripts/: how they bundle is part of what the command
+ * — core/, runtimes/, bin/ (the node entry bundles its code-cache helper), the build scripts (scripts/: how they bundle is part of what the command
  * runs), package.json, package-lock.json and the installed dependencies' package.json.
  * The command keeps checked configs per build id (core/config/checked-config-cache.ts): other
  * code never reads them. The same sources give the same id, so unchanged chunks keep their names.
@@ -21,6 +21,7 @@ export function buildId(root) {
   };
   walk("core");
   walk("runtimes");
+  walk("bin");
   walk("scripts");
   for (const file of ["package.json", "package-lock.json"]) hash.update(`${file}\0`).update(readFileSync(join(root, file))).update("\0");
   // The dependencies bundled as installed (a node_modules that differs from the lock file).

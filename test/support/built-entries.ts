@@ -9,7 +9,7 @@
  * The tests copy what they change (a bundle written over, appended to) out of dist/ first.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { inject } from "vitest";
 // @ts-expect-error: a plain .mjs script, without types
@@ -18,6 +18,8 @@ import { ROOT, type RuntimeName } from "./proxy-process.ts";
 
 const buildId = scriptsBuildId as (root: string) => string;
 
+/** The one-file entry scripts/build-runtimes.mjs writes for each runtime. */
+const ENTRY_FILES = { node: "dist/polyvoy-node.mjs", bun: "dist/polyvoy-bun.js", deno: "dist/polyvoy-deno.js" } as const;
 const stampOf = (runtime: RuntimeName) => join(inject("tempRoot"), `built-entry-${runtime}`);
 
 /** Build `runtimes`' entries unless this run built them from the same sources already. */
@@ -36,7 +38,12 @@ export function buildEntries(runtimes: readonly RuntimeName[]): void {
  */
 export function buildingAllEntries<T>(build: () => T): T {
   const id = buildId(ROOT);
+  const startedAt = Date.now();
   const result = build();
-  for (const runtime of ["node", "bun", "deno"] as const) writeFileSync(stampOf(runtime), id);
+  // Stamped only if built now (an `npm pack` with scripts turned off builds nothing).
+  for (const runtime of ["node", "bun", "deno"] as const) {
+    const entry = join(ROOT, ENTRY_FILES[runtime]);
+    if (existsSync(entry) && statSync(entry).mtimeMs >= startedAt - 1000) writeFileSync(stampOf(runtime), id);
+  }
   return result;
 }
