@@ -18,9 +18,10 @@ afterEach(() => {
 function tree(): string {
   const root = mkdtempSync(join(tmpdir(), "polyvoy-build-id-"));
   roots.push(root);
-  for (const dir of ["core", "runtimes/node", "scripts", "docs", "node_modules/dep"]) mkdirSync(join(root, dir), { recursive: true });
+  for (const dir of ["core", "runtimes/node", "bin", "scripts", "docs", "node_modules/dep"]) mkdirSync(join(root, dir), { recursive: true });
   writeFileSync(join(root, "core/a.ts"), "export const a = 1;\n");
   writeFileSync(join(root, "runtimes/node/main.ts"), "export {};\n");
+  writeFileSync(join(root, "bin/node-code-cache.js"), "// cache\n");
   writeFileSync(join(root, "scripts/build-runtimes.mjs"), "// bundle\n");
   writeFileSync(join(root, "docs/x.md"), "docs\n");
   writeFileSync(join(root, "package.json"), JSON.stringify({ dependencies: { dep: "1.0.0" } }));
@@ -34,7 +35,7 @@ describe("build id", () => {
     expect(buildId(tree())).toBe(buildId(tree()));
   });
 
-  test.each(["core/a.ts", "runtimes/node/main.ts", "scripts/build-runtimes.mjs", "package-lock.json", "node_modules/dep/package.json"])("a change to %s changes it", (file) => {
+  test.each(["core/a.ts", "runtimes/node/main.ts", "bin/node-code-cache.js", "scripts/build-runtimes.mjs", "package-lock.json", "node_modules/dep/package.json"])("a change to %s changes it", (file) => {
     const root = tree();
     const before = buildId(root);
     writeFileSync(join(root, file), "changed\n");
