@@ -48,7 +48,7 @@ describe("tracing: the trace decision in x-request-id", () => {
       return [];
     };
     const hcm = (tracing: object) => httpProxyConfig({ listenPort: 1, clusters: { b: [2] }, routes: [{ match: { prefix: "/" }, cluster: "b" }], hcm: { tracing } });
-    expect(problems(hcm({ provider: { name: "envoy.tracers.datadog", typed_config: {} } }))[0]).toMatch(/\.tracing\.provider: envoy\.tracers\.datadog is an Envoy tracer that polyvoy does not support yet \(polyvoy has envoy\.tracers\.zipkin/);
+    expect(problems(hcm({ provider: { name: "envoy.tracers.xray", typed_config: {} } }))[0]).toMatch(/\.tracing\.provider: envoy\.tracers\.xray is an Envoy tracer that polyvoy does not support yet \(polyvoy has envoy\.tracers\.zipkin/);
     expect(problems({ tracing: { http: { name: "envoy.tracers.opentelemetry" } } })).toEqual([
       "tracing.http: envoy.tracers.opentelemetry is taken by polyvoy only in the HCM's tracing.provider (the bootstrap's tracing.http is deprecated in Envoy): move it there",
     ]);
