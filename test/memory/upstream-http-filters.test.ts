@@ -164,4 +164,102 @@ describe("a cluster's upstream HTTP filters", () => {
     expect(client.responses[0]!.text()).toBe("h2 ok");
     expect(client.responses[0]!.get("x-upstream-filter-response")).toBe("seen");
   });
+
+  describe("upgrade bytes wait for the request head (no request smuggling)", () => {
+    const WS_HEAD = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: abc\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+    /** A raw origin: every byte it reads, in order; on the first head it answers 101 and a frame, if told to. */
+    async function rawOrigin(accept: boolean): Promise<{ received: () => string }> {
+      let received = "";
+      const listener = await runtime.listen({ address: "127.0.0.1", port: PORTS[0]! }, (socket) => {
+        let answered = false;
+        socket.setHandler({
+          onConnect() {},
+          onData(data: Uint8Array) {
+            received += new TextDecoder().decode(data);
+            if (accept && !answered && received.includes("\r\n\r\n")) {
+              answered = true;
+              socket.write(new TextEncoder().encode("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nfrom origin"));
+            }
+          },
+          onEnd() {},
+          onDrain() {},
+          onClose() {},
+        });
+      });
+      upstreams.push(listener);
+      return { received: () => received };
+    }
+
+    async function upgradeProxy(filters: unknown[], accept: boolean, listenerExtra?: Record<string, unknown>): Promise<{ received: () => string }> {
+      runtime = new MemoryRuntime({ seed: 8 });
+      const origin = await rawOrigin(accept);
+      server = await startProxy(
+        runtime,
+        httpProxyConfig({
+          listenPort: PROXY,
+          clusters: { backend: [PORTS[0]!] },
+          routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend", upgrade_configs: [{ upgrade_type: "websocket" }] } } }],
+          clusterExtra: clusterOptions(filters),
+          listenerExtra,
+        }),
+      );
+      return origin;
+    }
+
+    test("buffer holds the upgrade head: the bytes behind it never reach the origin ahead of it", async () => {
+      const origin = await upgradeProxy([BUFFER, CODEC], false);
+      const client = new MemoryHttpClient(runtime, PROXY);
+      client.send(WS_HEAD + "GET /smuggled HTTP/1.1\r\nHost: internal\r\n\r\n");
+      runtime.advance(100);
+      // The head is held by the buffer filter (an upgrade has no body to end it); so are the
+      // bytes behind it. Before the fix they went straight to the connection: the origin read
+      // "GET /smuggled" as a request.
+      expect(origin.received()).not.toContain("/smuggled");
+      expect(origin.received()).toBe("");
+      // Held, not dropped: the stream is still waiting.
+      expect(client.responses).toEqual([]);
+      expect(stat("cluster.backend.upstream_rq_active")).toBe(1);
+    });
+
+    test("held upgrade bytes past the connection's buffer limit reset the stream; the origin still sees nothing", async () => {
+      const origin = await upgradeProxy([BUFFER, CODEC], false, { per_connection_buffer_limit_bytes: 1024 });
+      const client = new MemoryHttpClient(runtime, PROXY);
+      client.send(WS_HEAD);
+      runtime.advance(100);
+      client.send("x".repeat(600));
+      runtime.advance(100);
+      expect(stat("cluster.backend.upstream_rq_active")).toBe(1);
+      client.send("GET /smuggled HTTP/1.1\r\nHost: internal\r\n\r\n" + "y".repeat(600));
+      runtime.advance(100);
+      expect(origin.received()).toBe("");
+      expect(stat("cluster.backend.upstream_rq_active")).toBe(0);
+      // An HTTP/1 client's stream reset closes its connection, with no response.
+      expect(client.responses).toEqual([]);
+      expect(client.closed).toBe(true);
+      expect(resourceCounters(server, "backend")).toMatchObject({ pendingRequests: 0, requests: 0 });
+    });
+
+    test("a WebSocket through a cluster with header_mutation: the head (with the proxy's headers and the filter's header) goes first, then bytes both ways", async () => {
+      const origin = await upgradeProxy([MUTATION, CODEC], true);
+      const socket = runtime.connect({ address: "127.0.0.1", port: PROXY });
+      let answer = "";
+      socket.setHandler({ onConnect() {}, onData: (data: Uint8Array) => void (answer += new TextDecoder().decode(data)), onEnd() {}, onDrain() {}, onClose() {} });
+      socket.write(new TextEncoder().encode(WS_HEAD + "early"));
+      runtime.advance(100);
+      const received = origin.received();
+      expect(received.startsWith("GET /ws HTTP/1.1\r\n")).toBe(true);
+      const head = received.slice(0, received.indexOf("\r\n\r\n") + 4).toLowerCase();
+      expect(head).toContain("x-forwarded-proto: http\r\n");
+      expect(head).toContain("x-request-id: ");
+      expect(head).toContain("x-upstream-filter: try 1\r\n");
+      expect(head).toContain("upgrade: websocket\r\n");
+      expect(received.slice(head.length)).toBe("early");
+      socket.write(new TextEncoder().encode(" and more"));
+      runtime.advance(100);
+      expect(origin.received().slice(head.length)).toBe("early and more");
+      expect(answer).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n/);
+      expect(answer.endsWith("\r\n\r\nfrom origin")).toBe(true);
+    });
+  });
 });
