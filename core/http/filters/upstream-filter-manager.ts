@@ -110,7 +110,8 @@ export class UpstreamFilterManager extends FilterManager implements UpstreamStre
     }
     if (this.destroyed || this.heldUpgradeOverflowed) return;
     this.heldUpgrade ??= [];
-    if (data.byteLength > 0) this.heldUpgrade.push(data);
+    // Copied: the socket lent these bytes for this read only (port.ts: onData).
+    if (data.byteLength > 0) this.heldUpgrade.push(data.slice());
     this.heldUpgradeBytes += data.byteLength;
     this.heldUpgradeEnd ||= endStream;
     // The connection's buffer limit (as the router's for bytes waiting for a connection), not
