@@ -3,10 +3,12 @@
  * envoy.filters.http.upstream_codec) on every runtime, over real sockets with real
  * upstreams: header_mutation adds a request header the origin sees and a response header
  * the client sees; a retry runs the chain again (each attempt's header says its number);
- * buffer hands the origin a chunked body whole, with its content-length.
+ * buffer hands the origin a chunked body whole, with its content-length; the bytes behind a
+ * WebSocket upgrade head that buffer holds never reach the origin ahead of it (smuggling).
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type * as http from "node:http";
+import { connect } from "node:net";
 import { Readable } from "node:stream";
 import { Agent, request } from "undici";
 import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
@@ -61,6 +63,7 @@ describe.each(RUNTIMES)("upstream HTTP filters on %s", (runtime) => {
           ],
         },
       ],
+      hcm: { upgrade_configs: [{ upgrade_type: "websocket" }] },
       clusterExtra: {
         typed_extension_protocol_options: {
           [OPTIONS]: { "@type": `type.googleapis.com/${OPTIONS}`, explicit_http_config: { http_protocol_options: {} }, http_filters: [MUTATION, BUFFER, CODEC] },
@@ -120,5 +123,16 @@ describe.each(RUNTIMES)("upstream HTTP filters on %s", (runtime) => {
     expect(res.statusCode).toBe(200);
     expect(await res.body.text()).toBe("good hello world");
     expect(res.headers["x-origin-content-length"]).toBe("11");
+  });
+
+  test("buffer upstream holds an upgrade head: the bytes behind it never reach the origin as a request", async () => {
+    const socket = connect(port, "127.0.0.1");
+    socket.on("error", () => {});
+    await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+    socket.write("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: internal\r\n\r\n");
+    // Before the fix the origin answered "GET /smuggled" within milliseconds.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    socket.destroy();
+    expect(good.requests.map((r) => r.url)).not.toContain("/smuggled");
   });
 });
