@@ -41,7 +41,11 @@ export interface DatadogContext {
 /** A trace context that could not be read (dd-trace-cpp's extraction Error). */
 export class DatadogExtractError extends Error {}
 
-/** tags_header_max_size's default (tracer_config.h): x-datadog-tags past it is not read or written. */
+/**
+ * tags_header_max_size's default (tracer_config.h): x-datadog-tags past it is not read or
+ * written. In bytes: header values are Latin-1 strings here (one code unit per byte, see
+ * util/latin1.ts), so a value's length is its size on the wire.
+ */
 export const TAGS_HEADER_MAX_SIZE = 512;
 /** dd-trace-cpp's tags::internal names. */
 export const PROPAGATION_ERROR_TAG = "_dd.propagation_error";
@@ -60,9 +64,9 @@ function parseUint64(text: string, base: 10 | 16): bigint | undefined {
   return value > MAX_UINT64 ? undefined : value;
 }
 
-/** parse_int: an optional sign and digits, within an int. */
+/** parse_util.cpp parse_int: std::from_chars, an optional '-' (not '+') and digits, within an int. */
 function parseInt32(text: string): number | undefined {
-  if (!/^[+-]?[0-9]+$/.test(text)) return undefined;
+  if (!/^-?[0-9]+$/.test(text)) return undefined;
   const value = Number(text);
   return value > 2147483647 || value < -2147483648 ? undefined : value;
 }

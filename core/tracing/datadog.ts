@@ -250,7 +250,7 @@ export class DatadogTracer {
   }
 
   /** SpanData::apply_config with makeConfig's defaults (config.cc): service, "envoy.proxy", the version tag, type "web". */
-  spanData(resource: string, traceIdLow: bigint, parentId: bigint, startMicros: number): DatadogSpanData {
+  spanData(resource: string, traceIdLow: bigint, parentId: bigint, startMicros: number, spanId: bigint = this.randomId() & MAX_ID): DatadogSpanData {
     const meta = new Map<string, string>();
     // config.version = "envoy " + the version: polyvoy's own.
     meta.set("version", `polyvoy ${VERSION}`);
@@ -259,7 +259,7 @@ export class DatadogTracer {
       name: "envoy.proxy",
       resource,
       traceIdLow,
-      spanId: this.randomId() & MAX_ID,
+      spanId,
       parentId,
       startNs: BigInt(startMicros) * 1000n,
       durationNs: 0n,
@@ -294,7 +294,8 @@ export class DatadogTracer {
       if (context.samplingPriority !== undefined) segment.decision = { priority: context.samplingPriority, mechanism: undefined };
       parentId = context.parentId ?? 0n;
     }
-    const data = this.spanData(operationName, segment.traceIdLow, parentId, startMicros);
+    // tracer.cpp create_span: a new trace's root span's id is its trace id's low 64 bits.
+    const data = context === undefined ? this.spanData(operationName, segment.traceIdLow, 0n, startMicros, segment.traceIdLow) : this.spanData(operationName, segment.traceIdLow, parentId, startMicros);
     for (const [key, value] of spanTags) data.meta.set(key, value);
     // tracer.cpp extract_span: the W3C context's last Datadog parent, on the local root.
     if (context?.datadogW3cParentId !== undefined) data.meta.set(W3C_PARENT_ID_TAG, context.datadogW3cParentId);

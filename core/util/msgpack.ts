@@ -91,7 +91,9 @@ export class MsgpackWriter {
       this.bytes[at] = 0xdb;
       this.view.setUint32(at + 1, n);
     }
-    utf8Write(value, this.bytes, this.reserve(n));
+    // reserve() first: it may replace this.bytes.
+    const at = this.reserve(n);
+    utf8Write(value, this.bytes, at);
   }
 
   /** `uint 64` (0xcf): an unsigned 64-bit integer (taken modulo 2^64). */

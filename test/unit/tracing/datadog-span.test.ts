@@ -45,6 +45,17 @@ describe("Datadog span", () => {
     expect(injected(dropped).get("x-datadog-sampling-priority")).toBe("-1");
   });
 
+  test("a new trace's root span: its id the trace id's low 64 bits (tracer.cpp create_span); a joined trace's a span id of its own", async () => {
+    const t = await tracer();
+    const root = t.startDownstreamSpan(headers(), "ingress", 0, true);
+    expect(root.data.spanId).toBe(root.segment.traceIdLow);
+    expect(root.data.parentId).toBe(0n);
+    expect(root.spawnChild("router", 0).data.spanId).not.toBe(root.segment.traceIdLow);
+    const joined = t.startDownstreamSpan(headers({ "x-datadog-trace-id": "5", "x-datadog-parent-id": "6" }), "ingress", 0, true);
+    expect(joined.data.spanId).not.toBe(5n);
+    expect(joined.data.parentId).toBe(6n);
+  });
+
   test("error.reason: the error flag and error.message (dd-trace-cpp's set_error_message), the tag kept too", async () => {
     const span = (await tracer()).startDownstreamSpan(headers(), "ingress", 0, true);
     span.setTag("error.reason", "boom");
