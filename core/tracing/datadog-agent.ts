@@ -9,8 +9,9 @@
  *
  * Stats tracing.datadog.* (tracer_stats.h): reports_sent (a 200), reports_dropped (any other
  * status), reports_failed (no answer), reports_skipped_no_cluster; and polyvoy's
- * spans_dropped: spans not sent because the buffer (MAX_BUFFERED_SPANS) or the requests in
- * flight were at their limit (dd-trace-cpp's buffer has no bound).
+ * spans_dropped: spans not sent because the buffer (MAX_BUFFERED_SPANS spans or
+ * MAX_BUFFERED_BYTES of their strings) or the requests in flight were at their limit, or
+ * because their payload could not be encoded (dd-trace-cpp's buffer has no bound).
  */
 import type { DatadogConfig } from "../config/bootstrap.ts";
 import type { AsyncClient, AsyncFailureReason, AsyncRequest, AsyncRequestCallbacks, AsyncResponse } from "../http/async-client.ts";
@@ -18,19 +19,27 @@ import { RequestHeaders } from "../http/message.ts";
 import type { Timer } from "../event/timers.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { Counter } from "../stats/counter.ts";
-import { MsgpackWriter } from "../util/msgpack.ts";
+import { MsgpackOverflow, MsgpackWriter } from "../util/msgpack.ts";
+import { utf8Length } from "../util/utf8.ts";
 import { VERSION } from "../version.ts";
 import { type DatadogSpanData, writeTraces } from "./datadog-span-data.ts";
 
 /** datadog_agent_config.h: flush_interval_milliseconds and request_timeout_milliseconds. */
 export const FLUSH_INTERVAL_MS = 2000;
-const REQUEST_TIMEOUT_MS = 2000;
+export const REQUEST_TIMEOUT_MS = 2000;
 /** traces_api_path. */
 export const TRACES_PATH = "/v0.4/traces";
 /** Spans held at most between flushes: past it a segment is dropped (spans_dropped). */
 export const MAX_BUFFERED_SPANS = 10_000;
+/**
+ * The held spans' strings (tags a client's headers may fill: a user agent, a path), in UTF-8
+ * bytes, at most between flushes: past it a segment is dropped (spans_dropped).
+ */
+export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+/** One request's MessagePack at most: above MAX_BUFFERED_BYTES and its per-span overhead, a guard. */
+export const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
 /** Requests to the Agent in flight at once: a slower Agent drops the excess. */
-const MAX_REPORTS_IN_FLIGHT = 16;
+export const MAX_REPORTS_IN_FLIGHT = 16;
 /** The Agent's answer (its rate_by_service JSON) is read only for its status. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
 
@@ -56,6 +65,7 @@ export class DatadogAgent implements AsyncRequestCallbacks {
   private clientFailed = false;
   private chunks: DatadogSpanData[][] = [];
   private bufferedSpans = 0;
+  private bufferedBytes = 0;
   private readonly timer: Timer;
   private stopped = false;
   private readonly active = new Set<AsyncRequest>();
@@ -78,9 +88,10 @@ export class DatadogAgent implements AsyncRequestCallbacks {
       },
     );
     // schedule_recurring_event(flush_interval, flush).
+    // Re-armed before flushing: a flush that failed does not stop the next ones.
     this.timer = server.timers.create(() => {
-      this.flush();
       this.timer.enable(FLUSH_INTERVAL_MS);
+      this.flush();
     });
     this.timer.enable(FLUSH_INTERVAL_MS);
   }
@@ -91,8 +102,14 @@ export class DatadogAgent implements AsyncRequestCallbacks {
       this.stats.spansDropped.inc(spans.length);
       return;
     }
+    const bytes = segmentBytes(spans);
+    if (this.bufferedBytes + bytes > MAX_BUFFERED_BYTES) {
+      this.stats.spansDropped.inc(spans.length);
+      return;
+    }
     this.chunks.push(spans);
     this.bufferedSpans += spans.length;
+    this.bufferedBytes += bytes;
   }
 
   /** Spans waiting for a flush (tests). */
@@ -134,6 +151,7 @@ export class DatadogAgent implements AsyncRequestCallbacks {
     if (this.client === undefined && !this.clientFailed) return;
     this.chunks = [];
     this.bufferedSpans = 0;
+    this.bufferedBytes = 0;
     if (this.clientFailed || this.active.size >= MAX_REPORTS_IN_FLIGHT) {
       this.stats.spansDropped.inc(spans);
       return;
@@ -144,8 +162,16 @@ export class DatadogAgent implements AsyncRequestCallbacks {
       this.stats.reportsSkippedNoCluster.inc();
       return;
     }
-    const writer = new MsgpackWriter(Math.min(64 * 1024, 512 * spans));
-    writeTraces(writer, chunks);
+    const writer = new MsgpackWriter(Math.min(64 * 1024, 512 * spans), MAX_PAYLOAD_BYTES);
+    try {
+      writeTraces(writer, chunks);
+    } catch (e) {
+      // Runs from the flush timer: a throw would end the process. The spans are lost, counted.
+      if (!(e instanceof MsgpackOverflow)) throw e;
+      this.server.log.component("tracing").warn(`envoy.tracers.datadog: ${spans} spans dropped: ${e.message}`);
+      this.stats.spansDropped.inc(spans);
+      return;
+    }
     const headers = new RequestHeaders();
     headers.method = "POST";
     headers.path = TRACES_PATH;
@@ -171,4 +197,15 @@ export class DatadogAgent implements AsyncRequestCallbacks {
     this.settled(request);
     this.stats.reportsFailed.inc();
   }
+}
+
+/** The UTF-8 bytes of a segment's strings: what may grow without bound with a request's headers. */
+function segmentBytes(spans: readonly DatadogSpanData[]): number {
+  let bytes = 0;
+  for (const span of spans) {
+    bytes += utf8Length(span.service) + utf8Length(span.name) + utf8Length(span.resource) + utf8Length(span.type);
+    for (const [key, value] of span.meta) bytes += utf8Length(key) + utf8Length(value);
+    for (const key of span.metrics.keys()) bytes += utf8Length(key) + 9;
+  }
+  return bytes;
 }

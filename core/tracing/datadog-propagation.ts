@@ -27,6 +27,11 @@ export interface DatadogContext {
   origin: string | undefined;
   /** `_dd.p.*` trace tags, in their order. */
   traceTags: [string, string][];
+  /**
+   * The last Datadog span's id in a W3C context (tracestate's `dd=p:`, "0000000000000000"
+   * without it), the local root's `_dd.parent_id` tag; undefined without a W3C context of this trace.
+   */
+  datadogW3cParentId: string | undefined;
   /** tracestate's non-`dd` members, carried on. */
   additionalW3cTracestate: string | undefined;
   /** tracestate's `dd` member's unknown keys, carried on. */
@@ -36,13 +41,19 @@ export interface DatadogContext {
 /** A trace context that could not be read (dd-trace-cpp's extraction Error). */
 export class DatadogExtractError extends Error {}
 
-/** tags_header_max_size's default (tracer_config.h): x-datadog-tags past it is not read or written. */
+/**
+ * tags_header_max_size's default (tracer_config.h): x-datadog-tags past it is not read or
+ * written. In bytes: header values are Latin-1 strings here (one code unit per byte, see
+ * util/latin1.ts), so a value's length is its size on the wire.
+ */
 export const TAGS_HEADER_MAX_SIZE = 512;
 /** dd-trace-cpp's tags::internal names. */
 export const PROPAGATION_ERROR_TAG = "_dd.propagation_error";
 export const W3C_EXTRACTION_ERROR_TAG = "_dd.w3c_extraction_error";
 export const TRACE_ID_HIGH_TAG = "_dd.p.tid";
 export const DECISION_MAKER_TAG = "_dd.p.dm";
+/** tags::internal::w3c_parent_id. */
+export const W3C_PARENT_ID_TAG = "_dd.parent_id";
 
 const MAX_UINT64 = (1n << 64n) - 1n;
 
@@ -53,9 +64,9 @@ function parseUint64(text: string, base: 10 | 16): bigint | undefined {
   return value > MAX_UINT64 ? undefined : value;
 }
 
-/** parse_int: an optional sign and digits, within an int. */
+/** parse_util.cpp parse_int: std::from_chars, an optional '-' (not '+') and digits, within an int. */
 function parseInt32(text: string): number | undefined {
-  if (!/^[+-]?[0-9]+$/.test(text)) return undefined;
+  if (!/^-?[0-9]+$/.test(text)) return undefined;
   const value = Number(text);
   return value > 2147483647 || value < -2147483648 ? undefined : value;
 }
@@ -223,6 +234,7 @@ export function extractDatadogContext(headers: HeaderMap, spanTags: Map<string, 
   if (main === undefined) return undefined;
   const result: Extracted = { ...main, traceTags: [...main.traceTags] };
   if (main === datadog && w3c.traceIdLow !== undefined && w3c.traceIdLow === main.traceIdLow && w3c.traceIdHigh === main.traceIdHigh) {
+    result.datadogW3cParentId = w3c.datadogW3cParentId;
     result.additionalW3cTracestate = w3c.additionalW3cTracestate;
     result.additionalDatadogW3cTracestate = w3c.additionalDatadogW3cTracestate;
     if (result.parentId !== w3c.parentId) result.parentId = w3c.parentId;
@@ -236,6 +248,7 @@ export function extractDatadogContext(headers: HeaderMap, spanTags: Map<string, 
     samplingPriority: result.samplingPriority,
     origin: result.origin,
     traceTags: result.traceTags,
+    datadogW3cParentId: result.datadogW3cParentId,
     additionalW3cTracestate: result.additionalW3cTracestate,
     additionalDatadogW3cTracestate: result.additionalDatadogW3cTracestate,
   };

@@ -24,7 +24,7 @@ import type { HeaderMap } from "../http/header-map.ts";
 import type { ServerContext } from "../server-context.ts";
 import { VERSION } from "../version.ts";
 import { DatadogAgent } from "./datadog-agent.ts";
-import { DECISION_MAKER_TAG, DatadogExtractError, extractDatadogContext, injectDatadogContext, PROPAGATION_ERROR_TAG, TRACE_ID_HIGH_TAG, hex16, type DatadogContext } from "./datadog-propagation.ts";
+import { DECISION_MAKER_TAG, DatadogExtractError, extractDatadogContext, injectDatadogContext, PROPAGATION_ERROR_TAG, TRACE_ID_HIGH_TAG, W3C_PARENT_ID_TAG, hex16, type DatadogContext } from "./datadog-propagation.ts";
 import type { DatadogSpanData } from "./datadog-span-data.ts";
 import type { TracingSpan } from "./span.ts";
 
@@ -149,7 +149,9 @@ export class DatadogSpan implements TracingSpan {
     segment.register(data);
   }
 
+  /** Span::setOperation; like every change, ignored once the span is finished (its segment may be sent). */
   setOperation(name: string): void {
+    if (this.finished) return;
     this.data.resource = name;
   }
 
@@ -169,6 +171,7 @@ export class DatadogSpan implements TracingSpan {
 
   /** Span::setSampled: USER_KEEP or USER_DROP, a manual decision. */
   setSampled(sampled: boolean): void {
+    if (this.finished) return;
     this.segment.overridePriority(sampled ? SamplingPriority.UserKeep : SamplingPriority.UserDrop);
   }
 
@@ -185,8 +188,18 @@ export class DatadogSpan implements TracingSpan {
     return this.tracer.wallMicros();
   }
 
-  /** Span::spawnChild: "envoy.proxy", the name its resource, in this span's segment. */
+  /**
+   * Span::spawnChild: "envoy.proxy", the name its resource, in this span's segment. A finished
+   * span's child is Envoy's NullSpan (span.cc: the dd-trace-cpp span is reset at finish): it
+   * would otherwise join a segment maybe sent already, and its finish send that again.
+   */
   spawnChild(name: string, startMicros: number): DatadogSpan {
+    if (this.finished) {
+      const detached = new DatadogSegment(this.tracer, this.segment.traceIdHigh, this.segment.traceIdLow, undefined, [], undefined, undefined);
+      const nullSpan = new DatadogSpan(this.tracer, detached, this.tracer.spanData(name, this.segment.traceIdLow, this.data.spanId, startMicros));
+      nullSpan.finished = true;
+      return nullSpan;
+    }
     return new DatadogSpan(this.tracer, this.segment, this.tracer.spanData(name, this.segment.traceIdLow, this.data.spanId, startMicros));
   }
 
@@ -237,7 +250,7 @@ export class DatadogTracer {
   }
 
   /** SpanData::apply_config with makeConfig's defaults (config.cc): service, "envoy.proxy", the version tag, type "web". */
-  spanData(resource: string, traceIdLow: bigint, parentId: bigint, startMicros: number): DatadogSpanData {
+  spanData(resource: string, traceIdLow: bigint, parentId: bigint, startMicros: number, spanId: bigint = this.randomId() & MAX_ID): DatadogSpanData {
     const meta = new Map<string, string>();
     // config.version = "envoy " + the version: polyvoy's own.
     meta.set("version", `polyvoy ${VERSION}`);
@@ -246,7 +259,7 @@ export class DatadogTracer {
       name: "envoy.proxy",
       resource,
       traceIdLow,
-      spanId: this.randomId() & MAX_ID,
+      spanId,
       parentId,
       startNs: BigInt(startMicros) * 1000n,
       durationNs: 0n,
@@ -281,8 +294,11 @@ export class DatadogTracer {
       if (context.samplingPriority !== undefined) segment.decision = { priority: context.samplingPriority, mechanism: undefined };
       parentId = context.parentId ?? 0n;
     }
-    const data = this.spanData(operationName, segment.traceIdLow, parentId, startMicros);
+    // tracer.cpp create_span: a new trace's root span's id is its trace id's low 64 bits.
+    const data = context === undefined ? this.spanData(operationName, segment.traceIdLow, 0n, startMicros, segment.traceIdLow) : this.spanData(operationName, segment.traceIdLow, parentId, startMicros);
     for (const [key, value] of spanTags) data.meta.set(key, value);
+    // tracer.cpp extract_span: the W3C context's last Datadog parent, on the local root.
+    if (context?.datadogW3cParentId !== undefined) data.meta.set(W3C_PARENT_ID_TAG, context.datadogW3cParentId);
     const span = new DatadogSpan(this, segment, data);
     // No decision extracted and Envoy not tracing: a USER_DROP (tracer.cc).
     if (segment.decision === undefined && !traced) segment.overridePriority(SamplingPriority.UserDrop);

@@ -5,7 +5,7 @@
  * `uint 64` (0xcf) and an int64 always as `int 64` (0xd3), whatever their size; strings and
  * headers take the shortest form the spec allows.
  */
-import { utf8Encode } from "./utf8.ts";
+import { utf8Length, utf8Write } from "./utf8.ts";
 
 /** A MessagePack byte string being written; it grows by doubling, up to `maxBytes`. */
 export class MsgpackWriter {
@@ -72,10 +72,9 @@ export class MsgpackWriter {
     }
   }
 
-  /** A UTF-8 string: fixstr, str 8, str 16 or str 32. */
+  /** A UTF-8 string: fixstr, str 8, str 16 or str 32; written straight into the buffer (no copy per string). */
   string(value: string): void {
-    const encoded = utf8Encode(value);
-    const n = encoded.length;
+    const n = utf8Length(value);
     if (n < 32) {
       const at = this.reserve(1);
       this.bytes[at] = 0xa0 | n;
@@ -92,8 +91,9 @@ export class MsgpackWriter {
       this.bytes[at] = 0xdb;
       this.view.setUint32(at + 1, n);
     }
+    // reserve() first: it may replace this.bytes.
     const at = this.reserve(n);
-    this.bytes.set(encoded, at);
+    utf8Write(value, this.bytes, at);
   }
 
   /** `uint 64` (0xcf): an unsigned 64-bit integer (taken modulo 2^64). */

@@ -32,6 +32,9 @@ describe("Datadog extraction", () => {
     for (const bad of <Record<string, string>[]>[{ "x-datadog-trace-id": "12a", "x-datadog-parent-id": "1" }, { "x-datadog-trace-id": "18446744073709551616", "x-datadog-parent-id": "1" }, { "x-datadog-trace-id": "1", "x-datadog-parent-id": "-1" }, { "x-datadog-trace-id": "1", "x-datadog-parent-id": "1", "x-datadog-sampling-priority": "keep" }]) {
       expect(() => extract(bad)).toThrow(DatadogExtractError);
     }
+    // std::from_chars takes no '+' (parse_util.cpp parse_int): dd-trace-cpp refuses "+1".
+    expect(() => extract({ "x-datadog-trace-id": "1", "x-datadog-parent-id": "1", "x-datadog-sampling-priority": "+1" })).toThrow(DatadogExtractError);
+    expect(extract({ "x-datadog-trace-id": "1", "x-datadog-parent-id": "1", "x-datadog-sampling-priority": " -1 " }).context!.samplingPriority).toBe(-1);
     // No parent and no origin; a zero trace id.
     expect(() => extract({ "x-datadog-trace-id": "7" })).toThrow(/neither a parent span ID nor an origin/);
     expect(extract({ "x-datadog-trace-id": "7", "x-datadog-origin": "synthetics" }).context).toMatchObject({ traceIdLow: 7n, parentId: undefined });
@@ -50,6 +53,9 @@ describe("Datadog extraction", () => {
     const { context } = extract({ traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", tracestate: "congo=t61rcWkgMzE, dd=s:2;o:syn~thetics;t.dm:-4;x:y" });
     expect(context).toMatchObject({ traceIdHigh: 0x4bf92f3577b34da6n, traceIdLow: 0xa3ce929d0e0e4736n, parentId: 0x00f067aa0ba902b7n, samplingPriority: 2, origin: "syn=thetics", additionalW3cTracestate: "congo=t61rcWkgMzE", additionalDatadogW3cTracestate: "x:y" });
     expect(context!.traceTags).toEqual([["_dd.p.dm", "-4"]]);
+    // s:+2 is no priority (from_chars): traceparent's flag stays.
+    expect(extract({ traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", tracestate: "dd=s:+2" }).context!.samplingPriority).toBe(1);
+    expect(extract({ traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", tracestate: "dd=s:2" }).context!.samplingPriority).toBe(2);
     // traceparent's unsampled flag wins over an inconsistent s:.
     expect(extract({ traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", tracestate: "dd=s:2" }).context!.samplingPriority).toBe(0);
   });
