@@ -638,12 +638,16 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
     this.statsFlusher?.flushSnapshot(this.mergedSnapshots.snapshot(message));
   }
 
-  /** StatsHandler: with stats_flush_on_admin (as the server started), reading /stats flushes. */
+  /**
+   * ServerContext: `flush` runs at shutdown, once the connections are closed (within the
+   * shutdown grace); the function returned takes it back (a tracer that stopped first).
+   */
   onShutdown(flush: () => Promise<void>): () => void {
     this.shutdownFlushes.add(flush);
     return () => this.shutdownFlushes.delete(flush);
   }
 
+  /** StatsHandler: with stats_flush_on_admin (as the server started), reading /stats flushes. */
   onAdminStatsRead(): void {
     if (this.statsFlusher?.onAdmin === true) this.statsFlusher.flush();
   }
