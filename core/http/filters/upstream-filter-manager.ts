@@ -21,8 +21,7 @@
  * → decodeData) and holds them until the upgrade is accepted (paused_for_websocket_,
  * source/common/router/upstream_request.cc); polyvoy holds them here, up to the buffer limit.
  */
-import type { RouteConfiguration } from "../../config/bootstrap.ts";
-import type { HttpFilterConfig } from "../../config/bootstrap.ts";
+import type { HttpFilterConfig, RouteConfiguration } from "../../config/bootstrap.ts";
 import type { SocketAddress, TlsSession } from "../../port.ts";
 import type { Host } from "../../upstream/host.ts";
 import type { UpstreamStream } from "../../upstream/http1-conn-pool.ts";
