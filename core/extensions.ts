@@ -160,6 +160,8 @@ registerLazyNetworkFilterFactory("polyvoy.filters.network.script", async () => {
 registerHttpFilterFactory<RouterConfig>("envoy.filters.http.router", {
   kind: "decoder",
   create: (config, server, chain) => new RouterFilter(server, routerStats(server, chain), config?.suppressEnvoyHeaders === true, config?.dynamicStats !== false, config?.startChildSpan === true),
+  // Envoy's router FilterConfig makes its stats as the HCM config loads: at 0 before any request.
+  prepare: (_config, server, chain) => void routerStats(server, chain),
 });
 
 registerLazyHttpFilterFactory<HealthCheckFilterConfig>("envoy.filters.http.health_check", async () => {

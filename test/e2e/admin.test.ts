@@ -156,7 +156,13 @@ describe.each(RUNTIMES)("admin interface on %s", (runtime) => {
     // The admin's own connection manager and listener count under http.admin / listener.admin.
     expect(Number(s.get("http.admin.downstream_rq_total"))).toBeGreaterThanOrEqual(1);
     expect(Number(s.get("listener.admin.downstream_cx_total"))).toBeGreaterThanOrEqual(1);
-    expect(s.get("http.admin.no_route")).toBe("0");
+    // The router's stats (Envoy's ALL_ROUTER_STATS) are the proxy's, whose chain has a router;
+    // the admin's connection manager has none, so none of them (Envoy's admin has no no_route).
+    expect(s.get("http.ingress_http.rq_total")).toBe(String(REQUESTS));
+    expect(s.get("http.ingress_http.no_route")).toBe("0");
+    expect(s.get("http.ingress_http.rq_direct_response")).toBe("0");
+    expect(s.get("http.admin.no_route")).toBeUndefined();
+    expect(s.get("http.admin.rq_total")).toBeUndefined();
     // server.* gauges, current when read.
     expect(s.get("server.live")).toBe("1");
     expect(s.get("server.state")).toBe("0");

@@ -53,7 +53,6 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   /** The HCM's trace decision for this request (tracing configured). */
   private traceReason = TraceReason.NotTraceable;
   private requestComplete = false;
-  private responseHeadersSent = false;
   private responseComplete = false;
   /** The connection's stream timers, once this stream armed them. */
   private timers: StreamTimers | undefined;
@@ -437,7 +436,6 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
   encodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
     if (this.destroyed || this.responseComplete) return;
     this.touch();
-    this.responseHeadersSent = true;
     this.sentResponseHeaders = headers;
     this.streamInfo.responseCode = headers.status;
     const tunnel = this.opensTunnel(headers.status);
@@ -510,7 +508,6 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
    * was written, or resets it when the body is delimited by the close (connection-manager.ts).
    */
   resetDownstream(): void {
-    if (this.responseHeadersSent && !this.destroyed) this.cm.stats.rqResetAfterDownstreamResponseStarted.inc();
     this.destroy();
     this.cm.onStreamReset(this, this.connectFailed());
   }

@@ -29,8 +29,6 @@ export class ConnectionManagerStats {
   readonly downstreamRqTimeout: Counter;
   readonly downstreamRqIdleTimeout: Counter;
   readonly downstreamRqHeaderTimeout: Counter;
-  readonly rqResetAfterDownstreamResponseStarted: Counter;
-  readonly noRoute: Counter;
   /** Request bodies the filters buffered past the buffer limit (answered 413). */
   readonly downstreamRqTooLarge: Counter;
   /** Response bodies the filters buffered past the buffer limit (answered 500 or reset). */
@@ -92,8 +90,6 @@ export class ConnectionManagerStats {
     this.downstreamRqTimeout = scope.counter("downstream_rq_timeout");
     this.downstreamRqIdleTimeout = scope.counter("downstream_rq_idle_timeout");
     this.downstreamRqHeaderTimeout = scope.counter("downstream_rq_header_timeout");
-    this.rqResetAfterDownstreamResponseStarted = scope.counter("rq_reset_after_downstream_response_started");
-    this.noRoute = scope.counter("no_route");
     this.downstreamRqTooLarge = scope.counter("downstream_rq_too_large");
     this.rsTooLarge = scope.counter("rs_too_large");
     this.downstreamRqFailedPathNormalization = scope.counter("downstream_rq_failed_path_normalization");

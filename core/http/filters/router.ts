@@ -212,11 +212,14 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     // Envoy's Filter::decodeHeaders takes route_ and route_entry_ once, for the whole request:
     // a filter clearing the route cache later (the retries, response headers, an internal
     // redirect's checks, mirrors, hedging) changes nothing here (source/common/router/router.cc).
+    const counters = this.stats.counters;
+    // Every request that reaches the router, not those a filter before it answered (router.cc).
+    counters.rq_total.inc();
     const match = (this.match = callbacks.route);
     if (!match) {
       // Counted here, where Envoy's router counts it: a filter may have routed a request the
       // connection manager found no route for, or the other way round.
-      this.stats.noRoute.inc();
+      counters.no_route.inc();
       const log = this.server.log.component("router");
       if (log.debugOn) log.debug(`${callbacks.logPrefix()}no route match for URL '${headers.path}'`);
       callbacks.sendLocalReply(404, "", "route_not_found", "NR");
@@ -224,10 +227,14 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     }
     const action = match.route.action;
     if (action.type === "direct_response") {
+      counters.rq_direct_response.inc();
       this.localReplyWithRouteHeaders(action.directResponse.status, action.directResponse.body ?? "", "direct_response");
       return FilterHeadersStatus.StopIteration;
     }
     if (action.type === "redirect") {
+      // A redirect route is one of Envoy's DirectResponseEntry (config_impl.cc sets its
+      // direct_response_code_): router.cc counts it as rq_direct_response, never rq_redirect.
+      counters.rq_direct_response.inc();
       this.redirect(action.redirect, headers);
       return FilterHeadersStatus.StopIteration;
     }
@@ -240,6 +247,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const cluster = this.server.clusterManager.get(clusterName);
     callbacks.streamInfo.upstreamCluster = clusterName;
     if (!cluster) {
+      counters.no_cluster.inc();
       // Envoy's router: cluster_not_found_response_code (503 unless set), no body, flag NC.
       const log = this.server.log.component("router");
       if (log.debugOn) log.debug(`${callbacks.logPrefix()}unknown cluster '${clusterName}'`);
@@ -616,6 +624,9 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (this.maybeRetryReset(reason, request)) return;
     this.removeAttempt(request);
     if (this.responseStarted) {
+      // Envoy's chargeUpstreamAbort once the response started: only a gRPC call whose
+      // success waited for its trailers is counted (router.cc).
+      if (request.grpcRqSuccessDeferred) this.stats.counters.rq_reset_after_downstream_response_started.inc();
       // Part of the response went out: reset the downstream stream rather than end it as if
       // complete (HTTP/1: the connection closes behind what was written; HTTP/2: RST_STREAM).
       const info = this.callbacks.streamInfo;
@@ -779,6 +790,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       clusterStats.countResponse(headers.status);
       clusterStats.countResponseCategories(headers.status, this.internalRequest, this.canaryHost);
     }
+    // Envoy's handleNon5xxResponseHeaders: a gRPC call's success waits for its grpc-status in the trailers.
+    if (this.grpcRequest && !endStream && headers.status < 500) request.grpcRqSuccessDeferred = true;
     if (!this.suppressEnvoyHeaders) headers.set("x-envoy-upstream-service-time", String(Math.round(now - info.upstreamRequestStart)));
     // Cookies a hash policy made go out only with an upstream response (router.cc, onUpstreamHeaders).
     if (this.downstreamSetCookies) for (const cookie of this.downstreamSetCookies) headers.add("set-cookie", cookie);

@@ -40,6 +40,12 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget, Upstream
   stream: UpstreamStream | undefined;
   /** Bytes went upstream for this attempt (Envoy's first_upstream_tx_byte_sent): reset-before-request no longer applies. */
   requestStarted = false;
+  /**
+   * A gRPC call's non-5xx response headers came without the end of stream: its success waits
+   * for the trailers' grpc-status, and a reset before them is counted in
+   * rq_reset_after_downstream_response_started (Envoy's grpcRqSuccessDeferred).
+   */
+  grpcRqSuccessDeferred = false;
   /** The router retried this attempt's response: its host counts an rq_error (UpstreamCallbacks.retried). */
   retried = false;
   /**
