@@ -624,9 +624,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (this.maybeRetryReset(reason, request)) return;
     this.removeAttempt(request);
     if (this.responseStarted) {
-      // Envoy's chargeUpstreamAbort once the response started: only a gRPC call whose
-      // success waited for its trailers is counted (router.cc).
-      if (request.grpcRqSuccessDeferred) this.stats.counters.rq_reset_after_downstream_response_started.inc();
+      this.chargeAbortAfterResponseStarted(request);
       // Part of the response went out: reset the downstream stream rather than end it as if
       // complete (HTTP/1: the connection closes behind what was written; HTTP/2: RST_STREAM).
       const info = this.callbacks.streamInfo;
@@ -1127,7 +1125,17 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     request.resetStream();
     if (this.maybeRetryReset(StreamResetReason.LocalReset, request, true)) return;
     this.upstreamRequest = undefined;
+    // A per-try idle timeout may cut a response under way (onPerTryTimeoutCommon charges it too).
+    if (this.responseStarted) this.chargeAbortAfterResponseStarted(request);
     this.timeoutAbort(details, true);
+  }
+
+  /**
+   * Envoy's chargeUpstreamAbort once the response started (router.cc): only a gRPC call whose
+   * success waited for its trailers is counted, in rq_reset_after_downstream_response_started.
+   */
+  private chargeAbortAfterResponseStarted(request: UpstreamRequest): void {
+    if (request.grpcRqSuccessDeferred) this.stats.counters.rq_reset_after_downstream_response_started.inc();
   }
 
   /**

@@ -135,6 +135,20 @@ describe("RouterStats: Envoy's ALL_ROUTER_STATS", () => {
     expect(counter("rq_reset_after_downstream_response_started")).toBe(1);
   });
 
+  test("rq_reset_after_downstream_response_started: a gRPC call whose response goes quiet past per_try_idle_timeout (onPerTryTimeoutCommon charges it too)", async () => {
+    await setup({
+      handler: (_req, res) => {
+        res.writeHead(200, { "content-type": "application/grpc" });
+        res.write("abc");
+      },
+      routes: [{ match: { prefix: "/" }, action: { route: { cluster: "a", retry_policy: { retry_on: "reset", per_try_idle_timeout: "0.2s" } } } }],
+    });
+    const grpc = exchange("/svc/Method", { headers: { "content-type": "application/grpc" }, ms: 300 });
+    expect([grpc.parser.current?.status, grpc.ended]).toEqual([200, true]);
+    expect(server.stats.get("cluster.a.upstream_rq_per_try_idle_timeout")).toMatchObject({ value: 1 });
+    expect(counter("rq_reset_after_downstream_response_started")).toBe(1);
+  });
+
   test("rq_reset_after_downstream_response_started: not for a plain HTTP response cut short, nor a gRPC one reset before its headers (as Envoy's chargeUpstreamAbort)", async () => {
     await setup({
       handler: (req, res) => {
