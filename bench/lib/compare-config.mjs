@@ -113,23 +113,33 @@ export function planTargets(bootstrap, { targets: extraPaths = [], host: hostFla
 
 /**
  * `--origin builtin`: every cluster becomes a STATIC cluster of one host, the bench's origin
- * (plain HTTP/1.1 on loopback), keeping its name and connect timeout; what the user's
- * cluster would have added (TLS, health checks, DNS) is left out of both runs alike. The
- * clusters named in `keep` (`--keep-cluster`: a service the bench runs itself, such as an
- * ext_proc processor) stay as written.
+ * (plain HTTP/1.1 on loopback), keeping its name and connect timeout, and its upstream HTTP
+ * filters (HttpProtocolOptions `http_filters`: the user's filters, measured as the HCM's
+ * are); what the user's cluster would have added otherwise (TLS, HTTP/2, health checks, DNS)
+ * is left out of both runs alike. The clusters named in `keep` (`--keep-cluster`: a service
+ * the bench runs itself, such as an ext_proc processor) stay as written.
  */
 export function pointClustersAt(bootstrap, originPort, keep = []) {
   const copy = structuredClone(bootstrap);
   const clusters = copy.static_resources?.clusters;
   if (!Array.isArray(clusters)) return copy;
-  copy.static_resources.clusters = clusters.map((cluster) => keep.includes(cluster.name) ? cluster : ({
-    name: cluster.name,
-    type: "STATIC",
-    connect_timeout: cluster.connect_timeout ?? "5s",
-    load_assignment: {
-      cluster_name: cluster.name,
-      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: originPort } } } }] }],
-    },
-  }));
+  copy.static_resources.clusters = clusters.map((cluster) => {
+    if (keep.includes(cluster.name)) return cluster;
+    const httpFilters = cluster.typed_extension_protocol_options?.[HTTP_OPTIONS]?.http_filters;
+    return {
+      name: cluster.name,
+      type: "STATIC",
+      connect_timeout: cluster.connect_timeout ?? "5s",
+      ...(httpFilters === undefined
+        ? {}
+        : { typed_extension_protocol_options: { [HTTP_OPTIONS]: { "@type": `type.googleapis.com/${HTTP_OPTIONS}`, explicit_http_config: { http_protocol_options: {} }, http_filters: httpFilters } } }),
+      load_assignment: {
+        cluster_name: cluster.name,
+        endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: originPort } } } }] }],
+      },
+    };
+  });
   return copy;
 }
+
+const HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";

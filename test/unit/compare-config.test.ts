@@ -75,6 +75,16 @@ test("pointClustersAt keeps each cluster's name and connect timeout, and nothing
   expect(pointClustersAt(doc, 4321, ["svc"]).static_resources.clusters).toEqual(doc.static_resources.clusters);
 });
 
+test("pointClustersAt keeps a cluster's upstream HTTP filters (the user's filters), over plain HTTP/1.1", () => {
+  const OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+  const filters = [{ name: "envoy.filters.http.header_mutation" }, { name: "envoy.filters.http.upstream_codec" }];
+  const doc = bootstrap([]);
+  const svc = doc.static_resources.clusters[0] as Record<string, unknown>;
+  svc.typed_extension_protocol_options = { [OPTIONS]: { "@type": `type.googleapis.com/${OPTIONS}`, explicit_http_config: { http2_protocol_options: {} }, http_filters: filters } };
+  const [pointed] = pointClustersAt(doc, 4321).static_resources.clusters as Record<string, unknown>[];
+  expect(pointed!.typed_extension_protocol_options).toEqual({ [OPTIONS]: { "@type": `type.googleapis.com/${OPTIONS}`, explicit_http_config: { http_protocol_options: {} }, http_filters: filters } });
+});
+
 describe("the command line", () => {
   test("durations", () => {
     expect([parseDuration("10s"), parseDuration("500ms"), parseDuration("1m"), parseDuration("2.5")]).toEqual([10, 0.5, 60, 2.5]);
