@@ -10,7 +10,7 @@
  * evaluates the code of the filters its config names and no other.
  */
 import { registerClusterCodeLoader } from "./upstream/cluster-code-loaders.ts";
-import { loadUpstreamHttpFilters } from "./http/filters/upstream-http-filter-factories.ts";
+import { loadUpstreamHttpFilters, routerUpstreamHttpFilterChain } from "./http/filters/upstream-http-filter-factories.ts";
 import { AdminFilter } from "./admin/admin-filter.ts";
 import { ConnectionManager } from "./http/conn-manager/connection-manager.ts";
 import { ConnectionManagerStats } from "./http/conn-manager/connection-manager-stats.ts";
@@ -159,9 +159,16 @@ registerLazyNetworkFilterFactory("polyvoy.filters.network.script", async () => {
 
 registerHttpFilterFactory<RouterConfig>("envoy.filters.http.router", {
   kind: "decoder",
-  create: (config, server, chain) => new RouterFilter(server, routerStats(server, chain), config?.suppressEnvoyHeaders === true, config?.dynamicStats !== false, config?.startChildSpan === true),
-  // Envoy's router FilterConfig makes its stats as the HCM config loads: at 0 before any request.
-  prepare: (_config, server, chain) => void routerStats(server, chain),
+  create: (config, server, chain) =>
+    new RouterFilter(server, routerStats(server, chain), config?.suppressEnvoyHeaders === true, config?.dynamicStats !== false, config?.startChildSpan === true, routerUpstreamHttpFilterChain(config?.upstreamHttpFilters, chain)),
+  // Envoy's router FilterConfig makes its stats as the HCM config loads: at 0 before any
+  // request; and its upstream_http_filters' factories (router.cc): checked and prepared now.
+  prepare: (config, server, chain) => {
+    routerStats(server, chain);
+    if (config?.upstreamHttpFilters !== undefined) checkFilterChain(config.upstreamHttpFilters, server, chain);
+  },
+  // Its upstream_http_filters' modules, loaded with the HCM's own filters'.
+  resolve: (config, server, chain) => (config?.upstreamHttpFilters !== undefined ? resolveHttpFilters(config.upstreamHttpFilters, server, chain) : undefined),
 });
 
 registerLazyHttpFilterFactory<HealthCheckFilterConfig>("envoy.filters.http.health_check", async () => {

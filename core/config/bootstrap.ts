@@ -678,7 +678,8 @@ export interface ClusterConfig {
   /**
    * HttpProtocolOptions.http_filters before the terminal upstream_codec: the filters each
    * HTTP attempt runs between the router and the connection (Envoy's upstream filter
-   * manager). Absent when the list is unset or only the codec.
+   * manager). Absent when the list is unset or empty; empty when it is only the codec — a
+   * list of the cluster's own, which wins over the router's upstream_http_filters.
    */
   upstreamHttpFilters?: readonly HttpFilterConfig[];
   /** circuit_breakers thresholds for priority DEFAULT (Envoy's defaults: 1024 each). */
@@ -2099,6 +2100,12 @@ export interface RouterConfig {
    * source/common/router/upstream_request.cc: `spawnUpstreamSpan() || start_child_span_`).
    */
   startChildSpan?: true;
+  /**
+   * upstream_http_filters before the terminal upstream_codec: the chain an attempt runs
+   * when its cluster has no http_filters of its own (UpstreamRequest's constructor,
+   * source/common/router/upstream_request.cc). Absent when none (or only the codec).
+   */
+  upstreamHttpFilters?: readonly HttpFilterConfig[];
 }
 
 /** envoy.extensions.filters.http.grpc_http1_bridge.v3.Config (core/http/filters/grpc-http1-bridge.ts). */

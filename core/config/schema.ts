@@ -1017,7 +1017,7 @@ function upstreamProtocol(
   return { ...(downstream ? { useDownstreamProtocol: true as const } : {}), ...(http2 !== undefined ? { http2 } : {}), ...trailers };
 }
 
-/** The cluster's upstream HTTP filters before the codec; absent when none (no chain per attempt). */
+/** The cluster's upstream HTTP filters before the codec; absent when it has no list (empty when only the codec). */
 function upstreamFilters(filters: readonly HttpFilterConfig[] | undefined): Pick<ClusterConfig, "upstreamHttpFilters"> {
   return filters !== undefined ? { upstreamHttpFilters: filters } : {};
 }

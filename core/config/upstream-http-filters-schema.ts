@@ -1,15 +1,20 @@
 /**
- * A cluster's upstream HTTP filters: the `http_filters` of its
- * envoy.extensions.upstreams.http.v3.HttpProtocolOptions, run per upstream attempt between
- * the router and the upstream connection (core/http/filters/upstream-filter-manager.ts).
+ * Upstream HTTP filter chains: a cluster's (the `http_filters` of its
+ * envoy.extensions.upstreams.http.v3.HttpProtocolOptions) and the router's
+ * (envoy.extensions.filters.http.router.v3.Router `upstream_http_filters`), run per upstream
+ * attempt between the router and the upstream connection
+ * (core/http/filters/upstream-filter-manager.ts).
  *
- * Validated as Envoy's ClusterInfoImpl (source/common/upstream/upstream_impl.cc): a
- * non-empty list must end with envoy.filters.http.upstream_codec, named by its type URL
- * ("The codec filter is the only valid terminal upstream HTTP filter, use '…'"), the codec
- * may be nowhere else (Config::Utility::validateTerminalFilters with the chain type
- * "upstream http"), and each other filter must be one registered for upstream use
- * (an UpstreamHttpFilterConfigFactory). Each entry is an HCM HttpFilter, with the same
- * fields refused (disabled, is_optional, config_discovery: see httpFilter).
+ * Both are processed as Envoy's FilterChainHelper::processFilters
+ * (source/common/http/filter_chain_helper.h) with the upstream factories: each filter must
+ * be one registered for upstream use (an UpstreamHttpFilterConfigFactory) and the terminal
+ * envoy.filters.http.upstream_codec must be last (Config::Utility::validateTerminalFilters,
+ * with the chain type "upstream http" for a cluster, "router upstream http" for the router:
+ * router.cc FilterConfig). A cluster's non-empty list is first checked to end with the codec
+ * named by its type URL (ClusterInfoImpl, source/common/upstream/upstream_impl.cc: "The codec
+ * filter is the only valid terminal upstream HTTP filter, use '…'"). Each entry is an HCM
+ * HttpFilter, with the same fields refused (disabled, is_optional, config_discovery: see
+ * httpFilter).
  */
 import * as z from "./schema-kit/index.ts";
 import { lazySchema } from "./lazy-schema.ts";
@@ -27,13 +32,28 @@ const UPSTREAM_CODEC_TYPE = UPSTREAM_CODEC_TYPE_URL.slice("type.googleapis.com/"
 /**
  * polyvoy's HTTP filters that Envoy registers as UpstreamHttpFilterConfigFactory too
  * (header_mutation/config.cc: UpstreamHeaderMutationFactoryConfig; buffer/config.cc:
- * UpstreamBufferFilterFactory) and that run unchanged on an upstream attempt. Any other
- * filter is refused by name here.
+ * UpstreamBufferFilterFactory) and that run unchanged on an upstream attempt.
  */
 export const UPSTREAM_HTTP_FILTER_TYPES: ReadonlySet<UserHttpFilterConfig["type"]> = new Set([
   "envoy.filters.http.header_mutation",
   "envoy.filters.http.buffer",
 ]);
+
+/**
+ * polyvoy's other HTTP filters whose type Envoy also takes upstream
+ * (source/extensions/extensions_metadata.yaml: category envoy.filters.http.upstream; the
+ * RBAC type by envoy.filters.http.upstream_rbac, which judges the selected host,
+ * upstream_rbac/config.h) but that polyvoy does not run there: refused as polyvoy's limit.
+ * Every other type is refused with Envoy's own message: Envoy has no upstream factory for it.
+ */
+const ENVOY_ONLY_UPSTREAM_HTTP_FILTER_TYPES: ReadonlySet<UserHttpFilterConfig["type"]> = new Set([
+  "envoy.filters.http.ext_proc",
+  "envoy.filters.http.lua",
+  "envoy.filters.http.rbac",
+]);
+
+/** Which chain a list is: the name Envoy's terminal-filter messages give it. */
+type ChainType = "upstream http" | "router upstream http";
 
 /** What an element is before the list's checks: the codec (kept only to check its place), or a filter. */
 type Element = { codec: true; name: string; typeUrl: string | undefined } | { codec: false; filter: HttpFilterConfig; typeUrl: string | undefined };
@@ -60,8 +80,7 @@ const upstreamHttpFilter = lazySchema(() =>
       return z.NEVER;
     }
     if (!UPSTREAM_HTTP_FILTER_TYPES.has(type)) {
-      const message = `${type} is not one of polyvoy's upstream HTTP filters (a cluster's http_filters take ${[...UPSTREAM_HTTP_FILTER_TYPES].join(", ")} and end with ${UPSTREAM_CODEC_NAME})`;
-      ctx.addIssue({ code: "custom", message });
+      ctx.addIssue({ code: "custom", message: notUpstream(type, filter.name, typeUrl) });
       return z.NEVER;
     }
     const parsed = httpFilter.safeParse(filter, { reportInput: true });
@@ -72,28 +91,66 @@ const upstreamHttpFilter = lazySchema(() =>
     return { codec: false, filter: parsed.data, typeUrl };
   }));
 
+/** Why `type` is refused in an upstream chain: Envoy's refusal, or polyvoy's own where Envoy would take it. */
+function notUpstream(type: UserHttpFilterConfig["type"], name: string, typeUrl: string | undefined): string {
+  const allowed = [...UPSTREAM_HTTP_FILTER_TYPES].map((t) => t.slice("envoy.filters.http.".length)).join(", ");
+  if (ENVOY_ONLY_UPSTREAM_HTTP_FILTER_TYPES.has(type)) return `${type} is not one of polyvoy's upstream HTTP filters (${allowed}), though Envoy runs it upstream`;
+  // Config::Utility::getAndCheckFactory on the upstream registry (source/common/config/utility.h).
+  const envoyType = (typeUrl ?? HTTP_FILTERS[type].typeUrl).replace(/^.*\//, "");
+  return `Didn't find a registered implementation for '${name}' with type URL: '${envoyType}' (Envoy runs ${type} downstream only)`;
+}
+
+/** Envoy's validateTerminalFilters over the list (the codec is the one terminal upstream filter). */
+function checkTerminalFilters(elements: readonly Element[], chainType: ChainType, ctx: z.RefinementCtx): void {
+  const last = elements.length - 1;
+  elements.forEach((element: Element | undefined, i) => {
+    // An element refused on its own has its own issue, and no place to check.
+    if (element === undefined) return;
+    if (element.codec && i !== last) {
+      ctx.addIssue({ code: "custom", message: `terminal filter named ${element.name} of type ${UPSTREAM_CODEC_NAME} must be the last filter in a ${chainType} filter chain`, path: [i] });
+    } else if (!element.codec && i === last) {
+      ctx.addIssue({ code: "custom", message: `non-terminal filter named ${element.filter.name} of type ${element.filter.type} is the last filter in a ${chainType} filter chain`, path: [i] });
+    }
+  });
+}
+
+/** The filters before the codec (the codec is the attempt's own connection). */
+function filtersOf(elements: readonly Element[]): HttpFilterConfig[] {
+  const filters: HttpFilterConfig[] = [];
+  for (const element of elements) if (element !== undefined && !element.codec) filters.push(element.filter);
+  return filters;
+}
+
 /**
- * The list, checked as Envoy's; its value is the filters before the codec (the codec is the
- * attempt's own connection), undefined when there are none, so that a cluster with only the
- * codec (or no list) runs no chain at all.
+ * A cluster's list, checked as Envoy's ClusterInfoImpl; its value is the filters before the
+ * codec: undefined when the list is empty (or unset), an empty array when it is only the
+ * codec. The difference matters: a cluster with a list of its own, even only the codec, is
+ * the attempt's chain, and the router's upstream_http_filters then never run
+ * (ClusterInfoImpl::createFilterChain answers has_configured_http_filters_).
  */
 export const upstreamHttpFilters = lazySchema(() =>
   z.array(upstreamHttpFilter)
   .superRefine((elements, ctx) => {
     if (elements.length === 0) return;
     const last = elements.length - 1;
-    if (elements[last]!.typeUrl !== UPSTREAM_CODEC_TYPE_URL) {
+    if (elements[last]?.typeUrl !== UPSTREAM_CODEC_TYPE_URL) {
       ctx.addIssue({ code: "custom", message: `The codec filter is the only valid terminal upstream HTTP filter, use '${UPSTREAM_CODEC_TYPE}'`, path: [last] });
       return;
     }
-    elements.forEach((element, i) => {
-      if (element.codec && i !== last) {
-        ctx.addIssue({ code: "custom", message: `terminal filter named ${element.name} of type ${UPSTREAM_CODEC_NAME} must be the last filter in a upstream http filter chain`, path: [i] });
-      }
-    });
+    checkTerminalFilters(elements, "upstream http", ctx);
   })
+  .transform((elements): readonly HttpFilterConfig[] | undefined => (elements.length === 0 ? undefined : filtersOf(elements))));
+
+/**
+ * The router's upstream_http_filters, checked as its FilterConfig processes them (router.cc:
+ * processFilters(…, "router upstream http", …), no type-URL check of the last one); its value
+ * is the filters before the codec, undefined when there are none (an empty list, or only the
+ * codec, runs no filter: the attempt writes to its connection).
+ */
+export const routerUpstreamHttpFilters = lazySchema(() =>
+  z.array(upstreamHttpFilter)
+  .superRefine((elements, ctx) => checkTerminalFilters(elements, "router upstream http", ctx))
   .transform((elements): readonly HttpFilterConfig[] | undefined => {
-    const filters: HttpFilterConfig[] = [];
-    for (const element of elements) if (!element.codec) filters.push(element.filter);
+    const filters = filtersOf(elements);
     return filters.length === 0 ? undefined : filters;
   }));

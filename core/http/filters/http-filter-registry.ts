@@ -37,9 +37,9 @@ export type HttpFilterFactory<C = unknown> = (
    * Optional: what a filter config needs done asynchronously before its listener is built,
    * after the factory loaded (the Lua filter reads its code's files and the modules they
    * require, then runs the code's top level): awaited with the loads; a rejection fails the
-   * listener's build.
+   * listener's build. Undefined when there is nothing to wait for (no turn of the event loop).
    */
-  resolve?(config: C, server: ServerContext, chain: HttpFilterChainContext, name: string): Promise<void>;
+  resolve?(config: C, server: ServerContext, chain: HttpFilterChainContext, name: string): Promise<void> | undefined;
 };
 
 /** What a filter may know of the connection manager whose chain it joins. */

@@ -38,6 +38,7 @@ import { UpstreamRequest, type UpstreamRequestCallbacks } from "./upstream-reque
 import { convertRequestHeadersForInternalRedirect, type InternalRedirectTarget } from "./internal-redirect.ts";
 import type { RouterStats } from "./router-stats.ts";
 import { newTcpUpstreamStream } from "./tcp-upstream.ts";
+import { selectUpstreamHttpFilterChain, type UpstreamHttpFilterChain } from "./upstream-http-filter-factories.ts";
 import { NULL_HEALTH_CHECK_HOST_MONITOR, OutlierResult, UnhealthyType } from "../../upstream/host-monitors.ts";
 import { KeptChunks } from "../../util/kept-chunks.ts";
 import { parseAuthority } from "../parse-authority.ts";
@@ -200,6 +201,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     private readonly dynamicStats = true,
     /** The Router's start_child_span: a child span per upstream request, as the HCM's spawn_upstream_span. */
     private readonly startChildSpan = false,
+    /** The Router's upstream_http_filters: the attempts' chain when their cluster has no http_filters. */
+    private readonly upstreamHttpFilters: UpstreamHttpFilterChain | undefined = undefined,
   ) {}
 
   setDecoderFilterCallbacks(callbacks: DecoderFilterCallbacks): void {
@@ -438,8 +441,9 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     // A CONNECT the route terminates (connect_config) is a TCP tunnel to the host (Envoy's router TcpConnPool).
     const tcp = this.action?.terminateConnect === true && this.upstreamHeaders?.method === "CONNECT";
     // The HTTP attempt runs its cluster's upstream HTTP filters (the one serving the host:
-    // an aggregate has no HttpProtocolOptions of its own), built when it has its connection.
-    const upstreamFilters = tcp ? undefined : (cluster.aggregate?.clusterOf(host) ?? cluster).config.upstreamHttpFilters;
+    // an aggregate has no HttpProtocolOptions of its own), else the router's
+    // upstream_http_filters, built when it has its connection.
+    const upstreamFilters = tcp ? undefined : selectUpstreamHttpFilterChain((cluster.aggregate?.clusterOf(host) ?? cluster).config, this.upstreamHttpFilters);
     if (upstreamFilters !== undefined) {
       request.upstreamFilters = upstreamFilters;
       request.downstream = this.callbacks;

@@ -1,6 +1,7 @@
 /**
  * Envoy's UpstreamFilterManager (source/common/router/upstream_request.h/.cc): one upstream
- * attempt's run of its cluster's http_filters, between the router and the attempt's
+ * attempt's run of its cluster's http_filters (or, when the cluster has none, the router's
+ * upstream_http_filters), between the router and the attempt's
  * connection. The router writes the request to it as to the connection (it is the
  * attempt's UpstreamStream): the request goes through the decoder filters in config order
  * to the upstream codec filter (upstream-codec.ts), which writes it to the connection; the
@@ -11,7 +12,7 @@
  * the pool gave the attempt its connection. Envoy builds it when the attempt starts and its
  * codec filter holds the request until the connection is ready; polyvoy's router already
  * holds the request until then, so the filters see the same request, a little later.
- * A cluster without http_filters never makes one: its attempts write to the connection.
+ * An attempt without filters (neither list has one) never makes one: it writes to the connection.
  *
  * Upgrade bytes (websocket, CONNECT) and 1xx headers pass beside the filters, but the
  * client's upgrade bytes wait until the codec filter wrote the request head: a filter that
@@ -21,7 +22,7 @@
  * → decodeData) and holds them until the upgrade is accepted (paused_for_websocket_,
  * source/common/router/upstream_request.cc); polyvoy holds them here, up to the buffer limit.
  */
-import type { HttpFilterConfig, RouteConfiguration } from "../../config/bootstrap.ts";
+import type { RouteConfiguration } from "../../config/bootstrap.ts";
 import type { SocketAddress, TlsSession } from "../../port.ts";
 import type { Host } from "../../upstream/host.ts";
 import type { UpstreamStream } from "../../upstream/http1-conn-pool.ts";
@@ -34,7 +35,7 @@ import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import type { RouteMatch } from "../route/route-table.ts";
 import type { StreamInfo } from "../stream-info.ts";
 import { UpstreamCodecFilter } from "./upstream-codec.ts";
-import { addUpstreamHttpFilters } from "./upstream-http-filter-factories.ts";
+import { addUpstreamHttpFilters, type UpstreamHttpFilterChain } from "./upstream-http-filter-factories.ts";
 import type { ServerContext } from "../../server-context.ts";
 
 /** Where the chain's response goes: the router, told which attempt it is (UpstreamRequest). */
@@ -60,7 +61,8 @@ export class UpstreamFilterManager extends FilterManager implements UpstreamStre
   private heldUpgradeOverflowed = false;
 
   constructor(
-    configs: readonly HttpFilterConfig[],
+    /** The cluster's http_filters, or the router's upstream_http_filters (selectUpstreamHttpFilterChain). */
+    upstream: UpstreamHttpFilterChain,
     server: ServerContext,
     /** The router's own callbacks: the stream the filters see (its info, route, local replies). */
     private readonly downstream: DecoderFilterCallbacks,
@@ -70,7 +72,7 @@ export class UpstreamFilterManager extends FilterManager implements UpstreamStre
   ) {
     // Envoy's UpstreamRequest gives its filter manager the router's decoderBufferLimit().
     super(new UpstreamFilterManagerCallbacks(downstream, sink), downstream.decoderBufferLimit);
-    addUpstreamHttpFilters(configs, server, this);
+    addUpstreamHttpFilters(upstream, server, this);
     this.addStreamDecoderFilter(new UpstreamCodecFilter(connection, () => this.onHeadSent()), UPSTREAM_CODEC_NAME);
   }
 

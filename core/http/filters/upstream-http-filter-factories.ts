@@ -1,30 +1,64 @@
 /**
- * The HTTP filters of a cluster's http_filters, made per upstream attempt by the same
- * factories as the HCM's (http-filter-registry.ts), as Envoy's filters register an
- * UpstreamHttpFilterConfigFactory beside their NamedHttpFilterConfigFactory
- * (header_mutation/config.cc, buffer/config.cc). The config schema admits only the types
- * that run unchanged upstream (config/upstream-http-filters-schema.ts:
- * UPSTREAM_HTTP_FILTER_TYPES); their modules load with the cluster's code, before it serves.
+ * Upstream HTTP filters — a cluster's http_filters, or the router's upstream_http_filters —
+ * made per upstream attempt by the same factories as the HCM's (http-filter-registry.ts), as
+ * Envoy's filters register an UpstreamHttpFilterConfigFactory beside their
+ * NamedHttpFilterConfigFactory (header_mutation/config.cc, buffer/config.cc). The config
+ * schema admits only the types that run unchanged upstream
+ * (config/upstream-http-filters-schema.ts: UPSTREAM_HTTP_FILTER_TYPES). A cluster's modules
+ * load with the cluster's code, the router's with its HCM's filters, before either serves.
  */
 import type { ClusterConfig, HttpFilterConfig } from "../../config/bootstrap.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { FilterManager } from "../conn-manager/filter-manager.ts";
 import { createFilterChain, loadHttpFilterFactories, type HttpFilterChainContext } from "./http-filter-registry.ts";
 
+/** One list of upstream filters and the chain they are made in (their owner's: Envoy gives each list's factories its owner's context). */
+export interface UpstreamHttpFilterChain {
+  readonly filters: readonly HttpFilterConfig[];
+  readonly chain: HttpFilterChainContext;
+}
+
 /**
- * What the upstream filters know of their chain. None of the types allowed upstream keeps
- * stats; one that does would count under its cluster's scope (Envoy's upstream filter
+ * What a cluster's upstream filters know of their chain. None of the types allowed upstream
+ * keeps stats; one that does would count under its cluster's scope (Envoy's upstream filter
  * factories get the cluster's stats scope), not an HCM's.
  */
-const UPSTREAM_CHAIN: HttpFilterChainContext = { statPrefix: "" };
+const CLUSTER_CHAIN: HttpFilterChainContext = { statPrefix: "" };
+
+/** Each list's chain, made once (a lookup per attempt, no allocation). */
+const CHAINS = new WeakMap<readonly HttpFilterConfig[], UpstreamHttpFilterChain>();
+
+function chainOf(filters: readonly HttpFilterConfig[], chain: HttpFilterChainContext): UpstreamHttpFilterChain {
+  let made = CHAINS.get(filters);
+  if (made === undefined) CHAINS.set(filters, (made = { filters, chain }));
+  return made;
+}
+
+/** The router's upstream_http_filters as a chain in its HCM's context (Envoy's router FilterConfig builds them with the HCM's factory context). */
+export function routerUpstreamHttpFilterChain(filters: readonly HttpFilterConfig[] | undefined, chain: HttpFilterChainContext): UpstreamHttpFilterChain | undefined {
+  return filters === undefined ? undefined : chainOf(filters, chain);
+}
+
+/**
+ * The chain an HTTP attempt to `cluster` runs, as Envoy's UpstreamRequest picks it
+ * (source/common/router/upstream_request.cc): the cluster's own http_filters when it has a
+ * list — even only the codec (ClusterInfoImpl's has_configured_http_filters_) — else the
+ * router's upstream_http_filters. Undefined when the one that wins has no filter: the
+ * attempt writes to its connection.
+ */
+export function selectUpstreamHttpFilterChain(cluster: ClusterConfig, router: UpstreamHttpFilterChain | undefined): UpstreamHttpFilterChain | undefined {
+  const own = cluster.upstreamHttpFilters;
+  if (own === undefined) return router;
+  return own.length === 0 ? undefined : chainOf(own, CLUSTER_CHAIN);
+}
 
 /** The modules of `config`'s upstream filters, loaded (cluster-manager.ts loadCode); undefined when there is nothing to load. */
 export function loadUpstreamHttpFilters(config: ClusterConfig): Promise<void> | undefined {
   const filters = config.upstreamHttpFilters;
-  return filters === undefined ? undefined : loadHttpFilterFactories(filters.map((filter) => filter.type));
+  return filters === undefined || filters.length === 0 ? undefined : loadHttpFilterFactories(filters.map((filter) => filter.type));
 }
 
-/** Add the cluster's filters to an attempt's chain, in config order (Envoy's createFilterChain per UpstreamRequest). */
-export function addUpstreamHttpFilters(configs: readonly HttpFilterConfig[], server: ServerContext, manager: FilterManager): void {
-  createFilterChain(configs, server, manager, UPSTREAM_CHAIN);
+/** Add the list's filters to an attempt's chain, in config order (Envoy's createFilterChain per UpstreamRequest). */
+export function addUpstreamHttpFilters(upstream: UpstreamHttpFilterChain, server: ServerContext, manager: FilterManager): void {
+  createFilterChain(upstream.filters, server, manager, upstream.chain);
 }

@@ -6,10 +6,10 @@ import type { HeaderMap } from "../header-map.ts";
 import type { ResponseHeaders } from "../message.ts";
 import { resetReasonToString, type StreamResetReason } from "../stream-reset-reason.ts";
 import type { TracingSpan } from "../../tracing/span.ts";
-import type { HttpFilterConfig } from "../../config/bootstrap.ts";
 import type { DecoderFilterCallbacks } from "../filter.ts";
 import type { ServerContext } from "../../server-context.ts";
 import { UpstreamFilterManager, type UpstreamFilterChainSink } from "./upstream-filter-manager.ts";
+import type { UpstreamHttpFilterChain } from "./upstream-http-filter-factories.ts";
 
 /** What an attempt reports to (the router): each event names the attempt it is about. */
 export interface UpstreamRequestCallbacks {
@@ -79,15 +79,16 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget, Upstream
   /** The upstream's response status, for the span. */
   private status = 0;
   /**
-   * The cluster's upstream HTTP filters (HttpProtocolOptions.http_filters) and the router's
-   * callbacks they see the stream through: set by the router for a cluster that has them,
-   * the chain built when the connection is ready (onPoolReady). Undefined otherwise, and
-   * the attempt then talks to its connection directly.
+   * The attempt's upstream HTTP filters (the cluster's HttpProtocolOptions.http_filters, or
+   * the router's upstream_http_filters) and the router's callbacks they see the stream
+   * through: set by the router when there are some, the chain built when the connection is
+   * ready (onPoolReady). Undefined otherwise, and the attempt then talks to its connection
+   * directly.
    */
-  upstreamFilters: readonly HttpFilterConfig[] | undefined = undefined;
+  upstreamFilters: UpstreamHttpFilterChain | undefined = undefined;
   downstream: DecoderFilterCallbacks | undefined = undefined;
   server: ServerContext | undefined = undefined;
-  /** This attempt's chain of the cluster's filters: the router's `stream` is then this. */
+  /** This attempt's chain of those filters: the router's `stream` is then this. */
   private filters: UpstreamFilterManager | undefined = undefined;
 
   constructor(

@@ -148,17 +148,6 @@ const USES: Record<string, Json> = {
   reset_high_memory_stream: overload("envoy.overload_actions.reset_high_memory_stream"),
   close_idle_http_connections: overload("envoy.overload_actions.close_idle_http_connections"),
   extension_filter: withHcm({ access_log: [{ name: "envoy.access_loggers.stdout", filter: { extension_filter: {} } }] }),
-  upstream_http_filters: withHcm({
-    http_filters: [
-      {
-        name: "envoy.filters.http.router",
-        typed_config: {
-          "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
-          upstream_http_filters: [{ name: "envoy.filters.http.upstream_codec", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec" } }],
-        },
-      },
-    ],
-  }),
 };
 
 /**
@@ -167,7 +156,6 @@ const USES: Record<string, Json> = {
  * the proxy_protocol listener filter's config is not among those protos' messages.
  */
 const FIRST_LINE: Record<string, string> = {
-  upstream_http_filters: "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config: `upstream_http_filters` is an Envoy field that polyvoy does not support yet (supported fields: docs/configuration.md)",
   "sub_clusters_config": "static_resources.clusters[0].cluster_type.typed_config: `sub_clusters_config` is an Envoy field that polyvoy does not support yet (sub clusters (a STRICT_DNS cluster made per host:port) are not built: use dns_cache_config, whose hosts are made from the cache's answers)",
   "sub_cluster_config": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config: `sub_cluster_config` is an Envoy field that polyvoy does not support yet (sub clusters (a STRICT_DNS cluster made per host:port) are not built: use dns_cache_config, whose hosts are made from the cache's answers)",
   "allow_coalesced_connections": "static_resources.clusters[0].cluster_type.typed_config: `allow_coalesced_connections` is an Envoy field that polyvoy does not support yet (HTTP/2 connections are not shared between hosts)",
@@ -260,6 +248,7 @@ const NOT_CONFIG: Record<string, string> = {
   header_mutation: "a supported upstream HTTP filter (\"other than header_mutation and buffer\")",
   buffer: "a supported upstream HTTP filter (\"other than header_mutation and buffer\")",
   http_filters: "the cluster's field of upstream HTTP filters, taken; its refusals: test/unit/config/upstream-http-filters-config.test.ts",
+  upstream_http_filters: "the router's field of upstream HTTP filters, taken; its refusals: test/unit/config/router-upstream-http-filters-config.test.ts",
   "0": "the one value of --base-id and --restart-epoch taken (\"other than `0`\")",
   "envoy.formatter.req_without_query": "a supported formatter (\"but envoy.formatter.req_without_query and envoy.formatter.metadata\")",
   "envoy.formatter.metadata": "a supported formatter (\"but envoy.formatter.req_without_query and envoy.formatter.metadata\")",

@@ -41,10 +41,10 @@ describe("a cluster's upstream http_filters", () => {
     expect(cluster.upstreamHttpFilters?.map((f) => f.name)).toEqual(["envoy.filters.http.header_mutation", "envoy.filters.http.buffer"]);
   });
 
-  test("none, an empty list or only the codec: no chain at all", () => {
+  test("none or an empty list: no list of the cluster's own; only the codec: an empty one (it wins over the router's)", () => {
     expect(load(undefined).clusters[0]!.upstreamHttpFilters).toBeUndefined();
     expect(load([]).clusters[0]!.upstreamHttpFilters).toBeUndefined();
-    expect(load([CODEC]).clusters[0]!.upstreamHttpFilters).toBeUndefined();
+    expect(load([CODEC]).clusters[0]!.upstreamHttpFilters).toEqual([]);
   });
 
   test("a list not ending with the codec: Envoy's message", () => {
@@ -59,11 +59,17 @@ describe("a cluster's upstream http_filters", () => {
 
   test("a filter polyvoy has but does not run upstream, and one it does not have: refused by name", () => {
     const cors = { name: "envoy.filters.http.cors", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors" } };
+    // Envoy has no upstream factory for cors: its own message (Config::Utility::getAndCheckFactory).
     expect(problems([cors, CODEC])).toEqual([
-      `${AT}[0]: envoy.filters.http.cors is not one of polyvoy's upstream HTTP filters (a cluster's http_filters take envoy.filters.http.header_mutation, envoy.filters.http.buffer and end with envoy.filters.http.upstream_codec)`,
+      `${AT}[0]: Didn't find a registered implementation for 'envoy.filters.http.cors' with type URL: 'envoy.extensions.filters.http.cors.v3.Cors' (Envoy runs envoy.filters.http.cors downstream only)`,
     ]);
     const router = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
-    expect(problems([router, CODEC])[0]).toContain("envoy.filters.http.router is not one of polyvoy's upstream HTTP filters");
+    expect(problems([router, CODEC])[0]).toContain("Didn't find a registered implementation for 'envoy.filters.http.router' with type URL: 'envoy.extensions.filters.http.router.v3.Router'");
+    // Envoy runs Lua upstream (UpstreamLuaFilterConfig); polyvoy does not: its own limit, said so.
+    const lua = { name: "envoy.filters.http.lua", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua", default_source_code: { inline_string: "" } } };
+    expect(problems([lua, CODEC])).toEqual([
+      `${AT}[0]: envoy.filters.http.lua is not one of polyvoy's upstream HTTP filters (header_mutation, buffer), though Envoy runs it upstream`,
+    ]);
     const wasm = { name: "envoy.filters.http.wasm", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm" } };
     expect(problems([wasm, CODEC])).toEqual([`${AT}[0]: envoy.filters.http.wasm: polyvoy does not run Wasm filters, downstream or upstream`]);
     // http-filter-cc's C++ filter.
