@@ -32,11 +32,16 @@ const UPSTREAM_CODEC_TYPE = UPSTREAM_CODEC_TYPE_URL.slice("type.googleapis.com/"
 /**
  * polyvoy's HTTP filters that Envoy registers as UpstreamHttpFilterConfigFactory too
  * (header_mutation/config.cc: UpstreamHeaderMutationFactoryConfig; buffer/config.cc:
- * UpstreamBufferFilterFactory) and that run unchanged on an upstream attempt.
+ * UpstreamBufferFilterFactory; ext_proc/config.cc: UpstreamExternalProcessingFilterConfig)
+ * and that run unchanged on an upstream attempt: ext_proc reads the route's ExtProcPerRoute
+ * by its name as downstream, its stream info is the downstream's, its immediate response is
+ * the downstream stream's local reply, and a route-cache clear is a no-op upstream (Envoy's
+ * upstream filter manager's clearRouteCache does nothing either).
  */
 export const UPSTREAM_HTTP_FILTER_TYPES: ReadonlySet<UserHttpFilterConfig["type"]> = new Set([
   "envoy.filters.http.header_mutation",
   "envoy.filters.http.buffer",
+  "envoy.filters.http.ext_proc",
 ]);
 
 /**
@@ -47,7 +52,6 @@ export const UPSTREAM_HTTP_FILTER_TYPES: ReadonlySet<UserHttpFilterConfig["type"
  * Every other type is refused with Envoy's own message: Envoy has no upstream factory for it.
  */
 const ENVOY_ONLY_UPSTREAM_HTTP_FILTER_TYPES: ReadonlySet<UserHttpFilterConfig["type"]> = new Set([
-  "envoy.filters.http.ext_proc",
   "envoy.filters.http.lua",
   "envoy.filters.http.rbac",
 ]);

@@ -53,7 +53,7 @@ import {
   type StreamFilter,
 } from "../filter.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
-import type { HttpFilterChainContext } from "./http-filter-registry.ts";
+import { filterStatsScope, type HttpFilterChainContext } from "./http-filter-registry.ts";
 import { applyHeaderMutation, headersForProcessor, immediateHeaderAllowed, MutationChecker } from "./ext-proc-mutation.ts";
 import {
   decodeProcessingResponse,
@@ -139,7 +139,7 @@ export class ExtProcFilterConfig {
     readonly server: ServerContext,
     chain: HttpFilterChainContext,
   ) {
-    this.stats = new ExtProcStats(server, sanitizeStatsPrefix(`http.${chain.statPrefix}.ext_proc.${config.statPrefix === "" ? "" : config.statPrefix + "."}`));
+    this.stats = new ExtProcStats(server, sanitizeStatsPrefix(`${filterStatsScope(chain)}ext_proc.${config.statPrefix === "" ? "" : config.statPrefix + "."}`));
     this.mutationChecker = new MutationChecker(config.mutationRules);
     this.initialMetadata = streamMetadata(config.grpc.initialMetadata, config.grpcTimeoutMs);
   }

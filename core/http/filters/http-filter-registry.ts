@@ -46,6 +46,17 @@ export type HttpFilterFactory<C = unknown> = (
 export interface HttpFilterChainContext {
   /** The HCM's stat_prefix: filters such as fault and cors count under `http.<statPrefix>.`. */
   readonly statPrefix: string;
+  /**
+   * Where the chain's filters' own stats go, when not under `http.<statPrefix>.`: a
+   * cluster's upstream HTTP filters count under `cluster.<name>.`, as Envoy's cluster gives
+   * its upstream filter factories its own stats scope (ClusterInfoImpl, upstream_impl.cc).
+   */
+  readonly statsScope?: string;
+}
+
+/** The scope the chain's filters' stats go under: `http.<statPrefix>.`, or the chain's own. */
+export function filterStatsScope(chain: HttpFilterChainContext): string {
+  return chain.statsScope ?? `http.${chain.statPrefix}.`;
 }
 
 /** Built-in and loaded factories; lazily registered types (registerLazyHttpFilterFactory) and their loads. */

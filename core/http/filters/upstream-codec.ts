@@ -6,7 +6,7 @@
  * polyvoy builds the chain once the connection is ready, so the codec never waits for one
  * (Envoy's returns StopAllIterationAndWatermark until onUpstreamConnectionEstablished).
  */
-import { FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, type StreamDecoderFilter } from "../filter.ts";
+import { FilterDataStatus, FilterHeadersStatus, FilterTrailersStatus, type DecoderFilterCallbacks, type StreamDecoderFilter } from "../filter.ts";
 import type { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders } from "../message.ts";
 import type { UpstreamStream } from "../../upstream/http1-conn-pool.ts";
@@ -18,7 +18,18 @@ export class UpstreamCodecFilter implements StreamDecoderFilter {
     private readonly onHeadSent: () => void,
   ) {}
 
-  setDecoderFilterCallbacks(): void {}
+  /**
+   * The chain's encoder filters buffering too much of the response (ext_proc's queue)
+   * pause the attempt's connection, as Envoy's UpstreamCodecFilter is the chain's
+   * DownstreamWatermarkCallbacks (upstream_codec_filter.cc: readDisable on the upstream).
+   */
+  setDecoderFilterCallbacks(callbacks: DecoderFilterCallbacks): void {
+    const connection = this.connection;
+    callbacks.addDownstreamWatermarkCallbacks({
+      onAboveWriteBufferHighWatermark: () => connection.readDisable(true),
+      onBelowWriteBufferLowWatermark: () => connection.readDisable(false),
+    });
+  }
 
   decodeHeaders(headers: RequestHeaders, endStream: boolean): FilterHeadersStatus {
     this.connection.encodeHeaders(headers, endStream);

@@ -18,13 +18,6 @@ export interface UpstreamHttpFilterChain {
   readonly chain: HttpFilterChainContext;
 }
 
-/**
- * What a cluster's upstream filters know of their chain. None of the types allowed upstream
- * keeps stats; one that does would count under its cluster's scope (Envoy's upstream filter
- * factories get the cluster's stats scope), not an HCM's.
- */
-const CLUSTER_CHAIN: HttpFilterChainContext = { statPrefix: "" };
-
 /** Each list's chain, made once (a lookup per attempt, no allocation). */
 const CHAINS = new WeakMap<readonly HttpFilterConfig[], UpstreamHttpFilterChain>();
 
@@ -49,7 +42,16 @@ export function routerUpstreamHttpFilterChain(filters: readonly HttpFilterConfig
 export function selectUpstreamHttpFilterChain(cluster: ClusterConfig, router: UpstreamHttpFilterChain | undefined): UpstreamHttpFilterChain | undefined {
   const own = cluster.upstreamHttpFilters;
   if (own === undefined) return router;
-  return own.length === 0 ? undefined : chainOf(own, CLUSTER_CHAIN);
+  return own.length === 0 ? undefined : chainOf(own, clusterChain(cluster));
+}
+
+/**
+ * What a cluster's upstream filters know of their chain: no HCM, and their stats under the
+ * cluster's scope, `cluster.<name>.` (Envoy's ClusterInfoImpl gives its
+ * upstream filter factories its stats scope: ext_proc's count as cluster.<name>.ext_proc.…).
+ */
+function clusterChain(cluster: ClusterConfig): HttpFilterChainContext {
+  return { statPrefix: "", statsScope: `cluster.${cluster.name}.` };
 }
 
 /** The modules of `config`'s upstream filters, loaded (cluster-manager.ts loadCode); undefined when there is nothing to load. */

@@ -45,6 +45,11 @@ describe("the router's upstream_http_filters", () => {
     expect(router.upstreamHttpFilters?.map((f) => f.type)).toEqual(["envoy.filters.http.header_mutation", "envoy.filters.http.buffer"]);
   });
 
+  test("ext_proc, which Envoy runs upstream too: taken", () => {
+    const extProc = { name: "envoy.filters.http.ext_proc", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor", grpc_service: { envoy_grpc: { cluster_name: "p" } } } };
+    expect(routerOf([extProc, CODEC]).upstreamHttpFilters?.map((f) => f.type)).toEqual(["envoy.filters.http.ext_proc"]);
+  });
+
   test("none, an empty list or only the codec: no filter", () => {
     expect(routerOf(undefined).upstreamHttpFilters).toBeUndefined();
     expect(routerOf([]).upstreamHttpFilters).toBeUndefined();

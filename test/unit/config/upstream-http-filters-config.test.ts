@@ -41,6 +41,11 @@ describe("a cluster's upstream http_filters", () => {
     expect(cluster.upstreamHttpFilters?.map((f) => f.name)).toEqual(["envoy.filters.http.header_mutation", "envoy.filters.http.buffer"]);
   });
 
+  test("ext_proc, which Envoy runs upstream too: taken", () => {
+    const extProc = { name: "envoy.filters.http.ext_proc", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor", grpc_service: { envoy_grpc: { cluster_name: "origin" } } } };
+    expect(load([extProc, CODEC]).clusters[0]!.upstreamHttpFilters?.map((f) => f.type)).toEqual(["envoy.filters.http.ext_proc"]);
+  });
+
   test("none or an empty list: no list of the cluster's own; only the codec: an empty one (it wins over the router's)", () => {
     expect(load(undefined).clusters[0]!.upstreamHttpFilters).toBeUndefined();
     expect(load([]).clusters[0]!.upstreamHttpFilters).toBeUndefined();
@@ -68,7 +73,7 @@ describe("a cluster's upstream http_filters", () => {
     // Envoy runs Lua upstream (UpstreamLuaFilterConfig); polyvoy does not: its own limit, said so.
     const lua = { name: "envoy.filters.http.lua", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua", default_source_code: { inline_string: "" } } };
     expect(problems([lua, CODEC])).toEqual([
-      `${AT}[0]: envoy.filters.http.lua is not one of polyvoy's upstream HTTP filters (header_mutation, buffer), though Envoy runs it upstream`,
+      `${AT}[0]: envoy.filters.http.lua is not one of polyvoy's upstream HTTP filters (header_mutation, buffer, ext_proc), though Envoy runs it upstream`,
     ]);
     const wasm = { name: "envoy.filters.http.wasm", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm" } };
     expect(problems([wasm, CODEC])).toEqual([`${AT}[0]: envoy.filters.http.wasm: polyvoy does not run Wasm filters, downstream or upstream`]);
