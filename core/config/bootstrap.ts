@@ -1675,15 +1675,22 @@ export interface RouteMatchConfig {
 export interface MetadataMatcherConfig {
   filter: string;
   path: string[];
-  value:
-    | { type: "null" }
-    | { type: "bool"; value: boolean }
-    | { type: "double_exact"; value: number }
-    | { type: "double_range"; start: number; end: number }
-    | { type: "present"; present: boolean }
-    | { type: "string"; match: Exclude<ValueMatchConfig, { type: "present" }> };
+  value: ValueMatcherConfig;
   invert: boolean;
 }
+
+/** envoy.type.matcher.v3.ValueMatcher: how one protobuf Value (a metadata value) is matched. */
+export type ValueMatcherConfig =
+  | { type: "null" }
+  | { type: "bool"; value: boolean }
+  | { type: "double_exact"; value: number }
+  | { type: "double_range"; start: number; end: number }
+  | { type: "present"; present: boolean }
+  | { type: "string"; match: Exclude<ValueMatchConfig, { type: "present" }> }
+  /** ListMatcher: a list one of whose elements matches `oneOf`. */
+  | { type: "list"; oneOf: ValueMatcherConfig }
+  /** OrMatcher: any of the matchers (two or more). */
+  | { type: "or"; matchers: ValueMatcherConfig[] };
 
 /**
  * How a header or query parameter value is matched: Envoy's StringMatcher (regex is a
