@@ -2240,7 +2240,9 @@ export type RbacPermission =
   | { type: "destination_ip"; cidr: CidrRangeConfig }
   | { type: "destination_port"; port: number }
   | { type: "destination_port_range"; start: number; end: number }
-  | { type: "requested_server_name"; name: StringMatcherConfig };
+  | { type: "requested_server_name"; name: StringMatcherConfig }
+  /** A MetadataMatcher on the stream's (the connection's, for the network filter) dynamic metadata. */
+  | { type: "metadata"; matcher: MetadataMatcherConfig };
 
 /** envoy.config.rbac.v3.Principal: who sends it. */
 export type RbacPrincipal =
@@ -2252,7 +2254,9 @@ export type RbacPrincipal =
   | { type: "url_path"; path: StringMatcherConfig }
   | { type: "direct_remote_ip" | "remote_ip" | "source_ip"; cidr: CidrRangeConfig }
   /** TLS peer; `principalName` matches its URI SANs, DNS SANs, then subject (undefined: any TLS peer). */
-  | { type: "authenticated"; principalName: StringMatcherConfig | undefined };
+  | { type: "authenticated"; principalName: StringMatcherConfig | undefined }
+  /** A MetadataMatcher on the stream's (the connection's, for the network filter) dynamic metadata. */
+  | { type: "metadata"; matcher: MetadataMatcherConfig };
 
 export interface RbacPolicyConfig {
   name: string;
