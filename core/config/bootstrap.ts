@@ -1676,15 +1676,22 @@ export interface RouteMatchConfig {
 export interface MetadataMatcherConfig {
   filter: string;
   path: string[];
-  value:
-    | { type: "null" }
-    | { type: "bool"; value: boolean }
-    | { type: "double_exact"; value: number }
-    | { type: "double_range"; start: number; end: number }
-    | { type: "present"; present: boolean }
-    | { type: "string"; match: Exclude<ValueMatchConfig, { type: "present" }> };
+  value: ValueMatcherConfig;
   invert: boolean;
 }
+
+/** envoy.type.matcher.v3.ValueMatcher: how one protobuf Value (a metadata value) is matched. */
+export type ValueMatcherConfig =
+  | { type: "null" }
+  | { type: "bool"; value: boolean }
+  | { type: "double_exact"; value: number }
+  | { type: "double_range"; start: number; end: number }
+  | { type: "present"; present: boolean }
+  | { type: "string"; match: Exclude<ValueMatchConfig, { type: "present" }> }
+  /** ListMatcher: a list one of whose elements matches `oneOf`. */
+  | { type: "list"; oneOf: ValueMatcherConfig }
+  /** OrMatcher: any of the matchers (two or more). */
+  | { type: "or"; matchers: ValueMatcherConfig[] };
 
 /**
  * How a header or query parameter value is matched: Envoy's StringMatcher (regex is a
@@ -2240,7 +2247,9 @@ export type RbacPermission =
   | { type: "destination_ip"; cidr: CidrRangeConfig }
   | { type: "destination_port"; port: number }
   | { type: "destination_port_range"; start: number; end: number }
-  | { type: "requested_server_name"; name: StringMatcherConfig };
+  | { type: "requested_server_name"; name: StringMatcherConfig }
+  /** A MetadataMatcher on the stream's (the connection's, for the network filter) dynamic metadata. */
+  | { type: "metadata"; matcher: MetadataMatcherConfig };
 
 /** envoy.config.rbac.v3.Principal: who sends it. */
 export type RbacPrincipal =
@@ -2252,7 +2261,9 @@ export type RbacPrincipal =
   | { type: "url_path"; path: StringMatcherConfig }
   | { type: "direct_remote_ip" | "remote_ip" | "source_ip"; cidr: CidrRangeConfig }
   /** TLS peer; `principalName` matches its URI SANs, DNS SANs, then subject (undefined: any TLS peer). */
-  | { type: "authenticated"; principalName: StringMatcherConfig | undefined };
+  | { type: "authenticated"; principalName: StringMatcherConfig | undefined }
+  /** A MetadataMatcher on the stream's (the connection's, for the network filter) dynamic metadata. */
+  | { type: "metadata"; matcher: MetadataMatcherConfig };
 
 export interface RbacPolicyConfig {
   name: string;

@@ -6,8 +6,7 @@
 import * as z from "./schema-kit/index.ts";
 import { boolFalse, nonEmptyString, optionalBool, optionalNonEmptyString, optionalString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
-import type { HeaderMatcherConfig, MetadataMatcherConfig, QueryParameterMatcherConfig, ValueMatchConfig } from "./bootstrap.ts";
-import { unsupportedField } from "./unsupported-field.ts";
+import type { HeaderMatcherConfig, MetadataMatcherConfig, QueryParameterMatcherConfig, ValueMatchConfig, ValueMatcherConfig } from "./bootstrap.ts";
 import { headerName, oneOf, regexMatcher } from "./proto-schema.ts";
 
 /** envoy.type.matcher.v3.StringMatcher (no `custom` extension). */
@@ -97,19 +96,23 @@ export const queryParameterMatcher = lazySchema(() =>
     return { name: m.name, kind };
   }));
 
-/** envoy.type.matcher.v3.ValueMatcher (no list_match, or_match). */
-const valueMatcher = lazySchema(() =>
+/**
+ * envoy.type.matcher.v3.ValueMatcher. list_match (a ListMatcher: its one_of) and or_match
+ * (an OrMatcher: two or more value_matchers) nest ValueMatchers (Envoy's
+ * ValueMatcher::create, source/common/common/matchers.cc).
+ */
+const valueMatcher: z.ZodType<ValueMatcherConfig> = lazySchema(() =>
   strictObject({
     null_match: strictObject({}).optional(),
     double_match: strictObject({ exact: z.number().optional(), range: strictObject({ start: z.number(), end: z.number() }).optional() }).optional(),
     string_match: stringMatcher.optional(),
     bool_match: optionalBool,
     present_match: optionalBool,
-    list_match: unsupportedField("matching a list's elements"),
-    or_match: unsupportedField(),
+    list_match: strictObject({ one_of: valueMatcher.optional() }).optional(),
+    or_match: strictObject({ value_matchers: z.array(valueMatcher).min(2) }).optional(),
   })
-  .transform((v, ctx): MetadataMatcherConfig["value"] => {
-    const key = oneOf(v, ["null_match", "double_match", "string_match", "bool_match", "present_match"] as const, ctx, true);
+  .transform((v, ctx): ValueMatcherConfig => {
+    const key = oneOf(v, ["null_match", "double_match", "string_match", "bool_match", "present_match", "list_match", "or_match"] as const, ctx, true);
     switch (key) {
       case "null_match":
         return { type: "null" };
@@ -126,6 +129,17 @@ const valueMatcher = lazySchema(() =>
         ctx.addIssue({ code: "custom", message: "must set one of exact, range", path: ["double_match"] });
         return z.NEVER;
       }
+      case "list_match": {
+        // ListMatcher's match_pattern oneof is required (Envoy: validate.required).
+        const oneOfMatcher = v.list_match!.one_of;
+        if (oneOfMatcher === undefined) {
+          ctx.addIssue({ code: "custom", message: "must set one_of", path: ["list_match"] });
+          return z.NEVER;
+        }
+        return { type: "list", oneOf: oneOfMatcher };
+      }
+      case "or_match":
+        return { type: "or", matchers: v.or_match!.value_matchers };
       default:
         return z.NEVER;
     }

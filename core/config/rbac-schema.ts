@@ -2,8 +2,8 @@
  * envoy.config.rbac.v3.RBAC (rules: action and named policies of permissions and
  * principals), and the RBAC filters' configs around it:
  * envoy.extensions.filters.http.rbac.v3.RBAC / RBACPerRoute (core/http/filters/rbac.ts).
- * What needs TLS (authenticated, requested_server_name), CEL (condition), metadata or
- * the generic matcher API inside rules is refused by name, never accepted and ignored; the
+ * What needs CEL (condition), sourced_metadata, filter state or the generic matcher API
+ * inside rules is refused by name, never accepted and ignored; the
  * HTTP filter's matcher form is rbac-matcher-schema.ts (the network filter refuses it).
  */
 // The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
@@ -11,7 +11,7 @@ import * as z from "./schema-kit/index.ts";
 import { nonEmptyString, strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import type { CidrRangeConfig, NetworkRbacConfig, RbacConfig, RbacPermission, RbacPrincipal, RbacRulesConfig, StringMatcherConfig } from "./bootstrap.ts";
-import { headerMatcher, stringMatcher } from "./matcher-schema.ts";
+import { headerMatcher, metadataMatcher, stringMatcher } from "./matcher-schema.ts";
 import { rbacMatcher } from "./rbac-matcher-schema.ts";
 import { oneOf, uint32 } from "./proto-schema.ts";
 import { unsupportedField } from "./unsupported-field.ts";
@@ -37,7 +37,7 @@ const pathMatcher = lazySchema(() =>
 const anyTrue = lazySchema(() =>
   z.literal(true));
 
-const NO_METADATA = "polyvoy filters set no dynamic metadata a metadata matcher could match";
+const NO_SOURCED_METADATA = "a metadata_source (route metadata) is not built: use metadata, which reads the dynamic metadata";
 const NO_EXTENSIONS = "matcher extensions";
 
 const PERMISSION_RULES = [
@@ -51,6 +51,7 @@ const PERMISSION_RULES = [
   "destination_port_range",
   "not_rule",
   "requested_server_name",
+  "metadata",
 ] as const;
 
 export const rbacPermission: z.ZodType<RbacPermission> = lazySchema(() =>
@@ -67,12 +68,13 @@ export const rbacPermission: z.ZodType<RbacPermission> = lazySchema(() =>
       not_rule: rbacPermission.optional(),
       // The SNI: tls_inspector's, else the TLS handshake's (Envoy's connection.requestedServerName()).
       requested_server_name: stringMatcher.optional(),
-      metadata: unsupportedField(NO_METADATA),
+      // Envoy's MetadataMatcher (filters/common/rbac/matchers.cc): the stream's dynamic metadata.
+      metadata: metadataMatcher.optional(),
       matcher: unsupportedField(NO_EXTENSIONS),
       uri_template: unsupportedField(NO_EXTENSIONS),
     })
     .transform((p, ctx): RbacPermission => {
-      const key = oneOf(p, PERMISSION_RULES, ctx, !hasRefused(p, ["metadata", "matcher", "uri_template"]));
+      const key = oneOf(p, PERMISSION_RULES, ctx, !hasRefused(p, ["matcher", "uri_template"]));
       switch (key) {
         case "and_rules":
           return { type: "and", rules: p.and_rules!.rules };
@@ -92,6 +94,8 @@ export const rbacPermission: z.ZodType<RbacPermission> = lazySchema(() =>
           return { type: "destination_port_range", start: p.destination_port_range!.start, end: p.destination_port_range!.end };
         case "requested_server_name":
           return { type: "requested_server_name", name: p.requested_server_name as StringMatcherConfig };
+        case "metadata":
+          return { type: "metadata", matcher: p.metadata! };
         case "any":
         case undefined:
           return { type: "any" };
@@ -99,7 +103,7 @@ export const rbacPermission: z.ZodType<RbacPermission> = lazySchema(() =>
     }),
 );
 
-const PRINCIPAL_IDS = ["and_ids", "or_ids", "any", "header", "url_path", "direct_remote_ip", "remote_ip", "source_ip", "not_id", "authenticated"] as const;
+const PRINCIPAL_IDS = ["and_ids", "or_ids", "any", "header", "url_path", "direct_remote_ip", "remote_ip", "source_ip", "not_id", "authenticated", "metadata"] as const;
 
 export const rbacPrincipal: z.ZodType<RbacPrincipal> = lazySchema(() =>
   strictObject({
@@ -115,13 +119,14 @@ export const rbacPrincipal: z.ZodType<RbacPrincipal> = lazySchema(() =>
       not_id: rbacPrincipal.optional(),
       // envoy.config.rbac.v3.Principal.Authenticated: principal_name unset matches any TLS peer.
       authenticated: strictObject({ principal_name: stringMatcher.optional() }).optional(),
-      metadata: unsupportedField(NO_METADATA),
-      sourced_metadata: unsupportedField(NO_METADATA),
+      // Envoy's MetadataMatcher (filters/common/rbac/matchers.cc): the stream's dynamic metadata.
+      metadata: metadataMatcher.optional(),
+      sourced_metadata: unsupportedField(NO_SOURCED_METADATA),
       filter_state: unsupportedField("no polyvoy filter stores filter state"),
       custom: unsupportedField(NO_EXTENSIONS),
     })
     .transform((p, ctx): RbacPrincipal => {
-      const key = oneOf(p, PRINCIPAL_IDS, ctx, !hasRefused(p, ["metadata", "sourced_metadata", "filter_state", "custom"]));
+      const key = oneOf(p, PRINCIPAL_IDS, ctx, !hasRefused(p, ["sourced_metadata", "filter_state", "custom"]));
       switch (key) {
         case "and_ids":
           return { type: "and", rules: p.and_ids!.ids };
@@ -139,6 +144,8 @@ export const rbacPrincipal: z.ZodType<RbacPrincipal> = lazySchema(() =>
           return { type: key, cidr: p[key]! };
         case "authenticated":
           return { type: "authenticated", principalName: p.authenticated!.principal_name as StringMatcherConfig | undefined };
+        case "metadata":
+          return { type: "metadata", matcher: p.metadata! };
         case "any":
         case undefined:
           return { type: "any" };

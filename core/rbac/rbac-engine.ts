@@ -10,6 +10,7 @@ import type { CidrRangeConfig, RbacPermission, RbacPrincipal, RbacRulesConfig, S
 import type { SocketAddress, TlsSession } from "../port.ts";
 import { CidrRange, parseIp } from "../network/cidr-range.ts";
 import { compileHeaderMatcher, compileStringMatch, type HeaderSource } from "../http/route/header-matcher.ts";
+import { compileMetadataMatcher, type MetadataByNamespace } from "../http/route/metadata-matcher.ts";
 
 /** What the matchers look at (Envoy's connection, headers and StreamInfo). */
 export interface RbacInput {
@@ -27,6 +28,8 @@ export interface RbacInput {
   readonly tls: TlsSession | undefined;
   /** The SNI (requested_server_name): tls_inspector's, else the handshake's; "" for none. */
   readonly requestedServerName: string;
+  /** The dynamic metadata (metadata): the stream's, or the connection's for the network filter. */
+  readonly dynamicMetadata: MetadataByNamespace;
 }
 
 type Matcher = (input: RbacInput) => boolean;
@@ -110,6 +113,12 @@ function compileCommon<T extends RbacPermission | RbacPrincipal>(rule: T, compil
     case "header": {
       const matches = compileHeaderMatcher(rule.header);
       return (input) => input.headers !== undefined && matches(input.headers);
+    }
+    case "metadata": {
+      // Envoy's MetadataMatcher (filters/common/rbac/matchers.cc): info.dynamicMetadata(), what
+      // the filters before this one set (jwt_authn's payload_in_metadata, header_to_metadata, …).
+      const matches = compileMetadataMatcher(rule.matcher);
+      return (input) => matches(input.dynamicMetadata);
     }
     case "url_path": {
       const matches = compileStringMatch(rule.path);

@@ -68,6 +68,7 @@ describe.each(RUNTIMES)("jwt_authn on %s", (runtime) => {
                   issuer: "https://issuer.example",
                   local_jwks: { inline_string: JSON.stringify({ keys: [rsa.jwk, ec.jwk] }) },
                   forward_payload_header: "x-jwt-payload",
+                  payload_in_metadata: "payload",
                   claim_to_headers: [
                     { header_name: "x-sub", claim_name: "sub" },
                     { header_name: "x-roles", claim_name: "roles" },
@@ -85,6 +86,22 @@ describe.each(RUNTIMES)("jwt_authn on %s", (runtime) => {
                 { match: { path: "/CaseLess", case_sensitive: false }, requires: {} },
                 { match: { prefix: "/" }, requires: { provider_name: "main" } },
               ],
+            },
+          },
+          {
+            // /admin only for a payload whose groups list holds "admin" (a metadata principal); the rest as before.
+            name: "envoy.filters.http.rbac",
+            typed_config: {
+              "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
+              rules: {
+                policies: {
+                  admins: {
+                    permissions: [{ url_path: { path: { prefix: "/admin" } } }],
+                    principals: [{ metadata: { filter: "envoy.filters.http.jwt_authn", path: [{ key: "payload" }, { key: "groups" }], value: { list_match: { one_of: { string_match: { exact: "admin" } } } } } }],
+                  },
+                  rest: { permissions: [{ not_rule: { url_path: { path: { prefix: "/admin" } } } }], principals: [{ any: true }] },
+                },
+              },
             },
           },
           { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
@@ -114,6 +131,15 @@ describe.each(RUNTIMES)("jwt_authn on %s", (runtime) => {
     expect(await get(forged)).toEqual({ status: 401, auth: `Bearer realm="${base}/private", error="invalid_token"`, text: "Jwt verification fails" });
     expect(await get()).toEqual({ status: 401, auth: `Bearer realm="${base}/private"`, text: "Jwt is missing" });
     expect(await get(await rsa.sign({ iss: "https://issuer.example", exp: exp - 7200 }))).toMatchObject({ status: 401, text: "Jwt is expired" });
+  });
+
+  test("rbac after jwt_authn: a metadata principal (list_match on the payload's groups, payload_in_metadata) lets only admins into /admin", async () => {
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    const as = async (groups: unknown) => get(await rsa.sign({ iss: "https://issuer.example", exp, groups }), "/admin");
+    expect((await as(["users", "admin"])).status).toBe(200);
+    expect(await as(["users"])).toEqual({ status: 403, auth: undefined, text: "RBAC: access denied" });
+    expect((await as("admin")).status).toBe(403);
+    expect((await get(await rsa.sign({ iss: "https://issuer.example", exp, groups: ["users"] }), "/private")).status).toBe(200);
   });
 
   test("an empty requirement (requires: {}) lets every request through, alone or as one of requires_any", async () => {

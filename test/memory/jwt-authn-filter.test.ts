@@ -293,6 +293,34 @@ describe("jwt_authn filter", () => {
     expect(proxy.runtime.stdoutText).toBe("alice rsa-1 200\n- - 401\n");
   });
 
+  test("rbac after jwt_authn: a principal's metadata matcher reads the verified payload (a list claim by list_match), as Envoy's MetadataMatcher", async () => {
+    const rbac = {
+      name: "envoy.filters.http.rbac",
+      typed_config: {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
+        rules: {
+          action: "ALLOW",
+          policies: {
+            admins: {
+              permissions: [{ any: true }],
+              principals: [{ metadata: { filter: "envoy.filters.http.jwt_authn", path: [{ key: "payload" }, { key: "groups" }], value: { list_match: { one_of: { string_match: { exact: "admin" } } } } } }],
+            },
+          },
+        },
+      },
+    };
+    proxy = await filterProxy([jwtFilter({}, { payload_in_metadata: "payload" }), rbac]);
+    const as = async (groups: unknown) => (await send("GET", "/api", { headers: { authorization: `Bearer ${await rsa.sign(claims({ groups }))}` } }));
+    expect((await as(["users", "admin"])).status).toBe(200);
+    const denied = await as(["users"]);
+    expect([denied.status, denied.text()]).toEqual([403, "RBAC: access denied"]);
+    // A string claim is no list.
+    expect((await as("admin")).status).toBe(403);
+    // No token on an open path: no payload, no match.
+    expect((await send("GET", "/open")).status).toBe(403);
+    expect(proxy.upstreamRequests).toHaveLength(1);
+  });
+
   test("rules[].match.path_separated_prefix: /api and /api/… need a token, /apix does not", async () => {
     proxy = await filterProxy([jwtFilter({ rules: [{ match: { path_separated_prefix: "/api" }, requires: { provider_name: "main" } }] })]);
     expect((await send("GET", "/api")).status).toBe(401);

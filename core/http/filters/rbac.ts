@@ -13,6 +13,7 @@ import type { RbacConfig } from "../../config/bootstrap.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { Counter } from "../../stats/counter.ts";
 import { RbacEngine, type RbacDecision, type RbacInput } from "../../rbac/rbac-engine.ts";
+import type { MetadataByNamespace } from "../route/metadata-matcher.ts";
 import { RbacMatcherEngine } from "../../rbac/rbac-matcher-engine.ts";
 import type { SocketAddress, TlsSession } from "../../port.ts";
 import { PerConfig } from "../../util/per-config.ts";
@@ -112,6 +113,9 @@ export class RbacFilter implements StreamDecoderFilter, RbacInput {
   /** An HTTP connection manager reads plaintext: its SNI is the one its TLS handshake got. */
   get requestedServerName(): string {
     return this.callbacks.downstreamTls?.serverName ?? "";
+  }
+  get dynamicMetadata(): MetadataByNamespace {
+    return this.callbacks.streamInfo.dynamicMetadata;
   }
 
   decodeHeaders(headers: RequestHeaders, _endStream: boolean): FilterHeadersStatus {

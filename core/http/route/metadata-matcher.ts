@@ -1,4 +1,4 @@
-import type { MetadataMatcherConfig } from "../../config/bootstrap.ts";
+import type { MetadataMatcherConfig, ValueMatcherConfig } from "../../config/bootstrap.ts";
 import { compileStringMatch } from "./header-matcher.ts";
 
 /** Metadata by filter namespace, as StreamInfo keeps the dynamic metadata. */
@@ -22,7 +22,7 @@ export function compileMetadataMatcher(config: MetadataMatcherConfig): (metadata
   };
 }
 
-export function compileValueMatch(match: MetadataMatcherConfig["value"]): (value: unknown) => boolean {
+export function compileValueMatch(match: ValueMatcherConfig): (value: unknown) => boolean {
   switch (match.type) {
     case "null":
       return (value) => value === null;
@@ -41,6 +41,16 @@ export function compileValueMatch(match: MetadataMatcherConfig["value"]): (value
     case "string": {
       const matches = compileStringMatch(match.match);
       return (value) => typeof value === "string" && matches(value);
+    }
+    case "list": {
+      // Envoy's ListMatcher: a list value one of whose elements matches; anything else does not.
+      const matches = compileValueMatch(match.oneOf);
+      return (value) => Array.isArray(value) && value.some(matches);
+    }
+    case "or": {
+      // Envoy's OrMatcher: any of its matchers.
+      const matchers = match.matchers.map(compileValueMatch);
+      return (value) => matchers.some((matches) => matches(value));
     }
   }
 }

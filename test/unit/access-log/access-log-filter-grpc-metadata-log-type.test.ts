@@ -108,6 +108,17 @@ describe("metadata_filter (MetadataFilter)", () => {
     expect(tenant({ type: "null" })(withMetadata({ [NS]: { tenant: null } }))).toBe(true);
   });
 
+  test("list_match: a list one of whose elements matches; or_match: any of its matchers (Envoy's ListMatcher, OrMatcher)", () => {
+    const listA = { type: "list", oneOf: exactA } as const;
+    expect(tenant(listA, false)(withMetadata({ [NS]: { tenant: ["b", "a"] } }))).toBe(true);
+    expect(tenant(listA, false)(withMetadata({ [NS]: { tenant: ["b"] } }))).toBe(false);
+    // Found, no list: no match, whatever match_if_key_not_found says.
+    expect(tenant(listA, true)(withMetadata({ [NS]: { tenant: "a" } }))).toBe(false);
+    const aOrTrue = { type: "or" as const, matchers: [exactA, { type: "bool" as const, value: true }] };
+    expect(tenant(aOrTrue, false)(withMetadata({ [NS]: { tenant: true } }))).toBe(true);
+    expect(tenant(aOrTrue, false)(withMetadata({ [NS]: { tenant: "b" } }))).toBe(false);
+  });
+
   test("a key not found: match_if_key_not_found (default true)", () => {
     const cases: (Record<string, Record<string, unknown>> | undefined)[] = [undefined, {}, { other: { tenant: "a" } }, { [NS]: {} }, { [NS]: { tenants: "a" } }];
     for (const metadata of cases) {

@@ -28,12 +28,24 @@ describe("rbac", () => {
     });
   });
 
-  test("what needs CEL, metadata or the matcher API is refused by name", () => {
+  test("what needs CEL, sourced_metadata or the matcher API is refused by name", () => {
     const P = `${HCM_FILTERS}.rules.policies.p`;
     expect(problems(rbac({ rules: { policies: { p: { permissions: [{ any: true }], principals: [{ any: true }], condition: { id: 1 } } } } }))).toEqual([`${P}: \`condition\` is an Envoy field that polyvoy does not support yet (polyvoy has no CEL)`]);
     expect(problems(rbac({ matcher: { matcher_tree: {} } }))[0]).toBe(`${HCM_FILTERS}.matcher: \`matcher_tree\` is an Envoy field that polyvoy does not support yet (in RBAC matchers: use matcher_list)`);
     expect(problems(rbac({ rules: {}, matcher: {} }))).toEqual([`${HCM_FILTERS}: must set only one of rules, matcher (Envoy would ignore rules)`]);
-    expect(problems(rbac({ rules: { policies: { p: { permissions: [{ metadata: {} }], principals: [{ any: true }] } } } }))[0]).toMatch(/permissions\[0\]: `metadata` is an Envoy field that polyvoy does not support yet \(polyvoy filters set no dynamic metadata/);
+    expect(problems(rbac({ rules: { policies: { p: { permissions: [{ any: true }], principals: [{ sourced_metadata: {} }] } } } }))[0]).toMatch(/principals\[0\]: `sourced_metadata` is an Envoy field that polyvoy does not support yet \(a metadata_source/);
+  });
+
+  test("metadata: a MetadataMatcher on the dynamic metadata, in permissions and principals", () => {
+    const P = `${HCM_FILTERS}.rules.policies.p`;
+    const matcher = { filter: "envoy.filters.http.jwt_authn", path: [{ key: "payload" }, { key: "groups" }], value: { list_match: { one_of: { string_match: { exact: "admin" } } } } };
+    expect(filterConfig(rbac({ rules: { policies: { p: { permissions: [{ metadata: matcher }], principals: [{ metadata: { ...matcher, invert: true } }] } } } }))).toMatchObject({
+      rules: { policies: [{ name: "p", permissions: [{ type: "metadata", matcher: { filter: "envoy.filters.http.jwt_authn", path: ["payload", "groups"], value: { type: "list", oneOf: { type: "string" } }, invert: false } }], principals: [{ type: "metadata", matcher: { invert: true } }] }] },
+    });
+    expect(problems(rbac({ rules: { policies: { p: { permissions: [{ any: true }], principals: [{ metadata: { filter: "f", path: [], value: { bool_match: true } } }] } } } }))[0]).toMatch(/principals\[0\]\.metadata\.path: /);
+    expect(problems(rbac({ rules: { policies: { p: { permissions: [{ metadata: { filter: "f", path: [{ key: "k" }], value: {} } }], principals: [{ any: true }] } } } }))).toEqual([
+      `${P}.permissions[0].metadata.value: must set one of null_match, double_match, string_match, bool_match, present_match, list_match, or_match`,
+    ]);
   });
 
   test("bad addresses, two rules in one permission, an empty policy and any: false are errors", () => {

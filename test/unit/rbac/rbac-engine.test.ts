@@ -10,7 +10,7 @@ function rules(config: object): RbacRulesConfig {
   return rbacRules.parse(config);
 }
 
-function input(options: { path?: string; method?: string; headers?: Record<string, string>; peer?: string; remoteIp?: string; local?: string; localPort?: number; tls?: TlsSession; sni?: string } = {}): RbacInput {
+function input(options: { path?: string; method?: string; headers?: Record<string, string>; peer?: string; remoteIp?: string; local?: string; localPort?: number; tls?: TlsSession; sni?: string; metadata?: Record<string, Record<string, unknown>> } = {}): RbacInput {
   const headers = new RequestHeaders();
   headers.method = options.method ?? "GET";
   headers.path = options.path ?? "/";
@@ -24,6 +24,7 @@ function input(options: { path?: string; method?: string; headers?: Record<strin
     localAddress: { address: options.local ?? "127.0.0.1", port: options.localPort ?? 10000, family: 4 },
     tls: options.tls,
     requestedServerName: options.sni ?? "",
+    dynamicMetadata: options.metadata,
   };
 }
 
@@ -33,6 +34,23 @@ function tls(subject: string | undefined, sans: { type: "URI" | "DNS"; value: st
   const peerCertificate = subject === undefined ? undefined : { subject, subjectAltNames: sans, sha256: "", spkiSha256: "", pem: "", chainPem: "" };
   return { version: "TLSv1.3", cipher: "TLS_AES_128_GCM_SHA256", alpn: undefined, serverName, peerCertificate, localUriSan: undefined, peerVerifyError: undefined, sessionReused: false } as TlsSession;
 }
+
+describe("metadata: Envoy's MetadataMatcher on the dynamic metadata (matchers.cc)", () => {
+  const JWT = "envoy.filters.http.jwt_authn";
+  const admins = { filter: JWT, path: [{ key: "payload" }, { key: "groups" }], value: { list_match: { one_of: { string_match: { exact: "admin" } } } } };
+  test("a principal: the value at the path in the filter's namespace; nothing without metadata", () => {
+    const engine = new RbacEngine(rules({ policies: { admins: { permissions: ANY, principals: [{ metadata: admins }] } } }));
+    expect(engine.evaluate(input({ metadata: { [JWT]: { payload: { sub: "a", groups: ["users", "admin"] } } } })).allowed).toBe(true);
+    expect(engine.evaluate(input({ metadata: { [JWT]: { payload: { sub: "b", groups: ["users"] } } } })).allowed).toBe(false);
+    expect(engine.evaluate(input({ metadata: { other: { payload: { groups: ["admin"] } } } })).allowed).toBe(false);
+    expect(engine.evaluate(input()).allowed).toBe(false);
+  });
+  test("a permission, and invert: DENY what lacks a verified payload", () => {
+    const engine = new RbacEngine(rules({ action: "DENY", policies: { anonymous: { permissions: [{ metadata: { filter: JWT, path: [{ key: "payload" }], value: { present_match: true }, invert: true } }], principals: ANY } } }));
+    expect(engine.evaluate(input()).allowed).toBe(false);
+    expect(engine.evaluate(input({ metadata: { [JWT]: { payload: { sub: "a" } } } })).allowed).toBe(true);
+  });
+});
 
 describe("TLS: authenticated and requested_server_name (Envoy's matchers.cc)", () => {
   const principal = (authenticated: object) => new RbacEngine(rules({ policies: { p: { permissions: ANY, principals: [{ authenticated }] } } }));

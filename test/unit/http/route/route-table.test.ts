@@ -617,14 +617,35 @@ describe("connect_matcher and dynamic_metadata", () => {
     expect(at({})).toBe("rest");
   });
 
-  test("dynamic_metadata refuses list_match and or_match by name, and wants one value matcher", () => {
+  test("dynamic_metadata wants one value matcher; list_match wants one_of, or_match two matchers or more", () => {
     const parse = (value: Json) => routeConfiguration.safeParse({ virtual_hosts: [{ name: "v", domains: ["*"], routes: [named("r", { prefix: "/", dynamic_metadata: [{ filter: "a", path: [{ key: "k" }], value }] })] }] });
     const messages = (value: Json) => {
       const result = parse(value);
       return result.success ? [] : result.error.issues.map((i) => i.message);
     };
-    expect(messages({ list_match: { one_of: { bool_match: true } } })).toEqual(["is an Envoy field that polyvoy does not support yet (matching a list's elements)"]);
-    expect(messages({})).toEqual(["must set one of null_match, double_match, string_match, bool_match, present_match"]);
+    expect(messages({ list_match: { one_of: { bool_match: true } } })).toEqual([]);
+    expect(messages({ list_match: {} })).toEqual(["must set one_of"]);
+    expect(messages({ or_match: { value_matchers: [{ bool_match: true }] } })).toHaveLength(1);
+    expect(messages({ or_match: { value_matchers: [{ bool_match: true }, { null_match: {} }] } })).toEqual([]);
+    expect(messages({})).toEqual(["must set one of null_match, double_match, string_match, bool_match, present_match, list_match, or_match"]);
     expect(messages({ null_match: {} })).toEqual([]);
+  });
+
+  test("dynamic_metadata list_match: a list one of whose elements matches (Envoy's ListMatcher); or_match: any of its matchers", () => {
+    const table = tableOf(
+      named("admin", { prefix: "/", dynamic_metadata: [{ filter: "jwt", path: [{ key: "payload" }, { key: "groups" }], value: { list_match: { one_of: { string_match: { exact: "admin" } } } } }] }),
+      named("nested", { prefix: "/", dynamic_metadata: [{ filter: "jwt", path: [{ key: "payload" }, { key: "groups" }], value: { list_match: { one_of: { list_match: { one_of: { bool_match: true } } } } } }] }),
+      named("either", { prefix: "/", dynamic_metadata: [{ filter: "jwt", path: [{ key: "payload" }, { key: "tier" }], value: { or_match: { value_matchers: [{ string_match: { exact: "gold" } }, { double_match: { exact: 3 } }] } } }] }),
+      named("rest", { prefix: "/" }),
+    );
+    const at = (payload: Record<string, unknown>) => table.route(request("h"), { jwt: { payload } })?.route.name;
+    expect(at({ groups: ["users", "admin"] })).toBe("admin");
+    // A string is no list, even one equal to the element matched.
+    expect(at({ groups: "admin" })).toBe("rest");
+    expect(at({ groups: [] })).toBe("rest");
+    expect(at({ groups: ["users", [false, true]] })).toBe("nested");
+    expect(at({ groups: ["users"], tier: "gold" })).toBe("either");
+    expect(at({ groups: ["users"], tier: 3 })).toBe("either");
+    expect(at({ groups: ["users"], tier: "3" })).toBe("rest");
   });
 });
