@@ -204,7 +204,8 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget, Upstream
 
   onPoolReady(stream: UpstreamStream): void {
     this.poolHandle = undefined;
-    this.upstreamHttp2 = stream.http2 === true;
+    // Only a paused upgrade asks (its answer is judged by the upstream's protocol).
+    if (this.upgradeHeld !== undefined) this.upstreamHttp2 = stream.http2 === true;
     // Per attempt, as Envoy's UpstreamRequest makes its filter manager: a retry's is a new chain.
     if (this.upstreamFilters !== undefined) stream = this.filters = new UpstreamFilterManager(this.upstreamFilters, this.server!, this.downstream!, stream, this);
     this.stream = stream;
