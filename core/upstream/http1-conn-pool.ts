@@ -51,6 +51,8 @@ export interface UpstreamStream extends RequestEncoder {
   readonly tls?: TlsSession | undefined;
   /** The upstream connection's local address (%UPSTREAM_LOCAL_ADDRESS%). */
   readonly localAddress?: SocketAddress | undefined;
+  /** An HTTP/2 stream (an upgrade's answer there is no 101: UpstreamRequest's upgrade pause); absent for HTTP/1.1. */
+  readonly http2?: boolean;
   /** Stop/start reading the response (flow control toward a slow downstream). */
   readDisable(disable: boolean): void;
   /** Abandon the stream: its connection is closed, never reused. */

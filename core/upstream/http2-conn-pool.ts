@@ -84,6 +84,7 @@ export function initialStreamLimit(cluster: Cluster): number {
  * with the pool's stream wrapper): the router's `UpstreamStream`, and the codec stream's callbacks.
  */
 class Http2UpstreamStream implements UpstreamStream, Http2StreamCallbacks {
+  readonly http2 = true;
   /** The router's side; undefined once the stream ended for it (complete, reset either way). */
   private callbacks: UpstreamCallbacks | undefined;
   readonly stream: Http2Stream;

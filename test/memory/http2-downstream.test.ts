@@ -423,6 +423,49 @@ describe("extended CONNECT (RFC 8441) downstream (memory runtime)", () => {
     listener.close();
   });
 
+  test("a websocket CONNECT's DATA waits for the HTTP/1.1 upstream's 101: refused (403), the upstream never reads it (Envoy's paused_for_websocket_)", async () => {
+    runtime = new MemoryRuntime({ seed: 1 });
+    let received = "";
+    const listener = await runtime.listen({ address: "127.0.0.1", port: UPSTREAM }, (socket) => {
+      let answered = false;
+      socket.setHandler({
+        onConnect() {},
+        onData(data: Uint8Array) {
+          received += new TextDecoder().decode(data);
+          if (answered || !received.includes("\r\n\r\n")) return;
+          answered = true;
+          socket.write(new TextEncoder().encode("HTTP/1.1 403 Forbidden\r\ncontent-length: 2\r\n\r\nno"));
+        },
+        onEnd() {},
+        onDrain() {},
+        onClose() {},
+      });
+    });
+    server = await startProxy(
+      runtime,
+      httpProxyConfig({
+        listenPort: PROXY,
+        clusters: { backend: [UPSTREAM] },
+        routes: [{ match: { prefix: "/" }, cluster: "backend" }],
+        hcm: { codec_type: "HTTP2", http2_protocol_options: { allow_connect: true }, upgrade_configs: [{ upgrade_type: "websocket" }] },
+      }),
+    );
+    const client = new H2Client(runtime, PROXY);
+    settle();
+    const headers: string[][] = [];
+    let text = "";
+    const stream = client.conn.newStream({ onHeaders: (f) => void headers.push(f), onData: (d) => void (text += new TextDecoder().decode(d)), onTrailers() {}, onReset() {} })!;
+    stream.sendHeaders([":method", "CONNECT", ":protocol", "websocket", ":scheme", "http", ":path", "/chat", ":authority", "ws.test", "sec-websocket-version", "13"], false);
+    stream.sendData(new TextEncoder().encode("GET /smuggled HTTP/1.1\r\nHost: internal\r\n\r\n"), false);
+    settle();
+    expect(received).toMatch(/^GET \/chat HTTP\/1\.1\r\n/);
+    // Before the fix the DATA went right behind the head: the upstream read it as its next request.
+    expect(received).not.toContain("/smuggled");
+    expect(headerOf(headers[0], ":status")).toBe("403");
+    expect(text).toBe("no");
+    listener.close();
+  });
+
   test("without allow_connect, :protocol is a malformed request (as Envoy: the connection ends, PROTOCOL_ERROR)", async () => {
     await setup((_req, res) => res.respond(200, "up"), { hcm: { codec_type: "HTTP2" } });
     const client = new H2Client(runtime, PROXY);

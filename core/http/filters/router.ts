@@ -39,6 +39,7 @@ import { convertRequestHeadersForInternalRedirect, type InternalRedirectTarget }
 import type { RouterStats } from "./router-stats.ts";
 import { newTcpUpstreamStream } from "./tcp-upstream.ts";
 import { selectUpstreamHttpFilterChain, type UpstreamHttpFilterChain } from "./upstream-http-filter-factories.ts";
+import { upgradePauseOf } from "./upgrade-pause.ts";
 import { NULL_HEALTH_CHECK_HOST_MONITOR, OutlierResult, UnhealthyType } from "../../upstream/host-monitors.ts";
 import { KeptChunks } from "../../util/kept-chunks.ts";
 import { parseAuthority } from "../parse-authority.ts";
@@ -55,6 +56,10 @@ const RETRY_BUFFER_EXCEEDED = "exceeded request buffer limit while retrying upst
 const shadowWriters = new WeakMap<ServerContext, ShadowWriter>();
 
 /** Envoy's local reply text for resets before response headers (router.cc, onUpstreamReset). */
+/** Held upgrade bytes' limit when the downstream has none (Envoy's default per_connection_buffer_limit_bytes). */
+const DEFAULT_UPGRADE_HOLD_LIMIT = 1024 * 1024;
+/** Fields of a refused WebSocket's response a local reply does not copy (framing, connection-specific). */
+const LOCAL_REPLY_DROPS = new Set(["content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"]);
 const RESET_BEFORE_HEADERS = "upstream connect error or disconnect/reset before headers. ";
 
 /** The stream reset a pool failure amounts to (Envoy's UpstreamRequest::onPoolFailure). */
@@ -321,9 +326,10 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   }
 
   decodeUpgradeData(data: Uint8Array, endStream: boolean): void {
-    const stream = this.upstreamRequest?.stream;
-    if (stream) {
-      stream.encodeUpgradeData(data, endStream);
+    const request = this.upstreamRequest;
+    if (request?.stream) {
+      // Through the attempt: it holds them until the upstream accepts the upgrade.
+      request.encodeUpgradeData(data, endStream);
       return;
     }
     // Bytes right behind the upgrade head (a websocket frame, a TLS ClientHello after
@@ -440,6 +446,12 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const clusterManager = this.server.clusterManager;
     // A CONNECT the route terminates (connect_config) is a TCP tunnel to the host (Envoy's router TcpConnPool).
     const tcp = this.action?.terminateConnect === true && this.upstreamHeaders?.method === "CONNECT";
+    // An upgrade's (CONNECT's) client bytes wait for the upstream to accept it (Envoy's
+    // acceptHeadersFromRouter; a terminated CONNECT's TCP upstream is unpaused at once, onPoolReady).
+    if (!tcp && upstreamHeaders?.upgrade) {
+      const limit = this.callbacks.decoderBufferLimit;
+      request.pauseUpgrade(upgradePauseOf(upstreamHeaders), limit > 0 ? limit : DEFAULT_UPGRADE_HOLD_LIMIT);
+    }
     // The HTTP attempt runs its cluster's upstream HTTP filters (the one serving the host:
     // an aggregate has no HttpProtocolOptions of its own), else the router's
     // upstream_http_filters, built when it has its connection.
@@ -554,8 +566,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     stream.encodeHeaders(this.upstreamHeaders!, endAtHeaders);
     this.callbacks.trace("upstream_write", "request headers");
     if (this.upstreamHeaders!.upgrade) {
-      for (const chunk of buffered) stream.encodeUpgradeData(chunk, false);
-      if (this.bufferedUpgradeEnd) stream.encodeUpgradeData(EMPTY_BYTES, true);
+      for (const chunk of buffered) request.encodeUpgradeData(chunk, false);
+      if (this.bufferedUpgradeEnd) request.encodeUpgradeData(EMPTY_BYTES, true);
       if (this.readDisabledForBuffer) {
         this.readDisabledForBuffer = false;
         this.callbacks.readDisableDownstream(false);
@@ -819,6 +831,25 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   onUpstreamUpgradeData(request: UpstreamRequest, data: Uint8Array, endStream: boolean): void {
     if (request !== this.upstreamRequest) return;
     this.callbacks.encodeUpgradeData(data, endStream);
+  }
+
+  /**
+   * A WebSocket upgrade the upstream answered below 400 without a 101 (a 200, a 302):
+   * Envoy's codec filter sends a local reply with the upstream's status and headers and no
+   * body, details websocket_handshake_unsuccessful (upstream_codec_filter.cc). The attempt
+   * is reset: its connection expects the upgrade's bytes and is never reused.
+   */
+  onUpstreamWebSocketRefused(request: UpstreamRequest, headers: ResponseHeaders): void {
+    if (this.done || !this.inFlight(request)) return;
+    this.done = true;
+    this.clearTimeout();
+    this.removeAttempt(request);
+    this.resetHedgedRequests(undefined);
+    const copied: [string, string][] = [];
+    // The body is not sent: its framing fields (and the connection's own) are the codec's to write.
+    for (const [name, value] of headers.entries()) if (!LOCAL_REPLY_DROPS.has(name)) copied.push([name, value]);
+    this.callbacks.sendLocalReply(headers.status, "", "websocket_handshake_unsuccessful", undefined, copied);
+    request.resetStream();
   }
 
   // ---- internal redirects ----

@@ -12,11 +12,7 @@ import type { RequestHeaders } from "../message.ts";
 import type { UpstreamStream } from "../../upstream/http1-conn-pool.ts";
 
 export class UpstreamCodecFilter implements StreamDecoderFilter {
-  constructor(
-    private readonly connection: UpstreamStream,
-    /** The head went to the connection: the manager's held upgrade bytes may follow it. */
-    private readonly onHeadSent: () => void,
-  ) {}
+  constructor(private readonly connection: UpstreamStream) {}
 
   /**
    * The chain's encoder filters buffering too much of the response (ext_proc's queue)
@@ -33,7 +29,6 @@ export class UpstreamCodecFilter implements StreamDecoderFilter {
 
   decodeHeaders(headers: RequestHeaders, endStream: boolean): FilterHeadersStatus {
     this.connection.encodeHeaders(headers, endStream);
-    this.onHeadSent();
     return FilterHeadersStatus.StopIteration;
   }
 

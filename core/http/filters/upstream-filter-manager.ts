@@ -14,13 +14,10 @@
  * holds the request until then, so the filters see the same request, a little later.
  * An attempt without filters (neither list has one) never makes one: it writes to the connection.
  *
- * Upgrade bytes (websocket, CONNECT) and 1xx headers pass beside the filters, but the
- * client's upgrade bytes wait until the codec filter wrote the request head: a filter that
- * stops the head (the buffer filter waits for a body an upgrade never has) must not let the
- * bytes behind it reach the connection first, where the origin would read them as a request
- * (request smuggling). Envoy runs them through the chain (UpstreamRequest::acceptDataFromRouter
- * → decodeData) and holds them until the upgrade is accepted (paused_for_websocket_,
- * source/common/router/upstream_request.cc); polyvoy holds them here, up to the buffer limit.
+ * Upgrade bytes (websocket, CONNECT) and 1xx headers pass beside the filters. The client's
+ * upgrade bytes reach this chain only once the upstream accepted the upgrade: the attempt
+ * holds them before (upgrade-pause.ts, Envoy's paused_for_websocket_), so they never go
+ * ahead of a head a filter still holds (the buffer filter waits for a body an upgrade never has).
  */
 import type { RouteConfiguration } from "../../config/bootstrap.ts";
 import type { SocketAddress, TlsSession } from "../../port.ts";
@@ -47,19 +44,9 @@ export interface UpstreamFilterChainSink {
 }
 
 const UPSTREAM_CODEC_NAME = "envoy.filters.http.upstream_codec";
-/** Held upgrade bytes' limit when the stream has none (Envoy's default per_connection_buffer_limit_bytes). */
-const DEFAULT_UPGRADE_HOLD_LIMIT = 1024 * 1024;
 
 export class UpstreamFilterManager extends FilterManager implements UpstreamStream {
   private connectionReset = false;
-  /** The codec filter wrote the request head to the connection: upgrade bytes may follow it. */
-  private headSent = false;
-  /** Upgrade bytes from the router before the head went out (bounded: heldUpgradeBytes). */
-  private heldUpgrade: Uint8Array[] | undefined = undefined;
-  private heldUpgradeBytes = 0;
-  private heldUpgradeEnd = false;
-  private heldUpgradeOverflowed = false;
-
   constructor(
     /** The cluster's http_filters, or the router's upstream_http_filters (selectUpstreamHttpFilterChain). */
     upstream: UpstreamHttpFilterChain,
@@ -73,7 +60,7 @@ export class UpstreamFilterManager extends FilterManager implements UpstreamStre
     // Envoy's UpstreamRequest gives its filter manager the router's decoderBufferLimit().
     super(new UpstreamFilterManagerCallbacks(downstream, sink), downstream.decoderBufferLimit);
     addUpstreamHttpFilters(upstream, server, this);
-    this.addStreamDecoderFilter(new UpstreamCodecFilter(connection, () => this.onHeadSent()), UPSTREAM_CODEC_NAME);
+    this.addStreamDecoderFilter(new UpstreamCodecFilter(connection), UPSTREAM_CODEC_NAME);
   }
 
   // ---- UpstreamStream: the router writes the request here ----
@@ -105,46 +92,13 @@ export class UpstreamFilterManager extends FilterManager implements UpstreamStre
     this.decodeTrailers(trailers);
   }
   encodeUpgradeData(data: Uint8Array, endStream: boolean): void {
-    if (this.headSent) {
-      this.connection.encodeUpgradeData(data, endStream);
-      return;
-    }
-    if (this.destroyed || this.heldUpgradeOverflowed) return;
-    this.heldUpgrade ??= [];
-    // Copied: the socket lent these bytes for this read only (port.ts: onData).
-    if (data.byteLength > 0) this.heldUpgrade.push(data.slice());
-    this.heldUpgradeBytes += data.byteLength;
-    this.heldUpgradeEnd ||= endStream;
-    // The connection's buffer limit (as the router's for bytes waiting for a connection), not
-    // the chain's: a filter may lower that for the body it buffers (buffer's max_request_bytes).
-    const limit = this.downstream.decoderBufferLimit > 0 ? this.downstream.decoderBufferLimit : DEFAULT_UPGRADE_HOLD_LIMIT;
-    // Over the limit the stream cannot go on (the head may never go out): reset it, as a
-    // filter resets its stream (the router then abandons this attempt).
-    if (this.heldUpgradeBytes > limit) {
-      this.heldUpgradeOverflowed = true;
-      this.heldUpgrade = undefined;
-      this.heldUpgradeBytes = 0;
-      this.callbacks.resetStream();
-    }
-  }
-
-  /** The codec filter wrote the head: the held upgrade bytes follow it, in order. */
-  private onHeadSent(): void {
-    this.headSent = true;
-    const held = this.heldUpgrade;
-    if (held === undefined) return;
-    this.heldUpgrade = undefined;
-    this.heldUpgradeBytes = 0;
-    for (const chunk of held) this.connection.encodeUpgradeData(chunk, false);
-    if (this.heldUpgradeEnd) this.connection.encodeUpgradeData(new Uint8Array(0), true);
+    this.connection.encodeUpgradeData(data, endStream);
   }
   readDisable(disable: boolean): void {
     this.connection.readDisable(disable);
   }
   /** The attempt is abandoned: its connection's stream reset (once: a local reply resets it, then the router), the filters destroyed. */
   reset(): void {
-    this.heldUpgrade = undefined;
-    this.heldUpgradeBytes = 0;
     this.destroy();
     if (this.connectionReset) return;
     this.connectionReset = true;

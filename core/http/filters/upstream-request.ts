@@ -10,6 +10,7 @@ import type { DecoderFilterCallbacks } from "../filter.ts";
 import type { ServerContext } from "../../server-context.ts";
 import { UpstreamFilterManager, type UpstreamFilterChainSink } from "./upstream-filter-manager.ts";
 import type { UpstreamHttpFilterChain } from "./upstream-http-filter-factories.ts";
+import { HeldUpgradeBytes, stripUpgradeFields, UpgradeAnswer, UpgradePause, upgradeAnswerOf } from "./upgrade-pause.ts";
 
 /** What an attempt reports to (the router): each event names the attempt it is about. */
 export interface UpstreamRequestCallbacks {
@@ -22,6 +23,8 @@ export interface UpstreamRequestCallbacks {
   onUpstreamData(request: UpstreamRequest, data: Uint8Array, endStream: boolean): void;
   onUpstreamTrailers(request: UpstreamRequest, trailers: HeaderMap): void;
   onUpstreamUpgradeData(request: UpstreamRequest, data: Uint8Array, endStream: boolean): void;
+  /** A WebSocket upgrade answered below 400 without a 101: Envoy's websocket_handshake_unsuccessful local reply. */
+  onUpstreamWebSocketRefused(request: UpstreamRequest, headers: ResponseHeaders): void;
   onPerTryTimeout(request: UpstreamRequest): void;
   onPerTryIdleTimeout(request: UpstreamRequest): void;
 }
@@ -90,6 +93,15 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget, Upstream
   server: ServerContext | undefined = undefined;
   /** This attempt's chain of those filters: the router's `stream` is then this. */
   private filters: UpstreamFilterManager | undefined = undefined;
+  /**
+   * An upgrade's or CONNECT's client bytes, held until the upstream accepts it (upgrade-pause.ts);
+   * undefined for every other request, and once accepted.
+   */
+  private upgradeHeld: HeldUpgradeBytes | undefined = undefined;
+  /** The held bytes passed their limit: the client's reads are paused (released once with the hold). */
+  private upgradeHeldAboveLimit = false;
+  /** The stream the pool gave is HTTP/2 (before any upstream filters wrap it). */
+  private upstreamHttp2 = false;
 
   constructor(
     private readonly router: UpstreamRequestCallbacks,
@@ -113,6 +125,42 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget, Upstream
     }
   }
 
+  /**
+   * Hold the client's upgrade bytes until the upstream accepts the upgrade (Envoy's
+   * acceptHeadersFromRouter sets paused_for_*); `limit` is the downstream connection's
+   * buffer limit (the upstream filter manager's, Envoy's callbacks()->bufferLimit()).
+   */
+  pauseUpgrade(pause: UpgradePause, limit: number): void {
+    this.upgradeHeld = new HeldUpgradeBytes(pause, limit);
+  }
+
+  /** The client's upgrade bytes for this attempt's stream: held while the upgrade is paused. */
+  encodeUpgradeData(data: Uint8Array, endStream: boolean): void {
+    const held = this.upgradeHeld;
+    if (held === undefined) {
+      this.stream?.encodeUpgradeData(data, endStream);
+      return;
+    }
+    if (held.push(data, endStream) && !this.upgradeHeldAboveLimit) {
+      // Envoy's onDecoderFilterAboveWriteBufferHighWatermark: stop reading the client.
+      this.upgradeHeldAboveLimit = true;
+      this.router.onUpstreamAboveWriteBufferHighWatermark(this);
+    }
+  }
+
+  /** The held upgrade bytes go (accepted) or are dropped; a client paused for them reads again. */
+  private releaseUpgradeHold(accepted: boolean): void {
+    const held = this.upgradeHeld;
+    if (held === undefined) return;
+    this.upgradeHeld = undefined;
+    if (accepted && this.stream !== undefined) held.flushTo(this.stream);
+    else held.drop();
+    if (this.upgradeHeldAboveLimit) {
+      this.upgradeHeldAboveLimit = false;
+      this.router.onUpstreamBelowWriteBufferLowWatermark(this);
+    }
+  }
+
   /** Abandon the attempt: out of the pool's queue, its stream reset (the connection closes), timers off. */
   resetStream(): void {
     this.poolHandle?.cancel();
@@ -125,6 +173,7 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget, Upstream
 
   /** The attempt is over: its timers stop, its span is finished. */
   cleanup(): void {
+    this.releaseUpgradeHold(false);
     this.perTryTimer?.disable();
     this.perTryIdleTimer?.disable();
     if (this.span !== undefined) this.finishSpan(this.span);
@@ -156,6 +205,8 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget, Upstream
 
   onPoolReady(stream: UpstreamStream): void {
     this.poolHandle = undefined;
+    // Only a paused upgrade asks (its answer is judged by the upstream's protocol).
+    if (this.upgradeHeld !== undefined) this.upstreamHttp2 = stream.http2 === true;
     // Per attempt, as Envoy's UpstreamRequest makes its filter manager: a retry's is a new chain.
     if (this.upstreamFilters !== undefined) stream = this.filters = new UpstreamFilterManager(this.upstreamFilters, this.server!, this.downstream!, stream, this);
     this.stream = stream;
@@ -188,6 +239,8 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget, Upstream
   }
   decodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
     this.status = headers.status;
+    // Before the cluster's upstream filters, as Envoy's codec filter decides it (CodecBridge::decodeHeaders).
+    if (this.upgradeHeld !== undefined && !this.onUpgradeAnswer(this.upgradeHeld, headers)) return;
     this.resetPerTryIdleTimer();
     if (endStream) this.cleanup();
     const filters = this.filters;
@@ -212,6 +265,29 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget, Upstream
     const filters = this.filters;
     if (filters !== undefined) filters.onResponseUpgradeData(data, endStream);
     else this.router.onUpstreamUpgradeData(this, data, endStream);
+  }
+
+  /**
+   * The upstream answered a paused upgrade (Envoy's UpstreamCodecFilter::CodecBridge::decodeHeaders):
+   * accepted, the held bytes go before the response does; refused, they never go and the
+   * response goes on (a 4xx/5xx to a WebSocket without its Upgrade field and Connection's
+   * upgrade token: strip_upgrade_header_on_failed_websocket_upgrades). False: the router
+   * took it as a local reply instead.
+   */
+  private onUpgradeAnswer(held: HeldUpgradeBytes, headers: ResponseHeaders): boolean {
+    const answer = upgradeAnswerOf(held.pause, headers.status, this.upstreamHttp2);
+    if (answer === undefined) return true;
+    if (answer === UpgradeAnswer.Accepted) {
+      this.releaseUpgradeHold(true);
+      return true;
+    }
+    // Refused: the bytes stay held (bounded) until the attempt ends, then are dropped.
+    if (answer === UpgradeAnswer.RefusedLocalReply) {
+      this.router.onUpstreamWebSocketRefused(this, headers);
+      return false;
+    }
+    if (held.pause === UpgradePause.WebSocket) stripUpgradeFields(headers);
+    return true;
   }
 
   // ---- the response past the cluster's upstream filters (UpstreamFilterChainSink) ----

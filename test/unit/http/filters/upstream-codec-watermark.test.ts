@@ -14,7 +14,7 @@ test("the chain's high and low watermarks read-disable and re-enable the attempt
   const connection = { readDisable: (disable: boolean) => calls.push(disable) } as unknown as UpstreamStream;
   let registered: DownstreamWatermarkCallbacks | undefined;
   const callbacks = { addDownstreamWatermarkCallbacks: (cb: DownstreamWatermarkCallbacks) => (registered = cb) } as unknown as DecoderFilterCallbacks;
-  new UpstreamCodecFilter(connection, () => {}).setDecoderFilterCallbacks(callbacks);
+  new UpstreamCodecFilter(connection).setDecoderFilterCallbacks(callbacks);
   expect(registered).toBeDefined();
   registered!.onAboveWriteBufferHighWatermark();
   registered!.onBelowWriteBufferLowWatermark();
