@@ -14,6 +14,7 @@ import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
 import { httpProxyConfig } from "../../support/configs.ts";
 import { MemoryHttpClient, MemoryHttpServer } from "../../memory/support/http-peers.ts";
 import { decodeTraces } from "../../support/msgpack-decode.ts";
+import { settleAsyncClient } from "../../support/settle-async-client.ts";
 
 const PROXY = 10000;
 const UPSTREAM = 8080;
@@ -96,13 +97,7 @@ describe("the Agent's rates applied (memory runtime)", () => {
     return { upstream, agent };
   }
 
-  async function settle(): Promise<void> {
-    await import("../../../core/http/async-client.ts");
-    for (let i = 0; i < 5; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 0));
-      runtime.runDue();
-    }
-  }
+  const settle = (): Promise<void> => settleAsyncClient(runtime);
 
   /** `count` requests, then the flush: each root span's trace id (low 64 bits), priority, agent_psr and decision maker. */
   async function roots(agent: MemoryHttpServer, count: number): Promise<{ id: bigint; priority: unknown; psr: unknown; dm: unknown }[]> {
