@@ -20,8 +20,10 @@ import type { Timer } from "../event/timers.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { Counter } from "../stats/counter.ts";
 import { MsgpackOverflow, MsgpackWriter } from "../util/msgpack.ts";
-import { utf8Length } from "../util/utf8.ts";
+import { utf8Decode, utf8Length } from "../util/utf8.ts";
 import { VERSION } from "../version.ts";
+import type { DatadogTraceSampler } from "./datadog-sampler.ts";
+import { parseAgentTracesResponse } from "./datadog-sampler.ts";
 import { type DatadogSpanData, writeTraces } from "./datadog-span-data.ts";
 
 /** datadog_agent_config.h: flush_interval_milliseconds and request_timeout_milliseconds. */
@@ -40,8 +42,11 @@ export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 export const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
 /** Requests to the Agent in flight at once: a slower Agent drops the excess. */
 export const MAX_REPORTS_IN_FLIGHT = 16;
-/** The Agent's answer (its rate_by_service JSON) is read only for its status. */
-const MAX_RESPONSE_BYTES = 64 * 1024;
+/**
+ * The Agent's answer (its rate_by_service JSON: a few dozen bytes a service) at most: a
+ * larger one fails the request (reports_failed) and leaves the sampler's rates as they were.
+ */
+export const MAX_RESPONSE_BYTES = 64 * 1024;
 
 class DatadogStats {
   readonly reportsSkippedNoCluster: Counter;
@@ -75,6 +80,8 @@ export class DatadogAgent implements AsyncRequestCallbacks {
   constructor(
     private readonly server: ServerContext,
     private readonly config: DatadogConfig,
+    /** The tracer's sampler, which takes the Agent's rates (datadog_agent.cpp's response handler). */
+    private readonly sampler?: DatadogTraceSampler,
   ) {
     this.stats = new DatadogStats(server);
     // The async client is loaded with the exporter (out of start-up's imports, as the zipkin reporter's).
@@ -186,11 +193,27 @@ export class DatadogAgent implements AsyncRequestCallbacks {
     if (request !== undefined) this.active.add(request);
   }
 
-  /** AgentHTTPClient::onSuccess: a 200 is a report sent, any other status one dropped. */
+  /**
+   * AgentHTTPClient::onSuccess: a 200 is a report sent, any other status one dropped. A 200's
+   * body carries the Agent's sampling rates for the sampler (datadog_agent.cpp on_response):
+   * an empty or malformed one is logged at error and changes nothing.
+   */
   onSuccess(request: AsyncRequest, response: AsyncResponse): void {
     this.settled(request);
-    if (response.headers.status === 200) this.stats.reportsSent.inc();
-    else this.stats.reportsDropped.inc();
+    if (response.headers.status !== 200) {
+      this.stats.reportsDropped.inc();
+      return;
+    }
+    this.stats.reportsSent.inc();
+    if (this.sampler === undefined) return;
+    const log = this.server.log.component("tracing");
+    if (response.body.length === 0) {
+      log.error("Datadog Agent returned response without a body. This tracer might be sending batches of traces too frequently");
+      return;
+    }
+    const rates = parseAgentTracesResponse(utf8Decode(response.body));
+    if (typeof rates === "string") log.error(rates);
+    else this.sampler.handleCollectorResponse(rates);
   }
 
   onFailure(request: AsyncRequest, _reason: AsyncFailureReason): void {

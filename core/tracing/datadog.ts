@@ -8,8 +8,9 @@
  *   the request's context (datadog-propagation.ts) is joined, and a malformed one is logged
  *   and a new trace begins (extract_or_create_span). With no sampling decision extracted, a
  *   request the HCM did not trace is a USER_DROP (-1); one it traced is left to the tracer's
- *   sampler: kept, priority AUTO_KEEP (1), mechanism DEFAULT (dd-trace-cpp's TraceSampler with
- *   no rules and no agent rates yet, rate 1.0).
+ *   sampler (datadog-sampler.ts): AUTO_KEEP (1) or AUTO_DROP (0) by the Agent's rate for the
+ *   root span's service and env (mechanism AGENT_RATE), rate 1.0 before the Agent named one
+ *   (DEFAULT).
  * - Span (span.cc): tags go to `meta`; "resource.name" sets the resource, "error" = "true" the
  *   error flag, "error.reason" also `error.message`. Every span is sent, a dropped trace
  *   with its priority: the Agent decides (trace_segment.cpp span_finished).
@@ -24,6 +25,7 @@ import type { HeaderMap } from "../http/header-map.ts";
 import type { ServerContext } from "../server-context.ts";
 import { VERSION } from "../version.ts";
 import { DatadogAgent } from "./datadog-agent.ts";
+import { DatadogTraceSampler } from "./datadog-sampler.ts";
 import { DECISION_MAKER_TAG, DatadogExtractError, extractDatadogContext, injectDatadogContext, PROPAGATION_ERROR_TAG, TRACE_ID_HIGH_TAG, W3C_PARENT_ID_TAG, hex16, type DatadogContext } from "./datadog-propagation.ts";
 import type { DatadogSpanData } from "./datadog-span-data.ts";
 import type { TracingSpan } from "./span.ts";
@@ -36,15 +38,14 @@ export const enum SamplingPriority {
   UserKeep = 2,
 }
 
-/** dd-trace-cpp's SamplingMechanism: DEFAULT (0) and MANUAL (4) are the ones polyvoy's sampler makes. */
-const MECHANISM_DEFAULT = 0;
+/** dd-trace-cpp's SamplingMechanism MANUAL (a priority the tracer was told); DEFAULT and AGENT_RATE come from the sampler. */
 const MECHANISM_MANUAL = 4;
 
 interface SamplingDecision {
   priority: number;
   /** undefined for an extracted decision. */
   mechanism: number | undefined;
-  /** The sampler's rate, for `_dd.agent_psr` (DEFAULT and AGENT_RATE mechanisms). */
+  /** The sampler's rate, for `_dd.agent_psr` (DEFAULT and AGENT_RATE mechanisms, trace_segment.cpp). */
   rate?: number;
 }
 
@@ -77,10 +78,11 @@ class DatadogSegment {
     this.updateDecisionMaker();
   }
 
-  /** make_sampling_decision_if_null: the sampler keeps the trace (no rules, no agent rates: rate 1.0). */
+  /** make_sampling_decision_if_null: the tracer's sampler decides, by the local root's service and env tag. */
   decide(): SamplingDecision {
     if (this.decision === undefined) {
-      this.decision = { priority: SamplingPriority.AutoKeep, mechanism: MECHANISM_DEFAULT, rate: 1 };
+      const root = this.spans[0]!;
+      this.decision = this.tracer.sampler.decide(this.traceIdLow, root.service, root.meta.get("env") ?? "");
       this.updateDecisionMaker();
     }
     return this.decision;
@@ -94,7 +96,7 @@ class DatadogSegment {
       if (at !== -1) this.traceTags.splice(at, 1);
       return;
     }
-    const value = `-${decision.mechanism ?? MECHANISM_DEFAULT}`;
+    const value = `-${decision.mechanism ?? 0}`;
     if (at === -1) this.traceTags.push([DECISION_MAKER_TAG, value]);
     else this.traceTags[at]![1] = value;
   }
@@ -224,6 +226,8 @@ export class DatadogSpan implements TracingSpan {
 /** The Datadog tracer of one worker for one HCM tracing config (Envoy's ThreadLocalTracer). */
 export class DatadogTracer {
   readonly agent: DatadogAgent;
+  /** The tracer's TraceSampler, which the Agent's answers feed. */
+  readonly sampler = new DatadogTraceSampler();
   /** dd-trace-cpp's runtime id: a UUID per tracer. */
   readonly runtimeId: string;
 
@@ -232,7 +236,7 @@ export class DatadogTracer {
     readonly config: DatadogConfig,
     readonly spawnUpstreamSpan: boolean,
   ) {
-    this.agent = new DatadogAgent(server, config);
+    this.agent = new DatadogAgent(server, config, this.sampler);
     this.runtimeId = uuid4(server.runtime);
   }
 

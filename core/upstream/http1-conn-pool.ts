@@ -22,16 +22,11 @@ export interface UpstreamCallbacks extends ResponseDecoder, PoolFailureCallbacks
   onUpstreamAboveWriteBufferHighWatermark(): void;
   onUpstreamBelowWriteBufferLowWatermark(): void;
   /**
-   * The router retried this stream's response: its host counts an rq_error whatever the
-   * status (Envoy's Filter::onUpstreamHeaders, source/common/router/router.cc), never an
-   * rq_success. Read when the stream ends, after its last event reached the callbacks.
+   * The callbacks charge the host's rq_success / rq_error themselves, as Envoy's router does
+   * (router.cc: onUpstreamHeaders, onUpstreamTrailers, chargeUpstreamAbort): the pool counts
+   * neither for this stream. Without it the pool judges the stream when it ends.
    */
-  readonly retried?: boolean;
-  /**
-   * The router gave the stream up for another attempt's response (a hedge that lost): its
-   * host counts neither an rq_success nor an rq_error (Envoy's resetOtherUpstreams charges nothing).
-   */
-  readonly abandoned?: boolean;
+  readonly chargesHost?: boolean;
   /**
    * The stream tunnels TCP (tcp_proxy's tunneling_config): its connection is closed once the
    * stream ends, never reused — Envoy's HTTP/1 codec closes the connection after a tunneling
@@ -134,12 +129,12 @@ export class Http1ActiveClient extends ActiveClient implements UpstreamStream, R
   private detach(close?: "FlushWrite" | "Abort"): UpstreamCallbacks | undefined {
     const callbacks = this.callbacks;
     this.callbacks = undefined;
-    if (callbacks && callbacks.abandoned !== true) {
-      // Envoy's host rq_success/rq_error: a complete (or upgraded) response below 500 is a
-      // success, unless the router retried it.
+    if (callbacks && callbacks.chargesHost !== true) {
+      // The host's rq_success/rq_error for callbacks that do not charge it (UpstreamCallbacks.chargesHost):
+      // a complete (or upgraded) response below 500 is a success.
       const hostStats = this.host.stats;
       const status = this.responseStatus;
-      if (status > 0 && status < 500 && (this.responseComplete || this.codec.isUpgraded) && callbacks.retried !== true) hostStats.rqSuccess++;
+      if (status > 0 && status < 500 && (this.responseComplete || this.codec.isUpgraded)) hostStats.rqSuccess++;
       else hostStats.rqError++;
     }
     if (close) this.close(close);

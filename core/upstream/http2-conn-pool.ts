@@ -209,7 +209,7 @@ class Http2UpstreamStream implements UpstreamStream, Http2StreamCallbacks {
     const callbacks = this.callbacks;
     if (!endStream) return callbacks?.decodeHeaders(headers, false);
     // Ended with its headers: the stream hears nothing more, but is counted once the router
-    // has seen the response, which it may retry (an rq_error then: UpstreamCallbacks.retried).
+    // has seen the response.
     this.callbacks = undefined;
     callbacks?.decodeHeaders(headers, true);
     if (callbacks) this.countResponse(callbacks, true);
@@ -259,7 +259,7 @@ class Http2UpstreamStream implements UpstreamStream, Http2StreamCallbacks {
 
   /**
    * The stream ended for the router (its response complete, or reset): it hears nothing
-   * more. Envoy's host rq_success / rq_error: a complete response below 500 is a success.
+   * more; the host's rq_success / rq_error are counted (countResponse).
    */
   private detach(complete = false): UpstreamCallbacks | undefined {
     const callbacks = this.callbacks;
@@ -269,11 +269,11 @@ class Http2UpstreamStream implements UpstreamStream, Http2StreamCallbacks {
     return callbacks;
   }
 
-  /** Envoy's host rq_success / rq_error: a complete response below 500 is a success, unless the router retried it. */
+  /** The host's rq_success / rq_error for callbacks that do not charge it (UpstreamCallbacks.chargesHost): a complete response below 500 is a success. */
   private countResponse(callbacks: UpstreamCallbacks, complete: boolean): void {
-    if (callbacks.abandoned === true) return;
+    if (callbacks.chargesHost === true) return;
     const status = this.responseStatus;
-    if (complete && status > 0 && status < 500 && callbacks.retried !== true) this.host.stats.rqSuccess++;
+    if (complete && status > 0 && status < 500) this.host.stats.rqSuccess++;
     else this.host.stats.rqError++;
   }
 

@@ -22,8 +22,9 @@
  *   UpstreamEndpointStats when report_endpoint_granularity; total_dropped_requests (requests
  *   a circuit breaker refused, Envoy's upstream_rq_dropped); load_report_interval, the time
  *   measured since the cluster's last report.
- * - Success and error are the pools' rq_success / rq_error: a response below 500 received
- *   whole is a success; a 5xx, a reset or a retried response is an error (as Envoy's router).
+ * - Success and error are the hosts' rq_success / rq_error, as the router charges them
+ *   (Envoy's router.cc: headers below 500 a success, a gRPC call's by its grpc-status; a 5xx,
+ *   a reset before the headers or a retried response an error).
  * - The stream ending (status OK or not) retries after 5 s (Envoy's RETRY_DELAY_MS), not
  *   backed off. Stats (Envoy's names, whose sense is the server's):
  *   `load_reporter.requests` (responses received), `.responses` (reports sent), `.errors`

@@ -139,6 +139,23 @@ describe.each(RUNTIMES)("datadog tracer on %s", (runtime) => {
     expect(stats.get("tracing.datadog.reports_dropped")).toBe(0);
   });
 
+  test("once the Agent answered, a new trace is decided by its rate_by_service (mechanism AGENT_RATE: _dd.p.dm=-1, _dd.agent_psr the rate)", async () => {
+    // Each worker's sampler takes the answers to its own reports: ask until one has had one.
+    let seen: Record<string, string | string[] | undefined> = {};
+    for (let i = 0; i < 40; i++) {
+      const res = await fetch(`http://127.0.0.1:${port}/rated`);
+      expect(res.status).toBe(200);
+      seen = upstream.requests.at(-1)!.headers;
+      if (String(seen["x-datadog-tags"]).endsWith("_dd.p.dm=-1")) break;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(seen["x-datadog-tags"]).toMatch(/^_dd\.p\.tid=[0-9a-f]{16},_dd\.p\.dm=-1$/);
+    expect(seen["x-datadog-sampling-priority"]).toBe("1");
+    const span = await spanOf(BigInt(seen["x-datadog-parent-id"] as string));
+    expect(span.metrics).toMatchObject({ _sampling_priority_v1: 1, "_dd.agent_psr": 1 });
+    expect(span.meta["_dd.p.dm"]).toBe("-1");
+  });
+
   test("at shutdown what is held goes out at once, before the 2 s flush (dd-trace-cpp's agent flushes when destroyed)", async () => {
     const own = await httpUpstream((_, res) => res.end("{}"));
     const { config, port: examplePort } = await localize("datadog-tracing/envoy.yaml", { http: upstream.port, "dd-agent": own.port });

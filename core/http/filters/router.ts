@@ -407,7 +407,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       // sendNoHealthyUpstreamResponse charges the 503 to the cluster (chargeUpstreamCode).
       if (cluster) {
         cluster.stats.upstreamCxNoneHealthy.inc();
-        this.chargeUpstreamAbort(503);
+        this.chargeUpstreamAbort(503, undefined);
       }
       this.callbacks.sendLocalReply(503, "no healthy upstream", "no_healthy_upstream", CoreResponseFlag.NoHealthyUpstream, this.responseExtraHeaders());
       return;
@@ -656,10 +656,10 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.canaryHost = request.host.canary;
     // Another attempt may still answer (a hedge): this one is charged, the client waits.
     if (this.othersMayAnswer(request)) {
-      this.chargeReset(reason);
+      this.chargeReset(reason, request.host);
       return;
     }
-    this.replyForReset(reason, details);
+    this.replyForReset(reason, details, request.host);
   }
 
   /**
@@ -672,6 +672,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (this.responseStarted || !retryState || request.hedged) return false;
     const status = retryState.shouldRetryReset(reason, request.requestStarted);
     if (status === RetryStatus.Yes) {
+      // Envoy's maybeRetryReset: the reset that is retried is an rq_error of its host.
+      request.host.stats.rqError++;
       request.resetStream();
       this.removeAttempt(request);
       this.pendingRetries++;
@@ -697,7 +699,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
    * (hide_transport_failure_reason_in_response_body): it is in the response code details
    * (spaces as "_"), %UPSTREAM_TRANSPORT_FAILURE_REASON% and the router's debug line.
    */
-  private replyForReset(reason: StreamResetReason, details: string): void {
+  private replyForReset(reason: StreamResetReason, details: string, host: Host): void {
     this.done = true;
     this.clearTimeout();
     this.retryState?.destroy();
@@ -705,7 +707,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const retried = this.isRetry ? "retried and the latest " : "";
     const body = `${RESET_BEFORE_HEADERS}${retried}reset reason: ${text}`;
     const codeDetails = resetDetails("upstream_reset_before_response_started", reason, details);
-    const code = this.chargeReset(reason);
+    const code = this.chargeReset(reason, host);
     let headers = this.responseExtraHeaders();
     // A circuit breaker refused the request itself (Envoy's `dropped`): the client may back off.
     if (reason === StreamResetReason.Overflow && !this.suppressEnvoyHeaders) (headers ??= []).push(["x-envoy-overloaded", "true"]);
@@ -713,9 +715,9 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   }
 
   /** Charge a reset attempt as the cluster's response (Envoy's onUpstreamReset, chargeUpstreamAbort); returns the code. */
-  private chargeReset(reason: StreamResetReason): number {
+  private chargeReset(reason: StreamResetReason, host: Host): number {
     const code = reason === StreamResetReason.ProtocolError ? 502 : 503;
-    this.chargeUpstreamAbort(code);
+    this.chargeUpstreamAbort(code, host);
     // Envoy's chargeUpstreamCode with `dropped` (a reset of reason overflow): counted for load reports.
     if (reason === StreamResetReason.Overflow && this.cluster !== undefined && this.dynamicStats) this.cluster.loadReportStats.upstreamRqDropped++;
     return code;
@@ -761,7 +763,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
         if (status === RetryStatus.Yes) {
           this.cluster!.stats.countRetriedResponse(headers.status);
           // Envoy's onUpstreamHeaders: a retried response is an rq_error of its host, a 409 too.
-          request.retried = true;
+          host.stats.rqError++;
           // A complete response on a complete request leaves a reusable connection; anything else is cut.
           if (!endStream || !this.requestEnded) request.resetStream();
           else request.cleanup();
@@ -776,7 +778,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       // A response worth a retry that cannot have one, while another attempt may still answer:
       // dropped (its stream reset, an rq_error of its host) to wait for the other.
       if (couldNotRetry && this.othersMayAnswer(request)) {
-        request.retried = true;
+        host.stats.rqError++;
         request.resetStream();
         this.removeAttempt(request);
         return;
@@ -804,8 +806,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       clusterStats.countResponse(headers.status);
       clusterStats.countResponseCategories(headers.status, this.internalRequest, this.canaryHost);
     }
-    // Envoy's handleNon5xxResponseHeaders: a gRPC call's success waits for its grpc-status in the trailers.
-    if (this.grpcRequest && !endStream && headers.status < 500) request.grpcRqSuccessDeferred = true;
+    this.chargeHostResponse(request, headers, endStream, clusterStats !== undefined);
     if (!this.suppressEnvoyHeaders) headers.set("x-envoy-upstream-service-time", String(Math.round(now - info.upstreamRequestStart)));
     // Cookies a hash policy made go out only with an upstream response (router.cc, onUpstreamHeaders).
     if (this.downstreamSetCookies) for (const cookie of this.downstreamSetCookies) headers.add("set-cookie", cookie);
@@ -818,12 +819,18 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
 
   onUpstreamData(request: UpstreamRequest, data: Uint8Array, endStream: boolean): void {
     if (this.done || request !== this.upstreamRequest) return;
-    if (endStream) this.finish();
+    if (endStream) {
+      // Envoy's onUpstreamData: a gRPC response that ends without trailers is an error.
+      if (request.grpcRqSuccessDeferred) request.host.stats.rqError++;
+      this.finish();
+    }
     this.callbacks.encodeData(data, endStream);
   }
 
   onUpstreamTrailers(request: UpstreamRequest, trailers: HeaderMap): void {
     if (this.done || request !== this.upstreamRequest) return;
+    // Envoy's onUpstreamTrailers: the deferred gRPC verdict, by the trailers' grpc-status.
+    if (request.grpcRqSuccessDeferred) this.chargeGrpcStatus(request.host, trailers.get("grpc-status"));
     this.finish();
     this.callbacks.encodeTrailers(trailers);
   }
@@ -1002,7 +1009,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (request) this.timeOutAttempt(request);
     this.retryState?.destroy();
     this.retryState = undefined;
-    this.timeoutAbort("upstream_response_timeout", false);
+    this.timeoutAbort("upstream_response_timeout", undefined);
   }
 
   /**
@@ -1019,7 +1026,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     // a response that began was already reported with its own status, and a hedged attempt's
     // per-try timeout was reported when it passed.
     if (!this.responseStarted && !request.outlierTimeoutRecorded) request.host.outlierDetector.putResult(OutlierResult.LocalOriginTimeout, this.timeoutResponseCode);
-    if (!this.responseStarted) this.chargeUpstreamAbort(this.timeoutResponseCode);
+    if (!this.responseStarted) this.chargeUpstreamAbort(this.timeoutResponseCode, request.host);
     request.resetStream();
   }
 
@@ -1117,7 +1124,6 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.hedgedRequests = undefined;
     for (const request of hedged) {
       if (request === winner) continue;
-      if (winner !== undefined) request.abandoned = true;
       request.resetStream();
     }
   }
@@ -1132,7 +1138,6 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.resetHedgedRequests(winner);
     const latest = this.upstreamRequest;
     if (latest !== undefined && latest !== winner) {
-      latest.abandoned = true;
       latest.resetStream();
     }
     this.upstreamRequest = winner;
@@ -1162,15 +1167,47 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     this.upstreamRequest = undefined;
     // A per-try idle timeout may cut a response under way (onPerTryTimeoutCommon charges it too).
     if (this.responseStarted) this.chargeAbortAfterResponseStarted(request);
-    this.timeoutAbort(details, true);
+    this.timeoutAbort(details, request.host);
   }
 
   /**
    * Envoy's chargeUpstreamAbort once the response started (router.cc): only a gRPC call whose
-   * success waited for its trailers is counted, in rq_reset_after_downstream_response_started.
+   * success waited for its trailers is charged — an rq_error of its host, and
+   * rq_reset_after_downstream_response_started. Any other response was judged by its headers.
    */
   private chargeAbortAfterResponseStarted(request: UpstreamRequest): void {
-    if (request.grpcRqSuccessDeferred) this.stats.counters.rq_reset_after_downstream_response_started.inc();
+    if (!request.grpcRqSuccessDeferred) return;
+    request.host.stats.rqError++;
+    this.stats.counters.rq_reset_after_downstream_response_started.inc();
+  }
+
+  /**
+   * The host's verdict on response headers the router passes on (Envoy's onUpstreamHeaders:
+   * chargeUpstreamCode, then handleNon5xxResponseHeaders). A 5xx is an rq_error when dynamic
+   * stats are charged; anything else an rq_success — but a gRPC call's waits for its
+   * grpc-status: in these headers if they end the stream (trailers-only), else in the
+   * trailers (grpcRqSuccessDeferred). Charged here, not by the pool: a response cut after its
+   * headers stays the success it was counted (Envoy charges an abort after the response
+   * started only to a gRPC call still waiting, chargeUpstreamAbort).
+   */
+  private chargeHostResponse(request: UpstreamRequest, headers: ResponseHeaders, endStream: boolean, dynamicStatsCharged: boolean): void {
+    const stats = request.host.stats;
+    if (headers.status >= 500) {
+      if (dynamicStatsCharged) stats.rqError++;
+    } else if (!this.grpcRequest) {
+      stats.rqSuccess++;
+    } else if (endStream) {
+      this.chargeGrpcStatus(request.host, headers.get("grpc-status"));
+    } else {
+      request.grpcRqSuccessDeferred = true;
+    }
+  }
+
+  /** A gRPC call's verdict by its grpc-status (router.cc): a success unless absent, unparsable or a 5xx by grpcToHttpStatus. */
+  private chargeGrpcStatus(host: Host, raw: string | undefined): void {
+    const grpcStatus = raw === undefined ? undefined : parseGrpcStatus(raw);
+    if (grpcStatus !== undefined && grpcToHttpStatus(grpcStatus) < 500) host.stats.rqSuccess++;
+    else host.stats.rqError++;
   }
 
   /**
@@ -1178,7 +1215,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
    * a reset once the response started. `charge`: the timed-out attempt is charged the code here
    * (a per-try timeout, Envoy's onPerTryTimeoutCommon); the route timeout charged its attempts.
    */
-  private timeoutAbort(details: string, charge: boolean): void {
+  private timeoutAbort(details: string, charge: Host | undefined): void {
     this.done = true;
     this.clearTimeout();
     this.retryState?.destroy();
@@ -1191,7 +1228,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       return;
     }
     const body = this.timeoutResponseCode === 504 ? "upstream request timeout" : "";
-    if (charge) this.chargeUpstreamAbort(this.timeoutResponseCode);
+    if (charge) this.chargeUpstreamAbort(this.timeoutResponseCode, charge);
     this.callbacks.sendLocalReply(this.timeoutResponseCode, body, details, CoreResponseFlag.UpstreamRequestTimeout, this.responseExtraHeaders());
   }
 
@@ -1201,9 +1238,13 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
    * reply's code — upstream_rq_<code>, upstream_rq_<N>xx, upstream_rq_completed — as an
    * answered one does (CodeStatsImpl::chargeBasicResponseStat).
    */
-  private chargeUpstreamAbort(code: number): void {
+  private chargeUpstreamAbort(code: number, host: Host | undefined): void {
+    // The host's rq_error: a 5xx with the dynamic stats (chargeUpstreamCode), and a code below
+    // 500 (a timeout's 204, say) always — "reset by backend or timeout before starting response".
+    const charged = !this.callbacks.streamInfo.healthCheck && this.dynamicStats;
+    if (host !== undefined && (code < 500 || charged)) host.stats.rqError++;
     const stats = this.cluster?.stats;
-    if (stats === undefined || this.callbacks.streamInfo.healthCheck || !this.dynamicStats) return;
+    if (stats === undefined || !charged) return;
     stats.countResponse(code);
     stats.upstreamRqCompleted.inc();
     stats.countResponseCategories(code, this.internalRequest, this.canaryHost);

@@ -49,16 +49,14 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget, Upstream
    * rq_reset_after_downstream_response_started (Envoy's grpcRqSuccessDeferred).
    */
   grpcRqSuccessDeferred = false;
-  /** The router retried this attempt's response: its host counts an rq_error (UpstreamCallbacks.retried). */
-  retried = false;
+  /** The router charges the host's rq_success / rq_error itself, as Envoy's router.cc does: the pool does not. */
+  readonly chargesHost = true;
   /**
    * A per-try timeout hedged this attempt (hedge_on_per_try_timeout): a retry went out beside
    * it and it goes on, never retried again (Envoy's UpstreamRequest::retried() as
-   * onSoftPerTryTimeout sets it). Unlike `retried`, its host is not charged an error for it.
+   * onSoftPerTryTimeout sets it). Its host is not charged an error for it (Envoy charges one only when it is answered badly or times out).
    */
   hedged = false;
-  /** A hedge was won by another attempt: this one was reset, its host charged nothing (UpstreamCallbacks.abandoned). */
-  abandoned = false;
   /** Outlier detection already heard of this attempt's per-try timeout (Envoy's outlierDetectionTimeoutRecorded). */
   outlierTimeoutRecorded = false;
   /** Monotonic ms the attempt started (its host was chosen): the stream's upstream timing if it wins a hedge. */

@@ -6,8 +6,6 @@
  */
 import { afterEach, describe, expect, test } from "vitest";
 import { loadBootstrap } from "../../../core/config/load.ts";
-import type { ConfigError } from "../../../core/config/errors.ts";
-import type { HttpConnectionManagerConfig, TracingConfig } from "../../../core/config/bootstrap.ts";
 import { Logger } from "../../../core/log.ts";
 import { Server } from "../../../core/server.ts";
 import { RequestHeaders } from "../../../core/http/message.ts";
@@ -18,6 +16,7 @@ import type { ServerContext } from "../../../core/server-context.ts";
 import type { TracingSpan } from "../../../core/tracing/span.ts";
 import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
 import { httpProxyConfig } from "../../support/configs.ts";
+import { problems, tracingOf } from "../../support/hcm-tracing-config.ts";
 import { MemoryHttpClient, MemoryHttpServer } from "../../memory/support/http-peers.ts";
 
 const ZIPKIN = { name: "envoy.tracers.zipkin", typed_config: { "@type": "type.googleapis.com/envoy.config.trace.v3.ZipkinConfig", collector_cluster: "zipkin", collector_endpoint: "/api/v2/spans", collector_endpoint_version: "HTTP_JSON" } };
@@ -25,15 +24,6 @@ const OTEL = { name: "envoy.tracers.opentelemetry", typed_config: { "@type": "ty
 
 const doc = (tracing: Record<string, unknown>) =>
   httpProxyConfig({ listenPort: 1, clusters: { b: [2], zipkin: [3] }, routes: [{ match: { prefix: "/" }, cluster: "b" }], hcm: { tracing } });
-const problems = (d: object): string[] => {
-  try {
-    loadBootstrap(JSON.stringify(d), "json");
-  } catch (err) {
-    return (err as ConfigError).problems;
-  }
-  return [];
-};
-const tracingOf = (d: object): TracingConfig => (loadBootstrap(JSON.stringify(d), "json").listeners[0]!.filterChains[0]!.filters[0]!.config as HttpConnectionManagerConfig).tracing!;
 const AT = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.tracing.custom_tags";
 
 describe("custom_tags config", () => {

@@ -14,6 +14,7 @@ import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
 import { httpProxyConfig } from "../../support/configs.ts";
 import { MemoryHttpServer } from "../../memory/support/http-peers.ts";
 import { decodeTraces } from "../../support/msgpack-decode.ts";
+import { settleAsyncClient } from "../../support/settle-async-client.ts";
 
 const PROXY = 10000;
 const AGENT = 8126;
@@ -45,13 +46,7 @@ async function setup(agentMode: "answers" | "hangs" | "down"): Promise<{ agent: 
   return { agent, peer };
 }
 
-async function settle(): Promise<void> {
-  await import("../../../core/http/async-client.ts");
-  for (let i = 0; i < 5; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    runtime.runDue();
-  }
-}
+const settle = (): Promise<void> => settleAsyncClient(runtime);
 
 let nextId = 1n;
 function span(meta: Record<string, string> = {}): DatadogSpanData {

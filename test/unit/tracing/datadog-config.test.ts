@@ -1,24 +1,13 @@
 /** tracing.provider envoy.tracers.datadog: its DatadogConfig fields, Envoy's defaults and errors, remote_config refused. */
 import { describe, expect, test } from "vitest";
-import { loadBootstrap } from "../../../core/config/load.ts";
-import type { ConfigError } from "../../../core/config/errors.ts";
-import type { HttpConnectionManagerConfig } from "../../../core/config/bootstrap.ts";
 import { httpProxyConfig } from "../../support/configs.ts";
+import { problems, tracingOf } from "../../support/hcm-tracing-config.ts";
 import { protoToJson } from "../../../core/config/xds/proto-to-json.ts";
 import { ProtoWriter } from "../../../core/util/protobuf-wire.ts";
 
 const TYPE = "type.googleapis.com/envoy.config.trace.v3.DatadogConfig";
 const doc = (datadog: Record<string, unknown>) =>
   httpProxyConfig({ listenPort: 1, clusters: { b: [2], dd: [3] }, routes: [{ match: { prefix: "/" }, cluster: "b" }], hcm: { tracing: { provider: { name: "envoy.tracers.datadog", typed_config: { "@type": TYPE, ...datadog } } } } }) as object;
-const problems = (d: object): string[] => {
-  try {
-    loadBootstrap(JSON.stringify(d), "json");
-  } catch (err) {
-    return (err as ConfigError).problems;
-  }
-  return [];
-};
-const tracingOf = (d: object) => (loadBootstrap(JSON.stringify(d), "json").listeners[0]!.filterChains[0]!.filters[0]!.config as HttpConnectionManagerConfig).tracing!;
 const AT = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.tracing.provider.typed_config";
 
 describe("datadog tracer config", () => {

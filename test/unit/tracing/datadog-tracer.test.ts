@@ -12,6 +12,7 @@ import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
 import { httpProxyConfig } from "../../support/configs.ts";
 import { MemoryHttpClient, MemoryHttpServer } from "../../memory/support/http-peers.ts";
 import { decodeTraces } from "../../support/msgpack-decode.ts";
+import { settleAsyncClient } from "../../support/settle-async-client.ts";
 
 const PROXY = 10000;
 const UPSTREAM = 8080;
@@ -44,13 +45,7 @@ async function setup(tracing: Record<string, unknown>, router: Record<string, un
   return { upstream, agent };
 }
 
-async function settle(): Promise<void> {
-  await import("../../../core/http/async-client.ts");
-  for (let i = 0; i < 5; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    runtime.runDue();
-  }
-}
+const settle = (): Promise<void> => settleAsyncClient(runtime);
 
 async function request(path: string): Promise<void> {
   const client = new MemoryHttpClient(runtime, PROXY);

@@ -15,6 +15,7 @@ import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
 import { httpProxyConfig } from "../../support/configs.ts";
 import { MemoryHttpClient, MemoryHttpServer } from "../../memory/support/http-peers.ts";
 import { decodeFields, hex, one, sub, subs, text } from "../../support/protobuf-fields.ts";
+import { settleAsyncClient } from "../../support/settle-async-client.ts";
 
 const PROXY = 10000;
 const UPSTREAM = 8080;
@@ -64,13 +65,7 @@ async function setup(layer: Record<string, number> = {}, exportTimeout = "1s"): 
 const stat = (name: string): number => (server.stats.get(name) as { value: number } | undefined)?.value ?? 0;
 
 /** Let the tracer's lazily loaded client arrive, and what it sends run. */
-async function settle(): Promise<void> {
-  await import("../../../core/http/async-client.ts");
-  for (let i = 0; i < 5; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    runtime.runDue();
-  }
-}
+const settle = (): Promise<void> => settleAsyncClient(runtime);
 
 function request(path: string, headers: Record<string, string> = {}): MemoryHttpClient {
   const client = new MemoryHttpClient(runtime, PROXY);

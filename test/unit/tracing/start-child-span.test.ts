@@ -15,6 +15,7 @@ import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
 import { httpProxyConfig } from "../../support/configs.ts";
 import { MemoryHttpClient, MemoryHttpServer } from "../../memory/support/http-peers.ts";
 import { decodeFields, hex, one, sub, subs, text } from "../../support/protobuf-fields.ts";
+import { settleAsyncClient } from "../../support/settle-async-client.ts";
 
 const PROXY = 10000;
 const UPSTREAM = 8080;
@@ -60,13 +61,7 @@ async function setup(router: Record<string, unknown>, tracing: Record<string, un
   return { upstream, collector };
 }
 
-async function settle(): Promise<void> {
-  await import("../../../core/http/async-client.ts");
-  for (let i = 0; i < 5; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    runtime.runDue();
-  }
-}
+const settle = (): Promise<void> => settleAsyncClient(runtime);
 
 /** Every exported span: [span id, parent span id, name, kind]. */
 const exported = (collector: MemoryHttpServer) =>

@@ -1,24 +1,13 @@
 /** tracing.provider envoy.tracers.zipkin: its ZipkinConfig fields, Envoy's errors, the node's LocalInfo. */
 import { describe, expect, test } from "vitest";
-import { loadBootstrap } from "../../../core/config/load.ts";
-import type { ConfigError } from "../../../core/config/errors.ts";
-import type { HttpConnectionManagerConfig } from "../../../core/config/bootstrap.ts";
 import { httpProxyConfig } from "../../support/configs.ts";
+import { problems, tracingOf } from "../../support/hcm-tracing-config.ts";
 
 const TYPE = "type.googleapis.com/envoy.config.trace.v3.ZipkinConfig";
 const doc = (zipkin: Record<string, unknown>, tracing: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) => ({
   ...(httpProxyConfig({ listenPort: 1, clusters: { b: [2], zipkin: [3] }, routes: [{ match: { prefix: "/" }, cluster: "b" }], hcm: { tracing: { ...tracing, provider: { name: "envoy.tracers.zipkin", typed_config: { "@type": TYPE, ...zipkin } } } } }) as object),
   ...extra,
 });
-const problems = (d: object): string[] => {
-  try {
-    loadBootstrap(JSON.stringify(d), "json");
-  } catch (err) {
-    return (err as ConfigError).problems;
-  }
-  return [];
-};
-const tracingOf = (d: object) => (loadBootstrap(JSON.stringify(d), "json").listeners[0]!.filterChains[0]!.filters[0]!.config as HttpConnectionManagerConfig).tracing!;
 const AT = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.tracing.provider.typed_config";
 const VALID = { collector_cluster: "zipkin", collector_endpoint: "/api/v2/spans", collector_endpoint_version: "HTTP_JSON" };
 

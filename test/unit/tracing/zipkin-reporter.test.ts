@@ -11,6 +11,7 @@ import { createReadFilterFactory } from "../../../core/network/network-filter-re
 import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
 import { httpProxyConfig } from "../../support/configs.ts";
 import { MemoryHttpClient, MemoryHttpServer } from "../../memory/support/http-peers.ts";
+import { settleAsyncClient } from "../../support/settle-async-client.ts";
 
 const PROXY = 10000;
 const UPSTREAM = 8080;
@@ -64,13 +65,7 @@ async function setup(options: { collectorStatus?: number; collectorSilent?: bool
 const stat = (name: string): number => (server.stats.get(name) as { value: number } | undefined)?.value ?? 0;
 
 /** Let the reporter's lazily loaded async client arrive, and what it sends run. */
-async function settle(): Promise<void> {
-  await import("../../../core/http/async-client.ts");
-  for (let i = 0; i < 5; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    runtime.runDue();
-  }
-}
+const settle = (): Promise<void> => settleAsyncClient(runtime);
 
 function request(path: string, headers: Record<string, string> = {}): MemoryHttpClient {
   const client = new MemoryHttpClient(runtime, PROXY);
