@@ -58,7 +58,7 @@ import { EXT_PROC_PER_ROUTE_TYPE_URL, EXT_PROC_TYPE_URL, extProcConfig, extProcP
 import { missingExtension } from "./missing-extension.ts";
 import { GRPC_JSON_TRANSCODER_TYPE_URL, grpcJsonTranscoderConfig } from "./grpc-json-transcoder-schema.ts";
 import { GRPC_STATS_TYPE_URL, grpcStatsConfig } from "./grpc-stats-schema.ts";
-import { routerUpstreamHttpFilters } from "./upstream-http-filters-schema.ts";
+import { upstreamHttpFilterSchemas } from "./upstream-http-filters-schema.ts";
 
 /** Envoy's stream_idle_timeout default: 5 minutes. */
 const DEFAULT_STREAM_IDLE_TIMEOUT_MS = 300_000;
@@ -85,12 +85,18 @@ type HttpFilterKind<T extends HttpFilterType> = {
   perRoute?: { typeUrl: string; schema: z.ZodType };
 };
 
+/**
+ * The upstream HTTP filter lists (a cluster's http_filters, the router's upstream_http_filters
+ * below), made over this table: they check their filters as httpFilter does.
+ */
+export const upstreamHttpFilterLists = upstreamHttpFilterSchemas(() => ({ typeUrls: HTTP_FILTERS, httpFilter, httpFilterType }));
+
 export const HTTP_FILTERS: { [T in HttpFilterType]: HttpFilterKind<T> } = {
   "envoy.filters.http.router": {
     typeUrl: "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
     // suppress_envoy_headers, dynamic_stats (a BoolValue, true when unset), start_child_span and upstream_http_filters: every other field is an error.
     typedConfig: lazySchema(() =>
-  strictObject({ suppress_envoy_headers: boolFalse, dynamic_stats: optionalBool, start_child_span: boolFalse, upstream_http_filters: routerUpstreamHttpFilters.optional() }).transform(
+  strictObject({ suppress_envoy_headers: boolFalse, dynamic_stats: optionalBool, start_child_span: boolFalse, upstream_http_filters: upstreamHttpFilterLists.router.optional() }).transform(
     (c): RouterConfig => ({
       ...(c.suppress_envoy_headers && { suppressEnvoyHeaders: true as const }),
       ...(c.dynamic_stats === false && { dynamicStats: false as const }),

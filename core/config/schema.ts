@@ -26,7 +26,7 @@ import { FilterChainConfigError, FilterChainManager } from "../network/filter-ch
 import { DEFAULT_LISTENER_FILTERS_TIMEOUT_MS } from "../network/listener-filters/listener-filter.ts";
 import { codeFilterRefusal } from "./user-filter-schema.ts";
 import { parseDurationMs } from "./duration.ts";
-import { clusterHttp2ProtocolOptions, httpConnectionManager } from "./http-connection-manager-schema.ts";
+import { clusterHttp2ProtocolOptions, httpConnectionManager, upstreamHttpFilterLists } from "./http-connection-manager-schema.ts";
 import { accessLogs, defaultFileAccessLog } from "../access-log/access-log-schema.ts";
 import { healthChecks, outlierDetection } from "./health-check-schema.ts";
 import { overloadManager } from "./overload-schema.ts";
@@ -40,7 +40,6 @@ import { statsSink } from "./stats-sinks-schema.ts";
 import { downstreamTransportSocket, secretSchema, upstreamTransportSocket } from "../tls/tls-context-schema.ts";
 import { checkStaticSecrets } from "../tls/static-secrets-check.ts";
 import { isEmptyList, isFalse, unsupportedField } from "./unsupported-field.ts";
-import { upstreamHttpFilters } from "./upstream-http-filters-schema.ts";
 import { headerValueOption } from "./custom-headers-schema.ts";
 import { FormatError, parseFormat } from "../access-log/format.ts";
 import { resolveEnvironmentCommands } from "../access-log/environment-command.ts";
@@ -957,7 +956,7 @@ const upstreamHttpProtocolOptions = lazySchema(() =>
     // Envoy's mixed pool: each TLS connection speaks h2 or http/1.1 as ALPN agreed (core/upstream/mixed-conn-pool.ts).
     auto_config: autoHttpConfig.optional(),
     // Run per attempt between the router and the connection (core/http/filters/upstream-filter-manager.ts).
-    http_filters: upstreamHttpFilters.optional(),
+    http_filters: upstreamHttpFilterLists.cluster.optional(),
     header_validation_config: unsupportedField(),
   })
   .superRefine((o, ctx) => {

@@ -15,11 +15,14 @@
  * filter is the only valid terminal upstream HTTP filter, use '…'"). Each entry is an HCM
  * HttpFilter, with the same fields refused (disabled, is_optional, config_discovery: see
  * httpFilter).
+ *
+ * The HCM's filter table (http-connection-manager-schema.ts) makes both schemas with
+ * upstreamHttpFilterSchemas and hands itself in: the router's config, in that table, holds
+ * a list of filters itself, and the table cannot be imported from here without a cycle.
  */
 import * as z from "./schema-kit/index.ts";
 import { lazySchema } from "./lazy-schema.ts";
 import { nonEmptyString, optionalString, strictObject } from "./shared-schemas.ts";
-import { HTTP_FILTERS, httpFilter, httpFilterType } from "./http-connection-manager-schema.ts";
 import { codeFilterRefusal } from "./user-filter-schema.ts";
 import { missingExtension } from "./missing-extension.ts";
 import type { HttpFilterConfig, UserHttpFilterConfig } from "./bootstrap.ts";
@@ -56,51 +59,28 @@ const ENVOY_ONLY_UPSTREAM_HTTP_FILTER_TYPES: ReadonlySet<UserHttpFilterConfig["t
   "envoy.filters.http.rbac",
 ]);
 
+/** What the lists need of the HCM's filter table. */
+export interface HttpFilterTable {
+  /** Each filter type's own type URL (HTTP_FILTERS). */
+  readonly typeUrls: Readonly<Record<UserHttpFilterConfig["type"], { readonly typeUrl: string }>>;
+  /** An HCM HttpFilter entry, checked (httpFilter). */
+  readonly httpFilter: z.ZodType<HttpFilterConfig>;
+  /** The filter type a name and type URL select (httpFilterType). */
+  readonly httpFilterType: (name: string, typeUrl: string | undefined) => UserHttpFilterConfig["type"] | undefined;
+}
+
 /** Which chain a list is: the name Envoy's terminal-filter messages give it. */
 type ChainType = "upstream http" | "router upstream http";
 
 /** What an element is before the list's checks: the codec (kept only to check its place), or a filter. */
 type Element = { codec: true; name: string; typeUrl: string | undefined } | { codec: false; filter: HttpFilterConfig; typeUrl: string | undefined };
 
-const upstreamHttpFilter = lazySchema(() =>
-  strictObject({
-    name: nonEmptyString,
-    typed_config: z.looseObject({ "@type": optionalString }).optional(),
-  })
-  .transform((filter, ctx): Element => {
-    const typeUrl = filter.typed_config?.["@type"];
-    if (typeUrl === UPSTREAM_CODEC_TYPE_URL || (typeUrl === undefined && filter.name === UPSTREAM_CODEC_NAME)) {
-      // UpstreamCodec has no fields.
-      const { "@type": _type, ...fields } = filter.typed_config ?? {};
-      for (const field of Object.keys(fields)) ctx.addIssue({ code: "custom", message: `unknown field "${field}": envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec has no fields`, path: ["typed_config", field] });
-      return { codec: true, name: filter.name, typeUrl };
-    }
-    const type = httpFilterType(filter.name, typeUrl);
-    if (type === undefined) {
-      // Wasm, Go, dynamic modules (the sandboxes wasm-cc, http-filter-cc), or one polyvoy does not have at all.
-      const code = /^([^:]+): (polyvoy does not run [^(;]+)[;(]/.exec(codeFilterRefusal(filter.name, typeUrl) ?? "");
-      const message = code !== null ? `${code[1]!}: ${code[2]!.trim()}, downstream or upstream` : missingExtension("http", filter.name, typeUrl, Object.keys(HTTP_FILTERS));
-      ctx.addIssue({ code: "custom", message });
-      return z.NEVER;
-    }
-    if (!UPSTREAM_HTTP_FILTER_TYPES.has(type)) {
-      ctx.addIssue({ code: "custom", message: notUpstream(type, filter.name, typeUrl) });
-      return z.NEVER;
-    }
-    const parsed = httpFilter.safeParse(filter, { reportInput: true });
-    if (!parsed.success) {
-      for (const issue of parsed.error.issues) ctx.addIssue({ ...issue });
-      return z.NEVER;
-    }
-    return { codec: false, filter: parsed.data, typeUrl };
-  }));
-
 /** Why `type` is refused in an upstream chain: Envoy's refusal, or polyvoy's own where Envoy would take it. */
-function notUpstream(type: UserHttpFilterConfig["type"], name: string, typeUrl: string | undefined): string {
+function notUpstream(type: UserHttpFilterConfig["type"], name: string, typeUrl: string | undefined, table: HttpFilterTable): string {
   const allowed = [...UPSTREAM_HTTP_FILTER_TYPES].map((t) => t.slice("envoy.filters.http.".length)).join(", ");
   if (ENVOY_ONLY_UPSTREAM_HTTP_FILTER_TYPES.has(type)) return `${type} is not one of polyvoy's upstream HTTP filters (${allowed}), though Envoy runs it upstream`;
   // Config::Utility::getAndCheckFactory on the upstream registry (source/common/config/utility.h).
-  const envoyType = (typeUrl ?? HTTP_FILTERS[type].typeUrl).replace(/^.*\//, "");
+  const envoyType = (typeUrl ?? table.typeUrls[type].typeUrl).replace(/^.*\//, "");
   return `Didn't find a registered implementation for '${name}' with type URL: '${envoyType}' (Envoy runs ${type} downstream only)`;
 }
 
@@ -126,35 +106,76 @@ function filtersOf(elements: readonly Element[]): HttpFilterConfig[] {
 }
 
 /**
- * A cluster's list, checked as Envoy's ClusterInfoImpl; its value is the filters before the
- * codec: undefined when the list is empty (or unset), an empty array when it is only the
- * codec. The difference matters: a cluster with a list of its own, even only the codec, is
- * the attempt's chain, and the router's upstream_http_filters then never run
- * (ClusterInfoImpl::createFilterChain answers has_configured_http_filters_).
+ * The two lists' schemas over the HCM's filter table, which `table` gives when a list is
+ * first checked: `cluster` (a cluster's HttpProtocolOptions http_filters) and `router` (the
+ * router's upstream_http_filters).
  */
-export const upstreamHttpFilters = lazySchema(() =>
-  z.array(upstreamHttpFilter)
-  .superRefine((elements, ctx) => {
-    if (elements.length === 0) return;
-    const last = elements.length - 1;
-    if (elements[last]?.typeUrl !== UPSTREAM_CODEC_TYPE_URL) {
-      ctx.addIssue({ code: "custom", message: `The codec filter is the only valid terminal upstream HTTP filter, use '${UPSTREAM_CODEC_TYPE}'`, path: [last] });
-      return;
-    }
-    checkTerminalFilters(elements, "upstream http", ctx);
-  })
-  .transform((elements): readonly HttpFilterConfig[] | undefined => (elements.length === 0 ? undefined : filtersOf(elements))));
+export function upstreamHttpFilterSchemas(table: () => HttpFilterTable) {
+  const upstreamHttpFilter = lazySchema(() =>
+    strictObject({
+      name: nonEmptyString,
+      typed_config: z.looseObject({ "@type": optionalString }).optional(),
+    })
+    .transform((filter, ctx): Element => {
+      const typeUrl = filter.typed_config?.["@type"];
+      if (typeUrl === UPSTREAM_CODEC_TYPE_URL || (typeUrl === undefined && filter.name === UPSTREAM_CODEC_NAME)) {
+        // UpstreamCodec has no fields.
+        const { "@type": _type, ...fields } = filter.typed_config ?? {};
+        for (const field of Object.keys(fields)) ctx.addIssue({ code: "custom", message: `unknown field "${field}": envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec has no fields`, path: ["typed_config", field] });
+        return { codec: true, name: filter.name, typeUrl };
+      }
+      const type = table().httpFilterType(filter.name, typeUrl);
+      if (type === undefined) {
+        // Wasm, Go, dynamic modules (the sandboxes wasm-cc, http-filter-cc), or one polyvoy does not have at all.
+        const code = /^([^:]+): (polyvoy does not run [^(;]+)[;(]/.exec(codeFilterRefusal(filter.name, typeUrl) ?? "");
+        const message = code !== null ? `${code[1]!}: ${code[2]!.trim()}, downstream or upstream` : missingExtension("http", filter.name, typeUrl, Object.keys(table().typeUrls));
+        ctx.addIssue({ code: "custom", message });
+        return z.NEVER;
+      }
+      if (!UPSTREAM_HTTP_FILTER_TYPES.has(type)) {
+        ctx.addIssue({ code: "custom", message: notUpstream(type, filter.name, typeUrl, table()) });
+        return z.NEVER;
+      }
+      const parsed = table().httpFilter.safeParse(filter, { reportInput: true });
+      if (!parsed.success) {
+        for (const issue of parsed.error.issues) ctx.addIssue({ ...issue });
+        return z.NEVER;
+      }
+      return { codec: false, filter: parsed.data, typeUrl };
+    }));
 
-/**
- * The router's upstream_http_filters, checked as its FilterConfig processes them (router.cc:
- * processFilters(…, "router upstream http", …), no type-URL check of the last one); its value
- * is the filters before the codec, undefined when there are none (an empty list, or only the
- * codec, runs no filter: the attempt writes to its connection).
- */
-export const routerUpstreamHttpFilters = lazySchema(() =>
-  z.array(upstreamHttpFilter)
-  .superRefine((elements, ctx) => checkTerminalFilters(elements, "router upstream http", ctx))
-  .transform((elements): readonly HttpFilterConfig[] | undefined => {
-    const filters = filtersOf(elements);
-    return filters.length === 0 ? undefined : filters;
-  }));
+  /**
+   * A cluster's list, checked as Envoy's ClusterInfoImpl; its value is the filters before the
+   * codec: undefined when the list is empty (or unset), an empty array when it is only the
+   * codec. The difference matters: a cluster with a list of its own, even only the codec, is
+   * the attempt's chain, and the router's upstream_http_filters then never run
+   * (ClusterInfoImpl::createFilterChain answers has_configured_http_filters_).
+   */
+  const cluster = lazySchema(() =>
+    z.array(upstreamHttpFilter)
+    .superRefine((elements, ctx) => {
+      if (elements.length === 0) return;
+      const last = elements.length - 1;
+      if (elements[last]?.typeUrl !== UPSTREAM_CODEC_TYPE_URL) {
+        ctx.addIssue({ code: "custom", message: `The codec filter is the only valid terminal upstream HTTP filter, use '${UPSTREAM_CODEC_TYPE}'`, path: [last] });
+        return;
+      }
+      checkTerminalFilters(elements, "upstream http", ctx);
+    })
+    .transform((elements): readonly HttpFilterConfig[] | undefined => (elements.length === 0 ? undefined : filtersOf(elements))));
+
+  /**
+   * The router's upstream_http_filters, checked as its FilterConfig processes them (router.cc:
+   * processFilters(…, "router upstream http", …), no type-URL check of the last one); its value
+   * is the filters before the codec, undefined when there are none (an empty list, or only the
+   * codec, runs no filter: the attempt writes to its connection).
+   */
+  const router = lazySchema(() =>
+    z.array(upstreamHttpFilter)
+    .superRefine((elements, ctx) => checkTerminalFilters(elements, "router upstream http", ctx))
+    .transform((elements): readonly HttpFilterConfig[] | undefined => {
+      const filters = filtersOf(elements);
+      return filters.length === 0 ? undefined : filters;
+    }));
+  return { cluster, router };
+}

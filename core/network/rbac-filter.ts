@@ -11,7 +11,6 @@ import type { ServerContext } from "../server-context.ts";
 import type { Counter } from "../stats/counter.ts";
 import type { SocketAddress, TlsSession } from "../port.ts";
 import { RbacEngine, type RbacInput } from "../rbac/rbac-engine.ts";
-import type { MetadataByNamespace } from "../http/route/metadata-matcher.ts";
 import type { Connection } from "./connection.ts";
 import { FilterStatus, type ReadFilter } from "./filter.ts";
 import type { ReadBuffer } from "./read-buffer.ts";
@@ -80,7 +79,7 @@ export class NetworkRbacFilter implements ReadFilter, RbacInput {
     return this.connection.requestedServerName || (this.connection.socket.tls?.serverName ?? "");
   }
   /** The connection's: what listener and network filters before this one set. */
-  get dynamicMetadata(): MetadataByNamespace {
+  get dynamicMetadata(): RbacInput["dynamicMetadata"] {
     return this.connection.dynamicMetadata;
   }
 
