@@ -39,12 +39,13 @@ export function proxyCommand(runtime: RuntimeName, args: string[]): [string, str
  * runtimes/node/main.ts`, or "package", `node bin/polyvoy.js` (what `npx polyvoy` runs:
  * dist/polyvoy-node.mjs with V8's code cache), built from the same sources once per run
  * (built-entries.ts). tsx compiles nothing on a warm start but still resolves and loads the
- * start's ~350 modules through its hooks: ~1 s of CPU per start where the package's entry
- * takes ~0.2 s, and a file that starts node fifty times spends most of its time there. A
- * file whose tests are about what the proxy does, not about starting it from source, and
- * that starts it often, calls `startNodeFrom("package")` at its top; the source entry stays
- * the default, so most files still start node from source. The package's entry refuses a
- * TypeScript filter (`.ts`: only tsx loads one): a test of one starts node from source.
+ * start's ~350 modules through its hooks: 1.2-1.9 s of CPU per start where the package's
+ * entry takes 0.2-0.3 s, and a file that starts node fifty times spends most of its time there. A
+ * file whose tests are about what the proxy does, not about starting it from source, calls
+ * `startNodeFrom("package")` at its top. The source entry stays the default and the README's
+ * command keeps its own tests: the files about processes, signals and workers, the RSS
+ * measurements, and TypeScript filters, which the package's entry refuses (`.ts`: only tsx
+ * loads one). A change to the sources builds the entry again (its stamp is the build id).
  */
 let nodeEntry: "source" | "package" = "source";
 
