@@ -16,11 +16,14 @@ import * as https from "node:https";
 import * as net from "node:net";
 import type { TLSSocket } from "node:tls";
 import { Agent, request } from "undici";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { connect, freePort, peerClosed, tcpServer, type TcpServer } from "../support/net-helpers.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { mintTestCerts, type TestCerts } from "../support/test-certs.ts";
 import { adminStats } from "../support/admin-stats.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 const TCP_PROXY = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
 const AGGREGATE = "type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig";

@@ -7,11 +7,14 @@ import { describe, expect, test } from "vitest";
 import { existsSync, mkdtempSync, readFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { inject } from "vitest";
-import { proxyCommand, runToExit, RUNTIMES, writeConfig } from "../support/proxy-process.ts";
+import { proxyCommand, runToExit, RUNTIMES, writeConfig, startNodeFrom } from "../support/proxy-process.ts";
 import { CommandProcess } from "../support/command-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream } from "../support/http-upstream.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 async function until(check: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

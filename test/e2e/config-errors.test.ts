@@ -4,7 +4,10 @@
  * by one in test/unit/config/config-errors.test.ts.
  */
 import { describe, expect, test } from "vitest";
-import { RUNTIMES, runToExit, writeConfig } from "../support/proxy-process.ts";
+import { RUNTIMES, runToExit, writeConfig, startNodeFrom } from "../support/proxy-process.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 const CONFIG = `
 admin:

@@ -10,10 +10,13 @@ import { createHash } from "node:crypto";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import { promisify } from "node:util";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { rawExchange } from "../support/raw-http.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 const run = promisify(execFile);
 

@@ -11,7 +11,10 @@ import { localize } from "../support/envoy-examples.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { adminStats } from "../support/tls-probe.ts";
 import { decodeTraces, type DecodedDatadogSpan } from "../support/msgpack-decode.ts";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 describe.each(RUNTIMES)("datadog tracer on %s", (runtime) => {
   let upstream: HttpUpstream;

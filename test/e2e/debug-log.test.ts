@@ -7,9 +7,12 @@
 import { describe, expect, test } from "vitest";
 import { connect, freePort, readAll, tcpServer } from "../support/net-helpers.ts";
 import { httpProxyConfig, tcpProxyConfig } from "../support/configs.ts";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { rawExchange } from "../support/raw-http.ts";
 import { httpUpstream } from "../support/http-upstream.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 /** A listener with routes /up and /retry (one retry on connect-failure) to a cluster whose only endpoint refuses connections. */
 async function refusedUpstreamConfig(): Promise<{ port: number; config: object }> {

@@ -13,7 +13,10 @@ import { join } from "node:path";
 import { httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { freePort } from "../support/net-helpers.ts";
-import { ProxyProcess, ROOT, RUNTIMES, runToExit, writeConfig } from "../support/proxy-process.ts";
+import { ProxyProcess, ROOT, RUNTIMES, runToExit, writeConfig, startNodeFrom } from "../support/proxy-process.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 const UNRESOLVABLE = "polyvoy-e2e.invalid";
 

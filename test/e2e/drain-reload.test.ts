@@ -10,9 +10,12 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import http from "node:http";
 import { writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 interface Load {
   ok: number;

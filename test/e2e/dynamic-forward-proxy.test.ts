@@ -16,10 +16,13 @@ import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "no
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Agent, request } from "undici";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { mintTestCerts, type TestCerts } from "../support/test-certs.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 const HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";
 const FILTER = "type.googleapis.com/envoy.extensions.filters.http.dynamic_forward_proxy.v3.FilterConfig";

@@ -21,9 +21,12 @@ import * as grpc from "@grpc/grpc-js";
 import WebSocket, { WebSocketServer } from "ws";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { adminStats } from "../support/tls-probe.ts";
-import { ProxyProcess, RUNTIMES, type RuntimeName } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, type RuntimeName, startNodeFrom } from "../support/proxy-process.ts";
 import { startEnvoyGrpcService } from "../support/envoy-grpc-service.ts";
 import { exampleCerts, httpsRequest, localize, slowMachine, type Json, type Localized } from "../support/envoy-examples.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 interface Reply {
   status: number;

@@ -28,10 +28,13 @@ import { adminStats } from "../support/tls-probe.ts";
 import { mysqlServer, mysqlSession } from "../support/mysql-server.ts";
 import { startRedisServer } from "../support/redis-server.ts";
 import { postgresServer, postgresSession } from "../support/postgres-server.ts";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import type { TestCerts } from "../support/test-certs.ts";
 import { curl, exampleCerts, FIXTURES, httpsGet, localize, slowMachine, type Json } from "../support/envoy-examples.ts";
 import { CLUSTER, LISTENER, XdsControlPlane } from "../support/xds-control-plane.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 let certs: TestCerts;
 beforeAll(() => {

@@ -9,12 +9,15 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type * as grpc from "@grpc/grpc-js";
 import { request } from "undici";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { startEnvoyGrpcService, type EnvoyGrpcService } from "../support/envoy-grpc-service.ts";
 import { adminStats } from "../support/admin-stats.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 const EXT_PROC = "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor";
 const ROUTER = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };

@@ -21,13 +21,16 @@ import { Readable } from "node:stream";
 import type { AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { request } from "undici";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { startEnvoyGrpcService } from "../support/envoy-grpc-service.ts";
 import { chunkedResponse, rawExchange } from "../support/raw-http.ts";
 import { adminStats } from "../support/admin-stats.ts";
 import { startEchoGrpcServer, type EchoGrpcServer } from "../support/grpc-upstream.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 const EXT_PROC = "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor";
 const LIMIT = 64 * 1024;

@@ -9,9 +9,12 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import * as net from "node:net";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { parseResponses } from "../support/raw-http.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 /** A chain whose HCM answers every request with 200 and `body`. */
 function chain(body: string, match?: Record<string, unknown>): object {

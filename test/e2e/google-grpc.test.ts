@@ -12,12 +12,15 @@ import { readFileSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { request } from "undici";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { loadEnvoyService } from "../support/envoy-grpc-service.ts";
 import { mintTestCerts, type TestCerts } from "../support/test-certs.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 const EXT_AUTHZ = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz";
 

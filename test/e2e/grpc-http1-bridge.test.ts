@@ -4,8 +4,11 @@
  * cluster; the client reads grpc-status from the headers.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { type ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { type ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { type EchoGrpcServer, grpcFrame as frame, grpcFrames as frames, startEchoGrpcServer, startGrpcFilterProxy } from "../support/grpc-upstream.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 describe.each(RUNTIMES)("grpc_http1_bridge on %s", (runtime) => {
   let upstream: EchoGrpcServer;

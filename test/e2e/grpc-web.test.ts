@@ -6,8 +6,11 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
 import { lines } from "../support/log-lines.ts";
-import { type ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { type ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { type EchoGrpcServer, grpcFrame as frame, grpcFrames as frames, startEchoGrpcServer, startGrpcFilterProxy } from "../support/grpc-upstream.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 describe.each(RUNTIMES)("grpc_web on %s", (runtime) => {
   let upstream: EchoGrpcServer;

@@ -5,10 +5,13 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import * as http from "node:http";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 const CACHE = "type.googleapis.com/envoy.extensions.filters.http.cache.v3.CacheConfig";
 const SIMPLE = "type.googleapis.com/envoy.extensions.http.cache.simple_http_cache.v3.SimpleHttpCacheConfig";

@@ -8,11 +8,14 @@ import { randomBytes } from "node:crypto";
 import * as http from "node:http";
 import * as net from "node:net";
 import { Agent, request } from "undici";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort, kernelBufferBound } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { rawExchange } from "../support/raw-http.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 const MiB = 1024 * 1024;
 

@@ -3,11 +3,14 @@
  * pipelining, malformed and oversized requests, framing ambiguity, Expect: 100-continue.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { oneWholeResponse, parseResponses, rawExchange } from "../support/raw-http.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 describe.each(RUNTIMES)("HTTP/1.1 on the wire on %s", (runtime) => {
   let upstream: HttpUpstream;

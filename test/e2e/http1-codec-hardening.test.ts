@@ -7,11 +7,14 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import * as net from "node:net";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { parseResponses, rawExchange } from "../support/raw-http.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 /** An upstream that answers every request head with `response`, byte for byte. */
 async function rawUpstream(response: string): Promise<net.Server> {

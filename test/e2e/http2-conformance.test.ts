@@ -20,10 +20,13 @@ import { HpackEncoder } from "../../core/http2/hpack-encoder.ts";
 import { HpackWriter } from "../../core/http2/hpack-primitives.ts";
 import { HpackDecoder } from "../../core/http2/hpack-decoder.ts";
 import * as http from "node:http";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { corpusProxyConfig, exchange, GOOD_REQUEST_FIELDS, outcome, PING_AFTER, serverFrames } from "../support/h2-malformed-corpus.ts";
 import { httpProxyConfig } from "../support/configs.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 const E = { PROTOCOL_ERROR: 1, FLOW_CONTROL_ERROR: 3, STREAM_CLOSED: 5, FRAME_SIZE_ERROR: 6, REFUSED_STREAM: 7, COMPRESSION_ERROR: 9, ENHANCE_YOUR_CALM: 11 } as const;
 

@@ -12,11 +12,14 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { mintTestCerts } from "../support/test-certs.ts";
 import { adminStats } from "../support/admin-stats.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 /** Polls the admin's stats until `done` holds (a connection's close reaches the proxy after the client's). */
 async function statsWhen(adminPort: number, done: (s: Map<string, number>) => boolean): Promise<Map<string, number>> {

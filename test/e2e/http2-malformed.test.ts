@@ -8,9 +8,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import * as net from "node:net";
 import type { AddressInfo } from "node:net";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { corpusProxyConfig, exchange, goodExchange, H2, lowerStreamIdExchange, malformedCorpus, outcome, PING_AFTER, serverFrames, servedGood } from "../support/h2-malformed-corpus.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 async function stats(adminPort: number): Promise<Map<string, number>> {
   const text = await (await fetch(`http://127.0.0.1:${adminPort}/stats`)).text();

@@ -12,11 +12,14 @@ import * as http2 from "node:http2";
 import { readFileSync } from "node:fs";
 import * as tls from "node:tls";
 import * as net from "node:net";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { mintTestCerts, type TestCerts } from "../support/test-certs.ts";
 import { adminStats } from "../support/admin-stats.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 function run(cmd: string, args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
   return new Promise((resolve) => {

@@ -15,9 +15,12 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { localize } from "../support/envoy-examples.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { LrsServer } from "../support/lrs-server.ts";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { adminStats } from "../support/tls-probe.ts";
 import { eventually } from "../support/xds-resources.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 describe.each(RUNTIMES)("load reporting (LRS) on %s", (runtime) => {
   let upstream: HttpUpstream;

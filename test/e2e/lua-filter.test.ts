@@ -15,9 +15,12 @@ import { join } from "node:path";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { adminStats } from "../support/admin-stats.ts";
 import { freePort } from "../support/net-helpers.ts";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { localize, type Localized } from "../support/envoy-examples.ts";
 import { httpProxyConfig } from "../support/configs.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 interface Reply {
   status: number;

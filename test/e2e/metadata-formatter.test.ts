@@ -7,10 +7,13 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { mkdtempSync } from "node:fs";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { lines } from "../support/log-lines.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 const FILE_LOG = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog";
 const METADATA_FORMATTER = { name: "envoy.formatter.metadata", typed_config: { "@type": "type.googleapis.com/envoy.extensions.formatter.metadata.v3.Metadata" } };

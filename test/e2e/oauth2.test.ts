@@ -13,10 +13,13 @@ import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { request } from "undici";
-import { ProxyProcess, RUNTIMES, runToExit } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, runToExit, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 const TYPE = "type.googleapis.com/envoy.extensions.filters.http.oauth2.v3.OAuth2";
 const HMAC_SECRET = "hmac-secret-for-tests";

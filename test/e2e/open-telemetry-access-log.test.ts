@@ -11,9 +11,12 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { connect, freePort, readAll } from "../support/net-helpers.ts";
 import { adminStats } from "../support/tls-probe.ts";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { localize, type Json } from "../support/envoy-examples.ts";
 import { attributesOf, OtlpLogsServer, plain, type LogRecordObject } from "../support/otlp-logs-server.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 const OTEL = "type.googleapis.com/envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig";
 const TRACE_ID = "0af7651916cd43dd8448eb211c80319c";

@@ -20,8 +20,11 @@ import { httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { findMetric, intValue, OtlpMetricsServer, type ExportRequestObject } from "../support/otlp-metrics-server.ts";
 import { freePort } from "../support/net-helpers.ts";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { eventually } from "../support/xds-resources.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 const RQ_TOTAL = "cluster.upstream_rq_total";
 const SINK_TYPE = "type.googleapis.com/envoy.extensions.stat_sinks.open_telemetry.v3.SinkConfig";

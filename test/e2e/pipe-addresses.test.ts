@@ -12,9 +12,12 @@ import * as http from "node:http";
 import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ProxyProcess, RUNTIMES, runToExit, writeConfig } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, runToExit, writeConfig, startNodeFrom } from "../support/proxy-process.ts";
 import { adminStats } from "../support/admin-stats.ts";
 import { freePort } from "../support/net-helpers.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 const router = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
 

@@ -9,11 +9,14 @@
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, test } from "vitest";
-import { ProxyProcess, RUNTIMES, runToExit, writeConfig } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, runToExit, writeConfig, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { tcpProxyConfig } from "../support/configs.ts";
 import { adminStats } from "../support/tls-probe.ts";
 import { postgresServer, postgresSession, type PostgresServer } from "../support/postgres-server.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 type Config = { static_resources: { listeners: { filter_chains: { filters: { name: string; typed_config: Record<string, unknown> }[] }[] }[] } };
 

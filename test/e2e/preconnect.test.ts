@@ -6,10 +6,13 @@
  * requests come one at a time (one in use, one spare: the ratio is met).
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 /** The connections accepted once `want` came (or 10 s), and 300 ms more for one too many to show. */
 async function connectionsUntil(upstream: HttpUpstream, want: number): Promise<number> {

@@ -9,10 +9,13 @@
 import { execFile, spawn } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort, tcpServer, type TcpServer } from "../support/net-helpers.ts";
 import { adminStats } from "../support/tls-probe.ts";
 import { command, respExchange, respSession, startRedisServer, type RedisServer, type RespSession } from "../support/redis-server.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 const run = promisify(execFile);
 const OP_TIMEOUT_MS = 500;

@@ -8,8 +8,11 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { mkdtempSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { inject } from "vitest";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 const resource = (name: string, layer: object, version: string) =>
   JSON.stringify({ version_info: version, resources: [{ "@type": "type.googleapis.com/envoy.service.runtime.v3.Runtime", name, layer }] });

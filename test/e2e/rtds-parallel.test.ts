@@ -4,11 +4,14 @@
  * timeout, not two (Envoy's init manager waits for its RTDS targets together).
  */
 import { afterAll, describe, expect, test } from "vitest";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { adminStats } from "../support/tls-probe.ts";
 import { XdsControlPlane } from "../support/xds-control-plane.ts";
 import { eventually, xdsCluster } from "../support/xds-resources.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 const NEVER = { ads: {}, resource_api_version: "V3", initial_fetch_timeout: "5s" };
 

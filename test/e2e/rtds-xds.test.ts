@@ -5,11 +5,14 @@
  * and an invalid one (a list value) is NACKed (runtime.<name>.update_rejected) with the values kept.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { adminStats } from "../support/tls-probe.ts";
 import { RUNTIME, XdsControlPlane } from "../support/xds-control-plane.ts";
 import { eventually, xdsCluster } from "../support/xds-resources.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 /** A Runtime resource as protobufjs writes it: layer is a google.protobuf.Struct ({fields: {key: Value}}, its bundled camelCase names). */
 function runtimeResource(name: string, fields: Record<string, unknown>): Record<string, unknown> {

@@ -12,12 +12,15 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { mintTestCerts, type CertFiles, type TestCerts } from "../support/test-certs.ts";
 import { tlsGet } from "../support/tls-probe.ts";
 import { SECRET, XdsControlPlane } from "../support/xds-control-plane.ts";
 import { eventually, xdsCluster } from "../support/xds-resources.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 const ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
 const HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager";

@@ -16,9 +16,12 @@ import * as grpcJs from "@grpc/grpc-js";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { adminStats } from "../support/tls-probe.ts";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { localize } from "../support/envoy-examples.ts";
 import { decodeSegment, type DecodedSegment } from "../support/skywalking-segments.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 const SW_TYPE = "type.googleapis.com/envoy.config.trace.v3.SkyWalkingConfig";
 

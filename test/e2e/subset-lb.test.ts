@@ -11,9 +11,12 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { inject } from "vitest";
 import { request } from "undici";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 /** name, envoy.lb metadata, status it answers with. */
 const HOSTS = [

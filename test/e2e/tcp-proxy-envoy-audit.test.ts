@@ -6,10 +6,13 @@ import { describe, expect, test } from "vitest";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { connect, freePort, peerClosed, readAll, tcpServer } from "../support/net-helpers.ts";
 import { lines } from "../support/log-lines.ts";
 import { tcpProxyConfig, type TcpProxyOptions } from "../support/configs.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 type Bootstrap = { admin?: object; static_resources: { listeners: any[]; clusters: any[] } };
 

@@ -5,9 +5,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { randomBytes } from "node:crypto";
 import type * as net from "node:net";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { peerClosed, connect, freePort, kernelBufferBound, readAll, sha256, tcpServer, type TcpServer } from "../support/net-helpers.ts";
 import { tcpProxyConfig } from "../support/configs.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 const MiB = 1024 * 1024;
 

@@ -9,9 +9,12 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import * as net from "node:net";
 import * as tls from "node:tls";
 import { request } from "undici";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { mintTestCerts, type TestCerts } from "../support/test-certs.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 const TIMEOUT_MS = 300;
 

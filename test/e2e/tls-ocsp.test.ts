@@ -8,12 +8,15 @@
  */
 import { execFileSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { ProxyProcess, RUNTIMES, runToExit, writeConfig } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, runToExit, writeConfig, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { mintTestCa, type TestCa } from "../support/test-ca.ts";
 import type { CertFiles } from "../support/test-certs.ts";
 import { adminStats, sClient } from "../support/tls-probe.ts";
 import { tlsCluster, tlsListener } from "../support/tls-configs.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 let ca: TestCa;
 let server: CertFiles;

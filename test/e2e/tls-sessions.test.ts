@@ -10,11 +10,14 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ProxyProcess, RUNTIMES, runToExit, type RuntimeName, writeConfig } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, runToExit, type RuntimeName, writeConfig, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { mintTestCerts, type TestCerts } from "../support/test-certs.ts";
 import { adminStats, sClient } from "../support/tls-probe.ts";
 import { httpsUpstream, plainListener, type HttpsUpstream, tlsCluster, tlsListener } from "../support/tls-configs.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 let certs: TestCerts;
 let dir: string;

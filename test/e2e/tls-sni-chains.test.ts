@@ -7,11 +7,14 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { execFile } from "node:child_process";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { mintTestCerts, type CertFiles, type TestCerts } from "../support/test-certs.ts";
 import { clientHelloRecords } from "../support/tls-client-hello.ts";
 import net from "node:net";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 /** Write `bytes` on a new connection and wait (bounded) for the proxy to close it. */
 function sendAndWaitClose(port: number, bytes: Uint8Array): Promise<boolean> {

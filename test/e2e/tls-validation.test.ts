@@ -8,10 +8,13 @@ import { execFileSync } from "node:child_process";
 import { createHash, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ProxyProcess, RUNTIMES, runToExit, writeConfig } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, runToExit, writeConfig, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { mintTestCerts, type CertFiles, type TestCerts } from "../support/test-certs.ts";
 import { adminStats, tlsGet } from "../support/tls-probe.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 let certs: TestCerts;
 /** Signed by the test CA, expired yesterday. */

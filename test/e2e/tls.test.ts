@@ -15,10 +15,13 @@ import * as tls from "node:tls";
 import type { TLSSocket } from "node:tls";
 import type { AddressInfo } from "node:net";
 import { Agent, request } from "undici";
-import { ProxyProcess, RUNTIMES, runToExit, writeConfig } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, runToExit, writeConfig, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import { mintTestCerts, type TestCerts } from "../support/test-certs.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 const LOG_FORMAT = "%DOWNSTREAM_TLS_VERSION% %DOWNSTREAM_TLS_CIPHER% %REQUESTED_SERVER_NAME% %DOWNSTREAM_PEER_SUBJECT% %DOWNSTREAM_PEER_URI_SAN% %REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS%\n";
 const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((path) => existsSync(path));

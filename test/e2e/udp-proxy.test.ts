@@ -8,8 +8,11 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import * as dgram from "node:dgram";
 import { freePort } from "../support/net-helpers.ts";
 import { adminStats } from "../support/admin-stats.ts";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { localize } from "../support/envoy-examples.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 interface Client {
   socket: dgram.Socket;

@@ -5,12 +5,15 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { request } from "undici";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { adminStats } from "../support/admin-stats.ts";
 import { httpUpstream, type HttpUpstream } from "../support/http-upstream.ts";
 import * as net from "node:net";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 describe.each(RUNTIMES)("upstream behaviour as Envoy's on %s", (runtime) => {
   let proxy: ProxyProcess;

@@ -4,9 +4,12 @@
  * Envoy's one process, not the sum of the workers' (core/admin/worker-stats.ts).
  */
 import { describe, expect, test } from "vitest";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { httpProxyConfig } from "../support/configs.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 /** Workers each load and compile the program: slow on a loaded machine. */
 const STARTED_MS = 90_000;

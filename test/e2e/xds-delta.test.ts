@@ -10,12 +10,15 @@
  * update_failure and a refused answer NACKed on the next poll, the config kept.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { adminStats } from "../support/tls-probe.ts";
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, XdsControlPlane } from "../support/xds-control-plane.ts";
 import { ADS_SOURCE, type AdsSetup, constantLoad, getText, startAdsSetup } from "../support/xds-e2e.ts";
 import { edsCluster, endpoints, eventually, grpcSource, listener, namedUpstream, restSource, route, xdsCluster } from "../support/xds-resources.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 const get = getText;
 

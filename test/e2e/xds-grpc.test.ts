@@ -9,13 +9,16 @@
  * has. Then the per-type services (api_config_source GRPC) and initial_fetch_timeout.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { ProxyProcess, RUNTIMES } from "../support/proxy-process.ts";
+import { ProxyProcess, RUNTIMES, startNodeFrom } from "../support/proxy-process.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { freePort } from "../support/net-helpers.ts";
 import { adminStats } from "../support/tls-probe.ts";
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, XdsControlPlane } from "../support/xds-control-plane.ts";
 import { ADS_SOURCE, type AdsSetup, constantLoad, getText, startAdsSetup } from "../support/xds-e2e.ts";
 import { edsCluster, endpoints, eventually, grpcSource, listener, namedUpstream, route, xdsCluster } from "../support/xds-resources.ts";
+
+// What the proxy does, not how it starts from source: node runs the package's entry (proxy-process.ts, nodeEntry).
+startNodeFrom("package");
 
 describe.each(RUNTIMES)("xDS from a management server (ADS) on %s", (runtime) => {
   let setup: AdsSetup;

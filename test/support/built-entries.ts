@@ -1,6 +1,7 @@
 /**
  * The runtimes' entries of dist/ (`scripts/build-runtimes.mjs --entry <runtime>`), built once
- * per test run: node-code-cache, checked-config-cache, bun-split and deno-start-path each
+ * per test run: the files that start node from the package's entry (proxy-process.ts,
+ * startNodeFromPackage), node-code-cache, checked-config-cache, bun-split and deno-start-path each
  * test a fresh build of one or more of them, and each built them again (a bun or deno entry
  * takes seconds of CPU). A build leaves a stamp in the run's temp folder (temp-root.ts) with
  * the build id of the sources it was made from (scripts/build-id.mjs): a later file whose
@@ -10,12 +11,13 @@
  */
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { inject } from "vitest";
 // @ts-expect-error: a plain .mjs script, without types
 import { buildId as scriptsBuildId } from "../../scripts/build-id.mjs";
-import { ROOT, type RuntimeName } from "./proxy-process.ts";
+import type { RuntimeName } from "./proxy-process.ts";
 
+const ROOT = resolve(import.meta.dirname, "../..");
 const buildId = scriptsBuildId as (root: string) => string;
 
 /** The one-file entry scripts/build-runtimes.mjs writes for each runtime. */

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { inject } from "vitest";
 import { join, resolve } from "node:path";
+import { buildEntries } from "./built-entries.ts";
 
 export type RuntimeName = "node" | "bun" | "deno";
 
@@ -33,10 +34,38 @@ export function proxyCommand(runtime: RuntimeName, args: string[]): [string, str
   return entryCommand(runtime, singleProcess(args));
 }
 
+/**
+ * How this test file starts polyvoy on node: "source", the README's `node --import tsx
+ * runtimes/node/main.ts`, or "package", `node bin/polyvoy.js` (what `npx polyvoy` runs:
+ * dist/polyvoy-node.mjs with V8's code cache), built from the same sources once per run
+ * (built-entries.ts). tsx compiles nothing on a warm start but still resolves and loads the
+ * start's ~350 modules through its hooks: 1.2-1.9 s of CPU per start where the package's
+ * entry takes 0.2-0.3 s, and a file that starts node fifty times spends most of its time there. A
+ * file whose tests are about what the proxy does, not about starting it from source, calls
+ * `startNodeFrom("package")` at its top. The source entry stays the default and the README's
+ * command keeps its own tests: the files about processes, signals and workers, the RSS
+ * measurements, and TypeScript filters, which the package's entry refuses (`.ts`: only tsx
+ * loads one). A change to the sources builds the entry again (its stamp is the build id).
+ */
+let nodeEntry: "source" | "package" = "source";
+
+/** From now on, this file's node processes start from `entry` (see nodeEntry). */
+export function startNodeFrom(entry: "source" | "package"): void {
+  nodeEntry = entry;
+}
+
+let packageEntryBuilt = false;
+
 /** argv that starts polyvoy on `runtime` with `args` as they are (no flag added: as many workers as it chooses). */
 export function entryCommand(runtime: RuntimeName, args: string[]): [string, string[]] {
   switch (runtime) {
     case "node":
+      if (nodeEntry === "package") {
+        if (!packageEntryBuilt) buildEntries(["node"]);
+        packageEntryBuilt = true;
+        // bin/polyvoy.js starts the entry in its own process: the pid is the proxy's.
+        return [process.execPath, [join(ROOT, "bin/polyvoy.js"), ...args]];
+      }
       // `node --import tsx` rather than the tsx CLI, so the pid we signal and measure is the proxy's own.
       return [process.execPath, ["--import", "tsx", join(ROOT, "runtimes/node/main.ts"), ...args]];
     case "bun":
