@@ -75,7 +75,7 @@ async function upgradeProxy(answer: string, upgradeType = "websocket", listenerE
 }
 
 /** A raw client: the proxy's answer as text, and whether the proxy closed (or reset) the connection. */
-function rawClient(): { write(text: string): void; answer: () => string; closed: () => boolean } {
+function rawClient(): { write(text: string): void; answer: () => string; closed: () => boolean; sent: () => number; unsent: () => number } {
   const socket = runtime.connect({ address: "127.0.0.1", port: PROXY });
   let answer = "";
   let closed = false;
@@ -88,7 +88,14 @@ function rawClient(): { write(text: string): void; answer: () => string; closed:
     onClose: () => void (closed = true),
   });
   closers.push({ close: () => socket.close() });
-  return { write: (text) => socket.write(encode(text)), answer: () => answer, closed: () => closed };
+  return {
+    write: (text) => socket.write(encode(text)),
+    answer: () => answer,
+    closed: () => closed,
+    // What left the client toward the proxy, and what still waits in its write queue (a paused reader's backlog).
+    sent: () => socket.stats.bytesSent,
+    unsent: () => socket.bufferedAmount,
+  };
 }
 
 /** What the origin read after the request head. */
@@ -153,15 +160,18 @@ describe("upgrade bytes wait for the origin's answer", () => {
     expect(client.answer().endsWith("\r\n\r\nfrom origin")).toBe(true);
   });
 
-  test("the bytes wait until the 101 comes, however late; past the listener's buffer limit the client is paused, then all of it flows in order", async () => {
+  test("the bytes wait until the 101 comes, however late; past the listener's buffer limit the client is paused (what the proxy took stays bounded), then all of it flows in order", async () => {
     let received = "";
     let answer: ((text: string) => void) | undefined;
-    runtime = new MemoryRuntime({ seed: 8 });
+    // A small kernel window, so a proxy that stops reading leaves the rest in the client's write queue.
+    const WINDOW = 4096;
+    runtime = new MemoryRuntime({ seed: 8, receiveWindow: WINDOW });
     const listener = await runtime.listen({ address: "127.0.0.1", port: ORIGIN }, (socket) => {
       answer = (text) => socket.write(encode(text));
       socket.setHandler({ onConnect() {}, onData: (data: Uint8Array) => void (received += new TextDecoder().decode(data)), onEnd() {}, onDrain() {}, onClose() {} });
     });
     closers.push(listener);
+    const LIMIT = 1024;
     server = await startProxy(
       runtime,
       httpProxyConfig({
@@ -169,23 +179,31 @@ describe("upgrade bytes wait for the origin's answer", () => {
         clusters: { backend: [ORIGIN] },
         routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend" } } }],
         hcm: { upgrade_configs: [{ upgrade_type: "websocket" }] },
-        listenerExtra: { per_connection_buffer_limit_bytes: 1024 },
+        listenerExtra: { per_connection_buffer_limit_bytes: LIMIT },
       }),
     );
     const client = rawClient();
     client.write(WS_HEAD);
     runtime.advance(100);
-    const sent = Array.from({ length: 8 }, (_, i) => String.fromCharCode(97 + i).repeat(600)).join("");
-    for (let i = 0; i < 8; i++) {
+    // 64 KiB, far past the limit: 600-byte writes of a letter each.
+    const sent = Array.from({ length: 110 }, (_, i) => String.fromCharCode(97 + (i % 26)).repeat(600)).join("");
+    for (let i = 0; i < 110; i++) {
       client.write(sent.slice(i * 600, (i + 1) * 600));
-      runtime.advance(20);
+      runtime.advance(5);
     }
+    runtime.advance(100);
     expect(afterHead(received)).toBe("");
     expect(stat("cluster.backend.upstream_rq_active")).toBe(1);
     expect(client.closed()).toBe(false);
+    // Paused: the proxy read the limit and the read that crossed it (at most a window), the
+    // kernel holds at most a window more, and the rest waits on the client's side. Without
+    // the pause the proxy took all of it (a real one grew to 340 MB RSS on 200 MiB).
+    expect(client.sent()).toBeLessThanOrEqual(WS_HEAD.length + LIMIT + 2 * WINDOW);
+    expect(client.unsent()).toBeGreaterThan(sent.length - LIMIT - 2 * WINDOW - 1);
     answer!("HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n");
-    runtime.advance(200);
+    runtime.advance(500);
     expect(afterHead(received)).toBe(sent);
+    expect(client.unsent()).toBe(0);
     expect(client.answer()).toMatch(/^HTTP\/1\.1 101 /);
   });
 
