@@ -7,6 +7,7 @@
 import { afterEach, describe, expect, test } from "vitest";
 import type { Server } from "../../core/server.ts";
 import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
+import type { MemorySocket } from "../../runtimes/memory/memory-socket.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { startProxy } from "./support/proxy.ts";
 
@@ -76,7 +77,7 @@ async function upgradeProxy(answer: string, upgradeType = "websocket", listenerE
 
 /** A raw client: the proxy's answer as text, and whether the proxy closed (or reset) the connection. */
 function rawClient(): { write(text: string): void; answer: () => string; closed: () => boolean; sent: () => number; unsent: () => number } {
-  const socket = runtime.connect({ address: "127.0.0.1", port: PROXY });
+  const socket = runtime.connect({ address: "127.0.0.1", port: PROXY }) as MemorySocket;
   let answer = "";
   let closed = false;
   socket.setHandler({
@@ -112,16 +113,13 @@ describe("upgrade bytes wait for the origin's answer", () => {
     // Before the fix the origin read "GET /smuggled" as its next request on that connection.
     expect(origin.received().startsWith("GET /ws HTTP/1.1\r\n")).toBe(true);
     expect(afterHead(origin.received())).toBe("");
-    // websocket_allow_4xx_5xx_through_filter_chain: the 403 goes down as the response, without
-    // the upgrade fields (strip_upgrade_header_on_failed_websocket_upgrades).
+    // websocket_allow_4xx_5xx_through_filter_chain: the 403 goes down as the response (its
+    // upgrade fields are hop-by-hop to an HTTP/1 client anyway: the slow-403 test below sees
+    // them stripped where a filter can tell).
     const answer = client.answer();
     expect(answer).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
     expect(answer.toLowerCase()).not.toContain("upgrade: websocket");
     expect(answer.endsWith("\r\n\r\nno")).toBe(true);
-    // More bytes from the client are held too, then dropped with the attempt.
-    client.write("more bytes");
-    runtime.advance(100);
-    expect(afterHead(origin.received())).toBe("");
     // The upstream connection expected the upgrade's bytes: never reused (Envoy resets the
     // upstream request of an incomplete request); the client's connection closes after the response.
     expect(origin.closed()).toBe(true);
@@ -205,6 +203,64 @@ describe("upgrade bytes wait for the origin's answer", () => {
     expect(afterHead(received)).toBe(sent);
     expect(client.unsent()).toBe(0);
     expect(client.answer()).toMatch(/^HTTP\/1\.1 101 /);
+  });
+
+  test("refused by a slow 403 (its body not yet all in): the 403 loses its upgrade fields before the encoder filters see it; later bytes never reach the origin", async () => {
+    let received = "";
+    let answer: ((text: string) => void) | undefined;
+    runtime = new MemoryRuntime({ seed: 8 });
+    const listener = await runtime.listen({ address: "127.0.0.1", port: ORIGIN }, (socket) => {
+      answer = (text) => socket.write(encode(text));
+      socket.setHandler({ onConnect() {}, onData: (data: Uint8Array) => void (received += new TextDecoder().decode(data)), onEnd() {}, onDrain() {}, onClose() {} });
+    });
+    closers.push(listener);
+    server = await startProxy(
+      runtime,
+      httpProxyConfig({
+        listenPort: PROXY,
+        clusters: { backend: [ORIGIN] },
+        routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend" } } }],
+        hcm: {
+          upgrade_configs: [{ upgrade_type: "websocket" }],
+          // What an encoder filter sees of the response's upgrade fields: the HCM drops them
+          // on their way to the client in any case (hop-by-hop, no tunnel), a filter sees them first.
+          http_filters: [
+            {
+              name: "envoy.filters.http.lua",
+              typed_config: {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+                default_source_code: {
+                  inline_string:
+                    "function envoy_on_response(h) h:headers():add('x-seen-upgrade', h:headers():get('upgrade') or '-'); h:headers():add('x-seen-connection', h:headers():get('connection') or '-') end",
+                },
+              },
+            },
+            { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
+          ],
+        },
+      }),
+    );
+    const client = rawClient();
+    client.write(WS_HEAD + SMUGGLED);
+    runtime.advance(100);
+    answer!("HTTP/1.1 403 Forbidden\r\ncontent-length: 4\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\nno");
+    runtime.advance(100);
+    // The attempt is still there (its response is not complete). What the client sends now
+    // the HTTP/1 codec drops (the upgrade was refused); an HTTP/2 client's DATA is held by
+    // the attempt instead (upgrade-pause-http2.test.ts).
+    expect(stat("cluster.backend.upstream_rq_active")).toBe(1);
+    client.write(SMUGGLED);
+    runtime.advance(100);
+    expect(afterHead(received)).toBe("");
+    answer!("ne");
+    runtime.advance(100);
+    expect(afterHead(received)).toBe("");
+    expect(client.answer()).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
+    expect(client.answer().endsWith("\r\n\r\nnone")).toBe(true);
+    expect(client.closed()).toBe(true);
+    // strip_upgrade_header_on_failed_websocket_upgrades (Envoy's removeConnectionUpgrade).
+    expect(client.answer()).toContain("\r\nx-seen-upgrade: -\r\n");
+    expect(client.answer()).toContain("\r\nx-seen-connection: -\r\n");
   });
 
   test("another upgrade token refused (426): its bytes never reach the origin (Envoy's paused_for_generic_upgrade_)", async () => {
