@@ -3,7 +3,7 @@
  * ext_proc/config.cc UpstreamExternalProcessingFilterConfig), with a real @grpc/grpc-js
  * ExternalProcessor: in the router's upstream_http_filters and in a cluster's http_filters,
  * the processor's request header reaches the origin and its response header the client;
- * an immediate response is the downstream stream's local reply; the stats count under the
+ * an immediate response is ignored upstream (the attempt waits for the route's timeout); the stats count under the
  * HCM's prefix for the router's, under the cluster's scope for the cluster's.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -77,6 +77,7 @@ describe.each(RUNTIMES)("ext_proc as an upstream HTTP filter on %s", (runtime) =
       clusters: { plain: [origin.port], own: [origin.port], processor: [processor.port] },
       routes: [
         { match: { prefix: "/own" }, cluster: "own" },
+        { match: { prefix: "/deny" }, action: { route: { cluster: "plain", timeout: "1s" } } },
         { match: { prefix: "/" }, cluster: "plain" },
       ],
       hcm: { http_filters: [router] },
@@ -111,11 +112,15 @@ describe.each(RUNTIMES)("ext_proc as an upstream HTTP filter on %s", (runtime) =
     expect(stats.get("http.ingress_http.ext_proc.streams_started")).toBe(1);
   });
 
-  test("an immediate response upstream is the downstream stream's local reply; the origin never sees the request", async () => {
+  test("an immediate response upstream is ignored (send_immediate_resp_upstream_ignored): the attempt stays stopped until the route's timeout, a 504", async () => {
+    // ext_proc.cc Filter::sendImmediateResponse returns early when isUpstream(); nothing continues the attempt.
     const before = origin.requests.length;
     const res = await request(`http://127.0.0.1:${port}/deny`);
-    expect(res.statusCode).toBe(403);
-    expect(await res.body.text()).toBe("denied upstream");
+    expect(res.statusCode).toBe(504);
+    expect(await res.body.text()).toBe("upstream request timeout");
     expect(origin.requests.length).toBe(before);
+    const stats = await adminStats(adminPort);
+    expect(stats.get("http.ingress_http.ext_proc.send_immediate_resp_upstream_ignored")).toBe(1);
+    expect(stats.get("cluster.plain.upstream_rq_timeout")).toBe(1);
   });
 });

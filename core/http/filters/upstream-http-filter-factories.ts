@@ -27,9 +27,18 @@ function chainOf(filters: readonly HttpFilterConfig[], chain: HttpFilterChainCon
   return made;
 }
 
-/** The router's upstream_http_filters as a chain in its HCM's context (Envoy's router FilterConfig builds them with the HCM's factory context). */
+/**
+ * The context the router's upstream_http_filters are made (and checked, prepared) in: its
+ * HCM's (Envoy's router FilterConfig builds them with the HCM's factory context), marked
+ * upstream — an UpstreamFactoryContext, so the filters know (ext_proc's isUpstream).
+ */
+export function routerUpstreamChainContext(chain: HttpFilterChainContext): HttpFilterChainContext {
+  return { ...chain, upstream: true };
+}
+
+/** The router's upstream_http_filters as a chain in its HCM's context. */
 export function routerUpstreamHttpFilterChain(filters: readonly HttpFilterConfig[] | undefined, chain: HttpFilterChainContext): UpstreamHttpFilterChain | undefined {
-  return filters === undefined ? undefined : chainOf(filters, chain);
+  return filters === undefined ? undefined : chainOf(filters, routerUpstreamChainContext(chain));
 }
 
 /**
@@ -51,7 +60,7 @@ export function selectUpstreamHttpFilterChain(cluster: ClusterConfig, router: Up
  * upstream filter factories its stats scope: ext_proc's count as cluster.<name>.ext_proc.…).
  */
 function clusterChain(cluster: ClusterConfig): HttpFilterChainContext {
-  return { statPrefix: "", statsScope: `cluster.${cluster.name}.` };
+  return { statPrefix: "", statsScope: `cluster.${cluster.name}.`, upstream: true };
 }
 
 /** The modules of `config`'s upstream filters, loaded (cluster-manager.ts loadCode); undefined when there is nothing to load. */
