@@ -93,6 +93,12 @@ describe.each(RUNTIMES)("ext_proc as an upstream HTTP filter on %s", (runtime) =
     await origin?.close();
   });
 
+  test("before any request, both lists' ext_proc stats exist at 0 (made as the cluster and the HCM load)", async () => {
+    const stats = await adminStats(adminPort);
+    expect(stats.get("cluster.own.ext_proc.streams_started")).toBe(0);
+    expect(stats.get("http.ingress_http.ext_proc.streams_started")).toBe(0);
+  });
+
   test("in the router's upstream_http_filters: the processor's headers reach the origin and the client; stats under the HCM's prefix", async () => {
     const res = await request(`http://127.0.0.1:${port}/plain`);
     expect(res.statusCode).toBe(200);

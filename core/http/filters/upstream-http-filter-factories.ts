@@ -10,7 +10,7 @@
 import type { ClusterConfig, HttpFilterConfig } from "../../config/bootstrap.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { FilterManager } from "../conn-manager/filter-manager.ts";
-import { createFilterChain, loadHttpFilterFactories, type HttpFilterChainContext } from "./http-filter-registry.ts";
+import { checkFilterChain, createFilterChain, loadHttpFilterFactories, type HttpFilterChainContext } from "./http-filter-registry.ts";
 
 /** One list of upstream filters and the chain they are made in (their owner's: Envoy gives each list's factories its owner's context). */
 export interface UpstreamHttpFilterChain {
@@ -67,6 +67,17 @@ function clusterChain(cluster: ClusterConfig): HttpFilterChainContext {
 export function loadUpstreamHttpFilters(config: ClusterConfig): Promise<void> | undefined {
   const filters = config.upstreamHttpFilters;
   return filters === undefined || filters.length === 0 ? undefined : loadHttpFilterFactories(filters.map((filter) => filter.type));
+}
+
+/**
+ * When the cluster loads (its modules in, cluster-manager.ts loadCode): its upstream
+ * filters checked and prepared in the cluster's chain, as the HCM's and the router's lists
+ * are — their stats (cluster.<name>.ext_proc.…) made at 0 then, as Envoy's ClusterInfoImpl
+ * creates its filter factories with the cluster (upstream_impl.cc), not at the first attempt.
+ */
+export function prepareUpstreamHttpFilters(config: ClusterConfig, server: ServerContext): void {
+  const filters = config.upstreamHttpFilters;
+  if (filters !== undefined && filters.length > 0) checkFilterChain(filters, server, chainOf(filters, clusterChain(config)).chain);
 }
 
 /** Add the list's filters to an attempt's chain, in config order (Envoy's createFilterChain per UpstreamRequest). */
