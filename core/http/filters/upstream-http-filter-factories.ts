@@ -33,7 +33,10 @@ function chainOf(filters: readonly HttpFilterConfig[], chain: HttpFilterChainCon
  * upstream — an UpstreamFactoryContext, so the filters know (ext_proc's isUpstream).
  */
 export function routerUpstreamChainContext(chain: HttpFilterChainContext): HttpFilterChainContext {
-  return { ...chain, upstream: true };
+  // router.cc gives the list's factories `context.scope().prefix()` as their stats prefix:
+  // the HCM's factory context's scope is the listener's global one, prefix "" — so the
+  // router's ext_proc counts at the root (`ext_proc.…`), not under `http.<stat_prefix>.`.
+  return { ...chain, statsScope: "", upstream: true };
 }
 
 /** The router's upstream_http_filters as a chain in its HCM's context. */
@@ -56,11 +59,13 @@ export function selectUpstreamHttpFilterChain(cluster: ClusterConfig, router: Up
 
 /**
  * What a cluster's upstream filters know of their chain: no HCM, and their stats under the
- * cluster's scope, `cluster.<name>.` (Envoy's ClusterInfoImpl gives its
- * upstream filter factories its stats scope: ext_proc's count as cluster.<name>.ext_proc.…).
+ * cluster's scope twice. Envoy's ClusterInfoImpl (upstream_impl.cc) gives its upstream
+ * filter factories the cluster's stats scope (`cluster.<name>.`) *and* that scope's prefix
+ * as their stats prefix; ext_proc's FilterConfig makes its counters in that scope under
+ * `<stats prefix>ext_proc.` — so they read `cluster.<name>.cluster.<name>.ext_proc.…`.
  */
 function clusterChain(cluster: ClusterConfig): HttpFilterChainContext {
-  return { statPrefix: "", statsScope: `cluster.${cluster.name}.`, upstream: true };
+  return { statPrefix: "", statsScope: `cluster.${cluster.name}.cluster.${cluster.name}.`, upstream: true };
 }
 
 /** The modules of `config`'s upstream filters, loaded (cluster-manager.ts loadCode); undefined when there is nothing to load. */
