@@ -41,7 +41,8 @@ export function routerUpstreamChainContext(chain: HttpFilterChainContext): HttpF
 
 /** The router's upstream_http_filters as a chain in its HCM's context. */
 export function routerUpstreamHttpFilterChain(filters: readonly HttpFilterConfig[] | undefined, chain: HttpFilterChainContext): UpstreamHttpFilterChain | undefined {
-  return filters === undefined ? undefined : chainOf(filters, routerUpstreamChainContext(chain));
+  // Per stream (a router filter each): the lookup first, the context made only the first time.
+  return filters === undefined ? undefined : (CHAINS.get(filters) ?? chainOf(filters, routerUpstreamChainContext(chain)));
 }
 
 /**
@@ -54,7 +55,8 @@ export function routerUpstreamHttpFilterChain(filters: readonly HttpFilterConfig
 export function selectUpstreamHttpFilterChain(cluster: ClusterConfig, router: UpstreamHttpFilterChain | undefined): UpstreamHttpFilterChain | undefined {
   const own = cluster.upstreamHttpFilters;
   if (own === undefined) return router;
-  return own.length === 0 ? undefined : chainOf(own, clusterChain(cluster));
+  // Per attempt: the lookup first, the cluster's context made only the first time.
+  return own.length === 0 ? undefined : (CHAINS.get(own) ?? chainOf(own, clusterChain(cluster)));
 }
 
 /**
@@ -82,7 +84,7 @@ export function loadUpstreamHttpFilters(config: ClusterConfig): Promise<void> | 
  */
 export function prepareUpstreamHttpFilters(config: ClusterConfig, server: ServerContext): void {
   const filters = config.upstreamHttpFilters;
-  if (filters !== undefined && filters.length > 0) checkFilterChain(filters, server, chainOf(filters, clusterChain(config)).chain);
+  if (filters !== undefined && filters.length > 0) checkFilterChain(filters, server, (CHAINS.get(filters) ?? chainOf(filters, clusterChain(config))).chain);
 }
 
 /** Add the list's filters to an attempt's chain, in config order (Envoy's createFilterChain per UpstreamRequest). */
