@@ -46,7 +46,8 @@ async function startProcessor(): Promise<EnvoyGrpcService> {
             call.write({ immediate_response: { status: { code: 403 }, body: Buffer.from("denied upstream"), details: "denied" } });
             return;
           }
-          call.write({ request_headers: { response: { header_mutation: { set_headers: [set("x-from-processor", "in")] } } } });
+          // clear_route_cache: an upstream filter has no route cache to clear (clear_route_cache_upstream_ignored).
+          call.write({ request_headers: { response: { header_mutation: { set_headers: [set("x-from-processor", "in")] }, clear_route_cache: path.startsWith("/clear") } } });
         } else if (req.response_headers) {
           call.write({ response_headers: { response: { header_mutation: { set_headers: [set("x-processor-out", "yes")] } } } });
         } else {
@@ -117,6 +118,15 @@ describe.each(RUNTIMES)("ext_proc as an upstream HTTP filter on %s", (runtime) =
     const stats = await adminStats(adminPort);
     expect(stats.get("cluster.own.cluster.own.ext_proc.streams_started")).toBe(1);
     expect(stats.get("ext_proc.streams_started")).toBe(1);
+  });
+
+  test("a clear_route_cache upstream is ignored and counted (DecodingProcessorState::clearRouteCache checks isUpstream)", async () => {
+    const res = await request(`http://127.0.0.1:${port}/clear`);
+    expect(res.statusCode).toBe(200);
+    expect(await res.body.text()).toBe("saw=in");
+    const stats = await adminStats(adminPort);
+    expect(stats.get("ext_proc.clear_route_cache_upstream_ignored")).toBe(1);
+    expect(stats.get("ext_proc.clear_route_cache_ignored")).toBe(0);
   });
 
   test("an immediate response upstream is ignored (send_immediate_resp_upstream_ignored): the attempt stays stopped until the route's timeout, a 504", async () => {
