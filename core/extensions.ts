@@ -10,7 +10,7 @@
  * evaluates the code of the filters its config names and no other.
  */
 import { registerClusterCodeLoader } from "./upstream/cluster-code-loaders.ts";
-import { loadUpstreamHttpFilters, routerUpstreamHttpFilterChain } from "./http/filters/upstream-http-filter-factories.ts";
+import { loadUpstreamHttpFilters, routerUpstreamChainContext, routerUpstreamHttpFilterChain } from "./http/filters/upstream-http-filter-factories.ts";
 import { AdminFilter } from "./admin/admin-filter.ts";
 import { ConnectionManager } from "./http/conn-manager/connection-manager.ts";
 import { ConnectionManagerStats } from "./http/conn-manager/connection-manager-stats.ts";
@@ -165,10 +165,10 @@ registerHttpFilterFactory<RouterConfig>("envoy.filters.http.router", {
   // request; and its upstream_http_filters' factories (router.cc): checked and prepared now.
   prepare: (config, server, chain) => {
     routerStats(server, chain);
-    if (config?.upstreamHttpFilters !== undefined) checkFilterChain(config.upstreamHttpFilters, server, chain);
+    if (config?.upstreamHttpFilters !== undefined) checkFilterChain(config.upstreamHttpFilters, server, routerUpstreamChainContext(chain));
   },
   // Its upstream_http_filters' modules, loaded with the HCM's own filters'.
-  resolve: (config, server, chain) => (config?.upstreamHttpFilters !== undefined ? resolveHttpFilters(config.upstreamHttpFilters, server, chain) : undefined),
+  resolve: (config, server, chain) => (config?.upstreamHttpFilters !== undefined ? resolveHttpFilters(config.upstreamHttpFilters, server, routerUpstreamChainContext(chain)) : undefined),
 });
 
 registerLazyHttpFilterFactory<HealthCheckFilterConfig>("envoy.filters.http.health_check", async () => {

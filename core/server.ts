@@ -1,4 +1,5 @@
 import "./extensions.ts";
+import { prepareUpstreamHttpFilters } from "./http/filters/upstream-http-filter-factories.ts";
 import { startRtdsSubscription } from "./runtime/rtds-subscription.ts";
 import { SecretManager } from "./tls/secret-manager.ts";
 import { hasUnresolvedUserFilters, resolveUserFilters } from "./http/user-filter/resolve-user-filters.ts";
@@ -145,6 +146,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
       ...(nodeLocality ? { locality: { region: nodeLocality.region ?? "", zone: nodeLocality.zone ?? "", subZone: nodeLocality.sub_zone ?? "" } } : {}),
     }, Object.assign((resource: unknown, path: string) => decodeLoadAssignment(resource, path), { mux: this.xdsManager }));
     this.clusterManager.isPrimaryCluster = isPrimaryCluster;
+    this.clusterManager.prepareClusterCode = (config) => prepareUpstreamHttpFilters(config, this);
     this.overload = new OverloadManager(bootstrap.overloadManager, this, this.stats, log, this.layeredRuntime);
     this.overload.callbacks = this;
     this.drainManager = new DrainManager(runtime, this.timers, this.drainSettings);

@@ -84,16 +84,21 @@ function notUpstream(type: UserHttpFilterConfig["type"], name: string, typeUrl: 
   return `Didn't find a registered implementation for '${name}' with type URL: '${envoyType}' (Envoy runs ${type} downstream only)`;
 }
 
-/** Envoy's validateTerminalFilters over the list (the codec is the one terminal upstream filter). */
+/**
+ * Envoy's validateTerminalFilters over the list (the codec is the one terminal upstream
+ * filter), its text exactly (source/common/config/utility.cc): "Error: " first, a period
+ * last, and for the router's list the reminder that it must end with the codec.
+ */
 function checkTerminalFilters(elements: readonly Element[], chainType: ChainType, ctx: z.RefinementCtx): void {
   const last = elements.length - 1;
   elements.forEach((element: Element | undefined, i) => {
     // An element refused on its own has its own issue, and no place to check.
     if (element === undefined) return;
     if (element.codec && i !== last) {
-      ctx.addIssue({ code: "custom", message: `terminal filter named ${element.name} of type ${UPSTREAM_CODEC_NAME} must be the last filter in a ${chainType} filter chain`, path: [i] });
+      ctx.addIssue({ code: "custom", message: `Error: terminal filter named ${element.name} of type ${UPSTREAM_CODEC_NAME} must be the last filter in a ${chainType} filter chain.`, path: [i] });
     } else if (!element.codec && i === last) {
-      ctx.addIssue({ code: "custom", message: `non-terminal filter named ${element.filter.name} of type ${element.filter.type} is the last filter in a ${chainType} filter chain`, path: [i] });
+      const extra = chainType === "router upstream http" ? " When upstream_http_filters are specified, they must explicitly end with an UpstreamCodec filter." : "";
+      ctx.addIssue({ code: "custom", message: `Error: non-terminal filter named ${element.filter.name} of type ${element.filter.type} is the last filter in a ${chainType} filter chain.${extra}`, path: [i] });
     }
   });
 }

@@ -144,6 +144,12 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
   private secrets: SecretManager | undefined;
   /** Whether a cluster may carry a management server's stream (static, not EDS from a server): an SDS source of a cluster added later must name one. Set by the server. */
   isPrimaryCluster: ((name: string) => boolean) | undefined;
+  /**
+   * Once a cluster's code is loaded: what other layers make of its config at load (its
+   * upstream HTTP filters checked, their stats made at 0, as Envoy's ClusterInfoImpl builds
+   * its filter factories when the cluster is created, over CDS too). Set by the server.
+   */
+  prepareClusterCode: ((config: ClusterConfig) => void) | undefined;
   private initialized = false;
   private readonly cmStats: { clusterAdded: Counter; clusterModified: Counter; clusterRemoved: Counter; activeClusters: Gauge; warmingClusters: Gauge };
   constructor(
@@ -472,6 +478,7 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
   private async loadCode(cluster: Cluster): Promise<void> {
     try {
       await Promise.all([this.poolCodeLoading(cluster), loadChecksCode(cluster.config), loadClusterCode(cluster.config)]);
+      this.prepareClusterCode?.(cluster.config);
     } catch (err) {
       throw new Error(`cluster '${cluster.name}': ${err instanceof Error ? err.message : String(err)}`);
     }

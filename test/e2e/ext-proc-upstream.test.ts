@@ -3,8 +3,9 @@
  * ext_proc/config.cc UpstreamExternalProcessingFilterConfig), with a real @grpc/grpc-js
  * ExternalProcessor: in the router's upstream_http_filters and in a cluster's http_filters,
  * the processor's request header reaches the origin and its response header the client;
- * an immediate response is the downstream stream's local reply; the stats count under the
- * HCM's prefix for the router's, under the cluster's scope for the cluster's.
+ * an immediate response is ignored upstream (the attempt waits for the route's timeout); the
+ * stats count at the root (`ext_proc.…`) for the router's, under `cluster.<name>.cluster.<name>.`
+ * for the cluster's, as Envoy names them.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type * as grpc from "@grpc/grpc-js";
@@ -45,7 +46,8 @@ async function startProcessor(): Promise<EnvoyGrpcService> {
             call.write({ immediate_response: { status: { code: 403 }, body: Buffer.from("denied upstream"), details: "denied" } });
             return;
           }
-          call.write({ request_headers: { response: { header_mutation: { set_headers: [set("x-from-processor", "in")] } } } });
+          // clear_route_cache: an upstream filter has no route cache to clear (clear_route_cache_upstream_ignored).
+          call.write({ request_headers: { response: { header_mutation: { set_headers: [set("x-from-processor", "in")] }, clear_route_cache: path.startsWith("/clear") } } });
         } else if (req.response_headers) {
           call.write({ response_headers: { response: { header_mutation: { set_headers: [set("x-processor-out", "yes")] } } } });
         } else {
@@ -77,6 +79,7 @@ describe.each(RUNTIMES)("ext_proc as an upstream HTTP filter on %s", (runtime) =
       clusters: { plain: [origin.port], own: [origin.port], processor: [processor.port] },
       routes: [
         { match: { prefix: "/own" }, cluster: "own" },
+        { match: { prefix: "/deny" }, action: { route: { cluster: "plain", timeout: "1s" } } },
         { match: { prefix: "/" }, cluster: "plain" },
       ],
       hcm: { http_filters: [router] },
@@ -92,30 +95,49 @@ describe.each(RUNTIMES)("ext_proc as an upstream HTTP filter on %s", (runtime) =
     await origin?.close();
   });
 
-  test("in the router's upstream_http_filters: the processor's headers reach the origin and the client; stats under the HCM's prefix", async () => {
+  test("before any request, both lists' ext_proc stats exist at 0 (made as the cluster and the HCM load)", async () => {
+    const stats = await adminStats(adminPort);
+    expect(stats.get("cluster.own.cluster.own.ext_proc.streams_started")).toBe(0);
+    expect(stats.get("ext_proc.streams_started")).toBe(0);
+  });
+
+  test("in the router's upstream_http_filters: the processor's headers reach the origin and the client; stats at the root (router.cc: the HCM context scope's prefix, \"\")", async () => {
     const res = await request(`http://127.0.0.1:${port}/plain`);
     expect(res.statusCode).toBe(200);
     expect(await res.body.text()).toBe("saw=in");
     expect(res.headers["x-processor-out"]).toBe("yes");
     const stats = await adminStats(adminPort);
-    expect(stats.get("http.ingress_http.ext_proc.streams_started")).toBe(1);
+    expect(stats.get("ext_proc.streams_started")).toBe(1);
   });
 
-  test("in a cluster's http_filters: the same, its stats under the cluster's scope", async () => {
+  test("in a cluster's http_filters: the same, its stats under the cluster's scope twice (upstream_impl.cc: scope and prefix both the cluster's)", async () => {
     const res = await request(`http://127.0.0.1:${port}/own`);
     expect(res.statusCode).toBe(200);
     expect(await res.body.text()).toBe("saw=in");
     expect(res.headers["x-processor-out"]).toBe("yes");
     const stats = await adminStats(adminPort);
-    expect(stats.get("cluster.own.ext_proc.streams_started")).toBe(1);
-    expect(stats.get("http.ingress_http.ext_proc.streams_started")).toBe(1);
+    expect(stats.get("cluster.own.cluster.own.ext_proc.streams_started")).toBe(1);
+    expect(stats.get("ext_proc.streams_started")).toBe(1);
   });
 
-  test("an immediate response upstream is the downstream stream's local reply; the origin never sees the request", async () => {
+  test("a clear_route_cache upstream is ignored and counted (DecodingProcessorState::clearRouteCache checks isUpstream)", async () => {
+    const res = await request(`http://127.0.0.1:${port}/clear`);
+    expect(res.statusCode).toBe(200);
+    expect(await res.body.text()).toBe("saw=in");
+    const stats = await adminStats(adminPort);
+    expect(stats.get("ext_proc.clear_route_cache_upstream_ignored")).toBe(1);
+    expect(stats.get("ext_proc.clear_route_cache_ignored")).toBe(0);
+  });
+
+  test("an immediate response upstream is ignored (send_immediate_resp_upstream_ignored): the attempt stays stopped until the route's timeout, a 504", async () => {
+    // ext_proc.cc Filter::sendImmediateResponse returns early when isUpstream(); nothing continues the attempt.
     const before = origin.requests.length;
     const res = await request(`http://127.0.0.1:${port}/deny`);
-    expect(res.statusCode).toBe(403);
-    expect(await res.body.text()).toBe("denied upstream");
+    expect(res.statusCode).toBe(504);
+    expect(await res.body.text()).toBe("upstream request timeout");
     expect(origin.requests.length).toBe(before);
+    const stats = await adminStats(adminPort);
+    expect(stats.get("ext_proc.send_immediate_resp_upstream_ignored")).toBe(1);
+    expect(stats.get("cluster.plain.upstream_rq_timeout")).toBe(1);
   });
 });

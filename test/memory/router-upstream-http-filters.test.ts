@@ -53,6 +53,7 @@ async function proxy(router: object = ROUTER, handler: UpstreamHandler = recordi
     routes: [
       { match: { prefix: "/own" }, cluster: "own" },
       { match: { prefix: "/codec" }, cluster: "codec" },
+      { match: { prefix: "/agg" }, cluster: "agg" },
       { match: { prefix: "/retry" }, action: { route: { cluster: "plain", retry_policy: { retry_on: "5xx", num_retries: 1 } } } },
       { match: { prefix: "/" }, cluster: "plain" },
     ],
@@ -63,6 +64,13 @@ async function proxy(router: object = ROUTER, handler: UpstreamHandler = recordi
     if (cluster.name === "own") cluster.typed_extension_protocol_options = options([mutation("x-cluster-filter", "x-cluster-filter-response"), CODEC]);
     if (cluster.name === "codec") cluster.typed_extension_protocol_options = options([CODEC]);
   }
+  // agg = [own]: an aggregate without http_filters of its own over the cluster that has a list.
+  config.static_resources.clusters.push({
+    name: "agg",
+    connect_timeout: "1s",
+    lb_policy: "CLUSTER_PROVIDED",
+    cluster_type: { name: "envoy.clusters.aggregate", typed_config: { "@type": "type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig", clusters: ["own"] } },
+  });
   await startProxy(runtime, config);
   return new MemoryHttpClient(runtime, PROXY);
 }
@@ -99,6 +107,19 @@ describe("the router's upstream_http_filters", () => {
     expect(client.responses[0]!.status).toBe(200);
     expect(client.responses[0]!.get("x-router-filter-response")).toBeUndefined();
     expect(seen).toEqual([{ router: "undefined", cluster: "undefined" }]);
+  });
+
+  test("a route to an aggregate cluster runs the aggregate's list — none here, so the router's — not the serving member's", async () => {
+    // upstream_request.cc asks parent_.cluster(), the route's cluster (the aggregate), for its chain.
+    seen.length = 0;
+    const client = await proxy();
+    client.request("GET", "/agg");
+    runtime.runUntilIdle();
+    const response = client.responses[0]!;
+    expect(response.status).toBe(200);
+    expect(response.get("x-router-filter-response")).toBe("seen");
+    expect(response.get("x-cluster-filter-response")).toBeUndefined();
+    expect(seen).toEqual([{ router: "try 1", cluster: "undefined" }]);
   });
 
   test("each attempt runs the router's chain again", async () => {

@@ -106,6 +106,8 @@ export class ExtProcStats {
   readonly rejectedHeaderMutations: Counter;
   readonly clearRouteCacheIgnored: Counter;
   readonly clearRouteCacheDisabled: Counter;
+  readonly clearRouteCacheUpstreamIgnored: Counter;
+  readonly sendImmediateRespUpstreamIgnored: Counter;
   readonly overrideMessageTimeoutReceived: Counter;
   readonly overrideMessageTimeoutIgnored: Counter;
 
@@ -122,6 +124,8 @@ export class ExtProcStats {
     this.rejectedHeaderMutations = c("rejected_header_mutations");
     this.clearRouteCacheIgnored = c("clear_route_cache_ignored");
     this.clearRouteCacheDisabled = c("clear_route_cache_disabled");
+    this.clearRouteCacheUpstreamIgnored = c("clear_route_cache_upstream_ignored");
+    this.sendImmediateRespUpstreamIgnored = c("send_immediate_resp_upstream_ignored");
     this.overrideMessageTimeoutReceived = c("override_message_timeout_received");
     this.overrideMessageTimeoutIgnored = c("override_message_timeout_ignored");
   }
@@ -133,6 +137,8 @@ export class ExtProcFilterConfig {
   /** mutation_rules, for the processor's header mutations (not an immediate response's: Envoy checks those with fixed rules). */
   readonly mutationChecker: MutationChecker;
   readonly initialMetadata: readonly (readonly [string, string])[];
+  /** Envoy's FilterConfig::isUpstream: the filter runs in an upstream chain (no local reply, no route cache to clear). */
+  readonly isUpstream: boolean;
 
   constructor(
     readonly config: ExtProcConfig,
@@ -142,6 +148,7 @@ export class ExtProcFilterConfig {
     this.stats = new ExtProcStats(server, sanitizeStatsPrefix(`${filterStatsScope(chain)}ext_proc.${config.statPrefix === "" ? "" : config.statPrefix + "."}`));
     this.mutationChecker = new MutationChecker(config.mutationRules);
     this.initialMetadata = streamMetadata(config.grpc.initialMetadata, config.grpcTimeoutMs);
+    this.isUpstream = chain.upstream === true;
   }
 }
 
@@ -1035,6 +1042,8 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
     if (!common.clearRouteCache) return;
     const stats = this.shared.stats;
     if (!dir.request) stats.clearRouteCacheIgnored.inc();
+    // DecodingProcessorState::clearRouteCache (processor_state.cc): an upstream filter has no route cache to clear.
+    else if (this.shared.isUpstream) stats.clearRouteCacheUpstreamIgnored.inc();
     else if (this.shared.config.disableClearRouteCache) stats.clearRouteCacheDisabled.inc();
     else this.decoderCallbacks.clearRouteCache();
   }
@@ -1105,6 +1114,15 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
 
   /** Envoy's sendImmediateResponse: a local reply with the processor's status, headers, body, grpc_status and details. */
   private sendImmediateResponse(response: ImmediateResponse): void {
+    // ext_proc.cc Filter::sendImmediateResponse: upstream there is no local reply; the
+    // response and the errors that end in one (gRPC error, message timeout, a refused
+    // mutation) are counted and dropped, and the attempt stays stopped where it was — the
+    // processing is complete, nothing continues it — until the route's timeout or the
+    // downstream ends it.
+    if (this.shared.isUpstream) {
+      this.shared.stats.sendImmediateRespUpstreamIgnored.inc();
+      return;
+    }
     let status = response.status ?? DEFAULT_IMMEDIATE_STATUS;
     if (status < 200 || status > 999) status = DEFAULT_IMMEDIATE_STATUS;
     const headers: [string, string][] = [];

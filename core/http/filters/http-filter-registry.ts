@@ -52,6 +52,12 @@ export interface HttpFilterChainContext {
    * its upstream filter factories its own stats scope (ClusterInfoImpl, upstream_impl.cc).
    */
   readonly statsScope?: string;
+  /**
+   * The chain runs per upstream attempt (a cluster's http_filters, the router's
+   * upstream_http_filters): Envoy's filters ask their factory context (isUpstream, as
+   * ext_proc's FilterConfig) and skip what only a downstream stream can do.
+   */
+  readonly upstream?: boolean;
 }
 
 /** The scope the chain's filters' stats go under: `http.<statPrefix>.`, or the chain's own. */

@@ -452,10 +452,11 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       const limit = this.callbacks.decoderBufferLimit;
       request.pauseUpgrade(upgradePauseOf(upstreamHeaders), limit > 0 ? limit : DEFAULT_UPGRADE_HOLD_LIMIT);
     }
-    // The HTTP attempt runs its cluster's upstream HTTP filters (the one serving the host:
-    // an aggregate has no HttpProtocolOptions of its own), else the router's
-    // upstream_http_filters, built when it has its connection.
-    const upstreamFilters = tcp ? undefined : selectUpstreamHttpFilterChain((cluster.aggregate?.clusterOf(host) ?? cluster).config, this.upstreamHttpFilters);
+    // The HTTP attempt runs the route's cluster's upstream HTTP filters, else the router's
+    // upstream_http_filters, built when it has its connection. The route's cluster even when
+    // it is an aggregate: Envoy's UpstreamRequest asks parent_.cluster() (upstream_request.cc),
+    // the route's ClusterInfo, not the member serving the host.
+    const upstreamFilters = tcp ? undefined : selectUpstreamHttpFilterChain(cluster.config, this.upstreamHttpFilters);
     if (upstreamFilters !== undefined) {
       request.upstreamFilters = upstreamFilters;
       request.downstream = this.callbacks;

@@ -11,19 +11,32 @@ import type { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders } from "../message.ts";
 import type { UpstreamStream } from "../../upstream/http1-conn-pool.ts";
 
+/** What the codec filter asks of its attempt: Envoy's UpstreamStreamFilterCallbacks::upstream(). */
+export interface UpstreamCodecCallbacks {
+  /** The attempt's connection while it still serves this attempt; undefined once its response ended or it was reset (it may be back in the pool, serving another). */
+  upstream(): UpstreamStream | undefined;
+}
+
 export class UpstreamCodecFilter implements StreamDecoderFilter {
-  constructor(private readonly connection: UpstreamStream) {}
+  constructor(
+    private readonly connection: UpstreamStream,
+    private readonly attempt: UpstreamCodecCallbacks,
+  ) {}
 
   /**
    * The chain's encoder filters buffering too much of the response (ext_proc's queue)
    * pause the attempt's connection, as Envoy's UpstreamCodecFilter is the chain's
-   * DownstreamWatermarkCallbacks (upstream_codec_filter.cc: readDisable on the upstream).
+   * DownstreamWatermarkCallbacks (upstream_codec_filter.cc: readDisable on the upstream) —
+   * only while the connection is still the attempt's: Envoy's callbacks return early when
+   * `!callbacks_->upstreamCallbacks()->upstream()`. A connection whose response ended went
+   * back to the pool with its disables balanced (http1-conn-pool.ts maybeRelease); a late
+   * readDisable(false) would unbalance it, a readDisable(true) stall its next request.
    */
   setDecoderFilterCallbacks(callbacks: DecoderFilterCallbacks): void {
-    const connection = this.connection;
+    const attempt = this.attempt;
     callbacks.addDownstreamWatermarkCallbacks({
-      onAboveWriteBufferHighWatermark: () => connection.readDisable(true),
-      onBelowWriteBufferLowWatermark: () => connection.readDisable(false),
+      onAboveWriteBufferHighWatermark: () => attempt.upstream()?.readDisable(true),
+      onBelowWriteBufferLowWatermark: () => attempt.upstream()?.readDisable(false),
     });
   }
 

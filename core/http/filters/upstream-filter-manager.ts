@@ -31,7 +31,7 @@ import type { HeaderMap } from "../header-map.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import type { RouteMatch } from "../route/route-table.ts";
 import type { StreamInfo } from "../stream-info.ts";
-import { UpstreamCodecFilter } from "./upstream-codec.ts";
+import { UpstreamCodecFilter, type UpstreamCodecCallbacks } from "./upstream-codec.ts";
 import { addUpstreamHttpFilters, type UpstreamHttpFilterChain } from "./upstream-http-filter-factories.ts";
 import type { ServerContext } from "../../server-context.ts";
 
@@ -45,8 +45,10 @@ export interface UpstreamFilterChainSink {
 
 const UPSTREAM_CODEC_NAME = "envoy.filters.http.upstream_codec";
 
-export class UpstreamFilterManager extends FilterManager implements UpstreamStream {
+export class UpstreamFilterManager extends FilterManager implements UpstreamStream, UpstreamCodecCallbacks {
   private connectionReset = false;
+  /** The connection's response ended (or the stream was reset): the connection is no longer this attempt's to pause. */
+  private upstreamDone = false;
   constructor(
     /** The cluster's http_filters, or the router's upstream_http_filters (selectUpstreamHttpFilterChain). */
     upstream: UpstreamHttpFilterChain,
@@ -60,7 +62,7 @@ export class UpstreamFilterManager extends FilterManager implements UpstreamStre
     // Envoy's UpstreamRequest gives its filter manager the router's decoderBufferLimit().
     super(new UpstreamFilterManagerCallbacks(downstream, sink), downstream.decoderBufferLimit);
     addUpstreamHttpFilters(upstream, server, this);
-    this.addStreamDecoderFilter(new UpstreamCodecFilter(connection), UPSTREAM_CODEC_NAME);
+    this.addStreamDecoderFilter(new UpstreamCodecFilter(connection, this), UPSTREAM_CODEC_NAME);
   }
 
   // ---- UpstreamStream: the router writes the request here ----
@@ -97,8 +99,13 @@ export class UpstreamFilterManager extends FilterManager implements UpstreamStre
   readDisable(disable: boolean): void {
     this.connection.readDisable(disable);
   }
+  /** UpstreamCodecCallbacks: the connection, until its response ended or it was reset. */
+  upstream(): UpstreamStream | undefined {
+    return this.upstreamDone ? undefined : this.connection;
+  }
   /** The attempt is abandoned: its connection's stream reset (once: a local reply resets it, then the router), the filters destroyed. */
   reset(): void {
+    this.upstreamDone = true;
     this.destroy();
     if (this.connectionReset) return;
     this.connectionReset = true;
@@ -108,6 +115,7 @@ export class UpstreamFilterManager extends FilterManager implements UpstreamStre
   // ---- the response, from the connection (Envoy's UpstreamCodecFilter::CodecBridge) ----
 
   onResponseHeaders(headers: ResponseHeaders, endStream: boolean): void {
+    if (endStream) this.upstreamDone = true;
     // 1xx (other than 101) pass beside the filters, as the router treats them on its own.
     if (headers.status < 200 && headers.status !== 101) {
       (this.callbacks as UpstreamFilterManagerCallbacks).sink.onFilteredHeaders(headers, endStream);
@@ -116,9 +124,11 @@ export class UpstreamFilterManager extends FilterManager implements UpstreamStre
     this.encodeHeadersFromDecoder(headers, endStream);
   }
   onResponseData(data: Uint8Array, endStream: boolean): void {
+    if (endStream) this.upstreamDone = true;
     this.encodeDataFrom(undefined, data, endStream, true);
   }
   onResponseTrailers(trailers: HeaderMap): void {
+    this.upstreamDone = true;
     this.encodeTrailersFromDecoder(trailers);
   }
   onResponseUpgradeData(data: Uint8Array, endStream: boolean): void {

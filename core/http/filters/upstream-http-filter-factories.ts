@@ -10,7 +10,7 @@
 import type { ClusterConfig, HttpFilterConfig } from "../../config/bootstrap.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { FilterManager } from "../conn-manager/filter-manager.ts";
-import { createFilterChain, loadHttpFilterFactories, type HttpFilterChainContext } from "./http-filter-registry.ts";
+import { checkFilterChain, createFilterChain, loadHttpFilterFactories, type HttpFilterChainContext } from "./http-filter-registry.ts";
 
 /** One list of upstream filters and the chain they are made in (their owner's: Envoy gives each list's factories its owner's context). */
 export interface UpstreamHttpFilterChain {
@@ -27,9 +27,22 @@ function chainOf(filters: readonly HttpFilterConfig[], chain: HttpFilterChainCon
   return made;
 }
 
-/** The router's upstream_http_filters as a chain in its HCM's context (Envoy's router FilterConfig builds them with the HCM's factory context). */
+/**
+ * The context the router's upstream_http_filters are made (and checked, prepared) in: its
+ * HCM's (Envoy's router FilterConfig builds them with the HCM's factory context), marked
+ * upstream — an UpstreamFactoryContext, so the filters know (ext_proc's isUpstream).
+ */
+export function routerUpstreamChainContext(chain: HttpFilterChainContext): HttpFilterChainContext {
+  // router.cc gives the list's factories `context.scope().prefix()` as their stats prefix:
+  // the HCM's factory context's scope is the listener's global one, prefix "" — so the
+  // router's ext_proc counts at the root (`ext_proc.…`), not under `http.<stat_prefix>.`.
+  return { ...chain, statsScope: "", upstream: true };
+}
+
+/** The router's upstream_http_filters as a chain in its HCM's context. */
 export function routerUpstreamHttpFilterChain(filters: readonly HttpFilterConfig[] | undefined, chain: HttpFilterChainContext): UpstreamHttpFilterChain | undefined {
-  return filters === undefined ? undefined : chainOf(filters, chain);
+  // Per stream (a router filter each): the lookup first, the context made only the first time.
+  return filters === undefined ? undefined : (CHAINS.get(filters) ?? chainOf(filters, routerUpstreamChainContext(chain)));
 }
 
 /**
@@ -42,22 +55,36 @@ export function routerUpstreamHttpFilterChain(filters: readonly HttpFilterConfig
 export function selectUpstreamHttpFilterChain(cluster: ClusterConfig, router: UpstreamHttpFilterChain | undefined): UpstreamHttpFilterChain | undefined {
   const own = cluster.upstreamHttpFilters;
   if (own === undefined) return router;
-  return own.length === 0 ? undefined : chainOf(own, clusterChain(cluster));
+  // Per attempt: the lookup first, the cluster's context made only the first time.
+  return own.length === 0 ? undefined : (CHAINS.get(own) ?? chainOf(own, clusterChain(cluster)));
 }
 
 /**
  * What a cluster's upstream filters know of their chain: no HCM, and their stats under the
- * cluster's scope, `cluster.<name>.` (Envoy's ClusterInfoImpl gives its
- * upstream filter factories its stats scope: ext_proc's count as cluster.<name>.ext_proc.…).
+ * cluster's scope twice. Envoy's ClusterInfoImpl (upstream_impl.cc) gives its upstream
+ * filter factories the cluster's stats scope (`cluster.<name>.`) *and* that scope's prefix
+ * as their stats prefix; ext_proc's FilterConfig makes its counters in that scope under
+ * `<stats prefix>ext_proc.` — so they read `cluster.<name>.cluster.<name>.ext_proc.…`.
  */
 function clusterChain(cluster: ClusterConfig): HttpFilterChainContext {
-  return { statPrefix: "", statsScope: `cluster.${cluster.name}.` };
+  return { statPrefix: "", statsScope: `cluster.${cluster.name}.cluster.${cluster.name}.`, upstream: true };
 }
 
 /** The modules of `config`'s upstream filters, loaded (cluster-manager.ts loadCode); undefined when there is nothing to load. */
 export function loadUpstreamHttpFilters(config: ClusterConfig): Promise<void> | undefined {
   const filters = config.upstreamHttpFilters;
   return filters === undefined || filters.length === 0 ? undefined : loadHttpFilterFactories(filters.map((filter) => filter.type));
+}
+
+/**
+ * When the cluster loads (its modules in, cluster-manager.ts loadCode): its upstream
+ * filters checked and prepared in the cluster's chain, as the HCM's and the router's lists
+ * are — their stats (cluster.<name>.ext_proc.…) made at 0 then, as Envoy's ClusterInfoImpl
+ * creates its filter factories with the cluster (upstream_impl.cc), not at the first attempt.
+ */
+export function prepareUpstreamHttpFilters(config: ClusterConfig, server: ServerContext): void {
+  const filters = config.upstreamHttpFilters;
+  if (filters !== undefined && filters.length > 0) checkFilterChain(filters, server, (CHAINS.get(filters) ?? chainOf(filters, clusterChain(config))).chain);
 }
 
 /** Add the list's filters to an attempt's chain, in config order (Envoy's createFilterChain per UpstreamRequest). */

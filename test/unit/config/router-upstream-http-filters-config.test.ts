@@ -57,11 +57,11 @@ describe("the router's upstream_http_filters", () => {
   });
 
   test("a last filter that is not the codec: Envoy's non-terminal message for the router's chain", () => {
-    expect(problems([MUTATION])).toEqual([`${AT}[0]: non-terminal filter named envoy.filters.http.header_mutation of type envoy.filters.http.header_mutation is the last filter in a router upstream http filter chain`]);
+    expect(problems([MUTATION])).toEqual([`${AT}[0]: Error: non-terminal filter named envoy.filters.http.header_mutation of type envoy.filters.http.header_mutation is the last filter in a router upstream http filter chain. When upstream_http_filters are specified, they must explicitly end with an UpstreamCodec filter.`]);
   });
 
   test("the codec before the end: Envoy's terminal message for the router's chain", () => {
-    expect(problems([{ ...CODEC, name: "early" }, MUTATION, CODEC])).toEqual([`${AT}[0]: terminal filter named early of type envoy.filters.http.upstream_codec must be the last filter in a router upstream http filter chain`]);
+    expect(problems([{ ...CODEC, name: "early" }, MUTATION, CODEC])).toEqual([`${AT}[0]: Error: terminal filter named early of type envoy.filters.http.upstream_codec must be the last filter in a router upstream http filter chain.`]);
   });
 
   test("a filter Envoy runs downstream only: Envoy's message", () => {

@@ -59,7 +59,7 @@ describe("a cluster's upstream http_filters", () => {
   });
 
   test("the codec before the end: Envoy's terminal-filter message", () => {
-    expect(problems([{ ...CODEC, name: "early" }, MUTATION, CODEC])).toEqual([`${AT}[0]: terminal filter named early of type envoy.filters.http.upstream_codec must be the last filter in a upstream http filter chain`]);
+    expect(problems([{ ...CODEC, name: "early" }, MUTATION, CODEC])).toEqual([`${AT}[0]: Error: terminal filter named early of type envoy.filters.http.upstream_codec must be the last filter in a upstream http filter chain.`]);
   });
 
   test("a filter polyvoy has but does not run upstream, and one it does not have: refused by name", () => {
