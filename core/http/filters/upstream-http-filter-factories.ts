@@ -61,13 +61,14 @@ export function selectUpstreamHttpFilterChain(cluster: ClusterConfig, router: Up
 
 /**
  * What a cluster's upstream filters know of their chain: no HCM, and their stats under the
- * cluster's scope twice. Envoy's ClusterInfoImpl (upstream_impl.cc) gives its upstream
- * filter factories the cluster's stats scope (`cluster.<name>.`) *and* that scope's prefix
- * as their stats prefix; ext_proc's FilterConfig makes its counters in that scope under
- * `<stats prefix>ext_proc.` — so they read `cluster.<name>.cluster.<name>.ext_proc.…`.
+ * cluster's (`cluster.<name>.ext_proc.…`). Envoy's ClusterInfoImpl (upstream_impl.cc) gave
+ * its upstream filter factories the cluster's stats scope *and* that scope's prefix, which
+ * doubled the name (`cluster.<name>.cluster.<name>.ext_proc.…`); envoyproxy/envoy#45987
+ * (runtime guard envoy.reloadable_features.upstream_http_filters_correct_stats_prefix, on by
+ * default) gives them the root scope and the prefix `cluster.<name>.`: current Envoy's names.
  */
 function clusterChain(cluster: ClusterConfig): HttpFilterChainContext {
-  return { statPrefix: "", statsScope: `cluster.${cluster.name}.cluster.${cluster.name}.`, upstream: true };
+  return { statPrefix: "", statsScope: `cluster.${cluster.name}.`, upstream: true };
 }
 
 /** The modules of `config`'s upstream filters, loaded (cluster-manager.ts loadCode); undefined when there is nothing to load. */
