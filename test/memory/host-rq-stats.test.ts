@@ -221,6 +221,14 @@ describe("a host's rq_success / rq_error for attempts that end without an answer
     expect(get()).toEqual({ rqSuccess: 0, rqError: 0 });
   });
 
+  test("a reused keep-alive connection cut under a GET, sent again on a new one: the cut attempt an rq_error (as maybeRetryReset)", async () => {
+    await failingProxy({ answers: [200, "reset", 200] });
+    expect(get()).toEqual({ rqSuccess: 1, rqError: 0 });
+    expect(get()).toEqual({ rqSuccess: 2, rqError: 1 });
+    expect(server.clusterManager.get("backend")!.hosts[0]!.stats.rqTotal).toBe(3);
+    expect((server.stats.get("cluster.backend.upstream_rq_retry") as { value: number }).value).toBe(1);
+  });
+
   test("a 503 with dynamic stats on: an rq_error", async () => {
     await failingProxy({ answers: [503] });
     expect(get()).toEqual({ rqSuccess: 0, rqError: 1 });

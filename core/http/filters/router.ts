@@ -622,6 +622,9 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     ) {
       this.staleConnectionRetried = true;
       this.cluster?.stats.upstreamRqRetry.inc();
+      // The cut attempt is an rq_error of its host, as any reset Envoy retries (router.cc,
+      // maybeRetryReset): rq_total counted it, and rq_success + rq_error stays rq_total.
+      request.host.stats.rqError++;
       const log = this.server.log.component("router");
       if (log.debugOn) log.debug(`${this.callbacks.logPrefix()}retrying on a new connection after a reused one closed (${resetReasonToString(reason)})`);
       this.startAttempt();
