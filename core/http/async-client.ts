@@ -106,6 +106,10 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget, LoadBalance
   private stream: UpstreamStream | undefined;
   private timer: Timer | undefined;
   private responseHeaders: ResponseHeaders | undefined;
+  /** The status of the response under way or failed (undefined before its headers): a caller's onFailure may tell a 200 whose body outgrew maxResponseBytes from a failed exchange. */
+  get responseStatus(): number | undefined {
+    return this.responseHeaders?.status;
+  }
   private readonly chunks: Uint8Array[] = [];
   private bodyBytes = 0;
   private readonly maxResponseBytes: number;
