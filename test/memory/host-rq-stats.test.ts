@@ -11,7 +11,7 @@ import { afterEach, describe, expect, test } from "vitest";
 import type { Server } from "../../core/server.ts";
 import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
 import { HCM_WITH_TRAILERS, HTTP1_CLUSTER_WITH_TRAILERS, httpProxyConfig } from "../support/configs.ts";
-import { MemoryH2Server } from "./support/h2-peers.ts";
+import { type H2Exchange, MemoryH2Server } from "./support/h2-peers.ts";
 import { MemoryHttpClient, MemoryHttpServer, type UpstreamResponse } from "./support/http-peers.ts";
 import { startProxy } from "./support/proxy.ts";
 
@@ -232,5 +232,62 @@ describe("a host's rq_success / rq_error for attempts that end without an answer
   test("a 503 with dynamic stats on: an rq_error", async () => {
     await failingProxy({ answers: [503] });
     expect(get()).toEqual({ rqSuccess: 0, rqError: 1 });
+  });
+});
+
+/**
+ * A mirror's host is charged by the router's rules too (Envoy's shadow runs through the async
+ * client's router filter): the routed host and the mirrored one count the same answer alike.
+ */
+describe("a mirror's host rq_success / rq_error, as the router charges them", () => {
+  const SHADOW = 8081;
+
+  async function mirrored(answer: (stream: H2Exchange["stream"]) => void): Promise<void> {
+    runtime = new MemoryRuntime({ seed: 1 });
+    const peers: MemoryH2Server[] = [];
+    for (const port of [UPSTREAM, SHADOW]) {
+      const upstream = await MemoryH2Server.listen(runtime, port, {});
+      upstream.onRequest = (ex) => answer(ex.stream);
+      peers.push(upstream);
+    }
+    closeUpstream = () => peers.forEach((peer) => peer.close());
+    server = await startProxy(
+      runtime,
+      httpProxyConfig({
+        listenPort: PROXY,
+        clusters: { backend: [UPSTREAM], shadow: [SHADOW] },
+        routes: [{ match: { prefix: "/" }, cluster: "backend", action: { route: { cluster: "backend", request_mirror_policies: [{ cluster: "shadow" }] } } }],
+        clusterExtra: HTTP2_CLUSTER,
+        hcm: HCM_WITH_TRAILERS,
+      }),
+    );
+  }
+
+  function counts(grpc: boolean): Record<string, { rqSuccess: number; rqError: number }> {
+    new MemoryHttpClient(runtime, PROXY).request("POST", "/svc/Method", { headers: grpc ? { ...GRPC, te: "trailers" } : {}, body: "x" });
+    runtime.advance(50);
+    const of = (cluster: string) => {
+      const stats = server.clusterManager.get(cluster)!.hosts[0]!.stats;
+      return { rqSuccess: stats.rqSuccess, rqError: stats.rqError };
+    };
+    return { backend: of("backend"), shadow: of("shadow") };
+  }
+
+  test("a gRPC 200 whose trailers carry grpc-status 14: an rq_error on both", async () => {
+    await mirrored((stream) => {
+      stream.sendHeaders([":status", "200", "content-type", "application/grpc"], false);
+      stream.sendData(new TextEncoder().encode("abc"), false);
+      stream.sendTrailers(["grpc-status", "14"]);
+    });
+    expect(counts(true)).toEqual({ backend: { rqSuccess: 0, rqError: 1 }, shadow: { rqSuccess: 0, rqError: 1 } });
+  });
+
+  test("a response reset after its headers: the success its headers made it, on both", async () => {
+    await mirrored((stream) => {
+      stream.sendHeaders([":status", "200"], false);
+      stream.sendData(new TextEncoder().encode("abc"), false);
+      runtime.setTimeout(() => stream.reset(), 1);
+    });
+    expect(counts(false)).toEqual({ backend: { rqSuccess: 1, rqError: 0 }, shadow: { rqSuccess: 1, rqError: 0 } });
   });
 });
