@@ -112,7 +112,8 @@ describe("AsyncClient: the host's rq_success / rq_error, as the router charges t
   test("a 409 retried by retriable_status_codes, then a 200: one rq_error (onUpstreamHeaders), one rq_success", async () => {
     proxy = await filterProxy([]);
     let seen = 0;
-    proxy.upstream.handler = (_req, res) => res.respond(seen++ === 0 ? 409 : 200, "x");
+    // A bodyless 409: complete with its headers, a success by the pool's rule.
+    proxy.upstream.handler = (_req, res) => res.respond(seen++ === 0 ? 409 : 200, "");
     const recorder = new Recorder();
     new AsyncClient(proxy.server).send("backend", get("/"), undefined, recorder, {
       timeoutMs: 5000,
