@@ -383,7 +383,8 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget, LoadBalance
     if (this.done) return;
     this.cluster?.stats.upstreamRqTimeout.inc();
     this.release();
-    this.chargeAbort(504);
+    // Envoy's onResponseTimeout charges only an attempt awaiting its headers.
+    if (this.responseHeaders === undefined) this.chargeAbort(504);
     this.localReply(504, "upstream request timeout", "upstream_response_timeout");
   }
 

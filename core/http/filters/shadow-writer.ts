@@ -166,7 +166,8 @@ class ShadowRequest implements UpstreamCallbacks, TimerTarget {
     const stream = this.stream;
     this.stream = undefined;
     stream?.reset();
-    this.chargeAbort(504);
+    // Envoy's onResponseTimeout charges only an attempt awaiting its headers.
+    if (!this.responseStarted) this.chargeAbort(504);
     this.end("timeout");
   }
 
