@@ -36,6 +36,8 @@ import { ResponseHeaders, type RequestHeaders } from "./message.ts";
 import { StreamResetReason, resetReasonToString } from "./stream-reset-reason.ts";
 import { latin1Encode } from "../util/latin1.ts";
 import { RetryState, RetryStatus, type RetryCallbacks } from "./filters/retry-state.ts";
+import { isGrpcRequestHeaders } from "./grpc-common.ts";
+import { HostResponseCharge } from "./host-response-charge.ts";
 
 export const AsyncFailureReason = {
   /** The stream was reset after its response began, or the cluster does not exist. */
@@ -106,6 +108,17 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget, LoadBalance
   private stream: UpstreamStream | undefined;
   private timer: Timer | undefined;
   private responseHeaders: ResponseHeaders | undefined;
+  /**
+   * The current attempt's charge to its host's rq_success / rq_error: Envoy's async client
+   * runs a router filter (AsyncStreamImpl's Router::ProdFilter, with the dynamic stats), so the
+   * router's rules apply, not the pool's (chargesHost). Undefined once charged for a retry.
+   */
+  private charge: HostResponseCharge | undefined;
+  readonly chargesHost = true;
+  /** The status of the response under way or failed (undefined before its headers): a caller's onFailure may tell a 200 whose body outgrew maxResponseBytes from a failed exchange. */
+  get responseStatus(): number | undefined {
+    return this.responseHeaders?.status;
+  }
   private readonly chunks: Uint8Array[] = [];
   private bodyBytes = 0;
   private readonly maxResponseBytes: number;
@@ -175,6 +188,7 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget, LoadBalance
 
   private newStream(cluster: Cluster, host: Host): void {
     this.retryState?.onHostAttempted(host);
+    this.charge = new HostResponseCharge(host, isGrpcRequestHeaders(this.headers));
     this.poolHandle = this.server.clusterManager.httpConnPool(cluster, host).newStream(this);
   }
 
@@ -232,7 +246,20 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget, LoadBalance
     this.perTryTimer?.disable();
     const retryState = this.retryState;
     if (retryState === undefined) return false;
-    return retryState.shouldRetryReset(reason, upstreamRequestStarted) === RetryStatus.Yes;
+    if (retryState.shouldRetryReset(reason, upstreamRequestStarted) !== RetryStatus.Yes) return false;
+    // Envoy's maybeRetryReset: the reset that is retried is an rq_error of its host.
+    this.charge?.retried();
+    this.charge = undefined;
+    return true;
+  }
+
+  /** The attempt ended without a complete answer, the call with `code` (Envoy's chargeUpstreamAbort). */
+  private chargeAbort(code: number): void {
+    const charge = this.charge;
+    this.charge = undefined;
+    if (charge === undefined) return;
+    if (this.responseHeaders === undefined) charge.abortBeforeResponse(code, true);
+    else charge.abortAfterResponseStarted();
   }
 
   /** The attempt's per-try timeout passed before its response (Envoy's onPerTryTimeout): retried as a local reset, else 504. */
@@ -246,6 +273,7 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget, LoadBalance
     this.stream = undefined;
     stream?.reset();
     if (this.maybeRetryReset(StreamResetReason.LocalReset, started)) return;
+    this.chargeAbort(504);
     this.localReply(504, "upstream request timeout", "upstream_per_try_timeout");
   }
 
@@ -291,7 +319,10 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget, LoadBalance
     // A reset of our own making (timeout, cancel, the buffer limit) needs no answer.
     if (this.done || this.stream === undefined) return;
     this.stream = undefined;
-    if (this.responseHeaders !== undefined) return this.fail(AsyncFailureReason.Reset);
+    if (this.responseHeaders !== undefined) {
+      this.chargeAbort(503);
+      return this.fail(AsyncFailureReason.Reset);
+    }
     if (this.maybeRetryReset(reason, true)) return;
     this.resetBeforeResponse(reason);
   }
@@ -302,8 +333,11 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget, LoadBalance
     const retryState = this.retryState;
     if (retryState !== undefined) {
       if (retryState.shouldRetryHeaders(headers) === RetryStatus.Yes) {
-        // Counted under retry.upstream_rq_<code>, as the router's (router.ts onUpstreamHeaders).
+        // Counted under retry.upstream_rq_<code>, as the router's (router.ts onUpstreamHeaders),
+        // and an rq_error of its host, a 409 too.
         this.cluster?.stats.countRetriedResponse(headers.status);
+        this.charge?.retried();
+        this.charge = undefined;
         // Envoy's router: the attempt is dropped (reset unless it is complete) and the response with it.
         const stream = this.stream;
         this.stream = undefined;
@@ -313,6 +347,7 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget, LoadBalance
     }
     this.responseHeaders = headers;
     this.cluster?.stats.countResponse(headers.status);
+    this.charge?.headers(headers.status, headers.get("grpc-status"), endStream, true);
     if (endStream) this.succeed(undefined);
   }
 
@@ -327,11 +362,16 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget, LoadBalance
       // The codec lends its bytes for this call only.
       this.chunks.push(data.slice());
     }
-    if (endStream) this.succeed(undefined);
+    if (endStream) {
+      this.charge?.dataEnd();
+      this.succeed(undefined);
+    }
   }
 
   decodeTrailers(trailers: HeaderMap): void {
-    if (!this.done) this.succeed(trailers);
+    if (this.done) return;
+    this.charge?.trailers(trailers.get("grpc-status"));
+    this.succeed(trailers);
   }
 
   decodeUpgradeData(): void {}
@@ -343,6 +383,8 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget, LoadBalance
     if (this.done) return;
     this.cluster?.stats.upstreamRqTimeout.inc();
     this.release();
+    // Envoy's onResponseTimeout charges only an attempt awaiting its headers.
+    if (this.responseHeaders === undefined) this.chargeAbort(504);
     this.localReply(504, "upstream request timeout", "upstream_response_timeout");
   }
 
@@ -350,6 +392,7 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget, LoadBalance
 
   /** The router's reply (router.ts replyForReset): the transport failure reason stays out of the body, as Envoy's since 1.39. */
   private resetBeforeResponse(reason: StreamResetReason): void {
+    this.chargeAbort(503);
     this.localReply(503, `${RESET_BEFORE_HEADERS}reset reason: ${resetReasonToString(reason)}`, "upstream_reset_before_response_started");
   }
 

@@ -14,7 +14,7 @@
  * because their payload could not be encoded (dd-trace-cpp's buffer has no bound).
  */
 import type { DatadogConfig } from "../config/bootstrap.ts";
-import type { AsyncClient, AsyncFailureReason, AsyncRequest, AsyncRequestCallbacks, AsyncResponse } from "../http/async-client.ts";
+import { AsyncFailureReason, type AsyncClient, type AsyncRequest, type AsyncRequestCallbacks, type AsyncResponse } from "../http/async-client.ts";
 import { RequestHeaders } from "../http/message.ts";
 import type { Timer } from "../event/timers.ts";
 import type { ServerContext } from "../server-context.ts";
@@ -43,10 +43,11 @@ export const MAX_PAYLOAD_BYTES = 16 * 1024 * 1024;
 /** Requests to the Agent in flight at once: a slower Agent drops the excess. */
 export const MAX_REPORTS_IN_FLIGHT = 16;
 /**
- * The Agent's answer (its rate_by_service JSON: a few dozen bytes a service) at most: a
- * larger one fails the request (reports_failed) and leaves the sampler's rates as they were.
+ * The Agent's answer (its rate_by_service JSON: a few dozen bytes a service) at most. Envoy's
+ * AgentHTTPClient and dd-trace-cpp read the whole answer; polyvoy keeps a bound far above any
+ * Agent's: a 200 past it is a report sent (reports_sent) whose rates are skipped, logged.
  */
-export const MAX_RESPONSE_BYTES = 64 * 1024;
+export const MAX_RESPONSE_BYTES = 1024 * 1024;
 
 class DatadogStats {
   readonly reportsSkippedNoCluster: Counter;
@@ -216,8 +217,15 @@ export class DatadogAgent implements AsyncRequestCallbacks {
     else this.sampler.handleCollectorResponse(rates);
   }
 
-  onFailure(request: AsyncRequest, _reason: AsyncFailureReason): void {
+  onFailure(request: AsyncRequest, reason: AsyncFailureReason): void {
     this.settled(request);
+    // A 200 whose body outgrew MAX_RESPONSE_BYTES: the Agent took the traces (Envoy counts a
+    // 200 reports_sent, datadog_agent.cc onSuccess); only its rates are lost.
+    if (reason === AsyncFailureReason.ExceedResponseBufferLimit && request.responseStatus === 200) {
+      this.stats.reportsSent.inc();
+      this.server.log.component("tracing").error(`Datadog Agent's response body is over ${MAX_RESPONSE_BYTES} bytes: its sampling rates were skipped`);
+      return;
+    }
     this.stats.reportsFailed.inc();
   }
 }

@@ -67,6 +67,12 @@ export class HttpTunnelUpstream implements UpstreamCallbacks, PoolHandle {
   private readonly timer: Timer;
   /** UpstreamCallbacks: an HTTP/1.1 connection that carried a tunnel is closed after it, never reused. */
   readonly tunneling = true;
+  /**
+   * UpstreamCallbacks: the pool charges the host no rq_success / rq_error for a tunnel. Envoy's
+   * tcp_proxy (source/common/tcp_proxy/upstream.cc, HttpUpstream) runs no router filter, and
+   * only a router (or a Redis/Thrift/Dubbo proxy) charges those.
+   */
+  readonly chargesHost = true;
 
   constructor(
     private readonly callbacks: HttpTunnelCallbacks,

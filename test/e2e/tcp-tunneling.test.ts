@@ -354,4 +354,14 @@ describe.each(RUNTIMES)("tcp_proxy tunneling_config on %s", (runtime) => {
     expect(back.length - 3).toBe(data.length);
     expect(sha256(back.subarray(3))).toBe(sha256(data));
   });
+
+  // Envoy's tcp_proxy runs no router filter: a tunnel charges its host neither rq_success nor
+  // rq_error (only a router does, router.cc), whether it opened (the CONNECTs above) or was refused (the 403).
+  test("tunnels charge the host neither rq_success nor rq_error, as Envoy's tcp_proxy; rq_total counts them", async () => {
+    const clusters = await (await fetch(`http://127.0.0.1:${ports.admin}/clusters`)).text();
+    const host = `h1::127.0.0.1:${h1.port}::`;
+    expect(clusters).toContain(`${host}rq_success::0\n`);
+    expect(clusters).toContain(`${host}rq_error::0\n`);
+    expect(clusters).not.toContain(`${host}rq_total::0\n`);
+  });
 });

@@ -2,6 +2,7 @@
 import { afterEach, describe, expect, test } from "vitest";
 import { AsyncClient, type AsyncFailureReason, type AsyncRequestCallbacks, type AsyncResponse } from "../../core/http/async-client.ts";
 import { RequestHeaders } from "../../core/http/message.ts";
+import { coreRetryPolicy } from "../../core/config/core-retry-policy-schema.ts";
 import { filterProxy, UPSTREAM_PORT, type FilterProxy } from "./support/filter-proxy.ts";
 
 let proxy: FilterProxy | undefined;
@@ -80,5 +81,56 @@ describe("AsyncClient", () => {
     await proxy.runtime.settle(1000);
     expect(recorder.responses).toHaveLength(2);
     expect(recorder.failures).toHaveLength(0);
+  });
+});
+
+/**
+ * The host's rq_success / rq_error for the async client's requests: Envoy's async client runs
+ * a router filter (AsyncStreamImpl's Router::ProdFilter), so the router's rules apply
+ * (core/http/host-response-charge.ts), not the pool's "a complete response below 500".
+ */
+describe("AsyncClient: the host's rq_success / rq_error, as the router charges them", () => {
+  const hostStats = (): { rqSuccess: number; rqError: number } => {
+    const stats = proxy!.server.clusterManager.get("backend")!.hosts[0]!.stats;
+    return { rqSuccess: stats.rqSuccess, rqError: stats.rqError };
+  };
+
+  test("a response cut after its headers stays the success its headers made it", async () => {
+    proxy = await filterProxy([]);
+    proxy.upstream.handler = (_req, res) => {
+      res.writeHead(200, {});
+      res.write("abc");
+      proxy!.runtime.setTimeout(() => res.reset(), 1);
+    };
+    const recorder = new Recorder();
+    new AsyncClient(proxy.server).send("backend", get("/"), undefined, recorder, { timeoutMs: 1000 });
+    await proxy.runtime.settle(100);
+    expect(recorder.failures).toEqual(["reset"]);
+    expect(hostStats()).toEqual({ rqSuccess: 1, rqError: 0 });
+  });
+
+  test("a 409 retried by retriable_status_codes, then a 200: one rq_error (onUpstreamHeaders), one rq_success", async () => {
+    proxy = await filterProxy([]);
+    let seen = 0;
+    // A bodyless 409: complete with its headers, a success by the pool's rule.
+    proxy.upstream.handler = (_req, res) => res.respond(seen++ === 0 ? 409 : 200, "");
+    const recorder = new Recorder();
+    new AsyncClient(proxy.server).send("backend", get("/"), undefined, recorder, {
+      timeoutMs: 5000,
+      retryPolicy: { ...coreRetryPolicy(0).parse({ retry_on: "retriable-status-codes", num_retries: 1, retry_back_off: { base_interval: "0.01s" } }), retriableStatusCodes: [409] },
+    });
+    await proxy.runtime.settle(1000);
+    expect(recorder.responses.map((r) => r.headers.status)).toEqual([200]);
+    expect(hostStats()).toEqual({ rqSuccess: 1, rqError: 1 });
+  });
+
+  test("the request's timeout before any answer: an rq_error (chargeUpstreamAbort, 504)", async () => {
+    proxy = await filterProxy([]);
+    proxy.upstream.handler = () => {};
+    const recorder = new Recorder();
+    new AsyncClient(proxy.server).send("backend", get("/"), undefined, recorder, { timeoutMs: 100 });
+    await proxy.runtime.settle(500);
+    expect(recorder.responses.map((r) => r.headers.status)).toEqual([504]);
+    expect(hostStats()).toEqual({ rqSuccess: 0, rqError: 1 });
   });
 });

@@ -1,4 +1,5 @@
 import { getGrpcTimeoutMs, grpcToHttpStatus, isGrpcRequestHeaders, parseGrpcStatus, toGrpcTimeout } from "../grpc-common.ts";
+import { chargeHostAbort } from "../host-response-charge.ts";
 import { concatBytes, EMPTY_BYTES } from "../../util/bytes.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import type { ForwardAction, HedgePolicyConfig, InternalRedirectPolicyConfig, MetadataMatchCriteria, RedirectAction, RequestMirrorPolicyConfig, RetryPolicyConfig, VirtualHostConfig } from "../../config/bootstrap.ts";
@@ -425,7 +426,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     info.upstreamHost = host.toString();
     info.upstreamHostMetadata = host.metadata;
     info.upstreamRequestStart = approximateNow(this.server.runtime);
-    const request = new UpstreamRequest(this, host);
+    const request = new UpstreamRequest(this, host, this.grpcRequest);
     request.startedAt = info.upstreamRequestStart;
     this.upstreamRequest = request;
     // Envoy's UpstreamRequest: with spawn_upstream_span (or zipkin's split_spans_for_request),
@@ -623,6 +624,9 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     ) {
       this.staleConnectionRetried = true;
       this.cluster?.stats.upstreamRqRetry.inc();
+      // The cut attempt is an rq_error of its host, as any reset Envoy retries (router.cc,
+      // maybeRetryReset): rq_total counted it, and rq_success + rq_error stays rq_total.
+      request.charge.retried();
       const log = this.server.log.component("router");
       if (log.debugOn) log.debug(`${this.callbacks.logPrefix()}retrying on a new connection after a reused one closed (${resetReasonToString(reason)})`);
       this.startAttempt();
@@ -674,7 +678,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     const status = retryState.shouldRetryReset(reason, request.requestStarted);
     if (status === RetryStatus.Yes) {
       // Envoy's maybeRetryReset: the reset that is retried is an rq_error of its host.
-      request.host.stats.rqError++;
+      request.charge.retried();
       request.resetStream();
       this.removeAttempt(request);
       this.pendingRetries++;
@@ -764,7 +768,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
         if (status === RetryStatus.Yes) {
           this.cluster!.stats.countRetriedResponse(headers.status);
           // Envoy's onUpstreamHeaders: a retried response is an rq_error of its host, a 409 too.
-          host.stats.rqError++;
+          request.charge.retried();
           // A complete response on a complete request leaves a reusable connection; anything else is cut.
           if (!endStream || !this.requestEnded) request.resetStream();
           else request.cleanup();
@@ -779,7 +783,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
       // A response worth a retry that cannot have one, while another attempt may still answer:
       // dropped (its stream reset, an rq_error of its host) to wait for the other.
       if (couldNotRetry && this.othersMayAnswer(request)) {
-        host.stats.rqError++;
+        request.charge.retried();
         request.resetStream();
         this.removeAttempt(request);
         return;
@@ -822,7 +826,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     if (this.done || request !== this.upstreamRequest) return;
     if (endStream) {
       // Envoy's onUpstreamData: a gRPC response that ends without trailers is an error.
-      if (request.grpcRqSuccessDeferred) request.host.stats.rqError++;
+      request.charge.dataEnd();
       this.finish();
     }
     this.callbacks.encodeData(data, endStream);
@@ -831,7 +835,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   onUpstreamTrailers(request: UpstreamRequest, trailers: HeaderMap): void {
     if (this.done || request !== this.upstreamRequest) return;
     // Envoy's onUpstreamTrailers: the deferred gRPC verdict, by the trailers' grpc-status.
-    if (request.grpcRqSuccessDeferred) this.chargeGrpcStatus(request.host, trailers.get("grpc-status"));
+    request.charge.trailers(trailers.get("grpc-status"));
     this.finish();
     this.callbacks.encodeTrailers(trailers);
   }
@@ -1177,8 +1181,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
    * rq_reset_after_downstream_response_started. Any other response was judged by its headers.
    */
   private chargeAbortAfterResponseStarted(request: UpstreamRequest): void {
-    if (!request.grpcRqSuccessDeferred) return;
-    request.host.stats.rqError++;
+    if (!request.charge.abortAfterResponseStarted()) return;
     this.stats.counters.rq_reset_after_downstream_response_started.inc();
   }
 
@@ -1192,23 +1195,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
    * started only to a gRPC call still waiting, chargeUpstreamAbort).
    */
   private chargeHostResponse(request: UpstreamRequest, headers: ResponseHeaders, endStream: boolean, dynamicStatsCharged: boolean): void {
-    const stats = request.host.stats;
-    if (headers.status >= 500) {
-      if (dynamicStatsCharged) stats.rqError++;
-    } else if (!this.grpcRequest) {
-      stats.rqSuccess++;
-    } else if (endStream) {
-      this.chargeGrpcStatus(request.host, headers.get("grpc-status"));
-    } else {
-      request.grpcRqSuccessDeferred = true;
-    }
-  }
-
-  /** A gRPC call's verdict by its grpc-status (router.cc): a success unless absent, unparsable or a 5xx by grpcToHttpStatus. */
-  private chargeGrpcStatus(host: Host, raw: string | undefined): void {
-    const grpcStatus = raw === undefined ? undefined : parseGrpcStatus(raw);
-    if (grpcStatus !== undefined && grpcToHttpStatus(grpcStatus) < 500) host.stats.rqSuccess++;
-    else host.stats.rqError++;
+    request.charge.headers(headers.status, headers.get("grpc-status"), endStream, dynamicStatsCharged);
   }
 
   /**
@@ -1243,7 +1230,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     // The host's rq_error: a 5xx with the dynamic stats (chargeUpstreamCode), and a code below
     // 500 (a timeout's 204, say) always — "reset by backend or timeout before starting response".
     const charged = !this.callbacks.streamInfo.healthCheck && this.dynamicStats;
-    if (host !== undefined && (code < 500 || charged)) host.stats.rqError++;
+    if (host !== undefined) chargeHostAbort(host, code, charged);
     const stats = this.cluster?.stats;
     if (stats === undefined || !charged) return;
     stats.countResponse(code);

@@ -8,11 +8,14 @@
 import type { Timer, TimerTarget } from "../../event/timers.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { Cluster } from "../../upstream/cluster.ts";
+import type { Host } from "../../upstream/host.ts";
 import type { PoolHandle, UpstreamCallbacks, UpstreamStream } from "../../upstream/http1-conn-pool.ts";
 import type { PoolFailureReason } from "../../upstream/pool-failure.ts";
 import type { HeaderMap } from "../header-map.ts";
 import { RequestHeaders, type ResponseHeaders } from "../message.ts";
 import { resetReasonToString, type StreamResetReason } from "../stream-reset-reason.ts";
+import { isGrpcRequestHeaders } from "../grpc-common.ts";
+import { HostResponseCharge } from "../host-response-charge.ts";
 
 /** What a shadow request carries: the request as it went upstream, and its body and trailers. */
 export interface ShadowMessage {
@@ -73,7 +76,7 @@ export class ShadowWriter {
       if (log.debugOn) log.debug(`shadow cluster '${clusterName}' has no healthy upstream`);
       return;
     }
-    new ShadowRequest(this.server, cluster, message, timeoutMs).start(this.server.clusterManager.httpConnPool(cluster, host));
+    new ShadowRequest(this.server, cluster, host, message, timeoutMs).start(this.server.clusterManager.httpConnPool(cluster, host));
   }
 }
 
@@ -83,13 +86,23 @@ class ShadowRequest implements UpstreamCallbacks, TimerTarget {
   private stream: UpstreamStream | undefined;
   private timer: Timer | undefined;
   private done = false;
+  private responseStarted = false;
+  /**
+   * The host's rq_success / rq_error: Envoy's shadow runs through the async client's router
+   * filter (with the dynamic stats), so the router's rules apply, not the pool's (chargesHost).
+   */
+  private readonly charge: HostResponseCharge;
+  readonly chargesHost = true;
 
   constructor(
     private readonly server: ServerContext,
     private readonly cluster: Cluster,
+    host: Host,
     private readonly message: ShadowMessage,
     private readonly timeoutMs: number,
-  ) {}
+  ) {
+    this.charge = new HostResponseCharge(host, isGrpcRequestHeaders(message.headers));
+  }
 
   start(pool: { newStream(callbacks: UpstreamCallbacks): PoolHandle | undefined }): void {
     if (this.timeoutMs > 0) {
@@ -116,22 +129,29 @@ class ShadowRequest implements UpstreamCallbacks, TimerTarget {
 
   onPoolFailure(_reason: PoolFailureReason, transportFailureReason: string): void {
     this.poolHandle = undefined;
+    this.chargeAbort(503);
     this.end(`connect failed ${transportFailureReason}`);
   }
 
   onUpstreamReset(reason: StreamResetReason): void {
     this.stream = undefined;
+    this.chargeAbort(503);
     this.end(`reset: ${resetReasonToString(reason)}`);
   }
 
   decodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
     this.cluster.stats.countResponse(headers.status);
+    if (!this.done) this.charge.headers(headers.status, headers.get("grpc-status"), endStream, true);
+    this.responseStarted = true;
     if (endStream) this.end();
   }
   decodeData(_data: Uint8Array, endStream: boolean): void {
-    if (endStream) this.end();
+    if (!endStream) return;
+    if (!this.done) this.charge.dataEnd();
+    this.end();
   }
-  decodeTrailers(_trailers: HeaderMap): void {
+  decodeTrailers(trailers: HeaderMap): void {
+    if (!this.done) this.charge.trailers(trailers.get("grpc-status"));
     this.end();
   }
   decodeUpgradeData(): void {}
@@ -146,7 +166,16 @@ class ShadowRequest implements UpstreamCallbacks, TimerTarget {
     const stream = this.stream;
     this.stream = undefined;
     stream?.reset();
+    // Envoy's onResponseTimeout charges only an attempt awaiting its headers.
+    if (!this.responseStarted) this.chargeAbort(504);
     this.end("timeout");
+  }
+
+  /** The mirror ended without a complete answer (Envoy's chargeUpstreamAbort, by its router). */
+  private chargeAbort(code: number): void {
+    if (this.done) return;
+    if (this.responseStarted) this.charge.abortAfterResponseStarted();
+    else this.charge.abortBeforeResponse(code, true);
   }
 
   private end(failure?: string): void {

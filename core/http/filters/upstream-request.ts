@@ -1,4 +1,5 @@
 import type { Timer, TimerTarget, Timers } from "../../event/timers.ts";
+import { HostResponseCharge } from "../host-response-charge.ts";
 import type { Host } from "../../upstream/host.ts";
 import type { PoolHandle, UpstreamCallbacks, UpstreamStream } from "../../upstream/http1-conn-pool.ts";
 import type { PoolFailureReason } from "../../upstream/pool-failure.ts";
@@ -44,11 +45,11 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget, Upstream
   /** Bytes went upstream for this attempt (Envoy's first_upstream_tx_byte_sent): reset-before-request no longer applies. */
   requestStarted = false;
   /**
-   * A gRPC call's non-5xx response headers came without the end of stream: its success waits
-   * for the trailers' grpc-status, and a reset before them is counted in
-   * rq_reset_after_downstream_response_started (Envoy's grpcRqSuccessDeferred).
+   * The host's rq_success / rq_error for this attempt, as Envoy's router charges them; a gRPC
+   * call's deferred verdict (grpcRqSuccessDeferred) is also why a reset after its headers is
+   * counted in rq_reset_after_downstream_response_started.
    */
-  grpcRqSuccessDeferred = false;
+  readonly charge: HostResponseCharge;
   /** The router charges the host's rq_success / rq_error itself, as Envoy's router.cc does: the pool does not. */
   readonly chargesHost = true;
   /**
@@ -104,7 +105,10 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget, Upstream
   constructor(
     private readonly router: UpstreamRequestCallbacks,
     readonly host: Host,
-  ) {}
+    grpcRequest: boolean,
+  ) {
+    this.charge = new HostResponseCharge(host, grpcRequest);
+  }
 
   /**
    * Start per_try_timeout and per_try_idle_timeout (Envoy's setupPerTryTimeout): once the

@@ -81,6 +81,8 @@ describe("the Agent's rates applied (memory runtime)", () => {
     peers = [];
   });
 
+  let server: Server;
+
   async function setup(answers: string[]): Promise<{ upstream: MemoryHttpServer; agent: MemoryHttpServer }> {
     runtime = new MemoryRuntime({ seed: 11 });
     let n = 0;
@@ -93,7 +95,8 @@ describe("the Agent's rates applied (memory runtime)", () => {
       routes: [{ match: { prefix: "/" }, cluster: "backend" }],
       hcm: { tracing: { provider: { name: "envoy.tracers.datadog", typed_config: { "@type": "type.googleapis.com/envoy.config.trace.v3.DatadogConfig", collector_cluster: "datadog_agent" } } } },
     }) as object;
-    await new Server(runtime, loadBootstrap(JSON.stringify(config), "json"), new Logger(runtime, "error")).start();
+    server = new Server(runtime, loadBootstrap(JSON.stringify(config), "json"), new Logger(runtime, "error"));
+    await server.start();
     return { upstream, agent };
   }
 
@@ -134,16 +137,53 @@ describe("the Agent's rates applied (memory runtime)", () => {
     expect(after.map((r) => [r.priority, r.psr, r.dm])).toEqual(Array(5).fill([0, 0, undefined]));
   });
 
-  test("an answer refused (malformed, a rate out of range, empty, too large) changes nothing", async () => {
-    const big = `{"rate_by_service":{"service:,env:":0,"pad":"${"x".repeat(MAX_RESPONSE_BYTES)}"}}`;
-    const { agent } = await setup(['{"rate_by_service":{"service:,env:":0}}', "not json", '{"rate_by_service":{"service:,env:":2}}', "", big]);
+  const counter = (name: string): number => (server.stats.get(`tracing.datadog.${name}`) as { value: number } | undefined)?.value ?? 0;
+
+  /** A valid answer of at least `bytes`: the default rate, then numeric rates for made-up services. */
+  function padded(defaultRate: number, bytes: number): string {
+    const pad: string[] = [];
+    for (let i = 0, size = 0; size < bytes; i++) {
+      const entry = `"service:s${i},env:":0.5`;
+      pad.push(entry);
+      size += entry.length + 1;
+    }
+    return `{"rate_by_service":{"service:,env:":${defaultRate},${pad.join(",")}}}`;
+  }
+
+  test("an answer refused (malformed, a rate out of range, empty) changes nothing", async () => {
+    const { agent } = await setup(['{"rate_by_service":{"service:,env:":0}}', "not json", '{"rate_by_service":{"service:,env:":2}}', "", '{"rate_by_service":{"service:,env:":1}}']);
     await roots(agent, 1);
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 3; i++) {
       const after = await roots(agent, 2);
       expect(after.map((r) => [r.priority, r.psr])).toEqual([
         [0, 0],
         [0, 0],
       ]);
     }
+    // The flush of the last of those brings a valid answer, applied to the next decisions.
+    await roots(agent, 1);
+    expect((await roots(agent, 1)).map((r) => [r.priority, r.psr])).toEqual([[1, 1]]);
+  });
+
+  test("a valid answer over 64 KiB is read whole and applied (Envoy reads the whole answer)", async () => {
+    const { agent } = await setup([padded(0, 100 * 1024)]);
+    await roots(agent, 1);
+    expect((await roots(agent, 2)).map((r) => [r.priority, r.psr])).toEqual([
+      [0, 0],
+      [0, 0],
+    ]);
+    expect([counter("reports_sent"), counter("reports_failed")]).toEqual([2, 0]);
+  });
+
+  test("a 200 past MAX_RESPONSE_BYTES: a report sent (reports_sent), its rates skipped", async () => {
+    const { agent } = await setup(['{"rate_by_service":{"service:,env:":0}}', padded(1, MAX_RESPONSE_BYTES), '{"rate_by_service":{"service:,env:":1}}']);
+    await roots(agent, 1);
+    await roots(agent, 1);
+    // Decided after the oversized answer: still the first answer's rate 0.
+    expect((await roots(agent, 2)).map((r) => [r.priority, r.psr])).toEqual([
+      [0, 0],
+      [0, 0],
+    ]);
+    expect([counter("reports_sent"), counter("reports_failed")]).toEqual([3, 0]);
   });
 });
