@@ -3,7 +3,8 @@
  * Envoy's UpstreamRequest picks it (source/common/router/upstream_request.cc): the cluster's
  * own list — even only the codec — else the router's; and where a cluster's filters count
  * their stats (its scope, cluster.<name>., as Envoy's ClusterInfoImpl gives its upstream
- * filter factories), while the router's count under their HCM's http.<stat_prefix>.
+ * filter factories), while the router's count at the root, as router.cc gives them the
+ * prefix of the HCM's factory context's scope, which is empty.
  */
 import { describe, expect, test } from "vitest";
 import { routerUpstreamHttpFilterChain, selectUpstreamHttpFilterChain } from "../../../../core/http/filters/upstream-http-filter-factories.ts";
@@ -17,9 +18,9 @@ describe("selectUpstreamHttpFilterChain", () => {
   const routerFilters = [filter("router's")];
   const router = routerUpstreamHttpFilterChain(routerFilters, { statPrefix: "ingress" })!;
 
-  test("a cluster without a list runs the router's, whose filters count under the HCM's prefix", () => {
+  test("a cluster without a list runs the router's, whose filters count at the root", () => {
     expect(selectUpstreamHttpFilterChain(cluster(), router)).toBe(router);
-    expect(filterStatsScope(router.chain)).toBe("http.ingress.");
+    expect(filterStatsScope(router.chain)).toBe("");
     expect(selectUpstreamHttpFilterChain(cluster(), undefined)).toBeUndefined();
   });
 
