@@ -2313,6 +2313,8 @@ export interface RbacConfig {
 /** envoy.extensions.filters.network.rbac.v3.RBAC. */
 export interface NetworkRbacConfig extends RbacConfig {
   statPrefix: string;
+  /** enforcement_type CONTINUOUS: decide on every read, not only the first. */
+  continuous: boolean;
 }
 
 /** GrpcService.EnvoyGrpc with the GrpcService's initial_metadata (config/grpc-service-schema.ts, core/http/grpc-async-client.ts). */

@@ -109,7 +109,8 @@ const valueMatcher: z.ZodType<ValueMatcherConfig> = lazySchema(() =>
     bool_match: optionalBool,
     present_match: optionalBool,
     list_match: strictObject({ one_of: valueMatcher.optional() }).optional(),
-    or_match: strictObject({ value_matchers: z.array(valueMatcher).min(2) }).optional(),
+    // proto3: an absent repeated field is an empty list, so `or_match: {}` fails min_items 2 (not "expected array").
+    or_match: strictObject({ value_matchers: z.array(valueMatcher).min(2).prefault([]) }).optional(),
   })
   .transform((v, ctx): ValueMatcherConfig => {
     const key = oneOf(v, ["null_match", "double_match", "string_match", "bool_match", "present_match", "list_match", "or_match"] as const, ctx, true);

@@ -232,8 +232,10 @@ export const networkRbacConfig: z.ZodType<NetworkRbacConfig> = lazySchema(() =>
   strictObject({
       ...rbacFields,
       stat_prefix: nonEmptyString,
-      // ONE_TIME_ON_FIRST_BYTE (the default) is what the filter does; CONTINUOUS re-checks on every read, which only matters for dynamic metadata.
-      enforcement_type: z.enum(["ONE_TIME_ON_FIRST_BYTE"], { message: 'only ONE_TIME_ON_FIRST_BYTE is supported (CONTINUOUS matters only with metadata matchers, which are not)' }).default("ONE_TIME_ON_FIRST_BYTE"),
+      // ONE_TIME_ON_FIRST_BYTE (the default) decides on the first read; CONTINUOUS decides again on
+      // every read, so a rule on metadata an earlier filter sets later (postgres_proxy's, mysql_proxy's
+      // per query) still applies (rbac_filter.cc onData).
+      enforcement_type: z.enum(["ONE_TIME_ON_FIRST_BYTE", "CONTINUOUS"]).default("ONE_TIME_ON_FIRST_BYTE"),
       delay_deny: unsupportedField(),
     })
-    .transform((c): NetworkRbacConfig => ({ ...rbacConfigOf(c), statPrefix: c.stat_prefix })));
+    .transform((c): NetworkRbacConfig => ({ ...rbacConfigOf(c), statPrefix: c.stat_prefix, continuous: c.enforcement_type === "CONTINUOUS" })));

@@ -29,6 +29,8 @@ export interface ConnectionReadSink {
 export type CloseType =
   /** Send what is buffered, then close. */
   | "FlushWrite"
+  /** Drop what is still batched here and close (FIN); what the runtime's socket already holds may still leave. */
+  | "NoFlush"
   /** Drop what is buffered and reset the connection (RST where the runtime allows). */
   | "Abort";
 
@@ -372,6 +374,9 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
     if (type === "Abort") {
       this.batch.clear();
       this.socket.reset();
+    } else if (type === "NoFlush") {
+      this.batch.clear();
+      this.socket.close();
     } else {
       this.flushBatch();
       this.socket.close();

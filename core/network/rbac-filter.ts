@@ -2,7 +2,11 @@
  * Envoy's RBAC network filter (source/extensions/filters/network/rbac/rbac_filter.cc):
  * on the connection's first data (enforcement_type ONE_TIME_ON_FIRST_BYTE) the shadow
  * rules are evaluated and counted, and the enforced rules decide — a denied connection
- * is closed before any byte reaches the next filter (tcp_proxy, the HCM). Header and path
+ * is closed before any byte reaches the next filter (tcp_proxy, the HCM). With CONTINUOUS
+ * both are evaluated again on every read, each evaluation counted (allowed, denied, shadow_*)
+ * and the shadow result written again, so a rule on dynamic metadata an earlier filter sets
+ * later (postgres_proxy's per query) closes the connection at the read that makes it match,
+ * whatever went before. Header and path
  * rules never match a connection. Stats: <stat_prefix>.rbac.<rules_stat_prefix>{allowed,denied},
  * <stat_prefix>.rbac.<shadow_rules_stat_prefix>{shadow_allowed,shadow_denied}.
  */
@@ -32,8 +36,11 @@ export class NetworkRbacConfigState {
   /** The shadow result's dynamic metadata keys (Envoy's shadowEngineResultField / shadowEffectivePolicyIdField). */
   readonly shadowResultKey: string;
   readonly shadowPolicyKey: string;
+  /** enforcement_type CONTINUOUS. */
+  readonly continuous: boolean;
 
   constructor(config: NetworkRbacConfig, context: ServerContext) {
+    this.continuous = config.continuous;
     this.shadowResultKey = config.shadowRulesStatPrefix + "shadow_engine_result";
     this.shadowPolicyKey = config.shadowRulesStatPrefix + "shadow_effective_policy_id";
     this.engine = config.rules && new RbacEngine(config.rules);
@@ -90,7 +97,8 @@ export class NetworkRbacFilter implements ReadFilter, RbacInput {
   }
 
   onData(buffer: ReadBuffer, _endStream: boolean): FilterStatus {
-    if (this.decision === Decision.Unknown) this.decide();
+    // Envoy's onData: CONTINUOUS checks both engines on every call; ONE_TIME_ON_FIRST_BYTE once.
+    if (this.decision === Decision.Unknown || (this.state.continuous && this.decision === Decision.Allow)) this.decide();
     if (this.decision === Decision.Allow) return FilterStatus.Continue;
     // Denied: what it sends goes nowhere.
     buffer.drainAll();
@@ -125,7 +133,8 @@ export class NetworkRbacFilter implements ReadFilter, RbacInput {
     this.decision = Decision.Deny;
     // Envoy's network RBAC filter: setConnectionTerminationDetails(responseDetail(policy id)), "none" without one.
     this.connection.terminationDetails = `rbac_access_denied_matched_policy[${decision.effectivePolicyId === "" ? "none" : decision.effectivePolicyId.replace(/\s/g, "_")}]`;
-    // Envoy: close(NoFlush, "rbac_deny_close"); nothing was written to flush.
-    this.connection.close("FlushWrite");
+    // Envoy: close(NoFlush, "rbac_deny_close"): under CONTINUOUS the upstream may have answered
+    // earlier reads; what is still queued for the client is dropped, not sent.
+    this.connection.close("NoFlush");
   }
 }

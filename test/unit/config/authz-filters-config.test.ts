@@ -46,6 +46,10 @@ describe("rbac", () => {
     expect(problems(rbac({ rules: { policies: { p: { permissions: [{ metadata: { filter: "f", path: [{ key: "k" }], value: {} } }], principals: [{ any: true }] } } } }))).toEqual([
       `${P}.permissions[0].metadata.value: must set one of null_match, double_match, string_match, bool_match, present_match, list_match, or_match`,
     ]);
+    // proto3: `or_match: {}` is an empty value_matchers, which fails min_items 2.
+    expect(problems(rbac({ rules: { policies: { p: { permissions: [{ metadata: { filter: "f", path: [{ key: "k" }], value: { or_match: {} } } }], principals: [{ any: true }] } } } }))).toEqual([
+      `${P}.permissions[0].metadata.value.or_match.value_matchers: must have at least 2 items`,
+    ]);
   });
 
   test("bad addresses, two rules in one permission, an empty policy and any: false are errors", () => {
