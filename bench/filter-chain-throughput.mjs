@@ -76,9 +76,10 @@
 // - `upstream_filters`: the origin cluster's upstream HTTP filters (HttpProtocolOptions
 //   http_filters): header_mutation adding a request and a response header, then
 //   envoy.filters.http.upstream_codec — a filter manager per upstream attempt.
+// - `router_upstream_filters`: the same list as the router's upstream_http_filters.
 // The gRPC services run beside the origin are bench/lib/grpc-services.mjs's.
 //
-//   node bench/filter-chain-throughput.mjs [--with chain|zipkin|ext_proc|ext_proc_streamed|cache|lua|als|oauth2|oauth2_redirect|custom_response|custom_response_fires|otel|datadog|grpc_json|skywalking|otel_access_log|checksum|lua_cluster_specifier|custom_tags|access_log_filters|upstream_filters] [--rounds 3] [--duration 5s] [--runtimes node,bun,deno]
+//   node bench/filter-chain-throughput.mjs [--with chain|zipkin|ext_proc|ext_proc_streamed|cache|lua|als|oauth2|oauth2_redirect|custom_response|custom_response_fires|otel|datadog|grpc_json|skywalking|otel_access_log|checksum|lua_cluster_specifier|custom_tags|access_log_filters|upstream_filters|router_upstream_filters] [--rounds 3] [--duration 5s] [--runtimes node,bun,deno]
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -408,26 +409,38 @@ function withOpenTelemetryAccessLog(config, port) {
   return copy;
 }
 /** The bench config whose origin cluster runs header_mutation as an upstream HTTP filter (a request and a response header), before the upstream codec. */
+/** header_mutation adding a request and a response header, then the terminal upstream codec: an upstream HTTP filter list. */
+function upstreamHeaderMutationFilters() {
+  const add = (key, value) => ({ append: { header: { key, value }, append_action: "OVERWRITE_IF_EXISTS_OR_ADD" } });
+  return [
+    {
+      name: "envoy.filters.http.header_mutation",
+      typed_config: {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+        mutations: { request_mutations: [add("x-upstream-filter", "1")], response_mutations: [add("x-upstream-filter-response", "1")] },
+      },
+    },
+    { name: "envoy.filters.http.upstream_codec", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec" } },
+  ];
+}
 function withUpstreamFilters(config) {
   const copy = structuredClone(config);
   const options = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
-  const add = (key, value) => ({ append: { header: { key, value }, append_action: "OVERWRITE_IF_EXISTS_OR_ADD" } });
   copy.static_resources.clusters[0].typed_extension_protocol_options = {
     [options]: {
       "@type": `type.googleapis.com/${options}`,
       explicit_http_config: { http_protocol_options: {} },
-      http_filters: [
-        {
-          name: "envoy.filters.http.header_mutation",
-          typed_config: {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
-            mutations: { request_mutations: [add("x-upstream-filter", "1")], response_mutations: [add("x-upstream-filter-response", "1")] },
-          },
-        },
-        { name: "envoy.filters.http.upstream_codec", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec" } },
-      ],
+      http_filters: upstreamHeaderMutationFilters(),
     },
   };
+  return copy;
+}
+/** The same list as the router's own upstream_http_filters (the cluster has none). */
+function withRouterUpstreamFilters(config) {
+  const copy = structuredClone(config);
+  const hcm = copy.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+  const router = hcm.http_filters.find((filter) => filter.name === "envoy.filters.http.router");
+  router.typed_config.upstream_http_filters = upstreamHeaderMutationFilters();
   return copy;
 }
 /** The bench config with the checksum filter first, the SHA-256 of the origin's 64-byte body expected on /64: every response hashed and found matching. */
@@ -565,6 +578,7 @@ const variants = {
   lua_cluster_specifier: ["lua cluster specifier, the sandbox's script", () => withLuaClusterSpecifier(base), ""],
   custom_tags: ["zipkin tracer, all sampled, 4 custom tags", () => withCustomTags(base), ""],
   upstream_filters: ["header_mutation as an upstream HTTP filter", () => withUpstreamFilters(base), ""],
+  router_upstream_filters: ["header_mutation in the router's upstream_http_filters", () => withRouterUpstreamFilters(base), ""],
   access_log_filters: ["the file access log behind 3 filters", () => withFileAccessLog(base, ACCESS_LOG_FILTERS), "", { baseline: ["file access log", () => withFileAccessLog(base)] }],
 };
 const variant = variants[values.with];
