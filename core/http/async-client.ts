@@ -347,7 +347,7 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget, LoadBalance
     }
     this.responseHeaders = headers;
     this.cluster?.stats.countResponse(headers.status);
-    this.charge?.headers(headers.status, headers.get("grpc-status"), endStream, true);
+    this.charge?.headers(headers, endStream, true);
     if (endStream) this.succeed(undefined);
   }
 
@@ -370,7 +370,7 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget, LoadBalance
 
   decodeTrailers(trailers: HeaderMap): void {
     if (this.done) return;
-    this.charge?.trailers(trailers.get("grpc-status"));
+    this.charge?.trailers(trailers);
     this.succeed(trailers);
   }
 

@@ -7,6 +7,8 @@
  * rules apply. The connection pools charge only callbacks that do not (UpstreamCallbacks.chargesHost).
  */
 import type { Host } from "../upstream/host.ts";
+import type { HeaderMap } from "./header-map.ts";
+import type { ResponseHeaders } from "./message.ts";
 import { grpcToHttpStatus, parseGrpcStatus } from "./grpc-common.ts";
 
 export class HostResponseCharge {
@@ -25,15 +27,16 @@ export class HostResponseCharge {
    * The response headers (chargeUpstreamCode, then handleNon5xxResponseHeaders): a 5xx is an
    * rq_error when the dynamic stats are charged; anything else an rq_success, then and there —
    * a reset after them changes nothing — but a gRPC call's waits for its grpc-status: in these
-   * headers if they end the stream (trailers-only), else in the trailers.
+   * headers if they end the stream (trailers-only), else in the trailers. The grpc-status is
+   * read only there: other responses pay no header lookup.
    */
-  headers(status: number, grpcStatus: string | undefined, endStream: boolean, dynamicStatsCharged: boolean): void {
-    if (status >= 500) {
+  headers(headers: ResponseHeaders, endStream: boolean, dynamicStatsCharged: boolean): void {
+    if (headers.status >= 500) {
       if (dynamicStatsCharged) this.host.stats.rqError++;
     } else if (!this.grpcRequest) {
       this.host.stats.rqSuccess++;
     } else if (endStream) {
-      this.grpcStatus(grpcStatus);
+      this.grpcStatus(headers.get("grpc-status"));
     } else {
       this.grpcRqSuccessDeferred = true;
     }
@@ -45,8 +48,8 @@ export class HostResponseCharge {
   }
 
   /** The trailers (onUpstreamTrailers): a deferred gRPC verdict by their grpc-status. */
-  trailers(grpcStatus: string | undefined): void {
-    if (this.grpcRqSuccessDeferred) this.grpcStatus(grpcStatus);
+  trailers(trailers: HeaderMap): void {
+    if (this.grpcRqSuccessDeferred) this.grpcStatus(trailers.get("grpc-status"));
   }
 
   /** A gRPC call's verdict by its grpc-status: a success unless absent, unparsable or a 5xx by grpcToHttpStatus. */

@@ -835,7 +835,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
   onUpstreamTrailers(request: UpstreamRequest, trailers: HeaderMap): void {
     if (this.done || request !== this.upstreamRequest) return;
     // Envoy's onUpstreamTrailers: the deferred gRPC verdict, by the trailers' grpc-status.
-    request.charge.trailers(trailers.get("grpc-status"));
+    request.charge.trailers(trailers);
     this.finish();
     this.callbacks.encodeTrailers(trailers);
   }
@@ -1195,7 +1195,7 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
    * started only to a gRPC call still waiting, chargeUpstreamAbort).
    */
   private chargeHostResponse(request: UpstreamRequest, headers: ResponseHeaders, endStream: boolean, dynamicStatsCharged: boolean): void {
-    request.charge.headers(headers.status, headers.get("grpc-status"), endStream, dynamicStatsCharged);
+    request.charge.headers(headers, endStream, dynamicStatsCharged);
   }
 
   /**

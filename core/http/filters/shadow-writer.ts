@@ -141,7 +141,7 @@ class ShadowRequest implements UpstreamCallbacks, TimerTarget {
 
   decodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
     this.cluster.stats.countResponse(headers.status);
-    if (!this.done) this.charge.headers(headers.status, headers.get("grpc-status"), endStream, true);
+    if (!this.done) this.charge.headers(headers, endStream, true);
     this.responseStarted = true;
     if (endStream) this.end();
   }
@@ -151,7 +151,7 @@ class ShadowRequest implements UpstreamCallbacks, TimerTarget {
     this.end();
   }
   decodeTrailers(trailers: HeaderMap): void {
-    if (!this.done) this.charge.trailers(trailers.get("grpc-status"));
+    if (!this.done) this.charge.trailers(trailers);
     this.end();
   }
   decodeUpgradeData(): void {}
