@@ -54,6 +54,8 @@ export class KafkaBrokerFilter implements ReadFilter {
   }
 
   onData(buffer: ReadBuffer, _endStream: boolean): FilterStatus {
+    // Stopped: what is left is the failed request's (the client's end of stream still comes here).
+    if (this.requests.failed) return FilterStatus.StopIteration;
     // All the buffer holds is new: the filter after this one (tcp_proxy) drains every read.
     for (let i = 0; i < buffer.chunkCount; i++) {
       if (!this.requests.feed(buffer.chunkAt(i))) {
