@@ -23,7 +23,53 @@ function config(kafka: object): string {
 const filterOf = (kafka: object) => loadBootstrap(config(kafka), "json").listeners[0]!.filterChains[0]!.filters[0];
 const PREFIX = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config";
 
+/** envoyproxy/examples kafka-broker/envoy.yaml, as written (Apache-2.0, The Envoy Project Authors). */
+const ENVOY_EXAMPLE = `static_resources:
+  listeners:
+  - address:
+      socket_address:
+        address: 0.0.0.0 # Host that Kafka clients should connect to.
+        port_value: 10000  # Port that Kafka clients should connect to.
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.kafka_broker
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.kafka_broker.v3.KafkaBroker
+          stat_prefix: kafka_broker
+      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+          stat_prefix: tcp
+          cluster: localkafka
+
+  clusters:
+  - name: localkafka
+    type: STRICT_DNS
+    lb_policy: ROUND_ROBIN
+    load_assignment:
+      cluster_name: kafka_service
+      endpoints:
+      - lb_endpoints:
+        - endpoint:
+            address:
+              socket_address:
+                address: kafka-server # Kafka broker's host
+                port_value: 9092 # Kafka broker's port.
+
+admin:
+  address:
+    socket_address:
+      address: 0.0.0.0
+      port_value: 8001
+`;
+
 describe("kafka_broker config", () => {
+  test("Envoy's kafka-broker example loads as written", () => {
+    const bootstrap = loadBootstrap(ENVOY_EXAMPLE, "yaml");
+    expect(bootstrap.listeners[0]!.filterChains[0]!.filters.map((f) => f.type)).toEqual(["envoy.filters.network.kafka_broker", "envoy.filters.network.tcp_proxy"]);
+    expect(bootstrap.listeners[0]!.filterChains[0]!.filters[0]).toMatchObject({ config: { statPrefix: "kafka_broker" } });
+  });
+
   test("stat_prefix in either spelling; the other fields at their defaults", () => {
     expect(filterOf({ stat_prefix: "kafka_broker" })).toMatchObject({ type: "envoy.filters.network.kafka_broker", config: { statPrefix: "kafka_broker" } });
     expect(filterOf({ statPrefix: "k", forceResponseRewrite: false, apiKeysAllowed: [], api_keys_denied: [] })).toMatchObject({ config: { statPrefix: "k" } });
