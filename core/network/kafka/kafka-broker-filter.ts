@@ -12,11 +12,10 @@
  *
  * A frame that cannot be read (kafka-headers.ts), or a response to no request, is Envoy's
  * exception: it counts `failure` and the filter returns StopIteration without draining, so
- * that direction's bytes no longer reach the other side. polyvoy does the same: a failed
- * request stops the chain and reading from the client (Envoy reads on up to the
- * connection's buffer limit, re-decoding and failing again); after a failed response the
- * broker's bytes are dropped, each write counting one more `response.failure` as Envoy's
- * re-decoding of its growing buffer does.
+ * that direction's bytes no longer reach the other side. polyvoy does the same: after a
+ * failed request the client's bytes are dropped and reading from it stops (stopRequests);
+ * after a failed response the broker's bytes are dropped, each write counting one more
+ * `response.failure` as Envoy's re-decoding of its unsent buffer does.
  */
 import type { Connection } from "../connection.ts";
 import { FilterStatus, type ReadFilter } from "../filter.ts";
@@ -54,17 +53,28 @@ export class KafkaBrokerFilter implements ReadFilter {
   }
 
   onData(buffer: ReadBuffer, _endStream: boolean): FilterStatus {
-    // Stopped: what is left is the failed request's (the client's end of stream still comes here).
-    if (this.requests.failed) return FilterStatus.StopIteration;
+    // Stopped: a read after the failure (tcp_proxy re-enables reading when its upstream
+    // connects or drains; the client's end of stream) is held back too.
+    if (this.requests.failed) return this.stopRequests(buffer);
     // All the buffer holds is new: the filter after this one (tcp_proxy) drains every read.
     for (let i = 0; i < buffer.chunkCount; i++) {
       if (!this.requests.feed(buffer.chunkAt(i))) {
         this.stats.requestFailure.inc();
-        this.connection.readDisable(true);
-        return FilterStatus.StopIteration;
+        return this.stopRequests(buffer);
       }
     }
     return FilterStatus.Continue;
+  }
+
+  /**
+   * The client's bytes go no further. Envoy leaves them in the read buffer, which fills to
+   * the connection's limit and stops reading; here they are dropped and reading stops at
+   * once: the broker gets none of them either way, and nothing is held without bound.
+   */
+  private stopRequests(buffer: ReadBuffer): FilterStatus {
+    buffer.drainAll();
+    this.connection.readDisable(true);
+    return FilterStatus.StopIteration;
   }
 
   private onRequest(size: number, head: Uint8Array): boolean {

@@ -162,6 +162,29 @@ describe("kafka_broker filter", () => {
     expect(stats()).toEqual({ "request.metadata_request": 1, "request.failure": 1 });
   });
 
+  test("a malformed request sent before the broker is connected: still nothing reaches it, and later bytes neither", async () => {
+    const runtime = new MemoryRuntime({ seed: 4 });
+    const upstreams: Peer[] = [];
+    await runtime.listen({ address: "127.0.0.1", port: UPSTREAM }, (socket) => upstreams.push(new Peer(socket)));
+    const config = tcpProxyConfig({ listenPort: PROXY, upstreamPorts: [UPSTREAM] }) as { static_resources: { listeners: { filter_chains: { filters: object[] }[] }[] } };
+    config.static_resources.listeners[0]!.filter_chains[0]!.filters.unshift({
+      name: "kafka",
+      typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.kafka_broker.v3.KafkaBroker", stat_prefix: "k" },
+    });
+    const server = await startProxy(runtime, config);
+    const client = new Peer(runtime.connect({ address: "127.0.0.1", port: PROXY }));
+    client.send(Uint8Array.of(0xff, 0xff, 0xff, 0xf0, 1, 2, 3));
+    runtime.runDue();
+    // tcp_proxy enables reading once its upstream is connected; the filter stops it again.
+    client.send(request(18, 0, 1));
+    runtime.runDue();
+    client.send(request(18, 0, 2));
+    runtime.runDue();
+    expect(upstreams[0]!.bytes).toEqual([]);
+    expect((server.stats.get("kafka.k.request.failure") as { value: number }).value).toBe(1);
+    expect((server.stats.get("kafka.k.request.api_versions_request") as { value: number }).value).toBe(0);
+  });
+
   test("a negative request size is a failure", async () => {
     const { runtime, upstreams, client, stats } = await setup();
     client.send(Uint8Array.of(0xff, 0xff, 0xff, 0xff, 1, 2, 3));
