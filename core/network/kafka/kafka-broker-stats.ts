@@ -1,7 +1,6 @@
 import type { Counter } from "../../stats/counter.ts";
 import type { Histogram } from "../../stats/histogram.ts";
 import type { StatsStore } from "../../stats/stats-store.ts";
-import { sanitizeStatsPrefix } from "../../stats/sanitize-stats-name.ts";
 import { KAFKA_APIS } from "./kafka-api-keys.ts";
 
 /**
@@ -22,8 +21,11 @@ export interface KafkaBrokerStats {
 }
 
 export function kafkaBrokerStats(stats: StatsStore, statPrefix: string): KafkaBrokerStats {
-  const request = sanitizeStatsPrefix(`kafka.${statPrefix}.request.`);
-  const response = sanitizeStatsPrefix(`kafka.${statPrefix}.response.`);
+  // Not sanitized: Envoy names them in the server's scope with the prefix as written
+  // (POOL_COUNTER_PREFIX(scope, "kafka.{}.request."), broker/config.cc giving context.scope()),
+  // not through a scope of their own, which would sanitize it.
+  const request = `kafka.${statPrefix}.request.`;
+  const response = `kafka.${statPrefix}.response.`;
   return {
     requests: KAFKA_APIS.map((api) => stats.counter(`${request}${api.name}_request`)),
     requestUnknown: stats.counter(`${request}unknown`),
