@@ -137,6 +137,15 @@ registerLazyNetworkFilterFactory("envoy.filters.network.mysql_proxy", async () =
   };
 });
 
+registerLazyNetworkFilterFactory("envoy.filters.network.kafka_broker", async () => {
+  const [{ KafkaBrokerFilter }, { kafkaBrokerStats }] = await Promise.all([import("./network/kafka/kafka-broker-filter.ts"), import("./network/kafka/kafka-broker-stats.ts")]);
+  return (config, context) => {
+    const stats = kafkaBrokerStats(context.stats, config.statPrefix);
+    const now = () => context.runtime.now();
+    return (connection) => new KafkaBrokerFilter(stats, connection, now);
+  };
+});
+
 registerLazyNetworkFilterFactory("envoy.filters.network.redis_proxy", async () => {
   const { redisProxyFilterFactory } = await import("./network/redis/redis-proxy-factory.ts");
   return redisProxyFilterFactory;

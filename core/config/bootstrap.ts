@@ -277,7 +277,7 @@ export interface ProxyProtocolConfig {
 }
 
 /** A network filter: `type` is the canonical extension name, e.g. "envoy.filters.network.tcp_proxy". */
-export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter | ConnectionLimitFilterConfig | NetworkRbacFilterConfig | NetworkScriptFilterConfig | PostgresProxyFilterConfig | MySQLProxyFilterConfig | RedisProxyFilterConfig | SniDynamicForwardProxyFilterConfig);
+export type NetworkFilterConfig = { name: string } & (TcpProxyFilter | HttpConnectionManagerFilter | ConnectionLimitFilterConfig | NetworkRbacFilterConfig | NetworkScriptFilterConfig | PostgresProxyFilterConfig | MySQLProxyFilterConfig | KafkaBrokerFilterConfig | RedisProxyFilterConfig | SniDynamicForwardProxyFilterConfig);
 
 /** envoy.extensions.filters.network.sni_dynamic_forward_proxy.v3.FilterConfig (core/network/sni-dynamic-forward-proxy.ts). */
 export interface SniDynamicForwardProxyFilterConfig {
@@ -319,6 +319,16 @@ export interface MySQLProxyFilterConfig {
 
 /** envoy.extensions.filters.network.mysql_proxy.v3.MySQLProxy (access_log only empty, downstream_ssl only DISABLE). */
 export interface MySQLProxyConfig {
+  statPrefix: string;
+}
+
+export interface KafkaBrokerFilterConfig {
+  type: "envoy.filters.network.kafka_broker";
+  config: KafkaBrokerConfig;
+}
+
+/** envoy.extensions.filters.network.kafka_broker.v3.KafkaBroker (force_response_rewrite, the address rewrite and api_keys_* only at their defaults). */
+export interface KafkaBrokerConfig {
   statPrefix: string;
 }
 

@@ -16,6 +16,7 @@ import { clusterMatchCriteria, metadataMatch, metadataSchema } from "./metadata-
 import { lbSubsetConfig } from "./lb-subset-schema.ts";
 import { networkRbacConfig } from "./rbac-schema.ts";
 import { mysqlProxyConfig } from "./mysql-proxy-schema.ts";
+import { kafkaBrokerConfig } from "./kafka-broker-schema.ts";
 import { redisProxyConfig } from "./redis-proxy-schema.ts";
 import { postgresProxyConfig } from "./postgres-proxy-schema.ts";
 import type { Bootstrap, CidrRangeConfig, ClusterConfig, DnsCacheSettings, DownstreamTlsConfig, DynamicForwardProxyFilterConfig, EdsClusterConfig, Http2ProtocolOptionsConfig, UpstreamTlsConfig, ConnectionLimitConfig, FilterChainConfig, FilterChainMatchConfig, HttpFilterConfig, LbEndpointConfig, ListenerFilterConfig, LoadBalancingConfig, LocalityLbEndpointsConfig, ListenerConfig, NetworkFilterConfig, ProxyProtocolConfig, RedisUpstreamAuth, RetryBudgetConfig, SocketAddressConfig, TcpProxyConfig, TcpTunnelingConfig, TlsInspectorConfig, XdsConfigSource } from "./bootstrap.ts";
@@ -321,6 +322,10 @@ export const NETWORK_FILTERS: { [T in NetworkFilterType]: { typeUrl: string; typ
     typeUrl: "type.googleapis.com/envoy.extensions.filters.network.mysql_proxy.v3.MySQLProxy",
     typedConfig: mysqlProxyConfig,
   },
+  "envoy.filters.network.kafka_broker": {
+    typeUrl: "type.googleapis.com/envoy.extensions.filters.network.kafka_broker.v3.KafkaBroker",
+    typedConfig: kafkaBrokerConfig,
+  },
   "envoy.filters.network.redis_proxy": {
     typeUrl: "type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProxy",
     typedConfig: redisProxyConfig,
@@ -441,7 +446,7 @@ const networkFilters = lazySchema(() =>
   .superRefine((filters, ctx) => {
     // Envoy's terminal-filter check: tcp_proxy and the HCM end a chain, nothing else may.
     filters.forEach((filter, i) => {
-      const terminal = filter.type !== "envoy.filters.network.connection_limit" && filter.type !== "envoy.filters.network.rbac" && filter.type !== "envoy.filters.network.postgres_proxy" && filter.type !== "envoy.filters.network.mysql_proxy" && filter.type !== "polyvoy.filters.network.script" && filter.type !== "envoy.filters.network.sni_dynamic_forward_proxy";
+      const terminal = filter.type !== "envoy.filters.network.connection_limit" && filter.type !== "envoy.filters.network.rbac" && filter.type !== "envoy.filters.network.postgres_proxy" && filter.type !== "envoy.filters.network.mysql_proxy" && filter.type !== "envoy.filters.network.kafka_broker" && filter.type !== "polyvoy.filters.network.script" && filter.type !== "envoy.filters.network.sni_dynamic_forward_proxy";
       const last = i === filters.length - 1;
       if (terminal && !last) {
         const message = `terminal filter named ${filter.name} of type ${filter.type} must be the last filter in a network filter chain`;

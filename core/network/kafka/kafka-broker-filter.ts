@@ -1,0 +1,106 @@
+/**
+ * Envoy's kafka_broker network filter (contrib/kafka/filters/network/source/broker/
+ * filter.cc): it reads the Kafka protocol both ways for stats and passes every byte on
+ * unchanged to the next filter (tcp_proxy). A request counts as `<api>_request` (or
+ * `unknown` for an API or version Envoy has no parser for, kafka-api-keys.ts) and is
+ * remembered by its correlation id; the response carrying that id counts as
+ * `<api>_response` with its `_duration`, or `unknown`.
+ *
+ * Where Envoy differs: it decodes each request's and response's whole body, and counts a
+ * body that does not decode as `failure` (a deserializer throws) or `unknown` (bytes left
+ * over); polyvoy reads the headers only and counts such a message by its header.
+ *
+ * A frame that cannot be read (kafka-headers.ts), or a response to no request, is Envoy's
+ * exception: it counts `failure` and the filter returns StopIteration without draining, so
+ * that direction's bytes no longer reach the other side. polyvoy does the same: after a
+ * failed request the client's bytes are dropped and reading from it stops (stopRequests);
+ * after a failed response the broker's bytes are dropped, each write counting one more
+ * `response.failure` as Envoy's re-decoding of its unsent buffer does.
+ */
+import type { Connection } from "../connection.ts";
+import { FilterStatus, type ReadFilter } from "../filter.ts";
+import type { ReadBuffer } from "../read-buffer.ts";
+import { kafkaApi } from "./kafka-api-keys.ts";
+import type { KafkaBrokerStats } from "./kafka-broker-stats.ts";
+import { KafkaFrameReader } from "./kafka-frame-reader.ts";
+import { REQUEST_HEAD_SIZE, RESPONSE_HEAD_SIZE, requestHeader, responseCorrelationId } from "./kafka-headers.ts";
+import { KafkaInFlight } from "./kafka-in-flight.ts";
+
+export class KafkaBrokerFilter implements ReadFilter {
+  private readonly inFlight = new KafkaInFlight();
+  private readonly requests = new KafkaFrameReader(REQUEST_HEAD_SIZE, (size, head) => this.onRequest(size, head));
+  private readonly responses = new KafkaFrameReader(RESPONSE_HEAD_SIZE, (size, head) => this.onResponse(size, head));
+
+  constructor(
+    private readonly stats: KafkaBrokerStats,
+    private readonly connection: Connection,
+    private readonly now: () => number,
+  ) {
+    // Envoy adds it as a read and a write filter: the broker's responses are read as they are written to the client.
+    connection.addWriteFilter((data) => {
+      if (this.responses.failed || !this.responses.feed(data)) {
+        this.stats.responseFailure.inc();
+        return false;
+      }
+      return true;
+    });
+  }
+
+  initializeReadFilterCallbacks(): void {}
+
+  onNewConnection(): FilterStatus {
+    return FilterStatus.Continue;
+  }
+
+  onData(buffer: ReadBuffer, _endStream: boolean): FilterStatus {
+    // Stopped: a read after the failure (tcp_proxy re-enables reading when its upstream
+    // connects or drains; the client's end of stream) is held back too.
+    if (this.requests.failed) return this.stopRequests(buffer);
+    // All the buffer holds is new: the filter after this one (tcp_proxy) drains every read.
+    for (let i = 0; i < buffer.chunkCount; i++) {
+      if (!this.requests.feed(buffer.chunkAt(i))) {
+        this.stats.requestFailure.inc();
+        return this.stopRequests(buffer);
+      }
+    }
+    return FilterStatus.Continue;
+  }
+
+  /**
+   * The client's bytes go no further. Envoy leaves them in the read buffer, which fills to
+   * the connection's limit and stops reading; here they are dropped and reading stops at
+   * once: the broker gets none of them either way, and nothing is held without bound.
+   */
+  private stopRequests(buffer: ReadBuffer): FilterStatus {
+    buffer.drainAll();
+    this.connection.readDisable(true);
+    return FilterStatus.StopIteration;
+  }
+
+  private onRequest(size: number, head: Uint8Array): boolean {
+    const header = requestHeader(size, head);
+    if (header === undefined) return false;
+    const arrivedAt = this.now();
+    // Envoy's Forwarder expects a response to every request, decoded or not (broker/filter.cc).
+    this.inFlight.add(header.correlationId, { apiKey: header.apiKey, apiVersion: header.apiVersion, arrivedAt });
+    if (kafkaApi(header.apiKey, header.apiVersion) === undefined) this.stats.requestUnknown.inc();
+    else this.stats.requests[header.apiKey]!.inc();
+    return true;
+  }
+
+  private onResponse(size: number, head: Uint8Array): boolean {
+    const correlationId = responseCorrelationId(size, head);
+    if (correlationId === undefined) return false;
+    // Envoy throws "no response metadata registered for correlation_id" (kafka_response_parser.cc).
+    const request = this.inFlight.take(correlationId);
+    if (request === undefined) return false;
+    if (kafkaApi(request.apiKey, request.apiVersion) === undefined) {
+      this.stats.responseUnknown.inc();
+      return true;
+    }
+    this.stats.responses[request.apiKey]!.inc();
+    // Whole milliseconds, as Envoy's duration_cast<milliseconds> (KafkaMetricsFacadeImpl::onMessage).
+    this.stats.responseDurations[request.apiKey]!.record(Math.floor(this.now() - request.arrivedAt));
+    return true;
+  }
+}
