@@ -12,6 +12,7 @@ import type { Server } from "../../core/server.ts";
 import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
 import { httpProxyConfig } from "../support/configs.ts";
 import { startProxy } from "./support/proxy.ts";
+import { MemoryH2Server } from "./support/h2-peers.ts";
 
 const PROXY = 10000;
 const ORIGIN = 8081;
@@ -214,6 +215,63 @@ describe("a WebSocket waiting for the origin's 101", () => {
     runtime.advance(60_000);
     expect(client.answer()).toBe("");
     expect(origin.received()).toMatch(/^CONNECT example\.com:443 HTTP\/1\.1\r\n/);
+    expect(stat("cluster.backend.upstream_rq_timeout")).toBe(0);
+  });
+});
+
+describe("an HTTP/1.1 client's WebSocket to an HTTP/2 origin (an extended CONNECT upstream)", () => {
+  const HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+
+  async function h2Proxy(): Promise<MemoryH2Server> {
+    runtime = new MemoryRuntime({ seed: 6 });
+    const h2 = await MemoryH2Server.listen(runtime, ORIGIN, { allowConnect: true });
+    closers.push(h2);
+    server = await startProxy(
+      runtime,
+      httpProxyConfig({
+        listenPort: PROXY,
+        clusters: { backend: [ORIGIN] },
+        routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend", timeout: "2s" } } }],
+        hcm: { upgrade_configs: [{ upgrade_type: "websocket" }] },
+        clusterExtra: {
+          typed_extension_protocol_options: { [HTTP_OPTIONS]: { "@type": `type.googleapis.com/${HTTP_OPTIONS}`, explicit_http_config: { http2_protocol_options: { allow_connect: true } } } },
+        },
+      }),
+    );
+    return h2;
+  }
+
+  test("unanswered, the route timeout answers 504 as to an HTTP/1.1 origin", async () => {
+    const h2 = await h2Proxy();
+    const client = rawClient();
+    client.write(WS_HEAD);
+    runtime.advance(1999);
+    expect(h2.exchanges).toHaveLength(1);
+    expect(client.answer()).toBe("");
+    runtime.advance(1);
+    expect(client.answer()).toMatch(/^HTTP\/1\.1 504 Gateway Timeout\r\n/);
+    runtime.advance(10);
+    // Its stream is reset.
+    expect(h2.exchanges[0]!.reset).toBeDefined();
+    expect(stat("cluster.backend.upstream_rq_timeout")).toBe(1);
+  });
+
+  test("answered 200: a 101 to the client with no Sec-WebSocket-Accept made up (the client's key went as a field, as Envoy's); no route timeout after", async () => {
+    const h2 = await h2Proxy();
+    const client = rawClient();
+    client.write(WS_HEAD);
+    runtime.advance(500);
+    const exchange = h2.exchanges[0]!;
+    expect([exchange.header(":method"), exchange.header(":protocol"), exchange.header("sec-websocket-key")]).toEqual(["CONNECT", "websocket", "abc"]);
+    exchange.stream.sendHeaders([":status", "200"], false);
+    runtime.advance(10);
+    const answer = client.answer();
+    expect(answer).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n/);
+    expect(answer.toLowerCase()).not.toContain("sec-websocket-accept");
+    runtime.advance(30_000);
+    exchange.stream.sendData(encode("pong"), false);
+    runtime.advance(10);
+    expect(client.answer().endsWith("\r\n\r\npong")).toBe(true);
     expect(stat("cluster.backend.upstream_rq_timeout")).toBe(0);
   });
 });
