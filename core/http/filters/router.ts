@@ -879,7 +879,8 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
    * asks for (none, two, or a wrong one): Envoy's codec filter answers 502 with no body,
    * flag UPE, details websocket_handshake_invalid_accept (upstream_codec_filter.cc); the
    * upstream's connection is closed. As that local reply, it charges no cluster stats and
-   * tells outlier detection nothing.
+   * tells outlier detection nothing (a later revision, proposed in envoyproxy/envoy#46959,
+   * would make it a reset that retries and outlier detection see; not followed here).
    */
   onUpstreamWebSocketInvalidAccept(request: UpstreamRequest): void {
     this.handshakeLocalReply(request, 502, "websocket_handshake_invalid_accept", CoreResponseFlag.UpstreamProtocolError, undefined);
