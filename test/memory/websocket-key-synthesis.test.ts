@@ -73,12 +73,13 @@ function keysIn(head: string): string[] {
   return [...head.matchAll(/^sec-websocket-key: *(.*)$/gim)].map((m) => m[1]!.trim());
 }
 
-async function proxy(): Promise<void> {
+async function proxy(clusterExtra?: Record<string, unknown>): Promise<void> {
   server = await startProxy(
     runtime,
     httpProxyConfig({
       listenPort: PROXY,
       clusters: { backend: [ORIGIN] },
+      clusterExtra,
       routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend" } } }],
       hcm: {
         codec_type: "HTTP2",
@@ -206,6 +207,28 @@ describe("an HTTP/2 client's WebSocket to an HTTP/1.1 origin", () => {
     expect(headerOf(ws.headers[0], ":status")).toBe("403");
     expect(headerOf(ws.headers[0], "sec-websocket-accept")).toBeUndefined();
     expect(ws.text).toBe("no");
+  });
+
+  test("the key goes on at the codec, after the cluster's upstream HTTP filters: one removing the field sees none to remove", async () => {
+    runtime = new MemoryRuntime({ seed: 16 });
+    const seen = await origin((head) => `HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\nsec-websocket-accept: ${acceptOf(keysIn(head)[0] ?? "")}\r\n\r\n`);
+    const OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+    const mutation = {
+      name: "envoy.filters.http.header_mutation",
+      typed_config: {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+        mutations: { request_mutations: [{ remove: "sec-websocket-key" }, { append: { header: { key: "x-upstream-filter", value: "ran" } } }] },
+      },
+    };
+    const codec = { name: "envoy.filters.http.upstream_codec", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec" } };
+    await proxy({ typed_extension_protocol_options: { [OPTIONS]: { "@type": `type.googleapis.com/${OPTIONS}`, explicit_http_config: { http_protocol_options: {} }, http_filters: [mutation, codec] } } });
+    const client = new H2Client(runtime, PROXY);
+    runtime.advance(10);
+    const ws = openWebSocket(client);
+    runtime.advance(100);
+    expect(seen.received[0]).toMatch(/\r\nx-upstream-filter: ran\r\n/);
+    expect(keysIn(seen.received[0]!)).toHaveLength(1);
+    expect(headerOf(ws.headers[0], ":status")).toBe("200");
   });
 
   test("a client that sent its own key keeps it, and its accept is neither checked nor dropped", async () => {
