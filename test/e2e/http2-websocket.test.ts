@@ -169,8 +169,10 @@ describe.each(RUNTIMES)("WebSockets over HTTP/2 (extended CONNECT) on %s", (runt
         stream.end();
         return;
       }
-      // RFC 8441 §5 has no key over HTTP/2, but the HTTP/1.1 client behind polyvoy sent one and
-      // checks the answer (neither Envoy nor polyvoy makes it up): answered as RFC 6455 §4.2.2.
+      // RFC 8441 §5 has no key over HTTP/2, but the HTTP/1.1 client behind polyvoy sent one (passed
+      // on as a field) and checks the answer, which neither Envoy nor polyvoy makes up for an
+      // HTTP/2 origin (transformUpgradeResponseFromH2toH1 sets only upgrade and connection):
+      // answered as RFC 6455 §4.2.2.
       const key = headers["sec-websocket-key"];
       const accept = typeof key === "string" ? createHash("sha1").update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest("base64") : undefined;
       stream.respond({ ":status": 200, ...(accept ? { "sec-websocket-accept": accept } : {}) });
@@ -249,7 +251,8 @@ describe.each(RUNTIMES)("WebSockets over HTTP/2 (extended CONNECT) on %s", (runt
         ":path": "/direct",
         ":authority": "ws.test",
         "sec-websocket-version": "13",
-        // RFC 8441 §5 drops the key over HTTP/2; an HTTP/1.1 upstream needs one, and neither Envoy nor polyvoy makes it up.
+        // RFC 8441 §5 drops the key over HTTP/2; a client's own is kept as it is (and the origin's
+        // accept passed on unchecked): only a keyless one gets a key made up (websocket-handshake-upstream.test.ts).
         "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
       });
       const head = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {

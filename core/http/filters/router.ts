@@ -40,7 +40,8 @@ import { convertRequestHeadersForInternalRedirect, type InternalRedirectTarget }
 import type { RouterStats } from "./router-stats.ts";
 import { newTcpUpstreamStream } from "./tcp-upstream.ts";
 import { selectUpstreamHttpFilterChain, type UpstreamHttpFilterChain } from "./upstream-http-filter-factories.ts";
-import { upgradePauseOf } from "./upgrade-pause.ts";
+import { UpgradePause, upgradePauseOf } from "./upgrade-pause.ts";
+import { generateWebSocketKey } from "../websocket-handshake.ts";
 import { NULL_HEALTH_CHECK_HOST_MONITOR, OutlierResult, UnhealthyType } from "../../upstream/host-monitors.ts";
 import { KeptChunks } from "../../util/kept-chunks.ts";
 import { parseAuthority } from "../parse-authority.ts";
@@ -451,7 +452,22 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
     // acceptHeadersFromRouter; a terminated CONNECT's TCP upstream is unpaused at once, onPoolReady).
     if (!tcp && upstreamHeaders?.upgrade) {
       const limit = this.callbacks.decoderBufferLimit;
-      request.pauseUpgrade(upgradePauseOf(upstreamHeaders), limit > 0 ? limit : DEFAULT_UPGRADE_HOLD_LIMIT);
+      const pause = upgradePauseOf(upstreamHeaders);
+      // An HTTP/2 client's WebSocket has no Sec-WebSocket-Key (RFC 8441 §5): one is made up
+      // if the attempt's upstream speaks HTTP/1.1 (websocket-key-stream.ts).
+      // From the port's random, as Envoy's generateKey draws from the server's random generator.
+      const runtime = this.server.runtime;
+      const makeKey = upstreamHeaders.protocol === "HTTP/2" ? () => generateWebSocketKey((into) => runtime.randomBytes(into)) : undefined;
+      request.pauseUpgrade(pause, limit > 0 ? limit : DEFAULT_UPGRADE_HOLD_LIMIT, makeKey);
+      // A WebSocket's request never completes while it waits for the 101, so its per-try and
+      // route timeouts start now (Envoy's acceptHeadersFromRouter, runtime guard
+      // websocket_enable_timeout_on_upgrade_response, on): an origin that never answers gets
+      // the 504 any request gets. Stopped once the upgrade is accepted. Not for CONNECT nor
+      // other upgrades, as in Envoy: those wait for their answer as long as the client does.
+      if (pause === UpgradePause.WebSocket) {
+        request.setupPerTryTimeout(this.server.timers, this.perTryTimeoutMs, this.perTryIdleTimeoutMs);
+        this.startTimeout();
+      }
     }
     // The HTTP attempt runs the route's cluster's upstream HTTP filters, else the router's
     // upstream_http_filters, built when it has its connection. The route's cluster even when
@@ -852,16 +868,38 @@ export class RouterFilter implements StreamDecoderFilter, DownstreamWatermarkCal
    * is reset: its connection expects the upgrade's bytes and is never reused.
    */
   onUpstreamWebSocketRefused(request: UpstreamRequest, headers: ResponseHeaders): void {
+    const copied: [string, string][] = [];
+    // The body is not sent: its framing fields (and the connection's own) are the codec's to write.
+    for (const [name, value] of headers.entries()) if (!LOCAL_REPLY_DROPS.has(name)) copied.push([name, value]);
+    this.handshakeLocalReply(request, headers.status, "websocket_handshake_unsuccessful", undefined, copied);
+  }
+
+  /**
+   * A 101 to an HTTP/2 client's WebSocket without the Sec-WebSocket-Accept its made-up key
+   * asks for (none, two, or a wrong one): Envoy's codec filter answers 502 with no body,
+   * flag UPE, details websocket_handshake_invalid_accept (upstream_codec_filter.cc); the
+   * upstream's connection is closed. As that local reply, it charges no cluster stats and
+   * tells outlier detection nothing (a later revision, proposed in envoyproxy/envoy#46959,
+   * would make it a reset that retries and outlier detection see; not followed here).
+   */
+  onUpstreamWebSocketInvalidAccept(request: UpstreamRequest): void {
+    this.handshakeLocalReply(request, 502, "websocket_handshake_invalid_accept", CoreResponseFlag.UpstreamProtocolError, undefined);
+  }
+
+  /** The codec filter's local reply on a WebSocket handshake: the attempt is reset (its connection expects the upgrade's bytes). */
+  private handshakeLocalReply(request: UpstreamRequest, status: number, details: string, flag: ResponseFlag | undefined, headers: [string, string][] | undefined): void {
     if (this.done || !this.inFlight(request)) return;
     this.done = true;
     this.clearTimeout();
     this.removeAttempt(request);
     this.resetHedgedRequests(undefined);
-    const copied: [string, string][] = [];
-    // The body is not sent: its framing fields (and the connection's own) are the codec's to write.
-    for (const [name, value] of headers.entries()) if (!LOCAL_REPLY_DROPS.has(name)) copied.push([name, value]);
-    this.callbacks.sendLocalReply(headers.status, "", "websocket_handshake_unsuccessful", undefined, copied);
+    this.callbacks.sendLocalReply(status, "", details, flag, headers);
     request.resetStream();
+  }
+
+  /** @internal The upstream accepted a WebSocket upgrade: the route timeout stops (Envoy's disableRouteTimeoutForWebsocketUpgrade). */
+  disableRouteTimeoutForWebsocketUpgrade(request: UpstreamRequest): void {
+    if (request === this.upstreamRequest) this.clearTimeout();
   }
 
   // ---- internal redirects ----

@@ -12,6 +12,8 @@ import type { ServerContext } from "../../server-context.ts";
 import { UpstreamFilterManager, type UpstreamFilterChainSink } from "./upstream-filter-manager.ts";
 import type { UpstreamHttpFilterChain } from "./upstream-http-filter-factories.ts";
 import { HeldUpgradeBytes, stripUpgradeFields, UpgradeAnswer, UpgradePause, upgradeAnswerOf } from "./upgrade-pause.ts";
+import { WebSocketKeyStream } from "./websocket-key-stream.ts";
+import { acceptsWebSocketKey } from "../websocket-handshake.ts";
 
 /** What an attempt reports to (the router): each event names the attempt it is about. */
 export interface UpstreamRequestCallbacks {
@@ -26,6 +28,10 @@ export interface UpstreamRequestCallbacks {
   onUpstreamUpgradeData(request: UpstreamRequest, data: Uint8Array, endStream: boolean): void;
   /** A WebSocket upgrade answered below 400 without a 101: Envoy's websocket_handshake_unsuccessful local reply. */
   onUpstreamWebSocketRefused(request: UpstreamRequest, headers: ResponseHeaders): void;
+  /** A 101 whose Sec-WebSocket-Accept does not match the key this attempt made up: Envoy's websocket_handshake_invalid_accept 502. */
+  onUpstreamWebSocketInvalidAccept(request: UpstreamRequest): void;
+  /** The upstream accepted a WebSocket upgrade: the route timeout stops (Envoy's disableRouteTimeoutForWebsocketUpgrade). */
+  disableRouteTimeoutForWebsocketUpgrade(request: UpstreamRequest): void;
   onPerTryTimeout(request: UpstreamRequest): void;
   onPerTryIdleTimeout(request: UpstreamRequest): void;
 }
@@ -101,6 +107,13 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget, Upstream
   private upgradeHeldAboveLimit = false;
   /** The stream the pool gave is HTTP/2 (before any upstream filters wrap it). */
   private upstreamHttp2 = false;
+  /**
+   * Makes a Sec-WebSocket-Key: set for an HTTP/2 client's WebSocket, which has none (RFC 8441),
+   * used if the pool's stream is HTTP/1.1 (Envoy's maybeGenerateWebsocketKey).
+   */
+  private makeWebSocketKey: (() => string) | undefined = undefined;
+  /** The stream that put the made-up key on the request, whose 101 must then carry its accept. */
+  private keyStream: WebSocketKeyStream | undefined = undefined;
 
   constructor(
     private readonly router: UpstreamRequestCallbacks,
@@ -112,7 +125,8 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget, Upstream
 
   /**
    * Start per_try_timeout and per_try_idle_timeout (Envoy's setupPerTryTimeout): once the
-   * request is complete and the attempt has its stream.
+   * request is complete and the attempt has its stream — a WebSocket upgrade's as the attempt
+   * starts, its request never completing while it waits (acceptHeadersFromRouter).
    */
   setupPerTryTimeout(timers: Timers, perTryTimeoutMs: number, perTryIdleTimeoutMs: number): void {
     this.createPerTryTimeoutOnRequestComplete = false;
@@ -132,8 +146,21 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget, Upstream
    * acceptHeadersFromRouter sets paused_for_*); `limit` is the downstream connection's
    * buffer limit (the upstream filter manager's, Envoy's callbacks()->bufferLimit()).
    */
-  pauseUpgrade(pause: UpgradePause, limit: number): void {
+  pauseUpgrade(pause: UpgradePause, limit: number, makeWebSocketKey?: () => string): void {
     this.upgradeHeld = new HeldUpgradeBytes(pause, limit);
+    if (pause === UpgradePause.WebSocket) this.makeWebSocketKey = makeWebSocketKey;
+  }
+
+  /**
+   * A WebSocket upgrade was accepted: no per-try timeout nor per-try idle timeout from now on
+   * (Envoy's disablePerTryTimeoutForWebsocketUpgrade): the tunnel lives as long as its ends do.
+   */
+  private disablePerTryTimeoutForWebsocketUpgrade(): void {
+    this.perTryTimer?.disable();
+    this.perTryTimer = undefined;
+    // Dropped, not only disabled: the response's bytes would restart it (resetPerTryIdleTimer).
+    this.perTryIdleTimer?.disable();
+    this.perTryIdleTimer = undefined;
   }
 
   /** The client's upgrade bytes for this attempt's stream: held while the upgrade is paused. */
@@ -208,7 +235,11 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget, Upstream
   onPoolReady(stream: UpstreamStream): void {
     this.poolHandle = undefined;
     // Only a paused upgrade asks (its answer is judged by the upstream's protocol).
-    if (this.upgradeHeld !== undefined) this.upstreamHttp2 = stream.http2 === true;
+    if (this.upgradeHeld !== undefined) {
+      this.upstreamHttp2 = stream.http2 === true;
+      // Beneath the upstream filters: the key goes on at the codec, after them (Envoy's codec filter).
+      if (this.makeWebSocketKey !== undefined && !this.upstreamHttp2) stream = this.keyStream = new WebSocketKeyStream(stream, this.makeWebSocketKey());
+    }
     // Per attempt, as Envoy's UpstreamRequest makes its filter manager: a retry's is a new chain.
     if (this.upstreamFilters !== undefined) stream = this.filters = new UpstreamFilterManager(this.upstreamFilters, this.server!, this.downstream!, stream, this);
     this.stream = stream;
@@ -273,14 +304,31 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget, Upstream
    * The upstream answered a paused upgrade (Envoy's UpstreamCodecFilter::CodecBridge::decodeHeaders):
    * accepted, the held bytes go before the response does; refused, they never go and the
    * response goes on (a 4xx/5xx to a WebSocket without its Upgrade field and Connection's
-   * upgrade token: strip_upgrade_header_on_failed_websocket_upgrades). False: the router
-   * took it as a local reply instead.
+   * upgrade token: strip_upgrade_header_on_failed_websocket_upgrades). An accepted WebSocket
+   * has no per-try or route timeout from then on (they ran while it waited: Envoy's
+   * websocket_enable_timeout_on_upgrade_response). False: the router took it as a local
+   * reply instead.
    */
   private onUpgradeAnswer(held: HeldUpgradeBytes, headers: ResponseHeaders): boolean {
     const answer = upgradeAnswerOf(held.pause, headers.status, this.upstreamHttp2);
     if (answer === undefined) return true;
+    // A key this attempt made up: its accept is checked on a 101 and never goes downstream
+    // (the HTTP/2 client sent no key); a 101 without the right one is a 502, UPE.
+    const injectedKey = this.keyStream?.injectedKey;
+    if (injectedKey !== undefined) {
+      const validAccept = acceptsWebSocketKey(headers, injectedKey);
+      headers.remove("sec-websocket-accept");
+      if (headers.status === 101 && !validAccept) {
+        this.router.onUpstreamWebSocketInvalidAccept(this);
+        return false;
+      }
+    }
     if (answer === UpgradeAnswer.Accepted) {
       this.releaseUpgradeHold(true);
+      if (held.pause === UpgradePause.WebSocket) {
+        this.disablePerTryTimeoutForWebsocketUpgrade();
+        this.router.disableRouteTimeoutForWebsocketUpgrade(this);
+      }
       return true;
     }
     // Refused: the bytes stay held (bounded) until the attempt ends, then are dropped.
