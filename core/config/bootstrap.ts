@@ -932,7 +932,7 @@ export interface UserPerRouteConfig {
 
 // envoy.filters.http.custom_response (custom-response-schema.ts builds it).
 /** A data input over the response (Envoy's HttpMatchingData on response headers). */
-export type CustomResponseInput = { type: "status_code" } | { type: "status_code_class" } | { type: "response_header"; name: string };
+export type CustomResponseInput = { type: "status_code" } | { type: "status_code_class" } | { type: "response_header"; name: string } | { type: "local_reply" };
 
 export type CustomResponsePredicate =
   | { type: "single"; input: CustomResponseInput; value: StringMatcherConfig }

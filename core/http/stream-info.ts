@@ -64,6 +64,12 @@ export class StreamInfo {
   lastDownstreamTxByteSent: number | undefined = undefined;
   /** The upstream connection's local address (the last attempt's). %UPSTREAM_LOCAL_ADDRESS% */
   upstreamLocalAddress: SocketAddress | undefined = undefined;
+  /**
+   * The response the filters are encoding is a local reply (sendLocalReply: a filter's, the
+   * router's 503, a direct_response), not the upstream's: custom_response's
+   * HttpResponseLocalReplyMatchInput reads it ("true" / "false").
+   */
+  localReply = false;
   /** Envoy's StreamInfo::healthCheck(): the health_check filter took this request for a health check. */
   healthCheck = false;
   /** Upstream attempts the router made (1 + retries); 0 when it forwarded nothing (%UPSTREAM_REQUEST_ATTEMPT_COUNT%). */

@@ -146,6 +146,11 @@ describe("protobuf → proto3 JSON", () => {
     expect(() => protoToJson("envoy.type.tracing.v3.CustomTag", newer)).toThrow(/envoy\.type\.tracing\.v3\.CustomTag: field 9 is not one polyvoy knows/);
   });
 
+  test("an Any of HttpResponseLocalReplyMatchInput (a message newer than the pinned protos, added by the generator's NEWER_MESSAGES) decodes to its type, not to {@type, value}", () => {
+    const typeUrl = "type.googleapis.com/envoy.type.matcher.v3.HttpResponseLocalReplyMatchInput";
+    expect(anyToJson(encodeAnyField(typeUrl, new Uint8Array(0)))).toEqual({ "@type": typeUrl });
+  });
+
   test("an OpenTelemetryAccessLogConfig field newer than the pinned protos (8 on) is refused by number, not skipped (YAML refuses them by name)", () => {
     const OTEL = "envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig";
     // buffer_size_bytes as a newer top-level field: a UInt32Value message {value: 5} at an unknown number.
