@@ -2249,7 +2249,9 @@ export type RbacPermission =
   | { type: "destination_port_range"; start: number; end: number }
   | { type: "requested_server_name"; name: StringMatcherConfig }
   /** A MetadataMatcher on the stream's (the connection's, for the network filter) dynamic metadata. */
-  | { type: "metadata"; matcher: MetadataMatcherConfig };
+  | { type: "metadata"; matcher: MetadataMatcherConfig }
+  /** sourced_metadata with metadata_source ROUTE: a MetadataMatcher on the matched route's metadata (no route: no match). */
+  | { type: "route_metadata"; matcher: MetadataMatcherConfig };
 
 /** envoy.config.rbac.v3.Principal: who sends it. */
 export type RbacPrincipal =
@@ -2263,7 +2265,9 @@ export type RbacPrincipal =
   /** TLS peer; `principalName` matches its URI SANs, DNS SANs, then subject (undefined: any TLS peer). */
   | { type: "authenticated"; principalName: StringMatcherConfig | undefined }
   /** A MetadataMatcher on the stream's (the connection's, for the network filter) dynamic metadata. */
-  | { type: "metadata"; matcher: MetadataMatcherConfig };
+  | { type: "metadata"; matcher: MetadataMatcherConfig }
+  /** sourced_metadata with metadata_source ROUTE: a MetadataMatcher on the matched route's metadata (no route: no match). */
+  | { type: "route_metadata"; matcher: MetadataMatcherConfig };
 
 export interface RbacPolicyConfig {
   name: string;

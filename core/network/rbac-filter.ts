@@ -63,6 +63,8 @@ export class NetworkRbacFilter implements ReadFilter, RbacInput {
   private decision = Decision.Unknown;
   readonly headers = undefined;
   readonly remoteIp = "";
+  /** A connection has no route: sourced_metadata ROUTE never matches it (matchers.cc). */
+  readonly route = undefined;
 
   constructor(
     private readonly state: NetworkRbacConfigState,
