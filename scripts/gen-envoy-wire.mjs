@@ -71,6 +71,9 @@ const SCALAR = {
  */
 const NEWER_FIELDS = [
   { message: "envoy.type.tracing.v3.CustomTag", name: "value", id: 6, type: "string", oneof: "type" },
+  // The network RBAC filter's delay_deny (envoyproxy/envoy#33875, Envoy 1.31): field 8, the
+  // proto's next-free-field going from 8 to 9 with it.
+  { message: "envoy.extensions.filters.network.rbac.v3.RBAC", name: "delay_deny", id: 8, type: ".google.protobuf.Duration" },
 ];
 
 /**
@@ -129,12 +132,15 @@ export function generate() {
   const wanted = [...DISCOVERY, ...typeUrlsInCore()];
   const files = [...new Set(wanted.map(fileOf).filter((file) => file !== undefined))];
   rootNs.loadSync(files, { keepCase: true, alternateCommentMode: false });
+  const added = [];
   for (const extra of NEWER_FIELDS) {
     const type = rootNs.lookup(extra.message);
     if (!(type instanceof protobuf.Type)) continue;
     if (type.fieldsById[extra.id] !== undefined) throw new Error(`${extra.message} already has field ${extra.id}: drop it from NEWER_FIELDS`);
-    type.add(new protobuf.Field(extra.name, extra.id, extra.type));
-    type.oneofs?.[extra.oneof]?.add(type.fields[extra.name]);
+    const field = new protobuf.Field(extra.name, extra.id, extra.type);
+    type.add(field);
+    type.oneofs?.[extra.oneof]?.add(field);
+    added.push(field);
   }
   for (const extra of NEWER_MESSAGES) {
     if (rootNs.lookup(extra.name) !== null) throw new Error(`${extra.name} is in the pinned protos: drop it from NEWER_MESSAGES`);
@@ -144,6 +150,8 @@ export function generate() {
     rootNs.define(extra.name.slice(0, dot)).add(type);
   }
   rootNs.resolveAll();
+  // A field of message type added to a message the loader already resolved is not resolved again by resolveAll.
+  for (const field of added) field.resolve();
 
   const roots = wanted.filter((name) => rootNs.lookup(name) instanceof protobuf.Type);
   /** @type {Map<string, object>} */

@@ -2319,6 +2319,8 @@ export interface NetworkRbacConfig extends RbacConfig {
   statPrefix: string;
   /** enforcement_type CONTINUOUS: decide on every read, not only the first. */
   continuous: boolean;
+  /** delay_deny in ms: a denied connection is closed this long after the decision, reads stopped meanwhile; 0: at once. */
+  delayDenyMs: number;
 }
 
 /** GrpcService.EnvoyGrpc with the GrpcService's initial_metadata (config/grpc-service-schema.ts, core/http/grpc-async-client.ts). */

@@ -1027,7 +1027,7 @@ export const WIRE_MESSAGE_FIELDS: { readonly [index: number]: string } = {
   441: "1:header_value_extractor:m442",
   442: "1:name:s 2:element_separator:s 3:index:u32 4:element:m443",
   443: "1:separator:s 2:key:s",
-  444: "1:rules:m200 6:matcher:m613 2:shadow_rules:m200 7:shadow_matcher:m613 5:shadow_rules_stat_prefix:s 3:stat_prefix:s 4:enforcement_type:e445",
+  444: "1:rules:m200 6:matcher:m613 2:shadow_rules:m200 7:shadow_matcher:m613 5:shadow_rules_stat_prefix:s 3:stat_prefix:s 4:enforcement_type:e445 8:delay_deny:Duration",
   446: "1:stat_prefix:s 3:settings:m447 4:latency_in_micros:b 5:prefix_routes:m450 6:downstream_auth_password:m72 9:downstream_auth_passwords[]:m72 8:faults[]:m454 7:downstream_auth_username:m72",
   447: "1:op_timeout:Duration 2:enable_hashtagging:b 3:enable_redirection:b 9:dns_cache_config:m290 4:max_buffer_size_before_flush:u32 5:buffer_flush_timeout:Duration 6:max_upstream_unknown_connections:UInt32Value 8:enable_command_stats:b 7:read_policy:e448 10:connection_rate_limit:m449",
   449: "1:connection_rate_limit_per_sec:u32",
