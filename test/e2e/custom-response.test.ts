@@ -85,8 +85,10 @@ describe.each(RUNTIMES)("custom_response on %s", (runtime) => {
               custom_response_matcher: {
                 matcher_list: {
                   matchers: [
-                    onLocalReplyAndCode("true", "201", { body: { inline_string: "local 201" }, body_format: { text_format_source: { inline_string: "[%LOCAL_REPLY_BODY%]" } } }),
-                    onLocalReplyAndCode("false", "201", { body: { inline_string: "upstream 201 replaced" } }),
+                    // The user's shape: no body, so %LOCAL_REPLY_BODY% is the local reply's own (envoyproxy/envoy#46555).
+                    onLocalReplyAndCode("true", "201", { body_format: { text_format_source: { inline_string: "[%LOCAL_REPLY_BODY%]" } } }),
+                    // An upstream response has no local reply body: "".
+                    onLocalReplyAndCode("false", "201", { body_format: { text_format_source: { inline_string: "upstream 201 replaced [%LOCAL_REPLY_BODY%]" } } }),
                     onLocalReplyAndCode("true", "503", { body: { inline_string: "proxy unavailable" } }),
                     onCode("503", LOCAL, { body: { inline_string: "down for maintenance" }, response_headers_to_add: [{ header: { key: "x-custom", value: "local" } }] }),
                     onCode("418", LOCAL, { status_code: 204, body: { inline_string: "no content has no body" }, response_headers_to_add: [{ header: { key: "content-type", value: "text/html" } }] }),
@@ -149,11 +151,11 @@ describe.each(RUNTIMES)("custom_response on %s", (runtime) => {
     expect(next?.status, text).toBe(404);
   });
 
-  test("HttpResponseLocalReplyMatchInput: a direct_response and the router's 503 are local replies, the upstream's 201 and 503 are not", async () => {
+  test("HttpResponseLocalReplyMatchInput: a direct_response and the router's 503 are local replies, the upstream's 201 and 503 are not; %LOCAL_REPLY_BODY% without a policy body is the local reply's", async () => {
     const direct = await send("GET", "/existing-body");
-    expect([direct.status, direct.body]).toEqual([201, "[local 201]"]);
+    expect([direct.status, direct.body]).toEqual([201, "[route body]"]);
     const upstream201 = await send("GET", "/201");
-    expect([upstream201.status, upstream201.body]).toEqual([201, "upstream 201 replaced"]);
+    expect([upstream201.status, upstream201.body]).toEqual([201, "upstream 201 replaced []"]);
     const router503 = await send("GET", "/dead/x");
     expect([router503.status, router503.body]).toEqual([503, "proxy unavailable"]);
     const upstream503 = await send("GET", "/503");

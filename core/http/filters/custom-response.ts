@@ -126,7 +126,10 @@ export class LocalResponsePolicy {
       // %RESPONSE_CODE% is the replaced response's: Envoy's router set it on the stream with its headers.
       callbacks.streamInfo.responseCode = headers.status;
       const context = callbacks.headerFormatterContext(headers) as ReturnType<DecoderFilterCallbacks["headerFormatterContext"]> & { localReplyBody?: string };
-      context.localReplyBody = body;
+      // Without `body`, a local reply's own body (envoyproxy/envoy#46555: the body given to
+      // sendLocalReply, e.g. a direct_response's); "" for the upstream's response. The reply
+      // itself stays empty without a body_format, as in Envoy.
+      context.localReplyBody = config.body ?? callbacks.streamInfo.localReplyBody ?? "";
       body = this.formatter.format(context);
     }
     // Envoy's mutate_headers runs on the reply's head before anything else is in it.
@@ -325,7 +328,7 @@ export class CustomResponseFilter implements StreamFilter {
   encodeHeaders(headers: ResponseHeaders, _endStream: boolean): FilterHeadersStatus {
     const state = this.filterState();
     if (state !== undefined) return state.policy.encodeRedirectedResponse(headers, state, this.decoderCallbacks);
-    const localReply = this.decoderCallbacks.streamInfo.localReply;
+    const localReply = this.decoderCallbacks.streamInfo.localReplyBody !== undefined;
     const policy = this.routePolicy(headers, localReply) ?? this.config.policyFor(headers, localReply);
     if (policy === undefined) return FilterHeadersStatus.Continue;
     return policy instanceof LocalResponsePolicy ? policy.encodeHeaders(headers, this.decoderCallbacks) : policy.redirect(headers, this);
