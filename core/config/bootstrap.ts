@@ -942,7 +942,7 @@ export interface UserPerRouteConfig {
 
 // envoy.filters.http.custom_response (custom-response-schema.ts builds it).
 /** A data input over the response (Envoy's HttpMatchingData on response headers). */
-export type CustomResponseInput = { type: "status_code" } | { type: "status_code_class" } | { type: "response_header"; name: string };
+export type CustomResponseInput = { type: "status_code" } | { type: "status_code_class" } | { type: "response_header"; name: string } | { type: "local_reply" };
 
 export type CustomResponsePredicate =
   | { type: "single"; input: CustomResponseInput; value: StringMatcherConfig }
@@ -2259,7 +2259,9 @@ export type RbacPermission =
   | { type: "destination_port_range"; start: number; end: number }
   | { type: "requested_server_name"; name: StringMatcherConfig }
   /** A MetadataMatcher on the stream's (the connection's, for the network filter) dynamic metadata. */
-  | { type: "metadata"; matcher: MetadataMatcherConfig };
+  | { type: "metadata"; matcher: MetadataMatcherConfig }
+  /** sourced_metadata with metadata_source ROUTE: a MetadataMatcher on the matched route's metadata (no route: no match). */
+  | { type: "route_metadata"; matcher: MetadataMatcherConfig };
 
 /** envoy.config.rbac.v3.Principal: who sends it. */
 export type RbacPrincipal =
@@ -2273,7 +2275,9 @@ export type RbacPrincipal =
   /** TLS peer; `principalName` matches its URI SANs, DNS SANs, then subject (undefined: any TLS peer). */
   | { type: "authenticated"; principalName: StringMatcherConfig | undefined }
   /** A MetadataMatcher on the stream's (the connection's, for the network filter) dynamic metadata. */
-  | { type: "metadata"; matcher: MetadataMatcherConfig };
+  | { type: "metadata"; matcher: MetadataMatcherConfig }
+  /** sourced_metadata with metadata_source ROUTE: a MetadataMatcher on the matched route's metadata (no route: no match). */
+  | { type: "route_metadata"; matcher: MetadataMatcherConfig };
 
 export interface RbacPolicyConfig {
   name: string;
@@ -2325,6 +2329,8 @@ export interface NetworkRbacConfig extends RbacConfig {
   statPrefix: string;
   /** enforcement_type CONTINUOUS: decide on every read, not only the first. */
   continuous: boolean;
+  /** delay_deny in ms: a denied connection is closed this long after the decision, reads stopped meanwhile; 0: at once. */
+  delayDenyMs: number;
 }
 
 /** GrpcService.EnvoyGrpc with the GrpcService's initial_metadata (config/grpc-service-schema.ts, core/http/grpc-async-client.ts). */

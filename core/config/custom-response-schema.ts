@@ -3,7 +3,7 @@
  * HTTP filter's config and its per-route config (core/http/filters/custom-response.ts).
  * custom_response_matcher is an xds.type.matcher.v3.Matcher over the response — a
  * matcher_list of predicates, or a matcher_tree with an exact or prefix map — on the
- * status code, its class ("4xx") or a response header; each action is a
+ * status code, its class ("4xx"), a response header or whether it is a local reply; each action is a
  * LocalResponsePolicy or a RedirectPolicy (envoy.extensions.http.custom_response.*.v3).
  * What polyvoy does not evaluate (nested matchers, keep_matching, custom_match, other
  * inputs, modify_request_headers_action) is refused by name, never accepted and ignored.
@@ -58,6 +58,9 @@ const input = lazySchema(() =>
   typedExtension<CustomResponseInput>("custom response matcher input", {
     "type.googleapis.com/envoy.type.matcher.v3.HttpResponseStatusCodeMatchInput": noFields({ type: "status_code" }),
     "type.googleapis.com/envoy.type.matcher.v3.HttpResponseStatusCodeClassMatchInput": noFields({ type: "status_code_class" }),
+    // Envoy 1.38's (api/envoy/type/matcher/v3/status_code_input.proto, envoyproxy/envoy#43838),
+    // newer than the API polyvoy pins: an empty message, so taken here by its type URL alone.
+    "type.googleapis.com/envoy.type.matcher.v3.HttpResponseLocalReplyMatchInput": noFields({ type: "local_reply" }),
     // Header maps are looked up by lower-case name (Envoy's LowerCaseString).
     "type.googleapis.com/envoy.type.matcher.v3.HttpResponseHeaderMatchInput": lazySchema(() =>
       strictObject({ header_name: headerName }).transform((h): CustomResponseInput => ({ type: "response_header", name: h.header_name.toLowerCase() }))),

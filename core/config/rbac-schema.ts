@@ -2,8 +2,8 @@
  * envoy.config.rbac.v3.RBAC (rules: action and named policies of permissions and
  * principals), and the RBAC filters' configs around it:
  * envoy.extensions.filters.http.rbac.v3.RBAC / RBACPerRoute (core/http/filters/rbac.ts).
- * What needs CEL (condition), sourced_metadata, filter state or the generic matcher API
- * inside rules is refused by name, never accepted and ignored; the
+ * What needs CEL (condition), filter state or the generic matcher API inside rules is
+ * refused by name, never accepted and ignored; the
  * HTTP filter's matcher form is rbac-matcher-schema.ts (the network filter refuses it).
  */
 // The schema kit (zod's API, the part the config layer uses: schema-kit/index.ts) as one namespace.
@@ -13,7 +13,7 @@ import { lazySchema } from "./lazy-schema.ts";
 import type { CidrRangeConfig, NetworkRbacConfig, RbacConfig, RbacPermission, RbacPrincipal, RbacRulesConfig, StringMatcherConfig } from "./bootstrap.ts";
 import { headerMatcher, metadataMatcher, stringMatcher } from "./matcher-schema.ts";
 import { rbacMatcher } from "./rbac-matcher-schema.ts";
-import { oneOf, uint32 } from "./proto-schema.ts";
+import { durationMs, oneOf, uint32 } from "./proto-schema.ts";
 import { unsupportedField } from "./unsupported-field.ts";
 import { parseIp } from "../network/cidr-range.ts";
 
@@ -37,7 +37,20 @@ const pathMatcher = lazySchema(() =>
 const anyTrue = lazySchema(() =>
   z.literal(true));
 
-const NO_SOURCED_METADATA = "a metadata_source (route metadata) is not built: use metadata, which reads the dynamic metadata";
+/**
+ * envoy.config.rbac.v3.SourcedMetadata (Envoy 1.33, envoyproxy/envoy#36957; newer than the
+ * pinned protos, so taken here by name): a MetadataMatcher and where its metadata comes from,
+ * DYNAMIC (what `metadata` reads) or ROUTE (the matched route's `metadata`). Envoy's
+ * Matcher::create (filters/common/rbac/matchers.cc) takes it in both RBAC filters; the
+ * network filter has no route, so ROUTE never matches there.
+ */
+const sourcedMetadata = lazySchema(() =>
+  strictObject({
+    metadata_matcher: metadataMatcher,
+    // proto3 JSON: the enum's name, or its number.
+    metadata_source: z.union([z.enum(["DYNAMIC", "ROUTE"]), z.literal(0), z.literal(1)]).default("DYNAMIC"),
+  })
+  .transform((m): RbacPermission & RbacPrincipal => (m.metadata_source === "ROUTE" || m.metadata_source === 1 ? { type: "route_metadata", matcher: m.metadata_matcher } : { type: "metadata", matcher: m.metadata_matcher })));
 const NO_EXTENSIONS = "matcher extensions";
 
 const PERMISSION_RULES = [
@@ -52,6 +65,7 @@ const PERMISSION_RULES = [
   "not_rule",
   "requested_server_name",
   "metadata",
+  "sourced_metadata",
 ] as const;
 
 export const rbacPermission: z.ZodType<RbacPermission> = lazySchema(() =>
@@ -70,6 +84,7 @@ export const rbacPermission: z.ZodType<RbacPermission> = lazySchema(() =>
       requested_server_name: stringMatcher.optional(),
       // Envoy's MetadataMatcher (filters/common/rbac/matchers.cc): the stream's dynamic metadata.
       metadata: metadataMatcher.optional(),
+      sourced_metadata: sourcedMetadata.optional(),
       matcher: unsupportedField(NO_EXTENSIONS),
       uri_template: unsupportedField(NO_EXTENSIONS),
     })
@@ -96,6 +111,8 @@ export const rbacPermission: z.ZodType<RbacPermission> = lazySchema(() =>
           return { type: "requested_server_name", name: p.requested_server_name as StringMatcherConfig };
         case "metadata":
           return { type: "metadata", matcher: p.metadata! };
+        case "sourced_metadata":
+          return p.sourced_metadata!;
         case "any":
         case undefined:
           return { type: "any" };
@@ -103,7 +120,7 @@ export const rbacPermission: z.ZodType<RbacPermission> = lazySchema(() =>
     }),
 );
 
-const PRINCIPAL_IDS = ["and_ids", "or_ids", "any", "header", "url_path", "direct_remote_ip", "remote_ip", "source_ip", "not_id", "authenticated", "metadata"] as const;
+const PRINCIPAL_IDS = ["and_ids", "or_ids", "any", "header", "url_path", "direct_remote_ip", "remote_ip", "source_ip", "not_id", "authenticated", "metadata", "sourced_metadata"] as const;
 
 export const rbacPrincipal: z.ZodType<RbacPrincipal> = lazySchema(() =>
   strictObject({
@@ -121,12 +138,12 @@ export const rbacPrincipal: z.ZodType<RbacPrincipal> = lazySchema(() =>
       authenticated: strictObject({ principal_name: stringMatcher.optional() }).optional(),
       // Envoy's MetadataMatcher (filters/common/rbac/matchers.cc): the stream's dynamic metadata.
       metadata: metadataMatcher.optional(),
-      sourced_metadata: unsupportedField(NO_SOURCED_METADATA),
+      sourced_metadata: sourcedMetadata.optional(),
       filter_state: unsupportedField("no polyvoy filter stores filter state"),
       custom: unsupportedField(NO_EXTENSIONS),
     })
     .transform((p, ctx): RbacPrincipal => {
-      const key = oneOf(p, PRINCIPAL_IDS, ctx, !hasRefused(p, ["sourced_metadata", "filter_state", "custom"]));
+      const key = oneOf(p, PRINCIPAL_IDS, ctx, !hasRefused(p, ["filter_state", "custom"]));
       switch (key) {
         case "and_ids":
           return { type: "and", rules: p.and_ids!.ids };
@@ -146,6 +163,8 @@ export const rbacPrincipal: z.ZodType<RbacPrincipal> = lazySchema(() =>
           return { type: "authenticated", principalName: p.authenticated!.principal_name as StringMatcherConfig | undefined };
         case "metadata":
           return { type: "metadata", matcher: p.metadata! };
+        case "sourced_metadata":
+          return p.sourced_metadata!;
         case "any":
         case undefined:
           return { type: "any" };
@@ -236,6 +255,8 @@ export const networkRbacConfig: z.ZodType<NetworkRbacConfig> = lazySchema(() =>
       // every read, so a rule on metadata an earlier filter sets later (postgres_proxy's, mysql_proxy's
       // per query) still applies (rbac_filter.cc onData).
       enforcement_type: z.enum(["ONE_TIME_ON_FIRST_BYTE", "CONTINUOUS"]).default("ONE_TIME_ON_FIRST_BYTE"),
-      delay_deny: unsupportedField(),
+      // Envoy 1.31's (envoyproxy/envoy#33875), newer than the pinned protos: the wire tables
+      // take it as field 8 (scripts/gen-envoy-wire.mjs NEWER_FIELDS).
+      delay_deny: durationMs.optional(),
     })
-    .transform((c): NetworkRbacConfig => ({ ...rbacConfigOf(c), statPrefix: c.stat_prefix, continuous: c.enforcement_type === "CONTINUOUS" })));
+    .transform((c): NetworkRbacConfig => ({ ...rbacConfigOf(c), statPrefix: c.stat_prefix, continuous: c.enforcement_type === "CONTINUOUS", delayDenyMs: c.delay_deny ?? 0 })));

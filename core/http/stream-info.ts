@@ -64,6 +64,13 @@ export class StreamInfo {
   lastDownstreamTxByteSent: number | undefined = undefined;
   /** The upstream connection's local address (the last attempt's). %UPSTREAM_LOCAL_ADDRESS% */
   upstreamLocalAddress: SocketAddress | undefined = undefined;
+  /**
+   * The body given to sendLocalReply when the response the filters are encoding is a local
+   * reply (a filter's, the router's 503, a direct_response); undefined for the upstream's.
+   * custom_response reads it: HttpResponseLocalReplyMatchInput ("true" / "false"), and a
+   * LocalResponsePolicy without `body` formats it as %LOCAL_REPLY_BODY%.
+   */
+  localReplyBody: string | undefined = undefined;
   /** Envoy's StreamInfo::healthCheck(): the health_check filter took this request for a health check. */
   healthCheck = false;
   /** Upstream attempts the router made (1 + retries); 0 when it forwarded nothing (%UPSTREAM_REQUEST_ATTEMPT_COUNT%). */

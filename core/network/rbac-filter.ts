@@ -6,7 +6,9 @@
  * both are evaluated again on every read, each evaluation counted (allowed, denied, shadow_*)
  * and the shadow result written again, so a rule on dynamic metadata an earlier filter sets
  * later (postgres_proxy's per query) closes the connection at the read that makes it match,
- * whatever went before. Header and path
+ * whatever went before. With delay_deny a denied connection is not closed at once: its
+ * reads stop (what it already sent is dropped) and a timer closes it after the delay,
+ * cancelled if it closes first (Envoy's is_delay_denied_ / delay_timer_). Header and path
  * rules never match a connection. Stats: <stat_prefix>.rbac.<rules_stat_prefix>{allowed,denied},
  * <stat_prefix>.rbac.<shadow_rules_stat_prefix>{shadow_allowed,shadow_denied}.
  */
@@ -15,7 +17,8 @@ import type { ServerContext } from "../server-context.ts";
 import type { Counter } from "../stats/counter.ts";
 import type { SocketAddress, TlsSession } from "../port.ts";
 import { RbacEngine, type RbacInput } from "../rbac/rbac-engine.ts";
-import type { Connection } from "./connection.ts";
+import type { Timer, TimerTarget, Timers } from "../event/timers.ts";
+import type { Connection, ConnectionCallbacks, ConnectionEvent } from "./connection.ts";
 import { FilterStatus, type ReadFilter } from "./filter.ts";
 import type { ReadBuffer } from "./read-buffer.ts";
 import { sanitizeStatsPrefix } from "../stats/sanitize-stats-name.ts";
@@ -38,9 +41,14 @@ export class NetworkRbacConfigState {
   readonly shadowPolicyKey: string;
   /** enforcement_type CONTINUOUS. */
   readonly continuous: boolean;
+  /** delay_deny in ms (0: close at once), and the timers its delay runs on. */
+  readonly delayDenyMs: number;
+  readonly timers: Timers;
 
   constructor(config: NetworkRbacConfig, context: ServerContext) {
     this.continuous = config.continuous;
+    this.delayDenyMs = config.delayDenyMs;
+    this.timers = context.timers;
     this.shadowResultKey = config.shadowRulesStatPrefix + "shadow_engine_result";
     this.shadowPolicyKey = config.shadowRulesStatPrefix + "shadow_effective_policy_id";
     this.engine = config.rules && new RbacEngine(config.rules);
@@ -59,15 +67,22 @@ const enum Decision {
   Deny,
 }
 
-export class NetworkRbacFilter implements ReadFilter, RbacInput {
+export class NetworkRbacFilter implements ReadFilter, RbacInput, ConnectionCallbacks, TimerTarget {
   private decision = Decision.Unknown;
+  /** The delay_deny timer while a denied connection waits for its close. */
+  private delayTimer: Timer | undefined;
   readonly headers = undefined;
   readonly remoteIp = "";
+  /** A connection has no route: sourced_metadata ROUTE never matches it (matchers.cc). */
+  readonly route = undefined;
 
   constructor(
     private readonly state: NetworkRbacConfigState,
     private readonly connection: Connection,
-  ) {}
+  ) {
+    // Only a delayed deny has something to undo when the connection closes first.
+    if (state.delayDenyMs > 0) connection.addConnectionCallbacks(this);
+  }
 
   get directRemoteAddress(): SocketAddress | undefined {
     return this.connection.directRemoteAddress;
@@ -133,8 +148,38 @@ export class NetworkRbacFilter implements ReadFilter, RbacInput {
     this.decision = Decision.Deny;
     // Envoy's network RBAC filter: setConnectionTerminationDetails(responseDetail(policy id)), "none" without one.
     this.connection.terminationDetails = `rbac_access_denied_matched_policy[${decision.effectivePolicyId === "" ? "none" : decision.effectivePolicyId.replace(/\s/g, "_")}]`;
-    // Envoy: close(NoFlush, "rbac_deny_close"): under CONTINUOUS the upstream may have answered
-    // earlier reads; what is still queued for the client is dropped, not sent.
+    if (state.delayDenyMs > 0) {
+      // Envoy's delay_deny: reads stop (readDisable(true)) and a timer closes the connection
+      // later; the denied bytes of this read are dropped by onData.
+      this.connection.readDisable(true);
+      this.delayTimer = state.timers.create(this);
+      this.delayTimer.enable(state.delayDenyMs);
+      return;
+    }
+    this.closeConnection();
+  }
+
+  /** @internal The delay_deny delay passed. */
+  onTimer(): void {
+    this.delayTimer = undefined;
+    this.closeConnection();
+  }
+
+  /**
+   * Envoy's closeConnection: close(NoFlush, "rbac_deny_close"): under CONTINUOUS the upstream
+   * may have answered earlier reads; what is still queued for the client is dropped, not sent.
+   */
+  private closeConnection(): void {
     this.connection.close("NoFlush");
   }
+
+  /** The connection closed before the delay passed: the timer goes (Envoy's resetTimerState). */
+  onEvent(event: ConnectionEvent): void {
+    if (event === "Connected") return;
+    this.delayTimer?.disable();
+    this.delayTimer = undefined;
+  }
+
+  onAboveWriteBufferHighWatermark(): void {}
+  onBelowWriteBufferLowWatermark(): void {}
 }

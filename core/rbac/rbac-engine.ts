@@ -30,6 +30,8 @@ export interface RbacInput {
   readonly requestedServerName: string;
   /** The dynamic metadata (metadata): the stream's, or the connection's for the network filter. */
   readonly dynamicMetadata: MetadataByNamespace;
+  /** The matched route (sourced_metadata ROUTE reads its metadata); undefined without one, and always for a connection. */
+  readonly route: { readonly metadata?: MetadataByNamespace } | undefined;
 }
 
 type Matcher = (input: RbacInput) => boolean;
@@ -119,6 +121,12 @@ function compileCommon<T extends RbacPermission | RbacPrincipal>(rule: T, compil
       // the filters before this one set (jwt_authn's payload_in_metadata, header_to_metadata, …).
       const matches = compileMetadataMatcher(rule.matcher);
       return (input) => matches(input.dynamicMetadata);
+    }
+    case "route_metadata": {
+      // matchers.cc MetadataMatcher::matches, MetadataSource::ROUTE: the route's metadata, and
+      // false when there is no route ("we can't match its metadata").
+      const matches = compileMetadataMatcher(rule.matcher);
+      return (input) => input.route !== undefined && matches(input.route.metadata);
     }
     case "url_path": {
       const matches = compileStringMatch(rule.path);

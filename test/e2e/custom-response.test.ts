@@ -3,6 +3,8 @@
  * upstream answering 401 and 503, undici as the client. A LocalResponsePolicy replaces
  * the 503; a RedirectPolicy sends the 401's request again (GET) to /login on the same
  * upstream and gives its answer the policy's status_code; a route's own config wins.
+ * HttpResponseLocalReplyMatchInput tells a local reply (direct_response, the router's 503)
+ * from the upstream's response of the same code.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { request } from "undici";
@@ -19,10 +21,24 @@ const TYPE = "type.googleapis.com/envoy.extensions.filters.http.custom_response.
 const LOCAL = "type.googleapis.com/envoy.extensions.http.custom_response.local_response_policy.v3.LocalResponsePolicy";
 const REDIRECT = "type.googleapis.com/envoy.extensions.http.custom_response.redirect_policy.v3.RedirectPolicy";
 const CODE = "type.googleapis.com/envoy.type.matcher.v3.HttpResponseStatusCodeMatchInput";
+const LOCAL_REPLY = "type.googleapis.com/envoy.type.matcher.v3.HttpResponseLocalReplyMatchInput";
 
 const onCode = (code: string, typeUrl: string, fields: Record<string, unknown>) => ({
   predicate: { single_predicate: { input: { name: "code", typed_config: { "@type": CODE } }, value_match: { exact: code } } },
   on_match: { action: { name: "policy", typed_config: { "@type": typeUrl, ...fields } } },
+});
+
+/** A user's shape: (local reply is "true"/"false") and (status is code). */
+const onLocalReplyAndCode = (localReply: "true" | "false", code: string, fields: Record<string, unknown>) => ({
+  predicate: {
+    and_matcher: {
+      predicate: [
+        { single_predicate: { input: { name: "local_reply", typed_config: { "@type": LOCAL_REPLY } }, value_match: { exact: localReply } } },
+        { single_predicate: { input: { name: "status", typed_config: { "@type": CODE } }, value_match: { exact: code } } },
+      ],
+    },
+  },
+  on_match: { action: { name: "policy", typed_config: { "@type": LOCAL, ...fields } } },
 });
 
 describe.each(RUNTIMES)("custom_response on %s", (runtime) => {
@@ -41,10 +57,14 @@ describe.each(RUNTIMES)("custom_response on %s", (runtime) => {
     });
     port = await freePort();
     base = `http://127.0.0.1:${port}`;
+    // Nothing listens there: the router's 503 (a local reply).
+    const deadPort = await freePort();
     const config = httpProxyConfig({
       listenPort: port,
-      clusters: { app: [upstream.port] },
+      clusters: { app: [upstream.port], dead: [deadPort] },
       routes: [
+        { match: { path: "/existing-body" }, action: { direct_response: { status: 201, body: { inline_string: "route body" } } } },
+        { match: { prefix: "/dead" }, cluster: "dead" },
         {
           match: { prefix: "/special" },
           action: {
@@ -65,6 +85,11 @@ describe.each(RUNTIMES)("custom_response on %s", (runtime) => {
               custom_response_matcher: {
                 matcher_list: {
                   matchers: [
+                    // The user's shape: no body, so %LOCAL_REPLY_BODY% is the local reply's own (envoyproxy/envoy#46555).
+                    onLocalReplyAndCode("true", "201", { body_format: { text_format_source: { inline_string: "[%LOCAL_REPLY_BODY%]" } } }),
+                    // An upstream response has no local reply body: "".
+                    onLocalReplyAndCode("false", "201", { body_format: { text_format_source: { inline_string: "upstream 201 replaced [%LOCAL_REPLY_BODY%]" } } }),
+                    onLocalReplyAndCode("true", "503", { body: { inline_string: "proxy unavailable" } }),
                     onCode("503", LOCAL, { body: { inline_string: "down for maintenance" }, response_headers_to_add: [{ header: { key: "x-custom", value: "local" } }] }),
                     onCode("418", LOCAL, { status_code: 204, body: { inline_string: "no content has no body" }, response_headers_to_add: [{ header: { key: "content-type", value: "text/html" } }] }),
                     onCode("409", LOCAL, { status_code: 304, body: { inline_string: "not modified has no body" } }),
@@ -124,6 +149,17 @@ describe.each(RUNTIMES)("custom_response on %s", (runtime) => {
       expect([reply?.status, reply?.headers["content-length"], reply?.headers["content-type"], reply?.body]).toEqual([status, undefined, undefined, ""]);
     }
     expect(next?.status, text).toBe(404);
+  });
+
+  test("HttpResponseLocalReplyMatchInput: a direct_response and the router's 503 are local replies, the upstream's 201 and 503 are not; %LOCAL_REPLY_BODY% without a policy body is the local reply's", async () => {
+    const direct = await send("GET", "/existing-body");
+    expect([direct.status, direct.body]).toEqual([201, "[route body]"]);
+    const upstream201 = await send("GET", "/201");
+    expect([upstream201.status, upstream201.body]).toEqual([201, "upstream 201 replaced []"]);
+    const router503 = await send("GET", "/dead/x");
+    expect([router503.status, router503.body]).toEqual([503, "proxy unavailable"]);
+    const upstream503 = await send("GET", "/503");
+    expect([upstream503.status, upstream503.body]).toEqual([503, "down for maintenance"]);
   });
 
   test("a route's CustomResponse wins where it matches", async () => {

@@ -970,6 +970,7 @@ export class FilterManager {
     if (this.destroyed || this.responseHeaders !== undefined) return;
     const [headers, bytes] = this.localReply(status, body, extraHeaders, grpcStatus);
     this.responseHeaders = headers;
+    this.callbacks.streamInfo.localReplyBody = body;
     this.encodeHeadersFrom(undefined, headers, bytes.byteLength === 0);
     if (bytes.byteLength > 0) this.encodeDataFrom(undefined, bytes, true, false);
   }
@@ -978,6 +979,7 @@ export class FilterManager {
   private sendDirectLocalReply(status: number, body: string, extraHeaders: [string, string][] | undefined, grpcStatus: number | undefined): void {
     const [headers, bytes] = this.localReply(status, body, extraHeaders, grpcStatus);
     this.responseHeaders = headers;
+    this.callbacks.streamInfo.localReplyBody = body;
     this.localComplete = true;
     this.responseHeadersEncoded = true;
     this.remoteEncodeComplete = true;

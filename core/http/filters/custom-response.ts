@@ -2,7 +2,7 @@
  * Envoy's custom_response HTTP filter (source/extensions/filters/http/custom_response/
  * custom_response_filter.cc, with the policies of source/extensions/http/custom_response/):
  * when a response's headers match custom_response_matcher (status code, its class, a
- * response header), its policy replaces the response.
+ * response header, whether it is a local reply), its policy replaces the response.
  * - LocalResponsePolicy: a local reply — status_code (else the response's), body /
  *   body_format (%LOCAL_REPLY_BODY% is body), response_headers_to_add.
  * - RedirectPolicy: the request goes again, as a GET without body, to `uri` (or the URL
@@ -45,8 +45,9 @@ interface CustomResponseFilterState {
   originalResponseCode: number;
 }
 
-type Read = (headers: ResponseHeaders) => string | undefined;
-type Predicate = (headers: ResponseHeaders) => boolean;
+/** What the inputs read: the response's headers, and whether it is a local reply. */
+type Read = (headers: ResponseHeaders, localReply: boolean) => string | undefined;
+type Predicate = (headers: ResponseHeaders, localReply: boolean) => boolean;
 
 /** The data an input gives: undefined when there is none (no such header, a code outside 1xx–5xx). */
 function compileInput(input: CustomResponseInput): Read {
@@ -63,6 +64,10 @@ function compileInput(input: CustomResponseInput): Read {
       if (name === ":status") return (headers) => headers.header(name);
       return (headers) => headers.getJoined(name, ",");
     }
+    case "local_reply":
+      // Envoy 1.38's HttpResponseLocalReplyMatchInput: "true" for a reply Envoy made
+      // (sendLocalReply, direct_response included), "false" for the upstream's.
+      return (_headers, localReply) => (localReply ? "true" : "false");
   }
 }
 
@@ -71,22 +76,22 @@ function compilePredicate(predicate: CustomResponsePredicate): Predicate {
     case "single": {
       const read = compileInput(predicate.input);
       const matches = compileStringMatch(predicate.value);
-      return (headers) => {
-        const value = read(headers);
+      return (headers, localReply) => {
+        const value = read(headers, localReply);
         return value !== undefined && matches(value);
       };
     }
     case "and": {
       const all = predicate.predicates.map(compilePredicate);
-      return (headers) => all.every((p) => p(headers));
+      return (headers, localReply) => all.every((p) => p(headers, localReply));
     }
     case "or": {
       const any = predicate.predicates.map(compilePredicate);
-      return (headers) => any.some((p) => p(headers));
+      return (headers, localReply) => any.some((p) => p(headers, localReply));
     }
     case "not": {
       const inner = compilePredicate(predicate.predicate);
-      return (headers) => !inner(headers);
+      return (headers, localReply) => !inner(headers, localReply);
     }
   }
 }
@@ -121,7 +126,10 @@ export class LocalResponsePolicy {
       // %RESPONSE_CODE% is the replaced response's: Envoy's router set it on the stream with its headers.
       callbacks.streamInfo.responseCode = headers.status;
       const context = callbacks.headerFormatterContext(headers) as ReturnType<DecoderFilterCallbacks["headerFormatterContext"]> & { localReplyBody?: string };
-      context.localReplyBody = body;
+      // Without `body`, a local reply's own body (envoyproxy/envoy#46555: the body given to
+      // sendLocalReply, e.g. a direct_response's); "" for the upstream's response. The reply
+      // itself stays empty without a body_format, as in Envoy.
+      context.localReplyBody = config.body ?? callbacks.streamInfo.localReplyBody ?? "";
       body = this.formatter.format(context);
     }
     // Envoy's mutate_headers runs on the reply's head before anything else is in it.
@@ -230,11 +238,11 @@ class CompiledMatcher {
     this.onNoMatch = config.onNoMatch === undefined ? undefined : makePolicy(config.onNoMatch);
   }
 
-  policyFor(headers: ResponseHeaders): Policy | undefined {
+  policyFor(headers: ResponseHeaders, localReply: boolean): Policy | undefined {
     if (this.list !== undefined) {
-      for (const matcher of this.list) if (matcher.matches(headers)) return matcher.policy;
+      for (const matcher of this.list) if (matcher.matches(headers, localReply)) return matcher.policy;
     } else if (this.tree !== undefined) {
-      const value = this.tree.read(headers);
+      const value = this.tree.read(headers, localReply);
       if (value !== undefined) {
         const exact = this.tree.exact?.get(value);
         if (exact !== undefined) return exact;
@@ -260,8 +268,8 @@ export class CustomResponseFilterConfig {
     this.matcher = config.matcher === undefined ? undefined : new CompiledMatcher(config.matcher, makePolicy);
   }
 
-  policyFor(headers: ResponseHeaders): Policy | undefined {
-    return this.matcher?.policyFor(headers);
+  policyFor(headers: ResponseHeaders, localReply: boolean): Policy | undefined {
+    return this.matcher?.policyFor(headers, localReply);
   }
 }
 
@@ -320,7 +328,8 @@ export class CustomResponseFilter implements StreamFilter {
   encodeHeaders(headers: ResponseHeaders, _endStream: boolean): FilterHeadersStatus {
     const state = this.filterState();
     if (state !== undefined) return state.policy.encodeRedirectedResponse(headers, state, this.decoderCallbacks);
-    const policy = this.routePolicy(headers) ?? this.config.policyFor(headers);
+    const localReply = this.decoderCallbacks.streamInfo.localReplyBody !== undefined;
+    const policy = this.routePolicy(headers, localReply) ?? this.config.policyFor(headers, localReply);
     if (policy === undefined) return FilterHeadersStatus.Continue;
     return policy instanceof LocalResponsePolicy ? policy.encodeHeaders(headers, this.decoderCallbacks) : policy.redirect(headers, this);
   }
@@ -342,7 +351,7 @@ export class CustomResponseFilter implements StreamFilter {
   }
 
   /** The route configuration's, the virtual host's, then the route's config: the most specific that matches wins. */
-  private routePolicy(headers: ResponseHeaders): Policy | undefined {
+  private routePolicy(headers: ResponseHeaders, localReply: boolean): Policy | undefined {
     const callbacks = this.decoderCallbacks;
     const match = callbacks.route;
     if (match === undefined) return undefined;
@@ -350,7 +359,7 @@ export class CustomResponseFilter implements StreamFilter {
     for (const level of [callbacks.routeConfig, match.virtualHost, match.route]) {
       const config = level.typedPerFilterConfig?.get(this.name) as CustomResponseConfig | undefined;
       if (config === undefined) continue;
-      policy = PER_ROUTE.get(config, this.config.server).policyFor(headers) ?? policy;
+      policy = PER_ROUTE.get(config, this.config.server).policyFor(headers, localReply) ?? policy;
     }
     return policy;
   }

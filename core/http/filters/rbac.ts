@@ -117,6 +117,10 @@ export class RbacFilter implements StreamDecoderFilter, RbacInput {
   get dynamicMetadata(): MetadataByNamespace {
     return this.callbacks.streamInfo.dynamicMetadata;
   }
+  /** The route matched for this request, when there is one (Envoy's info.route()). */
+  get route(): RbacInput["route"] {
+    return this.callbacks.route?.route;
+  }
 
   decodeHeaders(headers: RequestHeaders, _endStream: boolean): FilterHeadersStatus {
     const perRoute = this.callbacks.mostSpecificPerFilterConfig<RbacConfig>();

@@ -28,12 +28,22 @@ describe("rbac", () => {
     });
   });
 
-  test("what needs CEL, sourced_metadata or the matcher API is refused by name", () => {
+  test("what needs CEL or the matcher API is refused by name", () => {
     const P = `${HCM_FILTERS}.rules.policies.p`;
     expect(problems(rbac({ rules: { policies: { p: { permissions: [{ any: true }], principals: [{ any: true }], condition: { id: 1 } } } } }))).toEqual([`${P}: \`condition\` is an Envoy field that polyvoy does not support yet (polyvoy has no CEL)`]);
     expect(problems(rbac({ matcher: { matcher_tree: {} } }))[0]).toBe(`${HCM_FILTERS}.matcher: \`matcher_tree\` is an Envoy field that polyvoy does not support yet (in RBAC matchers: use matcher_list)`);
     expect(problems(rbac({ rules: {}, matcher: {} }))).toEqual([`${HCM_FILTERS}: must set only one of rules, matcher (Envoy would ignore rules)`]);
-    expect(problems(rbac({ rules: { policies: { p: { permissions: [{ any: true }], principals: [{ sourced_metadata: {} }] } } } }))[0]).toMatch(/principals\[0\]: `sourced_metadata` is an Envoy field that polyvoy does not support yet \(a metadata_source/);
+  });
+
+  test("sourced_metadata: DYNAMIC (the default) is metadata, ROUTE the route's metadata; metadata_matcher is required", () => {
+    const P = `${HCM_FILTERS}.rules.policies.p`;
+    const matcher = { filter: "acme", path: [{ key: "tier" }], value: { string_match: { exact: "gold" } } };
+    expect(filterConfig(rbac({ rules: { policies: { p: { permissions: [{ sourced_metadata: { metadata_matcher: matcher, metadata_source: "ROUTE" } }], principals: [{ sourced_metadata: { metadata_matcher: matcher } }] } } } }))).toMatchObject({
+      rules: { policies: [{ name: "p", permissions: [{ type: "route_metadata", matcher: { filter: "acme", path: ["tier"] } }], principals: [{ type: "metadata", matcher: { filter: "acme" } }] }] },
+    });
+    expect(filterConfig(rbac({ rules: { policies: { p: { permissions: [{ sourced_metadata: { metadata_matcher: matcher, metadata_source: 1 } }], principals: [{ any: true }] } } } }))).toMatchObject({ rules: { policies: [{ permissions: [{ type: "route_metadata" }] }] } });
+    expect(problems(rbac({ rules: { policies: { p: { permissions: [{ any: true }], principals: [{ sourced_metadata: {} }] } } } }))[0]).toContain(`${P}.principals[0].sourced_metadata.metadata_matcher`);
+    expect(problems(rbac({ rules: { policies: { p: { permissions: [{ any: true }], principals: [{ sourced_metadata: { metadata_matcher: matcher, metadata_source: "CLUSTER" } }] } } } }))[0]).toContain(`${P}.principals[0].sourced_metadata.metadata_source`);
   });
 
   test("metadata: a MetadataMatcher on the dynamic metadata, in permissions and principals", () => {

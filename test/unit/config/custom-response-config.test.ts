@@ -21,6 +21,16 @@ describe("custom_response", () => {
     expect(filterConfig(list(policy(REDIRECT, { uri: "https://a.example/x" })))).toMatchObject({ matcher: { list: [{ action: { type: "redirect", uri: "https://a.example/x", requestHeadersToAdd: [], responseHeadersToAdd: [] } }] } });
   });
 
+  test("HttpResponseLocalReplyMatchInput (Envoy 1.38, newer than the pinned protos) is an input of no fields", () => {
+    const LOCAL_REPLY = "type.googleapis.com/envoy.type.matcher.v3.HttpResponseLocalReplyMatchInput";
+    expect(filterConfig(list(policy(LOCAL, {}), { name: "local_reply", typed_config: { "@type": LOCAL_REPLY } }))).toMatchObject({
+      matcher: { list: [{ predicate: { type: "single", input: { type: "local_reply" } } }] },
+    });
+    expect(problems(list(policy(LOCAL, {}), { name: "local_reply", typed_config: { "@type": LOCAL_REPLY, header_name: "a" } }))[0]).toContain(
+      `${MATCHERS}.predicate.single_predicate.input.typed_config`,
+    );
+  });
+
   test("refusals name the field: another input, a nested matcher, keep_matching, modify_request_headers_action, prefix_rewrite, a bad uri, neither uri nor redirect_action", () => {
     expect(problems(list(policy(LOCAL, {}), { name: "h", typed_config: { "@type": "type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput", header_name: "a" } }))[0]).toContain(
       `${MATCHERS}.predicate.single_predicate.input.typed_config.@type: `,

@@ -5,7 +5,8 @@
  * (ONE_TIME_ON_FIRST_BYTE) or on every read (CONTINUOUS), as Envoy's
  * source/extensions/filters/network/rbac/rbac_filter.cc onData.
  */
-import { describe, expect, test } from "vitest";
+import { describe, expect, test, vi } from "vitest";
+import { Timers, type Timer } from "../../../core/event/timers.ts";
 import type { CloseReason, Socket, SocketHandler } from "../../../core/port.ts";
 import { MemoryRuntime } from "../../../runtimes/memory/memory-runtime.ts";
 import { startProxy } from "../../memory/support/proxy.ts";
@@ -121,5 +122,49 @@ describe("network rbac: metadata rules", () => {
     expect(upstreams[0]!.text).toContain("SELECT 1 FROM a");
     expect(upstreams[0]!.text).not.toContain("DELETE");
     expect(client.ended || client.closed !== undefined).toBe(true);
+  });
+});
+
+describe("network rbac: delay_deny (Envoy's rbac_filter.cc: reads stop, the close comes after the delay)", () => {
+  test("a denied connection stays open, reading nothing, for the delay, then is closed; denied counted once, at the decision", async () => {
+    const { runtime, upstreams, client, stat } = await setup({ delay_deny: "2s" });
+    const timersBefore = runtime.pendingTimers;
+    client.socket.write(concat(START, query("DELETE FROM t")));
+    runtime.runDue();
+    expect(stat("r.rbac.denied")).toBe(1);
+    expect(runtime.pendingTimers).toBe(timersBefore + 1);
+    runtime.advance(1900);
+    expect([client.ended, client.closed]).toEqual([false, undefined]);
+    // Reads are stopped: more bytes are neither read, counted nor forwarded.
+    client.socket.write(query("DELETE FROM t"));
+    runtime.advance(50);
+    expect(stat("r.rbac.denied")).toBe(1);
+    runtime.advance(100);
+    expect(client.ended || client.closed !== undefined).toBe(true);
+    expect(upstreams.map((u) => u.text).join("")).not.toContain("DELETE");
+  });
+
+  test("the client resetting the connection first cancels the timer", async () => {
+    const { runtime, client, stat } = await setup({ delay_deny: "30s" });
+    // The delay_deny timer is the one made at the deny.
+    const create = vi.spyOn(Timers.prototype, "create");
+    client.socket.write(concat(START, query("DELETE FROM t")));
+    runtime.runDue();
+    expect(stat("r.rbac.denied")).toBe(1);
+    const timer = create.mock.results.at(-1)!.value as Timer;
+    create.mockRestore();
+    expect(timer.enabled).toBe(true);
+    // A reset closes the proxy's side at once (a FIN would not: tcp_proxy half-closes, as in Envoy).
+    client.socket.reset();
+    runtime.advance(10);
+    expect(timer.enabled).toBe(false);
+  });
+
+  test("an allowed connection is not delayed: delay_deny applies to denials only", async () => {
+    const { runtime, upstreams, client, stat } = await setup({ delay_deny: "2s" });
+    client.socket.write(concat(START, query("SELECT 1 FROM a")));
+    runtime.runDue();
+    expect(stat("r.rbac.allowed")).toBe(1);
+    expect(upstreams[0]!.text).toContain("SELECT 1 FROM a");
   });
 });

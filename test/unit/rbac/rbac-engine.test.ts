@@ -10,7 +10,7 @@ function rules(config: object): RbacRulesConfig {
   return rbacRules.parse(config);
 }
 
-function input(options: { path?: string; method?: string; headers?: Record<string, string>; peer?: string; remoteIp?: string; local?: string; localPort?: number; tls?: TlsSession; sni?: string; metadata?: Record<string, Record<string, unknown>> } = {}): RbacInput {
+function input(options: { path?: string; method?: string; headers?: Record<string, string>; peer?: string; remoteIp?: string; local?: string; localPort?: number; tls?: TlsSession; sni?: string; metadata?: Record<string, Record<string, unknown>>; route?: { metadata?: Record<string, Record<string, unknown>> } } = {}): RbacInput {
   const headers = new RequestHeaders();
   headers.method = options.method ?? "GET";
   headers.path = options.path ?? "/";
@@ -25,6 +25,7 @@ function input(options: { path?: string; method?: string; headers?: Record<strin
     tls: options.tls,
     requestedServerName: options.sni ?? "",
     dynamicMetadata: options.metadata,
+    route: options.route,
   };
 }
 
@@ -49,6 +50,28 @@ describe("metadata: Envoy's MetadataMatcher on the dynamic metadata (matchers.cc
     const engine = new RbacEngine(rules({ action: "DENY", policies: { anonymous: { permissions: [{ metadata: { filter: JWT, path: [{ key: "payload" }], value: { present_match: true }, invert: true } }], principals: ANY } } }));
     expect(engine.evaluate(input()).allowed).toBe(false);
     expect(engine.evaluate(input({ metadata: { [JWT]: { payload: { sub: "a" } } } })).allowed).toBe(true);
+  });
+});
+
+describe("sourced_metadata: a MetadataMatcher on the dynamic metadata (DYNAMIC) or the route's (ROUTE), matchers.cc", () => {
+  const matcher = { filter: "acme", path: [{ key: "tier" }], value: { string_match: { exact: "gold" } } };
+  const gold = { acme: { tier: "gold" } };
+  test("DYNAMIC (the default) reads the dynamic metadata, as metadata does; not the route's", () => {
+    for (const sourced of [{ metadata_matcher: matcher }, { metadata_matcher: matcher, metadata_source: "DYNAMIC" }]) {
+      const engine = new RbacEngine(rules({ policies: { gold: { permissions: ANY, principals: [{ sourced_metadata: sourced }] } } }));
+      expect(engine.evaluate(input({ metadata: gold })).allowed).toBe(true);
+      expect(engine.evaluate(input({ route: { metadata: gold } })).allowed).toBe(false);
+    }
+  });
+  test("ROUTE reads the matched route's metadata; without a route it never matches, even inverted", () => {
+    const engine = new RbacEngine(rules({ policies: { gold: { permissions: [{ sourced_metadata: { metadata_matcher: matcher, metadata_source: "ROUTE" } }], principals: ANY } } }));
+    expect(engine.evaluate(input({ route: { metadata: gold } })).allowed).toBe(true);
+    expect(engine.evaluate(input({ route: { metadata: { acme: { tier: "silver" } } } })).allowed).toBe(false);
+    expect(engine.evaluate(input({ metadata: gold })).allowed).toBe(false);
+    const inverted = new RbacEngine(rules({ policies: { p: { permissions: ANY, principals: [{ sourced_metadata: { metadata_matcher: { ...matcher, invert: true }, metadata_source: "ROUTE" } }] } } }));
+    // A route without metadata: the inverted matcher matches; no route at all: false (Envoy's info.route() check).
+    expect(inverted.evaluate(input({ route: {} })).allowed).toBe(true);
+    expect(inverted.evaluate(input()).allowed).toBe(false);
   });
 });
 

@@ -19,7 +19,7 @@ function input(headers: [string, string][]): RbacInput {
   request.path = "/";
   request.authority = "example.com";
   for (const [name, value] of headers) request.add(name, value);
-  return { headers: request, directRemoteAddress: undefined, connectionRemoteAddress: undefined, remoteIp: "", localAddress: undefined, tls: undefined, requestedServerName: "", dynamicMetadata: undefined };
+  return { headers: request, directRemoteAddress: undefined, connectionRemoteAddress: undefined, remoteIp: "", localAddress: undefined, tls: undefined, requestedServerName: "", dynamicMetadata: undefined, route: undefined };
 }
 
 function engine(config: object): RbacMatcherEngine {

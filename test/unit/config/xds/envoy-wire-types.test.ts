@@ -146,6 +146,20 @@ describe("protobuf → proto3 JSON", () => {
     expect(() => protoToJson("envoy.type.tracing.v3.CustomTag", newer)).toThrow(/envoy\.type\.tracing\.v3\.CustomTag: field 9 is not one polyvoy knows/);
   });
 
+  test("an Any of HttpResponseLocalReplyMatchInput (a message newer than the pinned protos, added by the generator's NEWER_MESSAGES) decodes to its type, not to {@type, value}", () => {
+    const typeUrl = "type.googleapis.com/envoy.type.matcher.v3.HttpResponseLocalReplyMatchInput";
+    expect(anyToJson(encodeAnyField(typeUrl, new Uint8Array(0)))).toEqual({ "@type": typeUrl });
+  });
+
+  test("the network RBAC filter's delay_deny (field 8, newer than the pinned protos, added by NEWER_FIELDS) is read as a Duration", () => {
+    const statPrefix = [...new TextEncoder().encode("r")];
+    // stat_prefix (3) "r"; delay_deny (8) Duration { seconds (1): 2, nanos (2): 500000000 }.
+    const nanos = varint(500_000_000);
+    const duration = [8, 2, 16, ...nanos];
+    const bytes = new Uint8Array([(3 << 3) | 2, statPrefix.length, ...statPrefix, (8 << 3) | 2, duration.length, ...duration]);
+    expect(protoToJson("envoy.extensions.filters.network.rbac.v3.RBAC", bytes)).toEqual({ stat_prefix: "r", delay_deny: "2.5s" });
+  });
+
   test("an OpenTelemetryAccessLogConfig field newer than the pinned protos (8 on) is refused by number, not skipped (YAML refuses them by name)", () => {
     const OTEL = "envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig";
     // buffer_size_bytes as a newer top-level field: a UInt32Value message {value: 5} at an unknown number.
