@@ -45,6 +45,18 @@ export interface UpstreamFilterChainSink {
 
 const UPSTREAM_CODEC_NAME = "envoy.filters.http.upstream_codec";
 
+/**
+ * The stream an attempt's filters run for: the router's callbacks for a downstream request,
+ * or an async request's own stream (async-upstream-filters.ts: Envoy's AsyncStreamImpl is its
+ * router's StreamDecoderFilterCallbacks), whose local reply becomes that request's response.
+ */
+export type UpstreamFilterStream = Pick<
+  DecoderFilterCallbacks,
+  | "streamInfo" | "requestHeaders" | "route" | "routeConfig" | "downstreamRemoteAddress" | "downstreamLocalAddress"
+  | "downstreamDirectRemoteAddress" | "downstreamTls" | "traced" | "trace" | "logPrefix" | "headerFormatterContext"
+  | "sendLocalReply" | "resetStream" | "readDisableDownstream" | "decoderBufferLimit"
+>;
+
 export class UpstreamFilterManager extends FilterManager implements UpstreamStream, UpstreamCodecCallbacks {
   private connectionReset = false;
   /** The connection's response ended (or the stream was reset): the connection is no longer this attempt's to pause. */
@@ -53,8 +65,8 @@ export class UpstreamFilterManager extends FilterManager implements UpstreamStre
     /** The cluster's http_filters, or the router's upstream_http_filters (selectUpstreamHttpFilterChain). */
     upstream: UpstreamHttpFilterChain,
     server: ServerContext,
-    /** The router's own callbacks: the stream the filters see (its info, route, local replies). */
-    private readonly downstream: DecoderFilterCallbacks,
+    /** The router's own callbacks (or an async request's stream): the stream the filters see (its info, route, local replies). */
+    private readonly downstream: UpstreamFilterStream,
     /** The attempt's connection, written to by the codec filter. */
     private readonly connection: UpstreamStream,
     sink: UpstreamFilterChainSink,
@@ -156,7 +168,7 @@ class UpstreamFilterManagerCallbacks implements FilterManagerCallbacks {
   requestHeaders: RequestHeaders;
 
   constructor(
-    private readonly downstream: DecoderFilterCallbacks,
+    private readonly downstream: UpstreamFilterStream,
     readonly sink: UpstreamFilterChainSink,
   ) {
     this.requestHeaders = downstream.requestHeaders;

@@ -1,0 +1,126 @@
+/**
+ * A cluster's upstream HTTP filters on polyvoy's own requests (core/http/filters/
+ * async-upstream-filters.ts): a mirror and an ext_authz HTTP check run the cluster's chain,
+ * as Envoy's async client's router builds it (upstream_request.cc: the cluster's chain, else
+ * the router config's, which an async client has none of) — so the route's router's
+ * upstream_http_filters never reach a mirror; a filter's local reply is the async request's
+ * answer (AsyncStreamImpl::sendLocalReply), never sent upstream.
+ */
+import { afterEach, describe, expect, test } from "vitest";
+import type { Server } from "../../core/server.ts";
+import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
+import { httpProxyConfig } from "../support/configs.ts";
+import { MemoryHttpClient, MemoryHttpServer, type HttpMessage } from "./support/http-peers.ts";
+import { startProxy } from "./support/proxy.ts";
+
+const PROXY = 10000;
+const BACKEND = 8081;
+const SHADOW = 8082;
+const AUTHZ = 8083;
+const OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+const CODEC = { name: "envoy.filters.http.upstream_codec", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec" } };
+const mutation = (value: string) => ({
+  name: "envoy.filters.http.header_mutation",
+  typed_config: {
+    "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+    mutations: { request_mutations: [{ append: { header: { key: "x-upstream-filter", value }, append_action: "OVERWRITE_IF_EXISTS_OR_ADD" } }] },
+  },
+});
+const BUFFER = { name: "envoy.filters.http.buffer", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer", max_request_bytes: 4 } };
+
+const withFilters = (filters: unknown[]) => ({
+  typed_extension_protocol_options: { [OPTIONS]: { "@type": `type.googleapis.com/${OPTIONS}`, explicit_http_config: { http_protocol_options: {} }, http_filters: filters } },
+});
+
+let runtime: MemoryRuntime;
+let server: Server;
+let peers: { close(): void }[] = [];
+const seen: Record<string, HttpMessage[]> = { backend: [], shadow: [], authz: [] };
+
+afterEach(() => {
+  for (const peer of peers) peer.close();
+  peers = [];
+  for (const key of Object.keys(seen)) seen[key] = [];
+});
+
+interface Setup {
+  /** Each cluster's http_filters (none when absent). */
+  filters: Partial<Record<"backend" | "shadow" | "authz", unknown[]>>;
+  /** The router's upstream_http_filters. */
+  routerFilters?: unknown[];
+  /** An ext_authz HTTP filter before the router, and its extra fields. */
+  extAuthz?: Record<string, unknown>;
+  authzStatus?: number;
+}
+
+async function start(setup: Setup): Promise<void> {
+  runtime = new MemoryRuntime({ seed: 3 });
+  peers.push(await MemoryHttpServer.listen(runtime, BACKEND, (req, res) => (seen.backend!.push(req), res.respond(200, "backend"))));
+  peers.push(await MemoryHttpServer.listen(runtime, SHADOW, (req, res) => (seen.shadow!.push(req), res.respond(200, "shadow"))));
+  peers.push(await MemoryHttpServer.listen(runtime, AUTHZ, (req, res) => (seen.authz!.push(req), res.respond(setup.authzStatus ?? 200, ""))));
+  const config = httpProxyConfig({
+    listenPort: PROXY,
+    clusters: { backend: [BACKEND], shadow: [SHADOW], authz: [AUTHZ] },
+    routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend", request_mirror_policies: [{ cluster: "shadow" }] } } }],
+  }) as { static_resources: { listeners: { filter_chains: { filters: { typed_config: { http_filters: unknown[] } }[] }[] }[]; clusters: { name: string }[] } };
+  for (const cluster of config.static_resources.clusters) {
+    const filters = setup.filters[cluster.name as keyof Setup["filters"]];
+    if (filters !== undefined) Object.assign(cluster, withFilters(filters));
+  }
+  const hcm = config.static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config;
+  const router = {
+    name: "envoy.filters.http.router",
+    typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router", ...(setup.routerFilters ? { upstream_http_filters: setup.routerFilters } : {}) },
+  };
+  const authz = setup.extAuthz && {
+    name: "envoy.filters.http.ext_authz",
+    typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz", http_service: { server_uri: { uri: "http://authz", cluster: "authz", timeout: "0.5s" } }, ...setup.extAuthz },
+  };
+  hcm.http_filters = authz ? [authz, router] : [router];
+  server = await startProxy(runtime, config);
+}
+
+function get(path: string, body?: string): { status: number; text: string } {
+  const client = new MemoryHttpClient(runtime, PROXY);
+  client.request(body === undefined ? "GET" : "POST", path, body === undefined ? {} : { body });
+  runtime.runUntilIdle();
+  const response = client.responses[0]!;
+  return { status: response.status, text: response.text() };
+}
+
+describe("a cluster's upstream HTTP filters on polyvoy's own requests", () => {
+  test("a mirror runs the shadow cluster's chain: the shadow sees its header, the backend does not", async () => {
+    await start({ filters: { shadow: [mutation("shadow-chain"), CODEC] } });
+    expect(get("/m")).toEqual({ status: 200, text: "backend" });
+    expect(seen.backend!.map((r) => r.get("x-upstream-filter"))).toEqual([undefined]);
+    expect(seen.shadow!.map((r) => r.get("x-upstream-filter"))).toEqual(["shadow-chain"]);
+  });
+
+  test("the router's upstream_http_filters go on the routed request only: a mirror is an async request without them (Envoy's)", async () => {
+    await start({ filters: {}, routerFilters: [mutation("router-chain"), CODEC] });
+    expect(get("/r").status).toBe(200);
+    expect(seen.backend!.map((r) => r.get("x-upstream-filter"))).toEqual(["router-chain"]);
+    expect(seen.shadow!.map((r) => r.get("x-upstream-filter"))).toEqual([undefined]);
+  });
+
+  test("an ext_authz HTTP check runs the authz cluster's chain", async () => {
+    await start({ filters: { authz: [mutation("authz-chain"), CODEC] }, extAuthz: {} });
+    expect(get("/a")).toEqual({ status: 200, text: "backend" });
+    expect(seen.authz!.map((r) => r.get("x-upstream-filter"))).toEqual(["authz-chain"]);
+    expect(seen.backend!.map((r) => r.get("x-upstream-filter"))).toEqual([undefined]);
+  });
+
+  test("a filter's local reply answers the check (the buffer filter's 413), never sent: ext_authz denies with it", async () => {
+    await start({ filters: { authz: [BUFFER, CODEC] }, extAuthz: { with_request_body: { max_request_bytes: 64 } } });
+    const denied = get("/big", "0123456789");
+    expect(seen.authz).toEqual([]);
+    expect(denied.status).toBe(413);
+    expect(denied.text).toBe("Payload Too Large");
+    // Never upstream: the authz cluster counts no response and no active request.
+    expect((server.stats.get("cluster.authz.upstream_rq_413") as { value: number } | undefined)?.value ?? 0).toBe(0);
+    expect((server.stats.get("cluster.authz.upstream_rq_active") as { value: number } | undefined)?.value ?? 0).toBe(0);
+    // A small body passes the same chain.
+    expect(get("/small", "ab")).toEqual({ status: 200, text: "backend" });
+    expect(seen.authz!.map((r) => r.text())).toEqual(["ab"]);
+  });
+});
