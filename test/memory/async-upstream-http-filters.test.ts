@@ -10,7 +10,8 @@ import { afterEach, describe, expect, test } from "vitest";
 import type { Server } from "../../core/server.ts";
 import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
 import { httpProxyConfig } from "../support/configs.ts";
-import { MemoryHttpClient, MemoryHttpServer, type HttpMessage } from "./support/http-peers.ts";
+import { MemoryHttpClient, MemoryHttpServer } from "./support/http-peers.ts";
+import type { HttpMessage } from "./support/http-wire.ts";
 import { startProxy } from "./support/proxy.ts";
 
 const PROXY = 10000;
@@ -122,5 +123,81 @@ describe("a cluster's upstream HTTP filters on polyvoy's own requests", () => {
     // A small body passes the same chain.
     expect(get("/small", "ab")).toEqual({ status: 200, text: "backend" });
     expect(seen.authz!.map((r) => r.text())).toEqual(["ab"]);
+  });
+});
+
+const LUA = {
+  name: "envoy.filters.http.lua",
+  typed_config: {
+    "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+    default_source_code: {
+      inline_string: [
+        "function envoy_on_request(h)",
+        "  if h:headers():get(':path') == '/respond' then h:respond({[':status'] = '418'}, 'lua upstream') return end",
+        "  if h:headers():get(':path') == '/error' then error('boom') end",
+        "  h:headers():add('x-lua-upstream', 'added')",
+        "end",
+        "function envoy_on_response(h) h:headers():add('x-lua-upstream-response', h:headers():get(':status')) end",
+      ].join("\n"),
+    },
+  },
+};
+const rbac = (action: "ALLOW" | "DENY") => ({
+  name: "envoy.filters.http.rbac",
+  typed_config: {
+    "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
+    rules: { action, policies: { "deny-admin": { permissions: [{ url_path: { path: { prefix: "/admin" } } }], principals: [{ any: true }] } } },
+  },
+});
+
+function response(path: string): { status: number; text: string; headers: Record<string, string | undefined> } {
+  const client = new MemoryHttpClient(runtime, PROXY);
+  client.request("GET", path);
+  runtime.runUntilIdle();
+  const r = client.responses[0]!;
+  return { status: r.status, text: r.text(), headers: { lua: r.get("x-lua-upstream-response"), ct: r.get("content-type") } };
+}
+const counter = (name: string) => (server.stats.get(name) as { value: number } | undefined)?.value;
+
+describe("lua and rbac as upstream HTTP filters", () => {
+  test("lua upstream: the origin sees the header the request script added, the client the response script's; respond() answers as the upstream would (the router's response); errors count under the cluster", async () => {
+    await start({ filters: { backend: [LUA, CODEC] } });
+    const ok = response("/l");
+    expect(ok.status).toBe(200);
+    expect(ok.headers.lua).toBe("200");
+    expect(seen.backend!.map((r) => r.get("x-lua-upstream"))).toEqual(["added"]);
+    // The mirror's cluster has no chain: the copy goes without.
+    expect(seen.shadow!.map((r) => r.get("x-lua-upstream"))).toEqual([undefined]);
+    const replied = response("/respond");
+    expect(replied.status).toBe(418);
+    expect(replied.text).toBe("lua upstream");
+    expect(seen.backend).toHaveLength(1);
+    // The router took it as the upstream's answer (Envoy's Lua respond() is encodeHeaders, which
+    // upstream goes to the router as the response); the attempt's unused stream is not left behind.
+    expect(counter("cluster.backend.upstream_rq_418")).toBe(1);
+    expect(counter("cluster.backend.upstream_rq_active")).toBe(0);
+    expect(response("/error").status).toBe(200);
+    expect(counter("cluster.backend.lua.errors")).toBe(1);
+    expect(counter("http.ingress_http.lua.errors")).toBeUndefined();
+  });
+
+  test("rbac upstream: a denied request is Envoy's 403 'RBAC: access denied' and never reaches the origin; counted under the cluster", async () => {
+    await start({ filters: { backend: [rbac("DENY"), CODEC] } });
+    const denied = response("/admin/x");
+    expect(denied.status).toBe(403);
+    expect(denied.text).toBe("RBAC: access denied");
+    expect(seen.backend).toEqual([]);
+    expect(response("/public").status).toBe(200);
+    expect(seen.backend!.map((r) => r.path)).toEqual(["/public"]);
+    expect(counter("cluster.backend.rbac.denied")).toBe(1);
+    expect(counter("cluster.backend.rbac.allowed")).toBe(1);
+  });
+
+  test("rbac upstream on an async request (a mirror) judges nothing: there is no downstream connection (Envoy's skips it)", async () => {
+    await start({ filters: { shadow: [rbac("ALLOW"), CODEC] } });
+    // ALLOW only /admin: the routed request is not judged by the shadow's chain, the copy is not judged at all.
+    expect(response("/public").status).toBe(200);
+    expect(seen.shadow!.map((r) => r.path)).toEqual(["/public"]);
+    expect(counter("cluster.shadow.rbac.denied")).toBe(0);
   });
 });

@@ -125,17 +125,17 @@ export class AsyncUpstreamFilters implements UpstreamCallbacks, UpstreamFilterCh
   onFilteredHeaders(headers: ResponseHeaders, endStream: boolean): void {
     if (this.answered) return;
     this.callbacks.decodeHeaders(headers, endStream);
-    if (endStream) this.filters?.destroy();
+    if (endStream) this.filters?.complete();
   }
   onFilteredData(data: Uint8Array, endStream: boolean): void {
     if (this.answered) return;
     this.callbacks.decodeData(data, endStream);
-    if (endStream) this.filters?.destroy();
+    if (endStream) this.filters?.complete();
   }
   onFilteredTrailers(trailers: HeaderMap): void {
     if (this.answered) return;
     this.callbacks.decodeTrailers(trailers);
-    this.filters?.destroy();
+    this.filters?.complete();
   }
   onFilteredUpgradeData(data: Uint8Array, endStream: boolean): void {
     if (!this.answered) this.callbacks.decodeUpgradeData(data, endStream);

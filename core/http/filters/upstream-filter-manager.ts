@@ -124,6 +124,21 @@ export class UpstreamFilterManager extends FilterManager implements UpstreamStre
     this.connection.reset();
   }
 
+  /**
+   * The response past the filters ended: the filters are done. When it was not the
+   * connection's — a filter answered itself, as Lua's respond() does with encodeHeaders, which
+   * upstream the router takes for the upstream's response — the connection's stream, given
+   * to this attempt and never finished, is reset rather than left in the pool's counts.
+   */
+  complete(): void {
+    if (!this.upstreamDone && !this.connectionReset) {
+      this.connectionReset = true;
+      this.upstreamDone = true;
+      this.connection.reset();
+    }
+    this.destroy();
+  }
+
   // ---- the response, from the connection (Envoy's UpstreamCodecFilter::CodecBridge) ----
 
   onResponseHeaders(headers: ResponseHeaders, endStream: boolean): void {

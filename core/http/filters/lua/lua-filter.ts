@@ -31,7 +31,7 @@ import { EMPTY_BYTES } from "../../../util/bytes.ts";
 import { latin1Encode } from "../../../util/latin1.ts";
 import { formatAddress } from "../../../network/address.ts";
 import { encodeBase64 } from "../../../util/base64.ts";
-import type { HttpFilterChainContext } from "../http-filter-registry.ts";
+import { filterStatsScope, type HttpFilterChainContext } from "../http-filter-registry.ts";
 import { LuaCode, LuaScriptError, byteString, lauxlib, lua, popMessage, to_luastring } from "./lua-code.ts";
 import { pushLuaObject, type LuaMethods } from "./lua-objects.ts";
 import { headerValues, setPseudo } from "./lua-headers.ts";
@@ -69,8 +69,9 @@ export class LuaFilterConfig {
     modules: Awaited<ReturnType<typeof resolveModules>>,
   ) {
     this.log = server.log.component("lua");
-    // Envoy (lua_filter.cc generateStats): `<hcm prefix>lua.<stat_prefix>`.
-    this.stats = new LuaFilterStats(server, sanitizeStatsPrefix(`http.${chain.statPrefix}.lua.${config.statPrefix === "" ? "" : `${config.statPrefix}.`}`));
+    // Envoy (lua_filter.cc generateStats): `<hcm prefix>lua.<stat_prefix>`; upstream, the chain's
+    // scope's (`cluster.<name>.lua.…`: the UpstreamLuaFilterConfig gets its owner's stats_prefix, envoyproxy/envoy#45987).
+    this.stats = new LuaFilterStats(server, sanitizeStatsPrefix(`${filterStatsScope(chain)}lua.${config.statPrefix === "" ? "" : `${config.statPrefix}.`}`));
     const make = (source: LuaSource, name: string) => new LuaCode(sources.get(source)!, chunkName(source, name), modules, server, (line) => this.log.info(`script print: ${line}`));
     if (config.defaultSource !== undefined) this.defaultCode = make(config.defaultSource, GLOBAL_SCRIPT_NAME);
     for (const [name, source] of config.sourceCodes) this.codes.set(name, make(source, name));
