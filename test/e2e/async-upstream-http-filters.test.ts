@@ -3,7 +3,10 @@
  * sockets: a header_mutation on the shadow cluster reaches the mirror's origin, one on the
  * ext_authz cluster reaches the authorization service — as Envoy's async client's router
  * builds the cluster's chain for them (core/http/filters/async-upstream-filters.ts); the
- * routed request, to a cluster without filters, carries neither header.
+ * routed request carries neither header. Lua and RBAC as upstream filters on the routed
+ * request's cluster (Envoy's UpstreamLuaFilterConfig, envoy.filters.http.upstream_rbac): the
+ * script's header reaches the origin, a denied request is the 403 "RBAC: access denied" and
+ * never reaches it.
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type * as http from "node:http";
@@ -28,6 +31,21 @@ const withFilters = (filters: unknown[]) => ({
   typed_extension_protocol_options: { [OPTIONS]: { "@type": `type.googleapis.com/${OPTIONS}`, explicit_http_config: { http_protocol_options: {} }, http_filters: filters } },
 });
 
+const LUA = {
+  name: "envoy.filters.http.lua",
+  typed_config: {
+    "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+    default_source_code: { inline_string: "function envoy_on_request(h) h:headers():add('x-lua-upstream', 'added') end" },
+  },
+};
+const RBAC = {
+  name: "envoy.filters.http.rbac",
+  typed_config: {
+    "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
+    rules: { action: "DENY", policies: { "no-admin": { permissions: [{ url_path: { path: { prefix: "/admin" } } }], principals: [{ any: true }] } } },
+  },
+};
+
 describe.each(RUNTIMES)("a cluster's upstream HTTP filters on mirrors and ext_authz checks, on %s", (runtime) => {
   let backend: HttpUpstream;
   let shadow: HttpUpstream;
@@ -47,7 +65,7 @@ describe.each(RUNTIMES)("a cluster's upstream HTTP filters on mirrors and ext_au
       routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend", request_mirror_policies: [{ cluster: "shadow" }] } } }],
     }) as { static_resources: { listeners: { filter_chains: { filters: { typed_config: { http_filters: unknown[] } }[] }[] }[]; clusters: { name: string }[] } };
     for (const cluster of config.static_resources.clusters) {
-      if (cluster.name !== "backend") Object.assign(cluster, withFilters([mutation(`${cluster.name}-chain`), CODEC]));
+      Object.assign(cluster, withFilters(cluster.name === "backend" ? [RBAC, LUA, CODEC] : [mutation(`${cluster.name}-chain`), CODEC]));
     }
     const hcm = config.static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config;
     hcm.http_filters = [
@@ -76,5 +94,16 @@ describe.each(RUNTIMES)("a cluster's upstream HTTP filters on mirrors and ext_au
     const deadline = Date.now() + 5000;
     while (shadow.requests.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(shadow.requests.map((r) => r.headers["x-upstream-filter"])).toEqual(["shadow-chain"]);
+    // The backend's own chain: Lua's header on the routed request, not on the copy or the check.
+    expect(backend.requests.map((r) => r.headers["x-lua-upstream"])).toEqual(["added"]);
+    expect(shadow.requests.map((r) => r.headers["x-lua-upstream"])).toEqual([undefined]);
+  });
+
+  test("rbac upstream denies: 403 'RBAC: access denied', the origin never sees it", async () => {
+    const before = backend.requests.length;
+    const res = await request(`http://127.0.0.1:${port}/admin/x`, { dispatcher: agent });
+    expect(res.statusCode).toBe(403);
+    expect(await res.body.text()).toBe("RBAC: access denied");
+    expect(backend.requests.length).toBe(before);
   });
 });
