@@ -52,6 +52,8 @@ interface Setup {
   /** An ext_authz HTTP filter before the router, and its extra fields. */
   extAuthz?: Record<string, unknown>;
   authzStatus?: number;
+  /** More of the route's fields (its typed_per_filter_config). */
+  routeExtra?: Record<string, unknown>;
 }
 
 async function start(setup: Setup): Promise<void> {
@@ -62,7 +64,7 @@ async function start(setup: Setup): Promise<void> {
   const config = httpProxyConfig({
     listenPort: PROXY,
     clusters: { backend: [BACKEND], shadow: [SHADOW], authz: [AUTHZ] },
-    routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend", request_mirror_policies: [{ cluster: "shadow" }] } } }],
+    routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend", request_mirror_policies: [{ cluster: "shadow" }] }, ...setup.routeExtra } }],
   }) as { static_resources: { listeners: { filter_chains: { filters: { typed_config: { http_filters: unknown[] } }[] }[] }[]; clusters: { name: string }[] } };
   for (const cluster of config.static_resources.clusters) {
     const filters = setup.filters[cluster.name as keyof Setup["filters"]];
@@ -179,6 +181,17 @@ describe("lua and rbac as upstream HTTP filters", () => {
     expect(response("/error").status).toBe(200);
     expect(counter("cluster.backend.lua.errors")).toBe(1);
     expect(counter("http.ingress_http.lua.errors")).toBeUndefined();
+  });
+
+  test("lua upstream with a route's own source_code (LuaPerRoute under the upstream filter's name, no Lua filter downstream): the route's script runs", async () => {
+    const perRoute = {
+      "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.LuaPerRoute",
+      source_code: { inline_string: "function envoy_on_request(h) h:headers():add('x-lua-upstream', 'route') end" },
+    };
+    await start({ filters: { backend: [LUA, CODEC] }, routeExtra: { typed_per_filter_config: { "envoy.filters.http.lua": perRoute } } });
+    expect(response("/p").status).toBe(200);
+    expect(response("/p").status).toBe(200);
+    expect(seen.backend!.map((r) => r.get("x-lua-upstream"))).toEqual(["route", "route"]);
   });
 
   test("rbac upstream: a denied request is Envoy's 403 'RBAC: access denied' and never reaches the origin; counted under the cluster", async () => {

@@ -1000,8 +1000,26 @@ export class LuaFilter implements StreamFilter {
     const perRoute = this.decoderCallbacks.mostSpecificPerFilterConfig<LuaPerRouteConfig>();
     if (perRoute === undefined) return this.config.defaultCode;
     if (perRoute.disabled) return undefined;
-    if (perRoute.sourceCode !== undefined) return ROUTE_CODES.get(perRoute);
+    if (perRoute.sourceCode !== undefined) return ROUTE_CODES.get(perRoute) ?? this.lateRouteCode(perRoute);
     return perRoute.name !== undefined ? this.config.codes.get(perRoute.name) : undefined;
+  }
+
+  /**
+   * A route's source_code under a name none of the HCM's filters has — an upstream Lua
+   * filter's (a cluster's http_filters, the router's upstream_http_filters) — was not made
+   * with the route table: made at its first use instead (Envoy makes every LuaPerRoute with
+   * the route table, whichever chain reads it). A load error is then this stream's script
+   * error (logged, counted), and the stream goes on without a script.
+   */
+  private lateRouteCode(perRoute: LuaPerRouteConfig): LuaCode | undefined {
+    try {
+      prepareLuaPerRoute(perRoute, this.config.server);
+      return ROUTE_CODES.get(perRoute);
+    } catch (err) {
+      this.config.log.error(`script log: ${err instanceof Error ? err.message : String(err)}`);
+      this.config.stats.errors.inc();
+      return undefined;
+    }
   }
 
   decodeHeaders(headers: RequestHeaders, endStream: boolean): FilterHeadersStatus {
