@@ -13,6 +13,7 @@ import { httpProxyConfig } from "../support/configs.ts";
 import { MemoryHttpClient, MemoryHttpServer } from "./support/http-peers.ts";
 import type { HttpMessage } from "./support/http-wire.ts";
 import { startProxy } from "./support/proxy.ts";
+import { MemoryH2Server } from "./support/h2-peers.ts";
 
 const PROXY = 10000;
 const BACKEND = 8081;
@@ -212,5 +213,42 @@ describe("lua and rbac as upstream HTTP filters", () => {
     expect(response("/public").status).toBe(200);
     expect(seen.shadow!.map((r) => r.path)).toEqual(["/public"]);
     expect(counter("cluster.shadow.rbac.denied")).toBe(0);
+  });
+});
+
+describe("a cluster's upstream HTTP filters on an Envoy gRPC call", () => {
+  test("an ext_authz grpc_service call (the gRPC client's async request) runs the authz cluster's chain over HTTP/2", async () => {
+    runtime = new MemoryRuntime({ seed: 5 });
+    peers.push(await MemoryHttpServer.listen(runtime, BACKEND, (req, res) => (seen.backend!.push(req), res.respond(200, "backend"))));
+    const h2 = await MemoryH2Server.listen(runtime, AUTHZ, {});
+    peers.push(h2);
+    // Whatever it answers, failure_mode_allow lets the request on: what matters is what the service saw.
+    h2.onRequest = (ex) => ex.respond(200, "", ["grpc-status", "0"]);
+    const config = httpProxyConfig({ listenPort: PROXY, clusters: { backend: [BACKEND], authz: [AUTHZ] }, routes: [{ match: { prefix: "/" }, cluster: "backend" }] }) as {
+      static_resources: { listeners: { filter_chains: { filters: { typed_config: { http_filters: unknown[] } }[] }[] }[]; clusters: { name: string }[] };
+    };
+    const authzCluster = config.static_resources.clusters.find((c) => c.name === "authz")!;
+    Object.assign(authzCluster, {
+      typed_extension_protocol_options: { [OPTIONS]: { "@type": `type.googleapis.com/${OPTIONS}`, explicit_http_config: { http2_protocol_options: {} }, http_filters: [mutation("grpc-chain"), CODEC] } },
+    });
+    const hcm = config.static_resources.listeners[0]!.filter_chains[0]!.filters[0]!.typed_config;
+    hcm.http_filters = [
+      {
+        name: "envoy.filters.http.ext_authz",
+        typed_config: {
+          "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
+          grpc_service: { envoy_grpc: { cluster_name: "authz" }, timeout: "0.5s" },
+          transport_api_version: "V3",
+          failure_mode_allow: true,
+        },
+      },
+      ...hcm.http_filters,
+    ];
+    server = await startProxy(runtime, config);
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/g");
+    runtime.advance(1000);
+    expect(client.responses[0]!.status).toBe(200);
+    expect(h2.exchanges.map((ex) => [ex.header(":path"), ex.header("x-upstream-filter")])).toEqual([["/envoy.service.auth.v3.Authorization/Check", "grpc-chain"]]);
   });
 });
