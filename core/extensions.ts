@@ -298,10 +298,11 @@ registerLazyHttpFilterFactory<HeaderToMetadataConfig>("envoy.filters.http.header
 });
 
 registerLazyHttpFilterFactory<RbacConfig>("envoy.filters.http.rbac", async () => {
-  const { RbacFilter, rbacFilterConfig } = await import("./http/filters/rbac.ts");
+  const [{ RbacFilter, rbacFilterConfig }, { UpstreamRbacFilter }] = await Promise.all([import("./http/filters/rbac.ts"), import("./http/filters/upstream-rbac.ts")]);
   return {
     kind: "decoder",
-    create: (config, server, chain) => new RbacFilter(rbacFilterConfig(config, server, chain)),
+    // In an upstream chain the RBAC type URL is Envoy's envoy.filters.http.upstream_rbac.
+    create: (config, server, chain) => (chain.upstream === true ? new UpstreamRbacFilter(rbacFilterConfig(config, server, chain)) : new RbacFilter(rbacFilterConfig(config, server, chain))),
     prepare: (config, server, chain) => void rbacFilterConfig(config, server, chain),
   };
 });

@@ -34,27 +34,23 @@ const UPSTREAM_CODEC_TYPE = UPSTREAM_CODEC_TYPE_URL.slice("type.googleapis.com/"
 
 /**
  * polyvoy's HTTP filters that Envoy registers as UpstreamHttpFilterConfigFactory too
- * (header_mutation/config.cc: UpstreamHeaderMutationFactoryConfig; buffer/config.cc:
- * UpstreamBufferFilterFactory; ext_proc/config.cc: UpstreamExternalProcessingFilterConfig)
- * and that run unchanged on an upstream attempt: ext_proc reads the route's ExtProcPerRoute
- * by its name as downstream, its stream info is the downstream's, its immediate response is
- * the downstream stream's local reply, and a route-cache clear is a no-op upstream (Envoy's
- * upstream filter manager's clearRouteCache does nothing either).
+ * (source/extensions/extensions_metadata.yaml: category envoy.filters.http.upstream):
+ * header_mutation (header_mutation/config.cc: UpstreamHeaderMutationFactoryConfig), buffer
+ * (buffer/config.cc: UpstreamBufferFilterFactory), ext_proc (ext_proc/config.cc:
+ * UpstreamExternalProcessingFilterConfig), lua (lua/config.cc: UpstreamLuaFilterConfig, the
+ * same filter) and RBAC (its type URL is envoy.filters.http.upstream_rbac's upstream,
+ * upstream_rbac/config.h: core/http/filters/upstream-rbac.ts). They run on an upstream attempt
+ * with the downstream stream's info and route (per-route configs by their name, as
+ * downstream); a local reply (ext_proc's immediate response, Lua's respond(), RBAC's 403) is
+ * the downstream stream's — an async request's own answer (async-upstream-filters.ts) — and a
+ * route-cache clear is a no-op upstream (Envoy's upstream filter manager's clearRouteCache
+ * does nothing either). Every other type is refused with Envoy's own message: Envoy has no
+ * upstream factory for it.
  */
 export const UPSTREAM_HTTP_FILTER_TYPES: ReadonlySet<UserHttpFilterConfig["type"]> = new Set([
   "envoy.filters.http.header_mutation",
   "envoy.filters.http.buffer",
   "envoy.filters.http.ext_proc",
-]);
-
-/**
- * polyvoy's other HTTP filters whose type Envoy also takes upstream
- * (source/extensions/extensions_metadata.yaml: category envoy.filters.http.upstream; the
- * RBAC type by envoy.filters.http.upstream_rbac, which judges the selected host,
- * upstream_rbac/config.h) but that polyvoy does not run there: refused as polyvoy's limit.
- * Every other type is refused with Envoy's own message: Envoy has no upstream factory for it.
- */
-const ENVOY_ONLY_UPSTREAM_HTTP_FILTER_TYPES: ReadonlySet<UserHttpFilterConfig["type"]> = new Set([
   "envoy.filters.http.lua",
   "envoy.filters.http.rbac",
 ]);
@@ -75,10 +71,8 @@ type ChainType = "upstream http" | "router upstream http";
 /** What an element is before the list's checks: the codec (kept only to check its place), or a filter. */
 type Element = { codec: true; name: string; typeUrl: string | undefined } | { codec: false; filter: HttpFilterConfig; typeUrl: string | undefined };
 
-/** Why `type` is refused in an upstream chain: Envoy's refusal, or polyvoy's own where Envoy would take it. */
+/** Why `type` is refused in an upstream chain: Envoy's refusal. */
 function notUpstream(type: UserHttpFilterConfig["type"], name: string, typeUrl: string | undefined, table: HttpFilterTable): string {
-  const allowed = [...UPSTREAM_HTTP_FILTER_TYPES].map((t) => t.slice("envoy.filters.http.".length)).join(", ");
-  if (ENVOY_ONLY_UPSTREAM_HTTP_FILTER_TYPES.has(type)) return `${type} is not one of polyvoy's upstream HTTP filters (${allowed}), though Envoy runs it upstream`;
   // Config::Utility::getAndCheckFactory on the upstream registry (source/common/config/utility.h).
   const envoyType = (typeUrl ?? table.typeUrls[type].typeUrl).replace(/^.*\//, "");
   return `Didn't find a registered implementation for '${name}' with type URL: '${envoyType}' (Envoy runs ${type} downstream only)`;

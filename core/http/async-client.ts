@@ -28,7 +28,7 @@ import type { Cluster } from "../upstream/cluster.ts";
 import type { Host } from "../upstream/host.ts";
 import type { PrioritySet } from "../upstream/host-set.ts";
 import type { HostPriorityMapping, LoadBalancerContext, PriorityLoad } from "../upstream/load-balancer.ts";
-import type { PoolHandle, UpstreamCallbacks, UpstreamStream } from "../upstream/http1-conn-pool.ts";
+import type { PoolHandle, UpstreamStream } from "../upstream/http1-conn-pool.ts";
 import { PoolFailureReason } from "../upstream/pool-failure.ts";
 import type { HeaderMap } from "./header-map.ts";
 import { sanitizeTe, stripHopByHop } from "./headers-util.ts";
@@ -38,6 +38,7 @@ import { latin1Encode } from "../util/latin1.ts";
 import { RetryState, RetryStatus, type RetryCallbacks } from "./filters/retry-state.ts";
 import { isGrpcRequestHeaders } from "./grpc-common.ts";
 import { HostResponseCharge } from "./host-response-charge.ts";
+import { withClusterUpstreamFilters, type AsyncUpstreamFilterCallbacks } from "./filters/async-upstream-filters.ts";
 
 export const AsyncFailureReason = {
   /** The stream was reset after its response began, or the cluster does not exist. */
@@ -100,7 +101,7 @@ export class AsyncClient {
 }
 
 /** One request in flight (Envoy's AsyncRequestImpl). */
-export class AsyncRequest implements UpstreamCallbacks, TimerTarget, LoadBalancerContext, RetryCallbacks {
+export class AsyncRequest implements AsyncUpstreamFilterCallbacks, TimerTarget, LoadBalancerContext, RetryCallbacks {
   /** The callbacks were called, or the request was cancelled: nothing more happens. */
   done = false;
   private cluster: Cluster | undefined;
@@ -189,7 +190,10 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget, LoadBalance
   private newStream(cluster: Cluster, host: Host): void {
     this.retryState?.onHostAttempted(host);
     this.charge = new HostResponseCharge(host, isGrpcRequestHeaders(this.headers));
-    this.poolHandle = this.server.clusterManager.httpConnPool(cluster, host).newStream(this);
+    // Through the cluster's upstream HTTP filters, as Envoy's async client's router runs them (async-upstream-filters.ts).
+    // A google_grpc target's internal cluster stands for its channel, no Envoy router.
+    const callbacks = this.options.internalCluster === true ? this : withClusterUpstreamFilters(cluster, this.server, this.headers, this);
+    this.poolHandle = this.server.clusterManager.httpConnPool(cluster, host).newStream(callbacks);
   }
 
   // ---- retries (Envoy's router, for the async client's requests) ----
@@ -377,6 +381,15 @@ export class AsyncRequest implements UpstreamCallbacks, TimerTarget, LoadBalance
   decodeUpgradeData(): void {}
   onUpstreamAboveWriteBufferHighWatermark(): void {}
   onUpstreamBelowWriteBufferLowWatermark(): void {}
+
+  /** One of the cluster's upstream filters answered (its stream is reset): the call's response, charged to no host. */
+  onUpstreamFilterLocalReply(headers: ResponseHeaders, body: Uint8Array, details: string): void {
+    if (this.done) return;
+    this.stream = undefined;
+    this.charge = undefined;
+    this.finish();
+    this.callbacks.onSuccess(this, { headers, body, trailers: undefined, details });
+  }
 
   /** @internal The request's timeout passed (Envoy's router: 504 upstream request timeout). */
   onTimer(): void {

@@ -13,13 +13,14 @@ import { GoogleGrpcStats } from "./google-grpc-stats.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { Cluster } from "../upstream/cluster.ts";
 import type { Host } from "../upstream/host.ts";
-import type { PoolHandle, UpstreamCallbacks, UpstreamStream } from "../upstream/http1-conn-pool.ts";
+import type { PoolHandle, UpstreamStream } from "../upstream/http1-conn-pool.ts";
 import type { PoolFailureReason } from "../upstream/pool-failure.ts";
 import { GrpcStatus, httpToGrpcStatus, isGrpcContentType, parseGrpcStatus } from "./grpc-common.ts";
 import { encodeGrpcFrame, GRPC_FH_DEFAULT, GrpcFrameDecoder, type GrpcFrame } from "./grpc-frame.ts";
 import type { HeaderMap } from "./header-map.ts";
 import { RequestHeaders, type ResponseHeaders } from "./message.ts";
 import type { StreamResetReason } from "./stream-reset-reason.ts";
+import { withClusterUpstreamFilters, type AsyncUpstreamFilterCallbacks } from "./filters/async-upstream-filters.ts";
 
 export interface GrpcStreamCallbacks {
   /** The stream has a connection and its headers went out: messages are written at once from now on. */
@@ -39,7 +40,7 @@ const IGNORE_CALLBACKS: GrpcStreamCallbacks = { onReceiveMessage: () => {}, onRe
 /** Messages queued before the stream is ready: more is the caller's bug (xDS sends one per type). */
 const MAX_PENDING_MESSAGES = 1024;
 
-export class GrpcAsyncStream implements UpstreamCallbacks {
+export class GrpcAsyncStream implements AsyncUpstreamFilterCallbacks {
   private poolHandle: PoolHandle | undefined;
   private stream: UpstreamStream | undefined;
   private readonly pending: Uint8Array[] = [];
@@ -98,15 +99,19 @@ export class GrpcAsyncStream implements UpstreamCallbacks {
     this.pendingHeaders = headers;
     // A static cluster's EDS or SDS stream may start before its HTTP/2 pools' code is in.
     const loading = this.alwaysHttp2 ? this.server.clusterManager.grpcStreamPoolCodeLoading() : this.server.clusterManager.poolCodeLoading(cluster);
-    if (loading === undefined) return this.newStream(cluster, host);
+    if (loading === undefined) return this.newStream(cluster, host, internal);
     loading
-      .then(() => this.closed || this.newStream(cluster, host))
+      .then(() => this.closed || this.newStream(cluster, host, internal))
       .catch((err: unknown) => this.closed || this.close(GrpcStatus.Unavailable, err instanceof Error ? err.message : String(err)));
   }
 
-  private newStream(cluster: Cluster, host: Host): void {
+  private newStream(cluster: Cluster, host: Host, internal: boolean): void {
     const manager = this.server.clusterManager;
-    this.poolHandle = (this.alwaysHttp2 ? manager.grpcStreamConnPool(cluster, host) : manager.httpConnPool(cluster, host)).newStream(this);
+    // Envoy gRPC runs an async client stream, through the cluster's upstream HTTP filters
+    // (async-upstream-filters.ts); a google_grpc target's channel is no Envoy router, and its
+    // internal cluster none of the config's.
+    const callbacks = internal ? this : withClusterUpstreamFilters(cluster, this.server, this.pendingHeaders!, this);
+    this.poolHandle = (this.alwaysHttp2 ? manager.grpcStreamConnPool(cluster, host) : manager.httpConnPool(cluster, host)).newStream(callbacks);
   }
 
   private pendingHeaders: RequestHeaders | undefined;
@@ -232,6 +237,14 @@ export class GrpcAsyncStream implements UpstreamCallbacks {
   }
 
   decodeUpgradeData(): void {}
+
+  /** One of the cluster's upstream filters answered (trailers-only, async-upstream-filters.ts): the call ends with its status. */
+  onUpstreamFilterLocalReply(headers: ResponseHeaders): void {
+    this.stream = undefined;
+    this.responseHeaders = headers;
+    this.onTrailers(headers);
+  }
+
   onUpstreamAboveWriteBufferHighWatermark(): void {
     this.aboveWriteBufferHighWatermark = true;
     this.callbacks.onAboveWriteBufferHighWatermark?.();

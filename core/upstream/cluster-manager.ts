@@ -149,7 +149,7 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
    * upstream HTTP filters checked, their stats made at 0, as Envoy's ClusterInfoImpl builds
    * its filter factories when the cluster is created, over CDS too). Set by the server.
    */
-  prepareClusterCode: ((config: ClusterConfig) => void) | undefined;
+  prepareClusterCode: ((config: ClusterConfig) => Promise<void> | undefined) | undefined;
   private initialized = false;
   private readonly cmStats: { clusterAdded: Counter; clusterModified: Counter; clusterRemoved: Counter; activeClusters: Gauge; warmingClusters: Gauge };
   constructor(
@@ -478,7 +478,7 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
   private async loadCode(cluster: Cluster): Promise<void> {
     try {
       await Promise.all([this.poolCodeLoading(cluster), loadChecksCode(cluster.config), loadClusterCode(cluster.config)]);
-      this.prepareClusterCode?.(cluster.config);
+      await this.prepareClusterCode?.(cluster.config);
     } catch (err) {
       throw new Error(`cluster '${cluster.name}': ${err instanceof Error ? err.message : String(err)}`);
     }

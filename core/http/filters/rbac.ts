@@ -26,7 +26,7 @@ import {
   type StreamDecoderFilter,
 } from "../filter.ts";
 import type { RequestHeaders } from "../message.ts";
-import type { HttpFilterChainContext } from "./http-filter-registry.ts";
+import { filterStatsScope, type HttpFilterChainContext } from "./http-filter-registry.ts";
 import { sanitizeStatsPrefix } from "../../stats/sanitize-stats-name.ts";
 
 export const RBAC_METADATA_NAMESPACE = "envoy.filters.http.rbac";
@@ -70,7 +70,9 @@ export class RbacFilterConfig {
 
   constructor(config: RbacConfig, server: ServerContext, chain: HttpFilterChainContext) {
     this.rules = RULES.get(config);
-    const prefix = sanitizeStatsPrefix(`http.${chain.statPrefix}.rbac.`);
+    // Upstream, under the chain's scope (`cluster.<name>.rbac.…` for a cluster's list): Envoy's
+    // upstream_rbac/config.cc takes the stats_prefix its owner gives (envoyproxy/envoy#45987).
+    const prefix = sanitizeStatsPrefix(`${filterStatsScope(chain)}rbac.`);
     this.allowed = server.stats.counter(prefix + config.rulesStatPrefix + "allowed");
     this.denied = server.stats.counter(prefix + config.rulesStatPrefix + "denied");
     this.shadowAllowed = server.stats.counter(prefix + config.shadowRulesStatPrefix + "shadow_allowed");
@@ -85,10 +87,10 @@ export function rbacFilterConfig(config: RbacConfig, server: ServerContext, chai
 }
 
 export class RbacFilter implements StreamDecoderFilter, RbacInput {
-  private callbacks: DecoderFilterCallbacks = UNBOUND_DECODER_FILTER_CALLBACKS;
+  protected callbacks: DecoderFilterCallbacks = UNBOUND_DECODER_FILTER_CALLBACKS;
   headers: RequestHeaders | undefined;
 
-  constructor(private readonly config: RbacFilterConfig) {}
+  constructor(protected readonly config: RbacFilterConfig) {}
 
   setDecoderFilterCallbacks(callbacks: DecoderFilterCallbacks): void {
     this.callbacks = callbacks;

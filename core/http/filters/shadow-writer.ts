@@ -16,6 +16,7 @@ import { RequestHeaders, type ResponseHeaders } from "../message.ts";
 import { resetReasonToString, type StreamResetReason } from "../stream-reset-reason.ts";
 import { isGrpcRequestHeaders } from "../grpc-common.ts";
 import { HostResponseCharge } from "../host-response-charge.ts";
+import { withClusterUpstreamFilters, type AsyncUpstreamFilterCallbacks } from "./async-upstream-filters.ts";
 
 /** What a shadow request carries: the request as it went upstream, and its body and trailers. */
 export interface ShadowMessage {
@@ -81,7 +82,7 @@ export class ShadowWriter {
 }
 
 /** One mirrored request in flight: it sends the message and drains the response. */
-class ShadowRequest implements UpstreamCallbacks, TimerTarget {
+class ShadowRequest implements AsyncUpstreamFilterCallbacks, TimerTarget {
   private poolHandle: PoolHandle | undefined;
   private stream: UpstreamStream | undefined;
   private timer: Timer | undefined;
@@ -109,7 +110,9 @@ class ShadowRequest implements UpstreamCallbacks, TimerTarget {
       this.timer = this.server.timers.create(this);
       this.timer.enable(this.timeoutMs);
     }
-    this.poolHandle = pool.newStream(this);
+    // Through the shadow cluster's upstream HTTP filters (not the route's router's): Envoy's
+    // shadow is an async client request (async-upstream-filters.ts).
+    this.poolHandle = pool.newStream(withClusterUpstreamFilters(this.cluster, this.server, this.message.headers, this));
   }
 
   onPoolReady(stream: UpstreamStream): void {
@@ -157,6 +160,12 @@ class ShadowRequest implements UpstreamCallbacks, TimerTarget {
   decodeUpgradeData(): void {}
   onUpstreamAboveWriteBufferHighWatermark(): void {}
   onUpstreamBelowWriteBufferLowWatermark(): void {}
+
+  /** One of the shadow cluster's upstream filters answered: the mirror is over, its answer dropped as any. */
+  onUpstreamFilterLocalReply(headers: ResponseHeaders, _body: Uint8Array, details: string): void {
+    this.stream = undefined;
+    this.end(`upstream filter replied ${headers.status} (${details})`);
+  }
 
   /** @internal The route timeout passed: the mirror is given up. */
   onTimer(): void {

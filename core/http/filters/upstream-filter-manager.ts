@@ -45,6 +45,18 @@ export interface UpstreamFilterChainSink {
 
 const UPSTREAM_CODEC_NAME = "envoy.filters.http.upstream_codec";
 
+/**
+ * The stream an attempt's filters run for: the router's callbacks for a downstream request,
+ * or an async request's own stream (async-upstream-filters.ts: Envoy's AsyncStreamImpl is its
+ * router's StreamDecoderFilterCallbacks), whose local reply becomes that request's response.
+ */
+export type UpstreamFilterStream = Pick<
+  DecoderFilterCallbacks,
+  | "streamInfo" | "requestHeaders" | "route" | "routeConfig" | "downstreamRemoteAddress" | "downstreamLocalAddress"
+  | "downstreamDirectRemoteAddress" | "downstreamTls" | "traced" | "trace" | "logPrefix" | "headerFormatterContext"
+  | "sendLocalReply" | "resetStream" | "readDisableDownstream" | "decoderBufferLimit"
+>;
+
 export class UpstreamFilterManager extends FilterManager implements UpstreamStream, UpstreamCodecCallbacks {
   private connectionReset = false;
   /** The connection's response ended (or the stream was reset): the connection is no longer this attempt's to pause. */
@@ -53,8 +65,8 @@ export class UpstreamFilterManager extends FilterManager implements UpstreamStre
     /** The cluster's http_filters, or the router's upstream_http_filters (selectUpstreamHttpFilterChain). */
     upstream: UpstreamHttpFilterChain,
     server: ServerContext,
-    /** The router's own callbacks: the stream the filters see (its info, route, local replies). */
-    private readonly downstream: DecoderFilterCallbacks,
+    /** The router's own callbacks (or an async request's stream): the stream the filters see (its info, route, local replies). */
+    private readonly downstream: UpstreamFilterStream,
     /** The attempt's connection, written to by the codec filter. */
     private readonly connection: UpstreamStream,
     sink: UpstreamFilterChainSink,
@@ -112,6 +124,21 @@ export class UpstreamFilterManager extends FilterManager implements UpstreamStre
     this.connection.reset();
   }
 
+  /**
+   * The response past the filters ended: the filters are done. When it was not the
+   * connection's — a filter answered itself, as Lua's respond() does with encodeHeaders, which
+   * upstream the router takes for the upstream's response — the connection's stream, given
+   * to this attempt and never finished, is reset rather than left in the pool's counts.
+   */
+  complete(): void {
+    if (!this.upstreamDone && !this.connectionReset) {
+      this.connectionReset = true;
+      this.upstreamDone = true;
+      this.connection.reset();
+    }
+    this.destroy();
+  }
+
   // ---- the response, from the connection (Envoy's UpstreamCodecFilter::CodecBridge) ----
 
   onResponseHeaders(headers: ResponseHeaders, endStream: boolean): void {
@@ -156,7 +183,7 @@ class UpstreamFilterManagerCallbacks implements FilterManagerCallbacks {
   requestHeaders: RequestHeaders;
 
   constructor(
-    private readonly downstream: DecoderFilterCallbacks,
+    private readonly downstream: UpstreamFilterStream,
     readonly sink: UpstreamFilterChainSink,
   ) {
     this.requestHeaders = downstream.requestHeaders;

@@ -10,7 +10,7 @@
 import type { ClusterConfig, HttpFilterConfig } from "../../config/bootstrap.ts";
 import type { ServerContext } from "../../server-context.ts";
 import type { FilterManager } from "../conn-manager/filter-manager.ts";
-import { checkFilterChain, createFilterChain, loadHttpFilterFactories, type HttpFilterChainContext } from "./http-filter-registry.ts";
+import { checkFilterChain, createFilterChain, loadHttpFilterFactories, resolveHttpFilters, type HttpFilterChainContext } from "./http-filter-registry.ts";
 
 /** One list of upstream filters and the chain they are made in (their owner's: Envoy gives each list's factories its owner's context). */
 export interface UpstreamHttpFilterChain {
@@ -79,13 +79,18 @@ export function loadUpstreamHttpFilters(config: ClusterConfig): Promise<void> | 
 
 /**
  * When the cluster loads (its modules in, cluster-manager.ts loadCode): its upstream
- * filters checked and prepared in the cluster's chain, as the HCM's and the router's lists
- * are — their stats (cluster.<name>.ext_proc.…) made at 0 then, as Envoy's ClusterInfoImpl
+ * filters resolved (what their configs read first: the Lua filter's code and modules), then
+ * checked and prepared in the cluster's chain, as the HCM's and the router's lists are —
+ * their stats (cluster.<name>.ext_proc.…) made at 0 then, as Envoy's ClusterInfoImpl
  * creates its filter factories with the cluster (upstream_impl.cc), not at the first attempt.
  */
-export function prepareUpstreamHttpFilters(config: ClusterConfig, server: ServerContext): void {
+export function prepareUpstreamHttpFilters(config: ClusterConfig, server: ServerContext): Promise<void> | undefined {
   const filters = config.upstreamHttpFilters;
-  if (filters !== undefined && filters.length > 0) checkFilterChain(filters, server, (CHAINS.get(filters) ?? chainOf(filters, clusterChain(config))).chain);
+  if (filters === undefined || filters.length === 0) return undefined;
+  const chain = (CHAINS.get(filters) ?? chainOf(filters, clusterChain(config))).chain;
+  const resolving = resolveHttpFilters(filters, server, chain);
+  if (resolving === undefined) return void checkFilterChain(filters, server, chain);
+  return resolving.then(() => checkFilterChain(filters, server, chain));
 }
 
 /** Add the list's filters to an attempt's chain, in config order (Envoy's createFilterChain per UpstreamRequest). */

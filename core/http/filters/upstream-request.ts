@@ -344,15 +344,15 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget, Upstream
 
   onFilteredHeaders(headers: ResponseHeaders, endStream: boolean): void {
     this.router.onUpstreamHeaders(this, headers, endStream);
-    if (endStream) this.filters?.destroy();
+    if (endStream) this.filters?.complete();
   }
   onFilteredData(data: Uint8Array, endStream: boolean): void {
     this.router.onUpstreamData(this, data, endStream);
-    if (endStream) this.filters?.destroy();
+    if (endStream) this.filters?.complete();
   }
   onFilteredTrailers(trailers: HeaderMap): void {
     this.router.onUpstreamTrailers(this, trailers);
-    this.filters?.destroy();
+    this.filters?.complete();
   }
   onFilteredUpgradeData(data: Uint8Array, endStream: boolean): void {
     this.router.onUpstreamUpgradeData(this, data, endStream);

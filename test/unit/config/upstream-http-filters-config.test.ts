@@ -70,11 +70,10 @@ describe("a cluster's upstream http_filters", () => {
     ]);
     const router = { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } };
     expect(problems([router, CODEC])[0]).toContain("Didn't find a registered implementation for 'envoy.filters.http.router' with type URL: 'envoy.extensions.filters.http.router.v3.Router'");
-    // Envoy runs Lua upstream (UpstreamLuaFilterConfig); polyvoy does not: its own limit, said so.
+    // Envoy runs Lua (UpstreamLuaFilterConfig) and RBAC (upstream_rbac) upstream: so does polyvoy.
     const lua = { name: "envoy.filters.http.lua", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua", default_source_code: { inline_string: "" } } };
-    expect(problems([lua, CODEC])).toEqual([
-      `${AT}[0]: envoy.filters.http.lua is not one of polyvoy's upstream HTTP filters (header_mutation, buffer, ext_proc), though Envoy runs it upstream`,
-    ]);
+    const rbac = { name: "envoy.filters.http.rbac", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC" } };
+    expect(() => problems([lua, rbac, CODEC])).toThrow("config loaded but should have been rejected");
     const wasm = { name: "envoy.filters.http.wasm", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm" } };
     expect(problems([wasm, CODEC])).toEqual([`${AT}[0]: envoy.filters.http.wasm: polyvoy does not run Wasm filters, downstream or upstream`]);
     // http-filter-cc's C++ filter.

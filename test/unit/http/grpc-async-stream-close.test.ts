@@ -23,7 +23,8 @@ function harness() {
       return { cancel: () => log.push("pool cancelled") };
     },
   };
-  const cluster = { loadBalancer: { chooseHost: () => ({}) } };
+  // A cluster without upstream HTTP filters (config.upstreamHttpFilters unset): the stream is the pool's callbacks itself.
+  const cluster = { config: {}, loadBalancer: { chooseHost: () => ({}) } };
   const server = { timers, clusterManager: { get: () => cluster, grpcStreamPoolCodeLoading: () => undefined, grpcStreamConnPool: () => pool } };
   const wire = {
     encodeHeaders: () => log.push("headers"),

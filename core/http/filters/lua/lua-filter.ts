@@ -31,7 +31,7 @@ import { EMPTY_BYTES } from "../../../util/bytes.ts";
 import { latin1Encode } from "../../../util/latin1.ts";
 import { formatAddress } from "../../../network/address.ts";
 import { encodeBase64 } from "../../../util/base64.ts";
-import type { HttpFilterChainContext } from "../http-filter-registry.ts";
+import { filterStatsScope, type HttpFilterChainContext } from "../http-filter-registry.ts";
 import { LuaCode, LuaScriptError, byteString, lauxlib, lua, popMessage, to_luastring } from "./lua-code.ts";
 import { pushLuaObject, type LuaMethods } from "./lua-objects.ts";
 import { headerValues, setPseudo } from "./lua-headers.ts";
@@ -69,8 +69,9 @@ export class LuaFilterConfig {
     modules: Awaited<ReturnType<typeof resolveModules>>,
   ) {
     this.log = server.log.component("lua");
-    // Envoy (lua_filter.cc generateStats): `<hcm prefix>lua.<stat_prefix>`.
-    this.stats = new LuaFilterStats(server, sanitizeStatsPrefix(`http.${chain.statPrefix}.lua.${config.statPrefix === "" ? "" : `${config.statPrefix}.`}`));
+    // Envoy (lua_filter.cc generateStats): `<hcm prefix>lua.<stat_prefix>`; upstream, the chain's
+    // scope's (`cluster.<name>.lua.…`: the UpstreamLuaFilterConfig gets its owner's stats_prefix, envoyproxy/envoy#45987).
+    this.stats = new LuaFilterStats(server, sanitizeStatsPrefix(`${filterStatsScope(chain)}lua.${config.statPrefix === "" ? "" : `${config.statPrefix}.`}`));
     const make = (source: LuaSource, name: string) => new LuaCode(sources.get(source)!, chunkName(source, name), modules, server, (line) => this.log.info(`script print: ${line}`));
     if (config.defaultSource !== undefined) this.defaultCode = make(config.defaultSource, GLOBAL_SCRIPT_NAME);
     for (const [name, source] of config.sourceCodes) this.codes.set(name, make(source, name));
@@ -999,8 +1000,26 @@ export class LuaFilter implements StreamFilter {
     const perRoute = this.decoderCallbacks.mostSpecificPerFilterConfig<LuaPerRouteConfig>();
     if (perRoute === undefined) return this.config.defaultCode;
     if (perRoute.disabled) return undefined;
-    if (perRoute.sourceCode !== undefined) return ROUTE_CODES.get(perRoute);
+    if (perRoute.sourceCode !== undefined) return ROUTE_CODES.get(perRoute) ?? this.lateRouteCode(perRoute);
     return perRoute.name !== undefined ? this.config.codes.get(perRoute.name) : undefined;
+  }
+
+  /**
+   * A route's source_code under a name none of the HCM's filters has — an upstream Lua
+   * filter's (a cluster's http_filters, the router's upstream_http_filters) — was not made
+   * with the route table: made at its first use instead (Envoy makes every LuaPerRoute with
+   * the route table, whichever chain reads it). A load error is then this stream's script
+   * error (logged, counted), and the stream goes on without a script.
+   */
+  private lateRouteCode(perRoute: LuaPerRouteConfig): LuaCode | undefined {
+    try {
+      prepareLuaPerRoute(perRoute, this.config.server);
+      return ROUTE_CODES.get(perRoute);
+    } catch (err) {
+      this.config.log.error(`script log: ${err instanceof Error ? err.message : String(err)}`);
+      this.config.stats.errors.inc();
+      return undefined;
+    }
   }
 
   decodeHeaders(headers: RequestHeaders, endStream: boolean): FilterHeadersStatus {

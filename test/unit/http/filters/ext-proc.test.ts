@@ -278,7 +278,7 @@ function harness(config: object, bufferLimit = 1 << 20): Harness {
     },
     // A cluster whose pool never gives a stream: messages queue, answers are handed in by the test.
     clusterManager: {
-      get: () => ({ loadBalancer: { chooseHost: () => ({}) } }),
+      get: () => ({ config: {}, loadBalancer: { chooseHost: () => ({}) } }),
       grpcStreamPoolCodeLoading: () => undefined,
       grpcStreamConnPool: () => ({ newStream: () => ({ cancel() {} }) }),
     },

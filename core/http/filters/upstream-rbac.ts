@@ -1,0 +1,30 @@
+/**
+ * RBAC as an upstream HTTP filter: Envoy's envoy.filters.http.upstream_rbac
+ * (source/extensions/filters/http/upstream_rbac/upstream_rbac_filter.cc), the factory an
+ * upstream chain finds for the RBAC config's type URL. Its rules, stats and dynamic
+ * metadata are the RBAC filter's (rbac.ts), its stats under the chain's scope
+ * (`cluster.<name>.rbac.allowed` for a cluster's list); a denial is the same 403
+ * "RBAC: access denied", sent by the downstream stream (the upstream filter manager's
+ * sendLocalReply), and the request never reaches the upstream.
+ *
+ * Envoy judges the attempt when its host is chosen (onHostSelected, before the connection is
+ * made and before any upstream filter's decodeHeaders), from the downstream request's
+ * headers in the stream info. polyvoy builds an attempt's chain when the pool gives its
+ * connection (upstream-filter-manager.ts), so it judges in decodeHeaders, from the headers
+ * the filters before it pass on — the router's, when it is first in the chain: the request
+ * still never goes out. A stream without a downstream connection (an async request: a
+ * mirror, an ext_authz check) is not judged, as Envoy's skips it ("no downstream connection
+ * available at host selection"). The upstream_ip_port matcher, the point of the filter in
+ * Envoy, is not one polyvoy's RBAC has (refused by the config).
+ */
+import type { RequestHeaders } from "../message.ts";
+import { FilterHeadersStatus } from "../filter.ts";
+import { RbacFilter } from "./rbac.ts";
+
+export class UpstreamRbacFilter extends RbacFilter {
+  override decodeHeaders(headers: RequestHeaders, endStream: boolean): FilterHeadersStatus {
+    // The async client's stream (async-upstream-filters.ts) has no downstream connection.
+    if (this.callbacks.downstreamRemoteAddress === undefined) return FilterHeadersStatus.Continue;
+    return super.decodeHeaders(headers, endStream);
+  }
+}
