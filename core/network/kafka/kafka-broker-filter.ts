@@ -10,12 +10,19 @@
  * body that does not decode as `failure` (a deserializer throws) or `unknown` (bytes left
  * over); polyvoy reads the headers only and counts such a message by its header.
  *
+ * A Produce request with acks=0 gets no response, so it is not remembered when its acks can
+ * be read (kafka-produce-acks.ts); Envoy remembers it for the connection's life.
+ *
  * A frame that cannot be read (kafka-headers.ts), or a response to no request, is Envoy's
  * exception: it counts `failure` and the filter returns StopIteration without draining, so
  * that direction's bytes no longer reach the other side. polyvoy does the same: after a
  * failed request the client's bytes are dropped and reading from it stops (stopRequests);
  * after a failed response the broker's bytes are dropped, each write counting one more
- * `response.failure` as Envoy's re-decoding of its unsent buffer does.
+ * `response.failure` as Envoy's re-decoding of its unsent buffer does. Except once the
+ * bounded in-flight map (kafka-in-flight.ts) forgot a request: a response to no known
+ * request may then be that request's, which Envoy would have counted as its API, so it
+ * passes, counting `response.failure` only — its frame's size still marks where the next
+ * response starts, so nothing stalls.
  */
 import type { Connection } from "../connection.ts";
 import { FilterStatus, type ReadFilter } from "../filter.ts";
@@ -23,12 +30,13 @@ import type { ReadBuffer } from "../read-buffer.ts";
 import { kafkaApi } from "./kafka-api-keys.ts";
 import type { KafkaBrokerStats } from "./kafka-broker-stats.ts";
 import { KafkaFrameReader } from "./kafka-frame-reader.ts";
-import { REQUEST_HEAD_SIZE, RESPONSE_HEAD_SIZE, requestHeader, responseCorrelationId } from "./kafka-headers.ts";
+import { RESPONSE_HEAD_SIZE, requestHeader, responseCorrelationId } from "./kafka-headers.ts";
 import { KafkaInFlight } from "./kafka-in-flight.ts";
+import { PRODUCE_API_KEY, REQUEST_READ_SIZE, produceAcks } from "./kafka-produce-acks.ts";
 
 export class KafkaBrokerFilter implements ReadFilter {
   private readonly inFlight = new KafkaInFlight();
-  private readonly requests = new KafkaFrameReader(REQUEST_HEAD_SIZE, (size, head) => this.onRequest(size, head));
+  private readonly requests = new KafkaFrameReader(REQUEST_READ_SIZE, (size, head) => this.onRequest(size, head));
   private readonly responses = new KafkaFrameReader(RESPONSE_HEAD_SIZE, (size, head) => this.onResponse(size, head));
 
   constructor(
@@ -80,10 +88,13 @@ export class KafkaBrokerFilter implements ReadFilter {
   private onRequest(size: number, head: Uint8Array): boolean {
     const header = requestHeader(size, head);
     if (header === undefined) return false;
-    const arrivedAt = this.now();
-    // Envoy's Forwarder expects a response to every request, decoded or not (broker/filter.cc).
-    this.inFlight.add(header.correlationId, { apiKey: header.apiKey, apiVersion: header.apiVersion, arrivedAt });
-    if (kafkaApi(header.apiKey, header.apiVersion) === undefined) this.stats.requestUnknown.inc();
+    const api = kafkaApi(header.apiKey, header.apiVersion);
+    // Envoy's Forwarder expects a response to every request, decoded or not (broker/filter.cc),
+    // even to a Produce with acks=0, which gets none: that one is left out to keep the bounded
+    // map (kafka-in-flight.ts) for requests that will be answered.
+    const unanswered = header.apiKey === PRODUCE_API_KEY && api !== undefined && produceAcks(header.apiVersion, api.maxVersion, size, head) === 0;
+    if (!unanswered) this.inFlight.add(header.correlationId, { apiKey: header.apiKey, apiVersion: header.apiVersion, arrivedAt: this.now() });
+    if (api === undefined) this.stats.requestUnknown.inc();
     else this.stats.requests[header.apiKey]!.inc();
     return true;
   }
@@ -93,7 +104,12 @@ export class KafkaBrokerFilter implements ReadFilter {
     if (correlationId === undefined) return false;
     // Envoy throws "no response metadata registered for correlation_id" (kafka_response_parser.cc).
     const request = this.inFlight.take(correlationId);
-    if (request === undefined) return false;
+    if (request === undefined) {
+      if (!this.inFlight.evicted) return false;
+      // Maybe the response to a request the bounded map forgot: counted, but not a stall.
+      this.stats.responseFailure.inc();
+      return true;
+    }
     if (kafkaApi(request.apiKey, request.apiVersion) === undefined) {
       this.stats.responseUnknown.inc();
       return true;

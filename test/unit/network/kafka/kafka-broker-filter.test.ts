@@ -4,13 +4,14 @@
  * and count as Envoy's kafka.<stat_prefix>.request.* / response.* with the response's
  * duration; an API or version Envoy has no parser for is `unknown`; a malformed request or
  * a response to no request is `failure` and that direction stops (Envoy's StopIteration);
- * the in-flight map is bounded.
+ * the in-flight map is bounded, a Produce with acks=0 is not kept in it, and a response to a
+ * request it forgot passes.
  */
 import { describe, expect, test } from "vitest";
 import type { CloseReason, Socket, SocketHandler } from "../../../../core/port.ts";
 import type { Server } from "../../../../core/server.ts";
 import type { Histogram } from "../../../../core/stats/histogram.ts";
-import { KafkaInFlight } from "../../../../core/network/kafka/kafka-in-flight.ts";
+import { IN_FLIGHT_LIMIT, KafkaInFlight } from "../../../../core/network/kafka/kafka-in-flight.ts";
 import { MemoryRuntime } from "../../../../runtimes/memory/memory-runtime.ts";
 import { tcpProxyConfig } from "../../../support/configs.ts";
 import { startProxy } from "../../../memory/support/proxy.ts";
@@ -207,5 +208,40 @@ describe("kafka_broker filter", () => {
     expect(inFlight.take(5)).toBeUndefined();
     expect(inFlight.take(3)?.arrivedAt).toBe(9);
     expect(inFlight.size).toBe(2);
+  });
+
+  test("one request, then IN_FLIGHT_LIMIT more awaiting an answer: its response, its request forgotten, passes as a failure and nothing stalls", async () => {
+    const { runtime, upstreams, client, stats } = await setup();
+    client.send(request(3, 12, 1));
+    for (let id = 2; id <= IN_FLIGHT_LIMIT + 1; id++) client.send(request(18, 3, id));
+    runtime.runDue();
+    const answers = [...response(1), ...response(2), ...response(IN_FLIGHT_LIMIT + 1)];
+    upstreams[0]!.send(Uint8Array.from(answers));
+    runtime.runDue();
+    upstreams[0]!.send(response(3));
+    runtime.runDue();
+    expect(client.bytes).toEqual([...answers, ...response(3)]);
+    expect(stats()).toEqual({
+      "request.metadata_request": 1, "request.api_versions_request": IN_FLIGHT_LIMIT,
+      "response.failure": 1, "response.api_versions_response": 3,
+    });
+  });
+
+  test("a Produce with acks=0 is not kept awaiting a response: IN_FLIGHT_LIMIT of them do not push out a waiting request", async () => {
+    const { runtime, upstreams, client, stats } = await setup();
+    client.send(request(3, 12, 1));
+    // acks=0 at v2 (right after the header), v7 (after a transactional_id), v9 (after the
+    // header's tagged fields and a compact transactional_id), then timeout_ms.
+    const produces = [
+      (id: number) => request(0, 2, id, [0, 0, 0, 0, 0x75, 0x30]),
+      (id: number) => request(0, 7, id, [0, 2, 0x74, 0x78, 0, 0, 0, 0, 0x75, 0x30]),
+      (id: number) => request(0, 9, id, [1, 5, 2, 0xaa, 0xbb, 3, 0x74, 0x78, 0, 0, 0, 0, 0x75, 0x30]),
+    ];
+    for (let id = 2; id <= IN_FLIGHT_LIMIT + 1; id++) client.send(produces[id % 3]!(id));
+    runtime.runDue();
+    upstreams[0]!.send(response(1));
+    runtime.runDue();
+    expect(client.bytes).toEqual([...response(1)]);
+    expect(stats()).toEqual({ "request.metadata_request": 1, "request.produce_request": IN_FLIGHT_LIMIT, "response.metadata_response": 1 });
   });
 });
