@@ -16,7 +16,8 @@
  * A frame that cannot be read (kafka-headers.ts), or a response to no request, is Envoy's
  * exception: it counts `failure` and the filter returns StopIteration without draining, so
  * that direction's bytes no longer reach the other side. polyvoy does the same: after a
- * failed request the client's bytes are dropped and reading from it stops (stopRequests);
+ * failed request the client's bytes are dropped, each later read counting one more
+ * `request.failure`, and reading stops at the connection's buffer limit (stopRequests);
  * after a failed response the broker's bytes are dropped, each write counting one more
  * `response.failure` as Envoy's re-decoding of its unsent buffer does. Except once the
  * bounded in-flight map (kafka-in-flight.ts) forgot a request: a response to no known
@@ -38,6 +39,8 @@ export class KafkaBrokerFilter implements ReadFilter {
   private readonly inFlight = new KafkaInFlight();
   private readonly requests = new KafkaFrameReader(REQUEST_READ_SIZE, (size, head) => this.onRequest(size, head));
   private readonly responses = new KafkaFrameReader(RESPONSE_HEAD_SIZE, (size, head) => this.onResponse(size, head));
+  /** The client's bytes read since its request failed, and dropped: reading stops past the buffer limit. */
+  private droppedRequestBytes = 0;
 
   constructor(
     private readonly stats: KafkaBrokerStats,
@@ -61,9 +64,14 @@ export class KafkaBrokerFilter implements ReadFilter {
   }
 
   onData(buffer: ReadBuffer, _endStream: boolean): FilterStatus {
-    // Stopped: a read after the failure (tcp_proxy re-enables reading when its upstream
-    // connects or drains; the client's end of stream) is held back too.
-    if (this.requests.failed) return this.stopRequests(buffer);
+    // A read after the failure, the client's end of stream too: Envoy's filter returned
+    // StopIteration without draining and reset its decoder, so each later read decodes the
+    // held buffer from its start again, fails on the same request and counts it again
+    // (broker/filter.cc, KafkaBrokerFilter::onData: onRequestException).
+    if (this.requests.failed) {
+      this.stats.requestFailure.inc();
+      return this.stopRequests(buffer);
+    }
     // All the buffer holds is new: the filter after this one (tcp_proxy) drains every read.
     for (let i = 0; i < buffer.chunkCount; i++) {
       if (!this.requests.feed(buffer.chunkAt(i))) {
@@ -75,13 +83,17 @@ export class KafkaBrokerFilter implements ReadFilter {
   }
 
   /**
-   * The client's bytes go no further. Envoy leaves them in the read buffer, which fills to
-   * the connection's limit and stops reading; here they are dropped and reading stops at
-   * once: the broker gets none of them either way, and nothing is held without bound.
+   * The client's bytes go no further. Envoy leaves them in the read buffer, and reads on
+   * until it holds the connection's buffer limit (its read buffer's high watermark disables
+   * reading); here they are dropped as they come, counted, and reading stops once as many
+   * have come since the failure: the broker gets none of them either way, nothing is held,
+   * and the client gets as many later reads (each a `request.failure`) as under Envoy.
    */
   private stopRequests(buffer: ReadBuffer): FilterStatus {
+    this.droppedRequestBytes += buffer.length;
     buffer.drainAll();
-    this.connection.readDisable(true);
+    const limit = this.connection.bufferLimit;
+    if (limit > 0 && this.droppedRequestBytes > limit) this.connection.readDisable(true);
     return FilterStatus.StopIteration;
   }
 

@@ -70,11 +70,11 @@ function response(correlationId: number, body: number[] = []): Uint8Array {
   return out;
 }
 
-async function setup(): Promise<{ runtime: MemoryRuntime; server: Server; upstreams: Peer[]; client: Peer; stats: () => Record<string, number>; histogram: (name: string) => Histogram }> {
+async function setup(bufferLimitBytes?: number): Promise<{ runtime: MemoryRuntime; server: Server; upstreams: Peer[]; client: Peer; stats: () => Record<string, number>; histogram: (name: string) => Histogram }> {
   const runtime = new MemoryRuntime({ seed: 3 });
   const upstreams: Peer[] = [];
   await runtime.listen({ address: "127.0.0.1", port: UPSTREAM }, (socket) => upstreams.push(new Peer(socket)));
-  const config = tcpProxyConfig({ listenPort: PROXY, upstreamPorts: [UPSTREAM] }) as { static_resources: { listeners: { filter_chains: { filters: object[] }[] }[] } };
+  const config = tcpProxyConfig({ listenPort: PROXY, upstreamPorts: [UPSTREAM], bufferLimitBytes }) as { static_resources: { listeners: { filter_chains: { filters: object[] }[] }[] } };
   config.static_resources.listeners[0]!.filter_chains[0]!.filters.unshift({
     name: "envoy.filters.network.kafka_broker",
     typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.kafka_broker.v3.KafkaBroker", stat_prefix: "kafka_broker" },
@@ -160,7 +160,45 @@ describe("kafka_broker filter", () => {
     client.send(request(3, 1, 3));
     runtime.runDue();
     expect(upstreams[0]!.bytes).toEqual([]);
-    expect(stats()).toEqual({ "request.metadata_request": 1, "request.failure": 1 });
+    // The later read counts the failure again, as Envoy's re-decoding of the held buffer.
+    expect(stats()).toEqual({ "request.metadata_request": 1, "request.failure": 2 });
+  });
+
+  test("after a failed request each later read counts request.failure again, the end of stream too, until the buffer limit's worth has come", async () => {
+    const { runtime, upstreams, client, stats } = await setup(100);
+    const bad = request(3, 1, 1);
+    new DataView(bad.buffer).setInt16(12, -2);
+    client.send(bad);
+    runtime.runDue();
+    expect(stats()).toEqual({ "request.failure": 1 });
+    // 21 + 40 + 39 = 100 bytes: reading goes on; the end of stream is one more read.
+    client.send(new Uint8Array(40));
+    runtime.runDue();
+    client.send(new Uint8Array(39));
+    runtime.runDue();
+    client.socket.end();
+    runtime.runDue();
+    expect(stats()).toEqual({ "request.failure": 4 });
+    expect(upstreams[0]!.bytes).toEqual([]);
+  });
+
+  test("after a failed request reading stops once more than the buffer limit has come since", async () => {
+    const { runtime, upstreams, client, stats } = await setup(100);
+    const bad = request(3, 1, 1);
+    new DataView(bad.buffer).setInt16(12, -2);
+    client.send(bad);
+    runtime.runDue();
+    client.send(new Uint8Array(40));
+    runtime.runDue();
+    client.send(new Uint8Array(40));
+    runtime.runDue();
+    // 101 bytes in: not read any more.
+    client.send(new Uint8Array(40));
+    runtime.runDue();
+    client.send(new Uint8Array(40));
+    runtime.runDue();
+    expect(stats()).toEqual({ "request.failure": 3 });
+    expect(upstreams[0]!.bytes).toEqual([]);
   });
 
   test("a malformed request sent before the broker is connected: still nothing reaches it, and later bytes neither", async () => {
@@ -182,7 +220,8 @@ describe("kafka_broker filter", () => {
     client.send(request(18, 0, 2));
     runtime.runDue();
     expect(upstreams[0]!.bytes).toEqual([]);
-    expect((server.stats.get("kafka.k.request.failure") as { value: number }).value).toBe(1);
+    // The malformed read and each of the two later ones (Envoy re-decodes its held buffer).
+    expect((server.stats.get("kafka.k.request.failure") as { value: number }).value).toBe(3);
     expect((server.stats.get("kafka.k.request.api_versions_request") as { value: number }).value).toBe(0);
   });
 
