@@ -283,4 +283,25 @@ describe("kafka_broker filter", () => {
     expect(client.bytes).toEqual([...response(1)]);
     expect(stats()).toEqual({ "request.metadata_request": 1, "request.produce_request": IN_FLIGHT_LIMIT, "response.metadata_response": 1 });
   });
+
+  // Rows of the API table (core/network/kafka/kafka-api-keys.ts, Kafka 3.5.1's validVersions):
+  // a request at the key's highest version counts as its API, one version above as unknown.
+  test.each([
+    [0, "produce", 9],
+    [1, "fetch", 15],
+    [3, "metadata", 12],
+    [18, "api_versions", 3],
+    [32, "describe_configs", 4],
+    [56, "alter_partition", 3],
+    [57, "update_features", 1],
+    [62, "broker_registration", 1],
+    [67, "allocate_producer_ids", 0],
+  ])("api key %i (%s): version %i counts as its API, the next as unknown", async (apiKey, name, maxVersion) => {
+    const { runtime, upstreams, client, stats } = await setup();
+    client.send(Uint8Array.from([...request(apiKey, maxVersion, 1), ...request(apiKey, maxVersion + 1, 2)]));
+    runtime.runDue();
+    upstreams[0]!.send(Uint8Array.from([...response(1), ...response(2)]));
+    runtime.runDue();
+    expect(stats()).toEqual({ [`request.${name}_request`]: 1, "request.unknown": 1, [`response.${name}_response`]: 1, "response.unknown": 1 });
+  });
 });
