@@ -4,9 +4,11 @@
  * correlation id) and the filter to time it. Envoy keeps the same map without a bound
  * (contrib/kafka/filters/network/source/response_codec.h, expected_responses_; broker/
  * filter.cc, request_arrivals_), so a client's Produce requests with acks=0, which get no
- * response, stay in it for the connection's life. Here it holds at most `limit`: past it
- * the oldest request goes, and a response to it later counts as `response.failure`, as
- * Envoy counts a response it has no request for.
+ * response, stay in it for the connection's life. Here such requests are not added when
+ * their acks can be read (kafka-produce-acks.ts), and the map holds at most `limit`: past
+ * it the oldest request goes and `evicted` is set, after which the broker filter lets a
+ * response with an unknown correlation id pass (counting `response.failure`) where Envoy,
+ * which forgets nothing, would have counted it as its request's API.
  */
 export interface InFlightRequest {
   readonly apiKey: number;
@@ -20,8 +22,14 @@ export const IN_FLIGHT_LIMIT = 1024;
 
 export class KafkaInFlight {
   private readonly requests = new Map<number, InFlightRequest>();
+  private evictedAny = false;
 
   constructor(private readonly limit: number = IN_FLIGHT_LIMIT) {}
+
+  /** True once a request was dropped to make room: a response to no known request may be its. */
+  get evicted(): boolean {
+    return this.evictedAny;
+  }
 
   get size(): number {
     return this.requests.size;
@@ -30,7 +38,10 @@ export class KafkaInFlight {
   add(correlationId: number, request: InFlightRequest): void {
     // A reused id replaces the earlier request (Envoy's map assignment), and is the newest now.
     this.requests.delete(correlationId);
-    if (this.requests.size >= this.limit) this.requests.delete(this.requests.keys().next().value!);
+    if (this.requests.size >= this.limit) {
+      this.requests.delete(this.requests.keys().next().value!);
+      this.evictedAny = true;
+    }
     this.requests.set(correlationId, request);
   }
 

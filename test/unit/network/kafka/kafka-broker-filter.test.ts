@@ -4,13 +4,14 @@
  * and count as Envoy's kafka.<stat_prefix>.request.* / response.* with the response's
  * duration; an API or version Envoy has no parser for is `unknown`; a malformed request or
  * a response to no request is `failure` and that direction stops (Envoy's StopIteration);
- * the in-flight map is bounded.
+ * the in-flight map is bounded, a Produce with acks=0 is not kept in it, and a response to a
+ * request it forgot passes.
  */
 import { describe, expect, test } from "vitest";
 import type { CloseReason, Socket, SocketHandler } from "../../../../core/port.ts";
 import type { Server } from "../../../../core/server.ts";
 import type { Histogram } from "../../../../core/stats/histogram.ts";
-import { KafkaInFlight } from "../../../../core/network/kafka/kafka-in-flight.ts";
+import { IN_FLIGHT_LIMIT, KafkaInFlight } from "../../../../core/network/kafka/kafka-in-flight.ts";
 import { MemoryRuntime } from "../../../../runtimes/memory/memory-runtime.ts";
 import { tcpProxyConfig } from "../../../support/configs.ts";
 import { startProxy } from "../../../memory/support/proxy.ts";
@@ -69,11 +70,11 @@ function response(correlationId: number, body: number[] = []): Uint8Array {
   return out;
 }
 
-async function setup(): Promise<{ runtime: MemoryRuntime; server: Server; upstreams: Peer[]; client: Peer; stats: () => Record<string, number>; histogram: (name: string) => Histogram }> {
+async function setup(bufferLimitBytes?: number): Promise<{ runtime: MemoryRuntime; server: Server; upstreams: Peer[]; client: Peer; stats: () => Record<string, number>; histogram: (name: string) => Histogram }> {
   const runtime = new MemoryRuntime({ seed: 3 });
   const upstreams: Peer[] = [];
   await runtime.listen({ address: "127.0.0.1", port: UPSTREAM }, (socket) => upstreams.push(new Peer(socket)));
-  const config = tcpProxyConfig({ listenPort: PROXY, upstreamPorts: [UPSTREAM] }) as { static_resources: { listeners: { filter_chains: { filters: object[] }[] }[] } };
+  const config = tcpProxyConfig({ listenPort: PROXY, upstreamPorts: [UPSTREAM], bufferLimitBytes }) as { static_resources: { listeners: { filter_chains: { filters: object[] }[] }[] } };
   config.static_resources.listeners[0]!.filter_chains[0]!.filters.unshift({
     name: "envoy.filters.network.kafka_broker",
     typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.kafka_broker.v3.KafkaBroker", stat_prefix: "kafka_broker" },
@@ -159,7 +160,45 @@ describe("kafka_broker filter", () => {
     client.send(request(3, 1, 3));
     runtime.runDue();
     expect(upstreams[0]!.bytes).toEqual([]);
-    expect(stats()).toEqual({ "request.metadata_request": 1, "request.failure": 1 });
+    // The later read counts the failure again, as Envoy's re-decoding of the held buffer.
+    expect(stats()).toEqual({ "request.metadata_request": 1, "request.failure": 2 });
+  });
+
+  test("after a failed request each later read counts request.failure again, the end of stream too, until the buffer limit's worth has come", async () => {
+    const { runtime, upstreams, client, stats } = await setup(100);
+    const bad = request(3, 1, 1);
+    new DataView(bad.buffer).setInt16(12, -2);
+    client.send(bad);
+    runtime.runDue();
+    expect(stats()).toEqual({ "request.failure": 1 });
+    // 21 + 40 + 39 = 100 bytes: reading goes on; the end of stream is one more read.
+    client.send(new Uint8Array(40));
+    runtime.runDue();
+    client.send(new Uint8Array(39));
+    runtime.runDue();
+    client.socket.end();
+    runtime.runDue();
+    expect(stats()).toEqual({ "request.failure": 4 });
+    expect(upstreams[0]!.bytes).toEqual([]);
+  });
+
+  test("after a failed request reading stops once more than the buffer limit has come since", async () => {
+    const { runtime, upstreams, client, stats } = await setup(100);
+    const bad = request(3, 1, 1);
+    new DataView(bad.buffer).setInt16(12, -2);
+    client.send(bad);
+    runtime.runDue();
+    client.send(new Uint8Array(40));
+    runtime.runDue();
+    client.send(new Uint8Array(40));
+    runtime.runDue();
+    // 101 bytes in: not read any more.
+    client.send(new Uint8Array(40));
+    runtime.runDue();
+    client.send(new Uint8Array(40));
+    runtime.runDue();
+    expect(stats()).toEqual({ "request.failure": 3 });
+    expect(upstreams[0]!.bytes).toEqual([]);
   });
 
   test("a malformed request sent before the broker is connected: still nothing reaches it, and later bytes neither", async () => {
@@ -181,7 +220,8 @@ describe("kafka_broker filter", () => {
     client.send(request(18, 0, 2));
     runtime.runDue();
     expect(upstreams[0]!.bytes).toEqual([]);
-    expect((server.stats.get("kafka.k.request.failure") as { value: number }).value).toBe(1);
+    // The malformed read and each of the two later ones (Envoy re-decodes its held buffer).
+    expect((server.stats.get("kafka.k.request.failure") as { value: number }).value).toBe(3);
     expect((server.stats.get("kafka.k.request.api_versions_request") as { value: number }).value).toBe(0);
   });
 
@@ -207,5 +247,61 @@ describe("kafka_broker filter", () => {
     expect(inFlight.take(5)).toBeUndefined();
     expect(inFlight.take(3)?.arrivedAt).toBe(9);
     expect(inFlight.size).toBe(2);
+  });
+
+  test("one request, then IN_FLIGHT_LIMIT more awaiting an answer: its response, its request forgotten, passes as a failure and nothing stalls", async () => {
+    const { runtime, upstreams, client, stats } = await setup();
+    client.send(request(3, 12, 1));
+    for (let id = 2; id <= IN_FLIGHT_LIMIT + 1; id++) client.send(request(18, 3, id));
+    runtime.runDue();
+    const answers = [...response(1), ...response(2), ...response(IN_FLIGHT_LIMIT + 1)];
+    upstreams[0]!.send(Uint8Array.from(answers));
+    runtime.runDue();
+    upstreams[0]!.send(response(3));
+    runtime.runDue();
+    expect(client.bytes).toEqual([...answers, ...response(3)]);
+    expect(stats()).toEqual({
+      "request.metadata_request": 1, "request.api_versions_request": IN_FLIGHT_LIMIT,
+      "response.failure": 1, "response.api_versions_response": 3,
+    });
+  });
+
+  test("a Produce with acks=0 is not kept awaiting a response: IN_FLIGHT_LIMIT of them do not push out a waiting request", async () => {
+    const { runtime, upstreams, client, stats } = await setup();
+    client.send(request(3, 12, 1));
+    // acks=0 at v2 (right after the header), v7 (after a transactional_id), v9 (after the
+    // header's tagged fields and a compact transactional_id), then timeout_ms.
+    const produces = [
+      (id: number) => request(0, 2, id, [0, 0, 0, 0, 0x75, 0x30]),
+      (id: number) => request(0, 7, id, [0, 2, 0x74, 0x78, 0, 0, 0, 0, 0x75, 0x30]),
+      (id: number) => request(0, 9, id, [1, 5, 2, 0xaa, 0xbb, 3, 0x74, 0x78, 0, 0, 0, 0, 0x75, 0x30]),
+    ];
+    for (let id = 2; id <= IN_FLIGHT_LIMIT + 1; id++) client.send(produces[id % 3]!(id));
+    runtime.runDue();
+    upstreams[0]!.send(response(1));
+    runtime.runDue();
+    expect(client.bytes).toEqual([...response(1)]);
+    expect(stats()).toEqual({ "request.metadata_request": 1, "request.produce_request": IN_FLIGHT_LIMIT, "response.metadata_response": 1 });
+  });
+
+  // Rows of the API table (core/network/kafka/kafka-api-keys.ts, Kafka 3.5.1's validVersions):
+  // a request at the key's highest version counts as its API, one version above as unknown.
+  test.each([
+    [0, "produce", 9],
+    [1, "fetch", 15],
+    [3, "metadata", 12],
+    [18, "api_versions", 3],
+    [32, "describe_configs", 4],
+    [56, "alter_partition", 3],
+    [57, "update_features", 1],
+    [62, "broker_registration", 1],
+    [67, "allocate_producer_ids", 0],
+  ])("api key %i (%s): version %i counts as its API, the next as unknown", async (apiKey, name, maxVersion) => {
+    const { runtime, upstreams, client, stats } = await setup();
+    client.send(Uint8Array.from([...request(apiKey, maxVersion, 1), ...request(apiKey, maxVersion + 1, 2)]));
+    runtime.runDue();
+    upstreams[0]!.send(Uint8Array.from([...response(1), ...response(2)]));
+    runtime.runDue();
+    expect(stats()).toEqual({ [`request.${name}_request`]: 1, "request.unknown": 1, [`response.${name}_response`]: 1, "response.unknown": 1 });
   });
 });
