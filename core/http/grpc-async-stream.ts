@@ -32,7 +32,7 @@ import { GrpcStatus, httpToGrpcStatus, isGrpcContentType, parseGrpcStatus } from
 import { encodeGrpcFrame, GRPC_FH_DEFAULT, GrpcFrameDecoder, type GrpcFrame } from "./grpc-frame.ts";
 import type { HeaderMap } from "./header-map.ts";
 import { RequestHeaders, type ResponseHeaders } from "./message.ts";
-import { POOL_FAILURE_RESET, type StreamResetReason } from "./stream-reset-reason.ts";
+import { POOL_FAILURE_RESET, StreamResetReason } from "./stream-reset-reason.ts";
 
 export interface GrpcStreamCallbacks {
   /** The stream has a connection and its headers went out: messages are written at once from now on. */
@@ -208,6 +208,7 @@ export class GrpcAsyncStream implements UpstreamCallbacks, RetryCallbacks {
 
   /** The attempt failed before the response headers: true when a retry is scheduled (Envoy's Filter::maybeRetryReset). */
   private maybeRetryReset(reason: StreamResetReason, upstreamRequestStarted: boolean): boolean {
+    this.perTryTimer?.disable();
     const retryState = this.retryState;
     if (retryState === undefined || retryState.shouldRetryReset(reason, upstreamRequestStarted) !== RetryStatus.Yes) return false;
     this.backingOff = true;
@@ -246,7 +247,34 @@ export class GrpcAsyncStream implements UpstreamCallbacks, RetryCallbacks {
   closeSend(): void {
     if (this.closed || this.sendClosed) return;
     this.sendClosed = true;
-    if (this.stream !== undefined) this.stream.encodeData(new Uint8Array(0), true);
+    if (this.stream === undefined) return;
+    this.stream.encodeData(new Uint8Array(0), true);
+    this.armPerTryTimeout();
+  }
+
+  /**
+   * The policy's per-try timeout (its max_interval: Envoy's convertCoreToRouteRetryPolicy)
+   * runs once the request is complete — for a stream, from its half-close — until the
+   * response headers (the router's setupPerTryTimeout at onRequestComplete; a per-try timeout
+   * after the response began is ignored). A stream has no global timeout to bound it.
+   */
+  private armPerTryTimeout(): void {
+    const ms = this.retryPolicy?.perTryTimeoutMs ?? 0;
+    if (ms <= 0 || this.responseHeaders !== undefined || this.stream === undefined) return;
+    (this.perTryTimer ??= this.server.timers.create(() => this.onPerTryTimeout())).enable(ms);
+  }
+
+  private perTryTimer: Timer | undefined;
+
+  /** The attempt had no response headers within its per-try timeout (Envoy's onPerTryTimeout): retried as a local reset, else the router's 504 "upstream request timeout", Unavailable to gRPC. */
+  private onPerTryTimeout(): void {
+    if (this.closed || this.responseHeaders !== undefined || this.stream === undefined) return;
+    this.cluster?.stats.upstreamRqPerTryTimeout.inc();
+    const stream = this.stream;
+    this.stream = undefined;
+    stream.reset();
+    if (this.maybeRetryReset(StreamResetReason.LocalReset, true)) return;
+    this.close(httpToGrpcStatus(504), "upstream request timeout");
   }
 
   private sendClosed = false;
@@ -291,7 +319,10 @@ export class GrpcAsyncStream implements UpstreamCallbacks, RetryCallbacks {
       if (this.stream === undefined) return;
       this.stream.encodeData(frame, false);
     }
-    if (this.sendClosed && this.stream !== undefined) this.stream.encodeData(new Uint8Array(0), true);
+    if (this.sendClosed && this.stream !== undefined) {
+      this.stream.encodeData(new Uint8Array(0), true);
+      this.armPerTryTimeout();
+    }
     if (this.stream !== undefined && !this.closed) this.callbacks.onReady?.();
   }
 
@@ -302,8 +333,8 @@ export class GrpcAsyncStream implements UpstreamCallbacks, RetryCallbacks {
   }
 
   onUpstreamReset(reason: StreamResetReason, details: string): void {
-    // A reset of the attempt a retry replaced is not the call's.
-    if (this.closed || this.backingOff) return;
+    // A reset of the attempt a retry replaced, or of our own making (the per-try timeout), is not the call's.
+    if (this.closed || this.backingOff || this.stream === undefined) return;
     this.stream = undefined;
     if (this.responseHeaders === undefined && this.maybeRetryReset(reason, true)) return;
     this.close(GrpcStatus.Unavailable, `stream reset${details ? `: ${details}` : ""}`);
@@ -311,6 +342,7 @@ export class GrpcAsyncStream implements UpstreamCallbacks, RetryCallbacks {
 
   decodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
     if (this.closed || this.backingOff) return;
+    this.perTryTimer?.disable();
     const retryState = this.retryState;
     if (retryState !== undefined) {
       if (retryState.shouldRetryHeaders(headers) === RetryStatus.Yes) {
@@ -395,6 +427,7 @@ export class GrpcAsyncStream implements UpstreamCallbacks, RetryCallbacks {
 
   private release(): void {
     this.stopRetrying();
+    this.perTryTimer?.disable();
     this.deleteTimer?.disable();
     this.deleteTimer = undefined;
     this.pending.length = 0;

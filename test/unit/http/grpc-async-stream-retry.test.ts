@@ -4,7 +4,8 @@
  * failed connect before the response headers is retried after the jittered back-off, the new
  * attempt resending the headers and every message sent so far (one sent during the back-off
  * too) and the half-close; nothing after the response headers is retried; num_retries; the
- * 64 KiB retry buffer (past it: no retry, retry_or_shadow_abandoned); the cluster's retry stats.
+ * 64 KiB retry buffer (past it: no retry, retry_or_shadow_abandoned); the per-try timeout (the
+ * policy's max_interval) from the half-close to the response headers; the cluster's retry stats.
  */
 import { expect, test } from "vitest";
 import type { ClusterConfig, RetryPolicyConfig } from "../../../core/config/bootstrap.ts";
@@ -214,4 +215,39 @@ test("reset by the caller during a back-off: no retry follows", async () => {
   await h.runtime.settle(120_000);
   expect(h.attempts).toHaveLength(1);
   expect(h.caller).toEqual([]);
+});
+
+test("the per-try timeout (max_interval) runs from the half-close: no response headers by then is the router's 504, Unavailable", async () => {
+  const h = harness({ ...policy("unavailable"), perTryTimeoutMs: 1000 });
+  h.connect(0);
+  h.stream.sendMessage(new Uint8Array([1]));
+  // Not from the start: the request is not complete before the half-close.
+  await h.runtime.settle(5000);
+  expect(h.caller).toEqual([]);
+  h.stream.closeSend();
+  await h.runtime.settle(999);
+  expect(h.caller).toEqual([]);
+  await h.runtime.settle(1);
+  expect(h.caller).toEqual(["closed 14 upstream request timeout"]);
+  expect(h.attempts[0]!.wire).toEqual(["headers", "message 1", "end", "reset"]);
+  expect(h.counter("upstream_rq_per_try_timeout")).toBe(1);
+});
+
+test("a per-try timeout is retried on reset; none once the response headers came", async () => {
+  const h = harness({ ...policy("reset"), perTryTimeoutMs: 1000 });
+  h.connect(0);
+  h.stream.sendMessage(new Uint8Array([1]));
+  h.stream.closeSend();
+  await h.runtime.settle(1000);
+  expect(h.caller).toEqual([]);
+  await h.runtime.settle(1000);
+  h.connect(1);
+  expect(h.attempts[1]!.wire).toEqual(["headers", "message 1", "end"]);
+  const headers = new ResponseHeaders(200);
+  headers.set("content-type", "application/grpc");
+  h.attempts[1]!.callbacks.decodeHeaders(headers, false);
+  await h.runtime.settle(10_000);
+  expect(h.caller).toEqual([]);
+  expect(h.counter("upstream_rq_per_try_timeout")).toBe(1);
+  expect(h.counter("upstream_rq_retry")).toBe(1);
 });
