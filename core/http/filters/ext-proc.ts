@@ -681,6 +681,8 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
     if (!this.openStream()) return;
     this.stream!.sendMessage(message);
     this.shared.stats.streamMsgsSent.inc();
+    // The stream may have ended within the send (a retried stream whose messages outgrew the retry buffer during a back-off): onRemoteClose has answered, no answer is awaited.
+    if (this.stream === undefined) return;
     // processor_state.cc onStartProcessorCall: none in full duplex, where answers need not follow what is sent.
     if (!dir.fullDuplex) this.enableTimer(dir, this.shared.config.messageTimeoutMs);
     dir.newTimeoutReceived = false;
