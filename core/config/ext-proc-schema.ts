@@ -108,7 +108,7 @@ const mutationRules = lazySchema(() =>
 
 export const extProcConfig: z.ZodType<ExtProcConfig> = lazySchema(() =>
   strictObject({
-    grpc_service: grpcService({ timeout: "taken" }).optional(),
+    grpc_service: grpcService({ timeout: "taken", retryPolicy: "taken" }).optional(),
     http_service: unsupportedField("the HTTP processor protocol: use grpc_service"),
     failure_mode_allow: boolFalse,
     // false is the default (Envoy marks the field not implemented): true refused.
@@ -172,7 +172,7 @@ const extProcOverrides = lazySchema(() =>
     async_mode: unsupportedField("the filter always waits for the processor's answers (Envoy does not implement async_mode either)", isFalse),
     request_attributes: unsupportedField("no CEL attributes are sent", isEmptyList),
     response_attributes: unsupportedField("no CEL attributes are sent", isEmptyList),
-    grpc_service: grpcService({ timeout: "taken" }).optional(),
+    grpc_service: grpcService({ timeout: "taken", retryPolicy: "taken" }).optional(),
     metadata_options: unsupportedField("no dynamic metadata is forwarded or received"),
     grpc_initial_metadata: z.array(metadataEntry).default([]),
     failure_mode_allow: z.boolean().optional(),

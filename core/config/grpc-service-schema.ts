@@ -64,10 +64,16 @@ const googleGrpc = lazySchema(() =>
 /**
  * `timeout` and `retryPolicy`: "taken" where the caller applies it, else the reason it is
  * refused. GrpcService.retry_policy is Envoy's for unary calls and streams alike
- * (AsyncStreamImpl takes it unless the stream sets its own); polyvoy retries unary calls only.
+ * (AsyncStreamImpl takes it unless the stream sets its own); polyvoy retries unary calls and
+ * ext_proc's stream, which asks for its messages to be kept for a retry
+ * (setBufferBodyForRetry, grpc-async-stream.ts). Envoy's other streams (xDS, access logs,
+ * metrics service, tracers) do not ask: a retry there would start over without the messages
+ * already sent, which polyvoy does not copy.
  */
 export function grpcService(what: { timeout: "taken" | string; retryPolicy?: "taken" | string }) {
-  const retryPolicy = what.retryPolicy ?? "a gRPC stream is not retried by polyvoy (its retry_policy applies to unary calls: ext_authz, ratelimit)";
+  const retryPolicy =
+    what.retryPolicy ??
+    "Envoy retries this gRPC stream without resending the messages it already sent (no setBufferBodyForRetry); polyvoy retries unary calls (ext_authz, ratelimit) and ext_proc's stream only";
   return strictObject({
       envoy_grpc: envoyGrpc.optional(),
       google_grpc: googleGrpc.optional(),

@@ -29,13 +29,13 @@ import type { Host } from "../upstream/host.ts";
 import type { PrioritySet } from "../upstream/host-set.ts";
 import type { HostPriorityMapping, LoadBalancerContext, PriorityLoad } from "../upstream/load-balancer.ts";
 import type { PoolHandle, UpstreamStream } from "../upstream/http1-conn-pool.ts";
-import { PoolFailureReason } from "../upstream/pool-failure.ts";
+import type { PoolFailureReason } from "../upstream/pool-failure.ts";
 import type { HeaderMap } from "./header-map.ts";
 import { sanitizeTe, stripHopByHop } from "./headers-util.ts";
 import { ResponseHeaders, type RequestHeaders } from "./message.ts";
-import { StreamResetReason, resetReasonToString } from "./stream-reset-reason.ts";
+import { POOL_FAILURE_RESET, StreamResetReason, resetReasonToString } from "./stream-reset-reason.ts";
 import { latin1Encode } from "../util/latin1.ts";
-import { RetryState, RetryStatus, type RetryCallbacks } from "./filters/retry-state.ts";
+import { RetryState, RetryStatus, retryHostSelection, type RetryCallbacks } from "./filters/retry-state.ts";
 import { isGrpcRequestHeaders } from "./grpc-common.ts";
 import { HostResponseCharge } from "./host-response-charge.ts";
 import { withClusterUpstreamFilters, type AsyncUpstreamFilterCallbacks } from "./filters/async-upstream-filters.ts";
@@ -78,12 +78,6 @@ const RESET_BEFORE_HEADERS = "upstream connect error or disconnect/reset before 
 const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
 const EMPTY = new Uint8Array(0);
 
-const POOL_FAILURE_RESET: Readonly<Record<PoolFailureReason, StreamResetReason>> = {
-  [PoolFailureReason.Overflow]: StreamResetReason.Overflow,
-  [PoolFailureReason.LocalConnectionFailure]: StreamResetReason.LocalConnectionFailure,
-  [PoolFailureReason.RemoteConnectionFailure]: StreamResetReason.RemoteConnectionFailure,
-  [PoolFailureReason.Timeout]: StreamResetReason.ConnectionTimeout,
-};
 
 /** Sends requests to clusters; one per server is enough (it holds nothing per request). */
 export class AsyncClient {
@@ -209,16 +203,16 @@ export class AsyncRequest implements AsyncUpstreamFilterCallbacks, TimerTarget, 
 
   /** LoadBalancerContext: the retry host predicates apply to retries only (Envoy's Filter::shouldSelectAnotherHost). */
   shouldSelectAnotherHost(host: Host): boolean {
-    return this.isRetry && this.retryState !== undefined && this.retryState.shouldSelectAnotherHost(host);
+    return retryHostSelection(this.retryState, this.isRetry).shouldSelectAnotherHost(host);
   }
 
   hostSelectionRetryCount(): number {
-    return this.isRetry && this.retryState !== undefined ? this.retryState.hostSelectionMaxAttempts : 1;
+    return retryHostSelection(this.retryState, this.isRetry).hostSelectionRetryCount();
   }
 
   determinePriorityLoad(prioritySet: PrioritySet, original: PriorityLoad, priorityOf?: HostPriorityMapping): PriorityLoad {
     // priorityOf: an aggregate's levels are its clusters' levels concatenated (aggregate-cluster.ts).
-    return this.isRetry && this.retryState !== undefined ? this.retryState.priorityLoadForRetry(prioritySet, original, priorityOf) : original;
+    return retryHostSelection(this.retryState, this.isRetry).determinePriorityLoad(prioritySet, original, priorityOf);
   }
 
   /** @internal The back-off passed: a new attempt, on a host chosen again (Envoy's Filter::doRetry). */

@@ -6,20 +6,33 @@
  * ready wait in a bounded queue; received frames are split (grpc-frame.ts) and handed on
  * one by one. The call ends with onRemoteClose(status, message): the server's trailers,
  * or what the pool or the connection failed with (Unavailable, as Envoy maps resets).
+ *
+ * With a retry policy (GrpcService.retry_policy, which Envoy's Grpc::AsyncClientImpl hands every
+ * stream it starts, source/common/grpc/async_client_impl.cc) the call is retried as the HTTP
+ * async client's router retries a stream (source/common/http/async_client_impl.cc, router.cc,
+ * here retry-state.ts): on a retry condition met by a pool failure, a reset or response headers
+ * (a trailers-only UNAVAILABLE), only before the response headers were passed on, after the
+ * jittered back-off, on a host the retry predicates allow; the new attempt resends the headers
+ * and every message sent so far (setBufferBodyForRetry, as ext_proc asks), kept up to Envoy's
+ * 64 KiB retry buffer (kBufferLimitForRetry). Past it the call is no longer retried, as the
+ * router gives up a request it cannot buffer (retry_or_shadow_abandoned) — Envoy's async
+ * stream instead keeps retrying with the messages past the limit left out of its buffer.
  */
-import type { GoogleGrpcTargetConfig } from "../config/bootstrap.ts";
+import type { GoogleGrpcTargetConfig, RetryPolicyConfig } from "../config/bootstrap.ts";
 import type { Timer } from "../event/timers.ts";
 import { GoogleGrpcStats } from "./google-grpc-stats.ts";
 import type { ServerContext } from "../server-context.ts";
 import type { Cluster } from "../upstream/cluster.ts";
 import type { Host } from "../upstream/host.ts";
-import type { PoolHandle, UpstreamStream } from "../upstream/http1-conn-pool.ts";
+import type { LoadBalancerContext } from "../upstream/load-balancer.ts";
+import type { PoolHandle, UpstreamCallbacks, UpstreamStream } from "../upstream/http1-conn-pool.ts";
 import type { PoolFailureReason } from "../upstream/pool-failure.ts";
+import { RetryState, RetryStatus, retryHostSelection, type RetryCallbacks } from "./filters/retry-state.ts";
 import { GrpcStatus, httpToGrpcStatus, isGrpcContentType, parseGrpcStatus } from "./grpc-common.ts";
 import { encodeGrpcFrame, GRPC_FH_DEFAULT, GrpcFrameDecoder, type GrpcFrame } from "./grpc-frame.ts";
 import type { HeaderMap } from "./header-map.ts";
 import { RequestHeaders, type ResponseHeaders } from "./message.ts";
-import type { StreamResetReason } from "./stream-reset-reason.ts";
+import { POOL_FAILURE_RESET, StreamResetReason } from "./stream-reset-reason.ts";
 import { withClusterUpstreamFilters, type AsyncUpstreamFilterCallbacks } from "./filters/async-upstream-filters.ts";
 
 export interface GrpcStreamCallbacks {
@@ -40,7 +53,10 @@ const IGNORE_CALLBACKS: GrpcStreamCallbacks = { onReceiveMessage: () => {}, onRe
 /** Messages queued before the stream is ready: more is the caller's bug (xDS sends one per type). */
 const MAX_PENDING_MESSAGES = 1024;
 
-export class GrpcAsyncStream implements AsyncUpstreamFilterCallbacks {
+/** The most request bytes (framed messages) kept to resend on a retry (Envoy's kBufferLimitForRetry, async_client_impl.h). */
+export const RETRY_BUFFER_LIMIT = 64 * 1024;
+
+export class GrpcAsyncStream implements AsyncUpstreamFilterCallbacks, RetryCallbacks {
   private poolHandle: PoolHandle | undefined;
   private stream: UpstreamStream | undefined;
   private readonly pending: Uint8Array[] = [];
@@ -57,6 +73,8 @@ export class GrpcAsyncStream implements AsyncUpstreamFilterCallbacks {
     maxMessageBytes: number,
     /** Always HTTP/2, whatever the cluster's protocol options (ClusterManager.grpcStreamConnPool). */
     private readonly alwaysHttp2 = false,
+    /** GrpcService.retry_policy: retry the call, resending what was sent (Envoy's StreamOptions retry policy with setBufferBodyForRetry). */
+    private readonly retryPolicy?: RetryPolicyConfig,
   ) {
     this.frames = new GrpcFrameDecoder(maxMessageBytes, (flags) => flags === GRPC_FH_DEFAULT);
   }
@@ -82,8 +100,11 @@ export class GrpcAsyncStream implements AsyncUpstreamFilterCallbacks {
   private googleStats: GoogleGrpcStats | undefined;
 
   private open(clusterName: string, method: string, authority: string, initialMetadata: readonly (readonly [string, string])[], internal: boolean): void {
-    const cluster = internal ? this.server.clusterManager.getInternal(clusterName) : this.server.clusterManager.get(clusterName);
+    this.clusterName = clusterName;
+    this.internal = internal;
+    const cluster = this.lookUpCluster();
     if (cluster === undefined) return this.close(GrpcStatus.Unavailable, `cluster '${clusterName}' does not exist`);
+    this.cluster = cluster;
     const headers = new RequestHeaders();
     headers.method = "POST";
     headers.path = method;
@@ -92,41 +113,134 @@ export class GrpcAsyncStream implements AsyncUpstreamFilterCallbacks {
     headers.set("content-type", "application/grpc");
     headers.set("te", "trailers");
     for (const [name, value] of initialMetadata) headers.add(name, value);
-    // Envoy's gRPC async client goes through the router, whose downstreamHeaders() are the
-    // stream's own: an ORIGINAL_DST cluster's use_http_header reads them (router.h).
-    const host = cluster.loadBalancer.chooseHost({ downstreamHeaders: () => headers });
+    this.requestHeaders = headers;
+    if (this.retryPolicy !== undefined) {
+      this.retryState = RetryState.create(this.retryPolicy, headers, cluster, this.server, this);
+      // The router keeps the request for a replay only when something could make it retry (Envoy's retry_state_->enabled()).
+      if (this.retryState !== undefined) this.retryBuffer = [];
+    }
+    const host = cluster.loadBalancer.chooseHost(this.loadBalancerContext());
     if (host === undefined) return this.close(GrpcStatus.Unavailable, "no healthy upstream");
-    this.pendingHeaders = headers;
     // A static cluster's EDS or SDS stream may start before its HTTP/2 pools' code is in.
     const loading = this.alwaysHttp2 ? this.server.clusterManager.grpcStreamPoolCodeLoading() : this.server.clusterManager.poolCodeLoading(cluster);
-    if (loading === undefined) return this.newStream(cluster, host, internal);
+    if (loading === undefined) return this.newStream(cluster, host);
     loading
-      .then(() => this.closed || this.newStream(cluster, host, internal))
+      .then(() => this.closed || this.newStream(cluster, host))
       .catch((err: unknown) => this.closed || this.close(GrpcStatus.Unavailable, err instanceof Error ? err.message : String(err)));
   }
 
-  private newStream(cluster: Cluster, host: Host, internal: boolean): void {
+  private newStream(cluster: Cluster, host: Host): void {
+    this.retryState?.onHostAttempted(host);
     const manager = this.server.clusterManager;
     // Envoy gRPC runs an async client stream, through the cluster's upstream HTTP filters
     // (async-upstream-filters.ts); a google_grpc target's channel is no Envoy router, and its
     // internal cluster none of the config's.
-    const callbacks = internal ? this : withClusterUpstreamFilters(cluster, this.server, this.pendingHeaders!, this);
+    const callbacks = this.internal ? this : withClusterUpstreamFilters(cluster, this.server, this.requestHeaders!, this);
     this.poolHandle = (this.alwaysHttp2 ? manager.grpcStreamConnPool(cluster, host) : manager.httpConnPool(cluster, host)).newStream(callbacks);
   }
 
-  private pendingHeaders: RequestHeaders | undefined;
+  private lookUpCluster(): Cluster | undefined {
+    const clusters = this.server.clusterManager;
+    return this.internal ? clusters.getInternal(this.clusterName) : clusters.get(this.clusterName);
+  }
+
+  /**
+   * Envoy's gRPC async client goes through the router, whose downstreamHeaders() are the
+   * stream's own: an ORIGINAL_DST cluster's use_http_header reads them (router.h); a retry's
+   * pick follows the retry host predicates and priority.
+   */
+  private loadBalancerContext(): LoadBalancerContext {
+    const headers = this.requestHeaders;
+    return { downstreamHeaders: () => headers, ...retryHostSelection(this.retryState, this.isRetry) };
+  }
+
+  /** The call's headers, sent again by each retry. */
+  private requestHeaders: RequestHeaders | undefined;
+  private clusterName = "";
+  private internal = false;
+  private cluster: Cluster | undefined;
+  /** The retry policy's state; undefined without a policy, once the response headers were passed on, or once the messages outgrew the retry buffer. */
+  private retryState: RetryState | undefined;
+  /** The attempt under way is a retry (the retry host predicates and priority apply to retries only). */
+  private isRetry = false;
+  /** A retry is scheduled and no attempt is under way: what the dropped attempt still reports is not the call's. */
+  private backingOff = false;
+  /** Every frame sent so far, for a retry to resend (Envoy's async stream buffered_body_); undefined when there is nothing to retry. */
+  private retryBuffer: Uint8Array[] | undefined;
+  private retryBufferBytes = 0;
 
   /** Send one message (queued until the stream is ready). False once the call is closed or the queue is full. */
   sendMessage(message: Uint8Array): boolean {
     if (this.closed) return false;
+    if (this.stream === undefined && this.pending.length >= MAX_PENDING_MESSAGES) return false;
     const frame = encodeGrpcFrame(GRPC_FH_DEFAULT, message);
+    if (this.retryBuffer !== undefined) {
+      this.keepForRetry(frame);
+      if (this.closed) return false;
+    }
     if (this.stream === undefined) {
-      if (this.pending.length >= MAX_PENDING_MESSAGES) return false;
       this.pending.push(frame);
       return true;
     }
     this.stream.encodeData(frame, false);
     return true;
+  }
+
+  /**
+   * Keep `frame` for a retry while the buffer has room. Past Envoy's limit the call is no
+   * longer retried (the router's retry_or_shadow_abandoned); during a back-off the messages
+   * the failed attempt carried are gone with it, so the call fails as the router's
+   * "exceeded request buffer limit while retrying upstream" (507, Unknown as gRPC maps it).
+   */
+  private keepForRetry(frame: Uint8Array): void {
+    if (this.retryBufferBytes + frame.byteLength <= RETRY_BUFFER_LIMIT) {
+      this.retryBuffer!.push(frame);
+      this.retryBufferBytes += frame.byteLength;
+      return;
+    }
+    this.cluster?.stats.retryOrShadowAbandoned.inc();
+    this.stopRetrying();
+    if (this.backingOff) this.close(GrpcStatus.Unknown, "exceeded request buffer limit while retrying upstream");
+  }
+
+  /** No more retries: the state lets go of its timer and the retries circuit breaker, the kept messages go. */
+  private stopRetrying(): void {
+    this.retryState?.destroy();
+    this.retryState = undefined;
+    this.retryBuffer = undefined;
+    this.retryBufferBytes = 0;
+  }
+
+  /** The attempt failed before the response headers: true when a retry is scheduled (Envoy's Filter::maybeRetryReset). */
+  private maybeRetryReset(reason: StreamResetReason, upstreamRequestStarted: boolean): boolean {
+    this.perTryTimer?.disable();
+    const retryState = this.retryState;
+    if (retryState === undefined || retryState.shouldRetryReset(reason, upstreamRequestStarted) !== RetryStatus.Yes) return false;
+    this.backingOff = true;
+    return true;
+  }
+
+  /**
+   * @internal The back-off passed: a new attempt on a host chosen again, with the headers and
+   * every message sent so far (Envoy's Filter::doRetry with the async stream's buffered body).
+   * The cluster is looked up again by name, as the router's doRetry.
+   */
+  doRetry(): void {
+    if (this.closed || !this.backingOff) return;
+    this.backingOff = false;
+    this.isRetry = true;
+    const cluster = this.lookUpCluster();
+    if (cluster === undefined) return this.close(GrpcStatus.Unavailable, `cluster '${this.clusterName}' does not exist`);
+    this.cluster = cluster;
+    const host = cluster.loadBalancer.chooseHost(this.loadBalancerContext());
+    if (host === undefined) {
+      cluster.stats.upstreamCxNoneHealthy.inc();
+      return this.close(GrpcStatus.Unavailable, "no healthy upstream");
+    }
+    // What was queued meanwhile is the buffer's tail: the whole buffer goes, in order.
+    this.pending.length = 0;
+    for (const frame of this.retryBuffer ?? []) this.pending.push(frame);
+    this.newStream(cluster, host);
   }
 
   /** The stream has its connection: messages go out at once (before, they wait in the queue sendMessage bounds). */
@@ -138,7 +252,34 @@ export class GrpcAsyncStream implements AsyncUpstreamFilterCallbacks {
   closeSend(): void {
     if (this.closed || this.sendClosed) return;
     this.sendClosed = true;
-    if (this.stream !== undefined) this.stream.encodeData(new Uint8Array(0), true);
+    if (this.stream === undefined) return;
+    this.stream.encodeData(new Uint8Array(0), true);
+    this.armPerTryTimeout();
+  }
+
+  /**
+   * The policy's per-try timeout (its max_interval: Envoy's convertCoreToRouteRetryPolicy)
+   * runs once the request is complete — for a stream, from its half-close — until the
+   * response headers (the router's setupPerTryTimeout at onRequestComplete; a per-try timeout
+   * after the response began is ignored). A stream has no global timeout to bound it.
+   */
+  private armPerTryTimeout(): void {
+    const ms = this.retryPolicy?.perTryTimeoutMs ?? 0;
+    if (ms <= 0 || this.responseHeaders !== undefined || this.stream === undefined) return;
+    (this.perTryTimer ??= this.server.timers.create(() => this.onPerTryTimeout())).enable(ms);
+  }
+
+  private perTryTimer: Timer | undefined;
+
+  /** The attempt had no response headers within its per-try timeout (Envoy's onPerTryTimeout): retried as a local reset, else the router's 504 "upstream request timeout", Unavailable to gRPC. */
+  private onPerTryTimeout(): void {
+    if (this.closed || this.responseHeaders !== undefined || this.stream === undefined) return;
+    this.cluster?.stats.upstreamRqPerTryTimeout.inc();
+    const stream = this.stream;
+    this.stream = undefined;
+    stream.reset();
+    if (this.maybeRetryReset(StreamResetReason.LocalReset, true)) return;
+    this.close(httpToGrpcStatus(504), "upstream request timeout");
   }
 
   private sendClosed = false;
@@ -178,28 +319,50 @@ export class GrpcAsyncStream implements AsyncUpstreamFilterCallbacks {
       return;
     }
     this.stream = stream;
-    stream.encodeHeaders(this.pendingHeaders!, false);
-    this.pendingHeaders = undefined;
+    stream.encodeHeaders(this.requestHeaders!, false);
     for (const frame of this.pending.splice(0)) {
       if (this.stream === undefined) return;
       this.stream.encodeData(frame, false);
     }
-    if (this.sendClosed && this.stream !== undefined) this.stream.encodeData(new Uint8Array(0), true);
+    if (this.sendClosed && this.stream !== undefined) {
+      this.stream.encodeData(new Uint8Array(0), true);
+      this.armPerTryTimeout();
+    }
     if (this.stream !== undefined && !this.closed) this.callbacks.onReady?.();
   }
 
-  onPoolFailure(_reason: PoolFailureReason, transportFailureReason: string): void {
+  onPoolFailure(reason: PoolFailureReason, transportFailureReason: string): void {
     this.poolHandle = undefined;
+    if (this.closed || this.maybeRetryReset(POOL_FAILURE_RESET[reason], false)) return;
     this.close(GrpcStatus.Unavailable, `upstream connect error${transportFailureReason ? `: ${transportFailureReason}` : ""}`);
   }
 
-  onUpstreamReset(_reason: StreamResetReason, details: string): void {
+  onUpstreamReset(reason: StreamResetReason, details: string): void {
+    // A reset of the attempt a retry replaced, or of our own making (the per-try timeout), is not the call's.
+    if (this.closed || this.backingOff || this.stream === undefined) return;
     this.stream = undefined;
+    if (this.responseHeaders === undefined && this.maybeRetryReset(reason, true)) return;
     this.close(GrpcStatus.Unavailable, `stream reset${details ? `: ${details}` : ""}`);
   }
 
   decodeHeaders(headers: ResponseHeaders, endStream: boolean): void {
-    if (this.closed) return;
+    if (this.closed || this.backingOff) return;
+    this.perTryTimer?.disable();
+    const retryState = this.retryState;
+    if (retryState !== undefined) {
+      if (retryState.shouldRetryHeaders(headers) === RetryStatus.Yes) {
+        // Counted under retry.upstream_rq_<code>, as the router's; the attempt is dropped (its
+        // reset is the codec's no-op on a stream both sides ended) and its response with it.
+        this.cluster?.stats.countRetriedResponse(headers.status);
+        this.backingOff = true;
+        const stream = this.stream;
+        this.stream = undefined;
+        stream?.reset();
+        return;
+      }
+      // The response is passed on: the router retries no more (nor keeps the request for it).
+      this.stopRetrying();
+    }
     this.responseHeaders = headers;
     if (headers.status !== 200) {
       this.release();
@@ -214,7 +377,7 @@ export class GrpcAsyncStream implements AsyncUpstreamFilterCallbacks {
   }
 
   decodeData(data: Uint8Array, endStream: boolean): void {
-    if (this.closed) return;
+    if (this.closed || this.backingOff) return;
     if (data.byteLength > 0) {
       const frames: GrpcFrame[] | undefined = this.frames.decode(data);
       if (frames === undefined) {
@@ -255,7 +418,7 @@ export class GrpcAsyncStream implements AsyncUpstreamFilterCallbacks {
   }
 
   private onTrailers(trailers: HeaderMap): void {
-    if (this.closed) return;
+    if (this.closed || this.backingOff) return;
     // The response is complete: the stream is done, the pool has it back once our side ends too.
     const stream = this.stream;
     this.stream = undefined;
@@ -276,6 +439,8 @@ export class GrpcAsyncStream implements AsyncUpstreamFilterCallbacks {
   }
 
   private release(): void {
+    this.stopRetrying();
+    this.perTryTimer?.disable();
     this.deleteTimer?.disable();
     this.deleteTimer = undefined;
     this.pending.length = 0;

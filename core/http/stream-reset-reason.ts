@@ -1,3 +1,5 @@
+import { PoolFailureReason } from "../upstream/pool-failure.ts";
+
 /**
  * Why an upstream (or downstream) stream ended before its response did (Envoy's
  * `Http::StreamResetReason`, envoy/http/stream_reset_handler.h).
@@ -18,6 +20,14 @@ export const StreamResetReason = {
   Http1PrematureUpstreamHalfClose: 12,
 } as const;
 export type StreamResetReason = (typeof StreamResetReason)[keyof typeof StreamResetReason];
+
+/** The stream reset a pool failure amounts to (Envoy's UpstreamRequest::onPoolFailure), for the router and the async clients. */
+export const POOL_FAILURE_RESET: Readonly<Record<PoolFailureReason, StreamResetReason>> = {
+  [PoolFailureReason.Overflow]: StreamResetReason.Overflow,
+  [PoolFailureReason.LocalConnectionFailure]: StreamResetReason.LocalConnectionFailure,
+  [PoolFailureReason.RemoteConnectionFailure]: StreamResetReason.RemoteConnectionFailure,
+  [PoolFailureReason.Timeout]: StreamResetReason.ConnectionTimeout,
+};
 
 /**
  * Envoy's `Http::Utility::resetReasonToString` (source/common/http/utility.cc), the words

@@ -666,8 +666,10 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
     if (this.stream !== undefined) return true;
     const shared = this.shared;
     shared.stats.streamsStarted.inc();
-    this.stream = new GrpcAsyncStream(shared.server, this, MAX_MESSAGE_BYTES, true);
     const grpc = this.grpc;
+    // client_impl.cc / ext_proc.cc openStream: setBufferBodyForRetry(grpc_service.has_retry_policy()),
+    // and the GrpcService's retry_policy is the stream's (Grpc::AsyncStreamImpl takes its client's).
+    this.stream = new GrpcAsyncStream(shared.server, this, MAX_MESSAGE_BYTES, true, grpc.retryPolicy);
     this.stream.start(grpc.clusterName, PROCESS_METHOD, grpc.authority, this.initialMetadata, grpc.google);
     // The start may have failed at once (no such cluster, no healthy host).
     return !this.processingComplete;
@@ -679,6 +681,8 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
     if (!this.openStream()) return;
     this.stream!.sendMessage(message);
     this.shared.stats.streamMsgsSent.inc();
+    // The stream may have ended within the send (a retried stream whose messages outgrew the retry buffer during a back-off): onRemoteClose has answered, no answer is awaited.
+    if (this.stream === undefined) return;
     // processor_state.cc onStartProcessorCall: none in full duplex, where answers need not follow what is sent.
     if (!dir.fullDuplex) this.enableTimer(dir, this.shared.config.messageTimeoutMs);
     dir.newTimeoutReceived = false;

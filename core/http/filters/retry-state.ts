@@ -12,13 +12,32 @@ import type { Timer, TimerTarget } from "../../event/timers.ts";
 import type { Cluster } from "../../upstream/cluster.ts";
 import type { Host } from "../../upstream/host.ts";
 import type { PrioritySet } from "../../upstream/host-set.ts";
-import type { HostPriorityMapping, PriorityLoad } from "../../upstream/load-balancer.ts";
+import type { HostPriorityMapping, LoadBalancerContext, PriorityLoad } from "../../upstream/load-balancer.ts";
 import { PreviousPrioritiesRetryPriority } from "../../upstream/previous-priorities-retry-priority.ts";
 import { JitteredExponentialBackOffStrategy, jitteredLowerBoundBackOffMs } from "../../util/backoff-strategy.ts";
 import type { RequestHeaders, ResponseHeaders } from "../message.ts";
 import { compileHeaderMatcher, type HeaderSource } from "../route/header-matcher.ts";
 import { StreamResetReason } from "../stream-reset-reason.ts";
 import { metadataLabelMatch } from "../../upstream/metadata-match.ts";
+
+/**
+ * What an attempt tells the load balancer of its retry state (Envoy's router as
+ * LoadBalancerContext, Filter::shouldSelectAnotherHost and determinePriorityLoad): the retry
+ * host predicates and the retry priority apply to retries only; a first attempt, or one
+ * without a retry state, picks as without a policy. For the async HTTP client's requests and
+ * the gRPC streams (async-client.ts, grpc-async-stream.ts).
+ */
+export function retryHostSelection(
+  state: RetryState | undefined,
+  isRetry: boolean,
+): Required<Pick<LoadBalancerContext, "shouldSelectAnotherHost" | "hostSelectionRetryCount" | "determinePriorityLoad">> {
+  const retry = isRetry ? state : undefined;
+  return {
+    shouldSelectAnotherHost: (host) => retry !== undefined && retry.shouldSelectAnotherHost(host),
+    hostSelectionRetryCount: () => (retry !== undefined ? retry.hostSelectionMaxAttempts : 1),
+    determinePriorityLoad: (prioritySet, original, priorityOf) => (retry !== undefined ? retry.priorityLoadForRetry(prioritySet, original, priorityOf) : original),
+  };
+}
 
 /** What shouldRetry* decided (Envoy's `RetryStatus`). */
 export const RetryStatus = {

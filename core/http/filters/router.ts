@@ -11,9 +11,9 @@ import type { UpstreamStream } from "../../upstream/http1-conn-pool.ts";
 import type { PrioritySet } from "../../upstream/host-set.ts";
 import type { DownstreamConnectionView, DynamicMetadata, HostPriorityMapping, LoadBalancerContext, PriorityLoad } from "../../upstream/load-balancer.ts";
 import { ENVOY_LB } from "../../upstream/metadata-match.ts";
-import { PoolFailureReason } from "../../upstream/pool-failure.ts";
+import type { PoolFailureReason } from "../../upstream/pool-failure.ts";
 import { CoreResponseFlag, type ResponseFlag } from "../../stream-info/response-flags.ts";
-import { resetReasonToString, StreamResetReason } from "../stream-reset-reason.ts";
+import { POOL_FAILURE_RESET, resetReasonToString, StreamResetReason } from "../stream-reset-reason.ts";
 import {
   FilterDataStatus,
   FilterHeadersStatus,
@@ -64,13 +64,6 @@ const DEFAULT_UPGRADE_HOLD_LIMIT = 1024 * 1024;
 const LOCAL_REPLY_DROPS = new Set(["content-length", "transfer-encoding", "connection", "keep-alive", "upgrade"]);
 const RESET_BEFORE_HEADERS = "upstream connect error or disconnect/reset before headers. ";
 
-/** The stream reset a pool failure amounts to (Envoy's UpstreamRequest::onPoolFailure). */
-const POOL_FAILURE_RESET: Readonly<Record<PoolFailureReason, StreamResetReason>> = {
-  [PoolFailureReason.Overflow]: StreamResetReason.Overflow,
-  [PoolFailureReason.LocalConnectionFailure]: StreamResetReason.LocalConnectionFailure,
-  [PoolFailureReason.RemoteConnectionFailure]: StreamResetReason.RemoteConnectionFailure,
-  [PoolFailureReason.Timeout]: StreamResetReason.ConnectionTimeout,
-};
 
 /** The response flag of a reset before the response started (Envoy's router.cc, streamResetReasonToResponseFlag). */
 function resetResponseFlag(reason: StreamResetReason): ResponseFlag {

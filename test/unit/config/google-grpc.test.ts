@@ -3,6 +3,7 @@
  * accepts, the internal HTTP/2 cluster each becomes (STATIC for an IP, STRICT_DNS for a
  * name, TLS with ssl_credentials), and the fields refused by name.
  */
+import { parseRetryGrpcOn } from "../../../core/config/retry-on.ts";
 import { describe, expect, test } from "vitest";
 import { parseGrpcTarget } from "../../../core/config/google-grpc-target.ts";
 import type { GrpcServiceTarget } from "../../../core/config/bootstrap.ts";
@@ -120,11 +121,13 @@ describe("google_grpc's internal cluster", () => {
     expect(config.grpc).toMatchObject({ clusterName: "google_grpc proc:9091", authority: "proc:9091", google: { statPrefix: "p" } });
   });
 
-  test("retry_policy: refused with google_grpc (Envoy's Google gRPC client does not read it); refused by name for a stream (ext_proc), which polyvoy does not retry", () => {
+  test("retry_policy: refused with google_grpc (Envoy's Google gRPC client does not read it); taken for ext_proc's stream, refused by name for a stream that would not resend its messages (SkyWalking)", () => {
     const authz = problems({ name: "envoy.filters.http.ext_authz", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz", grpc_service: { google_grpc: { target_uri: "authz:9091", stat_prefix: "a" }, retry_policy: { retry_on: "unavailable" } } } });
     expect(authz).toHaveLength(1);
     expect(authz[0]).toMatch(/grpc_service\.retry_policy: not read with google_grpc: Envoy's Google gRPC client does not retry calls/);
-    const proc = problems({ name: "envoy.filters.http.ext_proc", typed_config: { "@type": EXT_PROC, grpc_service: { envoy_grpc: { cluster_name: "c" }, retry_policy: { retry_on: "unavailable" } } } });
-    expect(proc[0]).toMatch(/grpc_service: `retry_policy` is an Envoy field that polyvoy does not support yet \(a gRPC stream is not retried by polyvoy/);
+    const proc = filterConfig({ name: "envoy.filters.http.ext_proc", typed_config: { "@type": EXT_PROC, grpc_service: { envoy_grpc: { cluster_name: "authz" }, retry_policy: { retry_on: "unavailable", num_retries: 3 } } } }) as { grpc: GrpcServiceTarget };
+    expect(proc.grpc.retryPolicy).toMatchObject({ retryOn: parseRetryGrpcOn("unavailable").bits, numRetries: 3, baseIntervalMs: 1000, maxIntervalMs: 10_000 });
+    const procGoogle = problems({ name: "envoy.filters.http.ext_proc", typed_config: { "@type": EXT_PROC, grpc_service: { google_grpc: { target_uri: "proc:9091", stat_prefix: "p" }, retry_policy: { retry_on: "unavailable" } } } });
+    expect(procGoogle[0]).toMatch(/grpc_service\.retry_policy: not read with google_grpc/);
   });
 });

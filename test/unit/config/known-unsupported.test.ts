@@ -133,6 +133,24 @@ const USES: Record<string, Json> = {
   kafka_mesh: withListener({}, { filters: [{ name: "envoy.filters.network.kafka_mesh" }] }),
   matcher_tree: withHcm({ http_filters: [{ name: "envoy.filters.http.rbac", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC", matcher: { matcher_tree: {} } } }, { name: "envoy.filters.http.router" }] }),
   audit_logging_options: withHcm({ http_filters: [{ name: "envoy.filters.http.rbac", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC", rules: { audit_logging_options: {} } } }, { name: "envoy.filters.http.router" }] }),
+  upstream_ip_port: withCluster({
+    typed_extension_protocol_options: {
+      "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        explicit_http_config: { http_protocol_options: {} },
+        http_filters: [
+          {
+            name: "envoy.filters.http.rbac",
+            typed_config: {
+              "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
+              rules: { action: "ALLOW", policies: { p: { principals: [{ any: true }], permissions: [{ matcher: { name: "envoy.rbac.matchers.upstream_ip_port", typed_config: { "@type": "type.googleapis.com/envoy.extensions.rbac.matchers.upstream_ip_port.v3.UpstreamIpPortMatcher", upstream_ip: { address_prefix: "10.0.0.1", prefix_len: 32 } } } }] } } },
+            },
+          },
+          { name: "envoy.filters.http.upstream_codec", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec" } },
+        ],
+      },
+    },
+  }),
   track_per_rule_stats: withHcm({ http_filters: [{ name: "envoy.filters.http.rbac", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC", track_per_rule_stats: true } }, { name: "envoy.filters.http.router" }] }),
   "lb_subset_config.metadata_fallback_policy": subset({ metadata_fallback_policy: "FALLBACK_LIST" }),
   typed_dns_resolver_config: withCluster({ type: "STRICT_DNS", typed_dns_resolver_config: { name: "envoy.network.dns_resolver.cares", typed_config: { "@type": "type.googleapis.com/envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig", resolvers: [] } } }),
@@ -172,7 +190,7 @@ const FIRST_LINE: Record<string, string> = {
   "tracing.provider": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.tracing.provider: envoy.tracers.dynamic_ot is an Envoy tracer that polyvoy does not support yet (polyvoy has envoy.tracers.zipkin, which Jaeger's collector also takes, envoy.tracers.opentelemetry, envoy.tracers.skywalking and envoy.tracers.datadog)",
   remote_config: "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.tracing.provider.typed_config.remote_config: remote_config (Datadog Remote Configuration: polling the Agent's /v0.7/config for sampling rules and tags) is not supported by polyvoy's datadog tracer: remove it",
   sampler: "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.tracing.provider.typed_config.sampler: envoy.tracers.opentelemetry.samplers.dynatrace is an OpenTelemetry sampler that polyvoy does not support (it has envoy.tracers.opentelemetry.samplers.always_on; without a sampler the HCM's sampling decides)",
-  "grpc_service.retry_policy": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.tracing.provider.typed_config.grpc_service: `retry_policy` is an Envoy field that polyvoy does not support yet (a gRPC stream is not retried by polyvoy (its retry_policy applies to unary calls: ext_authz, ratelimit))",
+  "grpc_service.retry_policy": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.tracing.provider.typed_config.grpc_service: `retry_policy` is an Envoy field that polyvoy does not support yet (Envoy retries this gRPC stream without resending the messages it already sent (no setBufferBodyForRetry); polyvoy retries unary calls (ext_authz, ratelimit) and ext_proc's stream only)",
   resource_detectors: "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.tracing.provider.typed_config.resource_detectors: resource_detectors are not supported by polyvoy's opentelemetry tracer yet (its resource has service.name only): remove them",
   "hystrix": "stats_sinks[0]: envoy.stat_sinks.hystrix (the Hystrix dashboard sink) is an Envoy stats sink that polyvoy does not support (polyvoy has envoy.stat_sinks.statsd, envoy.stat_sinks.dog_statsd, envoy.stat_sinks.metrics_service and envoy.stat_sinks.open_telemetry)",
   "hedge_policy.additional_request_chance": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].route.hedge_policy: `additional_request_chance` is an Envoy field that polyvoy does not support yet (Envoy reads it but does not implement it (route_components.proto: not-implemented); only hedge_on_per_try_timeout hedges)",
@@ -217,6 +235,7 @@ const FIRST_LINE: Record<string, string> = {
   "kafka_mesh": "static_resources.listeners[0].filter_chains[0].filters[0]: envoy.filters.network.kafka_mesh (the Kafka mesh filter) is an Envoy network filter that polyvoy does not have (polyvoy's: docs/configuration.md)",
   "matcher_tree": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.matcher: `matcher_tree` is an Envoy field that polyvoy does not support yet (in RBAC matchers: use matcher_list)",
   "audit_logging_options": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.rules: `audit_logging_options` is an Envoy field that polyvoy does not support yet (polyvoy has no RBAC audit loggers)",
+  upstream_ip_port: "static_resources.clusters[0].typed_extension_protocol_options.envoy.extensions.upstreams.http.v3.HttpProtocolOptions.http_filters[0].typed_config.rules.policies.p.permissions[0]: `matcher` is an Envoy field that polyvoy does not support yet (matcher extensions)",
   "track_per_rule_stats": "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config: `track_per_rule_stats` is an Envoy field that polyvoy does not support yet (no per-policy stats)",
   "lb_subset_config.metadata_fallback_policy": "static_resources.clusters[0].lb_subset_config.metadata_fallback_policy: FALLBACK_LIST is an Envoy value that polyvoy does not support yet (supported: METADATA_NO_FALLBACK; FALLBACK_LIST reads fallback_list in the route's metadata_match)",
   "typed_dns_resolver_config": "static_resources.clusters[0].typed_dns_resolver_config.typed_config: `resolvers` is an Envoy field that polyvoy does not support yet (polyvoy resolves names with the runtime's getaddrinfo (/etc/hosts, then the servers in /etc/resolv.conf), as Envoy's getaddrinfo resolver: resolver addresses and options cannot be set)",
