@@ -254,6 +254,7 @@ const NOT_CONFIG: Record<string, string> = {
   "--base-id": "a command-line flag (test/unit/cli.test.ts)",
   "--restart-epoch": "a command-line flag (test/unit/cli.test.ts)",
   "--concurrency": "a command-line flag (test/unit/cli.test.ts)",
+  upstream_http_filters_with_tcp_proxy: "an Envoy restart feature (a runtime flag), not a config field: tcp_proxy tunnels run no upstream HTTP filters, as Envoy by default",
   previous_priorities: "the supported retry priority (\"but previous_priorities\")",
   previous_hosts: "a supported host predicate (\"but previous_hosts\")",
   omit_canary_hosts: "a supported host predicate",
