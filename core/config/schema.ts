@@ -89,12 +89,27 @@ function notAnIpAddress(text: string): string {
   return `"${text}" is not an IP address (Envoy needs an IPv4 or IPv6 literal here, not a host name)`;
 }
 
-/** envoy.config.core.v3.SocketAddress: port_value only (no named_port), TCP only. */
+/**
+ * socket_address.ipv4_compat: what every runtime's socket on :: does (IPV6_V6ONLY off: IPv4
+ * clients too, as ::ffff:a.b.c.d). Envoy's default, false, makes it IPv6 only
+ * (Ipv6Instance's v6only, source/common/network/address_impl.cc): no runtime has that option.
+ */
+const ipv4Compat = lazySchema(() =>
+  z
+    .boolean()
+    .refine((v) => v, { message: "only true: a socket on :: takes IPv4 clients too (dual-stack) on every runtime; an IPv6-only socket (Envoy's false) is not supported" }));
+
+/**
+ * envoy.config.core.v3.SocketAddress: port_value only (no named_port), TCP only. The
+ * admin's address (its one use): ipv4_compat as a listener's, since the admin listens
+ * as a listener does (Envoy resolves both with Network::Address::resolveProtoAddress).
+ */
 const socketAddress = lazySchema(() =>
   strictObject({
     address: ipAddress,
     port_value: z.number().int().min(0).max(65535),
     protocol: z.enum(["TCP"]).optional(),
+    ipv4_compat: ipv4Compat.optional(),
   })
   .transform((s): SocketAddressConfig => ({ address: s.address, port: s.port_value })));
 
@@ -106,12 +121,7 @@ const listenerAddress = lazySchema(() =>
       address: ipAddress,
       port_value: z.number().int().min(0).max(65535),
       protocol: z.enum(["TCP", "UDP"]).default("TCP"),
-      // What every runtime's socket on :: does (IPV6_V6ONLY off: IPv4 clients too, as
-      // ::ffff:a.b.c.d). Envoy's default, false, makes it IPv6 only: no runtime has that option.
-      ipv4_compat: z
-        .boolean()
-        .refine((v) => v, { message: "only true: a listener on :: takes IPv4 clients too (dual-stack) on every runtime; an IPv6-only socket (Envoy's false) is not supported" })
-        .optional(),
+      ipv4_compat: ipv4Compat.optional(),
     }).optional(),
   })
   .superRefine(oneAddress)
