@@ -48,6 +48,8 @@ export interface Bootstrap {
   loadStatsConfig?: LoadStatsConfig;
   /** static_resources.secrets (core/tls/secret-manager.ts); absent when none. */
   secrets?: SecretConfig[];
+  /** application_log_config.log_format as a `--log-format` string (config/application-log-config-schema.ts); absent without. */
+  applicationLogFormat?: string;
 }
 
 /**

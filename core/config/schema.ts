@@ -34,6 +34,7 @@ import { formatAddress } from "../network/address.ts";
 import { checkDnsFields, dnsClusterConfig, dnsClusterFields } from "./dns-cluster-schema.ts";
 import { lbPolicyFields, loadBalancingConfig } from "./lb-policy-schema.ts";
 import { layeredRuntime } from "./runtime-schema.ts";
+import { applicationLogConfig } from "./application-log-config-schema.ts";
 import { statsConfig } from "./stats-config-schema.ts";
 import { bootstrapTracing } from "./tracing-schema.ts";
 import { statsSink } from "./stats-sinks-schema.ts";
@@ -1454,6 +1455,7 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
     stats_config: statsConfig.optional(),
     tracing: bootstrapTracing.optional(),
     cluster_manager: clusterManagerConfig.optional(),
+    application_log_config: applicationLogConfig.optional(),
   })
   .superRefine((b, ctx) => checkStaticSecrets(b.static_resources, ctx))
   .superRefine((b, ctx) => {
@@ -1529,6 +1531,7 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
     if (b.layered_runtime !== undefined) bootstrap.layeredRuntime = b.layered_runtime;
     if (b.stats_config !== undefined) bootstrap.statsConfig = b.stats_config;
     if (b.cluster_manager?.local_cluster_name) bootstrap.localClusterName = b.cluster_manager.local_cluster_name;
+    if (b.application_log_config !== undefined) bootstrap.applicationLogFormat = b.application_log_config;
     const lrs = b.cluster_manager?.load_stats_config;
     if (lrs?.kind === "grpc") bootstrap.loadStatsConfig = { target: lrs.target };
     return bootstrap;
