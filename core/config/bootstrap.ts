@@ -267,6 +267,8 @@ export interface TlsInspectorConfig {
   maxClientHelloSize?: number;
   /** close_connection_on_client_hello_parsing_errors: what is not a valid ClientHello is closed instead of going on as raw_buffer. */
   closeOnParsingErrors?: true;
+  /** enable_ja3_fingerprinting: the hello's JA3 hash becomes the connection's %TLS_JA3_FINGERPRINT%. */
+  enableJa3Fingerprinting?: true;
 }
 
 /** envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol */

@@ -491,9 +491,9 @@ const filterChain = lazySchema(() =>
 /** envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector */
 const tlsInspector = lazySchema(() =>
   strictObject({
-    // JA3/JA4 fingerprints go to stream info fields polyvoy does not have.
-    enable_ja3_fingerprinting: boolValue.pipe(z.literal(false, { message: "not supported: JA3 fingerprinting (polyvoy has no fingerprint to log)" })).optional(),
-    enable_ja4_fingerprinting: boolValue.pipe(z.literal(false, { message: "not supported: JA4 fingerprinting (polyvoy has no fingerprint to log)" })).optional(),
+    // JA3: the connection's %TLS_JA3_FINGERPRINT% (listener-filters/client-hello-parser.ts). JA4 is not written yet.
+    enable_ja3_fingerprinting: boolValue.optional(),
+    enable_ja4_fingerprinting: boolValue.pipe(z.literal(false, { message: "not supported: JA4 fingerprinting (polyvoy has no JA4 fingerprint to log)" })).optional(),
     // Envoy: gt 255, lt 65537. A read-size hint there; here reads are what the socket gives.
     initial_read_buffer_size: uint32Value.pipe(z.number().int().min(256).max(65536)).optional(),
     // Envoy: gt 255, lte 16384 (SSL3_RT_MAX_PLAIN_LENGTH, its default).
@@ -504,6 +504,7 @@ const tlsInspector = lazySchema(() =>
     ...(c.initial_read_buffer_size !== undefined ? { initialReadBufferSize: c.initial_read_buffer_size } : {}),
     ...(c.max_client_hello_size !== undefined ? { maxClientHelloSize: c.max_client_hello_size } : {}),
     ...(c.close_connection_on_client_hello_parsing_errors ? { closeOnParsingErrors: true as const } : {}),
+    ...(c.enable_ja3_fingerprinting === true ? { enableJa3Fingerprinting: true as const } : {}),
   })));
 
 /** envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol (rules and pass_through_tlvs are not accepted: they feed dynamic metadata and filter state, which polyvoy does not have). */

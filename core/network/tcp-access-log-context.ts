@@ -13,6 +13,8 @@ export class TcpAccessLogContext implements AccessLogContext {
   downstreamTls: TlsSession | undefined;
   /** The SNI the tls_inspector read, "" when none. */
   requestedServerName: string | undefined;
+  /** The tls_inspector's JA3 hash, "" when none. */
+  ja3Hash: string | undefined;
   /** The upstream connection's TLS, when one was made over TLS. %UPSTREAM_TLS_VERSION% %UPSTREAM_PEER_SUBJECT% … */
   upstreamTls: TlsSession | undefined;
   /** The upstream connection's local address, once connected. %UPSTREAM_LOCAL_ADDRESS% */

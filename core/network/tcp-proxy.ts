@@ -409,6 +409,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     );
     context.downstreamTls = downstream.socket.tls;
     context.requestedServerName = downstream.requestedServerName;
+    context.ja3Hash = downstream.ja3Hash;
     context.upstreamTls = this.upstreamTls;
     context.upstreamLocalAddress = this.upstreamLocalAddress;
     context.upstreamHostMetadata = this.host?.metadata;
