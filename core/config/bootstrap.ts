@@ -390,6 +390,8 @@ export interface TcpProxyConfig {
   hashSourceIp?: true;
   /** access_log, in order; absent when none is configured. */
   accessLog?: AccessLogConfig[];
+  /** access_log_options.flush_access_log_on_connected: the logs also write a TcpUpstreamConnected line once the upstream (or tunnel) is up. */
+  flushAccessLogOnConnected?: true;
   /** tunneling_config: the bytes go in an HTTP request to the cluster (CONNECT, or POST). */
   tunneling?: TcpTunnelingConfig;
 }

@@ -262,6 +262,12 @@ const tcpProxy = lazySchema(() =>
     // google.protobuf.UInt32Value, gte 1; Envoy's default is 1.
     max_connect_attempts: z.number().int().min(1).max(0xffff_ffff).optional(),
     access_log: accessLogs,
+    // TcpAccessLogOptions: flush_access_log_on_connected (Envoy's Filter::onUpstreamConnection
+    // logs once more, as TcpUpstreamConnected); periodic flushes are not written yet.
+    access_log_options: strictObject({
+      flush_access_log_on_connected: z.boolean().default(false),
+      access_log_flush_interval: unsupportedField("periodic tcp_proxy access logs (TcpPeriodic) are not written yet"),
+    }).optional(),
     // envoy.type.v3.HashPolicy, at most one: source_ip only (filter_state needs a hashable filter state object, which nothing stores).
     hash_policy: z.array(strictObject({ source_ip: strictObject({}) })).max(1).optional(),
     tunneling_config: tcpTunnelingConfig.optional(),
@@ -284,6 +290,7 @@ const tcpProxy = lazySchema(() =>
       ...(c.hash_policy !== undefined && c.hash_policy.length > 0 ? { hashSourceIp: true } : {}),
       // Only when configured: configs without access logs compare equal to what they were.
       ...(c.access_log.length > 0 ? { accessLog: c.access_log } : {}),
+      ...(c.access_log_options?.flush_access_log_on_connected ? { flushAccessLogOnConnected: true as const } : {}),
       ...(c.tunneling_config !== undefined ? { tunneling: c.tunneling_config } : {}),
     }),
   ));
