@@ -51,12 +51,21 @@ export const LOG_COMPONENTS = [
  * %l level as spdlog names it ("warning" for warn), %L its one letter (spdlog's short names:
  * T D I W E C O), %n logger name (the component: "main", "router"…), %t thread id (always 1:
  * one thread), %v the message, %% a percent sign; Envoy's own %_ (the message, its newlines
- * escaped) and %j (the message escaped for a JSON string) (Envoy's logger.cc,
+ * escaped), %j (the message escaped for a JSON string), %+ (that, without the message's
+ * connection and stream tags) and %* (those tags as JSON properties) (Envoy's logger.cc,
  * CustomFlagFormatter); spdlog's source-location flags %g %s %# %@ %! print nothing, as spdlog
  * does for a message without a source location (polyvoy's have none), so Envoy's default
  * format `[%Y-%m-%d %T.%e][%t][%l][%n] [%g:%#] %v` works. Any other flag is an error naming it.
  */
-export const LOG_FORMAT_FLAGS = ["Y", "C", "m", "d", "D", "x", "H", "M", "S", "T", "X", "R", "e", "z", "l", "L", "n", "t", "v", "_", "j", "g", "s", "#", "@", "!", "%"] as const;
+export const LOG_FORMAT_FLAGS = ["Y", "C", "m", "d", "D", "x", "H", "M", "S", "T", "X", "R", "e", "z", "l", "L", "n", "t", "v", "_", "j", "+", "*", "g", "s", "#", "@", "!", "%"] as const;
+
+/**
+ * A line's connection and stream tags: polyvoy writes them as the message's `[C12] ` or
+ * `[C12][S3] ` prefix (ENVOY_CONN_LOG / ENVOY_STREAM_LOG). Envoy's %+ prints the message
+ * without its tags and %* the tags as JSON properties, `,"ConnectionId":"12","StreamId":"3"`
+ * (logger.cc's ExtractedMessage and ExtractedTags flags, which a JSON format uses).
+ */
+const TAGS_PREFIX = /^\[C(\d+)\](?:\[S(\d+)\])? /;
 
 /** The default line: `[2026-11-26 10:12:25.123][info] message`. */
 export const DEFAULT_LOG_FORMAT = "[%Y-%m-%d %T.%e][%l] %v";
@@ -263,6 +272,13 @@ function flagText(flag: (typeof LOG_FORMAT_FLAGS)[number], t: UtcParts, level: n
       return raw.replaceAll("\n", "\\n");
     case "j":
       return JSON.stringify(raw).slice(1, -1);
+    case "+":
+      return JSON.stringify(raw.replace(TAGS_PREFIX, "")).slice(1, -1);
+    case "*": {
+      const tags = TAGS_PREFIX.exec(raw);
+      if (tags === null) return "";
+      return `,"ConnectionId":"${tags[1]}"${tags[2] === undefined ? "" : `,"StreamId":"${tags[2]}"`}`;
+    }
     case "g":
     case "s":
     case "#":

@@ -17,6 +17,7 @@ import { DEFAULT_STATS_FLUSH_INTERVAL_MS } from "./stats/stats-flusher.ts";
 import { runtimeRefusals } from "./runtime-refusals.ts";
 import { adminAbstractRefusal } from "./network/abstract-pipe.ts";
 import type { Bootstrap } from "./config/bootstrap.ts";
+import { EXCLUSIVE_LOG_FORMAT } from "./config/application-log-config-schema.ts";
 
 /** What a runtime's command entry adds to the program. */
 export interface MainOptions {
@@ -75,6 +76,15 @@ export async function runMain(runtime: Runtime, argv: readonly string[], options
   const loaded = await readConfig(runtime, commandLine, log.component("config"), options.checkedConfigs);
   if (!loaded) return exit(1);
   const { bootstrap, document } = loaded.config;
+  // application_log_config: the bootstrap's --log-format (validate mode checks it too, as
+  // Envoy's validation server: Server::Utility::assertExclusiveLogFormatMethod).
+  if (bootstrap.applicationLogFormat !== undefined) {
+    if (commandLine.logFormat !== undefined) {
+      runtime.log.write(`config error: application_log_config.log_format: ${EXCLUSIVE_LOG_FORMAT}\n`);
+      return exit(1);
+    }
+    log.setFormat(bootstrap.applicationLogFormat, commandLine.logFormatEscaped === true);
+  }
   // User filters: their modules load and check their own configs (validate mode too).
   const filterProblems = hasUnresolvedUserFilters(bootstrap) ? await resolveUserFilters(bootstrap, runtime) : [];
   if (filterProblems.length > 0) {

@@ -117,6 +117,8 @@ export interface AccessLogContext {
   readonly upstreamTls?: TlsSession | undefined;
   /** The SNI tls_inspector read ("" or absent: none); %REQUESTED_SERVER_NAME% prefers it to the TLS session's. */
   readonly requestedServerName?: string | undefined;
+  /** The tls_inspector's JA3 hash ("" or absent: none). %TLS_JA3_FINGERPRINT% */
+  readonly ja3Hash?: string | undefined;
   /** The downstream connection's id. %CONNECTION_ID% */
   readonly connectionId?: number | undefined;
 

@@ -197,6 +197,8 @@ const OPERATORS: Record<string, OperatorKind> = {
   UPSTREAM_PEER_DNS_SAN: field((ctx) => sansOf(ctx.upstreamTls, "DNS")),
   // Envoy's requestedServerName: set by tls_inspector, else by the TLS handshake.
   REQUESTED_SERVER_NAME: field((ctx) => nonEmpty(ctx.requestedServerName || ctx.downstreamTls?.serverName)),
+  // Envoy's stream_info_formatter.cc: the connection's ja3Hash(), "-" when empty.
+  TLS_JA3_FINGERPRINT: field((ctx) => nonEmpty(ctx.ja3Hash)),
   ROUTE_NAME: field((ctx) => nonEmpty(ctx.routeName)),
   // Envoy's stream id is the request id (x-request-id) for HTTP streams.
   STREAM_ID: field((ctx) => ctx.requestHeader("x-request-id")),

@@ -48,6 +48,8 @@ export interface Bootstrap {
   loadStatsConfig?: LoadStatsConfig;
   /** static_resources.secrets (core/tls/secret-manager.ts); absent when none. */
   secrets?: SecretConfig[];
+  /** application_log_config.log_format as a `--log-format` string (config/application-log-config-schema.ts); absent without. */
+  applicationLogFormat?: string;
 }
 
 /**
@@ -265,6 +267,8 @@ export interface TlsInspectorConfig {
   maxClientHelloSize?: number;
   /** close_connection_on_client_hello_parsing_errors: what is not a valid ClientHello is closed instead of going on as raw_buffer. */
   closeOnParsingErrors?: true;
+  /** enable_ja3_fingerprinting: the hello's JA3 hash becomes the connection's %TLS_JA3_FINGERPRINT%. */
+  enableJa3Fingerprinting?: true;
 }
 
 /** envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol */
@@ -396,6 +400,8 @@ export interface TcpProxyConfig {
   hashSourceIp?: true;
   /** access_log, in order; absent when none is configured. */
   accessLog?: AccessLogConfig[];
+  /** access_log_options.flush_access_log_on_connected: the logs also write a TcpUpstreamConnected line once the upstream (or tunnel) is up. */
+  flushAccessLogOnConnected?: true;
   /** tunneling_config: the bytes go in an HTTP request to the cluster (CONNECT, or POST). */
   tunneling?: TcpTunnelingConfig;
 }

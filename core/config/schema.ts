@@ -35,6 +35,7 @@ import { formatAddress } from "../network/address.ts";
 import { checkDnsFields, dnsClusterConfig, dnsClusterFields } from "./dns-cluster-schema.ts";
 import { lbPolicyFields, loadBalancingConfig } from "./lb-policy-schema.ts";
 import { layeredRuntime } from "./runtime-schema.ts";
+import { applicationLogConfig } from "./application-log-config-schema.ts";
 import { statsConfig } from "./stats-config-schema.ts";
 import { bootstrapTracing } from "./tracing-schema.ts";
 import { statsSink } from "./stats-sinks-schema.ts";
@@ -90,12 +91,27 @@ function notAnIpAddress(text: string): string {
   return `"${text}" is not an IP address (Envoy needs an IPv4 or IPv6 literal here, not a host name)`;
 }
 
-/** envoy.config.core.v3.SocketAddress: port_value only (no named_port), TCP only. */
+/**
+ * socket_address.ipv4_compat: what every runtime's socket on :: does (IPV6_V6ONLY off: IPv4
+ * clients too, as ::ffff:a.b.c.d). Envoy's default, false, makes it IPv6 only
+ * (Ipv6Instance's v6only, source/common/network/address_impl.cc): no runtime has that option.
+ */
+const ipv4Compat = lazySchema(() =>
+  z
+    .boolean()
+    .refine((v) => v, { message: "only true: a socket on :: takes IPv4 clients too (dual-stack) on every runtime; an IPv6-only socket (Envoy's false) is not supported" }));
+
+/**
+ * envoy.config.core.v3.SocketAddress: port_value only (no named_port), TCP only. The
+ * admin's address (its one use): ipv4_compat as a listener's, since the admin listens
+ * as a listener does (Envoy resolves both with Network::Address::resolveProtoAddress).
+ */
 const socketAddress = lazySchema(() =>
   strictObject({
     address: ipAddress,
     port_value: z.number().int().min(0).max(65535),
     protocol: z.enum(["TCP"]).optional(),
+    ipv4_compat: ipv4Compat.optional(),
   })
   .transform((s): SocketAddressConfig => ({ address: s.address, port: s.port_value })));
 
@@ -107,12 +123,7 @@ const listenerAddress = lazySchema(() =>
       address: ipAddress,
       port_value: z.number().int().min(0).max(65535),
       protocol: z.enum(["TCP", "UDP"]).default("TCP"),
-      // What every runtime's socket on :: does (IPV6_V6ONLY off: IPv4 clients too, as
-      // ::ffff:a.b.c.d). Envoy's default, false, makes it IPv6 only: no runtime has that option.
-      ipv4_compat: z
-        .boolean()
-        .refine((v) => v, { message: "only true: a listener on :: takes IPv4 clients too (dual-stack) on every runtime; an IPv6-only socket (Envoy's false) is not supported" })
-        .optional(),
+      ipv4_compat: ipv4Compat.optional(),
     }).optional(),
   })
   .superRefine(oneAddress)
@@ -252,6 +263,12 @@ const tcpProxy = lazySchema(() =>
     // google.protobuf.UInt32Value, gte 1; Envoy's default is 1.
     max_connect_attempts: z.number().int().min(1).max(0xffff_ffff).optional(),
     access_log: accessLogs,
+    // TcpAccessLogOptions: flush_access_log_on_connected (Envoy's Filter::onUpstreamConnection
+    // logs once more, as TcpUpstreamConnected); periodic flushes are not written yet.
+    access_log_options: strictObject({
+      flush_access_log_on_connected: z.boolean().default(false),
+      access_log_flush_interval: unsupportedField("periodic tcp_proxy access logs (TcpPeriodic) are not written yet"),
+    }).optional(),
     // envoy.type.v3.HashPolicy, at most one: source_ip only (filter_state needs a hashable filter state object, which nothing stores).
     hash_policy: z.array(strictObject({ source_ip: strictObject({}) })).max(1).optional(),
     tunneling_config: tcpTunnelingConfig.optional(),
@@ -274,6 +291,7 @@ const tcpProxy = lazySchema(() =>
       ...(c.hash_policy !== undefined && c.hash_policy.length > 0 ? { hashSourceIp: true } : {}),
       // Only when configured: configs without access logs compare equal to what they were.
       ...(c.access_log.length > 0 ? { accessLog: c.access_log } : {}),
+      ...(c.access_log_options?.flush_access_log_on_connected ? { flushAccessLogOnConnected: true as const } : {}),
       ...(c.tunneling_config !== undefined ? { tunneling: c.tunneling_config } : {}),
     }),
   ));
@@ -485,9 +503,9 @@ const filterChain = lazySchema(() =>
 /** envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector */
 const tlsInspector = lazySchema(() =>
   strictObject({
-    // JA3/JA4 fingerprints go to stream info fields polyvoy does not have.
-    enable_ja3_fingerprinting: boolValue.pipe(z.literal(false, { message: "not supported: JA3 fingerprinting (polyvoy has no fingerprint to log)" })).optional(),
-    enable_ja4_fingerprinting: boolValue.pipe(z.literal(false, { message: "not supported: JA4 fingerprinting (polyvoy has no fingerprint to log)" })).optional(),
+    // JA3: the connection's %TLS_JA3_FINGERPRINT% (listener-filters/client-hello-parser.ts). JA4 is not written yet.
+    enable_ja3_fingerprinting: boolValue.optional(),
+    enable_ja4_fingerprinting: boolValue.pipe(z.literal(false, { message: "not supported: JA4 fingerprinting (polyvoy has no JA4 fingerprint to log)" })).optional(),
     // Envoy: gt 255, lt 65537. A read-size hint there; here reads are what the socket gives.
     initial_read_buffer_size: uint32Value.pipe(z.number().int().min(256).max(65536)).optional(),
     // Envoy: gt 255, lte 16384 (SSL3_RT_MAX_PLAIN_LENGTH, its default).
@@ -498,6 +516,7 @@ const tlsInspector = lazySchema(() =>
     ...(c.initial_read_buffer_size !== undefined ? { initialReadBufferSize: c.initial_read_buffer_size } : {}),
     ...(c.max_client_hello_size !== undefined ? { maxClientHelloSize: c.max_client_hello_size } : {}),
     ...(c.close_connection_on_client_hello_parsing_errors ? { closeOnParsingErrors: true as const } : {}),
+    ...(c.enable_ja3_fingerprinting === true ? { enableJa3Fingerprinting: true as const } : {}),
   })));
 
 /** envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol (rules and pass_through_tlvs are not accepted: they feed dynamic metadata and filter state, which polyvoy does not have). */
@@ -1449,6 +1468,7 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
     stats_config: statsConfig.optional(),
     tracing: bootstrapTracing.optional(),
     cluster_manager: clusterManagerConfig.optional(),
+    application_log_config: applicationLogConfig.optional(),
   })
   .superRefine((b, ctx) => checkStaticSecrets(b.static_resources, ctx))
   .superRefine((b, ctx) => {
@@ -1524,6 +1544,7 @@ export const bootstrapSchema: z.ZodType<Bootstrap> = lazySchema(() =>
     if (b.layered_runtime !== undefined) bootstrap.layeredRuntime = b.layered_runtime;
     if (b.stats_config !== undefined) bootstrap.statsConfig = b.stats_config;
     if (b.cluster_manager?.local_cluster_name) bootstrap.localClusterName = b.cluster_manager.local_cluster_name;
+    if (b.application_log_config !== undefined) bootstrap.applicationLogFormat = b.application_log_config;
     const lrs = b.cluster_manager?.load_stats_config;
     if (lrs?.kind === "grpc") bootstrap.loadStatsConfig = { target: lrs.target };
     return bootstrap;

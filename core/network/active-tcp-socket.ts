@@ -32,6 +32,8 @@ export class ActiveTcpSocket implements SocketHandler, ConnectionSocketInfo, Lis
   remoteAddress: SocketAddress | undefined;
   readonly directRemoteAddress: SocketAddress | undefined;
   requestedServerName = "";
+  /** The tls_inspector's JA3 hash, "" when none. */
+  ja3Hash = "";
   detectedTransportProtocol = "";
   requestedApplicationProtocols: readonly string[] = [];
 
@@ -83,6 +85,10 @@ export class ActiveTcpSocket implements SocketHandler, ConnectionSocketInfo, Lis
 
   setRequestedServerName(name: string): void {
     this.requestedServerName = name;
+  }
+
+  setJa3Hash(hash: string): void {
+    this.ja3Hash = hash;
   }
 
   setDetectedTransportProtocol(protocol: string): void {

@@ -158,6 +158,8 @@ export class Connection implements SocketHandler, BatchedWriter, ByteSink {
 
   /** SNI the tls_inspector read ("" when none): Envoy's requestedServerName. */
   requestedServerName = "";
+  /** The tls_inspector's JA3 hash ("" when none): Envoy's connectionInfoProvider().ja3Hash(). */
+  ja3Hash = "";
   /**
    * The upstream port a network filter chose for this connection (Envoy's connection filter
    * state `envoy.upstream.dynamic_port`, set by sni_dynamic_forward_proxy): a dynamic forward

@@ -14,6 +14,8 @@ export interface ConnectionSocketInfo {
   readonly directRemoteAddress: SocketAddress | undefined;
   /** SNI from the tls_inspector, lower case; "" when none. */
   readonly requestedServerName: string;
+  /** The tls_inspector's JA3 hash; "" or absent when none. */
+  readonly ja3Hash?: string;
   /** "tls" from the tls_inspector; "raw_buffer" otherwise (Envoy's default once listener filters are done). */
   readonly detectedTransportProtocol: string;
   /** ALPN from the tls_inspector, or the http_inspector's http/1.1, http/1.0 or h2c. */

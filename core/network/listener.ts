@@ -352,6 +352,7 @@ export class ActiveListener implements ActiveTcpSocketOwner {
     connection.rememberAddresses();
     if (pending?.addressesRestored) connection.restoreAddresses(pending.localAddressRestored ? pending.localAddress : undefined, pending.remoteAddress);
     connection.requestedServerName = info.requestedServerName;
+    connection.ja3Hash = info.ja3Hash ?? "";
     const tracer = this.context.tracer;
     if (tracer.on && tracer.admitConnection(this.name)) {
       connection.trace = tracer;

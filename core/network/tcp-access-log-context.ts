@@ -2,17 +2,20 @@ import type { FilterMetadata } from "../config/bootstrap.ts";
 import type { AccessLogContext } from "../access-log/context.ts";
 import type { SocketAddress, TlsSession } from "../port.ts";
 
-/** A finished tcp_proxy connection as its access log lines see it: the HTTP fields are empty. */
+/** A tcp_proxy connection as its access log lines see it (finished, or just connected upstream): the HTTP fields are empty. */
 export class TcpAccessLogContext implements AccessLogContext {
   readonly protocol = undefined;
   readonly responseCode = 0;
   readonly responseCodeDetails = undefined;
   readonly routeName = undefined;
-  readonly accessLogType = "TcpConnectionEnd";
+  /** %ACCESS_LOG_TYPE%: TcpConnectionEnd, or TcpUpstreamConnected for access_log_options.flush_access_log_on_connected. */
+  accessLogType: "TcpConnectionEnd" | "TcpUpstreamConnected" = "TcpConnectionEnd";
   /** The downstream connection's TLS, when it has one. */
   downstreamTls: TlsSession | undefined;
   /** The SNI the tls_inspector read, "" when none. */
   requestedServerName: string | undefined;
+  /** The tls_inspector's JA3 hash, "" when none. */
+  ja3Hash: string | undefined;
   /** The upstream connection's TLS, when one was made over TLS. %UPSTREAM_TLS_VERSION% %UPSTREAM_PEER_SUBJECT% … */
   upstreamTls: TlsSession | undefined;
   /** The upstream connection's local address, once connected. %UPSTREAM_LOCAL_ADDRESS% */

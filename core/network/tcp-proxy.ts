@@ -216,6 +216,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     this.host?.outlierDetector.putResult(OutlierResult.LocalOriginConnectSuccessFinal);
     if (this.log.debugOn) this.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: tunnel established`);
     this.startIdleTimer();
+    this.upstreamConnected();
     const held = this.held;
     this.held = undefined;
     if (held && (held.length > 0 || this.downstreamEnded)) this.onData(held, this.downstreamEnded);
@@ -277,6 +278,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     this.host?.outlierDetector.putResult(OutlierResult.LocalOriginConnectSuccessFinal);
     if (this.log.debugOn) this.log.debug(`[C${this.downstream.id}] tcp_proxy ${this.config.statPrefix}: upstream connected`);
     this.startIdleTimer();
+    this.upstreamConnected();
     const held = this.held;
     this.held = undefined;
     if (held && (held.length > 0 || this.downstreamEnded)) this.onData(held, this.downstreamEnded);
@@ -383,11 +385,17 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     this.draining?.connection.close("Abort");
   }
 
-  private writeAccessLogs(): void {
+  private writeAccessLogs(type: TcpAccessLogContext["accessLogType"] = "TcpConnectionEnd"): void {
     const loggers = this.context.accessLoggers(this.config);
     if (loggers.length === 0) return;
     const context = this.accessLogContext();
+    context.accessLogType = type;
     for (const logger of loggers) logger.log(context);
+  }
+
+  /** Envoy's Filter::onUpstreamConnection, last: flush_access_log_on_connected logs the connection as it is now. */
+  private upstreamConnected(): void {
+    if (this.config.flushAccessLogOnConnected) this.writeAccessLogs("TcpUpstreamConnected");
   }
 
   /** The connection as the access log's formatter sees it now (the log line; a tunnel's hostname and headers). */
@@ -409,6 +417,7 @@ export class TcpProxyFilter implements ReadFilter, TcpPoolCallbacks, TcpUpstream
     );
     context.downstreamTls = downstream.socket.tls;
     context.requestedServerName = downstream.requestedServerName;
+    context.ja3Hash = downstream.ja3Hash;
     context.upstreamTls = this.upstreamTls;
     context.upstreamLocalAddress = this.upstreamLocalAddress;
     context.upstreamHostMetadata = this.host?.metadata;

@@ -3,7 +3,8 @@
  * test/memory/admin-bootstrap.test.ts): admin.access_log_path writes each admin request
  * to its file in Envoy's default format, as does the typed admin.access_log list (with its
  * own format and filters), admin.profile_path is accepted with an info line, and node
- * metadata and locality show in /server_info.
+ * metadata and locality show in /server_info. An admin on :: with ipv4_compat: true (as
+ * users' bootstraps set it) answers IPv4 and IPv6 clients alike.
  */
 import { describe, expect, inject, test } from "vitest";
 import { mkdtempSync, readFileSync } from "node:fs";
@@ -72,6 +73,21 @@ describe.each(RUNTIMES)("typed admin.access_log on %s", (runtime) => {
       };
       await expect.poll(() => read("all.log"), { timeout: 5000 }).toBe("GET /ready 200 e2e-typed\nGET /no-such-page 404 e2e-typed\n");
       await expect.poll(() => read("errors.log"), { timeout: 5000 }).toBe("/no-such-page 404\n");
+    } finally {
+      await proxy.stop();
+    }
+  });
+});
+
+describe.each(RUNTIMES)("admin on :: with ipv4_compat on %s", (runtime) => {
+  test("ipv4_compat: true is accepted on the admin's address, which answers IPv4 and IPv6 clients", async () => {
+    const port = await freePort();
+    const proxy = await ProxyProcess.start(runtime, {
+      admin: { address: { socket_address: { address: "::", port_value: port, ipv4_compat: true } } },
+    });
+    try {
+      expect((await request(`http://127.0.0.1:${port}/ready`)).statusCode).toBe(200);
+      expect((await request(`http://[::1]:${port}/ready`)).statusCode).toBe(200);
     } finally {
       await proxy.stop();
     }

@@ -1,12 +1,13 @@
 /**
  * The rbac and ext_authz HTTP filters against the real proxy on every runtime: a real
  * node:http authorization service and upstream, undici and curl as clients, the admin's
- * stats and an access log showing what the filters decided.
+ * stats and an access log showing what the filters decided; ext_authz's HTTP service in a
+ * cluster that only a CDS file defines (as a users' gateway, hail-is/hail, has it).
  */
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -271,5 +272,54 @@ describe.each(RUNTIMES)("rbac and ext_authz on %s", (runtime) => {
     const text = await stats("tcp_guard");
     expect(text).toMatch(/^tcp_guard\.rbac\.denied: 1$/m);
     expect(text).toMatch(/^tcp_guard\.rbac\.shadow_allowed: 1$/m);
+  });
+});
+
+describe.each(RUNTIMES)("ext_authz with its HTTP service's cluster from CDS on %s", (runtime) => {
+  let echo: HttpUpstream;
+  let authz: HttpUpstream;
+  let proxy: ProxyProcess;
+  let base: string;
+
+  beforeAll(async () => {
+    echo = await httpUpstream((req, res) => res.end(`upstream ${req.url}`));
+    authz = await httpUpstream((req, res) => {
+      res.writeHead(req.headers.authorization === "Bearer good" ? 200 : 401);
+      res.end(req.headers.authorization === "Bearer good" ? "" : "who are you?");
+    });
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    const dir = mkdtempSync(join(tmpdir(), "polyvoy-authz-cds-"));
+    // The CDS file defines the authorization service's cluster: static_resources do not.
+    const cluster = { "@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster", name: "authz", type: "STATIC", load_assignment: { cluster_name: "authz", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: authz.port } } } }] }] } };
+    await writeFile(join(dir, "cds.json"), JSON.stringify({ version_info: "1", resources: [cluster] }));
+    const config = httpProxyConfig({
+      listenPort: port,
+      clusters: { echo: [echo.port] },
+      routes: [{ match: { prefix: "/" }, cluster: "echo" }],
+      hcm: {
+        http_filters: [
+          { name: "envoy.filters.http.ext_authz", typed_config: { "@type": EXT_AUTHZ, http_service: { server_uri: { uri: "http://authz", cluster: "authz", timeout: "1s" } } } },
+          { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
+        ],
+      },
+    }) as Record<string, unknown>;
+    proxy = await ProxyProcess.start(runtime, { ...config, dynamic_resources: { cds_config: { path_config_source: { path: join(dir, "cds.json") }, resource_api_version: "V3" } } });
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await echo?.close();
+    await authz?.close();
+  });
+
+  test("the bootstrap loads; checks go to the CDS cluster: allowed reaches the upstream, denied is the service's 401", async () => {
+    const allowed = await request(base + "/ok", { headers: { authorization: "Bearer good" } });
+    expect(allowed.statusCode).toBe(200);
+    expect(await allowed.body.text()).toBe("upstream /ok");
+    const denied = await request(base + "/no", { headers: { authorization: "Bearer bad" } });
+    expect(denied.statusCode).toBe(401);
+    expect(await denied.body.text()).toBe("who are you?");
+    expect(authz.requests.length).toBe(2);
   });
 });

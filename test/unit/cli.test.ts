@@ -188,7 +188,7 @@ describe("parseCommandLine", () => {
     expect(parseCommandLine(["-c", "x", "--log-format", "%Y-%m-%d %T.%e %t [%l][%n] %v %%"]).logFormat).toBe("%Y-%m-%d %T.%e %t [%l][%n] %v %%");
     expect(parseCommandLine(["-c", "x", "--log-format", "[%g:%#] %v"]).logFormat).toBe("[%g:%#] %v");
     expect(usageError(["-c", "x", "--log-format", "[%P] %v"])).toBe(
-      '--log-format: unsupported flag "%P" (supported: %Y %C %m %d %D %x %H %M %S %T %X %R %e %z %l %L %n %t %v %_ %j %g %s %# %@ %! %%)',
+      '--log-format: unsupported flag "%P" (supported: %Y %C %m %d %D %x %H %M %S %T %X %R %e %z %l %L %n %t %v %_ %j %+ %* %g %s %# %@ %! %%)',
     );
     expect(usageError(["-c", "x", "--log-format", "%v %"])).toBe('--log-format: a lone "%" at the end of "%v %" (write %% for a percent sign)');
   });

@@ -183,6 +183,22 @@ describe("--log-format and --log-format-escaped", () => {
     expect(JSON.parse(/^(\{.*\}) /.exec(lines[2]!)![1]!).msg).toBe('a "b"\n\\ c\t');
   });
 
+  test("%+ and %*: the message without its [C…][S…] tags, and the tags as JSON properties (Envoy's JSON application log: ConnectionId, StreamId)", () => {
+    const { lines, runtime } = fakeRuntime();
+    const log = new Logger(runtime, "debug");
+    // What application_log_config's json_format {level: "%l", message: "%j"} makes.
+    log.setFormat('{"level":"%l","message":"%+"%*}');
+    log.component("router").debug("[C12][S3] no route match for URL '/x'");
+    log.component("conn_handler").debug("[C7] new connection from 127.0.0.1:5000 on 'main'");
+    log.info('plain "line"');
+    expect(lines).toEqual([
+      '{"level":"debug","message":"no route match for URL \'/x\'","ConnectionId":"12","StreamId":"3"}\n',
+      '{"level":"debug","message":"new connection from 127.0.0.1:5000 on \'main\'","ConnectionId":"7"}\n',
+      '{"level":"info","message":"plain \\"line\\""}\n',
+    ]);
+    for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
+  });
+
   test("an unsupported flag or a lone % is an error naming it", () => {
     expect(() => compileLogFormat("%v %P")).toThrow('unsupported flag "%P"');
     expect(() => compileLogFormat("50%")).toThrow('a lone "%"');

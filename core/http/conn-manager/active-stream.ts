@@ -648,6 +648,7 @@ export class ActiveStream extends FilterManager implements RequestDecoder, Filte
     );
     context.downstreamTls = connection.socket.tls;
     context.requestedServerName = connection.requestedServerName;
+    context.ja3Hash = connection.ja3Hash;
     return context;
   }
 

@@ -17,6 +17,8 @@ export class StreamAccessLogContext implements AccessLogContext {
   downstreamTls: TlsSession | undefined;
   /** The SNI the tls_inspector read, "" when none. */
   requestedServerName: string | undefined;
+  /** The tls_inspector's JA3 hash, "" when none. */
+  ja3Hash: string | undefined;
 
   constructor(
     private readonly info: StreamInfo,

@@ -29,6 +29,8 @@ const CONTENT_TYPE_HANDSHAKE = 22;
 const HANDSHAKE_CLIENT_HELLO = 1;
 const EXTENSION_SERVER_NAME = 0;
 const EXTENSION_ALPN = 16;
+const EXTENSION_SUPPORTED_GROUPS = 10;
+const EXTENSION_EC_POINT_FORMATS = 11;
 
 export type ClientHelloResult =
   /** Not decided yet: more bytes are needed. */
@@ -41,12 +43,17 @@ export type ClientHelloResult =
       readonly serverName: string;
       /** ALPN protocol names in the client's order; empty when none (or a malformed list, which the TLS stack will refuse). */
       readonly alpn: readonly string[];
+      /** The JA3 fingerprint's text (before its MD5), when the parser was asked for it (`new ClientHelloParser(true)`). */
+      readonly ja3?: string;
     };
 
 const MORE: ClientHelloResult = { kind: "more" };
 const NOT_TLS: ClientHelloResult = { kind: "not_tls" };
 
 export class ClientHelloParser {
+  /** `ja3`: also make the hello's JA3 fingerprint text (tls_inspector's enable_ja3_fingerprinting). */
+  constructor(private readonly ja3 = false) {}
+
   /** Where the next record header starts in the bytes given to `parse`. */
   private recordAt = 0;
   /** The handshake bytes of the records read so far (at most the header and a maximal body). */
@@ -103,7 +110,7 @@ export class ClientHelloParser {
     const bodyLength = this.bodyLength();
     if (bodyLength > MAX_CLIENT_HELLO_BODY) return NOT_TLS;
     if (this.handshakeLength < 4 + bodyLength) return MORE;
-    return parseClientHelloBody(this.handshake.subarray(4, 4 + bodyLength));
+    return parseClientHelloBody(this.handshake.subarray(4, 4 + bodyLength), this.ja3);
   }
 
   private bodyLength(): number {
@@ -156,17 +163,22 @@ class Reader {
 }
 
 /** RFC 8446 §4.1.2 ClientHello, with BoringSSL's ssl_client_hello_init checks. */
-function parseClientHelloBody(body: Uint8Array): ClientHelloResult {
+function parseClientHelloBody(body: Uint8Array, withJa3: boolean): ClientHelloResult {
   const r = new Reader(body);
-  if (!r.skip(2 + 32)) return NOT_TLS; // legacy_version, random
+  const version = r.u16(); // legacy_version
+  if (version === undefined || !r.skip(32)) return NOT_TLS; // random
   const sessionId = r.prefixed(1);
   if (!sessionId || sessionId.remaining > 32) return NOT_TLS;
   const cipherSuites = r.prefixed(2);
   if (!cipherSuites || cipherSuites.remaining < 2 || (cipherSuites.remaining & 1) !== 0) return NOT_TLS;
+  const ciphers = cipherSuites.view();
   const compression = r.prefixed(1);
   if (!compression || compression.remaining < 1) return NOT_TLS;
   let serverName = "";
   let alpn: readonly string[] = [];
+  const extensionTypes: number[] = [];
+  let groups: Uint8Array | undefined;
+  let pointFormats: Uint8Array | undefined;
   // A ClientHello may end here, without extensions.
   if (r.remaining > 0) {
     const extensions = r.prefixed(2);
@@ -179,6 +191,9 @@ function parseClientHelloBody(body: Uint8Array): ClientHelloResult {
       // BoringSSL's tls1_check_duplicate_extensions.
       if (seen.has(type)) return NOT_TLS;
       seen.add(type);
+      extensionTypes.push(type);
+      if (type === EXTENSION_SUPPORTED_GROUPS) groups = data.view();
+      else if (type === EXTENSION_EC_POINT_FORMATS) pointFormats = data.view();
       if (type === EXTENSION_SERVER_NAME) {
         const name = parseServerName(data);
         if (name === undefined) return NOT_TLS;
@@ -188,7 +203,36 @@ function parseClientHelloBody(body: Uint8Array): ClientHelloResult {
       }
     }
   }
-  return { kind: "client_hello", serverName, alpn };
+  if (!withJa3) return { kind: "client_hello", serverName, alpn };
+  return { kind: "client_hello", serverName, alpn, ja3: ja3Text(version, ciphers, extensionTypes, groups, pointFormats) };
+}
+
+/** RFC 8701 GREASE values: 0x0a0a, 0x1a1a, … 0xfafa. */
+function isGrease(id: number): boolean {
+  return (id & 0x0f0f) === 0x0a0a && id >> 8 === (id & 0xff);
+}
+
+/**
+ * JA3's text as Envoy's tls_inspector writes it (createJA3Hash, tls_inspector.cc):
+ * `version,ciphers,extensions,groups,point_formats`, each list's values in decimal joined by
+ * "-", GREASE left out of the ciphers and extensions (not of the groups: Envoy keeps them).
+ * The groups' and point formats' own length prefix is skipped and the rest read to the end.
+ */
+function ja3Text(version: number, ciphers: Uint8Array, extensionTypes: readonly number[], groups: Uint8Array | undefined, pointFormats: Uint8Array | undefined): string {
+  const cipherIds: number[] = [];
+  for (let i = 0; i + 1 < ciphers.length; i += 2) {
+    const id = (ciphers[i]! << 8) | ciphers[i + 1]!;
+    if (!isGrease(id)) cipherIds.push(id);
+  }
+  const groupIds: number[] = [];
+  if (groups !== undefined && groups.length >= 2) {
+    for (let i = 2; i + 1 < groups.length; i += 2) groupIds.push((groups[i]! << 8) | groups[i + 1]!);
+  }
+  const formats: number[] = [];
+  if (pointFormats !== undefined && pointFormats.length >= 1) {
+    for (let i = 1; i < pointFormats.length; i++) formats.push(pointFormats[i]!);
+  }
+  return [String(version), cipherIds.join("-"), extensionTypes.filter((t) => !isGrease(t)).join("-"), groupIds.join("-"), formats.join("-")].join(",");
 }
 
 /** RFC 6066 §3 server_name, as BoringSSL's ext_sni_parse_clienthello: exactly one host_name, 1–255 bytes, no NUL. */

@@ -10,6 +10,8 @@ export interface ListenerFilterSocket {
   readonly remoteAddress: SocketAddress | undefined;
   readonly detectedTransportProtocol: string;
   setRequestedServerName(name: string): void;
+  /** tls_inspector's JA3 hash (Envoy's setJA3Hash). */
+  setJa3Hash(hash: string): void;
   setDetectedTransportProtocol(protocol: string): void;
   setRequestedApplicationProtocols(protocols: readonly string[]): void;
   /** The address the client connected to, as a PROXY header tells it. */

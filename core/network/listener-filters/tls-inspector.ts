@@ -4,6 +4,8 @@ import type { Histogram } from "../../stats/histogram.ts";
 import type { StatsStore } from "../../stats/stats-store.ts";
 import { FilterStatus } from "../filter.ts";
 import { ClientHelloParser } from "./client-hello-parser.ts";
+import { md5Hex } from "../../util/md5.ts";
+import { latin1Encode } from "../../util/latin1.ts";
 import type { ListenerFilter, ListenerFilterBuffer, ListenerFilterCallbacks } from "./listener-filter.ts";
 
 /**
@@ -48,7 +50,7 @@ export class TlsInspectorStats {
 export class TlsInspector implements ListenerFilter {
   readonly maxReadBytes: number;
   private readonly closeOnParsingErrors: boolean;
-  private readonly parser = new ClientHelloParser();
+  private readonly parser: ClientHelloParser;
   private callbacks!: ListenerFilterCallbacks;
 
   constructor(
@@ -57,6 +59,7 @@ export class TlsInspector implements ListenerFilter {
   ) {
     this.maxReadBytes = config.maxClientHelloSize ?? TLS_MAX_CLIENT_HELLO;
     this.closeOnParsingErrors = config.closeOnParsingErrors === true;
+    this.parser = new ClientHelloParser(config.enableJa3Fingerprinting === true);
   }
 
   onAccept(callbacks: ListenerFilterCallbacks): FilterStatus {
@@ -102,6 +105,8 @@ export class TlsInspector implements ListenerFilter {
           stats.alpnNotFound.inc();
         }
         socket.setDetectedTransportProtocol("tls");
+        // Envoy's createJA3Hash: the fingerprint's MD5 in hex, on the socket (ASCII text: digits, "," and "-").
+        if (result.ja3 !== undefined) socket.setJa3Hash(md5Hex(latin1Encode(result.ja3)));
         break;
       }
     }

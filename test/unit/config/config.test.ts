@@ -516,6 +516,17 @@ describe("listener address", () => {
   });
 });
 
+describe("admin address", () => {
+  // Users' bootstraps set it on the admin too (the third users' survey: epk/envoy-egress-mitm,
+  // Netcracker's qubership ingress gateway): Envoy resolves the admin's address as a listener's.
+  test("ipv4_compat: true on the admin's :: address is accepted (dual-stack, as a listener's); false is refused by name", () => {
+    const config = (ipv4Compat: boolean) =>
+      JSON.stringify({ admin: { address: { socket_address: { address: "::", port_value: 9901, ipv4_compat: ipv4Compat } } } });
+    expect(loadBootstrap(config(true), "json").admin).toEqual({ address: { address: "::", port: 9901 } });
+    expect(() => loadBootstrap(config(false), "json")).toThrow("admin.address.socket_address.ipv4_compat: only true");
+  });
+});
+
 describe("circuit breakers", () => {
   test("DEFAULT thresholds are read; missing ones take Envoy's defaults", () => {
     const config = JSON.stringify({

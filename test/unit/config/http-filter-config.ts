@@ -13,19 +13,19 @@ export const HCM_FILTERS = "static_resources.listeners[0].filter_chains[0].filte
 /** Where a problem in the route's typed_per_filter_config is reported. */
 export const ROUTE_PER_FILTER = "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0].routes[0].typed_per_filter_config";
 
-export function load(filter: object, routeExtra: Record<string, unknown> = {}) {
+export function load(filter: object, routeExtra: Record<string, unknown> = {}, bootstrapExtra: Record<string, unknown> = {}) {
   const config = httpProxyConfig({
     listenPort: 10000,
     clusters: { backend: [8080], authz: [9000] },
     routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend" }, ...routeExtra } }],
     hcm: { http_filters: [filter, ROUTER] },
   });
-  return loadBootstrap(JSON.stringify(config), "json");
+  return loadBootstrap(JSON.stringify({ ...config, ...bootstrapExtra }), "json");
 }
 
 /** The problems the loader reports (the test fails if it loads). */
-export function problems(filter: object, routeExtra: Record<string, unknown> = {}): string[] {
-  return problemsOf(() => load(filter, routeExtra));
+export function problems(filter: object, routeExtra: Record<string, unknown> = {}, bootstrapExtra: Record<string, unknown> = {}): string[] {
+  return problemsOf(() => load(filter, routeExtra, bootstrapExtra));
 }
 
 /** The filter's validated config. */

@@ -144,3 +144,34 @@ describe("ClientHello parser fuzz", () => {
     fuzzTimeout(RUNS, 20_000),
   );
 });
+
+describe("JA3 (tls_inspector's enable_ja3_fingerprinting)", () => {
+  const ja3Of = (bytes: Uint8Array) => {
+    const result = new ClientHelloParser(true).parse(bytes);
+    return result.kind === "client_hello" ? result.ja3 : result.kind;
+  };
+
+  test("version, ciphers, extensions in order, groups, point formats: GREASE left out of the ciphers and extensions only (Envoy's createJA3Hash)", () => {
+    const hello = clientHelloRecords({
+      serverName: "a.example.com",
+      extensions: [
+        [0x0a0a, new Uint8Array(0)], // a GREASE extension: not listed
+        [10, Uint8Array.of(0, 6, 0x1a, 0x1a, 0, 29, 0, 23)], // supported_groups with a GREASE group: kept, as Envoy's
+        [11, Uint8Array.of(1, 0)], // ec_point_formats: uncompressed
+        [43, Uint8Array.of(2, 3, 4)], // supported_versions
+      ],
+    });
+    expect(ja3Of(hello)).toBe("771,4865-4866,0-10-11-43,6682-29-23,0");
+    // Without the option the parser makes none.
+    expect(new ClientHelloParser().parse(hello)).not.toHaveProperty("ja3");
+  });
+
+  test("a hello without groups or point formats: those fields empty; without extensions, the three", () => {
+    expect(ja3Of(clientHelloRecords({ alpn: ["h2"] }))).toBe("771,4865-4866,16,,");
+    expect(ja3Of(clientHelloRecords({ noExtensions: true }))).toBe("771,4865-4866,,,");
+  });
+
+  test("a real ClientHello (openssl s_client): five fields of decimal lists", () => {
+    expect(ja3Of(fromHex(OPENSSL_CLIENT_HELLO_HEX))).toMatch(/^771,(\d+-)*\d+,(\d+-)*\d+,(\d+-)*\d+,(\d+-)*\d+$/);
+  });
+});
