@@ -68,6 +68,13 @@ export const LOG_FORMAT_FLAGS = ["Y", "C", "m", "d", "D", "x", "H", "M", "S", "T
 const TAGS_PREFIX = /^\[C(\d+)\](?:\[S(\d+)\])? /;
 
 /** The default line: `[2026-11-26 10:12:25.123][info] message`. */
+/**
+ * Envoy's message when both the bootstrap's application_log_config and the command line set
+ * the format (source/server/utils.cc). Here, not beside its schema: core/main.ts reads it at
+ * start, where no config schema may load before the config (test/unit/startup-imports.test.ts).
+ */
+export const EXCLUSIVE_LOG_FORMAT = "Only one of ApplicationLogConfig.log_format or CLI option --log-format can be specified.";
+
 export const DEFAULT_LOG_FORMAT = "[%Y-%m-%d %T.%e][%l] %v";
 
 /** One piece of a compiled format: literal text, or a flag letter. */

@@ -2,7 +2,7 @@ import { parseCommandLine, USAGE, UsageError, type CommandLine } from "./cli.ts"
 import { formatFromPath, type ConfigFormat, type ValidConfig } from "./config/config-source.ts";
 import { readsOnce } from "./config/reads-once.ts";
 import { utf8ByteString } from "./access-log/byte-string.ts";
-import { DEFAULT_LOG_FORMAT, Logger, type ComponentLogger, type LogComponent } from "./log.ts";
+import { DEFAULT_LOG_FORMAT, EXCLUSIVE_LOG_FORMAT, Logger, type ComponentLogger, type LogComponent } from "./log.ts";
 import { latin1Encode } from "./util/latin1.ts";
 import type { AppendFile, CheckedConfigStore, LogSink, Runtime } from "./port.ts";
 import { Server } from "./server.ts";
@@ -17,7 +17,6 @@ import { DEFAULT_STATS_FLUSH_INTERVAL_MS } from "./stats/stats-flusher.ts";
 import { runtimeRefusals } from "./runtime-refusals.ts";
 import { adminAbstractRefusal } from "./network/abstract-pipe.ts";
 import type { Bootstrap } from "./config/bootstrap.ts";
-import { EXCLUSIVE_LOG_FORMAT } from "./config/application-log-config-schema.ts";
 
 /** What a runtime's command entry adds to the program. */
 export interface MainOptions {

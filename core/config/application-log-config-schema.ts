@@ -21,8 +21,6 @@ import { oneOf } from "./proto-schema.ts";
 import { compileLogFormat } from "../log.ts";
 import { sortedJson } from "../util/sorted-json.ts";
 
-/** Envoy's message when both the bootstrap and the command line set the format. */
-export const EXCLUSIVE_LOG_FORMAT = "Only one of ApplicationLogConfig.log_format or CLI option --log-format can be specified.";
 
 /** ApplicationLogConfig.LogFormat → the format string (what `--log-format` would be). */
 const logFormat = lazySchema(() =>

@@ -4,6 +4,7 @@
  * an HTTP/1.1 upstream behind it. Translation both ways, local replies, resets, flow
  * control against a client that stops reading, and GOAWAY on drain.
  */
+import { createHash } from "node:crypto";
 import { afterEach, describe, expect, test } from "vitest";
 import type { Server } from "../../core/server.ts";
 import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
@@ -362,7 +363,10 @@ describe("extended CONNECT (RFC 8441) downstream (memory runtime)", () => {
             if (end < 0) return;
             tunnelled += head.slice(end + 4);
             head = head.slice(0, end + 4);
-            socket.write(new TextEncoder().encode("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: k\r\n\r\n"));
+            // The key polyvoy made up for the HTTP/2 client (it sent none), answered as RFC 6455 §4.2.2 says.
+            const key = /\r\nsec-websocket-key: ([^\r]+)\r\n/i.exec(head)?.[1] ?? "";
+            const accept = createHash("sha1").update(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest("base64");
+            socket.write(new TextEncoder().encode(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`));
             return;
           }
           tunnelled += text;
@@ -408,7 +412,9 @@ describe("extended CONNECT (RFC 8441) downstream (memory runtime)", () => {
     expect(head.toLowerCase()).toContain("connection: upgrade\r\n");
     expect(head.toLowerCase()).toContain("host: ws.test\r\n");
     expect(headerOf(headers[0], ":status")).toBe("200");
-    expect(headerOf(headers[0], "sec-websocket-accept")).toBe("k");
+    expect(head.toLowerCase()).toMatch(/\r\nsec-websocket-key: [a-z0-9+/]{22}==\r\n/);
+    // The accept answers polyvoy's key, not the client's: it does not go to the client.
+    expect(headerOf(headers[0], "sec-websocket-accept")).toBeUndefined();
     expect(headerOf(headers[0], "upgrade")).toBeUndefined();
     expect(tunnelled).toBe("hi");
     stream.sendData(new TextEncoder().encode("more"), false);
