@@ -7,10 +7,11 @@
  * tunnel's), so before this an origin that never answered kept the client waiting forever.
  * On the memory runtime: a raw client, a raw origin answering when (and what) it is told.
  */
-import { afterEach, describe, expect, test } from "vitest";
+import { afterEach, describe, expect, test, vi } from "vitest";
 import type { Server } from "../../core/server.ts";
 import { MemoryRuntime } from "../../runtimes/memory/memory-runtime.ts";
 import { httpProxyConfig } from "../support/configs.ts";
+import { UpstreamRequest } from "../../core/http/filters/upstream-request.ts";
 import { startProxy } from "./support/proxy.ts";
 import { MemoryH2Server } from "./support/h2-peers.ts";
 
@@ -61,14 +62,15 @@ async function silentOrigin(): Promise<Origin> {
 }
 
 /** `route`: the route action's fields besides the cluster (timeout, retry_policy). */
-async function proxyWith(route: Record<string, unknown>, upgradeType = "websocket"): Promise<Origin> {
+/** `clusterPort`: where the cluster points (a port nobody listens on for a failed connect). */
+async function proxyWith(route: Record<string, unknown>, upgradeType = "websocket", clusterPort = ORIGIN): Promise<Origin> {
   runtime = new MemoryRuntime({ seed: 5 });
   const origin = await silentOrigin();
   server = await startProxy(
     runtime,
     httpProxyConfig({
       listenPort: PROXY,
-      clusters: { backend: [ORIGIN] },
+      clusters: { backend: [clusterPort] },
       routes: [{ match: upgradeType === "CONNECT" ? { connect_matcher: {} } : { prefix: "/" }, action: { route: { cluster: "backend", ...route } } }],
       hcm: {
         upgrade_configs: [{ upgrade_type: upgradeType }],
@@ -142,6 +144,26 @@ describe("a WebSocket waiting for the origin's 101", () => {
     // The file access log flushes each second.
     await runtime.settle(1000);
     expect(runtime.stdoutText).toBe("504 UT upstream_per_try_timeout\n");
+  });
+
+  test("a failed connect stops the attempt's per-try timers: 503 at once, and neither per-try timer runs later", async () => {
+    // UpstreamRequest::onPoolFailure had no cleanup(): the timers a WebSocket attempt arms when
+    // it starts stayed armed (holding the attempt, the router, the stream info) until they fired.
+    const onTimer = vi.spyOn(UpstreamRequest.prototype, "onTimer");
+    try {
+      await proxyWith({ timeout: "60s", retry_policy: { per_try_timeout: "20s", per_try_idle_timeout: "15s" } }, "websocket", ORIGIN + 1);
+      const client = rawClient();
+      client.write(WS_HEAD);
+      runtime.advance(100);
+      expect(client.answer()).toMatch(/^HTTP\/1\.1 503 Service Unavailable\r\n/);
+      expect(stat("cluster.backend.upstream_cx_connect_fail")).toBe(1);
+      runtime.advance(25_000);
+      expect(onTimer).not.toHaveBeenCalled();
+      expect(stat("cluster.backend.upstream_rq_per_try_timeout")).toBe(0);
+      expect(stat("cluster.backend.upstream_rq_per_try_idle_timeout")).toBe(0);
+    } finally {
+      onTimer.mockRestore();
+    }
   });
 
   test("per_try_idle_timeout (300 ms) too: the attempt made no progress while it waited", async () => {

@@ -252,6 +252,12 @@ export class UpstreamRequest implements UpstreamCallbacks, TimerTarget, Upstream
       this.span.setTag("error.reason", transportFailureReason || "connection failure");
       this.finishSpan(this.span);
     }
+    // Its timers stop too: a WebSocket attempt armed its per-try timers when it started, and
+    // left armed they would hold the attempt, the router and the stream info until they fired
+    // (Envoy's per-try timers are the UpstreamRequest's own, gone when the router drops the
+    // failed attempt, upstream_request.cc onPoolFailure -> router.cc onUpstreamReset). Before
+    // the router hears of it, so a retry or the local reply starts from a finished attempt.
+    this.cleanup();
     this.router.onPoolFailure(this, reason, transportFailureReason);
   }
   onUpstreamReset(reason: StreamResetReason, details: string): void {
