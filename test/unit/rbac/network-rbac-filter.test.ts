@@ -135,10 +135,15 @@ describe("network rbac: delay_deny (Envoy's rbac_filter.cc: reads stop, the clos
     expect(runtime.pendingTimers).toBe(timersBefore + 1);
     runtime.advance(1900);
     expect([client.ended, client.closed]).toEqual([false, undefined]);
-    // Reads are stopped: more bytes are neither read, counted nor forwarded.
+    const frontendMessages = stat("postgres.pg.messages_frontend");
+    expect(frontendMessages).toBeGreaterThan(0);
+    // Reads are stopped: more bytes are neither read, counted nor forwarded. postgres_proxy,
+    // ahead of RBAC in the chain, sees every read: its count shows the bytes stayed unread
+    // (the RBAC filter's onData would drop them anyway, so only this tells reads stopped).
     client.socket.write(query("DELETE FROM t"));
     runtime.advance(50);
     expect(stat("r.rbac.denied")).toBe(1);
+    expect(stat("postgres.pg.messages_frontend")).toBe(frontendMessages);
     runtime.advance(100);
     expect(client.ended || client.closed !== undefined).toBe(true);
     expect(upstreams.map((u) => u.text).join("")).not.toContain("DELETE");
