@@ -93,8 +93,17 @@ export function anyToJson(bytes: Uint8Array): Record<string, Json> {
  *   grpc_service, log_name and buffer settings, filter_state_objects_to_log, custom_tags,
  *   resource_detectors) polyvoy refuses by name in a YAML or JSON config: skipped, a
  *   management server's would be accepted and ignored.
+ * - RBAC's Permission and Principal, oneofs too: the pinned protos predate their
+ *   sourced_metadata (which polyvoy implements from YAML and JSON). Skipped, a management
+ *   server's sourced_metadata rule would read as {} and be refused as "must set one of …,
+ *   sourced_metadata", naming the very field sent.
  */
-const REFUSE_UNKNOWN_FIELDS = new Set(["envoy.type.tracing.v3.CustomTag", "envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig"]);
+const REFUSE_UNKNOWN_FIELDS = new Set([
+  "envoy.type.tracing.v3.CustomTag",
+  "envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig",
+  "envoy.config.rbac.v3.Permission",
+  "envoy.config.rbac.v3.Principal",
+]);
 
 function decodeMessage(fields: Map<number, WireField>, bytes: Uint8Array, depth: number, name: string): Record<string, Json> {
   if (depth > MAX_DEPTH) throw new ProtoDecodeError("message nested too deeply");

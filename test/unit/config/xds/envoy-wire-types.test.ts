@@ -160,6 +160,17 @@ describe("protobuf → proto3 JSON", () => {
     expect(protoToJson("envoy.extensions.filters.network.rbac.v3.RBAC", bytes)).toEqual({ stat_prefix: "r", delay_deny: "2.5s" });
   });
 
+  test("an RBAC Permission's or Principal's field newer than the pinned protos (sourced_metadata) is refused by number, not skipped into a rule of no kind", () => {
+    // A nested message at a number the tables lack: {1: "m"} at field 14 (Permission), 13 (Principal).
+    const inner = [(1 << 3) | 2, 1, "m".charCodeAt(0)];
+    const newer = (field: number) => new Uint8Array([(field << 3) | 2, inner.length, ...inner]);
+    expect(() => protoToJson("envoy.config.rbac.v3.Permission", newer(14))).toThrow(/envoy\.config\.rbac\.v3\.Permission: field 14 is not one polyvoy knows/);
+    expect(() => protoToJson("envoy.config.rbac.v3.Principal", newer(13))).toThrow(/envoy\.config\.rbac\.v3\.Principal: field 13 is not one polyvoy knows/);
+    // Known fields still read: any (3) true.
+    expect(protoToJson("envoy.config.rbac.v3.Permission", new Uint8Array([3 << 3, 1]))).toEqual({ any: true });
+    expect(protoToJson("envoy.config.rbac.v3.Principal", new Uint8Array([3 << 3, 1]))).toEqual({ any: true });
+  });
+
   test("an OpenTelemetryAccessLogConfig field newer than the pinned protos (8 on) is refused by number, not skipped (YAML refuses them by name)", () => {
     const OTEL = "envoy.extensions.access_loggers.open_telemetry.v3.OpenTelemetryAccessLogConfig";
     // buffer_size_bytes as a newer top-level field: a UInt32Value message {value: 5} at an unknown number.
