@@ -16,8 +16,8 @@ const DURATION_STRING = /^(\d+)(?:\.(\d{1,9}))?s$/;
 const EXPECTED = `a duration such as "5s", "0.25s" or { seconds: 1, nanos: 500000000 }`;
 
 /**
- * Parse a duration into milliseconds. Negative durations are refused: no field in the
- * supported subset takes one (Envoy's proto validation rejects them for timeouts).
+ * Parse a duration into milliseconds. Negative durations are refused: fields take none but
+ * the few parseSignedDurationMs reads (Envoy's proto validation rejects them for timeouts).
  */
 export function parseDurationMs(value: unknown): DurationResult {
   if (typeof value === "string") return parseDurationString(value);
@@ -25,6 +25,31 @@ export function parseDurationMs(value: unknown): DurationResult {
     return parseDurationObject(value as Record<string, unknown>);
   }
   return fail(`expected ${EXPECTED}, got ${value === null ? "null" : Array.isArray(value) ? "array" : typeof value}`);
+}
+
+/**
+ * A duration that may be negative ("-1.5s", or `{ seconds: -1, nanos: -500000000 }`, the
+ * proto3 form: both parts share the sign), for the few fields whose proto has no validation
+ * and whose user treats a negative value as it does 0 (the network RBAC filter's delay_deny).
+ */
+export function parseSignedDurationMs(value: unknown): DurationResult {
+  if (typeof value === "string" && value.startsWith("-") && !value.startsWith("--")) {
+    const result = parseDurationString(value.slice(1));
+    // An error names the text as written, sign and all.
+    return result.ok ? negated(result) : fail(result.error.replace(JSON.stringify(value.slice(1)), JSON.stringify(value)));
+  }
+  if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+    const { seconds = 0, nanos = 0 } = value as Record<string, unknown>;
+    const secondsNumber = typeof seconds === "string" && /^-\d+$/.test(seconds) ? Number(seconds) : seconds;
+    if (typeof secondsNumber === "number" && typeof nanos === "number" && secondsNumber <= 0 && nanos <= 0 && (secondsNumber < 0 || nanos < 0)) {
+      return negated(parseDurationObject({ ...(value as Record<string, unknown>), seconds: -secondsNumber, nanos: -nanos }));
+    }
+  }
+  return parseDurationMs(value);
+}
+
+function negated(result: DurationResult): DurationResult {
+  return result.ok ? { ok: true, ms: -result.ms } : result;
 }
 
 function parseDurationString(text: string): DurationResult {

@@ -7,13 +7,22 @@
 import * as z from "./schema-kit/index.ts";
 import { strictObject } from "./shared-schemas.ts";
 import { lazySchema } from "./lazy-schema.ts";
-import { parseDurationMs } from "./duration.ts";
+import { parseDurationMs, parseSignedDurationMs } from "./duration.ts";
 import { compileRegex } from "./regex.ts";
 
 /** A google.protobuf.Duration, output in milliseconds. */
 export const durationMs = lazySchema(() =>
   z.unknown().transform((value, ctx) => {
   const result = parseDurationMs(value);
+  if (result.ok) return result.ms;
+  ctx.addIssue({ code: "custom", message: result.error });
+  return z.NEVER;
+}));
+
+/** A google.protobuf.Duration that may be negative (duration.ts, parseSignedDurationMs), in milliseconds. */
+export const signedDurationMs = lazySchema(() =>
+  z.unknown().transform((value, ctx) => {
+  const result = parseSignedDurationMs(value);
   if (result.ok) return result.ms;
   ctx.addIssue({ code: "custom", message: result.error });
   return z.NEVER;

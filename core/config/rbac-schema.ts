@@ -13,7 +13,7 @@ import { lazySchema } from "./lazy-schema.ts";
 import type { CidrRangeConfig, NetworkRbacConfig, RbacConfig, RbacPermission, RbacPrincipal, RbacRulesConfig, StringMatcherConfig } from "./bootstrap.ts";
 import { headerMatcher, metadataMatcher, stringMatcher } from "./matcher-schema.ts";
 import { rbacMatcher } from "./rbac-matcher-schema.ts";
-import { durationMs, oneOf, uint32 } from "./proto-schema.ts";
+import { oneOf, signedDurationMs, uint32 } from "./proto-schema.ts";
 import { unsupportedField } from "./unsupported-field.ts";
 import { parseIp } from "../network/cidr-range.ts";
 
@@ -257,6 +257,8 @@ export const networkRbacConfig: z.ZodType<NetworkRbacConfig> = lazySchema(() =>
       enforcement_type: z.enum(["ONE_TIME_ON_FIRST_BYTE", "CONTINUOUS"]).default("ONE_TIME_ON_FIRST_BYTE"),
       // Envoy 1.31's (envoyproxy/envoy#33875), newer than the pinned protos: the wire tables
       // take it as field 8 (scripts/gen-envoy-wire.mjs NEWER_FIELDS).
-      delay_deny: durationMs.optional(),
+      // No validation in Envoy's proto, and rbac_filter.cc delays only a positive duration: a
+      // negative one closes at once, as 0 does.
+      delay_deny: signedDurationMs.transform((ms) => Math.max(0, ms)).optional(),
     })
     .transform((c): NetworkRbacConfig => ({ ...rbacConfigOf(c), statPrefix: c.stat_prefix, continuous: c.enforcement_type === "CONTINUOUS", delayDenyMs: c.delay_deny ?? 0 })));

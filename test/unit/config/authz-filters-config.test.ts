@@ -3,6 +3,7 @@ import { describe, expect, test } from "vitest";
 import { loadBootstrap } from "../../../core/config/load.ts";
 import { HCM_FILTERS, ROUTE_PER_FILTER, filterConfig, load, problems } from "./http-filter-config.ts";
 import { parseRetryGrpcOn, parseRetryOn } from "../../../core/config/retry-on.ts";
+import { networkRbacConfig } from "../../../core/config/rbac-schema.ts";
 
 const RBAC = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC";
 const EXT_AUTHZ = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz";
@@ -167,5 +168,29 @@ static_resources:
   - { name: authz, type: STRICT_DNS, load_assignment: { cluster_name: authz, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: localhost, port_value: 9002 } } } }] }] } }
 `;
     expect(() => loadBootstrap(yaml, "yaml")).not.toThrow();
+  });
+});
+
+describe("network rbac delay_deny", () => {
+  const delayOf = (delayDeny: unknown): unknown => {
+    const result = networkRbacConfig.safeParse({ stat_prefix: "r", delay_deny: delayDeny });
+    return result.success ? result.data.delayDenyMs : result.error.issues.map((issue) => issue.message);
+  };
+
+  test("a negative delay is accepted as 0, closing at once (Envoy's proto has no validation; rbac_filter.cc delays only when it is > 0)", () => {
+    expect(delayOf("-1s")).toBe(0);
+    expect(delayOf("-0.5s")).toBe(0);
+    // The proto3 object form (both parts negative), and the binary proto's rendering ("-1.5s").
+    expect(delayOf({ seconds: -1, nanos: -500000000 })).toBe(0);
+    expect(delayOf({ seconds: "-2" })).toBe(0);
+    expect(delayOf("-1.5s")).toBe(0);
+    expect(delayOf("2.5s")).toBe(2500);
+    expect(delayOf("0s")).toBe(0);
+  });
+
+  test("what is no duration is still refused", () => {
+    expect(delayOf("-1")).toEqual([expect.stringContaining(`invalid duration "-1": expected seconds with an "s" suffix`)]);
+    expect(delayOf({ seconds: -1, nanos: 5 })).toEqual([expect.stringContaining("seconds must be a non-negative integer")]);
+    expect(delayOf(5)).toEqual([expect.stringContaining("expected a duration")]);
   });
 });
