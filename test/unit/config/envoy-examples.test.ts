@@ -47,6 +47,7 @@ const EXPECTED: [string, string | undefined][] = [
   ["locality-load-balancing/envoy-proxy.yaml", undefined],
   ["lua/envoy.yaml", undefined],
   ["lua-cluster-specifier/envoy.yaml", undefined],
+  ["kafka/envoy.yaml", undefined],
   ["mysql/envoy.yaml", undefined],
   ["opentelemetry/envoy-2.yaml", undefined],
   ["opentelemetry/envoy-front-proxy.yaml", undefined],
