@@ -216,8 +216,20 @@ export class GrpcAsyncStream implements AsyncUpstreamFilterCallbacks, RetryCallb
     this.perTryTimer?.disable();
     const retryState = this.retryState;
     if (retryState === undefined || retryState.shouldRetryReset(reason, upstreamRequestStarted) !== RetryStatus.Yes) return false;
-    this.backingOff = true;
+    this.dropAttempt();
     return true;
+  }
+
+  /**
+   * The attempt is dropped and a retry scheduled. Its write buffer goes with it: a caller it
+   * paused (ext_proc's duplex sender) is resumed, as Envoy's UpstreamRequest::cleanUp calls
+   * onDecoderFilterBelowWriteBufferLowWatermark for an attempt above its high watermark (router/upstream_request.cc).
+   */
+  private dropAttempt(): void {
+    this.backingOff = true;
+    if (!this.aboveWriteBufferHighWatermark) return;
+    this.aboveWriteBufferHighWatermark = false;
+    this.callbacks.onBelowWriteBufferLowWatermark?.();
   }
 
   /**
@@ -354,10 +366,10 @@ export class GrpcAsyncStream implements AsyncUpstreamFilterCallbacks, RetryCallb
         // Counted under retry.upstream_rq_<code>, as the router's; the attempt is dropped (its
         // reset is the codec's no-op on a stream both sides ended) and its response with it.
         this.cluster?.stats.countRetriedResponse(headers.status);
-        this.backingOff = true;
         const stream = this.stream;
         this.stream = undefined;
         stream?.reset();
+        this.dropAttempt();
         return;
       }
       // The response is passed on: the router retries no more (nor keeps the request for it).
@@ -409,10 +421,13 @@ export class GrpcAsyncStream implements AsyncUpstreamFilterCallbacks, RetryCallb
   }
 
   onUpstreamAboveWriteBufferHighWatermark(): void {
+    // The dropped attempt's buffer is not the call's (dropAttempt).
+    if (this.closed || this.backingOff) return;
     this.aboveWriteBufferHighWatermark = true;
     this.callbacks.onAboveWriteBufferHighWatermark?.();
   }
   onUpstreamBelowWriteBufferLowWatermark(): void {
+    if (this.closed || this.backingOff) return;
     this.aboveWriteBufferHighWatermark = false;
     this.callbacks.onBelowWriteBufferLowWatermark?.();
   }

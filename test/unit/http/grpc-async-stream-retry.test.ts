@@ -55,7 +55,12 @@ function harness(retry: RetryPolicyConfig | undefined) {
   const server = { runtime, timers, clusterManager: { get: () => cluster, grpcStreamPoolCodeLoading: () => undefined, grpcStreamConnPool: () => pool } };
   const stream = new GrpcAsyncStream(
     server as never,
-    { onReceiveMessage: (m) => caller.push(`message ${m[0]}`), onRemoteClose: (status, message) => caller.push(`closed ${status} ${message}`) },
+    {
+      onReceiveMessage: (m) => caller.push(`message ${m[0]}`),
+      onRemoteClose: (status, message) => caller.push(`closed ${status} ${message}`),
+      onAboveWriteBufferHighWatermark: () => caller.push("above"),
+      onBelowWriteBufferLowWatermark: () => caller.push("below"),
+    },
     1 << 20,
     true,
     retry,
@@ -250,4 +255,30 @@ test("a per-try timeout is retried on reset; none once the response headers came
   expect(h.caller).toEqual([]);
   expect(h.counter("upstream_rq_per_try_timeout")).toBe(1);
   expect(h.counter("upstream_rq_retry")).toBe(1);
+});
+
+test("an attempt dropped above its write buffer's high watermark resumes the caller: the retry starts below it (Envoy's UpstreamRequest::cleanUp)", async () => {
+  const h = harness(policy("unavailable"));
+  h.connect(0);
+  h.attempts[0]!.callbacks.onUpstreamAboveWriteBufferHighWatermark();
+  expect(h.stream.aboveWriteBufferHighWatermark).toBe(true);
+  h.attempts[0]!.callbacks.decodeHeaders(trailersOnly(14), true);
+  expect(h.caller).toEqual(["above", "below"]);
+  expect(h.stream.aboveWriteBufferHighWatermark).toBe(false);
+  // The dropped attempt's late watermark events are not the call's.
+  h.attempts[0]!.callbacks.onUpstreamAboveWriteBufferHighWatermark();
+  expect(h.stream.aboveWriteBufferHighWatermark).toBe(false);
+  await h.runtime.settle(500);
+  h.connect(1);
+  expect(h.stream.aboveWriteBufferHighWatermark).toBe(false);
+  expect(h.caller).toEqual(["above", "below"]);
+});
+
+test("a reset above the high watermark, retried, resumes the caller too", () => {
+  const h = harness(policy("reset"));
+  h.connect(0);
+  h.attempts[0]!.callbacks.onUpstreamAboveWriteBufferHighWatermark();
+  h.attempts[0]!.callbacks.onUpstreamReset(StreamResetReason.RemoteReset, "");
+  expect(h.caller).toEqual(["above", "below"]);
+  expect(h.stream.aboveWriteBufferHighWatermark).toBe(false);
 });
