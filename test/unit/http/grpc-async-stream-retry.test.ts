@@ -72,11 +72,16 @@ function harness(retry: RetryPolicyConfig | undefined) {
     attempts[i]!.callbacks.onPoolReady({
       encodeHeaders: () => wire.push("headers"),
       encodeData: (data: Uint8Array, end: boolean) => wire.push(data.byteLength === 0 ? "end" : `message ${data[5]}${end ? " end" : ""}`),
-      reset: () => wire.push("reset"),
+      // A reset reaches the attempt's callbacks as a local reset, as a pool's reset of a stream it
+      // cannot carry does: what the stream no longer owns must ignore it.
+      reset: () => {
+        wire.push("reset");
+        attempts[i]!.callbacks.onUpstreamReset(StreamResetReason.LocalReset, "");
+      },
     } as never);
   };
   const counter = (name: string) => (stats.get(`cluster.ext-proc.${name}`) as { value: number } | undefined)?.value ?? 0;
-  return { runtime, stream, attempts, caller, connect, counter };
+  return { runtime, stream, attempts, caller, connect, counter, cluster };
 }
 
 function trailersOnly(status: number): ResponseHeaders {
@@ -216,10 +221,25 @@ test("reset by the caller during a back-off: no retry follows", async () => {
   const h = harness(policy("unavailable"));
   h.connect(0);
   h.attempts[0]!.callbacks.decodeHeaders(trailersOnly(14), true);
+  expect(h.cluster.resources.retries.count).toBe(1);
   h.stream.reset();
+  // The scheduled retry let go of its place in the max_retries circuit breaker.
+  expect(h.cluster.resources.retries.count).toBe(0);
   await h.runtime.settle(120_000);
   expect(h.attempts).toHaveLength(1);
   expect(h.caller).toEqual([]);
+});
+
+test("reset by the caller while an attempt is under way: its reset is not retried, nothing reaches the caller", async () => {
+  const h = harness(policy("reset"));
+  h.connect(0);
+  h.stream.sendMessage(new Uint8Array([1]));
+  h.stream.reset();
+  expect(h.attempts[0]!.wire).toEqual(["headers", "message 1", "reset"]);
+  await h.runtime.settle(120_000);
+  expect(h.attempts).toHaveLength(1);
+  expect(h.caller).toEqual([]);
+  expect(h.cluster.resources.retries.count).toBe(0);
 });
 
 test("the per-try timeout (max_interval) runs from the half-close: no response headers by then is the router's 504, Unavailable", async () => {
