@@ -113,6 +113,12 @@ export class GrpcAsyncStream implements AsyncUpstreamFilterCallbacks, RetryCallb
     headers.set("content-type", "application/grpc");
     headers.set("te", "trailers");
     for (const [name, value] of initialMetadata) headers.add(name, value);
+    // Envoy's async client runs its router with suppress_envoy_headers false (AsyncClientImpl's
+    // FilterConfig, source/common/http/async_client_impl.cc), so finalTimeout writes
+    // x-envoy-expected-rq-timeout-ms: the per-try timeout, a stream having no global timeout
+    // (router.cc setTimeoutHeaders), again on each retry. A google_grpc channel is no Envoy router.
+    const perTryTimeoutMs = this.retryPolicy?.perTryTimeoutMs ?? 0;
+    if (!internal && perTryTimeoutMs > 0) headers.set("x-envoy-expected-rq-timeout-ms", String(perTryTimeoutMs));
     this.requestHeaders = headers;
     if (this.retryPolicy !== undefined) {
       this.retryState = RetryState.create(this.retryPolicy, headers, cluster, this.server, this);

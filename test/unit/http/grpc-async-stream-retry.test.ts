@@ -46,6 +46,7 @@ function harness(retry: RetryPolicyConfig | undefined) {
   const cluster = new Cluster(clusterConfig, stats);
   const attempts: { callbacks: UpstreamCallbacks; wire: string[] }[] = [];
   const caller: string[] = [];
+  const expectedTimeouts: (string | undefined)[] = [];
   const pool = {
     newStream: (callbacks: UpstreamCallbacks) => {
       attempts.push({ callbacks, wire: [] });
@@ -70,7 +71,10 @@ function harness(retry: RetryPolicyConfig | undefined) {
   const connect = (i: number) => {
     const wire = attempts[i]!.wire;
     attempts[i]!.callbacks.onPoolReady({
-      encodeHeaders: () => wire.push("headers"),
+      encodeHeaders: (headers: { get(name: string): string | undefined }) => {
+        wire.push("headers");
+        expectedTimeouts.push(headers.get("x-envoy-expected-rq-timeout-ms"));
+      },
       encodeData: (data: Uint8Array, end: boolean) => wire.push(data.byteLength === 0 ? "end" : `message ${data[5]}${end ? " end" : ""}`),
       // A reset reaches the attempt's callbacks as a local reset, as a pool's reset of a stream it
       // cannot carry does: what the stream no longer owns must ignore it.
@@ -81,7 +85,7 @@ function harness(retry: RetryPolicyConfig | undefined) {
     } as never);
   };
   const counter = (name: string) => (stats.get(`cluster.ext-proc.${name}`) as { value: number } | undefined)?.value ?? 0;
-  return { runtime, stream, attempts, caller, connect, counter, cluster };
+  return { runtime, stream, attempts, caller, connect, counter, cluster, expectedTimeouts };
 }
 
 function trailersOnly(status: number): ResponseHeaders {
@@ -301,4 +305,16 @@ test("a reset above the high watermark, retried, resumes the caller too", () => 
   h.attempts[0]!.callbacks.onUpstreamReset(StreamResetReason.RemoteReset, "");
   expect(h.caller).toEqual(["above", "below"]);
   expect(h.stream.aboveWriteBufferHighWatermark).toBe(false);
+});
+
+test("x-envoy-expected-rq-timeout-ms: the per-try timeout on every attempt (Envoy's async client router does not suppress its headers); none without one", async () => {
+  const h = harness({ ...policy("reset"), perTryTimeoutMs: 1000 });
+  h.connect(0);
+  h.attempts[0]!.callbacks.onUpstreamReset(StreamResetReason.RemoteReset, "");
+  await h.runtime.settle(1000);
+  h.connect(1);
+  expect(h.expectedTimeouts).toEqual(["1000", "1000"]);
+  const none = harness(policy("reset"));
+  none.connect(0);
+  expect(none.expectedTimeouts).toEqual([undefined]);
 });
