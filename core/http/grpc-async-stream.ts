@@ -15,8 +15,12 @@
  * jittered back-off, on a host the retry predicates allow; the new attempt resends the headers
  * and every message sent so far (setBufferBodyForRetry, as ext_proc asks), kept up to Envoy's
  * 64 KiB retry buffer (kBufferLimitForRetry). Past it the call is no longer retried, as the
- * router gives up a request it cannot buffer (retry_or_shadow_abandoned) — Envoy's async
- * stream instead keeps retrying with the messages past the limit left out of its buffer.
+ * router gives up a request it cannot buffer (retry_or_shadow_abandoned): Envoy 1.37's
+ * async stream does the same under the runtime guard
+ * envoy.reloadable_features.http_async_client_retry_respect_buffer_limits (AsyncStreamImpl's
+ * new_async_client_retry_logic_, async_client_impl.cc); with the guard off, its old logic keeps
+ * retrying with the messages past the limit left out of its buffer (the TODO there). polyvoy
+ * has the guard's behaviour only.
  */
 import type { GoogleGrpcTargetConfig, RetryPolicyConfig } from "../config/bootstrap.ts";
 import type { Timer } from "../event/timers.ts";
