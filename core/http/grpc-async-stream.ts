@@ -15,8 +15,12 @@
  * jittered back-off, on a host the retry predicates allow; the new attempt resends the headers
  * and every message sent so far (setBufferBodyForRetry, as ext_proc asks), kept up to Envoy's
  * 64 KiB retry buffer (kBufferLimitForRetry). Past it the call is no longer retried, as the
- * router gives up a request it cannot buffer (retry_or_shadow_abandoned) — Envoy's async
- * stream instead keeps retrying with the messages past the limit left out of its buffer.
+ * router gives up a request it cannot buffer (retry_or_shadow_abandoned): Envoy 1.37's
+ * async stream does the same under the runtime guard
+ * envoy.reloadable_features.http_async_client_retry_respect_buffer_limits (AsyncStreamImpl's
+ * new_async_client_retry_logic_, async_client_impl.cc); with the guard off, its old logic keeps
+ * retrying with the messages past the limit left out of its buffer (the TODO there). polyvoy
+ * has the guard's behaviour only.
  */
 import type { GoogleGrpcTargetConfig, RetryPolicyConfig } from "../config/bootstrap.ts";
 import type { Timer } from "../event/timers.ts";
@@ -113,6 +117,12 @@ export class GrpcAsyncStream implements AsyncUpstreamFilterCallbacks, RetryCallb
     headers.set("content-type", "application/grpc");
     headers.set("te", "trailers");
     for (const [name, value] of initialMetadata) headers.add(name, value);
+    // Envoy's async client runs its router with suppress_envoy_headers false (AsyncClientImpl's
+    // FilterConfig, source/common/http/async_client_impl.cc), so finalTimeout writes
+    // x-envoy-expected-rq-timeout-ms: the per-try timeout, a stream having no global timeout
+    // (router.cc setTimeoutHeaders), again on each retry. A google_grpc channel is no Envoy router.
+    const perTryTimeoutMs = this.retryPolicy?.perTryTimeoutMs ?? 0;
+    if (!internal && perTryTimeoutMs > 0) headers.set("x-envoy-expected-rq-timeout-ms", String(perTryTimeoutMs));
     this.requestHeaders = headers;
     if (this.retryPolicy !== undefined) {
       this.retryState = RetryState.create(this.retryPolicy, headers, cluster, this.server, this);
@@ -216,8 +226,20 @@ export class GrpcAsyncStream implements AsyncUpstreamFilterCallbacks, RetryCallb
     this.perTryTimer?.disable();
     const retryState = this.retryState;
     if (retryState === undefined || retryState.shouldRetryReset(reason, upstreamRequestStarted) !== RetryStatus.Yes) return false;
-    this.backingOff = true;
+    this.dropAttempt();
     return true;
+  }
+
+  /**
+   * The attempt is dropped and a retry scheduled. Its write buffer goes with it: a caller it
+   * paused (ext_proc's duplex sender) is resumed, as Envoy's UpstreamRequest::cleanUp calls
+   * onDecoderFilterBelowWriteBufferLowWatermark for an attempt above its high watermark (router/upstream_request.cc).
+   */
+  private dropAttempt(): void {
+    this.backingOff = true;
+    if (!this.aboveWriteBufferHighWatermark) return;
+    this.aboveWriteBufferHighWatermark = false;
+    this.callbacks.onBelowWriteBufferLowWatermark?.();
   }
 
   /**
@@ -354,10 +376,10 @@ export class GrpcAsyncStream implements AsyncUpstreamFilterCallbacks, RetryCallb
         // Counted under retry.upstream_rq_<code>, as the router's; the attempt is dropped (its
         // reset is the codec's no-op on a stream both sides ended) and its response with it.
         this.cluster?.stats.countRetriedResponse(headers.status);
-        this.backingOff = true;
         const stream = this.stream;
         this.stream = undefined;
         stream?.reset();
+        this.dropAttempt();
         return;
       }
       // The response is passed on: the router retries no more (nor keeps the request for it).
@@ -409,10 +431,13 @@ export class GrpcAsyncStream implements AsyncUpstreamFilterCallbacks, RetryCallb
   }
 
   onUpstreamAboveWriteBufferHighWatermark(): void {
+    // The dropped attempt's buffer is not the call's (dropAttempt).
+    if (this.closed || this.backingOff) return;
     this.aboveWriteBufferHighWatermark = true;
     this.callbacks.onAboveWriteBufferHighWatermark?.();
   }
   onUpstreamBelowWriteBufferLowWatermark(): void {
+    if (this.closed || this.backingOff) return;
     this.aboveWriteBufferHighWatermark = false;
     this.callbacks.onBelowWriteBufferLowWatermark?.();
   }

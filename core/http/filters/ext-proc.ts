@@ -491,6 +491,9 @@ export class ExtProcFilter implements StreamFilter, GrpcStreamCallbacks {
   private sendDuplex(dir: Direction, message: Uint8Array): void {
     const stream = this.stream!;
     if (!stream.sendMessage(message)) {
+      // The stream may have ended within the send (a retried stream whose messages outgrew the
+      // retry buffer during a back-off): onRemoteClose has counted and answered that failure once.
+      if (this.stream !== stream) return;
       stream.reset();
       return this.onRemoteClose(GrpcStatus.Internal, "the processor's stream could not take the message");
     }

@@ -46,6 +46,7 @@ function harness(retry: RetryPolicyConfig | undefined) {
   const cluster = new Cluster(clusterConfig, stats);
   const attempts: { callbacks: UpstreamCallbacks; wire: string[] }[] = [];
   const caller: string[] = [];
+  const expectedTimeouts: (string | undefined)[] = [];
   const pool = {
     newStream: (callbacks: UpstreamCallbacks) => {
       attempts.push({ callbacks, wire: [] });
@@ -55,7 +56,12 @@ function harness(retry: RetryPolicyConfig | undefined) {
   const server = { runtime, timers, clusterManager: { get: () => cluster, grpcStreamPoolCodeLoading: () => undefined, grpcStreamConnPool: () => pool } };
   const stream = new GrpcAsyncStream(
     server as never,
-    { onReceiveMessage: (m) => caller.push(`message ${m[0]}`), onRemoteClose: (status, message) => caller.push(`closed ${status} ${message}`) },
+    {
+      onReceiveMessage: (m) => caller.push(`message ${m[0]}`),
+      onRemoteClose: (status, message) => caller.push(`closed ${status} ${message}`),
+      onAboveWriteBufferHighWatermark: () => caller.push("above"),
+      onBelowWriteBufferLowWatermark: () => caller.push("below"),
+    },
     1 << 20,
     true,
     retry,
@@ -65,13 +71,21 @@ function harness(retry: RetryPolicyConfig | undefined) {
   const connect = (i: number) => {
     const wire = attempts[i]!.wire;
     attempts[i]!.callbacks.onPoolReady({
-      encodeHeaders: () => wire.push("headers"),
+      encodeHeaders: (headers: { get(name: string): string | undefined }) => {
+        wire.push("headers");
+        expectedTimeouts.push(headers.get("x-envoy-expected-rq-timeout-ms"));
+      },
       encodeData: (data: Uint8Array, end: boolean) => wire.push(data.byteLength === 0 ? "end" : `message ${data[5]}${end ? " end" : ""}`),
-      reset: () => wire.push("reset"),
+      // A reset reaches the attempt's callbacks as a local reset, as a pool's reset of a stream it
+      // cannot carry does: what the stream no longer owns must ignore it.
+      reset: () => {
+        wire.push("reset");
+        attempts[i]!.callbacks.onUpstreamReset(StreamResetReason.LocalReset, "");
+      },
     } as never);
   };
   const counter = (name: string) => (stats.get(`cluster.ext-proc.${name}`) as { value: number } | undefined)?.value ?? 0;
-  return { runtime, stream, attempts, caller, connect, counter };
+  return { runtime, stream, attempts, caller, connect, counter, cluster, expectedTimeouts };
 }
 
 function trailersOnly(status: number): ResponseHeaders {
@@ -211,10 +225,25 @@ test("reset by the caller during a back-off: no retry follows", async () => {
   const h = harness(policy("unavailable"));
   h.connect(0);
   h.attempts[0]!.callbacks.decodeHeaders(trailersOnly(14), true);
+  expect(h.cluster.resources.retries.count).toBe(1);
   h.stream.reset();
+  // The scheduled retry let go of its place in the max_retries circuit breaker.
+  expect(h.cluster.resources.retries.count).toBe(0);
   await h.runtime.settle(120_000);
   expect(h.attempts).toHaveLength(1);
   expect(h.caller).toEqual([]);
+});
+
+test("reset by the caller while an attempt is under way: its reset is not retried, nothing reaches the caller", async () => {
+  const h = harness(policy("reset"));
+  h.connect(0);
+  h.stream.sendMessage(new Uint8Array([1]));
+  h.stream.reset();
+  expect(h.attempts[0]!.wire).toEqual(["headers", "message 1", "reset"]);
+  await h.runtime.settle(120_000);
+  expect(h.attempts).toHaveLength(1);
+  expect(h.caller).toEqual([]);
+  expect(h.cluster.resources.retries.count).toBe(0);
 });
 
 test("the per-try timeout (max_interval) runs from the half-close: no response headers by then is the router's 504, Unavailable", async () => {
@@ -250,4 +279,42 @@ test("a per-try timeout is retried on reset; none once the response headers came
   expect(h.caller).toEqual([]);
   expect(h.counter("upstream_rq_per_try_timeout")).toBe(1);
   expect(h.counter("upstream_rq_retry")).toBe(1);
+});
+
+test("an attempt dropped above its write buffer's high watermark resumes the caller: the retry starts below it (Envoy's UpstreamRequest::cleanUp)", async () => {
+  const h = harness(policy("unavailable"));
+  h.connect(0);
+  h.attempts[0]!.callbacks.onUpstreamAboveWriteBufferHighWatermark();
+  expect(h.stream.aboveWriteBufferHighWatermark).toBe(true);
+  h.attempts[0]!.callbacks.decodeHeaders(trailersOnly(14), true);
+  expect(h.caller).toEqual(["above", "below"]);
+  expect(h.stream.aboveWriteBufferHighWatermark).toBe(false);
+  // The dropped attempt's late watermark events are not the call's.
+  h.attempts[0]!.callbacks.onUpstreamAboveWriteBufferHighWatermark();
+  expect(h.stream.aboveWriteBufferHighWatermark).toBe(false);
+  await h.runtime.settle(500);
+  h.connect(1);
+  expect(h.stream.aboveWriteBufferHighWatermark).toBe(false);
+  expect(h.caller).toEqual(["above", "below"]);
+});
+
+test("a reset above the high watermark, retried, resumes the caller too", () => {
+  const h = harness(policy("reset"));
+  h.connect(0);
+  h.attempts[0]!.callbacks.onUpstreamAboveWriteBufferHighWatermark();
+  h.attempts[0]!.callbacks.onUpstreamReset(StreamResetReason.RemoteReset, "");
+  expect(h.caller).toEqual(["above", "below"]);
+  expect(h.stream.aboveWriteBufferHighWatermark).toBe(false);
+});
+
+test("x-envoy-expected-rq-timeout-ms: the per-try timeout on every attempt (Envoy's async client router does not suppress its headers); none without one", async () => {
+  const h = harness({ ...policy("reset"), perTryTimeoutMs: 1000 });
+  h.connect(0);
+  h.attempts[0]!.callbacks.onUpstreamReset(StreamResetReason.RemoteReset, "");
+  await h.runtime.settle(1000);
+  h.connect(1);
+  expect(h.expectedTimeouts).toEqual(["1000", "1000"]);
+  const none = harness(policy("reset"));
+  none.connect(0);
+  expect(none.expectedTimeouts).toEqual([undefined]);
 });
