@@ -55,6 +55,8 @@ interface Setup {
   authzStatus?: number;
   /** More of the route's fields (its typed_per_filter_config). */
   routeExtra?: Record<string, unknown>;
+  /** More of the route action's fields (its retry_policy). */
+  routeAction?: Record<string, unknown>;
 }
 
 async function start(setup: Setup): Promise<void> {
@@ -65,7 +67,7 @@ async function start(setup: Setup): Promise<void> {
   const config = httpProxyConfig({
     listenPort: PROXY,
     clusters: { backend: [BACKEND], shadow: [SHADOW], authz: [AUTHZ] },
-    routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend", request_mirror_policies: [{ cluster: "shadow" }] }, ...setup.routeExtra } }],
+    routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend", request_mirror_policies: [{ cluster: "shadow" }], ...setup.routeAction }, ...setup.routeExtra } }],
   }) as { static_resources: { listeners: { filter_chains: { filters: { typed_config: { http_filters: unknown[] } }[] }[] }[]; clusters: { name: string }[] } };
   for (const cluster of config.static_resources.clusters) {
     const filters = setup.filters[cluster.name as keyof Setup["filters"]];
@@ -163,7 +165,7 @@ function response(path: string): { status: number; text: string; headers: Record
 const counter = (name: string) => (server.stats.get(name) as { value: number } | undefined)?.value;
 
 describe("lua and rbac as upstream HTTP filters", () => {
-  test("lua upstream: the origin sees the header the request script added, the client the response script's; respond() answers as the upstream would (the router's response); errors count under the cluster", async () => {
+  test("lua upstream: the origin sees the header the request script added, the client the response script's; respond() is the stream's local reply; errors count under the cluster", async () => {
     await start({ filters: { backend: [LUA, CODEC] } });
     const ok = response("/l");
     expect(ok.status).toBe(200);
@@ -175,13 +177,39 @@ describe("lua and rbac as upstream HTTP filters", () => {
     expect(replied.status).toBe(418);
     expect(replied.text).toBe("lua upstream");
     expect(seen.backend).toHaveLength(1);
-    // The router took it as the upstream's answer (Envoy's Lua respond() is encodeHeaders, which
-    // upstream goes to the router as the response); the attempt's unused stream is not left behind.
-    expect(counter("cluster.backend.upstream_rq_418")).toBe(1);
+    // Envoy's Lua respond() is sendLocalReply: upstream, the downstream stream's local reply,
+    // never the upstream's answer (no upstream_rq_418); the attempt's unused stream is not left behind.
+    expect(counter("cluster.backend.upstream_rq_418")).toBeUndefined();
     expect(counter("cluster.backend.upstream_rq_active")).toBe(0);
     expect(response("/error").status).toBe(200);
     expect(counter("cluster.backend.lua.errors")).toBe(1);
     expect(counter("http.ingress_http.lua.errors")).toBeUndefined();
+  });
+
+  test("lua upstream respond() is a local reply (Envoy's sendLocalReply): not retried on its status, not counted as the upstream's answer, no host or outlier charge; the script's headers reach the client", async () => {
+    const respond = {
+      name: "envoy.filters.http.lua",
+      typed_config: {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+        default_source_code: { inline_string: "function envoy_on_request(h) h:respond({[':status'] = '503', ['x-r'] = '1'}, 'lua said') end" },
+      },
+    };
+    await start({
+      filters: { backend: [respond, CODEC] },
+      routeAction: { retry_policy: { retry_on: "5xx,retriable-status-codes", retriable_status_codes: [503], num_retries: 2 } },
+    });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/r");
+    runtime.runUntilIdle();
+    const reply = client.responses[0]!;
+    expect(reply.status).toBe(503);
+    expect(reply.text()).toBe("lua said");
+    expect(reply.get("x-r")).toBe("1");
+    expect(seen.backend).toHaveLength(0);
+    expect(counter("cluster.backend.upstream_rq_retry")).toBeFalsy();
+    expect(counter("cluster.backend.upstream_rq_503")).toBeUndefined();
+    expect(counter("cluster.backend.upstream_rq_5xx")).toBeFalsy();
+    expect(counter("cluster.backend.upstream_rq_active")).toBe(0);
   });
 
   test("lua upstream with a route's own source_code (LuaPerRoute under the upstream filter's name, no Lua filter downstream): the route's script runs", async () => {
