@@ -55,6 +55,8 @@ interface Setup {
   authzStatus?: number;
   /** More of the route's fields (its typed_per_filter_config). */
   routeExtra?: Record<string, unknown>;
+  /** An HCM file access log to stdout with this format. */
+  accessLog?: string;
   /** More of the route action's fields (its retry_policy). */
   routeAction?: Record<string, unknown>;
 }
@@ -83,6 +85,16 @@ async function start(setup: Setup): Promise<void> {
     typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz", http_service: { server_uri: { uri: "http://authz", cluster: "authz", timeout: "0.5s" } }, ...setup.extAuthz },
   };
   hcm.http_filters = authz ? [authz, router] : [router];
+  if (setup.accessLog !== undefined) {
+    Object.assign(hcm, {
+      access_log: [
+        {
+          name: "envoy.access_loggers.file",
+          typed_config: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog", path: "/dev/stdout", log_format: { text_format_source: { inline_string: setup.accessLog } } },
+        },
+      ],
+    });
+  }
   server = await startProxy(runtime, config);
 }
 
@@ -233,6 +245,17 @@ describe("lua and rbac as upstream HTTP filters", () => {
     expect(seen.backend!.map((r) => r.path)).toEqual(["/public"]);
     expect(counter("cluster.backend.rbac.denied")).toBe(1);
     expect(counter("cluster.backend.rbac.allowed")).toBe(1);
+  });
+
+  test("rbac upstream's decision is dynamic metadata under envoy.filters.http.upstream_rbac (Envoy's DynamicMetadataKey), not the downstream RBAC filter's namespace", async () => {
+    await start({
+      filters: { backend: [rbac("DENY"), CODEC] },
+      accessLog: "%DYNAMIC_METADATA(envoy.filters.http.upstream_rbac:enforced_engine_result)% %DYNAMIC_METADATA(envoy.filters.http.upstream_rbac:enforced_effective_policy_id)% %DYNAMIC_METADATA(envoy.filters.http.rbac)% %RESPONSE_CODE%\n",
+    });
+    expect(response("/admin/x").status).toBe(403);
+    expect(response("/public").status).toBe(200);
+    await runtime.settle(1000);
+    expect(runtime.stdoutText).toBe("denied deny-admin - 403\nallowed - - 200\n");
   });
 
   test("rbac upstream on an async request (a mirror) judges nothing: there is no downstream connection (Envoy's skips it)", async () => {

@@ -19,9 +19,19 @@
  */
 import type { RequestHeaders } from "../message.ts";
 import { FilterHeadersStatus } from "../filter.ts";
-import { RbacFilter } from "./rbac.ts";
+import { RbacFilter, type RbacFilterConfig } from "./rbac.ts";
+
+/**
+ * Envoy's upstream_rbac_filter.h DynamicMetadataKey: the decision's dynamic metadata, apart
+ * from a downstream RBAC filter's (envoy.filters.http.rbac) on the same stream.
+ */
+export const UPSTREAM_RBAC_METADATA_NAMESPACE = "envoy.filters.http.upstream_rbac";
 
 export class UpstreamRbacFilter extends RbacFilter {
+  constructor(config: RbacFilterConfig) {
+    super(config, UPSTREAM_RBAC_METADATA_NAMESPACE);
+  }
+
   override decodeHeaders(headers: RequestHeaders, endStream: boolean): FilterHeadersStatus {
     // The async client's stream (async-upstream-filters.ts) has no downstream connection.
     if (this.callbacks.downstreamRemoteAddress === undefined) return FilterHeadersStatus.Continue;
