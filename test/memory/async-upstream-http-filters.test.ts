@@ -258,6 +258,29 @@ describe("lua and rbac as upstream HTTP filters", () => {
     expect(runtime.stdoutText).toBe("denied deny-admin - 403\nallowed - - 200\n");
   });
 
+  test("rbac upstream judges the request as the router wrote it, at host selection, before any upstream filter's decodeHeaders (Envoy's onHostSelected): a header_mutation before it removing the header does not let the request by", async () => {
+    const removeBlock = {
+      name: "envoy.filters.http.header_mutation",
+      typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation", mutations: { request_mutations: [{ remove: "x-block" }] } },
+    };
+    const denyBlock = {
+      name: "envoy.filters.http.rbac",
+      typed_config: {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
+        rules: { action: "DENY", policies: { block: { permissions: [{ header: { name: "x-block", present_match: true } }], principals: [{ any: true }] } } },
+      },
+    };
+    await start({ filters: { backend: [removeBlock, denyBlock, CODEC] } });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/x", { headers: { "x-block": "1" } });
+    client.request("GET", "/y");
+    runtime.runUntilIdle();
+    expect(client.responses.map((r) => r.status)).toEqual([403, 200]);
+    expect(seen.backend!.map((r) => r.path)).toEqual(["/y"]);
+    expect(counter("cluster.backend.rbac.denied")).toBe(1);
+    expect(counter("cluster.backend.rbac.allowed")).toBe(1);
+  });
+
   test("rbac upstream on an async request (a mirror) judges nothing: there is no downstream connection (Envoy's skips it)", async () => {
     await start({ filters: { shadow: [rbac("ALLOW"), CODEC] } });
     // ALLOW only /admin: the routed request is not judged by the shadow's chain, the copy is not judged at all.
