@@ -55,6 +55,8 @@ interface Setup {
   authzStatus?: number;
   /** More of the route's fields (its typed_per_filter_config). */
   routeExtra?: Record<string, unknown>;
+  /** HTTP filters of the HCM's before the router (and ext_authz). */
+  downstream?: unknown[];
   /** An HCM file access log to stdout with this format. */
   accessLog?: string;
   /** More of the route action's fields (its retry_policy). */
@@ -84,7 +86,7 @@ async function start(setup: Setup): Promise<void> {
     name: "envoy.filters.http.ext_authz",
     typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz", http_service: { server_uri: { uri: "http://authz", cluster: "authz", timeout: "0.5s" } }, ...setup.extAuthz },
   };
-  hcm.http_filters = authz ? [authz, router] : [router];
+  hcm.http_filters = [...(setup.downstream ?? []), ...(authz ? [authz] : []), router];
   if (setup.accessLog !== undefined) {
     Object.assign(hcm, {
       access_log: [
@@ -177,6 +179,37 @@ function response(path: string): { status: number; text: string; headers: Record
 const counter = (name: string) => (server.stats.get(name) as { value: number } | undefined)?.value;
 
 describe("lua and rbac as upstream HTTP filters", () => {
+  test("a local reply to an async gRPC request (Lua httpCall) carries the body as a percent-encoded grpc-message (Envoy's Utility::sendLocalReply)", async () => {
+    const caller = {
+      name: "envoy.filters.http.lua",
+      typed_config: {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+        default_source_code: {
+          inline_string: [
+            "function envoy_on_request(h)",
+            "  local headers = h:httpCall('authz', {[':method'] = 'POST', [':path'] = '/svc/M', [':authority'] = 'authz', ['content-type'] = 'application/grpc'}, '', 1000)",
+            "  h:respond({[':status'] = '200', ['x-grpc-status'] = tostring(headers['grpc-status']), ['x-grpc-message'] = tostring(headers['grpc-message'])}, '')",
+            "end",
+          ].join("\n"),
+        },
+      },
+    };
+    const refuse = {
+      name: "envoy.filters.http.lua",
+      typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua", default_source_code: { inline_string: "function envoy_on_request(h) h:respond({[':status'] = '403'}, '100% refused') end" } },
+    };
+    await start({ filters: { authz: [refuse, CODEC] }, downstream: [caller] });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/g");
+    runtime.runUntilIdle();
+    const reply = client.responses[0]!;
+    expect(reply.status).toBe(200);
+    expect(reply.get("x-grpc-status")).toBe("7");
+    expect(reply.get("x-grpc-message")).toBe("100%25 refused");
+    expect(seen.authz).toHaveLength(0);
+  });
+
+
   test("lua upstream: the origin sees the header the request script added, the client the response script's; respond() is the stream's local reply; errors count under the cluster", async () => {
     await start({ filters: { backend: [LUA, CODEC] } });
     const ok = response("/l");
