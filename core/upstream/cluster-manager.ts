@@ -474,6 +474,23 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
     await this.startCluster(cluster, eventLog);
   }
 
+  /**
+   * A CDS update's cluster's upstream HTTP filters, made before the update is taken: Envoy
+   * builds a cluster's filter factories when it makes the cluster (ClusterInfoImpl's
+   * http_filter_factories_), so a Lua script that does not compile throws there and the update
+   * is rejected (update_rejected) — not ACKed, to fail only while warming. The made configs are
+   * kept (per config object) for the warming that follows.
+   */
+  async prepareUpdateCode(config: ClusterConfig): Promise<void> {
+    if (config.upstreamHttpFilters === undefined || config.upstreamHttpFilters.length === 0) return;
+    try {
+      await loadClusterCode(config);
+      await this.prepareClusterCode?.(config);
+    } catch (err) {
+      throw new Error(`cluster '${config.name}': ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
   /** Load the code `cluster`'s pools (HTTP/2, mixed), upstream HTTP filters and checks (health checkers, outlier detection) need, if not in yet. */
   private async loadCode(cluster: Cluster): Promise<void> {
     try {

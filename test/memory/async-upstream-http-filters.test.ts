@@ -55,6 +55,12 @@ interface Setup {
   authzStatus?: number;
   /** More of the route's fields (its typed_per_filter_config). */
   routeExtra?: Record<string, unknown>;
+  /** HTTP filters of the HCM's before the router (and ext_authz). */
+  downstream?: unknown[];
+  /** An HCM file access log to stdout with this format. */
+  accessLog?: string;
+  /** More of the route action's fields (its retry_policy). */
+  routeAction?: Record<string, unknown>;
 }
 
 async function start(setup: Setup): Promise<void> {
@@ -65,7 +71,7 @@ async function start(setup: Setup): Promise<void> {
   const config = httpProxyConfig({
     listenPort: PROXY,
     clusters: { backend: [BACKEND], shadow: [SHADOW], authz: [AUTHZ] },
-    routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend", request_mirror_policies: [{ cluster: "shadow" }] }, ...setup.routeExtra } }],
+    routes: [{ match: { prefix: "/" }, action: { route: { cluster: "backend", request_mirror_policies: [{ cluster: "shadow" }], ...setup.routeAction }, ...setup.routeExtra } }],
   }) as { static_resources: { listeners: { filter_chains: { filters: { typed_config: { http_filters: unknown[] } }[] }[] }[]; clusters: { name: string }[] } };
   for (const cluster of config.static_resources.clusters) {
     const filters = setup.filters[cluster.name as keyof Setup["filters"]];
@@ -80,7 +86,17 @@ async function start(setup: Setup): Promise<void> {
     name: "envoy.filters.http.ext_authz",
     typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz", http_service: { server_uri: { uri: "http://authz", cluster: "authz", timeout: "0.5s" } }, ...setup.extAuthz },
   };
-  hcm.http_filters = authz ? [authz, router] : [router];
+  hcm.http_filters = [...(setup.downstream ?? []), ...(authz ? [authz] : []), router];
+  if (setup.accessLog !== undefined) {
+    Object.assign(hcm, {
+      access_log: [
+        {
+          name: "envoy.access_loggers.file",
+          typed_config: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog", path: "/dev/stdout", log_format: { text_format_source: { inline_string: setup.accessLog } } },
+        },
+      ],
+    });
+  }
   server = await startProxy(runtime, config);
 }
 
@@ -163,7 +179,38 @@ function response(path: string): { status: number; text: string; headers: Record
 const counter = (name: string) => (server.stats.get(name) as { value: number } | undefined)?.value;
 
 describe("lua and rbac as upstream HTTP filters", () => {
-  test("lua upstream: the origin sees the header the request script added, the client the response script's; respond() answers as the upstream would (the router's response); errors count under the cluster", async () => {
+  test("a local reply to an async gRPC request (Lua httpCall) carries the body as a percent-encoded grpc-message (Envoy's Utility::sendLocalReply)", async () => {
+    const caller = {
+      name: "envoy.filters.http.lua",
+      typed_config: {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+        default_source_code: {
+          inline_string: [
+            "function envoy_on_request(h)",
+            "  local headers = h:httpCall('authz', {[':method'] = 'POST', [':path'] = '/svc/M', [':authority'] = 'authz', ['content-type'] = 'application/grpc'}, '', 1000)",
+            "  h:respond({[':status'] = '200', ['x-grpc-status'] = tostring(headers['grpc-status']), ['x-grpc-message'] = tostring(headers['grpc-message'])}, '')",
+            "end",
+          ].join("\n"),
+        },
+      },
+    };
+    const refuse = {
+      name: "envoy.filters.http.lua",
+      typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua", default_source_code: { inline_string: "function envoy_on_request(h) h:respond({[':status'] = '403'}, '100% refused') end" } },
+    };
+    await start({ filters: { authz: [refuse, CODEC] }, downstream: [caller] });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/g");
+    runtime.runUntilIdle();
+    const reply = client.responses[0]!;
+    expect(reply.status).toBe(200);
+    expect(reply.get("x-grpc-status")).toBe("7");
+    expect(reply.get("x-grpc-message")).toBe("100%25 refused");
+    expect(seen.authz).toHaveLength(0);
+  });
+
+
+  test("lua upstream: the origin sees the header the request script added, the client the response script's; respond() is the stream's local reply; errors count under the cluster", async () => {
     await start({ filters: { backend: [LUA, CODEC] } });
     const ok = response("/l");
     expect(ok.status).toBe(200);
@@ -175,13 +222,39 @@ describe("lua and rbac as upstream HTTP filters", () => {
     expect(replied.status).toBe(418);
     expect(replied.text).toBe("lua upstream");
     expect(seen.backend).toHaveLength(1);
-    // The router took it as the upstream's answer (Envoy's Lua respond() is encodeHeaders, which
-    // upstream goes to the router as the response); the attempt's unused stream is not left behind.
-    expect(counter("cluster.backend.upstream_rq_418")).toBe(1);
+    // Envoy's Lua respond() is sendLocalReply: upstream, the downstream stream's local reply,
+    // never the upstream's answer (no upstream_rq_418); the attempt's unused stream is not left behind.
+    expect(counter("cluster.backend.upstream_rq_418")).toBeUndefined();
     expect(counter("cluster.backend.upstream_rq_active")).toBe(0);
     expect(response("/error").status).toBe(200);
     expect(counter("cluster.backend.lua.errors")).toBe(1);
     expect(counter("http.ingress_http.lua.errors")).toBeUndefined();
+  });
+
+  test("lua upstream respond() is a local reply (Envoy's sendLocalReply): not retried on its status, not counted as the upstream's answer, no host or outlier charge; the script's headers reach the client", async () => {
+    const respond = {
+      name: "envoy.filters.http.lua",
+      typed_config: {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+        default_source_code: { inline_string: "function envoy_on_request(h) h:respond({[':status'] = '503', ['x-r'] = '1'}, 'lua said') end" },
+      },
+    };
+    await start({
+      filters: { backend: [respond, CODEC] },
+      routeAction: { retry_policy: { retry_on: "5xx,retriable-status-codes", retriable_status_codes: [503], num_retries: 2 } },
+    });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/r");
+    runtime.runUntilIdle();
+    const reply = client.responses[0]!;
+    expect(reply.status).toBe(503);
+    expect(reply.text()).toBe("lua said");
+    expect(reply.get("x-r")).toBe("1");
+    expect(seen.backend).toHaveLength(0);
+    expect(counter("cluster.backend.upstream_rq_retry")).toBeFalsy();
+    expect(counter("cluster.backend.upstream_rq_503")).toBeUndefined();
+    expect(counter("cluster.backend.upstream_rq_5xx")).toBeFalsy();
+    expect(counter("cluster.backend.upstream_rq_active")).toBe(0);
   });
 
   test("lua upstream with a route's own source_code (LuaPerRoute under the upstream filter's name, no Lua filter downstream): the route's script runs", async () => {
@@ -203,6 +276,40 @@ describe("lua and rbac as upstream HTTP filters", () => {
     expect(seen.backend).toEqual([]);
     expect(response("/public").status).toBe(200);
     expect(seen.backend!.map((r) => r.path)).toEqual(["/public"]);
+    expect(counter("cluster.backend.rbac.denied")).toBe(1);
+    expect(counter("cluster.backend.rbac.allowed")).toBe(1);
+  });
+
+  test("rbac upstream's decision is dynamic metadata under envoy.filters.http.upstream_rbac (Envoy's DynamicMetadataKey), not the downstream RBAC filter's namespace", async () => {
+    await start({
+      filters: { backend: [rbac("DENY"), CODEC] },
+      accessLog: "%DYNAMIC_METADATA(envoy.filters.http.upstream_rbac:enforced_engine_result)% %DYNAMIC_METADATA(envoy.filters.http.upstream_rbac:enforced_effective_policy_id)% %DYNAMIC_METADATA(envoy.filters.http.rbac)% %RESPONSE_CODE%\n",
+    });
+    expect(response("/admin/x").status).toBe(403);
+    expect(response("/public").status).toBe(200);
+    await runtime.settle(1000);
+    expect(runtime.stdoutText).toBe("denied deny-admin - 403\nallowed - - 200\n");
+  });
+
+  test("rbac upstream judges the request as the router wrote it, at host selection, before any upstream filter's decodeHeaders (Envoy's onHostSelected): a header_mutation before it removing the header does not let the request by", async () => {
+    const removeBlock = {
+      name: "envoy.filters.http.header_mutation",
+      typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation", mutations: { request_mutations: [{ remove: "x-block" }] } },
+    };
+    const denyBlock = {
+      name: "envoy.filters.http.rbac",
+      typed_config: {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
+        rules: { action: "DENY", policies: { block: { permissions: [{ header: { name: "x-block", present_match: true } }], principals: [{ any: true }] } } },
+      },
+    };
+    await start({ filters: { backend: [removeBlock, denyBlock, CODEC] } });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/x", { headers: { "x-block": "1" } });
+    client.request("GET", "/y");
+    runtime.runUntilIdle();
+    expect(client.responses.map((r) => r.status)).toEqual([403, 200]);
+    expect(seen.backend!.map((r) => r.path)).toEqual(["/y"]);
     expect(counter("cluster.backend.rbac.denied")).toBe(1);
     expect(counter("cluster.backend.rbac.allowed")).toBe(1);
   });

@@ -32,7 +32,7 @@ import { StreamInfo } from "../stream-info.ts";
 import { StreamResetReason } from "../stream-reset-reason.ts";
 import { approximateNow } from "../../event/dispatch-scope.ts";
 import { StreamAccessLogContext } from "../conn-manager/stream-access-log-context.ts";
-import { httpToGrpcStatus, isGrpcRequestHeaders } from "../grpc-common.ts";
+import { httpToGrpcStatus, isGrpcRequestHeaders, percentEncodeGrpcMessage } from "../grpc-common.ts";
 import { latin1Encode } from "../../util/latin1.ts";
 import { UpstreamFilterManager, type UpstreamFilterChainSink, type UpstreamFilterStream } from "./upstream-filter-manager.ts";
 import { selectUpstreamHttpFilterChain, type UpstreamHttpFilterChain } from "./upstream-http-filter-factories.ts";
@@ -200,7 +200,8 @@ export class AsyncUpstreamFilters implements UpstreamCallbacks, UpstreamFilterCh
       headers = new ResponseHeaders(200);
       headers.set("content-type", "application/grpc");
       headers.set("grpc-status", String(grpcStatus ?? httpToGrpcStatus(status)));
-      if (body !== "") headers.set("grpc-message", body);
+      // The gRPC wire's percent-encoding (Utility::sendLocalReply, as filter-manager.ts's local reply).
+      if (body !== "") headers.set("grpc-message", percentEncodeGrpcMessage(body));
       bytes = new Uint8Array(0);
     } else {
       headers = new ResponseHeaders(status);

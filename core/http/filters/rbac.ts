@@ -90,7 +90,11 @@ export class RbacFilter implements StreamDecoderFilter, RbacInput {
   protected callbacks: DecoderFilterCallbacks = UNBOUND_DECODER_FILTER_CALLBACKS;
   headers: RequestHeaders | undefined;
 
-  constructor(protected readonly config: RbacFilterConfig) {}
+  constructor(
+    protected readonly config: RbacFilterConfig,
+    /** Where the decision's dynamic metadata goes: the upstream filter's is its own (upstream-rbac.ts). */
+    private readonly metadataNamespace: string = RBAC_METADATA_NAMESPACE,
+  ) {}
 
   setDecoderFilterCallbacks(callbacks: DecoderFilterCallbacks): void {
     this.callbacks = callbacks;
@@ -139,14 +143,14 @@ export class RbacFilter implements StreamDecoderFilter, RbacInput {
       metadata[rules.shadowResultKey] = shadow.allowed ? "allowed" : "denied";
     }
     if (engine === undefined) {
-      this.callbacks.streamInfo.adoptDynamicMetadata(RBAC_METADATA_NAMESPACE, metadata);
+      this.callbacks.streamInfo.adoptDynamicMetadata(this.metadataNamespace, metadata);
       return FilterHeadersStatus.Continue;
     }
     const decision = engine.evaluate(this);
     this.logHint(decision);
     if (decision.effectivePolicyId !== "") metadata[rules.enforcedPolicyKey] = decision.effectivePolicyId;
     metadata[rules.enforcedResultKey] = decision.allowed ? "allowed" : "denied";
-    this.callbacks.streamInfo.adoptDynamicMetadata(RBAC_METADATA_NAMESPACE, metadata);
+    this.callbacks.streamInfo.adoptDynamicMetadata(this.metadataNamespace, metadata);
     if (decision.allowed) {
       config.allowed.inc();
       return FilterHeadersStatus.Continue;

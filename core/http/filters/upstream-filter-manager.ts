@@ -43,6 +43,12 @@ export interface UpstreamFilterChainSink {
   onFilteredUpgradeData(data: Uint8Array, endStream: boolean): void;
 }
 
+/** An upstream filter told of the attempt's host before the chain decodes the request (Envoy's onHostSelected). */
+export interface UpstreamHostSelectedFilter {
+  /** `headers`: the request as the router wrote it, before any upstream filter changed it. */
+  onHostSelected(headers: RequestHeaders): void;
+}
+
 const UPSTREAM_CODEC_NAME = "envoy.filters.http.upstream_codec";
 
 /**
@@ -97,6 +103,13 @@ export class UpstreamFilterManager extends FilterManager implements UpstreamStre
 
   encodeHeaders(headers: RequestHeaders, endStream: boolean): void {
     (this.callbacks as UpstreamFilterManagerCallbacks).requestHeaders = headers;
+    // Envoy's upstream filters hear of the chosen host before any of them decodes the request
+    // (upstream RBAC judges there, upstream_rbac_filter.cc onHostSelected, on the request the
+    // router wrote): polyvoy's chain is made with the connection, so that is now.
+    for (const entry of this.decoderFilters) {
+      (entry.handle as Partial<UpstreamHostSelectedFilter>).onHostSelected?.(headers);
+      if (this.destroyed) return;
+    }
     this.decodeHeaders(headers, endStream);
   }
   encodeData(data: Uint8Array, endStream: boolean): void {
@@ -126,8 +139,8 @@ export class UpstreamFilterManager extends FilterManager implements UpstreamStre
 
   /**
    * The response past the filters ended: the filters are done. When it was not the
-   * connection's — a filter answered itself, as Lua's respond() does with encodeHeaders, which
-   * upstream the router takes for the upstream's response — the connection's stream, given
+   * connection's — a filter answered itself with encodeHeaders, which upstream the router
+   * takes for the upstream's response — the connection's stream, given
    * to this attempt and never finished, is reset rather than left in the pool's counts.
    */
   complete(): void {

@@ -28,7 +28,7 @@ import type { TlsSession } from "../../../port.ts";
 import { RequestHeaders, ResponseHeaders } from "../../message.ts";
 import type { BodyBuffer } from "../../body-buffer.ts";
 import { EMPTY_BYTES } from "../../../util/bytes.ts";
-import { latin1Encode } from "../../../util/latin1.ts";
+import { latin1Decode, latin1Encode } from "../../../util/latin1.ts";
 import { formatAddress } from "../../../network/address.ts";
 import { encodeBase64 } from "../../../util/base64.ts";
 import { filterStatsScope, type HttpFilterChainContext } from "../http-filter-registry.ts";
@@ -58,6 +58,8 @@ export class LuaFilterConfig {
   readonly codes = new Map<string, LuaCode>();
   readonly stats: LuaFilterStats;
   readonly log: ComponentLogger;
+  /** The filter runs in an upstream chain (a cluster's http_filters, the router's upstream_http_filters). */
+  readonly isUpstream: boolean;
   /** httpCall()'s client, made at the first call. */
   private client: AsyncClient | undefined;
 
@@ -69,6 +71,7 @@ export class LuaFilterConfig {
     modules: Awaited<ReturnType<typeof resolveModules>>,
   ) {
     this.log = server.log.component("lua");
+    this.isUpstream = chain.upstream === true;
     // Envoy (lua_filter.cc generateStats): `<hcm prefix>lua.<stat_prefix>`; upstream, the chain's
     // scope's (`cluster.<name>.lua.…`: the UpstreamLuaFilterConfig gets its owner's stats_prefix, envoyproxy/envoy#45987).
     this.stats = new LuaFilterStats(server, sanitizeStatsPrefix(`${filterStatsScope(chain)}lua.${config.statPrefix === "" ? "" : `${config.statPrefix}.`}`));
@@ -1134,6 +1137,17 @@ export class LuaFilter implements StreamFilter {
   /** respond(): Envoy's DecoderCallbacks::respond, response code details lua_response. */
   sendReply(headers: ResponseHeaders, body: Uint8Array | undefined): void {
     const callbacks = this.decoderCallbacks;
+    if (this.config.isUpstream) {
+      // Envoy's DecoderCallbacks::respond is sendLocalReply (lua_filter.cc, since
+      // envoyproxy/envoy#21310); upstream that is UpstreamRequestFilterManagerCallbacks::
+      // sendLocalReply, the downstream stream's local reply (AsyncStreamImpl's for an async
+      // request): never the upstream's answer — no retry, no upstream_rq_<code>, no host or
+      // outlier-detection charge. The script's headers are added to the reply's (modify_headers).
+      const extra = headers.entries().filter(([name]) => name !== ":status");
+      const text = body === undefined ? "" : latin1Decode(body, 0, body.byteLength);
+      callbacks.sendLocalReply(headers.status, text, "lua_response", undefined, extra);
+      return;
+    }
     callbacks.streamInfo.responseCodeDetails = "lua_response";
     callbacks.encodeHeaders(headers, body === undefined);
     if (body !== undefined && this.request !== undefined) callbacks.encodeData(body, true);
