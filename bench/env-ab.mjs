@@ -12,7 +12,8 @@
 //   --variant JSON            {"name", "env": {…}, "args": [runtime flags before the script],
 //                             "root": a copy of another build's bin/, dist/ and package.json}; repeatable
 //   --scenarios a,b           throughput scenarios (default get-64c,body-1m,upload-1m; postgres and
-//                             postgres-filter add the PostgreSQL origin and listeners)
+//                             postgres-filter add the PostgreSQL origin and listeners, kafka and
+//                             kafka-filter the Kafka ones)
 //   --rounds N --seconds S --warmup S   (default 3, 5, 2)
 //   --no-build                (dist/ is already built from this tree)
 import { join } from "node:path";
@@ -20,10 +21,10 @@ import { writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import os from "node:os";
 import { loadTools } from "./lib/load.mjs";
-import { startOrigin, startPostgresOrigin } from "./lib/origin.mjs";
+import { startKafkaOrigin, startOrigin, startPostgresOrigin } from "./lib/origin.mjs";
 import { THROUGHPUT, fmt, measureThroughput } from "./lib/scenarios.mjs";
 import { BIN, Proc, ROOT, cpuPlan, nofileHardLimit, run, waitReady, wrapped, freePort } from "./lib/system.mjs";
-import { polyvoyConfig, withPostgresListeners } from "./lib/targets.mjs";
+import { polyvoyConfig, withKafkaListeners, withPostgresListeners } from "./lib/targets.mjs";
 import { median } from "./lib/report.mjs";
 
 function parse(argv) {
@@ -68,7 +69,7 @@ const log = (line) => console.log(line);
 const settings = { runs: 1, seconds: o.seconds, warmupSeconds: o.warmup, pauseMs: 300, scenarios: new Set(o.scenarios) };
 const started = new Set();
 const workDir = mkdtempSync(join(tmpdir(), "polyvoy-env-ab-"));
-const ctx = { settings, cpu: cpuPlan(), tools: loadTools(), nofile: nofileHardLimit(), workDir, origin: null, postgresOrigin: null };
+const ctx = { settings, cpu: cpuPlan(), tools: loadTools(), nofile: nofileHardLimit(), workDir, origin: null, postgresOrigin: null, kafkaOrigin: null };
 const loadBefore = os.loadavg()[0];
 
 async function main() {
@@ -79,6 +80,10 @@ async function main() {
   if (o.scenarios.some((id) => id.startsWith("postgres"))) {
     ctx.postgresOrigin = await startPostgresOrigin(ctx);
     started.add(ctx.postgresOrigin.proc);
+  }
+  if (o.scenarios.some((id) => id.startsWith("kafka"))) {
+    ctx.kafkaOrigin = await startKafkaOrigin(ctx);
+    started.add(ctx.kafkaOrigin.proc);
   }
   const runner = { node: [process.execPath, []], bun: [join(BIN, "bun"), []], deno: [join(BIN, "deno"), ["run", "-A"]] }[o.runtime];
   const results = Object.fromEntries(o.variants.map((v) => [v.name, {}]));
@@ -94,6 +99,11 @@ async function main() {
         ports.postgres = await freePort();
         ports["postgres-filter"] = await freePort();
         bootstrap = withPostgresListeners(bootstrap, ports, ctx.postgresOrigin.port);
+      }
+      if (ctx.kafkaOrigin) {
+        ports.kafka = await freePort();
+        ports["kafka-filter"] = await freePort();
+        bootstrap = withKafkaListeners(bootstrap, ports, ctx.kafkaOrigin.port);
       }
       writeFileSync(config, JSON.stringify(bootstrap));
       const argv = wrapped(ctx.cpu.proxy, runner[0], [...runner[1], ...variant.args, join(variant.root, "bin/polyvoy.js"), "-c", config, "--concurrency", "1"], ctx.nofile);

@@ -16,7 +16,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os, { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { loadTools, throughputRun } from "./lib/load.mjs";
-import { startExtProcProcessor, startGrpcOrigin, startOrigin, startPostgresOrigin, startTcpEchoOrigin } from "./lib/origin.mjs";
+import { startExtProcProcessor, startGrpcOrigin, startKafkaOrigin, startOrigin, startPostgresOrigin, startTcpEchoOrigin } from "./lib/origin.mjs";
 import { aggregate, renderMarkdown } from "./lib/report.mjs";
 import { PROTOCOL_SCENARIOS, THROUGHPUT, fmt, measureIdleMemory, measureLatency, measureThroughput } from "./lib/scenarios.mjs";
 import { mintBenchCertificate } from "./lib/tls.mjs";
@@ -270,7 +270,7 @@ async function main() {
     settings.idleConnections = idleMax;
   }
   const workDir = mkdtempSync(join(tmpdir(), "polyvoy-bench-"));
-  const ctx = { settings, cpu, tools, nofile, workDir, origin: null, grpcOrigin: null, postgresOrigin: null, tcpEchoOrigin: null, extProcProcessor: null, peerDepsNote: null, certificate: null };
+  const ctx = { settings, cpu, tools, nofile, workDir, origin: null, grpcOrigin: null, postgresOrigin: null, kafkaOrigin: null, tcpEchoOrigin: null, extProcProcessor: null, peerDepsNote: null, certificate: null };
   // The TLS scenarios' certificate (one, self-signed, for polyvoy and nginx alike), minted now.
   if (["https-get", "https-churn", "h2-tls-get"].some((id) => settings.scenarios.has(id))) ctx.certificate = mintBenchCertificate(workDir);
   if (PROTOCOL_SCENARIOS.some((id) => settings.scenarios.has(id)) && !tools.h2load) notes.push("h2load not found (apt-get install nghttp2-client): the HTTP/2 scenarios are not measured");
@@ -317,6 +317,16 @@ async function main() {
       log(`PostgreSQL origin: bench/peers/postgres-origin.mjs on 127.0.0.1:${ctx.postgresOrigin.port}`);
     } catch (error) {
       notes.push(`postgres, postgres-filter: not measured — ${error.message.split("\n")[0]}`);
+    }
+  }
+
+  if (settings.scenarios.has("kafka") || settings.scenarios.has("kafka-filter")) {
+    try {
+      ctx.kafkaOrigin = await startKafkaOrigin(ctx);
+      started.add(ctx.kafkaOrigin.proc);
+      log(`Kafka origin: bench/peers/kafka-origin.mjs on 127.0.0.1:${ctx.kafkaOrigin.port}`);
+    } catch (error) {
+      notes.push(`kafka, kafka-filter: not measured — ${error.message.split("\n")[0]}`);
     }
   }
 

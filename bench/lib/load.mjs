@@ -11,6 +11,7 @@ const CLIENT = join(BENCH, "load/http-client.mjs");
 const IDLE = join(BENCH, "load/idle-conns.mjs");
 const POSTGRES = join(BENCH, "load/postgres-client.mjs");
 const TCP = join(BENCH, "load/tcp-client.mjs");
+const KAFKA = join(BENCH, "load/kafka-client.mjs");
 
 export function loadTools() {
   const wrk = which("wrk");
@@ -21,7 +22,7 @@ export function loadTools() {
  * One closed-loop throughput run: `connections` keep-alive connections (or a new one per
  * request with `close`) for `seconds`. Resolves with {requests, duration_us, errors, latency_us}.
  */
-export async function throughputRun(ctx, { port, path, connections, seconds, method = "GET", uploadBytes = 0, close = false, host = "127.0.0.1", hostHeader, headers = [], bodyFile, tls = false, protocol, streams = 1, tcp }) {
+export async function throughputRun(ctx, { port, path, connections, seconds, method = "GET", uploadBytes = 0, close = false, host = "127.0.0.1", hostHeader, headers = [], bodyFile, tls = false, protocol, streams = 1, tcp, inFlight }) {
   if (protocol === "h2c" || protocol === "h2") return h2loadRun(ctx, { url: `${protocol === "h2" ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}${path}`, connections, streams, seconds, hostHeader, extra: headers.flatMap((h) => ["-H", h]) });
   // gRPC unary: h2c POSTs of the gRPC origin's one request (its file), as a gRPC client sends them.
   if (protocol === "grpc") {
@@ -30,6 +31,7 @@ export async function throughputRun(ctx, { port, path, connections, seconds, met
     return h2loadRun(ctx, { url: `http://${host}:${port}${path}`, connections, streams, seconds, hostHeader, extra: grpc });
   }
   if (protocol === "postgres" || protocol === "postgres-filter") return postgresRun(ctx, { port, host, connections, seconds });
+  if (protocol === "kafka" || protocol === "kafka-filter") return kafkaRun(ctx, { port, host, connections, seconds, inFlight });
   if (tcp) return tcpRun(ctx, { port, host, connections, seconds, mode: tcp });
   const scheme = tls || protocol === "https" ? "https" : "http";
   if (scheme === "https" && !ctx.tools.wrk) throw new Error("wrk not found: the bench's node client does not speak TLS");
@@ -93,6 +95,15 @@ async function postgresRun(ctx, { port, host, connections, seconds }) {
   const result = await run(argv, { timeoutMs: (seconds + 30) * 1000 });
   const line = result.stdout.split("\n").find((l) => l.startsWith("{"));
   if (!line) throw new Error(`the PostgreSQL client gave no result (exit ${result.code}): ${result.stderr.slice(-500)}`);
+  return JSON.parse(line);
+}
+
+/** One Kafka run (bench/load/kafka-client.mjs, on the load core): wrk's summary shape, responses matched by correlation id as requests. */
+async function kafkaRun(ctx, { port, host, connections, seconds, inFlight }) {
+  const argv = wrapped(ctx.cpu.load, process.execPath, [KAFKA, JSON.stringify({ port, host, connections, seconds, inFlight })], ctx.nofile);
+  const result = await run(argv, { timeoutMs: (seconds + 30) * 1000 });
+  const line = result.stdout.split("\n").find((l) => l.startsWith("{"));
+  if (!line) throw new Error(`the Kafka client gave no result (exit ${result.code}): ${result.stderr.slice(-500)}`);
   return JSON.parse(line);
 }
 

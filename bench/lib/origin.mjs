@@ -152,6 +152,23 @@ export async function startPostgresOrigin(ctx) {
   throw new Error(`the PostgreSQL origin did not start: ${proc.output.slice(-500)}`);
 }
 
+/**
+ * The Kafka scenarios' origin (bench/peers/kafka-origin.mjs: the protocol's framing over
+ * node:net, one Produce v9 response per request, by correlation id) on the load core.
+ */
+export async function startKafkaOrigin(ctx) {
+  const proc = new Proc("Kafka origin (bench/peers/kafka-origin.mjs)", wrapped(ctx.cpu.load, process.execPath, [join(BENCH, "peers/kafka-origin.mjs"), "0"], ctx.nofile));
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const match = /listening (\d+)/.exec(proc.output);
+    if (match) return { port: Number(match[1]), proc };
+    if (!proc.running) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await proc.stop();
+  throw new Error(`the Kafka origin did not start: ${proc.output.slice(-500)}`);
+}
+
 /** The TCP scenarios' echo origin (bench/peers/tcp-echo-origin.mjs), on the load core. */
 export async function startTcpEchoOrigin(ctx) {
   const proc = new Proc("TCP echo origin (bench/peers/tcp-echo-origin.mjs)", wrapped(ctx.cpu.load, process.execPath, [join(BENCH, "peers/tcp-echo-origin.mjs"), "0"], ctx.nofile));

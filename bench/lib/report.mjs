@@ -85,21 +85,32 @@ function errorsText(cell) {
 }
 
 /**
- * postgres_proxy's cost per target: queries/s with the filter over tcp_proxy alone (medians),
- * and the proxy's CPU time per query of each (less noisy on a shared machine).
+ * A protocol filter's cost per target: the `filtered` scenario's rate over the `alone` one's
+ * (tcp_proxy without the filter; medians), and the proxy's CPU time per request of each
+ * (less noisy on a shared machine). `unit` names the rate, `per` one request of it.
  */
-export function postgresFilterCost(doc, shown) {
+function filterCost(doc, shown, { filter, alone: aloneId, filtered: filteredId, unit, per }) {
   const cpu = (id, scenario) => median((doc.results[id]?.scenarios?.[scenario]?.samples ?? []).map((s) => s.cpuUsPerRequest).filter((v) => typeof v === "number"));
   const parts = [];
   for (const target of shown) {
-    const alone = doc.table.postgres?.[target.id]?.median;
-    const filtered = doc.table["postgres-filter"]?.[target.id]?.median;
+    const alone = doc.table[aloneId]?.[target.id]?.median;
+    const filtered = doc.table[filteredId]?.[target.id]?.median;
     if (typeof alone !== "number" || typeof filtered !== "number" || !alone) continue;
-    const [a, b] = [cpu(target.id, "postgres"), cpu(target.id, "postgres-filter")];
-    const cpuText = a !== null && b !== null ? `; CPU ${fmt(a)} → ${fmt(b)} µs/query, ${(b / a).toFixed(2)}×` : "";
-    parts.push(`${target.label} ${(filtered / alone).toFixed(2)}× (${fmt(alone)} → ${fmt(filtered)} queries/s${cpuText})`);
+    const [a, b] = [cpu(target.id, aloneId), cpu(target.id, filteredId)];
+    const cpuText = a !== null && b !== null ? `; CPU ${fmt(a)} → ${fmt(b)} µs/${per}, ${(b / a).toFixed(2)}×` : "";
+    parts.push(`${target.label} ${(filtered / alone).toFixed(2)}× (${fmt(alone)} → ${fmt(filtered)} ${unit}${cpuText})`);
   }
-  return `postgres_proxy's cost (with the filter ÷ tcp_proxy alone, medians): ${parts.length ? parts.join(", ") : "–"}.`;
+  return `${filter}'s cost (with the filter ÷ tcp_proxy alone, medians): ${parts.length ? parts.join(", ") : "–"}.`;
+}
+
+/** postgres_proxy's cost per target: queries/s and CPU per query, with the filter ÷ tcp_proxy alone. */
+export function postgresFilterCost(doc, shown) {
+  return filterCost(doc, shown, { filter: "postgres_proxy", alone: "postgres", filtered: "postgres-filter", unit: "queries/s", per: "query" });
+}
+
+/** kafka_broker's cost per target: requests/s and CPU per request, with the filter ÷ tcp_proxy alone. */
+export function kafkaFilterCost(doc, shown) {
+  return filterCost(doc, shown, { filter: "kafka_broker", alone: "kafka", filtered: "kafka-filter", unit: "requests/s", per: "request" });
 }
 
 /** The selected scenarios warmed until a count of requests (`warmupRequests`), as the Runs line names them. */
@@ -204,6 +215,7 @@ export function renderMarkdown(doc) {
       );
     }
     if (metric.id === "postgres-filter") lines.push("", postgresFilterCost(doc, shown));
+    if (metric.id === "kafka-filter") lines.push("", kafkaFilterCost(doc, shown));
     const scenario = THROUGHPUT.find((t) => t.id === metric.id);
     if (scenario?.baseline && ran.has(scenario.baseline)) lines.push("", baselineRatio(doc, shown, scenario));
     if ((metric.scenario === "latency" || metric.scenario === "latency-half") && row.direct?.median !== undefined) {

@@ -54,6 +54,14 @@ export const THROUGHPUT = [
   // Direct and polyvoy only (the peers are HTTP proxies).
   { id: "postgres", title: "PostgreSQL simple queries through tcp_proxy, 64 sessions", connections: 64, protocol: "postgres", unit: "queries/s" },
   { id: "postgres-filter", title: "PostgreSQL simple queries through postgres_proxy + tcp_proxy, 64 sessions", connections: 64, protocol: "postgres-filter", unit: "queries/s" },
+  // Kafka over tcp_proxy, to bench/peers/kafka-origin.mjs: each of 64 connections keeps 5
+  // Produce v9 requests (acks=1, one 64-byte record) in flight, as Kafka clients pipeline
+  // (bench/load/kafka-client.mjs), each answered by correlation id; through tcp_proxy alone and
+  // with kafka_broker before it (its framing both ways, the in-flight map by correlation id,
+  // per-API stats and the response-duration histogram): the filter's cost is the ratio of the
+  // two. Direct and polyvoy only (the peers are HTTP proxies).
+  { id: "kafka", title: "Kafka Produce requests through tcp_proxy, 64 connections, 5 in flight on each", connections: 64, inFlight: 5, protocol: "kafka", unit: "requests/s" },
+  { id: "kafka-filter", title: "Kafka Produce requests through kafka_broker + tcp_proxy, 64 connections, 5 in flight on each", connections: 64, inFlight: 5, protocol: "kafka-filter", unit: "requests/s" },
   // TCP bytes through tcp_proxy tunnelled over HTTP (tunneling_config), to an echo origin
   // (bench/peers/tcp-echo-origin.mjs) with bench/load/tcp-client.mjs. The tunnel is terminated
   // by a second listener of the same polyvoy (HCM, CONNECT with connect_config → tcp_proxy's
@@ -207,7 +215,7 @@ export async function measureThroughput(ctx, port, log, runs = ctx.settings.runs
     // A scenario in another protocol runs against the target's listener for it, if it has one.
     const scenarioPort = scenario.protocol ? ports[scenario.protocol] : port;
     if (scenarioPort === undefined) continue;
-    const params = { port: scenarioPort, path: scenario.path, connections: scenario.connections, method: scenario.method, uploadBytes: scenario.uploadBytes, close: scenario.close, protocol: scenario.protocol, streams: scenario.streams, tcp: scenario.tcp };
+    const params = { port: scenarioPort, path: scenario.path, connections: scenario.connections, method: scenario.method, uploadBytes: scenario.uploadBytes, close: scenario.close, protocol: scenario.protocol, streams: scenario.streams, tcp: scenario.tcp, inFlight: scenario.inFlight };
     const rss = pid ? rssSampler(pid) : null;
     try {
       const warmup = ctx.settings.warmupSeconds > 0 ? await warmUp(ctx, scenario, params) : undefined;

@@ -127,6 +127,31 @@ export function withPostgresListeners(config, ports, postgresPort) {
   return config;
 }
 
+/**
+ * polyvoyConfig with the Kafka scenarios' two listeners to the Kafka origin: tcp_proxy
+ * alone, and kafka_broker (no rewriting, no API key lists: the fields polyvoy accepts) before
+ * tcp_proxy.
+ */
+export function withKafkaListeners(config, ports, kafkaPort) {
+  const tcpProxy = {
+    name: "envoy.filters.network.tcp_proxy",
+    typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy", stat_prefix: "kafka_tcp", cluster: "kafka" },
+  };
+  const kafkaBroker = {
+    name: "envoy.filters.network.kafka_broker",
+    typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.network.kafka_broker.v3.KafkaBroker", stat_prefix: "bench" },
+  };
+  const listener = (name, port, filters) => ({ name, address: { socket_address: { address: "127.0.0.1", port_value: port } }, filter_chains: [{ filters }] });
+  config.static_resources.listeners.push(listener("kafka", ports.kafka, [tcpProxy]), listener("kafka-filter", ports["kafka-filter"], [kafkaBroker, tcpProxy]));
+  config.static_resources.clusters.push({
+    name: "kafka",
+    type: "STATIC",
+    connect_timeout: "1s",
+    load_assignment: { cluster_name: "kafka", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: kafkaPort } } } }] }] },
+  });
+  return config;
+}
+
 const TCP_PROXY = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy";
 const staticCluster = (name, port, extra = {}) => ({
   name,
@@ -387,10 +412,11 @@ export const TARGETS = [
     runtime: null,
     available: () => null,
     async start(ctx) {
-      // gRPC unary and PostgreSQL direct: to those origins themselves.
+      // gRPC unary, PostgreSQL and Kafka direct: to those origins themselves.
       const ports = {};
       if (ctx.grpcOrigin) ports.grpc = ctx.grpcOrigin.port;
       if (ctx.postgresOrigin) ports.postgres = ctx.postgresOrigin.port;
+      if (ctx.kafkaOrigin) ports.kafka = ctx.kafkaOrigin.port;
       // The TCP scenarios direct: to the echo origin (the tunnels have no direct counterpart).
       if (ctx.tcpEchoOrigin) ports["tcp-proxy"] = ctx.tcpEchoOrigin.port;
       return { port: ctx.origin.port, proc: null, ports };
@@ -421,6 +447,11 @@ export const TARGETS = [
         ports.postgres = await freePort();
         ports["postgres-filter"] = await freePort();
         bootstrap = withPostgresListeners(bootstrap, ports, ctx.postgresOrigin.port);
+      }
+      if (ctx.kafkaOrigin) {
+        ports.kafka = await freePort();
+        ports["kafka-filter"] = await freePort();
+        bootstrap = withKafkaListeners(bootstrap, ports, ctx.kafkaOrigin.port);
       }
       if (ctx.tcpEchoOrigin) {
         for (const name of ["tcp-proxy", "tcp-hop", "tcp-tunnel-h1", "tcp-tunnel-h2", "tunnel-terminate"]) ports[name] = await freePort();
