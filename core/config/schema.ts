@@ -92,14 +92,18 @@ function notAnIpAddress(text: string): string {
 }
 
 /**
- * socket_address.ipv4_compat: what every runtime's socket on :: does (IPV6_V6ONLY off: IPv4
- * clients too, as ::ffff:a.b.c.d). Envoy's default, false, makes it IPv6 only
- * (Ipv6Instance's v6only, source/common/network/address_impl.cc): no runtime has that option.
+ * socket_address.ipv4_compat: true is what every runtime's socket on :: does (IPV6_V6ONLY off:
+ * IPv4 clients too, as ::ffff:a.b.c.d). false — Envoy's default — makes a socket on :: IPv6
+ * only (Ipv6Instance's v6only, source/common/network/address_impl.cc), which no runtime can
+ * do: refused there. Elsewhere false changes nothing (Envoy ignores the field on an IPv4
+ * address; a specific IPv6 address takes IPv6 clients only either way): accepted.
  */
-const ipv4Compat = lazySchema(() =>
-  z
-    .boolean()
-    .refine((v) => v, { message: "only true: a socket on :: takes IPv4 clients too (dual-stack) on every runtime; an IPv6-only socket (Envoy's false) is not supported" }));
+function ipv4CompatOnAny(s: { address: string; ipv4_compat?: boolean | undefined }, ctx: z.RefinementCtx): void {
+  if (s.ipv4_compat !== false) return;
+  const bytes = parseIp(s.address);
+  if (bytes === undefined || bytes.length !== 16 || bytes.some((b) => b !== 0)) return;
+  ctx.addIssue({ code: "custom", path: ["ipv4_compat"], message: "only true on ::: a socket on :: takes IPv4 clients too (dual-stack) on every runtime; an IPv6-only socket (Envoy's false) is not supported" });
+}
 
 /**
  * envoy.config.core.v3.SocketAddress: port_value only (no named_port), TCP only. The
@@ -111,8 +115,9 @@ const socketAddress = lazySchema(() =>
     address: ipAddress,
     port_value: z.number().int().min(0).max(65535),
     protocol: z.enum(["TCP"]).optional(),
-    ipv4_compat: ipv4Compat.optional(),
+    ipv4_compat: z.boolean().optional(),
   })
+  .superRefine(ipv4CompatOnAny)
   .transform((s): SocketAddressConfig => ({ address: s.address, port: s.port_value })));
 
 /** A listener's address: TCP, or UDP for a listener whose one listener filter is the UDP proxy. */
@@ -123,8 +128,8 @@ const listenerAddress = lazySchema(() =>
       address: ipAddress,
       port_value: z.number().int().min(0).max(65535),
       protocol: z.enum(["TCP", "UDP"]).default("TCP"),
-      ipv4_compat: ipv4Compat.optional(),
-    }).optional(),
+      ipv4_compat: z.boolean().optional(),
+    }).superRefine(ipv4CompatOnAny).optional(),
   })
   .superRefine(oneAddress)
   // A pipe is a stream socket: a listener on one is a TCP listener (Envoy's UDP listener needs an IP address).
