@@ -269,11 +269,16 @@ const tcpProxy = lazySchema(() =>
     max_connect_attempts: z.number().int().min(1).max(0xffff_ffff).optional(),
     access_log: accessLogs,
     // TcpAccessLogOptions: flush_access_log_on_connected (Envoy's Filter::onUpstreamConnection
-    // logs once more, as TcpUpstreamConnected); periodic flushes are not written yet.
+    // logs once more, as TcpUpstreamConnected); periodic flushes are not written yet, nor the
+    // log at the connection's start (newer than the pinned protos: SharedConfig::flushAccessLogOnStart).
     access_log_options: strictObject({
       flush_access_log_on_connected: z.boolean().default(false),
       access_log_flush_interval: unsupportedField("periodic tcp_proxy access logs (TcpPeriodic) are not written yet"),
+      flush_access_log_on_start: unsupportedField("no access log is written at the connection's start", isFalse),
     }).optional(),
+    // Deprecated for access_log_options.flush_access_log_on_connected, which it means when
+    // that is unset (tcp_proxy.cc SharedConfig: both set is an error, refined below).
+    flush_access_log_on_connected: z.boolean().default(false),
     // envoy.type.v3.HashPolicy, at most one: source_ip only (filter_state needs a hashable filter state object, which nothing stores).
     hash_policy: z.array(strictObject({ source_ip: strictObject({}) })).max(1).optional(),
     tunneling_config: tcpTunnelingConfig.optional(),
@@ -282,6 +287,10 @@ const tcpProxy = lazySchema(() =>
     // the cluster_specifier oneof: exactly one of them
     if ((c.cluster === undefined) === (c.weighted_clusters === undefined)) {
       ctx.addIssue({ code: "custom", message: "set exactly one of cluster and weighted_clusters", path: [c.cluster === undefined ? "cluster" : "weighted_clusters"] });
+    }
+    // Envoy's words (tcp_proxy.cc, Config::SharedConfig).
+    if (c.access_log_options !== undefined && c.flush_access_log_on_connected) {
+      ctx.addIssue({ code: "custom", message: "Only one of flush_access_log_on_connected or access_log_options can be specified.", path: ["flush_access_log_on_connected"] });
     }
   })
   .transform(
@@ -296,7 +305,7 @@ const tcpProxy = lazySchema(() =>
       ...(c.hash_policy !== undefined && c.hash_policy.length > 0 ? { hashSourceIp: true } : {}),
       // Only when configured: configs without access logs compare equal to what they were.
       ...(c.access_log.length > 0 ? { accessLog: c.access_log } : {}),
-      ...(c.access_log_options?.flush_access_log_on_connected ? { flushAccessLogOnConnected: true as const } : {}),
+      ...((c.access_log_options?.flush_access_log_on_connected ?? c.flush_access_log_on_connected) ? { flushAccessLogOnConnected: true as const } : {}),
       ...(c.tunneling_config !== undefined ? { tunneling: c.tunneling_config } : {}),
     }),
   ));
