@@ -15,6 +15,11 @@ describe("application_log_config", () => {
     expect(load({ log_format: { json_format: { message: "%j", pct: "50%" } } }).applicationLogFormat).toBe('{"message":"%+","pct":"50%"%*}');
   });
 
+  test("json_format: what protobuf's JSON printer escapes though JSON does not need it is escaped the same (writer.cc MustEscape, lowercase hex)", () => {
+    const format = load({ log_format: { json_format: { m: "%j", u: "é<>&\u2028\u007f\u0085\u00ad\ufeff\u{1F600}\u{E0041}\n" } } }).applicationLogFormat;
+    expect(format).toBe('{"m":"%+","u":"é\\u003c\\u003e&\\u2028\\u007f\\u0085\\u00ad\\ufeff\u{1F600}\\udb40\\udc41\\n"%*}');
+  });
+
   test("text_format: the format as it is; without application_log_config none", () => {
     expect(load({ log_format: { text_format: "[lvl: %l][msg: %v]" } }).applicationLogFormat).toBe("[lvl: %l][msg: %v]");
     expect(load({}).applicationLogFormat).toBeUndefined();
