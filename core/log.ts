@@ -55,9 +55,19 @@ export const LOG_COMPONENTS = [
  * connection and stream tags) and %* (those tags as JSON properties) (Envoy's logger.cc,
  * CustomFlagFormatter); spdlog's source-location flags %g %s %# %@ %! print nothing, as spdlog
  * does for a message without a source location (polyvoy's have none), so Envoy's default
- * format `[%Y-%m-%d %T.%e][%t][%l][%n] [%g:%#] %v` works. Any other flag is an error naming it.
+ * format `[%Y-%m-%d %T.%e][%t][%l][%n] [%g:%#] %v` works. spdlog's other flags (SPDLOG_FLAGS)
+ * and its padding (`%-8l`) are an error naming them. A `%` before a character no flag is, as
+ * `50%"` in a JSON format, is that text as written, and a `%` ending the format nothing: what
+ * spdlog's pattern_formatter does (handle_flag_'s default branch, "Unknown flag appears as is";
+ * compile_pattern_ stops at the end).
  */
 export const LOG_FORMAT_FLAGS = ["Y", "C", "m", "d", "D", "x", "H", "M", "S", "T", "X", "R", "e", "z", "l", "L", "n", "t", "v", "_", "j", "+", "*", "g", "s", "#", "@", "!", "%"] as const;
+
+/** Every flag spdlog's pattern_formatter knows (handle_flag_'s cases), Envoy's own (%_ %j %* ) too. */
+const SPDLOG_FLAGS = new Set("+nlLtvaAbhBcCYDxmdHIMSefFEprRTXzP^$@sg#!oiuOy&%_j*");
+
+/** What starts spdlog's padding spec after a `%` (handle_padspec_): a side, or a width. */
+const PADDING_START = /[-=0-9]/;
 
 /**
  * A line's connection and stream tags: polyvoy writes them as the message's `[C12] ` or
@@ -91,9 +101,14 @@ export function compileLogFormat(format: string): FormatPart[] {
       continue;
     }
     const flag = format[++i];
-    if (flag === undefined) throw new Error(`a lone "%" at the end of "${format}" (write %% for a percent sign)`);
+    if (flag === undefined) break;
     if (flag === "%") {
       text += "%";
+      continue;
+    }
+    if (PADDING_START.test(flag)) throw new Error(`padding ("%${flag}…") is not supported (write %% for a percent sign)`);
+    if (!SPDLOG_FLAGS.has(flag)) {
+      text += `%${flag}`;
       continue;
     }
     if (!(LOG_FORMAT_FLAGS as readonly string[]).includes(flag)) {

@@ -5,7 +5,9 @@
  * - text_format: the spdlog format itself;
  * - json_format: a google.protobuf.Struct whose JSON text is the format, flags in its
  *   string values (Envoy's Logger::Registry::setJsonLogFormat, source/common/common/logger.cc:
- *   MessageToJsonString, keys sorted as protobuf writes a Struct's map; %v and %_, which
+ *   MessageToJsonString, with its escapes: util/protobuf-json-escape.ts). Keys sorted: a
+ *   Struct's map is printed in its hash map's order, which nothing specifies, so polyvoy
+ *   sorts them for a line that does not change from run to run. %v and %_, which
  *   would break the JSON, are refused with its message). As Envoy's, every %j becomes %+
  *   (the message without its connection and stream tags, escaped for a JSON string) and
  *   the object's last `}` `%*}` (those tags as properties: `"ConnectionId":"12"`,
@@ -20,6 +22,7 @@ import { lazySchema } from "./lazy-schema.ts";
 import { oneOf } from "./proto-schema.ts";
 import { compileLogFormat } from "../log.ts";
 import { sortedJson } from "../util/sorted-json.ts";
+import { escapeAsProtobufJson } from "../util/protobuf-json-escape.ts";
 
 
 /** ApplicationLogConfig.LogFormat → the format string (what `--log-format` would be). */
@@ -33,7 +36,7 @@ const logFormat = lazySchema(() =>
     if (key === undefined) return z.NEVER;
     let format = f.text_format ?? "";
     if (key === "json_format") {
-      format = sortedJson(f.json_format);
+      format = escapeAsProtobufJson(sortedJson(f.json_format));
       for (const flag of ["%v", "%_"]) {
         if (format.includes(flag)) {
           ctx.addIssue({ code: "custom", path: ["json_format"], message: `setJsonLogFormat error: INVALID_ARGUMENT: Usage of ${flag} is unavailable for JSON log formats` });

@@ -247,12 +247,13 @@ function crossCheck(tree: unknown, parsedListeners?: readonly ListenerConfig[]):
           }
           // ext_authz's (and ratelimit's) service cluster: with static clusters only, a missing one could only ever fail every check.
           filter.config.httpFilters.forEach((http, h) => {
-            // A google_grpc service's cluster is its own (config/google-grpc-target.ts). An
-            // http_service's cluster may come from CDS: Envoy's HTTP client looks it up at each
-            // check (getThreadLocalCluster; none is an error response: ext_authz_http_impl.cc),
-            // while an envoy_grpc service's must be static at load (AsyncClientFactoryImpl's
-            // checkActiveStaticCluster, "Unknown gRPC client cluster").
-            const fromCds = http.type === "envoy.filters.http.ext_authz" && http.config.grpc === undefined && hasCds;
+            // A google_grpc service's cluster is its own (config/google-grpc-target.ts). With CDS
+            // the service's cluster may come later: Envoy's HTTP client looks it up at each check
+            // (getThreadLocalCluster; none is an error response: ext_authz_http_impl.cc), and an
+            // envoy_grpc client is made with skip_cluster_check = true (ext_authz config.cc,
+            // getOrCreateRawAsyncClientWithHashKey(..., true)): a call while the cluster is
+            // absent closes Unavailable (grpc/async_client_impl.cc), an error like any other.
+            const fromCds = http.type === "envoy.filters.http.ext_authz" && hasCds;
             if (http.type === "envoy.filters.http.ext_authz" && http.config.grpc?.google === undefined && !clusterNames.has(http.config.cluster) && !fromCds) {
               const at = http.config.grpc !== undefined ? ["grpc_service", "envoy_grpc", "cluster_name"] : ["http_service", "server_uri", "cluster"];
               problems.push(missingCluster([...typedConfig, "http_filters", h, "typed_config", ...at], http.config.cluster, clusterNames));

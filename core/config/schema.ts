@@ -92,14 +92,18 @@ function notAnIpAddress(text: string): string {
 }
 
 /**
- * socket_address.ipv4_compat: what every runtime's socket on :: does (IPV6_V6ONLY off: IPv4
- * clients too, as ::ffff:a.b.c.d). Envoy's default, false, makes it IPv6 only
- * (Ipv6Instance's v6only, source/common/network/address_impl.cc): no runtime has that option.
+ * socket_address.ipv4_compat: true is what every runtime's socket on :: does (IPV6_V6ONLY off:
+ * IPv4 clients too, as ::ffff:a.b.c.d). false — Envoy's default — makes a socket on :: IPv6
+ * only (Ipv6Instance's v6only, source/common/network/address_impl.cc), which no runtime can
+ * do: refused there. Elsewhere false changes nothing (Envoy ignores the field on an IPv4
+ * address; a specific IPv6 address takes IPv6 clients only either way): accepted.
  */
-const ipv4Compat = lazySchema(() =>
-  z
-    .boolean()
-    .refine((v) => v, { message: "only true: a socket on :: takes IPv4 clients too (dual-stack) on every runtime; an IPv6-only socket (Envoy's false) is not supported" }));
+function ipv4CompatOnAny(s: { address: string; ipv4_compat?: boolean | undefined }, ctx: z.RefinementCtx): void {
+  if (s.ipv4_compat !== false) return;
+  const bytes = parseIp(s.address);
+  if (bytes === undefined || bytes.length !== 16 || bytes.some((b) => b !== 0)) return;
+  ctx.addIssue({ code: "custom", path: ["ipv4_compat"], message: "only true on ::: a socket on :: takes IPv4 clients too (dual-stack) on every runtime; an IPv6-only socket (Envoy's false) is not supported" });
+}
 
 /**
  * envoy.config.core.v3.SocketAddress: port_value only (no named_port), TCP only. The
@@ -111,8 +115,9 @@ const socketAddress = lazySchema(() =>
     address: ipAddress,
     port_value: z.number().int().min(0).max(65535),
     protocol: z.enum(["TCP"]).optional(),
-    ipv4_compat: ipv4Compat.optional(),
+    ipv4_compat: z.boolean().optional(),
   })
+  .superRefine(ipv4CompatOnAny)
   .transform((s): SocketAddressConfig => ({ address: s.address, port: s.port_value })));
 
 /** A listener's address: TCP, or UDP for a listener whose one listener filter is the UDP proxy. */
@@ -123,8 +128,8 @@ const listenerAddress = lazySchema(() =>
       address: ipAddress,
       port_value: z.number().int().min(0).max(65535),
       protocol: z.enum(["TCP", "UDP"]).default("TCP"),
-      ipv4_compat: ipv4Compat.optional(),
-    }).optional(),
+      ipv4_compat: z.boolean().optional(),
+    }).superRefine(ipv4CompatOnAny).optional(),
   })
   .superRefine(oneAddress)
   // A pipe is a stream socket: a listener on one is a TCP listener (Envoy's UDP listener needs an IP address).
@@ -264,11 +269,16 @@ const tcpProxy = lazySchema(() =>
     max_connect_attempts: z.number().int().min(1).max(0xffff_ffff).optional(),
     access_log: accessLogs,
     // TcpAccessLogOptions: flush_access_log_on_connected (Envoy's Filter::onUpstreamConnection
-    // logs once more, as TcpUpstreamConnected); periodic flushes are not written yet.
+    // logs once more, as TcpUpstreamConnected); periodic flushes are not written yet, nor the
+    // log at the connection's start (newer than the pinned protos: SharedConfig::flushAccessLogOnStart).
     access_log_options: strictObject({
       flush_access_log_on_connected: z.boolean().default(false),
       access_log_flush_interval: unsupportedField("periodic tcp_proxy access logs (TcpPeriodic) are not written yet"),
+      flush_access_log_on_start: unsupportedField("no access log is written at the connection's start", isFalse),
     }).optional(),
+    // Deprecated for access_log_options.flush_access_log_on_connected, which it means when
+    // that is unset (tcp_proxy.cc SharedConfig: both set is an error, refined below).
+    flush_access_log_on_connected: z.boolean().default(false),
     // envoy.type.v3.HashPolicy, at most one: source_ip only (filter_state needs a hashable filter state object, which nothing stores).
     hash_policy: z.array(strictObject({ source_ip: strictObject({}) })).max(1).optional(),
     tunneling_config: tcpTunnelingConfig.optional(),
@@ -277,6 +287,10 @@ const tcpProxy = lazySchema(() =>
     // the cluster_specifier oneof: exactly one of them
     if ((c.cluster === undefined) === (c.weighted_clusters === undefined)) {
       ctx.addIssue({ code: "custom", message: "set exactly one of cluster and weighted_clusters", path: [c.cluster === undefined ? "cluster" : "weighted_clusters"] });
+    }
+    // Envoy's words (tcp_proxy.cc, Config::SharedConfig).
+    if (c.access_log_options !== undefined && c.flush_access_log_on_connected) {
+      ctx.addIssue({ code: "custom", message: "Only one of flush_access_log_on_connected or access_log_options can be specified.", path: ["flush_access_log_on_connected"] });
     }
   })
   .transform(
@@ -291,7 +305,7 @@ const tcpProxy = lazySchema(() =>
       ...(c.hash_policy !== undefined && c.hash_policy.length > 0 ? { hashSourceIp: true } : {}),
       // Only when configured: configs without access logs compare equal to what they were.
       ...(c.access_log.length > 0 ? { accessLog: c.access_log } : {}),
-      ...(c.access_log_options?.flush_access_log_on_connected ? { flushAccessLogOnConnected: true as const } : {}),
+      ...((c.access_log_options?.flush_access_log_on_connected ?? c.flush_access_log_on_connected) ? { flushAccessLogOnConnected: true as const } : {}),
       ...(c.tunneling_config !== undefined ? { tunneling: c.tunneling_config } : {}),
     }),
   ));

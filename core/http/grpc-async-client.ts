@@ -62,6 +62,12 @@ export class GrpcAsyncClient {
     const send = () => {
       request.http = this.http.send(target.clusterName, headers, body, request, { timeoutMs, maxResponseBytes: MAX_RESPONSE_MESSAGE + 5, internalCluster: google !== undefined, retryPolicy: target.retryPolicy });
     };
+    // Envoy's AsyncStreamImpl::initialize (grpc/async_client_impl.cc): no such cluster (one CDS
+    // has not added, or removed) closes the call Unavailable "Cluster not available" at once.
+    if (google === undefined && this.server.clusterManager.get(target.clusterName) === undefined) {
+      request.localFailure(GrpcStatus.Unavailable, "Cluster not available");
+      return undefined;
+    }
     const ready = google === undefined ? undefined : this.server.clusterManager.internalCluster(google.cluster);
     if (ready === undefined) send();
     else {
@@ -85,7 +91,7 @@ export class GrpcUnaryRequest implements AsyncRequestCallbacks {
     private readonly googleStats?: GoogleGrpcStats,
   ) {}
 
-  /** @internal The call failed before it was sent (a google_grpc target's cluster could not be built). */
+  /** @internal The call failed before it was sent (no such cluster, or a google_grpc target's cluster could not be built). */
   localFailure(status: number, message: string): void {
     if (this.done) return;
     this.done = true;

@@ -2,7 +2,8 @@
  * tcp_proxy access_log_options.flush_access_log_on_connected on the memory runtime: the
  * access logs write a TcpUpstreamConnected line once the upstream is connected, and the
  * TcpConnectionEnd line at the end (Envoy's Filter::onUpstreamConnection; a users' egress
- * proxy, EternisAI/enchanted-proxy, sets it). access_log_flush_interval is refused by name.
+ * proxy, EternisAI/enchanted-proxy, sets it); the deprecated top-level field the same.
+ * access_log_flush_interval and flush_access_log_on_start are refused by name.
  */
 import { describe, expect, test } from "vitest";
 import type { Socket } from "../../core/port.ts";
@@ -13,7 +14,7 @@ import { loadBootstrap } from "../../core/config/load.ts";
 
 const NOTHING = { onConnect() {}, onData() {}, onEnd() {}, onDrain() {}, onClose() {} };
 
-function config(options: object | undefined): object {
+function config(options: object | undefined, topLevel: object = {}): object {
   return {
     static_resources: {
       listeners: [
@@ -31,6 +32,7 @@ function config(options: object | undefined): object {
                     cluster: "c",
                     access_log: [{ name: "envoy.access_loggers.stdout", typed_config: { "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog", log_format: { text_format: "%ACCESS_LOG_TYPE% %UPSTREAM_HOST% %BYTES_RECEIVED%\n" } } }],
                     ...(options && { access_log_options: options }),
+                    ...topLevel,
                   },
                 },
               ],
@@ -43,10 +45,10 @@ function config(options: object | undefined): object {
   };
 }
 
-async function run(options: object | undefined): Promise<{ connected: string; ended: string }> {
+async function run(options: object | undefined, topLevel: object = {}): Promise<{ connected: string; ended: string }> {
   const runtime = new MemoryRuntime({ seed: 4 });
   await runtime.listen({ address: "127.0.0.1", port: 8001 }, (socket: Socket) => socket.setHandler(NOTHING));
-  await startProxy(runtime, config(options));
+  await startProxy(runtime, config(options, topLevel));
   const client = runtime.connect({ address: "127.0.0.1", port: 10000 });
   client.setHandler(NOTHING);
   client.write(new TextEncoder().encode("hello"));
@@ -75,5 +77,21 @@ describe("tcp_proxy access_log_options", () => {
     expect(problemsOf(() => loadBootstrap(JSON.stringify(config({ access_log_flush_interval: "1s" })), "json"))[0]).toMatch(
       /access_log_options: `access_log_flush_interval` is an Envoy field that polyvoy does not support yet \(periodic tcp_proxy access logs/,
     );
+  });
+
+  test("the deprecated top-level flush_access_log_on_connected does the same; with access_log_options too it is Envoy's error", async () => {
+    const { connected, ended } = await run(undefined, { flush_access_log_on_connected: true });
+    expect(connected).toMatch(/^TcpUpstreamConnected 127\.0\.0\.1:8001 \d+\n$/);
+    expect(ended).toMatch(/\nTcpConnectionEnd 127\.0\.0\.1:8001 5\n$/);
+    expect(problemsOf(() => loadBootstrap(JSON.stringify(config({}, { flush_access_log_on_connected: true })), "json"))[0]).toMatch(
+      /flush_access_log_on_connected: Only one of flush_access_log_on_connected or access_log_options can be specified\.$/,
+    );
+  });
+
+  test("flush_access_log_on_start (a log at the connection's start) is refused by name; false is accepted", () => {
+    expect(problemsOf(() => loadBootstrap(JSON.stringify(config({ flush_access_log_on_start: true })), "json"))[0]).toMatch(
+      /access_log_options: `flush_access_log_on_start` is an Envoy field that polyvoy does not support yet \(no access log is written at the connection's start\)/,
+    );
+    expect(loadBootstrap(JSON.stringify(config({ flush_access_log_on_start: false })), "json").listeners).toHaveLength(1);
   });
 });

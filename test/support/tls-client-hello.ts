@@ -11,6 +11,8 @@ export interface ClientHelloOptions {
   recordSize?: number;
   /** Leave the extensions block out entirely (a TLS 1.2 hello may). */
   noExtensions?: boolean;
+  /** The cipher suites offered (default TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384). */
+  cipherSuites?: number[];
 }
 
 const u16 = (n: number) => [n >> 8, n & 0xff];
@@ -40,11 +42,12 @@ export function clientHelloMessage(options: ClientHelloOptions = {}): number[] {
   if (options.serverName !== undefined) extensions.push(...serverNameExtension(options.serverName));
   if (options.alpn !== undefined) extensions.push(...alpnExtension(options.alpn));
   for (const [type, data] of options.extensions ?? []) extensions.push(...extension(type, data));
+  const ciphers = options.cipherSuites ?? [0x1301, 0x1302];
   const body = [
     3, 3, // legacy_version TLS 1.2
     ...new Array<number>(32).fill(7), // random
     0, // session id
-    ...u16(4), 0x13, 0x01, 0x13, 0x02, // cipher suites
+    ...u16(ciphers.length * 2), ...ciphers.flatMap(u16), // cipher suites
     1, 0, // compression: null
     ...(options.noExtensions ? [] : [...u16(extensions.length), ...extensions]),
   ];

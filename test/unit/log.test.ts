@@ -199,9 +199,17 @@ describe("--log-format and --log-format-escaped", () => {
     for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
   });
 
-  test("an unsupported flag or a lone % is an error naming it", () => {
+  test("a spdlog flag polyvoy lacks, or padding, is an error naming it", () => {
     expect(() => compileLogFormat("%v %P")).toThrow('unsupported flag "%P"');
-    expect(() => compileLogFormat("50%")).toThrow('a lone "%"');
+    expect(() => compileLogFormat("%-8l %v")).toThrow('padding ("%-…") is not supported');
+  });
+
+  test("a % before what no flag is prints as written, a % at the end nothing: spdlog's pattern_formatter (Unknown flag appears as is)", () => {
+    const { lines, runtime } = fakeRuntime();
+    const log = new Logger(runtime);
+    log.setFormat('{"pct":"50%","q":"%Q%wx","m":"%j"} 100%', false);
+    log.info("hi");
+    expect(lines).toEqual(['{"pct":"50%","q":"%Q%wx","m":"hi"} 100\n']);
   });
 
   test("escaped: control characters, quotes and backslashes in the message are C-escaped, as Envoy's escapeLogLine", () => {

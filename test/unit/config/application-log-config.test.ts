@@ -11,6 +11,15 @@ describe("application_log_config", () => {
     expect(bootstrap.applicationLogFormat).toBe('{"fixed":null,"level":"%l","message":"%+","n":1,"source":{"file":"%g","line":"%#"}%*}');
   });
 
+  test("json_format: a literal % (no flag after it) is accepted and printed as written, as spdlog's", () => {
+    expect(load({ log_format: { json_format: { message: "%j", pct: "50%" } } }).applicationLogFormat).toBe('{"message":"%+","pct":"50%"%*}');
+  });
+
+  test("json_format: what protobuf's JSON printer escapes though JSON does not need it is escaped the same (writer.cc MustEscape, lowercase hex)", () => {
+    const format = load({ log_format: { json_format: { m: "%j", u: "é<>&\u2028\u007f\u0085\u00ad\ufeff\u{1F600}\u{E0041}\n" } } }).applicationLogFormat;
+    expect(format).toBe('{"m":"%+","u":"é\\u003c\\u003e&\\u2028\\u007f\\u0085\\u00ad\\ufeff\u{1F600}\\udb40\\udc41\\n"%*}');
+  });
+
   test("text_format: the format as it is; without application_log_config none", () => {
     expect(load({ log_format: { text_format: "[lvl: %l][msg: %v]" } }).applicationLogFormat).toBe("[lvl: %l][msg: %v]");
     expect(load({}).applicationLogFormat).toBeUndefined();
@@ -26,6 +35,6 @@ describe("application_log_config", () => {
     ]);
     expect(problemsOf(() => load({ log_format: { json_format: {}, text_format: "%v" } }))).toEqual(["application_log_config.log_format: must set only one of json_format, text_format (got json_format, text_format)"]);
     expect(problemsOf(() => load({ log_format: {} }))).toEqual(["application_log_config.log_format: must set one of json_format, text_format"]);
-    expect(problemsOf(() => load({ log_format: { text_format: "%Q %v" } }))[0]).toMatch(/^application_log_config\.log_format\.text_format: unsupported flag "%Q"/);
+    expect(problemsOf(() => load({ log_format: { text_format: "%P %v" } }))[0]).toMatch(/^application_log_config\.log_format\.text_format: unsupported flag "%P"/);
   });
 });

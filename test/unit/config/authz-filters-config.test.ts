@@ -111,10 +111,12 @@ describe("ext_authz", () => {
     expect(problems(extAuthz({ http_service: SERVICE, grpc_service: { envoy_grpc: { cluster_name: "authz" } } }))).toEqual([`${HCM_FILTERS}: must set one of http_service, grpc_service`]);
     expect(problems(extAuthz({ http_service: { server_uri: { uri: "http://a", cluster: "authx" } } }))).toEqual([`${HCM_FILTERS}.http_service.server_uri.cluster: no cluster named "authx" is defined; did you mean "authz"?`]);
     // With CDS, an http_service's cluster may come later (Envoy looks it up at each check:
-    // ext_authz_http_impl.cc); an envoy_grpc service's must still be static (checkActiveStaticCluster).
+    // ext_authz_http_impl.cc); so may an envoy_grpc service's (config.cc skips the cluster check).
     const cds = { dynamic_resources: { cds_config: { path_config_source: { path: "/cds.json" }, resource_api_version: "V3" } } };
     expect(load(extAuthz({ http_service: { server_uri: { uri: "http://a", cluster: "from-cds", timeout: "1s" } } }), {}, cds).listeners).toHaveLength(1);
-    expect(problems(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "from-cds" } } }), {}, cds)).toEqual([`${HCM_FILTERS}.grpc_service.envoy_grpc.cluster_name: no cluster named "from-cds" is defined`]);
+    expect(load(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "from-cds" } } }), {}, cds).listeners).toHaveLength(1);
+    // Without CDS a missing cluster could only ever fail every check: still refused (stricter than Envoy).
+    expect(problems(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "from-cds" } } }))).toEqual([`${HCM_FILTERS}.grpc_service.envoy_grpc.cluster_name: no cluster named "from-cds" is defined`]);
     // Envoy's HTTP client sends the CheckRequest's headers and body only: the certificate would go nowhere.
     expect(problems(extAuthz({ http_service: SERVICE, include_peer_certificate: true }))).toEqual([`${HCM_FILTERS}: \`include_peer_certificate\` is an Envoy field that polyvoy does not support yet (with http_service: an HTTP service is sent no certificate)`]);
     expect(filterConfig(extAuthz({ grpc_service: { envoy_grpc: { cluster_name: "authz" } }, include_peer_certificate: true }))).toMatchObject({ includePeerCertificate: true });

@@ -498,13 +498,13 @@ describe("filter chains", () => {
 
 describe("listener address", () => {
   test("ipv4_compat: true is what a listener on :: does on every runtime (accepted); false (IPv6 only) is refused by name", () => {
-    const config = (ipv4Compat: boolean) =>
+    const config = (ipv4Compat: boolean, address = "::") =>
       JSON.stringify({
         static_resources: {
           listeners: [
             {
               name: "l",
-              address: { socket_address: { address: "::", port_value: 1, ipv4_compat: ipv4Compat } },
+              address: { socket_address: { address, port_value: 1, ipv4_compat: ipv4Compat } },
               filter_chains: [{ filters: [{ name: "envoy.filters.network.tcp_proxy", typed_config: { stat_prefix: "t", cluster: "c" } }] }],
             },
           ],
@@ -512,7 +512,20 @@ describe("listener address", () => {
         },
       });
     expect(loadBootstrap(config(true), "json").listeners[0]!.address).toEqual({ address: "::", port: 1 });
-    expect(() => loadBootstrap(config(false), "json")).toThrow("static_resources.listeners[0].address.socket_address.ipv4_compat: only true");
+    expect(() => loadBootstrap(config(false), "json")).toThrow("static_resources.listeners[0].address.socket_address.ipv4_compat: only true on ::");
+    expect(() => loadBootstrap(config(false, "0:0::0"), "json")).toThrow("ipv4_compat: only true on ::");
+  });
+
+  test("ipv4_compat: false where it changes nothing is accepted, as Envoy: an IPv4 address (ignored) or a specific IPv6 one", () => {
+    const config = (address: string) =>
+      JSON.stringify({
+        static_resources: {
+          listeners: [{ name: "l", address: { socket_address: { address, port_value: 1, ipv4_compat: false } }, filter_chains: [{ filters: [{ name: "envoy.filters.network.tcp_proxy", typed_config: { stat_prefix: "t", cluster: "c" } }] }] }],
+          clusters: [{ name: "c", load_assignment: { cluster_name: "c" } }],
+        },
+      });
+    expect(loadBootstrap(config("0.0.0.0"), "json").listeners[0]!.address).toEqual({ address: "0.0.0.0", port: 1 });
+    expect(loadBootstrap(config("::1"), "json").listeners[0]!.address).toEqual({ address: "::1", port: 1 });
   });
 });
 
@@ -523,7 +536,13 @@ describe("admin address", () => {
     const config = (ipv4Compat: boolean) =>
       JSON.stringify({ admin: { address: { socket_address: { address: "::", port_value: 9901, ipv4_compat: ipv4Compat } } } });
     expect(loadBootstrap(config(true), "json").admin).toEqual({ address: { address: "::", port: 9901 } });
-    expect(() => loadBootstrap(config(false), "json")).toThrow("admin.address.socket_address.ipv4_compat: only true");
+    expect(() => loadBootstrap(config(false), "json")).toThrow("admin.address.socket_address.ipv4_compat: only true on ::");
+  });
+
+  test("ipv4_compat: false on an IPv4 or a specific IPv6 admin address is accepted (Envoy ignores it there; false is its default)", () => {
+    const config = (address: string) => JSON.stringify({ admin: { address: { socket_address: { address, port_value: 9901, ipv4_compat: false } } } });
+    expect(loadBootstrap(config("127.0.0.1"), "json").admin).toEqual({ address: { address: "127.0.0.1", port: 9901 } });
+    expect(loadBootstrap(config("::1"), "json").admin).toEqual({ address: { address: "::1", port: 9901 } });
   });
 });
 
