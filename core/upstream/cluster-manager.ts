@@ -233,6 +233,21 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
     }
   }
 
+  /** Envoy's ClusterData::blockUpdate: CDS cannot change a static cluster (one serving or warming under `name`, not added by it). */
+  private blockedUpdate(name: string, options: ClusterUpdateOptions): boolean {
+    if (options.addedViaApi !== true) return false;
+    const existing = this.clusters.get(name);
+    const warming = this.warming.get(name)?.cluster;
+    return [existing, warming].some((cluster) => cluster !== undefined && this.hashes.get(cluster)?.addedViaApi === false);
+  }
+
+  /** Whether the cluster serving or warming under `name` has this config hash: the update changes nothing. */
+  private sameAsCurrent(name: string, hash: string): boolean {
+    const existing = this.clusters.get(name);
+    const warming = this.warming.get(name)?.cluster;
+    return [existing, warming].some((cluster) => cluster !== undefined && this.hashes.get(cluster)?.hash === hash);
+  }
+
   /**
    * Envoy's ClusterManagerImpl::addOrUpdateCluster: validates and builds the cluster now
    * (throws when it cannot be built; nothing changes), and returns whether anything
@@ -255,8 +270,7 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
     const warmingNow = this.warming.get(name);
     const knownWarming = warmingNow && this.hashes.get(warmingNow.cluster);
     const unchanged: ClusterUpdate = { changed: false, warmed: Promise.resolve(false), started: Promise.resolve() };
-    // Envoy's ClusterData::blockUpdate: CDS cannot change a static cluster ("cds: add/update cluster '…' skipped").
-    if (options.addedViaApi === true && ((known && !known.addedViaApi) || (knownWarming && !knownWarming.addedViaApi))) {
+    if (this.blockedUpdate(name, options)) {
       this.log.debug(`cds: add/update cluster '${name}' skipped: it is a static cluster`);
       return unchanged;
     }
@@ -481,8 +495,12 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
    * is rejected (update_rejected) — not ACKed, to fail only while warming. The made configs are
    * kept (per config object) for the warming that follows.
    */
-  async prepareUpdateCode(config: ClusterConfig): Promise<void> {
+  async prepareUpdateCode(config: ClusterConfig, options: ClusterUpdateOptions = {}): Promise<void> {
     if (config.upstreamHttpFilters === undefined || config.upstreamHttpFilters.length === 0) return;
+    // Envoy's addOrUpdateCluster skips an update it will not take before it builds anything:
+    // a static cluster's name, or the config that serves or warms now (its Lua file is not
+    // read again, so an edit to it alone neither rebuilds nor rejects the cluster).
+    if (this.blockedUpdate(config.name, options) || this.sameAsCurrent(config.name, options.hash ?? configHash(config))) return;
     try {
       await loadClusterCode(config);
       await this.prepareClusterCode?.(config);

@@ -21,13 +21,13 @@ afterEach(() => {
 });
 
 /** A CDS cluster with an upstream Lua filter running `script`. */
-function luaCluster(script: string): unknown {
+function luaCluster(script: string, name = "backend"): unknown {
   const lua = { name: "envoy.filters.http.lua", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua", default_source_code: { inline_string: script } } };
   return {
     "@type": CLUSTER,
-    name: "backend",
+    name,
     type: "STATIC",
-    load_assignment: { cluster_name: "backend", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: 18300 } } } }] }] },
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: 18300 } } } }] }] },
     typed_extension_protocol_options: { [OPTIONS]: { "@type": `type.googleapis.com/${OPTIONS}`, explicit_http_config: { http_protocol_options: {} }, http_filters: [lua, CODEC] } },
   };
 }
@@ -52,5 +52,26 @@ describe("CDS: a cluster's upstream HTTP filters", () => {
     expect(stat("cluster_manager.warming_clusters")).toBe(0);
     expect(server.clusterManager.get("backend")).toBe(v1);
     expect(runtime.logLines.join("\n")).toContain("cluster 'backend'");
+  });
+
+  test("an unchanged cluster is not built again (Envoy's addOrUpdateCluster skips it first): its Lua file, now broken, is not re-read, and the push with a new cluster is ACKed", async () => {
+    const runtime = new MemoryRuntime();
+    runtime.files.set("/s.lua", "function envoy_on_request(h) end");
+    const backend = luaCluster("unused") as { typed_extension_protocol_options: Record<string, { http_filters: { typed_config: Record<string, unknown> }[] }> };
+    backend.typed_extension_protocol_options[OPTIONS]!.http_filters[0]!.typed_config.default_source_code = { filename: "/s.lua" };
+    runtime.files.set("/cds.json", JSON.stringify({ version_info: "1", resources: [backend] }));
+    const config = { dynamic_resources: { cds_config: { path_config_source: { path: "/cds.json" }, resource_api_version: "V3" } } };
+    server = new Server(runtime, loadBootstrap(JSON.stringify(config), "json"), new Logger(runtime, "warn"));
+    await server.start();
+    const stat = (name: string) => (server!.stats.get(name) as { value: number } | undefined)?.value ?? 0;
+    const v1 = server.clusterManager.get("backend");
+
+    runtime.files.set("/s.lua", "this is not lua");
+    runtime.files.set("/cds.json", JSON.stringify({ version_info: "2", resources: [backend, luaCluster("function envoy_on_request(h) end", "other")] }));
+    await runtime.settle(2 * POLL_MS);
+    expect(stat("cluster_manager.cds.update_rejected")).toBe(0);
+    expect(stat("cluster_manager.cds.update_success")).toBe(2);
+    expect(server.clusterManager.get("backend")).toBe(v1);
+    expect(server.clusterManager.get("other")).toBeDefined();
   });
 });
