@@ -74,4 +74,17 @@ describe("CDS: a cluster's upstream HTTP filters", () => {
     expect(server.clusterManager.get("backend")).toBe(v1);
     expect(server.clusterManager.get("other")).toBeDefined();
   });
+
+  test("a new cluster whose Lua script does not compile leaves no stats of its own behind (no cluster.other.lua.errors)", async () => {
+    const runtime = new MemoryRuntime();
+    runtime.files.set("/cds.json", JSON.stringify({ version_info: "1", resources: [luaCluster("function envoy_on_request(h) end")] }));
+    const config = { dynamic_resources: { cds_config: { path_config_source: { path: "/cds.json" }, resource_api_version: "V3" } } };
+    server = new Server(runtime, loadBootstrap(JSON.stringify(config), "json"), new Logger(runtime, "warn"));
+    await server.start();
+    runtime.files.set("/cds.json", JSON.stringify({ version_info: "2", resources: [luaCluster("function envoy_on_request(h) end"), luaCluster("function envoy_on_request(h) this is not lua", "other")] }));
+    await runtime.settle(2 * POLL_MS);
+    expect((server.stats.get("cluster_manager.cds.update_rejected") as { value: number } | undefined)?.value).toBe(1);
+    expect(server.clusterManager.get("other")).toBeUndefined();
+    expect(server.stats.all().map((stat) => stat.name).filter((name) => name.startsWith("cluster.other."))).toEqual([]);
+  });
 });
