@@ -501,12 +501,9 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
     // a static cluster's name, or the config that serves or warms now (its Lua file is not
     // read again, so an edit to it alone neither rebuilds nor rejects the cluster).
     if (this.blockedUpdate(config.name, options) || this.sameAsCurrent(config.name, options.hash ?? configHash(config))) return;
-    try {
-      await loadClusterCode(config);
-      await this.prepareClusterCode?.(config);
-    } catch (err) {
-      throw new Error(`cluster '${config.name}': ${err instanceof Error ? err.message : String(err)}`);
-    }
+    // Thrown as it is: the CDS update's error already names the cluster (lds-cds-api.ts).
+    await loadClusterCode(config);
+    await this.prepareClusterCode?.(config);
   }
 
   /** Load the code `cluster`'s pools (HTTP/2, mixed), upstream HTTP filters and checks (health checkers, outlier detection) need, if not in yet. */
