@@ -497,7 +497,7 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
    */
   async prepareUpdateCode(config: ClusterConfig, options: ClusterUpdateOptions = {}): Promise<void> {
     if (config.upstreamHttpFilters === undefined || config.upstreamHttpFilters.length === 0) return;
-    // Envoy's addOrUpdateCluster skips an update it will not take before it builds anything:
+    // Envoy's addOrUpdateCluster (source/common/upstream/cluster_manager_impl.cc) skips an update it will not take before it builds anything:
     // a static cluster's name, or the config that serves or warms now (its Lua file is not
     // read again, so an edit to it alone neither rebuilds nor rejects the cluster).
     if (this.blockedUpdate(config.name, options) || this.sameAsCurrent(config.name, options.hash ?? configHash(config))) return;

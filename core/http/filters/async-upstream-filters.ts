@@ -186,7 +186,7 @@ export class AsyncUpstreamFilters implements UpstreamCallbacks, UpstreamFilterCh
   }
 
   /**
-   * Envoy's AsyncStreamImpl::sendLocalReply (Utility::sendLocalReply): the filter's own headers
+   * Envoy's AsyncStreamImpl::sendLocalReply (Utility::sendLocalReply, source/common/http/utility.cc): the filter's own headers
    * (modify_headers) go on first, then the defaults only where they are absent — a gRPC call's
    * reply is trailers-only (200, application/grpc forced, grpc-status unless the filter gave one,
    * grpc-message the body); any other's is the status with the body, text/plain unless the
