@@ -498,7 +498,7 @@ export class Server implements ServerContext, AdminServer, OverloadCallbacks, Li
       // Validated and taken now; it warms on its own (Envoy's CdsApiImpl ACKs before warming).
       addOrUpdate: async (config, options) => {
         // A cluster whose upstream filters cannot be made (a Lua script that does not compile) is rejected, not ACKed.
-        await this.clusterManager.prepareUpdateCode(config);
+        await this.clusterManager.prepareUpdateCode(config, { ...options, addedViaApi: true });
         const update = this.clusterManager.updateCluster(config, { ...options, addedViaApi: true });
         update.warmed.catch((err: unknown) => this.log.warn(`cds: cluster '${config.name}' cannot be initialized: ${describeError(err)} (the one in use, if any, serves on)`));
         // Its EDS watch is on the stream before this update is ACKed (ClusterUpdate.started).

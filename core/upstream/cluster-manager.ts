@@ -233,6 +233,21 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
     }
   }
 
+  /** Envoy's ClusterData::blockUpdate: CDS cannot change a static cluster (one serving or warming under `name`, not added by it). */
+  private blockedUpdate(name: string, options: ClusterUpdateOptions): boolean {
+    if (options.addedViaApi !== true) return false;
+    const existing = this.clusters.get(name);
+    const warming = this.warming.get(name)?.cluster;
+    return [existing, warming].some((cluster) => cluster !== undefined && this.hashes.get(cluster)?.addedViaApi === false);
+  }
+
+  /** Whether the cluster serving or warming under `name` has this config hash: the update changes nothing. */
+  private sameAsCurrent(name: string, hash: string): boolean {
+    const existing = this.clusters.get(name);
+    const warming = this.warming.get(name)?.cluster;
+    return [existing, warming].some((cluster) => cluster !== undefined && this.hashes.get(cluster)?.hash === hash);
+  }
+
   /**
    * Envoy's ClusterManagerImpl::addOrUpdateCluster: validates and builds the cluster now
    * (throws when it cannot be built; nothing changes), and returns whether anything
@@ -255,8 +270,7 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
     const warmingNow = this.warming.get(name);
     const knownWarming = warmingNow && this.hashes.get(warmingNow.cluster);
     const unchanged: ClusterUpdate = { changed: false, warmed: Promise.resolve(false), started: Promise.resolve() };
-    // Envoy's ClusterData::blockUpdate: CDS cannot change a static cluster ("cds: add/update cluster '…' skipped").
-    if (options.addedViaApi === true && ((known && !known.addedViaApi) || (knownWarming && !knownWarming.addedViaApi))) {
+    if (this.blockedUpdate(name, options)) {
       this.log.debug(`cds: add/update cluster '${name}' skipped: it is a static cluster`);
       return unchanged;
     }
@@ -481,14 +495,15 @@ export class ClusterManager implements AggregateClusterSource<Cluster> {
    * is rejected (update_rejected) — not ACKed, to fail only while warming. The made configs are
    * kept (per config object) for the warming that follows.
    */
-  async prepareUpdateCode(config: ClusterConfig): Promise<void> {
+  async prepareUpdateCode(config: ClusterConfig, options: ClusterUpdateOptions = {}): Promise<void> {
     if (config.upstreamHttpFilters === undefined || config.upstreamHttpFilters.length === 0) return;
-    try {
-      await loadClusterCode(config);
-      await this.prepareClusterCode?.(config);
-    } catch (err) {
-      throw new Error(`cluster '${config.name}': ${err instanceof Error ? err.message : String(err)}`);
-    }
+    // Envoy's addOrUpdateCluster (source/common/upstream/cluster_manager_impl.cc) skips an update it will not take before it builds anything:
+    // a static cluster's name, or the config that serves or warms now (its Lua file is not
+    // read again, so an edit to it alone neither rebuilds nor rejects the cluster).
+    if (this.blockedUpdate(config.name, options) || this.sameAsCurrent(config.name, options.hash ?? configHash(config))) return;
+    // Thrown as it is: the CDS update's error already names the cluster (lds-cds-api.ts).
+    await loadClusterCode(config);
+    await this.prepareClusterCode?.(config);
   }
 
   /** Load the code `cluster`'s pools (HTTP/2, mixed), upstream HTTP filters and checks (health checkers, outlier detection) need, if not in yet. */

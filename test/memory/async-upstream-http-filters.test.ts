@@ -210,6 +210,60 @@ describe("lua and rbac as upstream HTTP filters", () => {
   });
 
 
+  test("a local reply to an async request keeps the script's own content-type and grpc-status, once each (Envoy's Utility::sendLocalReply: modify_headers first, then the defaults only where absent)", async () => {
+    const caller = {
+      name: "envoy.filters.http.lua",
+      typed_config: {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+        default_source_code: {
+          inline_string: [
+            "function envoy_on_request(h)",
+            "  local a = h:httpCall('authz', {[':method'] = 'POST', [':path'] = '/p', [':authority'] = 'authz'}, '', 1000)",
+            "  local g = h:httpCall('authz', {[':method'] = 'POST', [':path'] = '/svc/M', [':authority'] = 'authz', ['content-type'] = 'application/grpc'}, '', 1000)",
+            "  h:respond({[':status'] = '200', ['x-ct'] = tostring(a['content-type']), ['x-gct'] = tostring(g['content-type']), ['x-gs'] = tostring(g['grpc-status'])}, '')",
+            "end",
+          ].join("\n"),
+        },
+      },
+    };
+    const refuse = {
+      name: "envoy.filters.http.lua",
+      typed_config: {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+        default_source_code: { inline_string: "function envoy_on_request(h) h:respond({[':status'] = '403', ['content-type'] = 'application/json', ['grpc-status'] = '16'}, '{}') end" },
+      },
+    };
+    await start({ filters: { authz: [refuse, CODEC] }, downstream: [caller] });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/g");
+    runtime.runUntilIdle();
+    const reply = client.responses[0]!;
+    expect(reply.status).toBe(200);
+    // HTTP: the script's content-type, not text/plain beside it.
+    expect(reply.get("x-ct")).toBe("application/json");
+    // gRPC: application/grpc forced (replacing the script's), the script's grpc-status kept.
+    expect(reply.get("x-gct")).toBe("application/grpc");
+    expect(reply.get("x-gs")).toBe("16");
+  });
+
+  test("an ext_authz HTTP check denied by the authz cluster's Lua respond() hands the client the script's content-type alone", async () => {
+    const refuse = {
+      name: "envoy.filters.http.lua",
+      typed_config: {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+        default_source_code: { inline_string: "function envoy_on_request(h) h:respond({[':status'] = '403', ['content-type'] = 'application/json', ['x-a'] = '1'}, '{}') end" },
+      },
+    };
+    await start({ filters: { authz: [refuse, CODEC] }, extAuthz: {} });
+    const client = new MemoryHttpClient(runtime, PROXY);
+    client.request("GET", "/g");
+    runtime.runUntilIdle();
+    const reply = client.responses[0]!;
+    expect(reply.status).toBe(403);
+    expect(reply.headers.filter(([name]) => name.toLowerCase() === "content-type").map(([, value]) => value)).toEqual(["application/json"]);
+    expect(reply.text()).toBe("{}");
+  });
+
   test("lua upstream: the origin sees the header the request script added, the client the response script's; respond() is the stream's local reply; errors count under the cluster", async () => {
     await start({ filters: { backend: [LUA, CODEC] } });
     const ok = response("/l");

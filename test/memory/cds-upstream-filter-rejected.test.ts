@@ -21,13 +21,13 @@ afterEach(() => {
 });
 
 /** A CDS cluster with an upstream Lua filter running `script`. */
-function luaCluster(script: string): unknown {
+function luaCluster(script: string, name = "backend"): unknown {
   const lua = { name: "envoy.filters.http.lua", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua", default_source_code: { inline_string: script } } };
   return {
     "@type": CLUSTER,
-    name: "backend",
+    name,
     type: "STATIC",
-    load_assignment: { cluster_name: "backend", endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: 18300 } } } }] }] },
+    load_assignment: { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: 18300 } } } }] }] },
     typed_extension_protocol_options: { [OPTIONS]: { "@type": `type.googleapis.com/${OPTIONS}`, explicit_http_config: { http_protocol_options: {} }, http_filters: [lua, CODEC] } },
   };
 }
@@ -51,6 +51,43 @@ describe("CDS: a cluster's upstream HTTP filters", () => {
     expect(stat("cluster_manager.cluster_modified")).toBe(0);
     expect(stat("cluster_manager.warming_clusters")).toBe(0);
     expect(server.clusterManager.get("backend")).toBe(v1);
-    expect(runtime.logLines.join("\n")).toContain("cluster 'backend'");
+    // The cluster named once (lds-cds-api.ts's prefix), then the Lua load error.
+    expect(runtime.logLines.map((line) => line.replace(/^\[[^\]]*\]/, ""))).toContain(
+      "[warning] cds: filesystem config update rejected: Error adding/updating cluster(s) cluster 'backend': script load error: [string \"function envoy_on_request(h) this is not lua\"]:1: syntax error near 'is' (the config in use is kept)",
+    );
+  });
+
+  test("an unchanged cluster is not built again (Envoy's addOrUpdateCluster skips it first): its Lua file, now broken, is not re-read, and the push with a new cluster is ACKed", async () => {
+    const runtime = new MemoryRuntime();
+    runtime.files.set("/s.lua", "function envoy_on_request(h) end");
+    const backend = luaCluster("unused") as { typed_extension_protocol_options: Record<string, { http_filters: { typed_config: Record<string, unknown> }[] }> };
+    backend.typed_extension_protocol_options[OPTIONS]!.http_filters[0]!.typed_config.default_source_code = { filename: "/s.lua" };
+    runtime.files.set("/cds.json", JSON.stringify({ version_info: "1", resources: [backend] }));
+    const config = { dynamic_resources: { cds_config: { path_config_source: { path: "/cds.json" }, resource_api_version: "V3" } } };
+    server = new Server(runtime, loadBootstrap(JSON.stringify(config), "json"), new Logger(runtime, "warn"));
+    await server.start();
+    const stat = (name: string) => (server!.stats.get(name) as { value: number } | undefined)?.value ?? 0;
+    const v1 = server.clusterManager.get("backend");
+
+    runtime.files.set("/s.lua", "this is not lua");
+    runtime.files.set("/cds.json", JSON.stringify({ version_info: "2", resources: [backend, luaCluster("function envoy_on_request(h) end", "other")] }));
+    await runtime.settle(2 * POLL_MS);
+    expect(stat("cluster_manager.cds.update_rejected")).toBe(0);
+    expect(stat("cluster_manager.cds.update_success")).toBe(2);
+    expect(server.clusterManager.get("backend")).toBe(v1);
+    expect(server.clusterManager.get("other")).toBeDefined();
+  });
+
+  test("a new cluster whose Lua script does not compile leaves no stats of its own behind (no cluster.other.lua.errors)", async () => {
+    const runtime = new MemoryRuntime();
+    runtime.files.set("/cds.json", JSON.stringify({ version_info: "1", resources: [luaCluster("function envoy_on_request(h) end")] }));
+    const config = { dynamic_resources: { cds_config: { path_config_source: { path: "/cds.json" }, resource_api_version: "V3" } } };
+    server = new Server(runtime, loadBootstrap(JSON.stringify(config), "json"), new Logger(runtime, "warn"));
+    await server.start();
+    runtime.files.set("/cds.json", JSON.stringify({ version_info: "2", resources: [luaCluster("function envoy_on_request(h) end"), luaCluster("function envoy_on_request(h) this is not lua", "other")] }));
+    await runtime.settle(2 * POLL_MS);
+    expect((server.stats.get("cluster_manager.cds.update_rejected") as { value: number } | undefined)?.value).toBe(1);
+    expect(server.clusterManager.get("other")).toBeUndefined();
+    expect(server.stats.all().map((stat) => stat.name).filter((name) => name.startsWith("cluster.other."))).toEqual([]);
   });
 });

@@ -186,30 +186,32 @@ export class AsyncUpstreamFilters implements UpstreamCallbacks, UpstreamFilterCh
   }
 
   /**
-   * Envoy's AsyncStreamImpl::sendLocalReply (Utility::sendLocalReply): a gRPC call's reply is
-   * trailers-only (200, grpc-status from the status or the one given, grpc-message the body);
-   * any other's is the status with the body as text/plain.
+   * Envoy's AsyncStreamImpl::sendLocalReply (Utility::sendLocalReply, source/common/http/utility.cc): the filter's own headers
+   * (modify_headers) go on first, then the defaults only where they are absent — a gRPC call's
+   * reply is trailers-only (200, application/grpc forced, grpc-status unless the filter gave one,
+   * grpc-message the body); any other's is the status with the body, text/plain unless the
+   * filter set a content-type (as filter-manager.ts's makeLocalReply).
    */
   sendLocalReply(status: number, body: string, details: string, _flag?: ResponseFlag, extraHeaders?: [string, string][], grpcStatus?: number): void {
     if (this.answered) return;
     this.answered = true;
     this.filters = undefined;
-    let headers: ResponseHeaders;
+    const grpc = isGrpcRequestHeaders(this.requestHeaders);
+    const headers = new ResponseHeaders(grpc ? 200 : status);
+    for (const [name, value] of extraHeaders ?? []) headers.add(name, value);
     let bytes: Uint8Array;
-    if (isGrpcRequestHeaders(this.requestHeaders)) {
-      headers = new ResponseHeaders(200);
+    if (grpc) {
       headers.set("content-type", "application/grpc");
-      headers.set("grpc-status", String(grpcStatus ?? httpToGrpcStatus(status)));
+      if (!headers.get("grpc-status")) headers.set("grpc-status", String(grpcStatus ?? httpToGrpcStatus(status)));
       // The gRPC wire's percent-encoding (Utility::sendLocalReply, as filter-manager.ts's local reply).
       if (body !== "") headers.set("grpc-message", percentEncodeGrpcMessage(body));
+      headers.remove("content-length");
       bytes = new Uint8Array(0);
     } else {
-      headers = new ResponseHeaders(status);
       bytes = latin1Encode(body);
       headers.set("content-length", String(bytes.byteLength));
-      if (bytes.byteLength > 0) headers.set("content-type", "text/plain");
+      if (bytes.byteLength > 0 && !headers.has("content-type")) headers.set("content-type", "text/plain");
     }
-    for (const [name, value] of extraHeaders ?? []) headers.add(name, value);
     this.callbacks.onUpstreamFilterLocalReply(headers, bytes, details);
   }
 }

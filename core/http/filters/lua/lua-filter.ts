@@ -72,12 +72,15 @@ export class LuaFilterConfig {
   ) {
     this.log = server.log.component("lua");
     this.isUpstream = chain.upstream === true;
-    // Envoy (lua_filter.cc generateStats): `<hcm prefix>lua.<stat_prefix>`; upstream, the chain's
-    // scope's (`cluster.<name>.lua.…`: the UpstreamLuaFilterConfig gets its owner's stats_prefix, envoyproxy/envoy#45987).
-    this.stats = new LuaFilterStats(server, sanitizeStatsPrefix(`${filterStatsScope(chain)}lua.${config.statPrefix === "" ? "" : `${config.statPrefix}.`}`));
     const make = (source: LuaSource, name: string) => new LuaCode(sources.get(source)!, chunkName(source, name), modules, server, (line) => this.log.info(`script print: ${line}`));
     if (config.defaultSource !== undefined) this.defaultCode = make(config.defaultSource, GLOBAL_SCRIPT_NAME);
     for (const [name, source] of config.sourceCodes) this.codes.set(name, make(source, name));
+    // Envoy (lua_filter.cc generateStats): `<hcm prefix>lua.<stat_prefix>`; upstream, the chain's
+    // scope's (`cluster.<name>.lua.…`: the UpstreamLuaFilterConfig gets its owner's stats_prefix, envoyproxy/envoy#45987).
+    // Made once the codes compiled: Envoy makes them first, but a rejected cluster's or listener's
+    // scope dies with it and takes them along; polyvoy's store keeps what it made, so a code that
+    // does not compile must leave no `lua.errors` behind.
+    this.stats = new LuaFilterStats(server, sanitizeStatsPrefix(`${filterStatsScope(chain)}lua.${config.statPrefix === "" ? "" : `${config.statPrefix}.`}`));
   }
 
   get asyncClient(): AsyncClient {
